@@ -1,0 +1,36 @@
+# Finch: `make run` sets up and runs the service on its embedded default; `make test` runs the tests.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: setup run web worker test lint typecheck check
+
+setup: $(VENV)/.installed
+
+# torch first: its CPU wheel, so that the project's `torch` requirement pulls no CUDA build.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+# Web on $(HOST):$(PORT) and a local Celery worker, on SQLite and the file broker under var/.
+run: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@bash deploy/run_local.sh "$(VENV)" "$(HOST)" "$(PORT)"
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy .
+
+check: lint typecheck test

@@ -1,0 +1,65 @@
+"""One exception handler: every refusal is a 4xx with `{"errors": [...], "detail"}`, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from curation.errors import ApplicationError
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return _response([_error(exc.field, exc.code, exc.message)], exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        return _response([_error(None, "too_large", str(exc))], status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, IntegrityError):
+        message = "The change conflicts with data saved at the same time; reload and try again."
+        return _response([_error(None, "conflict", message)], status.HTTP_409_CONFLICT)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    if isinstance(exc, exceptions.ParseError):
+        exc = exceptions.ParseError(f"Malformed request body: {exc.detail}")
+    response = drf_exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    response.data = _body(_flatten(None, exc.get_full_details()))
+    return response
+
+
+def _flatten(field: str | None, details: Any) -> list[dict[str, Any]]:
+    """DRF's nested error details as a flat list, each naming its field path."""
+    if isinstance(details, dict) and "message" in details and "code" in details:
+        return [_error(field, str(details["code"]), str(details["message"]))]
+    if isinstance(details, dict):
+        errors: list[dict[str, Any]] = []
+        for key, value in details.items():
+            name = None if key in ("non_field_errors", "detail") else str(key)
+            path = ".".join(part for part in (field, name) if part) or None
+            errors.extend(_flatten(path, value))
+        return errors
+    if isinstance(details, list):
+        return [error for item in details for error in _flatten(field, item)]
+    return [_error(field, "invalid", str(details))]
+
+
+def _error(field: str | None, code: str, message: str) -> dict[str, Any]:
+    if field and not message.startswith(field):
+        message = f"{field}: {message}"
+    return {"field": field, "code": code, "message": message}
+
+
+def _body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"errors": errors, "detail": errors[0]["message"] if errors else "Error."}
+
+
+def _response(errors: list[dict[str, Any]], status_code: int) -> Response:
+    return Response(_body(errors), status=status_code)

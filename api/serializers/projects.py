@@ -1,0 +1,46 @@
+from rest_framework import serializers
+
+from api.serializers.common import StrictInputSerializer, UsernameField
+from curation.models import Role, TaskType
+
+
+class ProjectInput(StrictInputSerializer):
+    name = serializers.CharField(max_length=200)
+    task_type = serializers.ChoiceField(choices=TaskType.values)
+    target_behavior = serializers.CharField(max_length=20_000)
+    system_prompt = serializers.CharField(max_length=50_000, required=False, allow_blank=True)
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, allow_empty=True
+    )
+    output_schema = serializers.JSONField(required=False, allow_null=True)
+
+
+class ProjectOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    task_type = serializers.CharField()
+    target_behavior = serializers.CharField()
+    system_prompt = serializers.CharField()
+    labels = serializers.ListField(child=serializers.CharField())
+    output_schema = serializers.JSONField(allow_null=True)
+    created_by = UsernameField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    my_role = serializers.CharField(allow_null=True, help_text="Your role; null for staff outside it.")
+
+
+class ProjectDetailOutput(ProjectOutput):
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Examples by status.")
+    open_flags = serializers.IntegerField()
+
+
+class MemberInput(StrictInputSerializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.values)
+
+
+class MemberOutput(serializers.Serializer):
+    username = serializers.CharField(source="user.username")
+    user_id = serializers.IntegerField()
+    role = serializers.CharField()
+    created_at = serializers.DateTimeField()

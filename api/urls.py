@@ -1,0 +1,58 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api.views.auth import TokenView
+from api.views.examples import (
+    ExampleDetailView,
+    ExampleHistoryView,
+    ExampleReviewsView,
+    ProjectExamplesView,
+)
+from api.views.flags import FlagDetailView, FlagResolveView, ProjectFlagsView
+from api.views.projects import (
+    ProjectDetailView,
+    ProjectListView,
+    ProjectMemberDetailView,
+    ProjectMembersView,
+    ProjectValidationJobsView,
+    ValidationJobDetailView,
+)
+
+urlpatterns = [
+    path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("projects/", ProjectListView.as_view(), name="api-projects"),
+    path("projects/<int:project_id>/", ProjectDetailView.as_view(), name="api-project"),
+    path("projects/<int:project_id>/members/", ProjectMembersView.as_view(), name="api-members"),
+    path(
+        "projects/<int:project_id>/members/<str:username>/",
+        ProjectMemberDetailView.as_view(),
+        name="api-member",
+    ),
+    path("projects/<int:project_id>/examples/", ProjectExamplesView.as_view(), name="api-examples"),
+    path("projects/<int:project_id>/flags/", ProjectFlagsView.as_view(), name="api-flags"),
+    path(
+        "projects/<int:project_id>/validation-jobs/",
+        ProjectValidationJobsView.as_view(),
+        name="api-validation-jobs",
+    ),
+    path(
+        "validation-jobs/<int:job_id>/",
+        ValidationJobDetailView.as_view(),
+        name="api-validation-job",
+    ),
+    path("examples/<int:example_id>/", ExampleDetailView.as_view(), name="api-example"),
+    path(
+        "examples/<int:example_id>/history/",
+        ExampleHistoryView.as_view(),
+        name="api-example-history",
+    ),
+    path(
+        "examples/<int:example_id>/reviews/",
+        ExampleReviewsView.as_view(),
+        name="api-example-reviews",
+    ),
+    path("flags/<int:flag_id>/", FlagDetailView.as_view(), name="api-flag"),
+    path("flags/<int:flag_id>/resolve/", FlagResolveView.as_view(), name="api-flag-resolve"),
+]

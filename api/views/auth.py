@@ -1,0 +1,20 @@
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+
+class TokenView(ObtainAuthToken):
+    """Trade a username and password for the user's API token."""
+
+    @extend_schema(
+        request=inline_serializer(
+            "TokenInput", {"username": serializers.CharField(), "password": serializers.CharField()}
+        ),
+        responses=inline_serializer("TokenOutput", {"token": serializers.CharField()}),
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().post(request, *args, **kwargs)

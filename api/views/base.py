@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.views import APIView
+
+from api.pagination import IdCursorPagination
+
+
+class FinchAPIView(APIView):
+    """An API view that validates input with a serializer and pages lists by cursor."""
+
+    @property
+    def user(self) -> User:
+        """The signed-in user (IsAuthenticated has already refused anyone else)."""
+        user = self.request.user
+        assert isinstance(user, User)
+        return user
+
+    def valid_input(self, serializer_class: type[Serializer], *, partial: bool = False) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def paginated(
+        self,
+        request: Request,
+        queryset: QuerySet[Any],
+        serializer_class: type[Serializer],
+        context: dict[str, Any] | None = None,
+    ) -> Response:
+        paginator = IdCursorPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        data = serializer_class(page, many=True, context=context or {}).data
+        return paginator.get_paginated_response(data)

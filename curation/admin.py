@@ -1,0 +1,101 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from curation.models import (
+    Example,
+    ExampleRevision,
+    Flag,
+    FlagExample,
+    Membership,
+    Project,
+    Review,
+    ValidationJob,
+)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "task_type", "created_by", "created_at"]
+    list_filter = ["task_type"]
+    search_fields = ["name", "target_behavior"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "user", "role"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "project__name"]
+
+
+class ExampleRevisionInline(admin.TabularInline):
+    model = ExampleRevision
+    extra = 0
+    can_delete = False
+    fields = ("revision", "status", "change", "changed_by", "changed_at", "input", "output")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Example | None = None) -> bool:
+        return False
+
+
+@admin.register(Example)
+class ExampleAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "project",
+        "status",
+        "source",
+        "external_id",
+        "duplicate_of",
+        "updated_at",
+    ]
+    list_filter = ["status", "project"]
+    search_fields = ["input", "output", "external_id"]
+    raw_id_fields = ["duplicate_of", "created_by", "updated_by"]
+    # History and identity are derived by the services; admin shows them, never edits them.
+    readonly_fields = ["content_hash", "revision", "created_at", "updated_at"]
+    inlines = [ExampleRevisionInline]
+
+
+@admin.register(ExampleRevision)
+class ExampleRevisionAdmin(admin.ModelAdmin):
+    list_display = ["id", "example", "revision", "status", "change", "changed_by", "changed_at"]
+    raw_id_fields = ["example", "changed_by"]
+
+    def has_change_permission(self, request: HttpRequest, obj: ExampleRevision | None = None) -> bool:
+        return False
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ["id", "example", "decision", "reviewer", "created_at"]
+    list_filter = ["decision"]
+    raw_id_fields = ["example", "reviewer"]
+
+
+class FlagExampleInline(admin.TabularInline):
+    model = FlagExample
+    extra = 0
+    raw_id_fields = ["example"]
+
+
+@admin.register(Flag)
+class FlagAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "kind", "status", "raised_by", "resolution", "created_at"]
+    list_filter = ["kind", "status", "raised_by"]
+    readonly_fields = ["examples_key"]
+    inlines = [FlagExampleInline]
+
+
+@admin.register(ValidationJob)
+class ValidationJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "status", "progress", "checked", "invalid", "created_at"]
+    list_filter = ["status"]
+    readonly_fields = ["traceback"]

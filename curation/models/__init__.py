@@ -1,0 +1,28 @@
+"""The curation domain: projects, members, examples with their history, reviews, flags, jobs."""
+
+from curation.models.examples import Example, ExampleRevision, ExampleStatus, Review, ReviewDecision
+from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
+from curation.models.jobs import Job, JobStatus, ValidationJob
+from curation.models.projects import ROLE_RANK, Membership, Project, Role, TaskType
+
+__all__ = [
+    "ROLE_RANK",
+    "Example",
+    "ExampleRevision",
+    "ExampleStatus",
+    "Flag",
+    "FlagExample",
+    "FlagKind",
+    "FlagResolution",
+    "FlagStatus",
+    "Job",
+    "JobStatus",
+    "Membership",
+    "Project",
+    "RaisedBy",
+    "Review",
+    "ReviewDecision",
+    "Role",
+    "TaskType",
+    "ValidationJob",
+]

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from curation.models.projects import Project
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Job(models.Model):
+    """Long work tracked in a row: what every job kind (import, dedup, training, ...) shares."""
+
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-id"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class ValidationJob(Job):
+    """Re-checks every example of a project against its current task settings."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="validation_jobs")
+    checked = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    flags_raised = models.PositiveIntegerField(default=0)
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values), name="validationjob_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Validation job {self.pk} ({self.status})"

@@ -1,0 +1,150 @@
+"""Reads, always scoped through the user: a non-member sees nothing (404), a low role gets 403."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+
+from curation.errors import InvalidInput, NotFound
+from curation.models import (
+    Example,
+    ExampleRevision,
+    ExampleStatus,
+    Flag,
+    FlagExample,
+    FlagKind,
+    FlagStatus,
+    Membership,
+    Project,
+    RaisedBy,
+    Role,
+    ValidationJob,
+)
+from curation.roles import require_role
+
+AnyUser = User | AnonymousUser
+BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def project_list(*, user: AnyUser) -> QuerySet[Project]:
+    """The user's projects, each annotated with `my_role` (None for staff outside it)."""
+    my_role = Membership.objects.filter(project=OuterRef("pk"), user_id=user.pk or 0).values("role")[:1]
+    return Project.objects.for_user(user).annotate(my_role=Subquery(my_role)).order_by("-id")
+
+
+def project_get(*, user: AnyUser, project_id: Any, min_role: str = Role.ANNOTATOR) -> Project:
+    """The project if the user has at least `min_role` in it; NotFound / PermissionDenied else."""
+    project = project_list(user=user).filter(pk=_as_id(project_id)).first()
+    if project is None:
+        raise NotFound("No such project.")
+    require_role(user, project, min_role)
+    return project
+
+
+def project_status_counts(project: Project) -> dict[str, int]:
+    rows = project.examples.values("status").annotate(n=Count("id")).order_by()
+    counts = dict.fromkeys(ExampleStatus.values, 0)
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def members_list(*, project: Project) -> QuerySet[Membership]:
+    return project.memberships.select_related("user").order_by("id")
+
+
+def example_get(*, user: AnyUser, example_id: Any, min_role: str = Role.ANNOTATOR) -> Example:
+    example = (
+        Example.objects.select_related("project", "created_by", "updated_by")
+        .filter(pk=_as_id(example_id), project__in=Project.objects.for_user(user))
+        .first()
+    )
+    if example is None:
+        raise NotFound("No such example.")
+    require_role(user, example.project, min_role)
+    return example
+
+
+def example_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Example]:
+    """Examples filtered by status, flagged, duplicate, source, created_by and text `q`."""
+    examples = project.examples.select_related("project", "created_by")
+    status = filters.get("status")
+    if status:
+        examples = examples.filter(status=_choice(status, ExampleStatus.values, "status"))
+    flagged = _boolean(filters.get("flagged"), "flagged")
+    if flagged is not None:
+        open_flag = FlagExample.objects.filter(example=OuterRef("pk"), flag__status=FlagStatus.OPEN)
+        examples = examples.filter(Exists(open_flag) if flagged else ~Exists(open_flag))
+    duplicate = _boolean(filters.get("duplicate"), "duplicate")
+    if duplicate is not None:
+        examples = examples.filter(duplicate_of__isnull=not duplicate)
+    if filters.get("source"):
+        examples = examples.filter(source=filters["source"])
+    if filters.get("created_by"):
+        examples = examples.filter(created_by__username=filters["created_by"])
+    if filters.get("q"):
+        text = filters["q"]
+        examples = examples.filter(Q(input__icontains=text) | Q(output__icontains=text))
+    return examples
+
+
+def example_history(*, example: Example) -> QuerySet[ExampleRevision]:
+    return example.revisions.select_related("changed_by").order_by("-revision")
+
+
+def flag_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Flag]:
+    flags = project.flags.select_related("created_by", "resolved_by").prefetch_related("memberships")
+    if filters.get("kind"):
+        flags = flags.filter(kind=_choice(filters["kind"], FlagKind.values, "kind"))
+    if filters.get("status"):
+        flags = flags.filter(status=_choice(filters["status"], FlagStatus.values, "status"))
+    if filters.get("raised_by"):
+        flags = flags.filter(raised_by=_choice(filters["raised_by"], RaisedBy.values, "raised_by"))
+    return flags
+
+
+def flag_get(*, user: AnyUser, flag_id: Any, min_role: str = Role.ANNOTATOR) -> Flag:
+    flag = (
+        Flag.objects.select_related("project", "created_by", "resolved_by")
+        .prefetch_related("memberships")
+        .filter(pk=_as_id(flag_id), project__in=Project.objects.for_user(user))
+        .first()
+    )
+    if flag is None:
+        raise NotFound("No such flag.")
+    require_role(user, flag.project, min_role)
+    return flag
+
+
+def validation_job_get(*, user: AnyUser, job_id: Any) -> ValidationJob:
+    job = (
+        ValidationJob.objects.select_related("project")
+        .filter(pk=_as_id(job_id), project__in=Project.objects.for_user(user))
+        .first()
+    )
+    if job is None:
+        raise NotFound("No such validation job.")
+    require_role(user, job.project, Role.ANNOTATOR)
+    return job
+
+
+def _as_id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _choice(value: str, allowed: list[str], name: str) -> str:
+    if value not in allowed:
+        raise InvalidInput(f"Unknown {name} {value!r}; use one of {', '.join(allowed)}.", field=name)
+    return value
+
+
+def _boolean(value: str | None, name: str) -> bool | None:
+    if value is None or value == "":
+        return None
+    if value.lower() not in BOOLEAN_WORDS:
+        raise InvalidInput(f"{name} must be true or false, not {value!r}.", field=name)
+    return BOOLEAN_WORDS[value.lower()]

@@ -1,0 +1,202 @@
+"""Validation and identity of example content, per task type. Pure functions, no database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from typing import Any
+
+import jsonschema
+from django.conf import settings
+from jsonschema.validators import validator_for
+
+from curation.errors import InvalidInput
+from curation.models import TaskType
+
+CHAT_ROLES = ("system", "user", "assistant")
+
+
+def canonical_json(value: Any) -> str:
+    """Compact, key-sorted JSON that keeps non-ASCII text readable."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(stored_input: str, stored_output: str) -> str:
+    """Identity of an example: sha256 over input and output after Unicode NFC and trimming.
+
+    Case, punctuation and inner spacing are kept, so only truly identical content collides.
+    """
+    key = [_identity_form(stored_input), _identity_form(stored_output)]
+    return hashlib.sha256(canonical_json(key).encode("utf-8")).hexdigest()
+
+
+def _identity_form(text: str) -> str:
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def validate_project_settings(
+    task_type: str, labels: Any, output_schema: Any
+) -> tuple[list[str], dict[str, Any] | None]:
+    """Check a project's labels and output schema for its task type; return them cleaned."""
+    if task_type not in TaskType.values:
+        raise InvalidInput(
+            f"Unknown task_type {task_type!r}; use one of {', '.join(TaskType.values)}.",
+            field="task_type",
+        )
+    clean_labels = _validate_labels(labels, required=task_type == TaskType.CLASSIFICATION)
+    clean_schema = _validate_schema(output_schema)
+    return clean_labels, clean_schema
+
+
+def _validate_labels(labels: Any, *, required: bool) -> list[str]:
+    labels = [] if labels is None else labels
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise InvalidInput("labels must be a list of strings.", field="labels")
+    stripped = [label.strip() for label in labels]
+    if any(not label for label in stripped):
+        raise InvalidInput("labels must not be empty strings.", field="labels")
+    if len(set(stripped)) != len(stripped):
+        raise InvalidInput("labels must be unique.", field="labels")
+    if len(stripped) > settings.FINCH_MAX_LABELS:
+        raise InvalidInput(f"At most {settings.FINCH_MAX_LABELS} labels are allowed.", field="labels")
+    if required and len(stripped) < 2:
+        raise InvalidInput("A classification project needs at least two labels.", field="labels")
+    return stripped
+
+
+def _validate_schema(output_schema: Any) -> dict[str, Any] | None:
+    if output_schema is None:
+        return None
+    if not isinstance(output_schema, dict):
+        raise InvalidInput("output_schema must be a JSON Schema object.", field="output_schema")
+    try:
+        validator_for(output_schema, default=jsonschema.Draft202012Validator).check_schema(output_schema)
+    except jsonschema.SchemaError as exc:
+        raise InvalidInput(
+            f"output_schema is not a valid JSON Schema: {exc.message}", field="output_schema"
+        ) from exc
+    return output_schema
+
+
+def validate_content(
+    *,
+    task_type: str,
+    labels: list[str],
+    output_schema: dict[str, Any] | None,
+    input_value: Any,
+    output_value: Any,
+    require_output: bool,
+) -> tuple[str, str]:
+    """Validate an example's input and output; return them in their stored (text) form.
+
+    A draft may leave the output empty (require_output=False), but what it gives must be valid.
+    """
+    stored_input = _stored_input(task_type, input_value)
+    stored_output = _stored_output(output_value)
+    if not stored_output.strip():
+        if require_output:
+            raise InvalidInput("output must not be empty.", field="output")
+        return stored_input, stored_output
+    if task_type == TaskType.CLASSIFICATION and stored_output not in labels:
+        raise InvalidInput(
+            f"output {_clip(stored_output)!r} is not one of the project's labels.", field="output"
+        )
+    if task_type == TaskType.EXTRACTION:
+        _check_extraction_output(stored_output, output_schema)
+    return stored_input, stored_output
+
+
+def _stored_input(task_type: str, value: Any) -> str:
+    if task_type == TaskType.CHAT:
+        return canonical_json(_checked_messages(value))
+    if not isinstance(value, str):
+        raise InvalidInput("input must be a string.", field="input")
+    if not value.strip():
+        raise InvalidInput("input must not be empty.", field="input")
+    _check_length(value, "input")
+    return value
+
+
+def _stored_output(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        # An extraction output given as an object is kept as its JSON text.
+        value = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, str):
+        raise InvalidInput("output must be a string (or, for extraction, a JSON object).", field="output")
+    _check_length(value, "output")
+    return value
+
+
+def _checked_messages(value: Any) -> list[dict[str, str]]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                "For a chat project, input must be a list of {role, content} messages.",
+                field="input",
+            ) from exc
+    if not isinstance(value, list) or not value:
+        raise InvalidInput(
+            "For a chat project, input must be a non-empty list of {role, content} messages.",
+            field="input",
+        )
+    messages = [_checked_message(index, message) for index, message in enumerate(value)]
+    _check_conversation_order(messages)
+    _check_length(canonical_json(messages), "input")
+    return messages
+
+
+def _checked_message(index: int, message: Any) -> dict[str, str]:
+    where = f"input[{index}]"
+    if not isinstance(message, dict) or set(message) != {"role", "content"}:
+        raise InvalidInput(f"{where} must be an object with exactly role and content.", field="input")
+    role, content = message["role"], message["content"]
+    if role not in CHAT_ROLES:
+        raise InvalidInput(f"{where}.role {role!r} is not one of {', '.join(CHAT_ROLES)}.", field="input")
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidInput(f"{where}.content must be a non-empty string.", field="input")
+    return {"role": role, "content": content}
+
+
+def _check_conversation_order(messages: list[dict[str, str]]) -> None:
+    roles = [message["role"] for message in messages]
+    if "system" in roles[1:]:
+        raise InvalidInput("Only the first message may have the system role.", field="input")
+    if roles[-1] != "user":
+        raise InvalidInput(
+            "The last input message must be from the user; the output is the assistant's reply.",
+            field="input",
+        )
+
+
+def _check_extraction_output(stored_output: str, output_schema: dict[str, Any] | None) -> None:
+    try:
+        document = json.loads(stored_output)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"output is not valid JSON: {exc.msg} at position {exc.pos}.", field="output"
+        ) from exc
+    if output_schema is None:
+        return
+    validator = validator_for(output_schema, default=jsonschema.Draft202012Validator)(output_schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is not None:
+        path = "/".join(str(part) for part in error.absolute_path) or "(root)"
+        raise InvalidInput(
+            f"output does not match the project's output_schema at {path}: {error.message}",
+            field="output",
+        )
+
+
+def _check_length(text: str, field: str) -> None:
+    limit = settings.FINCH_MAX_FIELD_CHARS
+    if len(text) > limit:
+        raise InvalidInput(f"{field} is {len(text)} characters long; the limit is {limit}.", field=field)
+
+
+def _clip(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,268 @@
+"""Writes for examples: create, edit with optimistic concurrency, review. Every change is kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from curation.errors import Conflict, InvalidInput, PermissionDenied
+from curation.models import (
+    Example,
+    ExampleRevision,
+    ExampleStatus,
+    Project,
+    Review,
+    ReviewDecision,
+    Role,
+)
+from curation.roles import has_role, role_of
+from curation.services.content import canonical_json, content_hash, validate_content
+
+# Statuses an author sets; the others come from reviews.
+AUTHOR_STATUSES = (ExampleStatus.DRAFT, ExampleStatus.SUBMITTED)
+DECISION_STATUS = {
+    ReviewDecision.APPROVE: ExampleStatus.APPROVED,
+    ReviewDecision.REJECT: ExampleStatus.REJECTED,
+    ReviewDecision.REQUEST_CHANGES: ExampleStatus.NEEDS_CHANGES,
+}
+MAX_METADATA_KEYS = 200
+
+
+@transaction.atomic
+def example_create(
+    *,
+    project: Project,
+    user: User,
+    input: Any,
+    output: Any = "",
+    metadata: dict[str, Any] | None = None,
+    external_id: str | None = None,
+    status: str = ExampleStatus.DRAFT,
+    source: str = "manual",
+) -> Example:
+    """Create a validated example. Raises InvalidInput for bad content or an identical example."""
+    _check_initial_status(project, user, status)
+    stored_input, stored_output = _validated(project, input, output, status)
+    example = Example(
+        project=project,
+        input=stored_input,
+        output=stored_output,
+        metadata=_checked_metadata(metadata),
+        external_id=_checked_external_id(external_id),
+        content_hash=content_hash(stored_input, stored_output),
+        status=status,
+        source=source,
+        created_by=user,
+        updated_by=user,
+    )
+    _refuse_identical(example)
+    _save_unique(example.save, example)
+    _snapshot(example, user, change="created")
+    return example
+
+
+@transaction.atomic
+def example_update(*, example: Example, user: User, revision: int | None, changes: dict[str, Any]) -> Example:
+    """Edit an example if `revision` is still current (else Conflict); keeps the old content."""
+    _check_revision(example, revision)
+    project = example.project
+    status = changes.get("status", example.status)
+    if "status" in changes and status not in AUTHOR_STATUSES:
+        raise InvalidInput(
+            "status can be set to draft or submitted here; approve, reject or request changes "
+            "with a review (POST /api/examples/{id}/reviews/).",
+            field="status",
+        )
+    content_changed = _apply_content(example, changes, status)
+    edited_approved = content_changed and status == ExampleStatus.APPROVED
+    if edited_approved and not has_role(role_of(user, project), Role.REVIEWER):
+        status = ExampleStatus.SUBMITTED  # edited approved content goes back for review
+    example.status = status
+    if "metadata" in changes:
+        example.metadata = _checked_metadata(changes["metadata"])
+    if "external_id" in changes:
+        example.external_id = _checked_external_id(changes["external_id"])
+    _refuse_identical(example)
+    _save_unique(lambda: _conditional_save(example, user, expected=example.revision), example)
+    _snapshot(example, user, change="edited")
+    return example
+
+
+@transaction.atomic
+def example_review(
+    *,
+    example: Example,
+    user: User,
+    decision: str,
+    comment: str = "",
+    revision: int | None = None,
+) -> Review:
+    """Record a review; the example's status follows the decision. Stale revision: Conflict."""
+    if decision not in ReviewDecision.values:
+        raise InvalidInput(
+            f"Unknown decision {decision!r}; use one of {', '.join(ReviewDecision.values)}.",
+            field="decision",
+        )
+    if revision is not None:
+        _check_revision(example, revision)
+    if example.status == ExampleStatus.DRAFT:
+        raise InvalidInput("This example is a draft; it must be submitted before review.")
+    if decision == ReviewDecision.REQUEST_CHANGES and not comment.strip():
+        raise InvalidInput("Say what should change: a comment is required.", field="comment")
+    reviewed_revision = example.revision
+    example_set_status(
+        example=example,
+        user=user,
+        status=DECISION_STATUS[ReviewDecision(decision)],
+        change="reviewed",
+    )
+    return Review.objects.create(
+        example=example,
+        reviewer=user,
+        decision=decision,
+        comment=comment,
+        revision=reviewed_revision,
+    )
+
+
+def example_set_status(*, example: Example, user: User, status: str, change: str) -> None:
+    """Move an example to a status as one revision (used by reviews and flag resolution)."""
+    example.status = status
+    _conditional_save(example, user, expected=example.revision)
+    _snapshot(example, user, change=change)
+
+
+def _check_initial_status(project: Project, user: User, status: str) -> None:
+    if status not in ExampleStatus.values:
+        raise InvalidInput(
+            f"Unknown status {status!r}; use one of {', '.join(ExampleStatus.values)}.",
+            field="status",
+        )
+    if status not in AUTHOR_STATUSES and not has_role(role_of(user, project), Role.REVIEWER):
+        raise PermissionDenied(f"Only reviewers and leads may create examples as {status}.")
+
+
+def _validated(project: Project, input: Any, output: Any, status: str) -> tuple[str, str]:
+    return validate_content(
+        task_type=project.task_type,
+        labels=project.labels,
+        output_schema=project.output_schema,
+        input_value=input,
+        output_value=output,
+        require_output=status != ExampleStatus.DRAFT,
+    )
+
+
+def _apply_content(example: Example, changes: dict[str, Any], status: str) -> bool:
+    """Validate the new content (or the old content against a new status); True if it changed."""
+    project = example.project
+    new_input = changes.get("input", example.input_value)
+    new_output = changes.get("output", example.output)
+    stored_input, stored_output = _validated(project, new_input, new_output, status)
+    changed = (stored_input, stored_output) != (example.input, example.output)
+    example.input, example.output = stored_input, stored_output
+    example.content_hash = content_hash(stored_input, stored_output)
+    return changed
+
+
+def _check_revision(example: Example, revision: int | None) -> None:
+    if revision is None:
+        raise Conflict(
+            f"revision is required: send the revision you last read (current is {example.revision}).",
+            field="revision",
+        )
+    if revision != example.revision:
+        raise Conflict(
+            f"This example changed since you read it: you sent revision {revision}, "
+            f"the current one is {example.revision}. Reload it and apply your change again.",
+            field="revision",
+        )
+
+
+def _conditional_save(example: Example, user: User, *, expected: int) -> None:
+    """Write only if nobody else did since `expected`: a compare-and-set on revision."""
+    now = timezone.now()
+    written = Example.objects.filter(pk=example.pk, revision=expected).update(
+        input=example.input,
+        output=example.output,
+        metadata=example.metadata,
+        external_id=example.external_id,
+        content_hash=example.content_hash,
+        status=example.status,
+        updated_by=user,
+        updated_at=now,
+        revision=F("revision") + 1,
+    )
+    if not written:
+        raise Conflict("This example changed while you were saving it. Reload it and try again.")
+    example.revision = expected + 1
+    example.updated_at = now
+    example.updated_by = user
+
+
+def _refuse_identical(example: Example) -> None:
+    same = Example.objects.filter(project_id=example.project_id).exclude(pk=example.pk)
+    twin = same.filter(content_hash=example.content_hash).values_list("pk", flat=True).first()
+    if twin is not None:
+        raise InvalidInput(f"An identical example already exists in this project (id {twin}).")
+    if example.external_id is not None:
+        holder = same.filter(external_id=example.external_id).values_list("pk", flat=True).first()
+        if holder is not None:
+            raise InvalidInput(
+                f"external_id {example.external_id!r} is already used by example {holder}.",
+                field="external_id",
+            )
+
+
+def _save_unique(save: Any, example: Example) -> None:
+    """Run a save; a unique-constraint race that the check above missed becomes InvalidInput."""
+    try:
+        with transaction.atomic():
+            save()
+    except IntegrityError as exc:
+        raise InvalidInput("An identical example, or one with the same external_id, was just saved.") from exc
+
+
+def _snapshot(example: Example, user: User, *, change: str) -> None:
+    ExampleRevision.objects.create(
+        example=example,
+        revision=example.revision,
+        input=example.input,
+        output=example.output,
+        metadata=example.metadata,
+        external_id=example.external_id,
+        status=example.status,
+        change=change,
+        changed_by=user,
+    )
+
+
+def _checked_metadata(metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInput("metadata must be a JSON object.", field="metadata")
+    size = len(canonical_json(metadata))
+    if len(metadata) > MAX_METADATA_KEYS or size > settings.FINCH_MAX_METADATA_CHARS:
+        raise InvalidInput(
+            f"metadata is too large ({len(metadata)} keys, {size} characters); the limits are "
+            f"{MAX_METADATA_KEYS} keys and {settings.FINCH_MAX_METADATA_CHARS} characters.",
+            field="metadata",
+        )
+    return metadata
+
+
+def _checked_external_id(external_id: Any) -> str | None:
+    if external_id is None or external_id == "":
+        return None
+    if not isinstance(external_id, str | int):
+        raise InvalidInput("external_id must be a string.", field="external_id")
+    text = str(external_id).strip()
+    if len(text) > 255:
+        raise InvalidInput("external_id is longer than 255 characters.", field="external_id")
+    return text or None

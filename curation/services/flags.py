@@ -1,0 +1,143 @@
+"""Writes for flags: raise one on a set of examples, resolve it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from curation.errors import Conflict, InvalidInput
+from curation.models import (
+    Example,
+    ExampleStatus,
+    Flag,
+    FlagExample,
+    FlagKind,
+    FlagResolution,
+    FlagStatus,
+    Project,
+    RaisedBy,
+    Review,
+    ReviewDecision,
+)
+from curation.services.examples import example_set_status
+
+MAX_FLAG_EXAMPLES = 1000
+KEEP_RESOLUTIONS = {FlagResolution.KEEP_FIRST: 1, FlagResolution.KEEP_SECOND: 0}
+
+
+def examples_key(example_ids: Sequence[int]) -> str:
+    """One key per set of examples, whatever their order, for the one-open-flag rule."""
+    joined = ",".join(str(pk) for pk in sorted(example_ids))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+@transaction.atomic
+def flag_create(
+    *,
+    project: Project,
+    user: User | None,
+    kind: str,
+    example_ids: Sequence[Any],
+    note: str = "",
+    job: str = "",
+) -> Flag:
+    """Raise a flag on examples of the project. Conflict if the same flag is already open."""
+    if kind not in FlagKind.values:
+        raise InvalidInput(f"Unknown kind {kind!r}; use one of {', '.join(FlagKind.values)}.", field="kind")
+    ids = _checked_ids(project, kind, example_ids)
+    key = examples_key(ids)
+    _refuse_open_twin(project, kind, key)
+    flag = Flag(
+        project=project,
+        kind=kind,
+        note=note,
+        raised_by=RaisedBy.JOB if job else RaisedBy.USER,
+        created_by=user,
+        job=job,
+        examples_key=key,
+    )
+    try:
+        with transaction.atomic():
+            flag.save()
+    except IntegrityError as exc:
+        raise Conflict("The same flag was just raised on these examples.") from exc
+    FlagExample.objects.bulk_create(
+        FlagExample(flag=flag, example_id=pk, position=index) for index, pk in enumerate(ids)
+    )
+    return flag
+
+
+@transaction.atomic
+def flag_resolve(*, flag: Flag, user: User, resolution: str, note: str = "") -> Flag:
+    """Close an open flag. keep_first/keep_second on a contradiction reject the other example."""
+    if resolution not in FlagResolution.values:
+        raise InvalidInput(
+            f"Unknown resolution {resolution!r}; use one of {', '.join(FlagResolution.values)}.",
+            field="resolution",
+        )
+    flag = Flag.objects.select_for_update().get(pk=flag.pk)
+    if flag.status != FlagStatus.OPEN:
+        raise Conflict(f"This flag is already {flag.status}.")
+    if resolution in KEEP_RESOLUTIONS:
+        _reject_loser(flag, user, KEEP_RESOLUTIONS[FlagResolution(resolution)])
+    flag.status = FlagStatus.DISMISSED if resolution == FlagResolution.DISMISS else FlagStatus.RESOLVED
+    flag.resolution = resolution
+    flag.resolution_note = note
+    flag.resolved_by = user
+    flag.resolved_at = timezone.now()
+    flag.save()
+    return flag
+
+
+def _reject_loser(flag: Flag, user: User, loser_position: int) -> None:
+    if flag.kind != FlagKind.CONTRADICTION:
+        raise InvalidInput("keep_first and keep_second resolve contradiction flags only.", field="resolution")
+    members = list(flag.memberships.select_related("example__project").order_by("position"))
+    loser = members[loser_position].example
+    kept = members[1 - loser_position].example
+    if loser.status == ExampleStatus.REJECTED:
+        return
+    example_set_status(example=loser, user=user, status=ExampleStatus.REJECTED, change="flag_resolved")
+    Review.objects.create(
+        example=loser,
+        reviewer=user,
+        decision=ReviewDecision.REJECT,
+        comment=f"Rejected resolving contradiction flag {flag.pk} in favour of example {kept.pk}.",
+        revision=loser.revision - 1,
+    )
+
+
+def _checked_ids(project: Project, kind: str, example_ids: Sequence[Any]) -> list[int]:
+    if not isinstance(example_ids, list | tuple) or not example_ids:
+        raise InvalidInput("examples must be a non-empty list of example ids.", field="examples")
+    if not all(isinstance(pk, int) and not isinstance(pk, bool) for pk in example_ids):
+        raise InvalidInput("examples must be a list of integer ids.", field="examples")
+    ids = list(dict.fromkeys(example_ids))
+    if len(ids) != len(example_ids):
+        raise InvalidInput("examples names the same example twice.", field="examples")
+    if kind == FlagKind.CONTRADICTION and len(ids) != 2:
+        raise InvalidInput("A contradiction flag names exactly two examples.", field="examples")
+    if len(ids) > MAX_FLAG_EXAMPLES:
+        raise InvalidInput(f"A flag names at most {MAX_FLAG_EXAMPLES} examples.", field="examples")
+    found = set(Example.objects.filter(project=project, pk__in=ids).values_list("pk", flat=True))
+    missing = [pk for pk in ids if pk not in found]
+    if missing:
+        raise InvalidInput(
+            f"No example with id {', '.join(map(str, missing))} in this project.", field="examples"
+        )
+    return ids
+
+
+def _refuse_open_twin(project: Project, kind: str, key: str) -> None:
+    twin = (
+        Flag.objects.filter(project=project, kind=kind, examples_key=key, status=FlagStatus.OPEN)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if twin is not None:
+        raise Conflict(f"An open {kind} flag already names these examples (flag {twin}).")

@@ -1,0 +1,81 @@
+"""Re-validate a project's examples against its current settings (labels, schema, roles)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from curation.errors import ApplicationError
+from curation.models import (
+    Example,
+    ExampleStatus,
+    Flag,
+    FlagKind,
+    FlagStatus,
+    Project,
+    ValidationJob,
+)
+from curation.services.content import validate_content
+from curation.services.flags import examples_key, flag_create
+from curation.services.jobs import ProgressFn
+
+CHUNK = 2000
+
+
+def validation_job_create(*, project: Project, user: User) -> ValidationJob:
+    """Queue a validation job; the worker starts it once this transaction commits."""
+    from curation.tasks import validate_examples
+
+    job = ValidationJob.objects.create(project=project, created_by=user)
+    transaction.on_commit(lambda: validate_examples.delay(job.pk))
+    return job
+
+
+def examples_validate(job: ValidationJob, progress: ProgressFn) -> None:
+    """Check every example; raise one open format flag (by the job) per invalid example."""
+    project = job.project
+    total = project.examples.count() or 1
+    checked = invalid = raised = 0
+    for example in project.examples.order_by("id").iterator(chunk_size=CHUNK):
+        checked += 1
+        problem = _problem(project, example)
+        if problem is not None:
+            invalid += 1
+            raised += _raise_format_flag(project, example, problem, job)
+        progress(checked / total)
+    ValidationJob.objects.filter(pk=job.pk).update(checked=checked, invalid=invalid, flags_raised=raised)
+
+
+def _problem(project: Project, example: Example) -> str | None:
+    try:
+        validate_content(
+            task_type=project.task_type,
+            labels=project.labels,
+            output_schema=project.output_schema,
+            input_value=example.input,
+            output_value=example.output,
+            require_output=example.status != ExampleStatus.DRAFT,
+        )
+    except ApplicationError as exc:
+        return exc.message
+    return None
+
+
+def _raise_format_flag(project: Project, example: Example, problem: str, job: ValidationJob) -> int:
+    already_open = Flag.objects.filter(
+        project=project,
+        kind=FlagKind.FORMAT,
+        status=FlagStatus.OPEN,
+        examples_key=examples_key([example.pk]),
+    ).exists()
+    if already_open:
+        return 0
+    flag_create(
+        project=project,
+        user=None,
+        kind=FlagKind.FORMAT,
+        example_ids=[example.pk],
+        note=problem,
+        job=f"validation-job:{job.pk}",
+    )
+    return 1

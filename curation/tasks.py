@@ -1,0 +1,13 @@
+"""Celery tasks of the curation app: thin wrappers that load ids and call a service."""
+
+from celery import shared_task
+
+from curation.models import ValidationJob
+from curation.services.jobs import job_run
+from curation.services.validation_jobs import examples_validate
+
+
+@shared_task(name="curation.validate_examples", acks_late=True)
+def validate_examples(job_id: int) -> None:
+    """Run validation job `job_id`."""
+    job_run(ValidationJob, job_id, examples_validate)
