@@ -1,5 +1,7 @@
 """Settings for the test suite: the same database choice as local, eager Celery, fast hashing."""
 
+import os
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DATABASES, FINCH_HOME
 
@@ -11,4 +13,7 @@ WHITENOISE_USE_FINDERS = True
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real worker process can share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(FINCH_HOME / "test.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(FINCH_HOME / f"test-{os.getpid()}.sqlite3")}
+else:
+    # One test database per test run, so that parallel runs on one server do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}

@@ -1,0 +1,312 @@
+"""Who may call what: one row per endpoint and method, one column per actor.
+
+The rules (API.md, "Conventions" and "Roles"): anonymous -> 401; authenticated but not a member
+of the project -> 404 (ids of other projects leak nothing); a member below the required role ->
+403; otherwise the success code. Staff may do everything.
+
+Every case builds its own fresh, valid request (a new submitted example to review, a new open
+flag to resolve, an existing user to add...), so a refusal is a refusal of the actor, never of
+the input, and a success is a real success.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import URLPattern, resolve
+from rest_framework.test import APIClient
+
+from api import urls as api_urls
+from curation.models import Example, ExampleStatus, Flag, FlagKind, Project, Role, ValidationJob
+from curation.services.flags import flag_create
+from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
+
+API = "/api"
+PASSWORD = "pw-for-tests"
+MISSING_ID = 2_000_000_000  # no row has this id
+ACTORS = ("anonymous", "outsider", "annotator", "reviewer", "lead", "staff")
+UNLISTED = {"api-schema", "api-docs"}  # not in the matrix: tested separately, reachable by anyone
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+ERROR_CODES = {401: "not_authenticated", 403: "permission_denied", 404: "not_found"}
+
+ClientFor = Callable[[User | None], APIClient]
+_serial = itertools.count(1)
+
+
+class TeamLike(Protocol):
+    """The `team` fixture of tests/conftest.py."""
+
+    project: Project
+    annotator: User
+
+    def user(self, name: str) -> User: ...
+
+
+@dataclass
+class Scene:
+    """The team's project plus another project none of the team belongs to."""
+
+    team: TeamLike
+    other: Project
+
+    def user(self, actor: str) -> User | None:
+        return None if actor == "anonymous" else self.team.user(actor)
+
+    def example(self, project: Project) -> Example:
+        example = ExampleFactory(project=project, status=ExampleStatus.SUBMITTED)
+        assert isinstance(example, Example)
+        return example
+
+    def open_flag(self, project: Project) -> Flag:
+        example_ids = [self.example(project).pk]
+        return flag_create(project=project, user=None, kind=FlagKind.QUALITY, example_ids=example_ids)
+
+    def validation_job(self, project: Project) -> ValidationJob:
+        return ValidationJob.objects.create(project=project)
+
+    def member(self, project: Project) -> User:
+        user = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+        assert isinstance(user, User)
+        return user
+
+    def user_outside(self) -> User:
+        user = UserFactory()
+        assert isinstance(user, User)
+        return user
+
+
+@pytest.fixture
+def scene(team: TeamLike) -> Scene:
+    other = ProjectFactory()
+    assert isinstance(other, Project)
+    MembershipFactory(project=other, role=Role.LEAD)
+    return Scene(team=team, other=other)
+
+
+# Targets fill a path's placeholders: `id` is the project or object the request is about, made
+# fresh in the given project; `username` a member to remove.
+Target = Callable[[Scene, Project], dict[str, Any]]
+# Bodies build a valid request body for the actor (None: no body).
+Body = Callable[[Scene, Project, User | None], Any]
+
+
+def project(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": project.pk}
+
+
+def a_member(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": project.pk, "username": scene.member(project).username}
+
+
+def an_example(scene: Scene, project: Project) -> dict[str, Any]:
+    """A submitted example, so that it can be reviewed."""
+    return {"id": scene.example(project).pk}
+
+
+def open_flag(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.open_flag(project).pk}
+
+
+def a_job(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.validation_job(project).pk}
+
+
+def no_body(scene: Scene, project: Project, user: User | None) -> None:
+    return None
+
+
+def login(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    account = user or scene.team.annotator
+    # UserFactory hashes the password after its save and skips the save that would keep it.
+    account.set_password(PASSWORD)
+    account.save(update_fields=["password"])
+    return {"username": account.username, "password": PASSWORD}
+
+
+def new_project(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"name": f"Matrix {next(_serial)}", "task_type": "generation", "target_behavior": "Be kind."}
+
+
+def rename(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"name": f"Renamed {next(_serial)}"}
+
+
+def new_member(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"username": scene.user_outside().username, "role": Role.ANNOTATOR}
+
+
+def new_example(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"input": f"My card {next(_serial)} never came, where is it?", "output": "card_arrival"}
+
+
+def edit(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"revision": 1, "output": "card_linking"}  # a fresh example is at revision 1
+
+
+def new_flag(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"kind": FlagKind.QUALITY, "examples": [scene.example(project).pk], "note": "Looks off."}
+
+
+def approve(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"decision": "approve", "comment": "Fine."}
+
+
+def dismiss(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"resolution": "dismiss", "note": "Not a problem."}
+
+
+@dataclass(frozen=True)
+class Row:
+    endpoint: str  # "METHOD /path/below/api/"
+    target: Target | None
+    body: Body
+    expected: tuple[int, int, int, int, int, int]  # in the order of ACTORS
+
+    @property
+    def method(self) -> str:
+        return self.endpoint.split()[0]
+
+    @property
+    def path(self) -> str:
+        return API + self.endpoint.split()[1]
+
+    def url(self, scene: Scene, project: Project, **override: Any) -> str:
+        if self.target is None:
+            return self.path
+        return self.path.format(**{**self.target(scene, project), **override})
+
+    def status_for(self, actor: str) -> int:
+        return self.expected[ACTORS.index(actor)]
+
+
+# fmt: off
+MATRIX = [
+    #   endpoint (below /api)                        target      body          anon outs ann  rev  lead staff
+    Row("POST   /auth/token/",                       None,       login,       (200, 200, 200, 200, 200, 200)),
+    Row("GET    /projects/",                         None,       no_body,     (401, 200, 200, 200, 200, 200)),
+    Row("POST   /projects/",                         None,       new_project, (401, 201, 201, 201, 201, 201)),
+    Row("GET    /projects/{id}/",                    project,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("PATCH  /projects/{id}/",                    project,    rename,      (401, 404, 403, 403, 200, 200)),
+    Row("GET    /projects/{id}/members/",            project,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /projects/{id}/members/",            project,    new_member,  (401, 404, 403, 403, 201, 201)),
+    Row("DELETE /projects/{id}/members/{username}/", a_member,   no_body,     (401, 404, 403, 403, 204, 204)),
+    Row("GET    /projects/{id}/examples/",           project,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /projects/{id}/examples/",           project,    new_example, (401, 404, 201, 201, 201, 201)),
+    Row("GET    /projects/{id}/flags/",              project,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /projects/{id}/flags/",              project,    new_flag,    (401, 404, 201, 201, 201, 201)),
+    Row("POST   /projects/{id}/validation-jobs/",    project,    no_body,     (401, 404, 403, 403, 202, 202)),
+    Row("GET    /validation-jobs/{id}/",             a_job,      no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /examples/{id}/",                    an_example, no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("PATCH  /examples/{id}/",                    an_example, edit,        (401, 404, 200, 200, 200, 200)),
+    Row("GET    /examples/{id}/history/",            an_example, no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /examples/{id}/reviews/",            an_example, no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /examples/{id}/reviews/",            an_example, approve,     (401, 404, 403, 201, 201, 201)),
+    Row("GET    /flags/{id}/",                       open_flag,  no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /flags/{id}/resolve/",               open_flag,  dismiss,     (401, 404, 403, 200, 200, 200)),
+]
+# fmt: on
+
+SCOPED = [row for row in MATRIX if row.target is not None]
+
+
+def send(client: APIClient, method: str, url: str, body: Any) -> Any:
+    data = "" if body is None else json.dumps(body)
+    return client.generic(method, url, data=data, content_type="application/json")
+
+
+@pytest.mark.parametrize(
+    ("row", "actor"),
+    [pytest.param(row, actor, id=f"{row.method} {row.path} [{actor}]") for row in MATRIX for actor in ACTORS],
+)
+def test_permission_matrix(scene: Scene, client_for: ClientFor, row: Row, actor: str) -> None:
+    user = scene.user(actor)
+    project = scene.team.project
+    url = row.url(scene, project)
+    body = row.body(scene, project, user)
+
+    response = send(client_for(user), row.method, url, body)
+
+    expected = row.status_for(actor)
+    assert response.status_code == expected, (
+        f"{row.method} {url} as {actor}: expected {expected}, got {response.status_code}: "
+        f"{response.content[:500]!r}"
+    )
+    if expected in ERROR_CODES:
+        assert [error["code"] for error in response.json()["errors"]] == [ERROR_CODES[expected]]
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, id=f"{row.method} {row.path}") for row in SCOPED])
+@pytest.mark.parametrize("actor", ["outsider", "lead"])
+def test_not_found_does_not_reveal_whether_the_object_exists(
+    scene: Scene, client_for: ClientFor, row: Row, actor: str
+) -> None:
+    """A real id in a project the actor is not in answers exactly like an id that does not exist."""
+    user = scene.user(actor)
+    # The outsider is in no project; the lead is in the team's project but not in the other one.
+    elsewhere = scene.team.project if actor == "outsider" else scene.other
+    client = client_for(user)
+
+    existing = send(client, row.method, row.url(scene, elsewhere), row.body(scene, elsewhere, user))
+    missing_url = row.url(scene, elsewhere, id=MISSING_ID)
+    missing = send(client, row.method, missing_url, row.body(scene, elsewhere, user))
+
+    assert (existing.status_code, missing.status_code) == (404, 404)
+    assert existing.content == missing.content
+
+
+def test_outsider_lists_no_projects(scene: Scene, client_for: ClientFor) -> None:
+    response = client_for(scene.user("outsider")).get(f"{API}/projects/")
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize("actor", ["annotator", "reviewer", "lead", "staff"])
+def test_members_and_staff_list_the_project(scene: Scene, client_for: ClientFor, actor: str) -> None:
+    response = client_for(scene.user(actor)).get(f"{API}/projects/")
+
+    assert response.status_code == 200
+    ids = [listed["id"] for listed in response.json()["results"]]
+    assert scene.team.project.pk in ids
+    assert (scene.other.pk in ids) == (actor == "staff")
+
+
+@pytest.mark.parametrize("path", [f"{API}/schema/", f"{API}/docs/"])
+@pytest.mark.parametrize("actor", ["anonymous", "outsider", "annotator", "staff"])
+def test_schema_and_docs_are_reachable(scene: Scene, client_for: ClientFor, path: str, actor: str) -> None:
+    response = client_for(scene.user(actor)).get(path)
+
+    assert response.status_code == 200
+
+
+def test_schema_is_served_as_openapi(client_for: ClientFor) -> None:
+    response = client_for(None).get(f"{API}/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    assert "openapi" in response.json()
+
+
+def test_matrix_covers_every_endpoint_and_method() -> None:
+    """A new URL or method in api/urls.py must get a row here."""
+    routes: set[tuple[str, str]] = set()
+    for pattern in api_urls.urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        if pattern.name in UNLISTED:
+            continue
+        view_class = pattern.callback.view_class  # type: ignore[attr-defined]
+        routes |= {
+            (method.upper(), str(pattern.name)) for method in HTTP_METHODS if hasattr(view_class, method)
+        }
+
+    covered = [
+        (row.method, str(resolve(row.path.format(id=1, username="someone")).url_name)) for row in MATRIX
+    ]
+    assert routes - set(covered) == set(), "endpoints without a row in MATRIX"
+    assert set(covered) - routes == set(), "rows in MATRIX for endpoints that do not exist"
+    assert len(covered) == len(set(covered)), "an endpoint has two rows"

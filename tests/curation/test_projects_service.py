@@ -1,0 +1,54 @@
+"""Projects and members."""
+
+import pytest
+
+from curation.errors import InvalidInput
+from curation.models import Membership, Role
+from curation.services.projects import membership_remove, membership_set, project_create, project_update
+from tests.conftest import Team
+from tests.factories import UserFactory
+
+
+@pytest.mark.django_db
+def test_creator_becomes_the_lead() -> None:
+    user = UserFactory()
+    project = project_create(
+        user=user, name=" Intents ", task_type="classification", target_behavior="Route", labels=["a", "b"]
+    )
+    assert project.name == "Intents"
+    assert Membership.objects.get(project=project, user=user).role == Role.LEAD
+
+
+@pytest.mark.django_db
+def test_invalid_settings_create_nothing() -> None:
+    user = UserFactory()
+    with pytest.raises(InvalidInput):
+        project_create(user=user, name="x", task_type="classification", target_behavior="t", labels=["a"])
+    assert not Membership.objects.exists()
+
+
+@pytest.mark.django_db
+def test_task_type_cannot_change(team: Team) -> None:
+    with pytest.raises(InvalidInput, match="task_type cannot change"):
+        project_update(project=team.project, changes={"task_type": "generation"})
+
+
+@pytest.mark.django_db
+def test_membership_set_adds_then_changes_role(team: Team) -> None:
+    newcomer = UserFactory()
+    _, created = membership_set(project=team.project, username=newcomer.username, role="annotator")
+    membership, created_again = membership_set(
+        project=team.project, username=newcomer.username, role="reviewer"
+    )
+    assert (created, created_again, membership.role) == (True, False, "reviewer")
+
+
+@pytest.mark.django_db
+def test_the_last_lead_stays(team: Team) -> None:
+    with pytest.raises(InvalidInput, match="at least one lead"):
+        membership_set(project=team.project, username=team.lead.username, role="annotator")
+    with pytest.raises(InvalidInput, match="at least one lead"):
+        membership_remove(project=team.project, username=team.lead.username)
+    membership_set(project=team.project, username=team.reviewer.username, role="lead")
+    membership_remove(project=team.project, username=team.lead.username)
+    assert not Membership.objects.filter(project=team.project, user=team.lead).exists()
