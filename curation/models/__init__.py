@@ -2,7 +2,7 @@
 
 from curation.models.examples import Example, ExampleRevision, ExampleStatus, Review, ReviewDecision
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
-from curation.models.jobs import Job, JobStatus, ValidationJob
+from curation.models.jobs import ImportJob, Job, JobStatus, ValidationJob
 from curation.models.projects import ROLE_RANK, Membership, Project, Role, TaskType
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "FlagKind",
     "FlagResolution",
     "FlagStatus",
+    "ImportJob",
     "Job",
     "JobStatus",
     "Membership",

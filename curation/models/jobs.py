@@ -57,3 +57,32 @@ class ValidationJob(Job):
 
     def __str__(self) -> str:
         return f"Validation job {self.pk} ({self.status})"
+
+
+class ImportJob(Job):
+    """A bulk import of one uploaded file into a project, with its per-row report."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    file = models.FileField(upload_to="imports/%Y/%m/", max_length=500)
+    filename = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(default=0)
+    format = models.CharField(max_length=20, default="auto")
+    detected_format = models.CharField(max_length=20, blank=True)
+    input_field = models.CharField(max_length=200, blank=True)
+    output_field = models.CharField(max_length=200, blank=True)
+    initial_status = models.CharField(max_length=20, default="draft")
+    total = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    skipped_existing = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first 1000 row errors.")
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values), name="importjob_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} of {self.filename} ({self.status})"
