@@ -23,6 +23,7 @@ from curation.models import (
     ValidationJob,
 )
 from curation.roles import require_role
+from curation.services.content import refuse_nul
 
 AnyUser = User | AnonymousUser
 BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -80,17 +81,19 @@ def example_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Examp
     if duplicate is not None:
         examples = examples.filter(duplicate_of__isnull=not duplicate)
     if filters.get("source"):
-        examples = examples.filter(source=filters["source"])
+        examples = examples.filter(source=refuse_nul(filters["source"], "source"))
     if filters.get("created_by"):
-        examples = examples.filter(created_by__username=filters["created_by"])
+        examples = examples.filter(created_by__username=refuse_nul(filters["created_by"], "created_by"))
     if filters.get("q"):
-        text = filters["q"]
+        text = refuse_nul(filters["q"], "q")
         examples = examples.filter(Q(input__icontains=text) | Q(output__icontains=text))
     return examples
 
 
-def example_history(*, example: Example) -> QuerySet[ExampleRevision]:
-    return example.revisions.select_related("changed_by").order_by("-revision")
+def example_history(*, example: Example) -> list[ExampleRevision]:
+    """Every revision, newest first: the current one, then those it superseded."""
+    older = example.revisions.select_related("changed_by").order_by("-revision")
+    return [example.as_revision(), *older]
 
 
 def flag_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Flag]:
@@ -129,11 +132,15 @@ def validation_job_get(*, user: AnyUser, job_id: Any) -> ValidationJob:
     return job
 
 
+MAX_ID = 2**63 - 1  # a bigint; larger ids cannot exist and would overflow the query
+
+
 def _as_id(value: Any) -> int:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return -1
+    return number if 0 < number <= MAX_ID else -1
 
 
 def _choice(value: str, allowed: list[str], name: str) -> str:

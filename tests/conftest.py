@@ -29,15 +29,15 @@ class Team:
 
 @pytest.fixture
 def team(db: None) -> Team:
-    project = ProjectFactory()
-    members = {role: MembershipFactory(project=project, role=role).user for role in Role.values}
+    project = ProjectFactory.create()
+    members = {role: MembershipFactory.create(project=project, role=role).user for role in Role.values}
     return Team(
         project=project,
         annotator=members[Role.ANNOTATOR],
         reviewer=members[Role.REVIEWER],
         lead=members[Role.LEAD],
-        outsider=UserFactory(),
-        staff=UserFactory(is_staff=True),
+        outsider=UserFactory.create(),
+        staff=UserFactory.create(is_staff=True),
     )
 
 

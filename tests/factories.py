@@ -11,7 +11,7 @@ from curation.services.content import content_hash
 LABELS = ["card_arrival", "card_linking", "exchange_rate", "lost_or_stolen_card"]
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
 
@@ -19,7 +19,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pw-for-tests")
 
 
-class ProjectFactory(factory.django.DjangoModelFactory):
+class ProjectFactory(factory.django.DjangoModelFactory[Project]):
     class Meta:
         model = Project
 
@@ -29,7 +29,7 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     labels = factory.LazyFunction(lambda: list(LABELS))
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     class Meta:
         model = Membership
 
@@ -38,7 +38,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.ANNOTATOR
 
 
-class ExampleFactory(factory.django.DjangoModelFactory):
+class ExampleFactory(factory.django.DjangoModelFactory[Example]):
     class Meta:
         model = Example
 

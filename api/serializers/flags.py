@@ -8,7 +8,9 @@ from curation.models import Flag, FlagKind, FlagResolution
 
 class FlagInput(StrictInputSerializer):
     kind = serializers.ChoiceField(choices=FlagKind.values)
-    examples = serializers.ListField(child=serializers.IntegerField(), max_length=1000)
+    examples = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), max_length=1000
+    )
     note = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
 
 

@@ -29,7 +29,8 @@ def decode_input(task_type: str, stored: str) -> Any:
 
 
 class Example(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="examples")
+    # The composite indexes below lead with project; a separate FK index would only slow writes.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="examples", db_index=False)
     # Text for every task type; for chat, the messages as canonical JSON (see decode_input).
     input = models.TextField()
     output = models.TextField(blank=True)
@@ -38,15 +39,22 @@ class Example(models.Model):
     content_hash = models.CharField(max_length=64)
     status = models.CharField(max_length=20, choices=ExampleStatus.choices, default=ExampleStatus.DRAFT)
     revision = models.PositiveIntegerField(default=1)
+    # What produced the current revision (created, imported, edited, reviewed, flag_resolved).
+    last_change = models.CharField(max_length=40, default="created")
     source = models.CharField(max_length=200, default="manual")
     duplicate_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="duplicates"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="duplicates",
+        db_index=False,  # a partial index below: most examples are no duplicate
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -69,6 +77,11 @@ class Example(models.Model):
             models.Index(fields=["project", "status", "id"], name="example_status_queue"),
             models.Index(fields=["project", "source", "id"], name="example_source"),
             models.Index(fields=["project", "created_by", "status"], name="example_author_queue"),
+            models.Index(
+                fields=["duplicate_of"],
+                condition=models.Q(duplicate_of__isnull=False),
+                name="example_duplicate_of",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -78,9 +91,28 @@ class Example(models.Model):
     def input_value(self) -> Any:
         return decode_input(self.project.task_type, self.input)
 
+    def as_revision(self) -> ExampleRevision:
+        """The current state as an (unsaved) history entry."""
+        return ExampleRevision(
+            example=self,
+            revision=self.revision,
+            input=self.input,
+            output=self.output,
+            metadata=self.metadata,
+            external_id=self.external_id,
+            status=self.status,
+            change=self.last_change,
+            changed_by_id=self.updated_by_id,
+            changed_at=self.updated_at,
+        )
+
 
 class ExampleRevision(models.Model):
-    """A snapshot of an example after each change: the history that keeps every version."""
+    """A superseded revision of an example, kept when a change replaced it.
+
+    The example row itself is always the latest revision, so creating or importing an example
+    writes no history; each later change keeps what it replaced here.
+    """
 
     example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="revisions")
     revision = models.PositiveIntegerField()
@@ -93,7 +125,7 @@ class ExampleRevision(models.Model):
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    changed_at = models.DateTimeField(auto_now_add=True)
+    changed_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-revision"]

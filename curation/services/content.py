@@ -65,11 +65,19 @@ def _validate_labels(labels: Any, *, required: bool) -> list[str]:
     return stripped
 
 
+def refuse_nul(text: str, field: str) -> str:
+    """PostgreSQL text and JSON cannot hold NUL: refuse it as bad input before it reaches SQL."""
+    if "\x00" in text or "\\u0000" in text:
+        raise InvalidInput(f"{field} contains a NUL character.", field=field)
+    return text
+
+
 def _validate_schema(output_schema: Any) -> dict[str, Any] | None:
     if output_schema is None:
         return None
     if not isinstance(output_schema, dict):
         raise InvalidInput("output_schema must be a JSON Schema object.", field="output_schema")
+    refuse_nul(canonical_json(output_schema), "output_schema")
     try:
         validator_for(output_schema, default=jsonschema.Draft202012Validator).check_schema(output_schema)
     except jsonschema.SchemaError as exc:
@@ -93,7 +101,7 @@ def validate_content(
     A draft may leave the output empty (require_output=False), but what it gives must be valid.
     """
     stored_input = _stored_input(task_type, input_value)
-    stored_output = _stored_output(output_value)
+    stored_output = _stored_output(task_type, output_value)
     if not stored_output.strip():
         if require_output:
             raise InvalidInput("output must not be empty.", field="output")
@@ -118,14 +126,15 @@ def _stored_input(task_type: str, value: Any) -> str:
     return value
 
 
-def _stored_output(value: Any) -> str:
+def _stored_output(task_type: str, value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, dict | list):
+    if isinstance(value, dict | list) and task_type == TaskType.EXTRACTION:
         # An extraction output given as an object is kept as its JSON text.
         value = json.dumps(value, ensure_ascii=False)
     if not isinstance(value, str):
-        raise InvalidInput("output must be a string (or, for extraction, a JSON object).", field="output")
+        allowed = "a string or a JSON object" if task_type == TaskType.EXTRACTION else "a string"
+        raise InvalidInput(f"output must be {allowed}, not {type(value).__name__}.", field="output")
     _check_length(value, "output")
     return value
 
@@ -193,6 +202,12 @@ def _check_extraction_output(stored_output: str, output_schema: dict[str, Any] |
 
 
 def _check_length(text: str, field: str) -> None:
+    if "\x00" in text:
+        raise InvalidInput(f"{field} contains a NUL character.", field=field)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{field} is not valid Unicode (an unpaired surrogate).", field=field) from exc
     limit = settings.FINCH_MAX_FIELD_CHARS
     if len(text) > limit:
         raise InvalidInput(f"{field} is {len(text)} characters long; the limit is {limit}.", field=field)

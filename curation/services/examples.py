@@ -21,7 +21,7 @@ from curation.models import (
     Role,
 )
 from curation.roles import has_role, role_of
-from curation.services.content import canonical_json, content_hash, validate_content
+from curation.services.content import canonical_json, content_hash, refuse_nul, validate_content
 
 # Statuses an author sets; the others come from reviews.
 AUTHOR_STATUSES = (ExampleStatus.DRAFT, ExampleStatus.SUBMITTED)
@@ -46,14 +46,14 @@ def example_create(
     source: str = "manual",
 ) -> Example:
     """Create a validated example. Raises InvalidInput for bad content or an identical example."""
-    _check_initial_status(project, user, status)
+    check_initial_status(project, user, status)
     stored_input, stored_output = _validated(project, input, output, status)
     example = Example(
         project=project,
         input=stored_input,
         output=stored_output,
-        metadata=_checked_metadata(metadata),
-        external_id=_checked_external_id(external_id),
+        metadata=checked_metadata(metadata),
+        external_id=checked_external_id(external_id),
         content_hash=content_hash(stored_input, stored_output),
         status=status,
         source=source,
@@ -62,7 +62,6 @@ def example_create(
     )
     _refuse_identical(example)
     _save_unique(example.save, example)
-    _snapshot(example, user, change="created")
     return example
 
 
@@ -70,6 +69,7 @@ def example_create(
 def example_update(*, example: Example, user: User, revision: int | None, changes: dict[str, Any]) -> Example:
     """Edit an example if `revision` is still current (else Conflict); keeps the old content."""
     _check_revision(example, revision)
+    previous = example.as_revision()
     project = example.project
     status = changes.get("status", example.status)
     if "status" in changes and status not in AUTHOR_STATUSES:
@@ -84,12 +84,11 @@ def example_update(*, example: Example, user: User, revision: int | None, change
         status = ExampleStatus.SUBMITTED  # edited approved content goes back for review
     example.status = status
     if "metadata" in changes:
-        example.metadata = _checked_metadata(changes["metadata"])
+        example.metadata = checked_metadata(changes["metadata"])
     if "external_id" in changes:
-        example.external_id = _checked_external_id(changes["external_id"])
+        example.external_id = checked_external_id(changes["external_id"])
     _refuse_identical(example)
-    _save_unique(lambda: _conditional_save(example, user, expected=example.revision), example)
-    _snapshot(example, user, change="edited")
+    _save_unique(lambda: _conditional_save(example, user, previous=previous, change="edited"), example)
     return example
 
 
@@ -132,12 +131,13 @@ def example_review(
 
 def example_set_status(*, example: Example, user: User, status: str, change: str) -> None:
     """Move an example to a status as one revision (used by reviews and flag resolution)."""
+    previous = example.as_revision()
     example.status = status
-    _conditional_save(example, user, expected=example.revision)
-    _snapshot(example, user, change=change)
+    _conditional_save(example, user, previous=previous, change=change)
 
 
-def _check_initial_status(project: Project, user: User, status: str) -> None:
+def check_initial_status(project: Project, user: User, status: str) -> None:
+    """Authors start examples as draft or submitted; reviewers and leads also as reviewed."""
     if status not in ExampleStatus.values:
         raise InvalidInput(
             f"Unknown status {status!r}; use one of {', '.join(ExampleStatus.values)}.",
@@ -184,9 +184,12 @@ def _check_revision(example: Example, revision: int | None) -> None:
         )
 
 
-def _conditional_save(example: Example, user: User, *, expected: int) -> None:
-    """Write only if nobody else did since `expected`: a compare-and-set on revision."""
-    now = timezone.now()
+def _conditional_save(example: Example, user: User, *, previous: ExampleRevision, change: str) -> None:
+    """Write only if nobody else did since `previous`: a compare-and-set on revision.
+
+    The revision it replaces goes to the history in the same transaction.
+    """
+    now, expected = timezone.now(), previous.revision
     written = Example.objects.filter(pk=example.pk, revision=expected).update(
         input=example.input,
         output=example.output,
@@ -196,13 +199,16 @@ def _conditional_save(example: Example, user: User, *, expected: int) -> None:
         status=example.status,
         updated_by=user,
         updated_at=now,
+        last_change=change,
         revision=F("revision") + 1,
     )
     if not written:
         raise Conflict("This example changed while you were saving it. Reload it and try again.")
+    previous.save()
     example.revision = expected + 1
     example.updated_at = now
     example.updated_by = user
+    example.last_change = change
 
 
 def _refuse_identical(example: Example) -> None:
@@ -228,26 +234,12 @@ def _save_unique(save: Any, example: Example) -> None:
         raise InvalidInput("An identical example, or one with the same external_id, was just saved.") from exc
 
 
-def _snapshot(example: Example, user: User, *, change: str) -> None:
-    ExampleRevision.objects.create(
-        example=example,
-        revision=example.revision,
-        input=example.input,
-        output=example.output,
-        metadata=example.metadata,
-        external_id=example.external_id,
-        status=example.status,
-        change=change,
-        changed_by=user,
-    )
-
-
-def _checked_metadata(metadata: Any) -> dict[str, Any]:
+def checked_metadata(metadata: Any) -> dict[str, Any]:
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
         raise InvalidInput("metadata must be a JSON object.", field="metadata")
-    size = len(canonical_json(metadata))
+    size = len(refuse_nul(canonical_json(metadata), "metadata"))
     if len(metadata) > MAX_METADATA_KEYS or size > settings.FINCH_MAX_METADATA_CHARS:
         raise InvalidInput(
             f"metadata is too large ({len(metadata)} keys, {size} characters); the limits are "
@@ -257,7 +249,7 @@ def _checked_metadata(metadata: Any) -> dict[str, Any]:
     return metadata
 
 
-def _checked_external_id(external_id: Any) -> str | None:
+def checked_external_id(external_id: Any) -> str | None:
     if external_id is None or external_id == "":
         return None
     if not isinstance(external_id, str | int):

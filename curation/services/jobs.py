@@ -6,7 +6,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from django.utils import timezone
 
@@ -15,7 +15,13 @@ from curation.models import Job, JobStatus
 log = logging.getLogger(__name__)
 
 JobT = TypeVar("JobT", bound=Job)
-ProgressFn = Callable[[float], None]
+
+
+class ProgressFn(Protocol):
+    def __call__(self, fraction: float, **counts: int) -> None:
+        """Report the fraction done, and any counters to show while the job runs."""
+
+
 PROGRESS_INTERVAL_S = 0.5
 
 
@@ -44,12 +50,12 @@ def job_run(model: type[JobT], job_id: int, work: Callable[[JobT, ProgressFn], N
 def _throttled_progress(job: Job) -> ProgressFn:
     last_write = 0.0
 
-    def report(fraction: float) -> None:
+    def report(fraction: float, **counts: int) -> None:
         nonlocal last_write
         now = time.monotonic()
         if now - last_write >= PROGRESS_INTERVAL_S:
             last_write = now
-            _update(job, progress=max(0.0, min(1.0, fraction)))
+            _update(job, progress=max(0.0, min(1.0, fraction)), **counts)
 
     return report
 

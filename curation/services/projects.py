@@ -10,7 +10,7 @@ from django.db import transaction
 
 from curation.errors import InvalidInput
 from curation.models import Membership, Project, Role
-from curation.services.content import validate_project_settings
+from curation.services.content import refuse_nul, validate_project_settings
 
 PROJECT_EDITABLE_FIELDS = ("name", "target_behavior", "system_prompt", "labels", "output_schema")
 
@@ -66,7 +66,7 @@ def membership_set(*, project: Project, username: str, role: str) -> tuple[Membe
     """Add a member or change their role; returns (membership, created)."""
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.", field="role")
-    user = get_user_model().objects.filter(username=username).first()
+    user = get_user_model().objects.filter(username=refuse_nul(username, "username")).first()
     if user is None:
         raise InvalidInput(f"There is no user named {username!r}.", field="username")
     membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
@@ -82,6 +82,7 @@ def membership_set(*, project: Project, username: str, role: str) -> tuple[Membe
 @transaction.atomic
 def membership_remove(*, project: Project, username: str) -> None:
     """Remove a member; the last lead cannot leave a project without a lead."""
+    refuse_nul(username, "username")
     membership = Membership.objects.filter(project=project, user__username=username).first()
     if membership is None:
         raise InvalidInput(f"{username!r} is not a member of this project.", field="username")

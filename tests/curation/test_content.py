@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from curation.errors import InvalidInput
@@ -12,12 +14,12 @@ SCHEMA = {
 }
 
 
-def check(task_type: str, input_value: object, output_value: object, **kwargs: object) -> tuple[str, str]:
-    options = {"labels": ["yes", "no"], "output_schema": None, "require_output": True}
+def check(task_type: str, input_value: object, output_value: object, **kwargs: Any) -> tuple[str, str]:
+    options: dict[str, Any] = {"labels": ["yes", "no"], "output_schema": None, "require_output": True}
     options.update(kwargs)
     return validate_content(
         task_type=task_type, input_value=input_value, output_value=output_value, **options
-    )  # type: ignore[arg-type]
+    )
 
 
 class TestContentHash:

@@ -3,7 +3,7 @@
 import pytest
 
 from curation.errors import Conflict, InvalidInput
-from curation.models import ExampleStatus, FlagStatus, Review
+from curation.models import Example, ExampleStatus, FlagStatus, Review
 from curation.services.flags import flag_create, flag_resolve
 from tests.conftest import Team
 from tests.factories import ExampleFactory, ProjectFactory
@@ -11,8 +11,8 @@ from tests.factories import ExampleFactory, ProjectFactory
 
 @pytest.fixture
 def pair(team: Team) -> list[int]:
-    first = ExampleFactory(project=team.project, input="Card arrival?", output="card_arrival")
-    second = ExampleFactory(project=team.project, input="Card arrival?!", output="card_linking")
+    first = ExampleFactory.create(project=team.project, input="Card arrival?", output="card_arrival")
+    second = ExampleFactory.create(project=team.project, input="Card arrival?!", output="card_linking")
     return [first.pk, second.pk]
 
 
@@ -27,12 +27,12 @@ class TestRaise:
 
     @pytest.mark.parametrize("count", [1, 3])
     def test_contradiction_names_exactly_two(self, team: Team, count: int) -> None:
-        ids = [ExampleFactory(project=team.project).pk for _ in range(count)]
+        ids = [ExampleFactory.create(project=team.project).pk for _ in range(count)]
         with pytest.raises(InvalidInput, match="exactly two"):
             flag_create(project=team.project, user=team.annotator, kind="contradiction", example_ids=ids)
 
     def test_examples_of_another_project_are_not_found(self, team: Team, pair: list[int]) -> None:
-        stranger = ExampleFactory(project=ProjectFactory())
+        stranger = ExampleFactory.create(project=ProjectFactory.create())
         with pytest.raises(InvalidInput, match=f"No example with id {stranger.pk}"):
             flag_create(
                 project=team.project,
@@ -68,9 +68,7 @@ class TestResolve:
             resolution,
             team.reviewer,
         )
-        statuses = dict(
-            type(flag.project.examples.first()).objects.filter(pk__in=pair).values_list("pk", "status")
-        )
+        statuses = dict(Example.objects.filter(pk__in=pair).values_list("pk", "status"))
         assert statuses[pair[loser]] == ExampleStatus.REJECTED
         assert statuses[pair[1 - loser]] == ExampleStatus.SUBMITTED
         assert Review.objects.get(example_id=pair[loser]).decision == "reject"

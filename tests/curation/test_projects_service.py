@@ -11,7 +11,7 @@ from tests.factories import UserFactory
 
 @pytest.mark.django_db
 def test_creator_becomes_the_lead() -> None:
-    user = UserFactory()
+    user = UserFactory.create()
     project = project_create(
         user=user, name=" Intents ", task_type="classification", target_behavior="Route", labels=["a", "b"]
     )
@@ -21,7 +21,7 @@ def test_creator_becomes_the_lead() -> None:
 
 @pytest.mark.django_db
 def test_invalid_settings_create_nothing() -> None:
-    user = UserFactory()
+    user = UserFactory.create()
     with pytest.raises(InvalidInput):
         project_create(user=user, name="x", task_type="classification", target_behavior="t", labels=["a"])
     assert not Membership.objects.exists()
@@ -35,7 +35,7 @@ def test_task_type_cannot_change(team: Team) -> None:
 
 @pytest.mark.django_db
 def test_membership_set_adds_then_changes_role(team: Team) -> None:
-    newcomer = UserFactory()
+    newcomer = UserFactory.create()
     _, created = membership_set(project=team.project, username=newcomer.username, role="annotator")
     membership, created_again = membership_set(
         project=team.project, username=newcomer.username, role="reviewer"
