@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from curation.models import ValidationJob
+from curation.models import ImportJob, ValidationJob
+from curation.services.imports import import_run
 from curation.services.jobs import job_run
 from curation.services.validation_jobs import examples_validate
 
@@ -11,3 +12,9 @@ from curation.services.validation_jobs import examples_validate
 def validate_examples(job_id: int) -> None:
     """Run validation job `job_id`."""
     job_run(ValidationJob, job_id, examples_validate)
+
+
+@shared_task(name="curation.import_examples", acks_late=True)
+def import_examples(job_id: int) -> None:
+    """Run import job `job_id`."""
+    job_run(ImportJob, job_id, import_run)

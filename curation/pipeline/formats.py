@@ -1,0 +1,64 @@
+"""Detect a file's format and read it as mapped rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TextIO
+
+from curation.pipeline.errors import RowError, UnreadableFile
+from curation.pipeline.mapping import FieldMapping, MappedRow, map_alpaca, map_openai_chat, map_plain
+from curation.pipeline.readers import ReadItem, read_csv, read_json_array, read_jsonl
+
+FORMATS = ("auto", "jsonl", "csv", "json", "openai_chat", "alpaca")
+MappedItem = tuple[int, MappedRow | RowError]
+
+
+def detect_format(head: str) -> str:
+    """Guess the format from the file's first characters."""
+    stripped = head.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("["):
+        return "alpaca" if _first_record_has(stripped[1:], "instruction") else "json"
+    if stripped.startswith("{"):
+        if _first_record_has(stripped, "messages"):
+            return "openai_chat"
+        return "alpaca" if _first_record_has(stripped, "instruction") else "jsonl"
+    return "csv"
+
+
+def _first_record_has(text: str, key: str) -> bool:
+    try:
+        record, _ = json.JSONDecoder().raw_decode(text.lstrip(" \t\r\n"))
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and key in record
+
+
+def mapped_rows(
+    text: TextIO, head: str, file_format: str, mapping: FieldMapping, task_type: str
+) -> Iterator[MappedItem]:
+    """Every record of the file as (line, MappedRow) or (line, RowError)."""
+    for line, item in _records(text, head, file_format):
+        if isinstance(item, RowError):
+            yield line, item
+            continue
+        try:
+            if file_format == "openai_chat":
+                yield line, map_openai_chat(item, task_type)
+            elif file_format == "alpaca":
+                yield line, map_alpaca(item, mapping)
+            else:
+                yield line, map_plain(item, mapping)
+        except RowError as exc:
+            yield line, exc
+
+
+def _records(text: TextIO, head: str, file_format: str) -> Iterator[ReadItem]:
+    if file_format == "csv":
+        return read_csv(text, head)
+    starts_as_array = head.lstrip("\ufeff \t\r\n").startswith("[")
+    if file_format == "json" or (file_format == "alpaca" and starts_as_array):
+        return read_json_array(text)
+    if file_format in ("jsonl", "openai_chat", "alpaca"):
+        return read_jsonl(text)
+    raise UnreadableFile(f"Unknown format {file_format!r}; use one of {', '.join(FORMATS)}.")
