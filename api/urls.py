@@ -9,6 +9,7 @@ from api.views.examples import (
     ProjectExamplesView,
 )
 from api.views.flags import FlagDetailView, FlagResolveView, ProjectFlagsView
+from api.views.imports import ImportJobDetailView, ImportJobErrorsView, ProjectExportView, ProjectImportsView
 from api.views.projects import (
     ProjectDetailView,
     ProjectListView,
@@ -31,6 +32,10 @@ urlpatterns = [
         name="api-member",
     ),
     path("projects/<int:project_id>/examples/", ProjectExamplesView.as_view(), name="api-examples"),
+    path("projects/<int:project_id>/examples/export/", ProjectExportView.as_view(), name="api-export"),
+    path("projects/<int:project_id>/imports/", ProjectImportsView.as_view(), name="api-imports"),
+    path("imports/<int:job_id>/", ImportJobDetailView.as_view(), name="api-import"),
+    path("imports/<int:job_id>/errors.csv", ImportJobErrorsView.as_view(), name="api-import-errors"),
     path("projects/<int:project_id>/flags/", ProjectFlagsView.as_view(), name="api-flags"),
     path(
         "projects/<int:project_id>/validation-jobs/",

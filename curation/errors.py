@@ -33,3 +33,8 @@ class NotFound(ApplicationError):
 class Conflict(ApplicationError):
     status_code = 409
     code = "conflict"
+
+
+class TooLarge(ApplicationError):
+    status_code = 413
+    code = "too_large"

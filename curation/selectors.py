@@ -16,6 +16,7 @@ from curation.models import (
     FlagExample,
     FlagKind,
     FlagStatus,
+    ImportJob,
     Membership,
     Project,
     RaisedBy,
@@ -118,6 +119,22 @@ def flag_get(*, user: AnyUser, flag_id: Any, min_role: str = Role.ANNOTATOR) -> 
         raise NotFound("No such flag.")
     require_role(user, flag.project, min_role)
     return flag
+
+
+def import_job_list(*, project: Project) -> QuerySet[ImportJob]:
+    return project.import_jobs.select_related("created_by")
+
+
+def import_job_get(*, user: AnyUser, job_id: Any) -> ImportJob:
+    job = (
+        ImportJob.objects.select_related("project", "created_by")
+        .filter(pk=_as_id(job_id), project__in=Project.objects.for_user(user))
+        .first()
+    )
+    if job is None:
+        raise NotFound("No such import.")
+    require_role(user, job.project, Role.ANNOTATOR)
+    return job
 
 
 def validation_job_get(*, user: AnyUser, job_id: Any) -> ValidationJob:

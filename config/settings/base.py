@@ -115,6 +115,8 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+    # `?format=` names export formats (jsonl, csv, ...), not DRF renderers.
+    "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -152,7 +154,18 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+FILE_UPLOAD_HANDLERS = [
+    "api.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Beside MEDIA_ROOT, so a finished upload is moved into storage, not copied.
+FILE_UPLOAD_TEMP_DIR = FINCH_HOME / "tmp"
+FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+
 # Finch's own limits.
+FINCH_MAX_UPLOAD_BYTES = env_int("FINCH_MAX_UPLOAD_BYTES", 2 * 1024**3)
 FINCH_MAX_FIELD_CHARS = env_int("FINCH_MAX_FIELD_CHARS", 100_000)
 FINCH_MAX_METADATA_CHARS = env_int("FINCH_MAX_METADATA_CHARS", 20_000)
 FINCH_MAX_LABELS = env_int("FINCH_MAX_LABELS", 2_000)

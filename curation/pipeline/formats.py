@@ -53,12 +53,16 @@ def mapped_rows(
             yield line, exc
 
 
+def reads_by_line(file_format: str, head: str) -> bool:
+    """True for JSON Lines files: each line stands alone, so no later line can spoil the file."""
+    if file_format in ("jsonl", "openai_chat"):
+        return True
+    return file_format == "alpaca" and not head.lstrip("\ufeff \t\r\n").startswith("[")
+
+
 def _records(text: TextIO, head: str, file_format: str) -> Iterator[ReadItem]:
+    if file_format not in FORMATS or file_format == "auto":
+        raise UnreadableFile(f"Unknown format {file_format!r}; use one of {', '.join(FORMATS[1:])}.")
     if file_format == "csv":
         return read_csv(text, head)
-    starts_as_array = head.lstrip("\ufeff \t\r\n").startswith("[")
-    if file_format == "json" or (file_format == "alpaca" and starts_as_array):
-        return read_json_array(text)
-    if file_format in ("jsonl", "openai_chat", "alpaca"):
-        return read_jsonl(text)
-    raise UnreadableFile(f"Unknown format {file_format!r}; use one of {', '.join(FORMATS)}.")
+    return read_jsonl(text) if reads_by_line(file_format, head) else read_json_array(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,17 +33,22 @@ class FieldMapping:
 
     def resolve(self, keys: list[str]) -> tuple[str, str]:
         """Pick the input and output keys from a record's keys (the header, for CSV)."""
-        input_key = self.input_field or _first_present(INPUT_ALIASES, keys)
-        output_key = self.output_field or _first_present(
-            OUTPUT_ALIASES, [key for key in keys if key != input_key]
-        )
-        if not input_key or input_key not in keys:
-            wanted = self.input_field or " or ".join(INPUT_ALIASES)
-            raise RowError(f"No input field ({wanted}) in the record.")
-        return input_key, output_key
+        return _resolve(self, tuple(keys))
 
 
-def _first_present(names: tuple[str, ...], keys: list[str]) -> str:
+@functools.lru_cache(maxsize=256)
+def _resolve(mapping: FieldMapping, keys: tuple[str, ...]) -> tuple[str, str]:
+    """Records of one file share their keys, so each key set is resolved once."""
+    input_key = mapping.input_field or _first_present(INPUT_ALIASES, keys)
+    others = tuple(key for key in keys if key != input_key)
+    output_key = mapping.output_field or _first_present(OUTPUT_ALIASES, others)
+    if not input_key or input_key not in keys:
+        wanted = mapping.input_field or " or ".join(INPUT_ALIASES)
+        raise RowError(f"No input field ({wanted}) in the record.")
+    return input_key, output_key
+
+
+def _first_present(names: tuple[str, ...], keys: tuple[str, ...]) -> str:
     lowered = {key.lower(): key for key in keys}
     return next((lowered[name] for name in names if name in lowered), "")
 

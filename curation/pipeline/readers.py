@@ -39,7 +39,7 @@ def read_jsonl(text: TextIO) -> Iterator[ReadItem]:
 def read_csv(text: TextIO, head: str) -> Iterator[ReadItem]:
     """CSV with a header row; the delimiter is sniffed from the first lines."""
     csv.field_size_limit(MAX_CSV_FIELD)
-    reader = csv.reader(text, dialect=_sniff_dialect(head))
+    reader = csv.reader(text, delimiter=_sniff_delimiter(head))
     header = next(reader, None)
     if not header or not any(name.strip() for name in header):
         raise UnreadableFile("The CSV file has no header row.")
@@ -58,12 +58,13 @@ def read_csv(text: TextIO, head: str) -> Iterator[ReadItem]:
         raise UnreadableFile(f"The CSV file is malformed near line {start}: {exc}.") from exc
 
 
-def _sniff_dialect(head: str) -> type[csv.Dialect] | csv.Dialect:
+def _sniff_delimiter(head: str) -> str:
+    """Only the delimiter is sniffed; quoting stays standard (the sniffer guesses it wrongly)."""
     sample = head[: head.rfind("\n") + 1] or head
     try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
-        return csv.excel
+        return ","
 
 
 def read_json_array(text: TextIO) -> Iterator[ReadItem]:

@@ -26,13 +26,16 @@ def content_hash(stored_input: str, stored_output: str) -> str:
     """Identity of an example: sha256 over input and output after Unicode NFC and trimming.
 
     Case, punctuation and inner spacing are kept, so only truly identical content collides.
+    The two parts are joined by NUL, which validated content never holds.
     """
-    key = [_identity_form(stored_input), _identity_form(stored_output)]
-    return hashlib.sha256(canonical_json(key).encode("utf-8")).hexdigest()
+    key = f"{_identity_form(stored_input)}\x00{_identity_form(stored_output)}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _identity_form(text: str) -> str:
-    return unicodedata.normalize("NFC", text).strip()
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return text.strip()
 
 
 def validate_project_settings(

@@ -235,18 +235,25 @@ def _save_unique(save: Any, example: Example) -> None:
 
 
 def checked_metadata(metadata: Any) -> dict[str, Any]:
-    if metadata is None:
-        return {}
+    """Metadata must be a JSON object of bounded size; returns it unchanged."""
+    metadata_json(metadata)
+    return metadata or {}
+
+
+def metadata_json(metadata: Any) -> str:
+    """Validate metadata and return it as canonical JSON text (what imports stage)."""
+    if metadata is None or metadata == {}:
+        return "{}"
     if not isinstance(metadata, dict):
         raise InvalidInput("metadata must be a JSON object.", field="metadata")
-    size = len(refuse_nul(canonical_json(metadata), "metadata"))
-    if len(metadata) > MAX_METADATA_KEYS or size > settings.FINCH_MAX_METADATA_CHARS:
+    text = refuse_nul(canonical_json(metadata), "metadata")
+    if len(metadata) > MAX_METADATA_KEYS or len(text) > settings.FINCH_MAX_METADATA_CHARS:
         raise InvalidInput(
-            f"metadata is too large ({len(metadata)} keys, {size} characters); the limits are "
+            f"metadata is too large ({len(metadata)} keys, {len(text)} characters); the limits are "
             f"{MAX_METADATA_KEYS} keys and {settings.FINCH_MAX_METADATA_CHARS} characters.",
             field="metadata",
         )
-    return metadata
+    return text
 
 
 def checked_external_id(external_id: Any) -> str | None:

@@ -1,12 +1,18 @@
-"""Bulk import: store the upload, then read, validate and write its rows as one job."""
+"""Bulk import: store the upload, then read, validate and write its rows as one job.
+
+A reader thread parses and validates while the database writes the previous batch. Line-based
+files (JSONL, OpenAI chat, Alpaca JSONL) cannot turn unreadable after their first record, so
+each batch lands as soon as it is read; whole-document files (CSV, JSON arrays) are staged
+completely first, so one that proves truncated or malformed creates nothing.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
 from django.contrib.auth.models import User
 from django.core.files import File
@@ -14,19 +20,17 @@ from django.db import transaction
 
 from curation.errors import ApplicationError, InvalidInput
 from curation.models import ExampleStatus, ImportJob, Project
+from curation.pipeline.background import in_background
 from curation.pipeline.decoding import open_text
-from curation.pipeline.errors import RowError, UnreadableFile
-from curation.pipeline.formats import FORMATS, detect_format, mapped_rows
-from curation.pipeline.mapping import FieldMapping, MappedRow
-from curation.services.content import canonical_json, content_hash, validate_content
-from curation.services.examples import check_initial_status, checked_external_id, checked_metadata
-from curation.services.import_staging import StagedRow, Staging
+from curation.pipeline.errors import UnreadableFile
+from curation.pipeline.formats import FORMATS, detect_format, mapped_rows, reads_by_line
+from curation.pipeline.mapping import FieldMapping
+from curation.services.examples import check_initial_status
+from curation.services.import_rows import ImportReport, RowRules, staged_batches
+from curation.services.import_staging import Staging
 from curation.services.jobs import ProgressFn
 
-MAX_REPORTED_ERRORS = 1000
-MERGE_CHUNK_LINES = 50_000
-STAGE_BATCH = 20_000
-READ_SHARE = 0.7  # of the progress bar: reading and staging; the rest is the merge
+READ_SHARE = 0.8  # of a whole-document import's progress: reading; the rest is the merge
 
 
 def import_job_create(
@@ -67,96 +71,54 @@ def import_job_create(
     return job
 
 
-@dataclass
-class ImportReport:
-    total: int = 0
-    failed: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    def fail(self, line: int, message: str) -> None:
-        self.failed += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append({"line": line, "error": message})
-
-
 def import_run(job: ImportJob, progress: ProgressFn) -> None:
-    """Read the job's file into staging, then merge it. UnreadableFile fails it creating nothing."""
+    """Import the job's file; an unreadable file fails the job and creates nothing."""
     report = ImportReport()
-    with job.file.open("rb") as stream, Staging(job.pk) as staging:
+    with job.file.open("rb") as stream, Staging(job.pk, _merge_values(job)) as staging:
         text, head = open_text(stream)
-        job.detected_format = job.format if job.format != "auto" else detect_format(head)
-        ImportJob.objects.filter(pk=job.pk).update(detected_format=job.detected_format)
-        rows = mapped_rows(
-            text,
-            head,
-            job.detected_format,
-            FieldMapping(job.input_field, job.output_field),
-            job.project.task_type,
+        file_format = job.format if job.format != "auto" else detect_format(head)
+        ImportJob.objects.filter(pk=job.pk).update(detected_format=file_format)
+        items = mapped_rows(
+            text, head, file_format, FieldMapping(job.input_field, job.output_field), job.project.task_type
         )
+        batches = in_background(staged_batches(items, RowRules.for_job(job), report))
+        streaming = reads_by_line(file_format, head)
+        share = 1.0 if streaming else READ_SHARE
+        created = 0
         try:
-            _stage_rows(job, rows, staging, report, progress, stream)
+            for batch in batches:
+                staging.write(batch)
+                if streaming:
+                    created += staging.merge_and_clear()
+                read = min(stream.tell() / max(job.size, 1), 1.0)
+                progress(share * read, total=report.total, failed=report.failed, created=created)
         except UnreadableFile as exc:
             raise ApplicationError(str(exc)) from exc
-        created = _merge(job, staging, progress)
-    job.total, job.failed, job.errors, job.created = report.total, report.failed, report.errors, created
-    job.skipped_existing = report.total - report.failed - created
-    job.save(update_fields=["total", "failed", "errors", "created", "skipped_existing"])
-
-
-def _stage_rows(
-    job: ImportJob,
-    rows: Iterator[tuple[int, MappedRow | RowError]],
-    staging: Staging,
-    report: ImportReport,
-    progress: ProgressFn,
-    stream: Any,
-) -> None:
-    """Validate rows and stage them in batches; progress is reported between batches."""
-    project, size = job.project, max(job.size, 1)
-    require_output = job.initial_status != ExampleStatus.DRAFT
-    batch: list[StagedRow] = []
-    for line, item in rows:
-        report.total += 1
-        try:
-            if isinstance(item, RowError):
-                raise item
-            batch.append(_staged(project, line, item, require_output))
-        except (RowError, ApplicationError) as exc:
-            report.fail(line, str(exc))
-        if len(batch) >= STAGE_BATCH:
-            staging.write(batch)
-            batch.clear()
-            progress(READ_SHARE * min(stream.tell() / size, 1.0), total=report.total, failed=report.failed)
-    if batch:
-        staging.write(batch)
-
-
-def _staged(project: Project, line: int, row: MappedRow, require_output: bool) -> StagedRow:
-    stored_input, stored_output = validate_content(
-        task_type=project.task_type,
-        labels=project.labels,
-        output_schema=project.output_schema,
-        input_value=row.input,
-        output_value=row.output,
-        require_output=require_output,
+        if not streaming:
+            created = staging.merge_in_chunks(lambda done: progress(READ_SHARE + (1 - READ_SHARE) * done))
+    ImportJob.objects.filter(pk=job.pk).update(
+        detected_format=file_format,
+        total=report.total,
+        failed=report.failed,
+        errors=report.errors,
+        created=created,
+        skipped_existing=report.total - report.failed - created,
     )
-    metadata = canonical_json(checked_metadata(row.metadata))
-    external_id = checked_external_id(row.external_id)
-    return line, stored_input, stored_output, metadata, external_id, content_hash(stored_input, stored_output)
 
 
-def _merge(job: ImportJob, staging: Staging, progress: ProgressFn) -> int:
-    first, last = staging.line_range()
-    values = {
+def _merge_values(job: ImportJob) -> dict[str, object]:
+    return {
         "project_id": job.project_id,
         "status": job.initial_status,
         "source": f"import:{job.pk}",
         "user_id": job.created_by_id,
     }
-    created = 0
-    for start in range(first, last + 1, MERGE_CHUNK_LINES):
-        end = min(start + MERGE_CHUNK_LINES - 1, last)
-        created += staging.merge(first_line=start, last_line=end, values=values)
-        done = (end - first + 1) / max(last - first + 1, 1)
-        progress(READ_SHARE + (1 - READ_SHARE) * done, created=created)
-    return created
+
+
+def import_errors_csv(job: ImportJob) -> str:
+    """The job's reported row errors as a CSV document."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["line", "error"])
+    writer.writerows([error["line"], error["error"]] for error in job.errors)
+    return buffer.getvalue()

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.serializers.imports import ImportInput, ImportJobOutput
+from api.views.base import FinchAPIView
+from api.views.examples import EXAMPLE_FILTERS
+from curation import selectors
+from curation.services.exports import examples_export
+from curation.services.imports import import_errors_csv, import_job_create
+
+CONTENT_TYPES = {"jsonl": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
+
+
+class ProjectImportsView(FinchAPIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(responses=ImportJobOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project = selectors.project_get(user=request.user, project_id=project_id)
+        return self.paginated(request, selectors.import_job_list(project=project), ImportJobOutput)
+
+    @extend_schema(request={"multipart/form-data": ImportInput}, responses={202: ImportJobOutput})
+    def post(self, request: Request, project_id: int) -> Response:
+        """Upload a file to import (JSONL, CSV, JSON, OpenAI chat, Alpaca); answers the job."""
+        project = selectors.project_get(user=request.user, project_id=project_id)
+        fields = self.valid_input(ImportInput)
+        upload = fields["file"]
+        job = import_job_create(
+            project=project,
+            user=self.user,
+            upload=upload,
+            filename=upload.name or "upload",
+            file_format=fields["format"],
+            input_field=fields["input_field"],
+            output_field=fields["output_field"],
+            status=fields["status"],
+        )
+        return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportJobDetailView(FinchAPIView):
+    @extend_schema(responses=ImportJobOutput)
+    def get(self, request: Request, job_id: int) -> Response:
+        return Response(ImportJobOutput(selectors.import_job_get(user=request.user, job_id=job_id)).data)
+
+
+class ImportJobErrorsView(FinchAPIView):
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request: Request, job_id: int) -> HttpResponse:
+        """The job's row errors as CSV (line, error)."""
+        job = selectors.import_job_get(user=request.user, job_id=job_id)
+        response = HttpResponse(import_errors_csv(job), content_type=CONTENT_TYPES["csv"])
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+        return response
+
+
+class ProjectExportView(FinchAPIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["jsonl", "csv"]), *EXAMPLE_FILTERS[:-1]],
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request, project_id: int) -> StreamingHttpResponse:
+        """Stream the project's examples (filtered like the list) as JSONL or CSV."""
+        project = selectors.project_get(user=request.user, project_id=project_id)
+        filters = request.query_params.dict()
+        file_format = filters.pop("format", "jsonl")
+        examples = selectors.example_list(project=project, filters=filters)
+        lines = examples_export(project=project, examples=examples, file_format=file_format)
+        response = StreamingHttpResponse(lines, content_type=CONTENT_TYPES[file_format])
+        response["Content-Disposition"] = (
+            f'attachment; filename="project-{project.pk}-examples.{file_format}"'
+        )
+        return response
