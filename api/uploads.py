@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO
 
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler
@@ -19,7 +19,12 @@ class LimitedUploadHandler(FileUploadHandler):
     """First in FILE_UPLOAD_HANDLERS: counts the bytes and stops the upload past the limit."""
 
     def handle_raw_input(
-        self, input_data: Any, meta: Any, content_length: int, *args: Any, **kwargs: Any
+        self,
+        input_data: IO[bytes],
+        META: dict[str, str],  # noqa: N803 (Django's name)
+        content_length: int,
+        boundary: str,
+        encoding: str | None = None,
     ) -> None:
         if content_length > settings.FINCH_MAX_UPLOAD_BYTES:
             raise TooLarge(upload_limit_message(content_length))

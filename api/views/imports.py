@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.serializers.imports import ImportInput, ImportJobOutput
-from api.views.base import FinchAPIView
+from api.views.base import FileFormatNegotiation, FinchAPIView
 from api.views.examples import EXAMPLE_FILTERS
 from curation import selectors
 from curation.services.exports import examples_export
@@ -62,6 +62,8 @@ class ImportJobErrorsView(FinchAPIView):
 
 
 class ProjectExportView(FinchAPIView):
+    content_negotiation_class = FileFormatNegotiation
+
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["jsonl", "csv"]), *EXAMPLE_FILTERS[:-1]],
         responses={(200, "application/x-ndjson"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR},

@@ -1,14 +1,19 @@
-"""Stage validated import rows in a temporary table and merge them into examples set-wise.
+"""Stage validated import rows in one table per batch, then merge each into examples set-wise.
 
 The merge skips rows whose content hash or external_id already exists in the project: the
 database's unique constraints decide, so concurrent imports of one file create each row once.
+
+On PostgreSQL the import's reader thread COPYs each batch over a second connection into an
+unlogged table while the main connection merges the previous one, so parsing, loading and
+merging run at once. SQLite has one writer, so there the batches go into temporary tables on
+the main connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -16,76 +21,69 @@ from curation.models import Example
 from curation.services.import_rows import StagedRow
 
 STAGING_COLUMNS = "line, input, output, metadata, external_id, content_hash"
+STAGING_TABLE = (
+    "(line integer NOT NULL, input text NOT NULL, output text NOT NULL, metadata text NOT NULL,"
+    " external_id text, content_hash text NOT NULL)"
+)
+BINARY_TYPES = ["int4", "text", "text", "text", "text", "text"]
 MERGED_COLUMNS = (
     "project_id, input, output, metadata, external_id, content_hash, status, revision, last_change,"
     " source, created_by_id, updated_by_id, created_at, updated_at"
 )
-MERGE_CHUNK_LINES = 50_000
 
 
 class Staging:
-    """A per-job temporary table on the current connection, and the merge out of it."""
+    """Batch tables for one import job, and the merge out of them."""
 
     def __init__(self, job_id: int, values: dict[str, Any]) -> None:
-        self.table = f"finch_import_{job_id}"
+        self.prefix = f"finch_import_{job_id}_"
         self.values = values
         self.is_postgres = connection.vendor == "postgresql"
+        self.stages_in_reader = self.is_postgres
+        self.batches = 0
+        self.tables: list[str] = []
+        self._loader: psycopg.Connection[Any] | None = None
 
     def __enter__(self) -> Staging:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
-            cursor.execute(
-                f"CREATE TEMP TABLE {self.table} (line integer NOT NULL, input text NOT NULL,"
-                " output text NOT NULL, metadata text NOT NULL, external_id text, content_hash text NOT NULL)"
-            )
+        self._drop_leftovers()
+        if self.is_postgres:
+            self._loader = psycopg.connect(**connection.get_connection_params(), autocommit=True)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+        for table in self.tables:
+            self._drop(table)
+        if self._loader is not None:
+            self._loader.close()
 
-    def write(self, rows: list[StagedRow]) -> None:
-        """Add a batch of rows: one COPY on PostgreSQL, one executemany on SQLite."""
-        with connection.cursor() as cursor:
-            if self.is_postgres:
-                with cursor.copy(f"COPY {self.table} ({STAGING_COLUMNS}) FROM STDIN") as copy:
+    def stage(self, rows: list[StagedRow]) -> str:
+        """Put a batch in a new table and name it (in the reader thread on PostgreSQL)."""
+        self.batches += 1
+        table = f"{self.prefix}{self.batches}"
+        self.tables.append(table)
+        if self._loader is not None:
+            with self._loader.cursor() as cursor:
+                cursor.execute(f"CREATE UNLOGGED TABLE {table} {STAGING_TABLE}")
+                with cursor.copy(f"COPY {table} ({STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(BINARY_TYPES)
                     for row in rows:
                         copy.write_row(row)
-            else:
-                sql = f"INSERT INTO {self.table} ({STAGING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-                cursor.executemany(sql, rows)
-
-    def merge_and_clear(self) -> int:
-        """Merge everything staged, then empty the staging table; returns how many were new."""
-        with transaction.atomic():
-            created = self._merge("TRUE", [])
-            with connection.cursor() as cursor:
-                cursor.execute(f"{'TRUNCATE' if self.is_postgres else 'DELETE FROM'} {self.table}")
-        return created
-
-    def merge_in_chunks(self, on_progress: Callable[[float], None]) -> int:
-        """Merge a fully staged file in line ranges, each in its own short transaction."""
+            return table
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT COALESCE(MIN(line), 0), COALESCE(MAX(line), -1) FROM {self.table}")
-            first, last = cursor.fetchone()
-        created = 0
-        for start in range(first, last + 1, MERGE_CHUNK_LINES):
-            end = min(start + MERGE_CHUNK_LINES - 1, last)
-            with transaction.atomic():
-                created += self._merge("line BETWEEN %s AND %s", [start, end])
-            on_progress((end - first + 1) / (last - first + 1))
-        return created
+            cursor.execute(f"CREATE TEMP TABLE {table} {STAGING_TABLE}")
+            cursor.executemany(f"INSERT INTO {table} ({STAGING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return table
 
-    def _merge(self, where: str, params: list[Any]) -> int:
+    def merge(self, table: str) -> int:
+        """Insert the batch's new rows into examples, in file order; returns how many."""
         metadata = "metadata::jsonb" if self.is_postgres else "metadata"
-        now = timezone.now()
-        values = self.values
-        with connection.cursor() as cursor:
+        now, values = timezone.now(), self.values
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {Example._meta.db_table} ({MERGED_COLUMNS})"
                 f" SELECT %s, input, output, {metadata}, external_id, content_hash,"
                 " %s, 1, 'imported', %s, %s, %s, %s, %s"
-                f" FROM {self.table} WHERE {where} ORDER BY line ON CONFLICT DO NOTHING",
+                f" FROM {table} WHERE TRUE ORDER BY line ON CONFLICT DO NOTHING",
                 [
                     values["project_id"],
                     values["status"],
@@ -94,7 +92,23 @@ class Staging:
                     values["user_id"],
                     now,
                     now,
-                    *params,
                 ],
             )
-            return int(cursor.rowcount)
+            created = int(cursor.rowcount)
+        self._drop(table)
+        return created
+
+    def _drop(self, table: str) -> None:
+        if table in self.tables:
+            self.tables.remove(table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def _drop_leftovers(self) -> None:
+        """Tables a killed worker left behind for this job, before it is run again."""
+        if not self.is_postgres:
+            return  # temporary tables die with their connection
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE %s", [self.prefix + "%"])
+            for (table,) in cursor.fetchall():
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")

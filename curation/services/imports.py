@@ -12,6 +12,8 @@ import csv
 import io
 import os
 import uuid
+from contextlib import closing
+from collections.abc import Callable, Iterator
 from typing import IO
 
 from django.contrib.auth.models import User
@@ -78,24 +80,20 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         text, head = open_text(stream)
         file_format = job.format if job.format != "auto" else detect_format(head)
         ImportJob.objects.filter(pk=job.pk).update(detected_format=file_format)
-        items = mapped_rows(
-            text, head, file_format, FieldMapping(job.input_field, job.output_field), job.project.task_type
+        mapping = FieldMapping(job.input_field, job.output_field)
+        batches = staged_batches(
+            mapped_rows(text, head, file_format, mapping, job.project.task_type),
+            RowRules.for_job(job),
+            report,
         )
-        batches = in_background(staged_batches(items, RowRules.for_job(job), report))
+        if staging.stages_in_reader:
+            tables = in_background(staging.stage(batch) for batch in batches)
+        else:
+            tables = (staging.stage(batch) for batch in in_background(batches))
         streaming = reads_by_line(file_format, head)
-        share = 1.0 if streaming else READ_SHARE
-        created = 0
-        try:
-            for batch in batches:
-                staging.write(batch)
-                if streaming:
-                    created += staging.merge_and_clear()
-                read = min(stream.tell() / max(job.size, 1), 1.0)
-                progress(share * read, total=report.total, failed=report.failed, created=created)
-        except UnreadableFile as exc:
-            raise ApplicationError(str(exc)) from exc
-        if not streaming:
-            created = staging.merge_in_chunks(lambda done: progress(READ_SHARE + (1 - READ_SHARE) * done))
+        created = _land(
+            staging, tables, streaming, lambda: min(stream.tell() / max(job.size, 1), 1.0), report, progress
+        )
     ImportJob.objects.filter(pk=job.pk).update(
         detected_format=file_format,
         total=report.total,
@@ -104,6 +102,30 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         created=created,
         skipped_existing=report.total - report.failed - created,
     )
+
+
+def _land(
+    staging: Staging,
+    tables: Iterator[str],
+    streaming: bool,
+    read_fraction: Callable[[], float],
+    report: ImportReport,
+    progress: ProgressFn,
+) -> int:
+    """Merge staged batches: each as it comes for line-based files, else all after the last."""
+    created, share = 0, 1.0 if streaming else READ_SHARE
+    try:
+        for table in tables:
+            if streaming:
+                created += staging.merge(table)
+            progress(share * read_fraction(), total=report.total, failed=report.failed, created=created)
+    except UnreadableFile as exc:
+        raise ApplicationError(str(exc)) from exc
+    pending = list(staging.tables)
+    for done, table in enumerate(pending, start=1):
+        created += staging.merge(table)
+        progress(READ_SHARE + (1 - READ_SHARE) * done / len(pending), created=created)
+    return created
 
 
 def _merge_values(job: ImportJob) -> dict[str, object]:

@@ -1,0 +1,186 @@
+"""Start Finch as it runs for real (gunicorn web + a Celery worker) on a fresh database, and
+talk to it over HTTP: what the benchmarks share."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+PASSWORD = "bench-password-1"
+
+
+@dataclass
+class Service:
+    """A running web process and worker on one backend, with an API token."""
+
+    backend: str
+    env: dict[str, str]
+    base_url: str
+    token: str = ""
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Token {self.token}")
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.loads(response.read() or b"null")
+
+    def upload(self, path: str, file: Path, **fields: str) -> Any:
+        """Multipart upload with curl, which streams the file instead of holding it in memory."""
+        command = [
+            "curl",
+            "-sS",
+            "--fail-with-body",
+            "-H",
+            f"Authorization: Token {self.token}",
+            "-F",
+            f"file=@{file}",
+        ]
+        for name, value in fields.items():
+            command += ["-F", f"{name}={value}"]
+        result = subprocess.run([*command, self.base_url + path], capture_output=True, check=True)
+        return json.loads(result.stdout)
+
+    def wait_for_job(self, path: str, timeout_s: float = 1800) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = self.api("GET", path)
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                return job
+            time.sleep(0.25)
+        raise TimeoutError(f"{path} did not finish in {timeout_s} s")
+
+    def peak_rss_mb(self, name: str) -> float:
+        """Peak resident memory (VmHWM) of a process and its children, the largest one."""
+        process = self.processes[name]
+        pids = [process.pid, *_children(process.pid)]
+        return max((_vm_hwm_kb(pid) for pid in pids), default=0) / 1024
+
+
+def _children(pid: int) -> list[int]:
+    result = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    kids = [int(line) for line in result.stdout.split()]
+    return kids + [grandchild for kid in kids for grandchild in _children(kid)]
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _database_url(backend: str, home: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{home / 'finch.sqlite3'}"
+    name = "finch_bench"
+    admin = ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"]
+    subprocess.run([*admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True)
+    subprocess.run([*admin, f"CREATE DATABASE {name}"], check=True)
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+
+@contextmanager
+def running_service(backend: str, port: int = 8765) -> Iterator[Service]:
+    """A fresh database and FINCH_HOME, migrated, with a user, web and worker running."""
+    home = Path(tempfile.mkdtemp(prefix=f"finch-bench-{backend}-"))
+    env = {
+        **os.environ,
+        "FINCH_HOME": str(home),
+        "DATABASE_URL": _database_url(backend, home),
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "FINCH_LOG_LEVEL": "WARNING",
+    }
+    env.pop("CELERY_BROKER_URL", None)
+    manage = [str(VENV_BIN / "python"), "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [*manage, "seed_demo", "--password", PASSWORD], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    service = Service(backend=backend, env=env, base_url=f"http://127.0.0.1:{port}")
+    web = [
+        str(VENV_BIN / "gunicorn"),
+        "config.wsgi",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        "1",
+        "--timeout",
+        "900",
+    ]
+    worker = [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "config",
+        "worker",
+        "--pool",
+        "solo",
+        "-Q",
+        "celery",
+        "-l",
+        "WARNING",
+    ]
+    service.processes["web"] = subprocess.Popen(web, cwd=ROOT, env=env)
+    service.processes["worker"] = subprocess.Popen(worker, cwd=ROOT, env=env)
+    try:
+        _wait_until_up(service)
+        service.token = service.api("POST", "/api/auth/token/", {"username": "admin", "password": PASSWORD})[
+            "token"
+        ]
+        yield service
+    finally:
+        for process in service.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in service.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _wait_until_up(service: Service, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            service.api("GET", "/healthz")
+            return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.3)
+    raise TimeoutError("the web process did not come up")
+
+
+def run_django(env: dict[str, str], code: str) -> str:
+    """Run Python with Django set up against the service's database; returns its stdout."""
+    script = "import django; django.setup()\n" + code
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
