@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -12,7 +12,7 @@ _DONE = object()
 POLL_S = 0.1
 
 
-def in_background(items: Iterator[T], *, ahead: int = 2) -> Iterator[T]:
+def in_background(items: Iterator[T], *, ahead: int = 2) -> Generator[T, None, None]:
     """Yield what `items` yields, produced by a thread up to `ahead` items early.
 
     An exception in the producer is raised here, in the consumer; if the consumer stops early

@@ -35,8 +35,10 @@ MERGED_COLUMNS = (
 class Staging:
     """Batch tables for one import job, and the merge out of them."""
 
-    def __init__(self, job_id: int, values: dict[str, Any]) -> None:
+    def __init__(self, job_id: int, values: dict[str, Any], *, one_batch_at_a_time: bool) -> None:
         self.prefix = f"finch_import_{job_id}_"
+        # SQLite keeps a lone batch's temporary table in memory; a whole staged file goes to disk.
+        self.sqlite_temp_store = "MEMORY" if one_batch_at_a_time else "FILE"
         self.values = values
         self.is_postgres = connection.vendor == "postgresql"
         self.stages_in_reader = self.is_postgres
@@ -48,13 +50,23 @@ class Staging:
         self._drop_leftovers()
         if self.is_postgres:
             self._loader = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+        else:
+            self._set_temp_store(self.sqlite_temp_store)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for table in self.tables:
+        for table in list(self.tables):
             self._drop(table)
         if self._loader is not None:
             self._loader.close()
+        else:
+            self._set_temp_store("DEFAULT")
+
+    def _set_temp_store(self, where: str) -> None:
+        if connection.in_atomic_block:
+            return  # SQLite cannot change it inside a transaction (a test's, say); the default will do
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA temp_store = {where}")
 
     def stage(self, rows: list[StagedRow]) -> str:
         """Put a batch in a new table and name it (in the reader thread on PostgreSQL)."""

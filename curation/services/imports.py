@@ -12,8 +12,8 @@ import csv
 import io
 import os
 import uuid
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
-from collections.abc import Callable, Iterator
 from typing import IO
 
 from django.contrib.auth.models import User
@@ -28,7 +28,7 @@ from curation.pipeline.errors import UnreadableFile
 from curation.pipeline.formats import FORMATS, detect_format, mapped_rows, reads_by_line
 from curation.pipeline.mapping import FieldMapping
 from curation.services.examples import check_initial_status
-from curation.services.import_rows import ImportReport, RowRules, staged_batches
+from curation.services.import_rows import ImportReport, RowRules, StagedRow, staged_batches
 from curation.services.import_staging import Staging
 from curation.services.jobs import ProgressFn
 
@@ -76,24 +76,16 @@ def import_job_create(
 def import_run(job: ImportJob, progress: ProgressFn) -> None:
     """Import the job's file; an unreadable file fails the job and creates nothing."""
     report = ImportReport()
-    with job.file.open("rb") as stream, Staging(job.pk, _merge_values(job)) as staging:
+    with job.file.open("rb") as stream:
         text, head = open_text(stream)
         file_format = job.format if job.format != "auto" else detect_format(head)
         ImportJob.objects.filter(pk=job.pk).update(detected_format=file_format)
-        mapping = FieldMapping(job.input_field, job.output_field)
-        batches = staged_batches(
-            mapped_rows(text, head, file_format, mapping, job.project.task_type),
-            RowRules.for_job(job),
-            report,
-        )
-        if staging.stages_in_reader:
-            tables = in_background(staging.stage(batch) for batch in batches)
-        else:
-            tables = (staging.stage(batch) for batch in in_background(batches))
         streaming = reads_by_line(file_format, head)
-        created = _land(
-            staging, tables, streaming, lambda: min(stream.tell() / max(job.size, 1), 1.0), report, progress
-        )
+        mapping = FieldMapping(job.input_field, job.output_field)
+        rows = mapped_rows(text, head, file_format, mapping, job.project.task_type)
+        batches = staged_batches(rows, RowRules.for_job(job), report)
+        with Staging(job.pk, _merge_values(job), one_batch_at_a_time=streaming) as staging:
+            created = _stage_and_land(staging, batches, streaming, stream, job, report, progress)
     ImportJob.objects.filter(pk=job.pk).update(
         detected_format=file_format,
         total=report.total,
@@ -102,6 +94,27 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         created=created,
         skipped_existing=report.total - report.failed - created,
     )
+
+
+def _stage_and_land(
+    staging: Staging,
+    batches: Iterator[list[StagedRow]],
+    streaming: bool,
+    stream: IO[bytes],
+    job: ImportJob,
+    report: ImportReport,
+    progress: ProgressFn,
+) -> int:
+    """Stage batches in the reader thread (PostgreSQL) or here (SQLite), and merge them."""
+    tables: Generator[str, None, None]
+    if staging.stages_in_reader:
+        tables = in_background(staging.stage(batch) for batch in batches)
+    else:
+        tables = (staging.stage(batch) for batch in in_background(batches))
+    with closing(tables):  # stop the reader thread before the staging tables go
+        return _land(
+            staging, tables, streaming, lambda: min(stream.tell() / max(job.size, 1), 1.0), report, progress
+        )
 
 
 def _land(
