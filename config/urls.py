@@ -2,14 +2,26 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from curation import views as curation_views
+from curation.views import examples, flags, imports, pages, review
 
 urlpatterns = [
-    path("", curation_views.home, name="home"),
-    path("projects/<int:project_id>/", curation_views.project_dashboard, name="project-dashboard"),
-    path("projects/<int:project_id>/import/", curation_views.import_page, name="import"),
-    path("imports/<int:job_id>/", curation_views.import_detail, name="import-detail"),
-    path("healthz", curation_views.health, name="health"),
+    path("", pages.home, name="home"),
+    path("projects/<int:project_id>/", pages.project_dashboard, name="project-dashboard"),
+    path("projects/<int:project_id>/settings/", pages.project_settings, name="project-settings"),
+    path("projects/<int:project_id>/members/", pages.project_member, name="project-member"),
+    path("projects/<int:project_id>/write/", examples.write, name="write"),
+    path("projects/<int:project_id>/my-work/", examples.my_work, name="my-work"),
+    path("projects/<int:project_id>/examples/", examples.browse, name="browse"),
+    path("projects/<int:project_id>/review/", review.review_queue, name="review"),
+    path("projects/<int:project_id>/flags/", flags.flag_list, name="flags"),
+    path("projects/<int:project_id>/import/", imports.import_page, name="import"),
+    path("examples/<int:example_id>/", examples.example_detail, name="example"),
+    path("examples/<int:example_id>/review/", review.review_decide, name="review-decide"),
+    path("examples/<int:example_id>/flag/", flags.flag_search, name="flag-search"),
+    path("examples/<int:example_id>/flag/compare/", flags.flag_compare, name="flag-compare"),
+    path("flags/<int:flag_id>/", flags.flag_detail, name="flag"),
+    path("imports/<int:job_id>/", imports.import_detail, name="import-detail"),
+    path("healthz", pages.health, name="health"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

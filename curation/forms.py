@@ -1,6 +1,9 @@
+import json
+from typing import Any
+
 from django import forms
 
-from curation.models import ExampleStatus
+from curation.models import Example, ExampleStatus, Project, Role, TaskType
 from curation.pipeline.formats import FORMATS
 
 FORMAT_LABELS = {
@@ -22,9 +25,85 @@ class ImportForm(forms.Form):
     )
     status = forms.ChoiceField(choices=ExampleStatus.choices, initial=ExampleStatus.DRAFT)
 
-    def __init__(self, *args: object, can_approve: bool = False, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, can_approve: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         if not can_approve:
             field = self.fields["status"]
             assert isinstance(field, forms.ChoiceField)
             field.choices = [(ExampleStatus.DRAFT, "Draft"), (ExampleStatus.SUBMITTED, "Submitted")]
+
+
+class ProjectSettingsForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    target_behavior = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    system_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    labels = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Classification: one label per line.",
+    )
+    output_schema = forms.JSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 6}), help_text="Extraction: a JSON Schema."
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        kwargs["initial"] = {
+            "name": project.name,
+            "target_behavior": project.target_behavior,
+            "system_prompt": project.system_prompt,
+            "labels": "\n".join(project.labels),
+            "output_schema": project.output_schema,
+        }
+        super().__init__(*args, **kwargs)
+
+    def changes(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        data["labels"] = [line.strip() for line in data["labels"].splitlines() if line.strip()]
+        return data
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
+
+
+class ExampleForm(forms.Form):
+    """One example, shaped by the project's task type; the services do the real validation."""
+
+    input = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), strip=False)
+    messages = forms.CharField(
+        required=False, widget=forms.HiddenInput, help_text="Chat: the messages as JSON."
+    )
+    output = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), strip=False)
+    revision = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+        if project.task_type == TaskType.CLASSIFICATION:
+            choices = [("", "Choose a label…"), *((label, label) for label in project.labels)]
+            self.fields["output"] = forms.ChoiceField(choices=choices, required=False, label="Label")
+        if project.task_type == TaskType.EXTRACTION:
+            self.fields["output"].widget.attrs.update({"class": "json", "spellcheck": "false"})
+            self.fields["output"].label = "Output (JSON)"
+
+    def content(self) -> dict[str, Any]:
+        """The input and output as the services take them."""
+        if self.project.task_type == TaskType.CHAT:
+            try:
+                messages = json.loads(self.cleaned_data["messages"] or "[]")
+            except json.JSONDecodeError:
+                messages = None
+            return {"input": messages, "output": self.cleaned_data["output"]}
+        return {"input": self.cleaned_data["input"], "output": self.cleaned_data["output"]}
+
+    @classmethod
+    def initial_for(cls, example: Example) -> dict[str, Any]:
+        if example.project.task_type == TaskType.CHAT:
+            return {"messages": example.input, "output": example.output, "revision": example.revision}
+        return {"input": example.input, "output": example.output, "revision": example.revision}
+
+
+class FlagForm(forms.Form):
+    other = forms.IntegerField(widget=forms.HiddenInput)
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000)

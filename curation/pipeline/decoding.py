@@ -9,6 +9,7 @@ from typing import IO, Any
 from curation.pipeline.errors import RowError, UnreadableFile
 
 SNIFF_BYTES = 64 * 1024
+BROKEN_LINE_SHARE = 0.05
 FOREIGN_BOMS = {
     codecs.BOM_UTF32_LE: "UTF-32",
     codecs.BOM_UTF32_BE: "UTF-32",
@@ -39,9 +40,16 @@ def _refuse_foreign(head: bytes) -> None:
         raise UnreadableFile("The file is binary, not text (it contains NUL bytes).")
     if not head.strip():
         raise UnreadableFile("The file is empty.")
-    sample = head.decode("utf-8", errors="replace")
-    if sample.count("\ufffd") > max(8, len(sample) // 20):
-        raise UnreadableFile("The file is not UTF-8 text; save it as UTF-8 and upload it again.")
+    lines = head.decode("utf-8", errors="replace").splitlines()[:-1] or [
+        head.decode("utf-8", errors="replace")
+    ]
+    broken = sum("\ufffd" in line for line in lines)
+    # One bad row is that row's problem; many mean the whole file is in another encoding.
+    if broken >= 2 and broken >= len(lines) * BROKEN_LINE_SHARE:
+        raise UnreadableFile(
+            f"The file is not UTF-8 text ({broken} of its first {len(lines)} lines are not); "
+            "save it as UTF-8 and upload it again."
+        )
 
 
 def check_text(value: str) -> str:

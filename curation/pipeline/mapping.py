@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ INPUT_ALIASES = ("input", "text", "prompt", "question", "query", "instruction")
 OUTPUT_ALIASES = ("output", "label", "completion", "answer", "response", "category", "target", "intent")
 ID_KEYS = ("external_id", "id")
 METADATA_KEY = "metadata"
+# Fields of Finch's own export that describe an example in its old project, not the content.
+EXPORT_ONLY_KEYS = ("status", "source", "duplicate_of")
 CHAT_TASK_TYPE = "chat"  # curation.models.TaskType.CHAT; the pipeline stays free of Django
 
 
@@ -56,9 +59,9 @@ def _first_present(names: tuple[str, ...], keys: tuple[str, ...]) -> str:
 def map_plain(record: dict[str, Any], mapping: FieldMapping) -> MappedRow:
     """JSONL, CSV and JSON rows: input and output by name; the other keys become metadata."""
     input_key, output_key = mapping.resolve(list(record))
-    used = {input_key, output_key, *ID_KEYS, METADATA_KEY}
+    used = {input_key, output_key, *ID_KEYS, METADATA_KEY, *EXPORT_ONLY_KEYS}
     metadata = _metadata(record.get(METADATA_KEY))
-    metadata.update({key: value for key, value in record.items() if key not in used})
+    metadata.update(_extras(record, used))
     return MappedRow(
         input=_text_or_value(record[input_key]),
         output=_text_or_value(record.get(output_key, "")) if output_key else "",
@@ -76,7 +79,7 @@ def map_alpaca(record: dict[str, Any], mapping: FieldMapping) -> MappedRow:
         raise RowError("An Alpaca record's input must be a string.")
     used = {"instruction", "input", "output", *ID_KEYS, METADATA_KEY}
     metadata = _metadata(record.get(METADATA_KEY))
-    metadata.update({key: value for key, value in record.items() if key not in used})
+    metadata.update(_extras(record, used))
     prompt = f"{instruction}\n\n{extra}" if extra.strip() else instruction
     return MappedRow(
         input=check_text(prompt),
@@ -101,9 +104,7 @@ def map_openai_chat(record: dict[str, Any], task_type: str) -> MappedRow:
     if last.get("role") != "assistant":
         raise RowError("The last message must be the assistant's reply (the output).")
     metadata = _metadata(record.get(METADATA_KEY))
-    metadata.update(
-        {key: value for key, value in record.items() if key not in {"messages", METADATA_KEY, *ID_KEYS}}
-    )
+    metadata.update(_extras(record, {"messages", METADATA_KEY, *ID_KEYS}))
     output = _text_or_value(last.get("content", ""))
     if task_type == CHAT_TASK_TYPE:
         chat = [{"role": m.get("role"), "content": _text_or_value(m.get("content"))} for m in context]
@@ -134,11 +135,36 @@ def _text_or_value(value: Any) -> Any:
 
 
 def _metadata(value: Any) -> dict[str, Any]:
+    """A metadata object; in CSV (Finch's own export too) it comes as JSON text."""
     if value is None or value == "":
         return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise RowError("metadata must be a JSON object.") from exc
     if not isinstance(value, dict):
         raise RowError("metadata must be a JSON object.")
     return dict(value)
+
+
+def _extras(record: dict[str, Any], used: set[str]) -> dict[str, Any]:
+    """The record's other keys, kept as metadata; their text must be UTF-8 like the rest."""
+    extras = {key: value for key, value in record.items() if key not in used}
+    _check_strings(extras)
+    return extras
+
+
+def _check_strings(value: Any) -> None:
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key)
+            _check_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_strings(item)
 
 
 def _external_id(record: dict[str, Any]) -> str | None:

@@ -39,7 +39,8 @@ def read_jsonl(text: TextIO) -> Iterator[ReadItem]:
 def read_csv(text: TextIO, head: str) -> Iterator[ReadItem]:
     """CSV with a header row; the delimiter is sniffed from the first lines."""
     csv.field_size_limit(MAX_CSV_FIELD)
-    reader = csv.reader(text, delimiter=_sniff_delimiter(head))
+    # strict: an unterminated quote is an error, not a field that swallows the rest of the file
+    reader = csv.reader(text, delimiter=_sniff_delimiter(head), strict=True)
     header = next(reader, None)
     if not header or not any(name.strip() for name in header):
         raise UnreadableFile("The CSV file has no header row.")
@@ -91,6 +92,7 @@ def read_json_array(text: TextIO) -> Iterator[ReadItem]:
             continue
         char = buffer[position : position + 1]
         if char == "]":
+            _refuse_trailing_data(text, buffer[position + 1 :], line)
             return
         if char == "," and not expect_value:
             position, expect_value = position + 1, True
@@ -121,6 +123,15 @@ def read_json_array(text: TextIO) -> Iterator[ReadItem]:
         )
         line += buffer.count("\n", position, end)
         position, expect_value = end, False
+
+
+def _refuse_trailing_data(text: TextIO, rest: str, line: int) -> None:
+    while True:
+        if rest.strip():
+            raise UnreadableFile(f"The JSON array ends at line {line}, but more data follows it.")
+        rest = text.read(CHUNK_CHARS)
+        if not rest:
+            return
 
 
 def _skip_space(buffer: str, position: int, line: int) -> tuple[int, int]:

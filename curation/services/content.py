@@ -69,9 +69,14 @@ def _validate_labels(labels: Any, *, required: bool) -> list[str]:
 
 
 def refuse_nul(text: str, field: str) -> str:
-    """PostgreSQL text and JSON cannot hold NUL: refuse it as bad input before it reaches SQL."""
+    """Refuse text that PostgreSQL cannot store: NUL characters and unpaired surrogates (which
+    is also what bytes that were not UTF-8 become in an import)."""
     if "\x00" in text or "\\u0000" in text:
         raise InvalidInput(f"{field} contains a NUL character.", field=field)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{field} is not valid UTF-8 text.", field=field) from exc
     return text
 
 

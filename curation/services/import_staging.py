@@ -121,6 +121,6 @@ class Staging:
         if not self.is_postgres:
             return  # temporary tables die with their connection
         with connection.cursor() as cursor:
-            cursor.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE %s", [self.prefix + "%"])
+            cursor.execute("SELECT tablename FROM pg_tables WHERE tablename ~ %s", [f"^{self.prefix}[0-9]+$"])
             for (table,) in cursor.fetchall():
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")

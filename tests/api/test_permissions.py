@@ -15,15 +15,18 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, resolve
+from pytest_django import Settings
 from rest_framework.test import APIClient
 
 from api import urls as api_urls
-from curation.models import Example, ExampleStatus, Flag, FlagKind, Project, Role, ValidationJob
+from curation.models import Example, ExampleStatus, Flag, FlagKind, ImportJob, Project, Role, ValidationJob
 from curation.services.flags import flag_create
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 
@@ -70,6 +73,12 @@ class Scene:
     def validation_job(self, project: Project) -> ValidationJob:
         return ValidationJob.objects.create(project=project)
 
+    def import_job(self, project: Project) -> ImportJob:
+        errors = [{"line": 2, "error": "Not valid JSON."}]
+        return ImportJob.objects.create(
+            project=project, filename="rows.jsonl", total=1, failed=1, errors=errors
+        )
+
     def member(self, project: Project) -> User:
         user = MembershipFactory(project=project, role=Role.ANNOTATOR).user
         assert isinstance(user, User)
@@ -79,6 +88,12 @@ class Scene:
         user = UserFactory()
         assert isinstance(user, User)
         return user
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings: Settings, tmp_path: Path) -> None:
+    """Files uploaded to the import endpoint go to a fresh folder per test."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 @pytest.fixture
@@ -117,6 +132,10 @@ def a_job(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.validation_job(project).pk}
 
 
+def an_import(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.import_job(project).pk}
+
+
 def no_body(scene: Scene, project: Project, user: User | None) -> None:
     return None
 
@@ -143,6 +162,12 @@ def new_member(scene: Scene, project: Project, user: User | None) -> dict[str, A
 
 def new_example(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
     return {"input": f"My card {next(_serial)} never came, where is it?", "output": "card_arrival"}
+
+
+def an_upload(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    """A file to import as draft (multipart, see send)."""
+    row = {"input": f"My card {next(_serial)} never came, where is it?", "output": "card_arrival"}
+    return {"file": SimpleUploadedFile("rows.jsonl", json.dumps(row).encode() + b"\n")}
 
 
 def edit(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
@@ -198,6 +223,11 @@ MATRIX = [
     Row("DELETE /projects/{id}/members/{username}/", a_member,   no_body,     (401, 404, 403, 403, 204, 204)),
     Row("GET    /projects/{id}/examples/",           project,    no_body,     (401, 404, 200, 200, 200, 200)),
     Row("POST   /projects/{id}/examples/",           project,    new_example, (401, 404, 201, 201, 201, 201)),
+    Row("GET    /projects/{id}/examples/export/",    project,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /projects/{id}/imports/",            project,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /projects/{id}/imports/",            project,    an_upload,   (401, 404, 202, 202, 202, 202)),
+    Row("GET    /imports/{id}/",                     an_import,  no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /imports/{id}/errors.csv",           an_import,  no_body,     (401, 404, 200, 200, 200, 200)),
     Row("GET    /projects/{id}/flags/",              project,    no_body,     (401, 404, 200, 200, 200, 200)),
     Row("POST   /projects/{id}/flags/",              project,    new_flag,    (401, 404, 201, 201, 201, 201)),
     Row("POST   /projects/{id}/validation-jobs/",    project,    no_body,     (401, 404, 403, 403, 202, 202)),
@@ -216,6 +246,8 @@ SCOPED = [row for row in MATRIX if row.target is not None]
 
 
 def send(client: APIClient, method: str, url: str, body: Any) -> Any:
+    if isinstance(body, dict) and any(isinstance(value, SimpleUploadedFile) for value in body.values()):
+        return getattr(client, method.lower())(url, body, format="multipart")
     data = "" if body is None else json.dumps(body)
     return client.generic(method, url, data=data, content_type="application/json")
 

@@ -11,7 +11,7 @@ import io
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +29,11 @@ BOM = b"\xef\xbb\xbf"
 
 
 def read(
-    data: bytes, file_format: str = "auto", *, mapping: FieldMapping | None = None, task_type: str = GENERATION
+    data: bytes,
+    file_format: str = "auto",
+    *,
+    mapping: FieldMapping | None = None,
+    task_type: str = GENERATION,
 ) -> list[MappedItem]:
     """Everything the pipeline yields for the file, as the import service drives it."""
     text, head = open_text(io.BytesIO(data))
@@ -151,7 +155,9 @@ def test_given_ids_when_reading_then_external_id_comes_from_external_id_or_id() 
 @pytest.mark.parametrize(
     ("record", "message"),
     [
-        pytest.param({"input": "a", "output": "b", "metadata": [1]}, "metadata must be a JSON object", id="meta"),
+        pytest.param(
+            {"input": "a", "output": "b", "metadata": [1]}, "metadata must be a JSON object", id="meta"
+        ),
         pytest.param({"input": "a", "output": "b", "external_id": {"x": 1}}, "external_id", id="ext-id"),
         pytest.param({"input": "a", "output": "b", "id": True}, "id must be", id="bool-id"),
         pytest.param({"body": "a", "output": "b"}, "No input field", id="no-input"),
@@ -203,14 +209,16 @@ def test_given_usual_alias_names_when_mapping_then_input_and_output_are_found(
 ) -> None:
     record = {"source_file": "x.txt", input_key: "the input", output_key: "the output"}
 
-    [(line, row)] = good(read(jsonl(record)))
+    [(_, row)] = good(read(jsonl(record)))
 
     assert (row.input, row.output, row.metadata) == ("the input", "the output", {"source_file": "x.txt"})
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
 def test_given_aliases_in_a_csv_header_when_mapping_then_they_are_found(delimiter: str) -> None:
-    data = delimiter.join(["id", "prompt", "completion", "lang"]) + "\n" + delimiter.join(["7", "p", "c", "en"])
+    data = (
+        delimiter.join(["id", "prompt", "completion", "lang"]) + "\n" + delimiter.join(["7", "p", "c", "en"])
+    )
 
     [(line, row)] = good(read(data.encode() + b"\n"))
 
@@ -230,7 +238,9 @@ def test_given_input_and_output_fields_when_mapping_then_the_named_keys_are_used
 
     [(_, row)] = good(read(jsonl(record), mapping=FieldMapping("body", "topic")))
 
-    assert row == MappedRow("Where is my card?", "card_arrival", {"text": "ignored alias", "label": "x"}, None)
+    assert row == MappedRow(
+        "Where is my card?", "card_arrival", {"text": "ignored alias", "label": "x"}, None
+    )
 
 
 def test_given_an_input_field_missing_from_a_record_when_mapping_then_that_record_is_a_row_error() -> None:
@@ -272,7 +282,7 @@ def test_given_any_usual_delimiter_when_reading_csv_then_columns_are_split_on_it
 
 def test_given_quoted_multiline_fields_and_doubled_quotes_when_reading_csv_then_values_are_exact() -> None:
     data = (
-        b'input,output\n'
+        b"input,output\n"
         b'"first line\nsecond line","she said ""hi"", then left"\n'
         b'"a, b",plain\n'
         b'"three\n\nlines",x\n'
@@ -309,13 +319,25 @@ def test_given_a_csv_with_only_a_header_when_reading_then_there_are_no_rows() ->
     assert read(b"input,output\n", "csv") == []
 
 
-def test_given_a_nul_byte_past_the_sniffed_head_when_reading_csv_then_the_file_is_unreadable() -> None:
-    valid = b"".join(b"row %d,out %d\n" % (n, n) for n in range(8000))  # past the 64 KiB head
-    data = b"input,output\n" + valid + b"bad\x00row,x\n" + b"more,rows\n"
+def test_given_a_field_over_the_size_limit_mid_file_when_reading_csv_then_the_file_is_unreadable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(readers, "MAX_CSV_FIELD", 100)
+    data = b"input,output\na,b\nc,d\n" + b"e," + b"x" * 101 + b"\nf,g\n"
+
+    with pytest.raises(UnreadableFile, match="CSV file is malformed near line 4"):
+        read(data, "csv")
+
+
+def test_given_a_nul_byte_in_a_csv_field_when_reading_then_the_row_still_comes_out_for_validation() -> None:
+    """Past the head a NUL is one bad value, not a binary file; validation refuses that row."""
+    valid = b"".join(b"row %d,out %d\n" % (n, n) for n in range(8000))
     assert len(valid) > 64 * 1024
 
-    with pytest.raises(UnreadableFile, match="CSV file is malformed near line 8002"):
-        read(data)
+    items = read(b"input,output\n" + valid + b"bad\x00row,x\nlast,y\n")
+
+    assert errors(items) == []
+    assert pairs(items)[-2:] == [(8002, "bad\x00row", "x"), (8003, "last", "y")]
 
 
 def test_given_an_unterminated_quote_mid_file_when_reading_csv_then_the_file_is_unreadable() -> None:
@@ -343,7 +365,7 @@ def test_given_a_pretty_printed_json_array_when_reading_then_each_record_has_the
 
     assert detected(data) == "json"
     assert errors(items) == []
-    assert [line for line, _ in items] == [2, 7, 23]
+    assert [line for line, _ in items] == [2, 7, 22]
     assert good(items)[1][1].metadata == {"tags": ["a", {"nested": [1, 2.5, None, True]}]}
     assert good(items)[2][1] == MappedRow("third\nwith a newline", "3", {"k": "v"}, None)
 
@@ -395,7 +417,9 @@ def test_given_a_number_split_by_the_chunk_boundary_when_reading_then_it_is_deco
     "data",
     [
         pytest.param(b'[{"input": "a", "output": "b"},\n{"input": "c", "outp', id="inside-a-key"),
-        pytest.param(b'[{"input": "a", "output": "b"},\n{"input": "c", "output": "d"}', id="no-closing-bracket"),
+        pytest.param(
+            b'[{"input": "a", "output": "b"},\n{"input": "c", "output": "d"}', id="no-closing-bracket"
+        ),
         pytest.param(b'[{"input": "a", "output": "b"},', id="after-a-comma"),
         pytest.param(b'[{"input": "a", "output": "b"},\n{"input": "c", "output": "d', id="inside-a-string"),
         pytest.param(b'[{"input": "a", "output": "b"},\n{"input": "c", "output": {"x": [1, 2', id="nested"),
@@ -414,7 +438,9 @@ def test_given_a_truncated_json_array_when_reading_then_the_file_is_unreadable(
 @pytest.mark.parametrize(
     ("data", "line"),
     [
-        pytest.param(b'[{"input": "a", "output": "b"}\n{"input": "c", "output": "d"}]', 2, id="missing-comma"),
+        pytest.param(
+            b'[{"input": "a", "output": "b"}\n{"input": "c", "output": "d"}]', 2, id="missing-comma"
+        ),
         pytest.param(b'[{"input": "a", "output": "b"},\n\n{"input": x}]', 3, id="bad-value"),
         pytest.param(b'[{"input": "a", "output": "b"},,{"input": "c"}]', 1, id="double-comma"),
         pytest.param(b'[{"input": "a" "output": "b"}]', 1, id="missing-colon-pair-comma"),
@@ -519,13 +545,19 @@ def test_given_openai_chat_rows_for_a_non_chat_project_when_mapping_then_the_use
         pytest.param({"messages": []}, "non-empty messages list", id="empty"),
         pytest.param({"messages": "hello"}, "non-empty messages list", id="not-a-list"),
         pytest.param({"messages": ["hello"]}, "Each message must be an object", id="not-objects"),
-        pytest.param(chat_record(("user", "hi"), ("user", "again")), "last message must be the assistant", id="no-reply"),
+        pytest.param(
+            chat_record(("user", "hi"), ("user", "again")),
+            "last message must be the assistant",
+            id="no-reply",
+        ),
         pytest.param(
             chat_record(("user", "a"), ("assistant", "b"), ("user", "c"), ("assistant", "d")),
             "exactly one user message",
             id="multi-turn",
         ),
-        pytest.param(chat_record(("system", "s"), ("assistant", "b")), "exactly one user message", id="no-user"),
+        pytest.param(
+            chat_record(("system", "s"), ("assistant", "b")), "exactly one user message", id="no-user"
+        ),
     ],
 )
 def test_given_bad_openai_chat_rows_for_a_non_chat_project_when_mapping_then_each_is_a_row_error(
@@ -576,10 +608,14 @@ def test_given_alpaca_records_when_mapping_then_instruction_and_input_make_the_i
         pytest.param({"input": "x", "output": "y"}, "non-empty instruction", id="no-instruction"),
         pytest.param({"instruction": "  ", "output": "y"}, "non-empty instruction", id="blank-instruction"),
         pytest.param({"instruction": 5, "output": "y"}, "non-empty instruction", id="number-instruction"),
-        pytest.param({"instruction": "i", "input": ["x"], "output": "y"}, "input must be a string", id="list-input"),
+        pytest.param(
+            {"instruction": "i", "input": ["x"], "output": "y"}, "input must be a string", id="list-input"
+        ),
     ],
 )
-def test_given_bad_alpaca_records_when_mapping_then_each_is_a_row_error(record: dict[str, Any], message: str) -> None:
+def test_given_bad_alpaca_records_when_mapping_then_each_is_a_row_error(
+    record: dict[str, Any], message: str
+) -> None:
     items = read(jsonl({"instruction": "ok", "output": "fine"}, record), "alpaca")
 
     assert pairs(items) == [(1, "ok", "fine")]
@@ -661,7 +697,9 @@ def test_given_invalid_utf8_in_one_row_when_reading_then_only_that_row_is_an_err
     "data",
     [
         pytest.param(b"input,output,note\nok,a,n\nx,b,caf\xe9\nfine,c,n\n", id="csv-extra-column"),
-        pytest.param(b'{"input": "ok", "output": "a"}\n{"input": "x", "output": "b", "note": "\xff"}\n', id="jsonl-key"),
+        pytest.param(
+            b'{"input": "ok", "output": "a"}\n{"input": "x", "output": "b", "note": "\xff"}\n', id="jsonl-key"
+        ),
     ],
 )
 def test_given_invalid_utf8_in_a_metadata_value_when_reading_then_that_row_is_an_error(data: bytes) -> None:
@@ -698,12 +736,16 @@ LATIN1_FRENCH = (
         pytest.param(bytes(range(256)) * 16, "binary", id="all-bytes"),
         pytest.param(b"", "empty", id="empty"),
         pytest.param(b" \n\r\n\t\n", "empty", id="only-whitespace"),
-        pytest.param(BOM, "empty", id="only-a-bom"),
-        pytest.param(("texte,étiquette\n" + "élève à côté,été\n" * 40).encode("latin-1"), "UTF-8", id="latin1-dense"),
+        pytest.param(BOM, "empty|no header row", id="only-a-bom"),
+        pytest.param(
+            ("texte,étiquette\n" + "élève à côté,été\n" * 40).encode("latin-1"), "UTF-8", id="latin1-dense"
+        ),
         pytest.param(LATIN1_FRENCH, "UTF-8", id="latin1-french"),
     ],
 )
-def test_given_a_file_that_is_not_utf8_text_when_opening_then_it_is_unreadable(data: bytes, message: str) -> None:
+def test_given_a_file_that_is_not_utf8_text_when_opening_then_it_is_unreadable(
+    data: bytes, message: str
+) -> None:
     with pytest.raises(UnreadableFile, match=message):
         read(data)
 
@@ -745,6 +787,7 @@ def test_given_a_consumer_that_stops_early_when_run_in_background_then_the_produ
             yield number
 
     items = in_background(endless(), ahead=2)
+    assert isinstance(items, Generator)
     first = [next(items) for _ in range(3)]
     items.close()  # what a `break` out of the for loop does
 
@@ -778,6 +821,7 @@ def test_given_a_consumer_that_fails_when_run_in_background_then_the_producer_st
 def test_given_a_consumer_that_stops_while_the_producer_is_blocked_then_it_is_still_joined() -> None:
     """The queue is full and the producer waits in put: stopping must not hang."""
     items = in_background(iter(range(1000)), ahead=1)
+    assert isinstance(items, Generator)
     assert next(items) == 0
     threading.Event().wait(0.3)  # let the producer fill the queue and block
 

@@ -1,0 +1,83 @@
+"""Reads behind the annotator and reviewer work pages: queues, dashboards, keyset pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from curation.models import Example, ExampleStatus, FlagStatus, Project, Review
+from curation.selectors import project_status_counts
+
+PAGE_SIZE = 50
+QUEUE_COUNT_CAP = 1000
+MY_WORK_STATUSES = (ExampleStatus.DRAFT, ExampleStatus.NEEDS_CHANGES)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    counts: dict[str, int]
+    open_flags: int
+    duplicates: int
+    my_drafts: int
+    my_sent_back: int
+
+    @property
+    def to_review(self) -> int:
+        return self.counts[ExampleStatus.SUBMITTED]
+
+
+def dashboard(*, project: Project, user: User) -> Dashboard:
+    mine = project.examples.filter(created_by=user)
+    return Dashboard(
+        counts=project_status_counts(project),
+        open_flags=project.flags.filter(status=FlagStatus.OPEN).count(),
+        duplicates=project.examples.filter(duplicate_of__isnull=False).count(),
+        my_drafts=mine.filter(status=ExampleStatus.DRAFT).count(),
+        my_sent_back=mine.filter(status=ExampleStatus.NEEDS_CHANGES).count(),
+    )
+
+
+def review_neighbour(
+    *, project: Project, after: int | None = None, before: int | None = None
+) -> Example | None:
+    """The next submitted example after an id (or the first), or the one before an id."""
+    queue = project.examples.filter(status=ExampleStatus.SUBMITTED).select_related("project", "created_by")
+    if before is not None:
+        return queue.filter(id__lt=before).order_by("-id").first()
+    if after is not None:
+        queue = queue.filter(id__gt=after)
+    return queue.order_by("id").first()
+
+
+def queue_size(*, project: Project, cap: int = QUEUE_COUNT_CAP) -> int:
+    """How many examples wait for review, counted up to `cap` (so it stays fast at any size)."""
+    return project.examples.filter(status=ExampleStatus.SUBMITTED)[:cap].count()
+
+
+def my_work(*, project: Project, user: User) -> QuerySet[Example]:
+    """The user's drafts and the examples sent back to them, each with the last review comment."""
+    last_comment = Review.objects.filter(example=OuterRef("pk")).order_by("-id").values("comment")[:1]
+    return (
+        project.examples.filter(created_by=user, status__in=MY_WORK_STATUSES)
+        .select_related("project")
+        .annotate(last_comment=Subquery(last_comment))
+        .order_by("-updated_at", "-id")
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    next_before: int | None
+
+
+def keyset_page(examples: QuerySet[Example], *, before: int | None, size: int = PAGE_SIZE) -> Page:
+    """Newest first, `size` at a time, continuing below an id: fast at any depth, no COUNT."""
+    if before is not None:
+        examples = examples.filter(id__lt=before)
+    rows = list(examples.order_by("-id")[: size + 1])
+    more = len(rows) > size
+    return Page(rows=rows[:size], next_before=rows[size - 1].pk if more else None)

@@ -1,0 +1,100 @@
+// Finch's few behaviours: the chat message editor, live JSON checks, review shortcuts.
+(function () {
+  "use strict";
+
+  function chatEditor(editor) {
+    const hidden = document.getElementById(editor.dataset.target);
+    const list = editor.querySelector(".chat-messages");
+    const roles = ["system", "user", "assistant"];
+    function row(message) {
+      const item = document.createElement("div");
+      item.className = "chat-row";
+      const role = document.createElement("select");
+      role.setAttribute("aria-label", "Role");
+      roles.forEach((name) => role.add(new Option(name, name, false, name === message.role)));
+      const content = document.createElement("textarea");
+      content.rows = 2;
+      content.value = message.content || "";
+      content.setAttribute("aria-label", "Message");
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link";
+      remove.textContent = "Remove";
+      remove.addEventListener("click", () => { item.remove(); sync(); });
+      [role, content].forEach((field) => field.addEventListener("input", sync));
+      item.append(role, content, remove);
+      return item;
+    }
+    function sync() {
+      const messages = [...list.querySelectorAll(".chat-row")].map((item) => ({
+        role: item.querySelector("select").value,
+        content: item.querySelector("textarea").value,
+      }));
+      hidden.value = JSON.stringify(messages);
+    }
+    let messages = [];
+    try { messages = JSON.parse(hidden.value || "[]"); } catch (error) { messages = []; }
+    if (!messages.length) messages = [{role: "user", content: ""}];
+    messages.forEach((message) => list.append(row(message)));
+    editor.querySelector("[data-add-message]").addEventListener("click", () => {
+      const last = list.querySelector(".chat-row:last-child select");
+      list.append(row({role: last && last.value === "user" ? "assistant" : "user"}));
+      sync();
+    });
+    sync();
+  }
+
+  function jsonCheck(field) {
+    const status = field.form.querySelector(".json-status");
+    function check() {
+      if (!field.value.trim()) { status.textContent = ""; return; }
+      try {
+        JSON.parse(field.value);
+        status.textContent = "Valid JSON (the schema is checked when you save).";
+        status.className = "json-status small ok";
+      } catch (error) {
+        status.textContent = "Not valid JSON: " + error.message;
+        status.className = "json-status small error";
+      }
+    }
+    field.addEventListener("input", check);
+    check();
+  }
+
+  function typing(target) {
+    return target.closest("input, textarea, select, [contenteditable]");
+  }
+
+  function reviewKeys(event) {
+    const card = document.querySelector("[data-review-card]");
+    if (!card || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    const comment = card.querySelector("textarea[name=comment]");
+    if (event.key === "c" && comment && !comment.value.trim()) {
+      event.preventDefault();
+      comment.focus();
+      comment.placeholder = "Say what should change, then press Enter";
+      comment.dataset.requesting = "1";
+      return;
+    }
+    const button = card.querySelector(`[data-key="${event.key}"]`);
+    if (button) { event.preventDefault(); button.click(); }
+  }
+
+  function commentEnter(event) {
+    const comment = event.target;
+    if (comment.name !== "comment" || event.key !== "Enter" || event.shiftKey) return;
+    event.preventDefault();
+    const decision = comment.dataset.requesting ? "c" : "a";
+    comment.closest("[data-review-card]").querySelector(`[data-key="${decision}"]`).click();
+  }
+
+  function init(root) {
+    root.querySelectorAll(".chat-editor").forEach(chatEditor);
+    root.querySelectorAll("textarea.json").forEach(jsonCheck);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => init(document));
+  document.addEventListener("htmx:afterSwap", (event) => init(event.target));
+  document.addEventListener("keydown", reviewKeys);
+  document.addEventListener("keydown", (event) => { if (event.target.matches && event.target.matches("textarea")) commentEnter(event); });
+})();

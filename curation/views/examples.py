@@ -1,0 +1,123 @@
+"""Write, edit, read and browse examples; my work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from curation import queues, selectors
+from curation.errors import ApplicationError, Conflict
+from curation.forms import ExampleForm
+from curation.models import Example, ExampleStatus
+from curation.services.examples import example_create, example_update
+from curation.views.common import (
+    abilities,
+    django_errors,
+    example_for,
+    history_with_changes,
+    int_param,
+    is_htmx,
+    project_for,
+    signed_in,
+)
+
+BROWSE_FILTERS = ("status", "flagged", "duplicate", "source", "created_by", "q")
+
+
+@login_required
+@django_errors
+def write(request: HttpRequest, project_id: int) -> HttpResponse:
+    """A new example: save as draft or submit for review."""
+    project = project_for(request, project_id)
+    form = ExampleForm(project=project)
+    if request.method == "POST":
+        form = ExampleForm(request.POST, project=project)
+        if form.is_valid():
+            status = ExampleStatus.SUBMITTED if "submit" in request.POST else ExampleStatus.DRAFT
+            try:
+                example = example_create(
+                    project=project, user=signed_in(request), status=status, **form.content()
+                )
+                messages.success(request, f"Example {example.pk} saved as {status}.")
+                return redirect("write", project_id=project.pk)
+            except ApplicationError as exc:
+                _form_error(form, exc)
+    return render(request, "curation/write.html", {**abilities(request, project), "form": form})
+
+
+@login_required
+@django_errors
+def example_detail(request: HttpRequest, example_id: int) -> HttpResponse:
+    """Read and edit one example; its history with the changes marked."""
+    example = example_for(request, example_id)
+    form = ExampleForm(project=example.project, initial=ExampleForm.initial_for(example))
+    if request.method == "POST":
+        form = ExampleForm(request.POST, project=example.project)
+        if form.is_valid():
+            updated = _save_edit(request, example, form)
+            if updated is not None:
+                return redirect("example", example_id=example.pk)
+    context = {
+        **abilities(request, example.project),
+        "example": example,
+        "form": form,
+        "history": history_with_changes(example),
+        "reviews": example.reviews.select_related("reviewer")[:20],
+        "flags": example.flags.select_related("created_by").order_by("-id")[:20],
+    }
+    return render(request, "curation/example.html", context)
+
+
+def _save_edit(request: HttpRequest, example: Example, form: ExampleForm) -> Example | None:
+    changes: dict[str, Any] = form.content()
+    if "submit" in request.POST:
+        changes["status"] = ExampleStatus.SUBMITTED
+    try:
+        return example_update(
+            example=example, user=signed_in(request), revision=form.cleaned_data["revision"], changes=changes
+        )
+    except Conflict as exc:
+        messages.error(
+            request, f"{exc.message} Your text is kept below; the current version is in the history."
+        )
+    except ApplicationError as exc:
+        _form_error(form, exc)
+    return None
+
+
+def _form_error(form: ExampleForm, exc: ApplicationError) -> None:
+    field = exc.field if exc.field in form.fields else None
+    if field == "input" and form.project.task_type == "chat":
+        field = "messages"
+    form.add_error(field, exc.message)
+
+
+@login_required
+@django_errors
+def my_work(request: HttpRequest, project_id: int) -> HttpResponse:
+    """My drafts and the examples sent back to me, with the reviewer's comment."""
+    project = project_for(request, project_id)
+    examples = queues.my_work(project=project, user=signed_in(request))[:200]
+    return render(request, "curation/my_work.html", {**abilities(request, project), "examples": examples})
+
+
+@login_required
+@django_errors
+def browse(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Every example, filtered, newest first, 50 at a time."""
+    project = project_for(request, project_id)
+    filters = {name: request.GET.get(name, "").strip() for name in BROWSE_FILTERS}
+    examples = selectors.example_list(project=project, filters={k: v for k, v in filters.items() if v})
+    page = queues.keyset_page(examples, before=int_param(request.GET.get("before")))
+    context = {
+        **abilities(request, project),
+        "page": page,
+        "filters": filters,
+        "statuses": ExampleStatus.values,
+    }
+    template = "curation/_browse_rows.html" if is_htmx(request) else "curation/browse.html"
+    return render(request, template, context)

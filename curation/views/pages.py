@@ -1,0 +1,91 @@
+"""Home, project dashboard and settings, health."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from curation import queues, selectors
+from curation.errors import ApplicationError
+from curation.forms import MemberForm, ProjectSettingsForm
+from curation.models import Role
+from curation.services.projects import membership_remove, membership_set, project_update
+from curation.views.common import abilities, django_errors, project_for, signed_in
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    projects = selectors.project_list(user=request.user)
+    return render(request, "curation/home.html", {"projects": projects})
+
+
+@login_required
+@django_errors
+def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_for(request, project_id)
+    context = {
+        **abilities(request, project),
+        "board": queues.dashboard(project=project, user=signed_in(request)),
+        "members": selectors.members_list(project=project),
+        "imports": selectors.import_job_list(project=project)[:3],
+    }
+    return render(request, "curation/project_dashboard.html", context)
+
+
+@login_required
+@django_errors
+def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Leads change the task settings and the members."""
+    project = project_for(request, project_id, min_role=Role.LEAD)
+    form = ProjectSettingsForm(project=project)
+    if request.method == "POST":
+        form = ProjectSettingsForm(request.POST, project=project)
+        if form.is_valid():
+            try:
+                project_update(project=project, changes=form.changes())
+                messages.success(request, "Settings saved.")
+                return redirect("project-settings", project_id=project.pk)
+            except ApplicationError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    context = {
+        **abilities(request, project),
+        "form": form,
+        "member_form": MemberForm(),
+        "members": selectors.members_list(project=project),
+    }
+    return render(request, "curation/project_settings.html", context)
+
+
+@login_required
+@require_POST
+@django_errors
+def project_member(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Add a member, change a role, or remove a member (the `remove` button)."""
+    project = project_for(request, project_id, min_role=Role.LEAD)
+    form = MemberForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a username and a role.")
+        return redirect("project-settings", project_id=project.pk)
+    username = form.cleaned_data["username"]
+    try:
+        if "remove" in request.POST:
+            membership_remove(project=project, username=username)
+            messages.success(request, f"{username} was removed.")
+        else:
+            membership_set(project=project, username=username, role=form.cleaned_data["role"])
+            messages.success(request, f"{username} is now {form.cleaned_data['role']}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("project-settings", project_id=project.pk)
+
+
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    """Liveness and database reachability, for load balancers and `make run`."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok", "database": connection.vendor})

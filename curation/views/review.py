@@ -1,0 +1,87 @@
+"""The review queue: one submitted example at a time, decided from the keyboard.
+
+Each step swaps only the card (htmx); a decision on a stale revision is refused and the card
+comes back with the current content and a conflict message.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+from curation import queues
+from curation.errors import ApplicationError, Conflict
+from curation.models import Example, Project, Role
+from curation.services.examples import example_review
+from curation.views.common import (
+    abilities,
+    django_errors,
+    example_for,
+    history_with_changes,
+    int_param,
+    is_htmx,
+    project_for,
+    signed_in,
+)
+
+
+@login_required
+@django_errors
+def review_queue(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The queue page, or (htmx) the card after or before an example."""
+    project = project_for(request, project_id, min_role=Role.REVIEWER)
+    after, before = int_param(request.GET.get("after")), int_param(request.GET.get("before"))
+    example = queues.review_neighbour(project=project, after=after, before=before)
+    if example is None and before is not None:
+        example = queues.review_neighbour(project=project, after=before - 1)
+    return _card(request, project, example, full_page=not is_htmx(request))
+
+
+@login_required
+@require_POST
+@django_errors
+def review_decide(request: HttpRequest, example_id: int) -> HttpResponse:
+    """Record a decision, then show the next example (or this one again with the problem)."""
+    example = example_for(request, example_id, min_role=Role.REVIEWER)
+    project = example.project
+    try:
+        example_review(
+            example=example,
+            user=signed_in(request),
+            decision=request.POST.get("decision", ""),
+            comment=request.POST.get("comment", ""),
+            revision=int_param(request.POST.get("revision")),
+        )
+    except Conflict:
+        example.refresh_from_db()
+        message = (
+            "Someone changed or reviewed this example while you were reading it. Here is the current version."
+        )
+        return _card(request, project, example, problem=message)
+    except ApplicationError as exc:
+        return _card(request, project, example, problem=exc.message)
+    following = queues.review_neighbour(project=project, after=example.pk)
+    return _card(request, project, following, done=f"Example {example.pk}: {example.status}.")
+
+
+def _card(
+    request: HttpRequest,
+    project: Project,
+    example: Example | None,
+    *,
+    full_page: bool = False,
+    problem: str = "",
+    done: str = "",
+) -> HttpResponse:
+    context = {
+        **abilities(request, project),
+        "example": example,
+        "history": history_with_changes(example) if example else [],
+        "problem": problem,
+        "done": done,
+        "remaining": queues.queue_size(project=project),
+    }
+    template = "curation/review.html" if full_page else "curation/_review_card.html"
+    return render(request, template, context)
