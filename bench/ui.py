@@ -1,0 +1,137 @@
+"""UI speed with 1,000,000 examples in PostgreSQL: server time of the review queue's next
+example and of the example table's first page, against naive versions in the same run
+(OFFSET-based queue position, Django's Paginator with COUNT and OFFSET).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/finch_bench_ui .venv/bin/python bench/ui.py [--rows 1000000]
+
+The database is dropped and refilled (through the bulk import). Target: p95 under 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/finch_bench_ui"
+REQUESTS = 200
+
+
+def fresh_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"]
+    subprocess.run([*admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True)
+    subprocess.run([*admin, f"CREATE DATABASE {name}"], check=True)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[int(len(ordered) * 0.95) - 1] * 1000
+
+
+def timed(call: Callable[[], object], count: int = REQUESTS) -> tuple[float, float]:
+    call()  # warm caches and connections
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return percentiles(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+    os.environ.setdefault("FINCH_HOME", tempfile.mkdtemp(prefix="finch-bench-ui-"))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
+    fresh_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    run(args.rows)
+
+
+def run(rows: int) -> None:
+    from django.contrib.auth.models import User
+    from django.core.paginator import Paginator
+    from django.test import Client
+
+    from bench.datagen import write_jsonl
+    from curation.models import Example, ImportJob
+    from curation.services.imports import import_job_create, import_run
+    from curation.services.jobs import job_run
+    from curation.services.projects import project_create
+
+    user = User.objects.create_superuser("bench", password="bench-password-1")
+    project = project_create(user=user, name="bench ui", task_type="generation", target_behavior="Answer.")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rows.jsonl"
+        write_jsonl(path, rows)
+        start = time.perf_counter()
+        with path.open("rb") as upload:
+            job = import_job_create(
+                project=project, user=user, upload=upload, filename=path.name, status="submitted", queue=False
+            )
+        job_run(ImportJob, job.pk, import_run)
+        print(f"loaded {rows:,} submitted examples in {time.perf_counter() - start:.0f} s", flush=True)
+    with __import__("django.db").db.connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    client = Client()
+    client.force_login(user)
+    ids = list(
+        Example.objects.filter(project=project).values_list("id", flat=True)[: rows : max(rows // 1000, 1)]
+    )
+    rng = random.Random(0)
+    base = f"/projects/{project.pk}"
+
+    def get(url: str, **headers: str) -> None:
+        response = client.get(url, SERVER_NAME="127.0.0.1", **headers)
+        assert response.status_code == 200, (url, response.status_code)
+
+    queue = Example.objects.filter(project=project, status="submitted").order_by("id")
+    results = {
+        "review: next example (htmx card)": timed(
+            lambda: get(f"{base}/review/?after={rng.choice(ids)}", HTTP_HX_REQUEST="true")
+        ),
+        "review: queue page": timed(lambda: get(f"{base}/review/")),
+        "browse: first page": timed(lambda: get(f"{base}/examples/")),
+        "browse: first page, status filter": timed(lambda: get(f"{base}/examples/?status=submitted")),
+        "browse: a deep page (keyset)": timed(lambda: get(f"{base}/examples/?before={rng.choice(ids)}")),
+    }
+    baselines = {
+        "naive next: OFFSET to the queue position": timed(lambda: queue[rng.randrange(rows)], 20),
+        "naive page: Paginator (COUNT + OFFSET), deep": timed(
+            lambda: list(Paginator(queue, 50).page(rng.randrange(1, rows // 50)).object_list), 20
+        ),
+    }
+    print(f"\n{'measure':<46} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, (p50, p95) in {**results, **baselines}.items():
+        print(f"{name:<46} {p50:>8.1f} {p95:>8.1f}")
+    next_p95 = results["review: next example (htmx card)"][1]
+    page_p95 = results["browse: a deep page (keyset)"][1]
+    print(
+        f"\nnext example: {baselines['naive next: OFFSET to the queue position'][1] / next_p95:.0f}x faster at p95 than OFFSET"
+    )
+    print(
+        f"deep page: {baselines['naive page: Paginator (COUNT + OFFSET), deep'][1] / page_p95:.0f}x faster at p95 than Paginator"
+    )
+
+
+if __name__ == "__main__":
+    main()
