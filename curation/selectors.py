@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
@@ -126,25 +126,25 @@ def import_job_list(*, project: Project) -> QuerySet[ImportJob]:
 
 
 def import_job_get(*, user: AnyUser, job_id: Any) -> ImportJob:
-    job = (
-        ImportJob.objects.select_related("project", "created_by")
-        .filter(pk=_as_id(job_id), project__in=Project.objects.for_user(user))
-        .first()
-    )
-    if job is None:
-        raise NotFound("No such import.")
-    require_role(user, job.project, Role.ANNOTATOR)
-    return job
+    return _job_get(ImportJob, user=user, job_id=job_id, name="import")
 
 
 def validation_job_get(*, user: AnyUser, job_id: Any) -> ValidationJob:
+    return _job_get(ValidationJob, user=user, job_id=job_id, name="validation job")
+
+
+JobT = TypeVar("JobT", ImportJob, ValidationJob)
+
+
+def _job_get(model: type[JobT], *, user: AnyUser, job_id: Any, name: str) -> JobT:
+    """A project's job, for any member of the project; NotFound for everyone else."""
     job = (
-        ValidationJob.objects.select_related("project")
+        model.objects.select_related("project", "created_by")
         .filter(pk=_as_id(job_id), project__in=Project.objects.for_user(user))
         .first()
     )
     if job is None:
-        raise NotFound("No such validation job.")
+        raise NotFound(f"No such {name}.")
     require_role(user, job.project, Role.ANNOTATOR)
     return job
 

@@ -12,10 +12,9 @@ from django.shortcuts import redirect, render
 from curation import selectors
 from curation.errors import ApplicationError
 from curation.forms import ImportForm
-from curation.models import ImportJob, Project, Role
-from curation.roles import has_role, role_of
+from curation.models import ImportJob, Project
 from curation.services.imports import import_job_create
-from curation.views.common import django_errors, project_for, signed_in
+from curation.views.common import abilities, django_errors, project_for, signed_in
 
 
 @login_required
@@ -23,7 +22,7 @@ from curation.views.common import django_errors, project_for, signed_in
 def import_page(request: HttpRequest, project_id: int) -> HttpResponse:
     """Upload a file to import, and see the project's recent imports."""
     project = project_for(request, project_id)
-    can_approve = has_role(role_of(request.user, project), Role.REVIEWER)
+    can_approve = abilities(request, project)["can_review"]
     form = ImportForm(can_approve=can_approve)
     if request.method == "POST":
         try:
@@ -34,7 +33,8 @@ def import_page(request: HttpRequest, project_id: int) -> HttpResponse:
         except ApplicationError as exc:  # too large, or a status the role may not set
             messages.error(request, exc.message)
     imports = selectors.import_job_list(project=project)[:20]
-    return render(request, "curation/import.html", {"project": project, "form": form, "imports": imports})
+    context = {**abilities(request, project), "form": form, "imports": imports}
+    return render(request, "curation/import.html", context)
 
 
 def _start_import(request: HttpRequest, project: Project, data: dict[str, Any]) -> ImportJob:
@@ -55,4 +55,4 @@ def _start_import(request: HttpRequest, project: Project, data: dict[str, Any]) 
 def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     """One import: live progress while it runs, then its counts and row errors."""
     job = selectors.import_job_get(user=request.user, job_id=job_id)
-    return render(request, "curation/import_detail.html", {"job": job, "project": job.project})
+    return render(request, "curation/import_detail.html", {**abilities(request, job.project), "job": job})

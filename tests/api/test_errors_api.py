@@ -9,7 +9,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -17,6 +17,7 @@ from django.urls import Resolver404, resolve
 from rest_framework.test import APIClient
 
 from curation.models import Example, Flag, Project, Role, TaskType
+from tests.conftest import Team
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory
 
 if TYPE_CHECKING:
@@ -25,17 +26,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.django_db
 
 ClientFor = Callable[[User | None], APIClient]
-
-
-class Team(Protocol):
-    """The `team` fixture (tests/conftest.py): a project with one user per role, plus others."""
-
-    project: Project
-    annotator: User
-    reviewer: User
-    lead: User
-    outsider: User
-    staff: User
 
 
 SCHEMA = {"type": "object", "properties": {"people": {"type": "integer"}}, "required": ["people"]}

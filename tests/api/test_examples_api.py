@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from curation.models import Example, ExampleStatus, Project, Review, Role, TaskType
 from curation.services.content import content_hash
 from curation.services.flags import flag_create
+from tests.conftest import Team
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory
 
 if TYPE_CHECKING:
@@ -21,17 +22,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.django_db
 
 ClientFor = Callable[[User | None], APIClient]
-
-
-class Team(Protocol):
-    """The `team` fixture (tests/conftest.py): a project with one user per role, plus others."""
-
-    project: Project
-    annotator: User
-    reviewer: User
-    lead: User
-    outsider: User
-    staff: User
 
 
 EXAMPLE_FIELDS = {

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from curation.models import Example, ExampleStatus, Flag, FlagStatus, Project, Review
+from curation.models import Example, ExampleStatus, Flag, FlagStatus, Review
 from curation.services.flags import flag_create
+from tests.conftest import Team
 from tests.factories import ExampleFactory, ProjectFactory
 
 if TYPE_CHECKING:
@@ -19,17 +20,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.django_db
 
 ClientFor = Callable[[User | None], APIClient]
-
-
-class Team(Protocol):
-    """The `team` fixture (tests/conftest.py): a project with one user per role, plus others."""
-
-    project: Project
-    annotator: User
-    reviewer: User
-    lead: User
-    outsider: User
-    staff: User
 
 
 QUERY_BOUND = 6  # token, project, role, page, memberships prefetch; an N+1 even at 5 rows exceeds it

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,6 +13,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from curation.models import ExampleStatus, FlagKind, FlagStatus, Membership, Project, Role, TaskType
+from tests.conftest import Team
 from tests.factories import LABELS, ExampleFactory, UserFactory
 
 if TYPE_CHECKING:
@@ -21,17 +22,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.django_db
 
 ClientFor = Callable[[User | None], APIClient]
-
-
-class Team(Protocol):
-    """The `team` fixture (tests/conftest.py): a project with one user per role, plus others."""
-
-    project: Project
-    annotator: User
-    reviewer: User
-    lead: User
-    outsider: User
-    staff: User
 
 
 EXTRACTION_SCHEMA = {
