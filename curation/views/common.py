@@ -6,10 +6,10 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from curation import selectors
-from curation.errors import NotFound, PermissionDenied
+from curation.errors import ApplicationError, NotFound, PermissionDenied
 from curation.models import Example, Flag, Project, Role
 from curation.roles import has_role, role_of
 from curation.textdiff import word_diff
@@ -34,6 +34,10 @@ def django_errors(view: View) -> View:
             raise Http404(exc.message) from exc
         except PermissionDenied as exc:
             raise DjangoPermissionDenied(exc.message) from exc
+        except ApplicationError as exc:  # a bad filter or parameter in the URL
+            return HttpResponseBadRequest(
+                f"Bad request: {exc.message}", content_type="text/plain; charset=utf-8"
+            )
 
     return wrapped
 
