@@ -148,8 +148,8 @@ def call(action: Action, world: World, user: User | None) -> Any:
     extra = HTMX if action.htmx else {}
     url = action.url(world)
     if action.method == "post":
-        return client.post(url, action.data(world), **extra)  # type: ignore[arg-type]
-    return client.get(url, **extra)  # type: ignore[arg-type]
+        return client.post(url, action.data(world), **extra)
+    return client.get(url, **extra)
 
 
 @pytest.mark.django_db
@@ -364,4 +364,3 @@ class TestDashboard:
         edited(example, team.annotator, output="card_arrival")
         page = text(logged_in(team.annotator).get(f"/projects/{team.project.pk}/"))
         assert stat(1, "submitted") in page
-

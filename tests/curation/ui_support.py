@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.http import HttpResponse
 from django.test import Client
 
 from curation.models import Example, ExampleStatus, Project, Review
 from curation.services.examples import example_create, example_review, example_update
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
 
 
 def logged_in(user: User | None, *, raise_errors: bool = True) -> Client:
@@ -22,11 +21,12 @@ def logged_in(user: User | None, *, raise_errors: bool = True) -> Client:
     return client
 
 
-def text(response: HttpResponse) -> str:
-    return response.content.decode()
+def text(response: Any) -> str:
+    """The body of a test client response, as text."""
+    return str(response.content.decode())
 
 
-def followed_text(client: Client, response: HttpResponse) -> str:
+def followed_text(client: Client, response: Any) -> str:
     """The page a redirect leads to (where the flashed messages show)."""
     assert response.status_code == 302, response.status_code
     return text(client.get(response["Location"]))
