@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from curation.errors import Conflict, InvalidInput, PermissionDenied
+from curation.errors import ApplicationError, Conflict, InvalidInput, PermissionDenied
 from curation.models import (
     Example,
     ExampleRevision,
@@ -67,7 +67,18 @@ def example_create(
 
 @transaction.atomic
 def example_update(*, example: Example, user: User, revision: int | None, changes: dict[str, Any]) -> Example:
-    """Edit an example if `revision` is still current (else Conflict); keeps the old content."""
+    """Edit an example if `revision` is still current (else Conflict); keeps the old content.
+
+    On any refusal the instance is reloaded, so callers never hold the refused version.
+    """
+    try:
+        return _update(example, user, revision, changes)
+    except ApplicationError:
+        example.refresh_from_db()
+        raise
+
+
+def _update(example: Example, user: User, revision: int | None, changes: dict[str, Any]) -> Example:
     _check_revision(example, revision)
     previous = example.as_revision()
     project = example.project

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from curation.errors import InvalidInput
+from curation.errors import ApplicationError, InvalidInput
 from curation.models import Membership, Project, Role
 from curation.services.content import refuse_nul, validate_project_settings
 
@@ -41,9 +41,20 @@ def project_create(
     return project
 
 
-@transaction.atomic
 def project_update(*, project: Project, changes: dict[str, Any]) -> Project:
-    """Change a project's settings (not its task type, which its examples depend on)."""
+    """Change a project's settings (not its task type, which its examples depend on).
+
+    On a refusal the instance is reloaded, so callers never hold the refused settings.
+    """
+    try:
+        return _update(project, changes)
+    except ApplicationError:
+        project.refresh_from_db()
+        raise
+
+
+@transaction.atomic
+def _update(project: Project, changes: dict[str, Any]) -> Project:
     if "task_type" in changes and changes["task_type"] != project.task_type:
         raise InvalidInput(
             "task_type cannot change: the project's examples were validated for it.",

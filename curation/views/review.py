@@ -59,11 +59,12 @@ def review_decide(request: HttpRequest, example_id: int) -> HttpResponse:
         message = (
             "Someone changed or reviewed this example while you were reading it. Here is the current version."
         )
-        return _card(request, project, example, problem=message)
+        return _card(request, project, example, full_page=not is_htmx(request), problem=message)
     except ApplicationError as exc:
-        return _card(request, project, example, problem=exc.message)
+        return _card(request, project, example, full_page=not is_htmx(request), problem=exc.message)
     following = queues.review_neighbour(project=project, after=example.pk)
-    return _card(request, project, following, done=f"Example {example.pk}: {example.status}.")
+    done = f"Example {example.pk}: {example.status}."
+    return _card(request, project, following, full_page=not is_htmx(request), done=done)
 
 
 def _card(
