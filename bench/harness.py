@@ -142,8 +142,9 @@ def running_service(backend: str, port: int = 8765) -> Iterator[Service]:
         "-l",
         "WARNING",
     ]
-    service.processes["web"] = subprocess.Popen(web, cwd=ROOT, env=env)
-    service.processes["worker"] = subprocess.Popen(worker, cwd=ROOT, env=env)
+    log = (home / "services.log").open("wb")  # keeps the benchmark's own output readable
+    service.processes["web"] = subprocess.Popen(web, cwd=ROOT, env=env, stdout=log, stderr=log)
+    service.processes["worker"] = subprocess.Popen(worker, cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         _wait_until_up(service)
         service.token = service.api("POST", "/api/auth/token/", {"username": "admin", "password": PASSWORD})[
@@ -158,6 +159,7 @@ def running_service(backend: str, port: int = 8765) -> Iterator[Service]:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+        log.close()
         shutil.rmtree(home, ignore_errors=True)
 
 
