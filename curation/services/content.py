@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
@@ -12,7 +13,7 @@ from django.conf import settings
 from jsonschema.validators import validator_for
 
 from curation.errors import InvalidInput
-from curation.models import TaskType
+from curation.models import Project, TaskType
 
 CHAT_ROLES = ("system", "user", "assistant")
 
@@ -93,6 +94,31 @@ def _validate_schema(output_schema: Any) -> dict[str, Any] | None:
             f"output_schema is not a valid JSON Schema: {exc.message}", field="output_schema"
         ) from exc
     return output_schema
+
+
+@dataclass(frozen=True)
+class ContentRules:
+    """What a project's examples must satisfy; a plain copy, so threads and jobs need no database."""
+
+    task_type: str
+    labels: list[str]
+    output_schema: dict[str, Any] | None
+    require_output: bool
+
+    @classmethod
+    def for_project(cls, project: Project, *, require_output: bool) -> ContentRules:
+        return cls(project.task_type, list(project.labels), project.output_schema, require_output)
+
+    def validate(self, input_value: Any, output_value: Any) -> tuple[str, str]:
+        """The input and output in their stored (text) form; InvalidInput names the problem."""
+        return validate_content(
+            task_type=self.task_type,
+            labels=self.labels,
+            output_schema=self.output_schema,
+            input_value=input_value,
+            output_value=output_value,
+            require_output=self.require_output,
+        )
 
 
 def validate_content(

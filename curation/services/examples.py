@@ -21,7 +21,7 @@ from curation.models import (
     Role,
 )
 from curation.roles import has_role, role_of
-from curation.services.content import canonical_json, content_hash, refuse_nul, validate_content
+from curation.services.content import ContentRules, canonical_json, content_hash, refuse_nul
 
 # Statuses an author sets; the others come from reviews.
 AUTHOR_STATUSES = (ExampleStatus.DRAFT, ExampleStatus.SUBMITTED)
@@ -159,14 +159,8 @@ def check_initial_status(project: Project, user: User, status: str) -> None:
 
 
 def _validated(project: Project, input: Any, output: Any, status: str) -> tuple[str, str]:
-    return validate_content(
-        task_type=project.task_type,
-        labels=project.labels,
-        output_schema=project.output_schema,
-        input_value=input,
-        output_value=output,
-        require_output=status != ExampleStatus.DRAFT,
-    )
+    rules = ContentRules.for_project(project, require_output=status != ExampleStatus.DRAFT)
+    return rules.validate(input, output)
 
 
 def _apply_content(example: Example, changes: dict[str, Any], status: str) -> bool:

@@ -12,7 +12,7 @@ from curation.models import ExampleStatus, ImportJob
 from curation.pipeline.errors import RowError
 from curation.pipeline.formats import MappedItem
 from curation.pipeline.mapping import MappedRow
-from curation.services.content import content_hash, validate_content
+from curation.services.content import ContentRules, content_hash
 from curation.services.examples import checked_external_id, metadata_json
 
 # line, input, output, metadata as JSON, external_id, content hash
@@ -21,24 +21,9 @@ MAX_REPORTED_ERRORS = 1000
 BATCH_ROWS = 20_000
 
 
-@dataclass(frozen=True)
-class RowRules:
-    """The project settings a row is validated against, copied so the reader needs no database."""
-
-    task_type: str
-    labels: list[str]
-    output_schema: dict[str, Any] | None
-    require_output: bool
-
-    @classmethod
-    def for_job(cls, job: ImportJob) -> RowRules:
-        project = job.project
-        return cls(
-            task_type=project.task_type,
-            labels=list(project.labels),
-            output_schema=project.output_schema,
-            require_output=job.initial_status != ExampleStatus.DRAFT,
-        )
+def rules_for(job: ImportJob) -> ContentRules:
+    """The project's content rules for the import's rows (a copy the reader thread can use)."""
+    return ContentRules.for_project(job.project, require_output=job.initial_status != ExampleStatus.DRAFT)
 
 
 @dataclass
@@ -54,7 +39,7 @@ class ImportReport:
 
 
 def staged_batches(
-    items: Iterator[MappedItem], rules: RowRules, report: ImportReport, *, size: int = BATCH_ROWS
+    items: Iterator[MappedItem], rules: ContentRules, report: ImportReport, *, size: int = BATCH_ROWS
 ) -> Iterator[list[StagedRow]]:
     """Validate each row; the valid ones come out in batches, the others go to the report."""
     batch: list[StagedRow] = []
@@ -73,15 +58,8 @@ def staged_batches(
         yield batch
 
 
-def staged_row(line: int, row: MappedRow, rules: RowRules) -> StagedRow:
-    stored_input, stored_output = validate_content(
-        task_type=rules.task_type,
-        labels=rules.labels,
-        output_schema=rules.output_schema,
-        input_value=row.input,
-        output_value=row.output,
-        require_output=rules.require_output,
-    )
+def staged_row(line: int, row: MappedRow, rules: ContentRules) -> StagedRow:
+    stored_input, stored_output = rules.validate(row.input, row.output)
     metadata = metadata_json(row.metadata)
     external_id = checked_external_id(row.external_id)
     return line, stored_input, stored_output, metadata, external_id, content_hash(stored_input, stored_output)

@@ -28,7 +28,7 @@ from curation.pipeline.errors import UnreadableFile
 from curation.pipeline.formats import FORMATS, detect_format, mapped_rows, reads_by_line
 from curation.pipeline.mapping import FieldMapping
 from curation.services.examples import check_initial_status
-from curation.services.import_rows import ImportReport, RowRules, StagedRow, staged_batches
+from curation.services.import_rows import ImportReport, StagedRow, rules_for, staged_batches
 from curation.services.import_staging import Staging
 from curation.services.jobs import ProgressFn
 
@@ -83,7 +83,7 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         streaming = reads_by_line(file_format, head)
         mapping = FieldMapping(job.input_field, job.output_field)
         rows = mapped_rows(text, head, file_format, mapping, job.project.task_type)
-        batches = staged_batches(rows, RowRules.for_job(job), report)
+        batches = staged_batches(rows, rules_for(job), report)
         with Staging(job.pk, _merge_values(job), one_batch_at_a_time=streaming) as staging:
             created = _stage_and_land(staging, batches, streaming, stream, job, report, progress)
     ImportJob.objects.filter(pk=job.pk).update(

@@ -15,7 +15,7 @@ from curation.models import (
     Project,
     ValidationJob,
 )
-from curation.services.content import validate_content
+from curation.services.content import ContentRules
 from curation.services.flags import examples_key, flag_create
 from curation.services.jobs import ProgressFn
 
@@ -47,15 +47,9 @@ def examples_validate(job: ValidationJob, progress: ProgressFn) -> None:
 
 
 def _problem(project: Project, example: Example) -> str | None:
+    rules = ContentRules.for_project(project, require_output=example.status != ExampleStatus.DRAFT)
     try:
-        validate_content(
-            task_type=project.task_type,
-            labels=project.labels,
-            output_schema=project.output_schema,
-            input_value=example.input,
-            output_value=example.output,
-            require_output=example.status != ExampleStatus.DRAFT,
-        )
+        rules.validate(example.input, example.output)
     except ApplicationError as exc:
         return exc.message
     return None
