@@ -2,6 +2,13 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.views.auth import TokenView
+from api.views.dedup import (
+    ClusterDissolveView,
+    ClusterKeepView,
+    DedupJobClustersView,
+    DedupJobDetailView,
+    ProjectDedupJobsView,
+)
 from api.views.examples import (
     ExampleDetailView,
     ExampleHistoryView,
@@ -47,6 +54,11 @@ urlpatterns = [
         ValidationJobDetailView.as_view(),
         name="api-validation-job",
     ),
+    path("projects/<int:project_id>/dedup-jobs/", ProjectDedupJobsView.as_view(), name="api-dedup-jobs"),
+    path("dedup-jobs/<int:job_id>/", DedupJobDetailView.as_view(), name="api-dedup-job"),
+    path("dedup-jobs/<int:job_id>/clusters/", DedupJobClustersView.as_view(), name="api-dedup-clusters"),
+    path("clusters/<int:cluster_id>/keep/", ClusterKeepView.as_view(), name="api-cluster-keep"),
+    path("clusters/<int:cluster_id>/dissolve/", ClusterDissolveView.as_view(), name="api-cluster-dissolve"),
     path("examples/<int:example_id>/", ExampleDetailView.as_view(), name="api-example"),
     path(
         "examples/<int:example_id>/history/",

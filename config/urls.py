@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from curation.views import examples, flags, imports, pages, review
+from curation.views import dedup, examples, flags, imports, pages, review
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -14,6 +14,8 @@ urlpatterns = [
     path("projects/<int:project_id>/examples/", examples.browse, name="browse"),
     path("projects/<int:project_id>/review/", review.review_queue, name="review"),
     path("projects/<int:project_id>/flags/", flags.flag_list, name="flags"),
+    path("projects/<int:project_id>/duplicates/", dedup.duplicates, name="duplicates"),
+    path("clusters/<int:cluster_id>/", dedup.cluster_decide, name="cluster-decide"),
     path("projects/<int:project_id>/import/", imports.import_page, name="import"),
     path("examples/<int:example_id>/", examples.example_detail, name="example"),
     path("examples/<int:example_id>/review/", review.review_decide, name="review-decide"),

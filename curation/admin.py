@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from curation.models import (
+    ClusterMember,
+    DedupJob,
+    DuplicateCluster,
     Example,
     ExampleRevision,
     Flag,
@@ -98,4 +101,25 @@ class FlagAdmin(admin.ModelAdmin):
 class ValidationJobAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "status", "progress", "checked", "invalid", "created_at"]
     list_filter = ["status"]
+    readonly_fields = ["traceback"]
+
+
+class ClusterMemberInline(admin.TabularInline):
+    model = ClusterMember
+    extra = 0
+    raw_id_fields = ["example"]
+
+
+@admin.register(DuplicateCluster)
+class DuplicateClusterAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "job", "kept", "status", "changed_by", "changed_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["kept", "job", "changed_by"]
+    inlines = [ClusterMemberInline]
+
+
+@admin.register(DedupJob)
+class DedupJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "method", "status", "clusters", "duplicates_marked", "created_at"]
+    list_filter = ["method", "status"]
     readonly_fields = ["traceback"]

@@ -3,7 +3,7 @@ from typing import Any
 
 from django import forms
 
-from curation.models import Example, ExampleStatus, Project, Role, TaskType
+from curation.models import DedupFields, DedupMethod, Example, ExampleStatus, Project, Role, TaskType
 from curation.pipeline.formats import FORMATS
 
 FORMAT_LABELS = {
@@ -107,3 +107,24 @@ class ExampleForm(forms.Form):
 class FlagForm(forms.Form):
     other = forms.IntegerField(widget=forms.HiddenInput)
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000)
+
+
+class DedupJobForm(forms.Form):
+    method = forms.ChoiceField(
+        choices=[
+            (DedupMethod.EXACT, "Exact (normalized text)"),
+            (DedupMethod.MINHASH, "MinHash (near-identical wording)"),
+        ]
+    )
+    compare = forms.ChoiceField(choices=DedupFields.choices, initial=DedupFields.INPUT, label="Compare")
+    threshold = forms.FloatField(
+        required=False,
+        min_value=0.01,
+        max_value=1.0,
+        help_text="MinHash: Jaccard similarity (default 0.8).",
+        widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "threshold"}),
+    )
+
+    def job_parameters(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {"method": data["method"], "fields": data["compare"], "threshold": data["threshold"]}

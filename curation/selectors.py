@@ -9,6 +9,8 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from curation.errors import InvalidInput, NotFound
 from curation.models import (
+    DedupJob,
+    DuplicateCluster,
     Example,
     ExampleRevision,
     ExampleStatus,
@@ -133,7 +135,38 @@ def validation_job_get(*, user: AnyUser, job_id: Any) -> ValidationJob:
     return _job_get(ValidationJob, user=user, job_id=job_id, name="validation job")
 
 
-JobT = TypeVar("JobT", ImportJob, ValidationJob)
+def dedup_job_get(*, user: AnyUser, job_id: Any) -> DedupJob:
+    return _job_get(DedupJob, user=user, job_id=job_id, name="dedup job")
+
+
+def cluster_list(*, job: DedupJob) -> QuerySet[DuplicateCluster]:
+    return job.found_clusters.prefetch_related("members")
+
+
+def project_clusters(*, project: Project, status: str) -> QuerySet[DuplicateCluster]:
+    """Clusters with their members and the members' examples, newest first."""
+    return (
+        DuplicateCluster.objects.filter(project=project, status=status)
+        .select_related("kept", "job")
+        .prefetch_related("members__example")
+        .order_by("-id")
+    )
+
+
+def cluster_get(*, user: AnyUser, cluster_id: Any, min_role: str = Role.ANNOTATOR) -> DuplicateCluster:
+    cluster = (
+        DuplicateCluster.objects.select_related("project")
+        .prefetch_related("members")
+        .filter(pk=_as_id(cluster_id), project__in=Project.objects.for_user(user))
+        .first()
+    )
+    if cluster is None:
+        raise NotFound("No such cluster.")
+    require_role(user, cluster.project, min_role)
+    return cluster
+
+
+JobT = TypeVar("JobT", ImportJob, ValidationJob, DedupJob)
 
 
 def _job_get(model: type[JobT], *, user: AnyUser, job_id: Any, name: str) -> JobT:

@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from curation.models import ImportJob, ValidationJob
+from curation.models import DedupJob, ImportJob, ValidationJob
+from curation.services.dedup import dedup_run
 from curation.services.imports import import_run
 from curation.services.jobs import job_run
 from curation.services.validation_jobs import examples_validate
@@ -18,3 +19,9 @@ def validate_examples(job_id: int) -> None:
 def import_examples(job_id: int) -> None:
     """Run import job `job_id`."""
     job_run(ImportJob, job_id, import_run)
+
+
+@shared_task(name="curation.dedup_examples", acks_late=True)
+def dedup_examples(job_id: int) -> None:
+    """Run dedup job `job_id`."""
+    job_run(DedupJob, job_id, dedup_run)

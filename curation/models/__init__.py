@@ -1,5 +1,13 @@
 """The curation domain: projects, members, examples with their history, reviews, flags, jobs."""
 
+from curation.models.dedup import (
+    ClusterMember,
+    ClusterStatus,
+    DedupFields,
+    DedupJob,
+    DedupMethod,
+    DuplicateCluster,
+)
 from curation.models.examples import Example, ExampleRevision, ExampleStatus, Review, ReviewDecision
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
 from curation.models.jobs import ImportJob, Job, JobStatus, ValidationJob
@@ -7,6 +15,12 @@ from curation.models.projects import ROLE_RANK, Membership, Project, Role, TaskT
 
 __all__ = [
     "ROLE_RANK",
+    "ClusterMember",
+    "ClusterStatus",
+    "DedupFields",
+    "DedupJob",
+    "DedupMethod",
+    "DuplicateCluster",
     "Example",
     "ExampleRevision",
     "ExampleStatus",

@@ -5,8 +5,8 @@ of the project -> 404 (ids of other projects leak nothing); a member below the r
 403; otherwise the success code. Staff may do everything.
 
 Every case builds its own fresh, valid request (a new submitted example to review, a new open
-flag to resolve, an existing user to add...), so a refusal is a refusal of the actor, never of
-the input, and a success is a real success.
+flag to resolve, a new active duplicate cluster to keep or dissolve, an existing user to add...),
+so a refusal is a refusal of the actor, never of the input, and a success is a real success.
 """
 
 from __future__ import annotations
@@ -26,8 +26,22 @@ from pytest_django import Settings
 from rest_framework.test import APIClient
 
 from api import urls as api_urls
-from curation.models import Example, ExampleStatus, Flag, FlagKind, ImportJob, Project, Role, ValidationJob
+from curation.models import (
+    ClusterStatus,
+    DedupJob,
+    DuplicateCluster,
+    Example,
+    ExampleStatus,
+    Flag,
+    FlagKind,
+    ImportJob,
+    Project,
+    Role,
+    ValidationJob,
+)
+from curation.services.dedup import dedup_run
 from curation.services.flags import flag_create
+from curation.services.jobs import job_run
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 
 API = "/api"
@@ -78,6 +92,16 @@ class Scene:
         return ImportJob.objects.create(
             project=project, filename="rows.jsonl", total=1, failed=1, errors=errors
         )
+
+    def active_cluster(self, project: Project) -> DuplicateCluster:
+        """Two new exact duplicates, clustered by a real dedup job run in the project."""
+        text = f"Matrix duplicate {next(_serial)}: where is my card?"
+        pair = {ExampleFactory.create(project=project, input=variant).pk for variant in (text, text.upper())}
+        job = DedupJob.objects.create(project=project, method="exact")
+        job_run(DedupJob, job.pk, dedup_run)
+        cluster = DuplicateCluster.objects.get(job=job, status=ClusterStatus.ACTIVE)
+        assert set(cluster.members.values_list("example_id", flat=True)) == pair
+        return cluster
 
     def member(self, project: Project) -> User:
         user = MembershipFactory(project=project, role=Role.ANNOTATOR).user
@@ -136,6 +160,15 @@ def an_import(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.import_job(project).pk}
 
 
+def a_dedup_job(scene: Scene, project: Project) -> dict[str, Any]:
+    """A finished dedup job that found one cluster."""
+    return {"id": scene.active_cluster(project).job_id}
+
+
+def a_cluster(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.active_cluster(project).pk}
+
+
 def no_body(scene: Scene, project: Project, user: User | None) -> None:
     return None
 
@@ -180,6 +213,16 @@ def new_flag(scene: Scene, project: Project, user: User | None) -> dict[str, Any
 
 def approve(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
     return {"decision": "approve", "comment": "Fine."}
+
+
+def exact_dedup(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"method": "exact"}
+
+
+def keep_other(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    """Keep the member that is not kept yet, in the project's newest cluster (the target's)."""
+    cluster = DuplicateCluster.objects.filter(project=project).latest("id")
+    return {"example": cluster.members.exclude(example_id=cluster.kept_id).get().example_id}
 
 
 def dismiss(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
@@ -232,6 +275,11 @@ MATRIX = [
     Row("POST   /projects/{id}/flags/",              project,    new_flag,    (401, 404, 201, 201, 201, 201)),
     Row("POST   /projects/{id}/validation-jobs/",    project,    no_body,     (401, 404, 403, 403, 202, 202)),
     Row("GET    /validation-jobs/{id}/",             a_job,      no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /projects/{id}/dedup-jobs/",         project,    exact_dedup, (401, 404, 403, 403, 202, 202)),
+    Row("GET    /dedup-jobs/{id}/",                  a_dedup_job, no_body,    (401, 404, 200, 200, 200, 200)),
+    Row("GET    /dedup-jobs/{id}/clusters/",         a_dedup_job, no_body,    (401, 404, 200, 200, 200, 200)),
+    Row("POST   /clusters/{id}/keep/",               a_cluster,  keep_other,  (401, 404, 403, 200, 200, 200)),
+    Row("POST   /clusters/{id}/dissolve/",           a_cluster,  no_body,     (401, 404, 403, 200, 200, 200)),
     Row("GET    /examples/{id}/",                    an_example, no_body,     (401, 404, 200, 200, 200, 200)),
     Row("PATCH  /examples/{id}/",                    an_example, edit,        (401, 404, 200, 200, 200, 200)),
     Row("GET    /examples/{id}/history/",            an_example, no_body,     (401, 404, 200, 200, 200, 200)),

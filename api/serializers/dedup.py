@@ -1,0 +1,49 @@
+from rest_framework import serializers
+
+from api.serializers.common import JobOutput, StrictInputSerializer, UsernameField
+from curation.models import DedupFields, DedupMethod, DuplicateCluster
+
+
+class DedupJobInput(StrictInputSerializer):
+    method = serializers.ChoiceField(choices=DedupMethod.values)
+    threshold = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
+    fields = serializers.ChoiceField(  # type: ignore[assignment]  # the contract's name; shadows Serializer.fields
+        choices=DedupFields.values, required=False, default=DedupFields.INPUT
+    )
+    num_perm = serializers.IntegerField(required=False, default=128, min_value=16, max_value=1024)
+    ngram = serializers.IntegerField(required=False, default=0, min_value=0, max_value=32)
+
+
+class DedupJobOutput(JobOutput):
+    project = serializers.IntegerField(source="project_id")
+    method = serializers.CharField()
+    fields = serializers.CharField()  # type: ignore[assignment]  # the contract's name; shadows Serializer.fields
+    threshold = serializers.FloatField(allow_null=True)
+    num_perm = serializers.IntegerField()
+    ngram = serializers.IntegerField()
+    examples_checked = serializers.IntegerField()
+    clusters = serializers.IntegerField()
+    duplicates_marked = serializers.IntegerField()
+
+
+class ClusterMemberOutput(serializers.Serializer):
+    example = serializers.IntegerField(source="example_id")
+    similarity = serializers.FloatField()
+
+
+class ClusterOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    job = serializers.IntegerField(source="job_id")
+    kept = serializers.IntegerField(source="kept_id")
+    status = serializers.CharField()
+    members = serializers.SerializerMethodField()
+    changed_by = UsernameField()
+    changed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_members(self, cluster: DuplicateCluster) -> list[dict[str, object]]:
+        members = sorted(cluster.members.all(), key=lambda member: member.pk)
+        return [{"example": member.example_id, "similarity": member.similarity} for member in members]
+
+
+class ClusterKeepInput(StrictInputSerializer):
+    example = serializers.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from curation.models.examples import Example
+from curation.models.jobs import Job, JobStatus
+from curation.models.projects import Project
+
+
+class DedupMethod(models.TextChoices):
+    EXACT = "exact", "Exact (normalized text)"
+    MINHASH = "minhash", "MinHash (near-identical wording)"
+    EMBEDDING = "embedding", "Embedding (same meaning)"
+
+
+class DedupFields(models.TextChoices):
+    INPUT = "input", "Input only"
+    INPUT_OUTPUT = "input_output", "Input and output"
+
+
+class DedupJob(Job):
+    """Finds clusters of duplicates in a project and marks all but one member of each."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dedup_jobs")
+    method = models.CharField(max_length=20, choices=DedupMethod.choices)
+    fields = models.CharField(max_length=20, choices=DedupFields.choices, default=DedupFields.INPUT)
+    threshold = models.FloatField(null=True, blank=True)
+    num_perm = models.PositiveIntegerField(default=128)
+    ngram = models.PositiveIntegerField(default=0, help_text="0: chosen from the texts' lengths.")
+    examples_checked = models.PositiveIntegerField(default=0)
+    clusters = models.PositiveIntegerField(default=0)
+    duplicates_marked = models.PositiveIntegerField(default=0)
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values), name="dedupjob_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(method__in=DedupMethod.values), name="dedupjob_method_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} dedup job {self.pk} ({self.status})"
+
+
+class ClusterStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DISSOLVED = "dissolved", "Dissolved"
+
+
+class DuplicateCluster(models.Model):
+    """A group of duplicates: `kept` stays, the other members point to it with duplicate_of."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="duplicate_clusters")
+    job = models.ForeignKey(DedupJob, on_delete=models.CASCADE, related_name="found_clusters")
+    kept = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="kept_in_clusters")
+    status = models.CharField(max_length=20, choices=ClusterStatus.choices, default=ClusterStatus.ACTIVE)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["project", "status"], name="cluster_project_status")]
+
+    def __str__(self) -> str:
+        return f"Cluster {self.pk} ({self.status})"
+
+
+class ClusterMember(models.Model):
+    cluster = models.ForeignKey(DuplicateCluster, on_delete=models.CASCADE, related_name="members")
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="cluster_memberships")
+    similarity = models.FloatField(help_text="To the kept example, by the job's method.")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "example"], name="cluster_member_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"example {self.example_id} in cluster {self.cluster_id}"

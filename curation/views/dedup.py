@@ -1,0 +1,65 @@
+"""Duplicates: start dedup jobs (leads), review the clusters they found (reviewers)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from curation import selectors
+from curation.errors import ApplicationError
+from curation.forms import DedupJobForm
+from curation.models import ClusterStatus, DedupJob, Role
+from curation.services.dedup import cluster_dissolve, cluster_keep, dedup_job_create
+from curation.views.common import abilities, django_errors, int_param, project_for, signed_in
+
+CLUSTERS_SHOWN = 50
+
+
+@login_required
+@django_errors
+def duplicates(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The project's active clusters, its dedup jobs, and (for leads) a form to start one."""
+    project = project_for(request, project_id)
+    form = DedupJobForm()
+    if request.method == "POST":
+        project = project_for(request, project_id, min_role=Role.LEAD)
+        form = DedupJobForm(request.POST)
+        if form.is_valid():
+            try:
+                job = dedup_job_create(project=project, user=signed_in(request), **form.job_parameters())
+                messages.success(request, f"Dedup job {job.pk} started.")
+                return redirect("duplicates", project_id=project.pk)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+    clusters = selectors.project_clusters(project=project, status=ClusterStatus.ACTIVE)[:CLUSTERS_SHOWN]
+    context = {
+        **abilities(request, project),
+        "form": form,
+        "jobs": DedupJob.objects.filter(project=project).select_related("created_by").order_by("-id")[:10],
+        "clusters": clusters,
+    }
+    return render(request, "curation/duplicates.html", context)
+
+
+@login_required
+@require_POST
+@django_errors
+def cluster_decide(request: HttpRequest, cluster_id: int) -> HttpResponse:
+    """Keep another member, or dissolve the cluster (reviewers)."""
+    cluster = selectors.cluster_get(user=request.user, cluster_id=cluster_id, min_role=Role.REVIEWER)
+    try:
+        if "dissolve" in request.POST:
+            cluster_dissolve(cluster=cluster, user=signed_in(request))
+            messages.success(
+                request, f"Cluster {cluster.pk} dissolved: its examples are no longer duplicates."
+            )
+        else:
+            keep = int_param(request.POST.get("keep")) or 0
+            cluster_keep(cluster=cluster, user=signed_in(request), example_id=keep)
+            messages.success(request, f"Cluster {cluster.pk} now keeps example {keep}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("duplicates", project_id=cluster.project_id)

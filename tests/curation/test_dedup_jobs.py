@@ -1,0 +1,341 @@
+"""Dedup jobs end to end: groups found, keep policy, marks, re-runs, keep and dissolve."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from curation.models import (
+    ClusterMember,
+    ClusterStatus,
+    DedupJob,
+    DuplicateCluster,
+    Example,
+    ExampleStatus,
+    JobStatus,
+)
+from curation.services.dedup import cluster_dissolve, cluster_keep, dedup_run
+from curation.services.jobs import job_run
+from tests.conftest import Team
+from tests.factories import ExampleFactory
+
+
+def run(team: Team, method: str, **params: Any) -> DedupJob:
+    job = DedupJob.objects.create(project=team.project, created_by=team.lead, method=method, **params)
+    job_run(DedupJob, job.pk, dedup_run)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    return job
+
+
+def example(team: Team, text: str, status: str = ExampleStatus.SUBMITTED) -> Example:
+    return ExampleFactory.create(project=team.project, input=text, status=status)
+
+
+@pytest.mark.django_db
+class TestExact:
+    def test_case_and_punctuation_variants_form_one_cluster_keeping_the_approved(self, team: Team) -> None:
+        first = example(team, "Where is my card?")
+        approved = example(team, "where is my card", status=ExampleStatus.APPROVED)
+        third = example(team, "WHERE IS MY CARD!!")
+        other = example(team, "How do I change my PIN?")
+
+        job = run(team, "exact", threshold=1.0)
+
+        assert (job.examples_checked, job.clusters, job.duplicates_marked) == (4, 1, 2)
+        cluster = DuplicateCluster.objects.get()
+        assert cluster.kept_id == approved.pk
+        marks = dict(Example.objects.values_list("pk", "duplicate_of_id"))
+        assert marks == {first.pk: approved.pk, approved.pk: None, third.pk: approved.pk, other.pk: None}
+
+    def test_the_oldest_is_kept_among_equals_and_rejected_examples_are_ignored(self, team: Team) -> None:
+        oldest = example(team, "Refund please")
+        example(team, "refund please", status=ExampleStatus.REJECTED)
+        younger = example(team, "Refund, please!")
+        run(team, "exact", threshold=1.0)
+        assert DuplicateCluster.objects.get().kept_id == oldest.pk
+        assert set(DuplicateCluster.objects.get().members.values_list("example_id", flat=True)) == {
+            oldest.pk,
+            younger.pk,
+        }
+
+    def test_a_rerun_changes_nothing_and_a_new_duplicate_joins_the_cluster(self, team: Team) -> None:
+        kept = example(team, "Top up by card")
+        example(team, "top up by card")
+        run(team, "exact", threshold=1.0)
+        again = run(team, "exact", threshold=1.0)
+        assert (again.clusters, again.duplicates_marked, DuplicateCluster.objects.count()) == (0, 0, 1)
+        newcomer = example(team, "TOP UP BY CARD.")
+        later = run(team, "exact", threshold=1.0)
+        assert (later.duplicates_marked, DuplicateCluster.objects.count()) == (1, 1)
+        newcomer.refresh_from_db()
+        assert newcomer.duplicate_of_id == kept.pk
+
+
+@pytest.mark.django_db
+class TestMinHash:
+    def test_near_identical_wording_is_found_and_different_text_is_not(self, team: Team) -> None:
+        base = "I ordered a new card two weeks ago and it still has not arrived, what should I do?"
+        twin = example(team, base)
+        near = example(team, base.replace("two weeks", "2 weeks"))
+        other = example(team, "Why was I charged a fee for a transfer abroad last Monday afternoon?")
+
+        job = run(team, "minhash", threshold=0.7)
+
+        assert job.clusters == 1
+        cluster = DuplicateCluster.objects.get()
+        assert set(cluster.members.values_list("example_id", flat=True)) == {twin.pk, near.pk}
+        member = cluster.members.get(example_id=near.pk)
+        assert 0.7 <= member.similarity < 1.0
+        other.refresh_from_db()
+        assert other.duplicate_of_id is None
+
+
+@pytest.mark.django_db
+class TestDecisions:
+    def cluster_of_three(self, team: Team) -> tuple[DuplicateCluster, list[Example]]:
+        examples = [example(team, text) for text in ("Lost card", "lost card", "LOST CARD!")]
+        run(team, "exact", threshold=1.0)
+        return DuplicateCluster.objects.get(), examples
+
+    def test_keep_another_member_moves_every_mark(self, team: Team) -> None:
+        cluster, (first, second, third) = self.cluster_of_three(team)
+        cluster_keep(cluster=cluster, user=team.reviewer, example_id=third.pk)
+        marks = dict(Example.objects.values_list("pk", "duplicate_of_id"))
+        assert marks == {first.pk: third.pk, second.pk: third.pk, third.pk: None}
+        cluster.refresh_from_db()
+        assert (cluster.kept_id, cluster.changed_by) == (third.pk, team.reviewer)
+
+    def test_dissolve_unmarks_and_a_rerun_does_not_recreate_it(self, team: Team) -> None:
+        cluster, _ = self.cluster_of_three(team)
+        cluster_dissolve(cluster=cluster, user=team.reviewer)
+        assert not Example.objects.filter(duplicate_of__isnull=False).exists()
+        run(team, "exact", threshold=1.0)
+        assert DuplicateCluster.objects.filter(status=ClusterStatus.ACTIVE).count() == 0
+
+    def test_keeping_a_stranger_is_refused(self, team: Team) -> None:
+        from curation.errors import InvalidInput
+
+        cluster, _ = self.cluster_of_three(team)
+        stranger = example(team, "Something else entirely")
+        with pytest.raises(InvalidInput, match="not a member"):
+            cluster_keep(cluster=cluster, user=team.reviewer, example_id=stranger.pk)
+
+
+@pytest.mark.django_db
+def test_over_the_api_a_lead_runs_a_job_and_reads_its_clusters(
+    team: Team, client_for: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    example(team, "Card declined")
+    duplicate = example(team, "card declined!")
+    lead = client_for(team.lead)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lead.post(
+            f"/api/projects/{team.project.pk}/dedup-jobs/", {"method": "exact"}, format="json"
+        )
+    assert response.status_code == 202, response.content
+    job = lead.get(f"/api/dedup-jobs/{response.json()['id']}/").json()
+    assert (job["status"], job["clusters"], job["duplicates_marked"]) == ("succeeded", 1, 1)
+    clusters = lead.get(f"/api/dedup-jobs/{job['id']}/clusters/").json()["results"]
+    assert [member["example"] for member in clusters[0]["members"]][-1] == duplicate.pk
+    assert lead.get(f"/api/examples/{duplicate.pk}/").json()["duplicate_of"] == clusters[0]["kept"]
+    dissolved = client_for(team.reviewer).post(f"/api/clusters/{clusters[0]['id']}/dissolve/")
+    assert (dissolved.status_code, dissolved.json()["status"]) == (200, "dissolved")
+    again = client_for(team.reviewer).post(f"/api/clusters/{clusters[0]['id']}/dissolve/")
+    assert again.status_code == 409
+
+
+@pytest.mark.django_db
+class TestFailedApply:
+    """The apply phase runs in one transaction: a failure in it leaves nothing half-applied."""
+
+    def pairs(self, team: Team, *texts: str) -> list[Example]:
+        return [example(team, variant) for text in texts for variant in (text, text.upper())]
+
+    @pytest.mark.parametrize("failing_call", [1, 2])
+    def test_a_failure_while_applying_leaves_no_cluster_and_no_mark(
+        self, team: Team, monkeypatch: pytest.MonkeyPatch, failing_call: int
+    ) -> None:
+        # Given two pairs of duplicates, and adding members failing at the first or second cluster
+        # (the first cluster row already created; with 2, the whole first cluster already applied)
+        self.pairs(team, "Lost card", "Card declined")
+        real_bulk_create = ClusterMember.objects.bulk_create
+        calls = 0
+
+        def failing_bulk_create(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls == failing_call:
+                assert DuplicateCluster.objects.exists()  # the failure is after a cluster was made
+                raise RuntimeError("database went away")
+            return real_bulk_create(*args, **kwargs)
+
+        monkeypatch.setattr("curation.services.dedup.ClusterMember.objects.bulk_create", failing_bulk_create)
+
+        # When the job runs
+        job = DedupJob.objects.create(project=team.project, created_by=team.lead, method="exact")
+        job_run(DedupJob, job.pk, dedup_run)
+
+        # Then it failed with the error recorded, and nothing of its work remains
+        job.refresh_from_db()
+        assert calls == failing_call
+        assert job.status == JobStatus.FAILED
+        assert "database went away" in job.error
+        assert "RuntimeError" in job.traceback
+        assert job.finished_at is not None
+        assert (job.clusters, job.duplicates_marked) == (0, 0)
+        assert not DuplicateCluster.objects.exists()
+        assert not ClusterMember.objects.exists()
+        assert not Example.objects.filter(duplicate_of__isnull=False).exists()
+
+        # And a new job, without the failure, does the whole work
+        monkeypatch.undo()
+        again = run(team, "exact")
+        assert (again.clusters, again.duplicates_marked) == (2, 2)
+        assert DuplicateCluster.objects.filter(job=again).count() == 2
+        assert Example.objects.filter(duplicate_of__isnull=False).count() == 2
+
+    def test_a_failed_rerun_keeps_the_earlier_clusters_as_they_were(
+        self, team: Team, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given a cluster from an earlier job, then a newcomer to it and a new pair
+        kept, duplicate = self.pairs(team, "Top up failed")
+        run(team, "exact")
+        before = dict(Example.objects.values_list("pk", "duplicate_of_id"))
+        newcomer = example(team, "top up failed!!")
+        self.pairs(team, "Exchange rate")
+
+        def failing_bulk_create(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr("curation.services.dedup.ClusterMember.objects.bulk_create", failing_bulk_create)
+
+        # When a new job fails while applying
+        job = DedupJob.objects.create(project=team.project, created_by=team.lead, method="exact")
+        job_run(DedupJob, job.pk, dedup_run)
+
+        # Then the earlier cluster and marks are untouched and nothing new is marked
+        job.refresh_from_db()
+        assert (job.status, job.error) == (JobStatus.FAILED, "disk full")
+        assert DuplicateCluster.objects.count() == 1
+        assert ClusterMember.objects.count() == 2
+        marks = dict(Example.objects.values_list("pk", "duplicate_of_id"))
+        assert {pk: marks[pk] for pk in before} == before
+        assert marks[duplicate.pk] == kept.pk
+        assert not Example.objects.filter(duplicate_of__isnull=False).exclude(pk=duplicate.pk).exists()
+        assert marks[newcomer.pk] is None
+
+
+@pytest.mark.django_db
+class TestFields:
+    def same_question_two_answers(self, team: Team) -> tuple[Example, Example]:
+        first = ExampleFactory.create(
+            project=team.project, input="My card hasn't come", output="card_arrival"
+        )
+        second = ExampleFactory.create(
+            project=team.project, input="my card hasn't come!", output="lost_or_stolen_card"
+        )
+        return first, second
+
+    @pytest.mark.parametrize("method", ["exact", "minhash"])
+    def test_input_output_keeps_apart_same_input_with_different_outputs(
+        self, team: Team, method: str
+    ) -> None:
+        # Given the same question answered two ways
+        self.same_question_two_answers(team)
+
+        # When a job compares inputs and outputs
+        job = run(team, method, fields="input_output")
+
+        # Then they are not duplicates
+        assert (job.clusters, job.duplicates_marked) == (0, 0)
+        assert not DuplicateCluster.objects.exists()
+        assert not Example.objects.filter(duplicate_of__isnull=False).exists()
+
+    @pytest.mark.parametrize("method", ["exact", "minhash"])
+    def test_input_only_makes_them_duplicates(self, team: Team, method: str) -> None:
+        # Given the same question answered two ways
+        first, second = self.same_question_two_answers(team)
+
+        # When a job compares inputs only
+        job = run(team, method, fields="input", threshold=0.5 if method == "minhash" else None)
+
+        # Then they are duplicates: the older is kept
+        assert (job.clusters, job.duplicates_marked) == (1, 1)
+        second.refresh_from_db()
+        assert second.duplicate_of_id == first.pk
+
+    def test_input_output_finds_the_same_question_with_the_same_answer(self, team: Team) -> None:
+        first = ExampleFactory.create(project=team.project, input="Card declined", output="declined_card")
+        second = ExampleFactory.create(project=team.project, input="card declined.", output="Declined_Card")
+
+        job = run(team, "exact", fields="input_output")
+
+        assert job.duplicates_marked == 1
+        second.refresh_from_db()
+        assert second.duplicate_of_id == first.pk
+
+    def test_input_output_does_not_join_the_input_to_the_output(self, team: Team) -> None:
+        # Given three examples whose inputs and outputs all differ, but read the same run together
+        ExampleFactory.create(project=team.project, input="Where is my card", output="card arrival")
+        ExampleFactory.create(project=team.project, input="Where is my", output="card card arrival")
+        ExampleFactory.create(project=team.project, input="Where is my card card", output="arrival")
+
+        # When an exact job compares inputs and outputs
+        job = run(team, "exact", fields="input_output")
+
+        # Then none is a duplicate: each has another input and another output
+        assert (job.clusters, job.duplicates_marked) == (0, 0)
+
+
+@pytest.mark.django_db
+class TestKeepPolicy:
+    @pytest.mark.parametrize(
+        ("statuses", "kept_index"),
+        [
+            pytest.param(["needs_changes", "draft", "submitted", "approved"], 3, id="approved first"),
+            pytest.param(["needs_changes", "draft", "submitted"], 2, id="then submitted"),
+            pytest.param(["needs_changes", "draft"], 1, id="then draft"),
+            pytest.param(["submitted", "approved", "approved"], 1, id="oldest among approved"),
+            pytest.param(["needs_changes", "needs_changes"], 0, id="oldest among others"),
+        ],
+    )
+    def test_the_best_status_is_kept_then_the_oldest(
+        self, team: Team, statuses: list[str], kept_index: int
+    ) -> None:
+        # Given duplicates with these statuses, the first created the oldest
+        texts = ["Change my PIN", "change my pin", "CHANGE MY PIN!", "Change my PIN."]
+        examples = [example(team, text, status=status) for text, status in zip(texts, statuses, strict=False)]
+
+        # When an exact job runs
+        run(team, "exact")
+
+        # Then the kept one is the expected one, and all others point to it
+        kept = examples[kept_index]
+        assert DuplicateCluster.objects.get().kept_id == kept.pk
+        marks = dict(Example.objects.values_list("pk", "duplicate_of_id"))
+        assert marks == {item.pk: (None if item == kept else kept.pk) for item in examples}
+
+    def test_oldest_means_created_first_not_lowest_id(self, team: Team) -> None:
+        # Given two approved duplicates, the one with the higher id created a day earlier
+        newer = example(team, "Freeze my card", status=ExampleStatus.APPROVED)
+        older = example(team, "freeze my card", status=ExampleStatus.APPROVED)
+        Example.objects.filter(pk=older.pk).update(created_at=newer.created_at - timedelta(days=1))
+
+        # When an exact job runs
+        run(team, "exact")
+
+        # Then the older one is kept
+        assert DuplicateCluster.objects.get().kept_id == older.pk
+
+    def test_status_beats_age(self, team: Team) -> None:
+        # Given an old draft and a newer approved duplicate
+        draft = example(team, "Cancel a transfer", status=ExampleStatus.DRAFT)
+        approved = example(team, "cancel a transfer", status=ExampleStatus.APPROVED)
+        Example.objects.filter(pk=draft.pk).update(created_at=approved.created_at - timedelta(days=30))
+
+        # When an exact job runs
+        run(team, "exact")
+
+        # Then the approved one is kept
+        assert DuplicateCluster.objects.get().kept_id == approved.pk
