@@ -5,8 +5,10 @@ from api.views.auth import TokenView
 from api.views.dedup import (
     ClusterDissolveView,
     ClusterKeepView,
+    ContradictionJobDetailView,
     DedupJobClustersView,
     DedupJobDetailView,
+    ProjectContradictionJobsView,
     ProjectDedupJobsView,
 )
 from api.views.examples import (
@@ -56,6 +58,14 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/dedup-jobs/", ProjectDedupJobsView.as_view(), name="api-dedup-jobs"),
     path("dedup-jobs/<int:job_id>/", DedupJobDetailView.as_view(), name="api-dedup-job"),
+    path(
+        "projects/<int:project_id>/contradiction-jobs/",
+        ProjectContradictionJobsView.as_view(),
+        name="api-contradiction-jobs",
+    ),
+    path(
+        "contradiction-jobs/<int:job_id>/", ContradictionJobDetailView.as_view(), name="api-contradiction-job"
+    ),
     path("dedup-jobs/<int:job_id>/clusters/", DedupJobClustersView.as_view(), name="api-dedup-clusters"),
     path("clusters/<int:cluster_id>/keep/", ClusterKeepView.as_view(), name="api-cluster-keep"),
     path("clusters/<int:cluster_id>/dissolve/", ClusterDissolveView.as_view(), name="api-cluster-dissolve"),

@@ -14,6 +14,7 @@ urlpatterns = [
     path("projects/<int:project_id>/examples/", examples.browse, name="browse"),
     path("projects/<int:project_id>/review/", review.review_queue, name="review"),
     path("projects/<int:project_id>/flags/", flags.flag_list, name="flags"),
+    path("projects/<int:project_id>/contradictions/", flags.find_contradictions, name="find-contradictions"),
     path("projects/<int:project_id>/duplicates/", dedup.duplicates, name="duplicates"),
     path("clusters/<int:cluster_id>/", dedup.cluster_decide, name="cluster-decide"),
     path("projects/<int:project_id>/import/", imports.import_page, name="import"),

@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from curation.errors import InvalidInput, NotFound
 from curation.models import (
+    ContradictionJob,
     DedupJob,
     DuplicateCluster,
     Example,
@@ -166,7 +167,11 @@ def cluster_get(*, user: AnyUser, cluster_id: Any, min_role: str = Role.ANNOTATO
     return cluster
 
 
-JobT = TypeVar("JobT", ImportJob, ValidationJob, DedupJob)
+def contradiction_job_get(*, user: AnyUser, job_id: Any) -> ContradictionJob:
+    return _job_get(ContradictionJob, user=user, job_id=job_id, name="contradiction job")
+
+
+JobT = TypeVar("JobT", ImportJob, ValidationJob, DedupJob, ContradictionJob)
 
 
 def _job_get(model: type[JobT], *, user: AnyUser, job_id: Any, name: str) -> JobT:

@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from curation.models import DedupJob, ImportJob, ValidationJob
+from curation.models import ContradictionJob, DedupJob, ImportJob, ValidationJob
+from curation.services.contradictions import contradictions_run
 from curation.services.dedup import dedup_run
 from curation.services.imports import import_run
 from curation.services.jobs import job_run
@@ -25,3 +26,9 @@ def import_examples(job_id: int) -> None:
 def dedup_examples(job_id: int) -> None:
     """Run dedup job `job_id`."""
     job_run(DedupJob, job_id, dedup_run)
+
+
+@shared_task(name="curation.find_contradictions", acks_late=True)
+def find_contradictions(job_id: int) -> None:
+    """Run contradiction job `job_id`."""
+    job_run(ContradictionJob, job_id, contradictions_run)

@@ -47,3 +47,19 @@ class ClusterOutput(serializers.Serializer):
 
 class ClusterKeepInput(StrictInputSerializer):
     example = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class ContradictionJobInput(StrictInputSerializer):
+    threshold = serializers.FloatField(required=False, default=0.9, min_value=0.0, max_value=1.0)
+    method = serializers.ChoiceField(
+        choices=[DedupMethod.EXACT, DedupMethod.MINHASH], required=False, default=DedupMethod.MINHASH
+    )
+
+
+class ContradictionJobOutput(JobOutput):
+    project = serializers.IntegerField(source="project_id")
+    method = serializers.CharField()
+    threshold = serializers.FloatField()
+    examples_checked = serializers.IntegerField()
+    groups_checked = serializers.IntegerField()
+    flags_raised = serializers.IntegerField()

@@ -5,10 +5,18 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.serializers.dedup import ClusterKeepInput, ClusterOutput, DedupJobInput, DedupJobOutput
+from api.serializers.dedup import (
+    ClusterKeepInput,
+    ClusterOutput,
+    ContradictionJobInput,
+    ContradictionJobOutput,
+    DedupJobInput,
+    DedupJobOutput,
+)
 from api.views.base import FinchAPIView
 from curation import selectors
 from curation.models import Role
+from curation.services.contradictions import contradiction_job_create
 from curation.services.dedup import cluster_dissolve, cluster_keep, dedup_job_create
 
 
@@ -52,3 +60,21 @@ class ClusterDissolveView(FinchAPIView):
         cluster = selectors.cluster_get(user=request.user, cluster_id=cluster_id, min_role=Role.REVIEWER)
         cluster_dissolve(cluster=cluster, user=self.user)
         return Response(ClusterOutput(selectors.cluster_get(user=request.user, cluster_id=cluster_id)).data)
+
+
+class ProjectContradictionJobsView(FinchAPIView):
+    @extend_schema(request=ContradictionJobInput, responses={202: ContradictionJobOutput})
+    def post(self, request: Request, project_id: int) -> Response:
+        """Flag pairs with near-identical inputs and disagreeing outputs (lead)."""
+        project = selectors.project_get(user=request.user, project_id=project_id, min_role=Role.LEAD)
+        job = contradiction_job_create(
+            project=project, user=self.user, **self.valid_input(ContradictionJobInput)
+        )
+        return Response(ContradictionJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ContradictionJobDetailView(FinchAPIView):
+    @extend_schema(responses=ContradictionJobOutput)
+    def get(self, request: Request, job_id: int) -> Response:
+        job = selectors.contradiction_job_get(user=request.user, job_id=job_id)
+        return Response(ContradictionJobOutput(job).data)

@@ -3,6 +3,7 @@
 from curation.models.dedup import (
     ClusterMember,
     ClusterStatus,
+    ContradictionJob,
     DedupFields,
     DedupJob,
     DedupMethod,
@@ -17,6 +18,7 @@ __all__ = [
     "ROLE_RANK",
     "ClusterMember",
     "ClusterStatus",
+    "ContradictionJob",
     "DedupFields",
     "DedupJob",
     "DedupMethod",

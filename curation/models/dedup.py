@@ -85,3 +85,24 @@ class ClusterMember(models.Model):
 
     def __str__(self) -> str:
         return f"example {self.example_id} in cluster {self.cluster_id}"
+
+
+class ContradictionJob(Job):
+    """Finds pairs whose inputs are (near-)identical and whose outputs disagree; flags them."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="contradiction_jobs")
+    method = models.CharField(max_length=20, choices=DedupMethod.choices, default=DedupMethod.MINHASH)
+    threshold = models.FloatField(default=0.9, help_text="How similar two inputs must be.")
+    examples_checked = models.PositiveIntegerField(default=0)
+    groups_checked = models.PositiveIntegerField(default=0)
+    flags_raised = models.PositiveIntegerField(default=0)
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values), name="contradictionjob_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Contradiction job {self.pk} ({self.status})"

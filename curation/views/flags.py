@@ -6,11 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from curation import selectors
 from curation.errors import ApplicationError
 from curation.forms import FlagForm
-from curation.models import Example, FlagKind, FlagResolution, FlagStatus, Role
+from curation.models import ContradictionJob, DedupMethod, Example, FlagKind, FlagResolution, FlagStatus, Role
+from curation.services.contradictions import contradiction_job_create
 from curation.services.flags import flag_create, flag_resolve
 from curation.textdiff import side_by_side
 from curation.views.common import (
@@ -83,8 +85,29 @@ def flag_list(request: HttpRequest, project_id: int) -> HttpResponse:
         "flags": flags[:200],
         "status": status,
         "statuses": FlagStatus.values,
+        "jobs": ContradictionJob.objects.filter(project=project).order_by("-id")[:5],
     }
     return render(request, "curation/flags.html", context)
+
+
+@login_required
+@require_POST
+@django_errors
+def find_contradictions(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Start a contradiction job (leads); its flags appear in the list as they are raised."""
+    project = project_for(request, project_id, min_role=Role.LEAD)
+    method = request.POST.get("method", DedupMethod.MINHASH)
+    try:
+        threshold = float(request.POST.get("threshold") or 0.9)
+        job = contradiction_job_create(
+            project=project, user=signed_in(request), method=method, threshold=threshold
+        )
+        messages.success(request, f"Contradiction job {job.pk} started; the flags it raises show up here.")
+    except ValueError:
+        messages.error(request, "threshold must be a number.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("flags", project_id=project.pk)
 
 
 @login_required

@@ -28,6 +28,7 @@ from rest_framework.test import APIClient
 from api import urls as api_urls
 from curation.models import (
     ClusterStatus,
+    ContradictionJob,
     DedupJob,
     DuplicateCluster,
     Example,
@@ -86,6 +87,9 @@ class Scene:
 
     def validation_job(self, project: Project) -> ValidationJob:
         return ValidationJob.objects.create(project=project)
+
+    def contradiction_job(self, project: Project) -> ContradictionJob:
+        return ContradictionJob.objects.create(project=project)
 
     def import_job(self, project: Project) -> ImportJob:
         errors = [{"line": 2, "error": "Not valid JSON."}]
@@ -160,6 +164,10 @@ def an_import(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.import_job(project).pk}
 
 
+def a_contradiction_job(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.contradiction_job(project).pk}
+
+
 def a_dedup_job(scene: Scene, project: Project) -> dict[str, Any]:
     """A finished dedup job that found one cluster."""
     return {"id": scene.active_cluster(project).job_id}
@@ -216,6 +224,10 @@ def approve(scene: Scene, project: Project, user: User | None) -> dict[str, Any]
 
 
 def exact_dedup(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"method": "exact"}
+
+
+def contradictions(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
     return {"method": "exact"}
 
 
@@ -277,6 +289,8 @@ MATRIX = [
     Row("GET    /validation-jobs/{id}/",             a_job,      no_body,     (401, 404, 200, 200, 200, 200)),
     Row("POST   /projects/{id}/dedup-jobs/",         project,    exact_dedup, (401, 404, 403, 403, 202, 202)),
     Row("GET    /dedup-jobs/{id}/",                  a_dedup_job, no_body,    (401, 404, 200, 200, 200, 200)),
+    Row("POST   /projects/{id}/contradiction-jobs/", project,    contradictions, (401, 404, 403, 403, 202, 202)),
+    Row("GET    /contradiction-jobs/{id}/",          a_contradiction_job, no_body, (401, 404, 200, 200, 200, 200)),
     Row("GET    /dedup-jobs/{id}/clusters/",         a_dedup_job, no_body,    (401, 404, 200, 200, 200, 200)),
     Row("POST   /clusters/{id}/keep/",               a_cluster,  keep_other,  (401, 404, 403, 200, 200, 200)),
     Row("POST   /clusters/{id}/dissolve/",           a_cluster,  no_body,     (401, 404, 403, 200, 200, 200)),

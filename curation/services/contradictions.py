@@ -1,0 +1,156 @@
+"""Contradiction jobs: examples whose inputs say the same thing but whose outputs disagree.
+
+Inputs are grouped like the dedup jobs do (exact or MinHash). Within a group, outputs that agree
+form a camp (the same label; the same JSON document; for free text, outputs whose character
+5-grams overlap by half or more). Each example outside the largest camp is flagged against the
+largest camp's first example, so a group of many cannot explode into all pairs. Flags are raised
+by the job, in one transaction at the end; a pair that was ever flagged (open, resolved or
+dismissed) is not flagged again.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from curation.dedup.minhash_groups import near_duplicate_groups
+from curation.dedup.normalize import exact_key
+from curation.dedup.unionfind import groups as connected_groups
+from curation.errors import InvalidInput
+from curation.models import ContradictionJob, DedupMethod, ExampleStatus, Flag, FlagKind, Project, TaskType
+from curation.services.content import canonical_json
+from curation.services.flags import examples_key, flag_create
+from curation.services.jobs import ProgressFn
+
+TEXT_AGREEMENT = 0.5
+NGRAM = 5
+
+
+def contradiction_job_create(
+    *, project: Project, user: User, threshold: float = 0.9, method: str = DedupMethod.MINHASH
+) -> ContradictionJob:
+    """Queue a contradiction job; InvalidInput names a bad parameter."""
+    if method not in (DedupMethod.EXACT, DedupMethod.MINHASH):
+        raise InvalidInput("method must be exact or minhash.", field="method")
+    if not 0 < threshold <= 1:
+        raise InvalidInput("threshold must be above 0 and at most 1.", field="threshold")
+    from curation.tasks import find_contradictions
+
+    job = ContradictionJob.objects.create(
+        project=project, created_by=user, method=method, threshold=threshold
+    )
+    transaction.on_commit(lambda: find_contradictions.delay(job.pk))
+    return job
+
+
+def contradictions_run(job: ContradictionJob, progress: ProgressFn) -> None:
+    """Group the inputs, find disagreeing camps, then raise all the flags at once."""
+    project = job.project
+    rows = list(
+        project.examples.exclude(status=ExampleStatus.REJECTED)
+        .order_by("id")
+        .values_list("id", "input", "output")
+    )
+    inputs = [text for _, text, _ in rows]
+    if job.method == DedupMethod.EXACT:
+        groups = _exact_groups(inputs)
+    else:
+        groups, _ = near_duplicate_groups(inputs, threshold=job.threshold)
+    progress(0.7, examples_checked=len(rows))
+    pairs = [
+        pair for group in groups for pair in _disagreeing_pairs(project.task_type, [rows[i] for i in group])
+    ]
+    already = set(
+        Flag.objects.filter(project=project, kind=FlagKind.CONTRADICTION).values_list(
+            "examples_key", flat=True
+        )
+    )
+    raised = 0
+    with transaction.atomic():
+        for (first, second), note in pairs:
+            if examples_key([first, second]) in already:
+                continue
+            flag_create(
+                project=project,
+                user=None,
+                kind=FlagKind.CONTRADICTION,
+                example_ids=[first, second],
+                note=note,
+                job=f"contradiction-job:{job.pk}",
+            )
+            already.add(examples_key([first, second]))
+            raised += 1
+    ContradictionJob.objects.filter(pk=job.pk).update(
+        examples_checked=len(rows), groups_checked=len(groups), flags_raised=raised
+    )
+
+
+def _exact_groups(texts: list[str]) -> list[list[int]]:
+    keys: dict[str, list[int]] = {}
+    for index, text in enumerate(texts):
+        keys.setdefault(exact_key(text), []).append(index)
+    return [group for group in keys.values() if len(group) > 1]
+
+
+def _disagreeing_pairs(
+    task_type: str, members: list[tuple[int, str, str]]
+) -> list[tuple[tuple[int, int], str]]:
+    camps = _camps(task_type, [output for _, _, output in members])
+    if len(camps) < 2:
+        return []
+    camps.sort(key=lambda camp: (-len(camp), camp[0]))
+    anchor = members[camps[0][0]]
+    found = []
+    for camp in camps[1:]:
+        for index in camp:
+            other = members[index]
+            note = f"Same input, different outputs: {_clip(anchor[2])!r} vs {_clip(other[2])!r}."
+            found.append(((anchor[0], other[0]), note))
+    return found
+
+
+def _camps(task_type: str, outputs: list[str]) -> list[list[int]]:
+    """Indexes of outputs that agree, grouped; every index is in exactly one camp."""
+    if task_type in (TaskType.GENERATION, TaskType.CHAT):
+        return _text_camps(outputs)
+    keys: dict[str, list[int]] = {}
+    for index, output in enumerate(outputs):
+        keys.setdefault(_output_key(task_type, output), []).append(index)
+    return list(keys.values())
+
+
+def _output_key(task_type: str, output: str) -> str:
+    if task_type == TaskType.EXTRACTION:
+        try:
+            return canonical_json(json.loads(output))
+        except json.JSONDecodeError:
+            return output.strip()
+    return output.strip()
+
+
+def _text_camps(outputs: list[str]) -> list[list[int]]:
+    grams = [_grams(output) for output in outputs]
+    agreeing = [
+        (a, b)
+        for a in range(len(outputs))
+        for b in range(a + 1, len(outputs))
+        if _jaccard(grams[a], grams[b]) >= TEXT_AGREEMENT
+    ]
+    joined = connected_groups(agreeing)
+    seen = {index for group in joined for index in group}
+    return joined + [[index] for index in range(len(outputs)) if index not in seen]
+
+
+def _grams(text: str) -> set[str]:
+    folded = exact_key(text)
+    return {folded[i : i + NGRAM] for i in range(max(len(folded) - NGRAM + 1, 1))}
+
+
+def _jaccard(left: set[str], right: set[str]) -> float:
+    return len(left & right) / len(left | right) if left or right else 1.0
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
