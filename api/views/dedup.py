@@ -23,7 +23,7 @@ from curation.services.dedup import cluster_dissolve, cluster_keep, dedup_job_cr
 class ProjectDedupJobsView(FinchAPIView):
     @extend_schema(request=DedupJobInput, responses={202: DedupJobOutput})
     def post(self, request: Request, project_id: int) -> Response:
-        """Find duplicates (exact or minhash) and mark all but one per cluster (lead)."""
+        """Find duplicates (exact, minhash or embedding) and mark all but one per cluster (lead)."""
         project = selectors.project_get(user=request.user, project_id=project_id, min_role=Role.LEAD)
         job = dedup_job_create(project=project, user=self.user, **self.valid_input(DedupJobInput))
         return Response(DedupJobOutput(job).data, status=status.HTTP_202_ACCEPTED)

@@ -169,6 +169,8 @@ FINCH_MAX_UPLOAD_BYTES = env_int("FINCH_MAX_UPLOAD_BYTES", 2 * 1024**3)
 FINCH_MAX_FIELD_CHARS = env_int("FINCH_MAX_FIELD_CHARS", 100_000)
 FINCH_MAX_METADATA_CHARS = env_int("FINCH_MAX_METADATA_CHARS", 20_000)
 FINCH_MAX_LABELS = env_int("FINCH_MAX_LABELS", 2_000)
+# A local sentence-transformers model for embedding dedup; empty: the packaged all-MiniLM-L6-v2.
+FINCH_EMBEDDING_MODEL = env_str("FINCH_EMBEDDING_MODEL", "")
 
 LOGGING = {
     "version": 1,

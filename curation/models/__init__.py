@@ -1,6 +1,7 @@
 """The curation domain: projects, members, examples with their history, reviews, flags, jobs."""
 
 from curation.models.dedup import (
+    CachedEmbedding,
     ClusterMember,
     ClusterStatus,
     ContradictionJob,
@@ -16,6 +17,7 @@ from curation.models.projects import ROLE_RANK, Membership, Project, Role, TaskT
 
 __all__ = [
     "ROLE_RANK",
+    "CachedEmbedding",
     "ClusterMember",
     "ClusterStatus",
     "ContradictionJob",

@@ -106,3 +106,19 @@ class ContradictionJob(Job):
 
     def __str__(self) -> str:
         return f"Contradiction job {self.pk} ({self.status})"
+
+
+class CachedEmbedding(models.Model):
+    """An embedding of one text by one model, so re-runs only embed what is new or changed."""
+
+    model = models.CharField(max_length=200)
+    text_hash = models.CharField(max_length=64, help_text="sha256 of the embedded text.")
+    vector = models.BinaryField(help_text="float32 values, unit length.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "text_hash"], name="embedding_unique_text"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model}:{self.text_hash[:12]}"

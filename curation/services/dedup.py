@@ -20,6 +20,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from curation.dedup.embeddings import similar_groups
 from curation.dedup.minhash_groups import near_duplicate_groups
 from curation.dedup.normalize import exact_key
 from curation.errors import Conflict, InvalidInput
@@ -34,6 +35,7 @@ from curation.models import (
     ExampleStatus,
     Project,
 )
+from curation.services.embedding_cache import cached_vectors
 from curation.services.jobs import ProgressFn
 
 DEFAULT_THRESHOLDS = {DedupMethod.EXACT: 1.0, DedupMethod.MINHASH: 0.8, DedupMethod.EMBEDDING: 0.95}
@@ -58,8 +60,6 @@ def dedup_job_create(
         raise InvalidInput(
             f"Unknown method {method!r}; use one of {', '.join(DedupMethod.values)}.", field="method"
         )
-    if method == DedupMethod.EMBEDDING:
-        raise InvalidInput("The embedding method is not available yet; use exact or minhash.", field="method")
     if fields not in DedupFields.values:
         raise InvalidInput(f"fields must be one of {', '.join(DedupFields.values)}.", field="fields")
     threshold = DEFAULT_THRESHOLDS[DedupMethod(method)] if threshold is None else threshold
@@ -121,6 +121,8 @@ def _candidates(job: DedupJob) -> list[Candidate]:
 def _groups(job: DedupJob, texts: list[str]) -> tuple[list[list[int]], Similarity]:
     if job.method == DedupMethod.EXACT:
         return _exact_groups(texts)
+    if job.method == DedupMethod.EMBEDDING:
+        return similar_groups(cached_vectors(texts), job.threshold or 0.95)
     return near_duplicate_groups(
         texts, threshold=job.threshold or 0.8, num_perm=job.num_perm, ngram=job.ngram
     )

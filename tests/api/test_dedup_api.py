@@ -125,7 +125,6 @@ class TestStartRefusals:
         [
             pytest.param({"method": "fuzzy"}, "method", id="unknown method"),
             pytest.param({}, "method", id="no method"),
-            pytest.param({"method": "embedding"}, "method", id="embedding not available"),
             pytest.param({"method": "exact", "fields": "output"}, "fields", id="unknown fields"),
             pytest.param({"method": "minhash", "threshold": 0}, "threshold", id="threshold 0"),
             pytest.param({"method": "minhash", "threshold": 1.5}, "threshold", id="threshold 1.5"),
@@ -155,13 +154,28 @@ class TestStartRefusals:
         assert field in response.json()["errors"][0]["message"]
         assert not DedupJob.objects.exists()
 
-    def test_embedding_says_it_is_not_available(self, team: Team, client_for: ClientFor) -> None:
-        # When a lead asks for the embedding method
-        response = client_for(team.lead).post(jobs_url(team), {"method": "embedding"}, format="json")
+    def test_embedding_finds_paraphrases_that_minhash_misses(
+        self, team: Team, client_for: ClientFor, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        # Given two phrasings of one question and an unrelated one
+        ExampleFactory.create(project=team.project, input="How can I get a refund for my purchase?")
+        paraphrase = ExampleFactory.create(
+            project=team.project, input="How do I get my money back for something I bought?"
+        )
+        ExampleFactory.create(project=team.project, input="Which currencies can I hold in my account?")
 
-        # Then the message says it is not available (rather than calling it unknown)
-        assert response.status_code == 400, response.content
-        assert "not available" in response.json()["errors"][0]["message"]
+        # When a lead runs an embedding job with a cosine threshold
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client_for(team.lead).post(
+                jobs_url(team), {"method": "embedding", "threshold": 0.7}, format="json"
+            )
+
+        # Then the paraphrase is marked and the unrelated question is not
+        assert response.status_code == 202, response.content
+        job = DedupJob.objects.get()
+        assert (job.status, job.clusters, job.duplicates_marked) == ("succeeded", 1, 1), job.error
+        paraphrase.refresh_from_db()
+        assert paraphrase.duplicate_of_id is not None
 
     def test_a_malformed_body_is_400(self, team: Team, client_for: ClientFor) -> None:
         response = client_for(team.lead).post(
