@@ -10,6 +10,8 @@ from curation.dedup.unionfind import groups
 
 Similarity = Callable[[int, int], float]
 RECALL_AT_THRESHOLD = 0.995
+# Four standard deviations of a 128-bin estimate near 0.8: below this a candidate cannot pass.
+ESTIMATE_SLACK = 0.15
 DEFAULT_NGRAM = 5
 
 
@@ -26,17 +28,32 @@ def bands_for(threshold: float, num_perm: int) -> int:
 def near_duplicate_groups(
     texts: list[str], *, threshold: float, num_perm: int = 128, ngram: int = 0
 ) -> tuple[list[list[int]], Similarity]:
-    """Groups of text indexes, and a function giving the estimated Jaccard of any two texts."""
-    if len(texts) < 2:
-        return [], lambda a, b: 1.0 if a == b else 0.0
-    hashes, owner = char_shingles(texts, ngram or DEFAULT_NGRAM)
-    matrix = signatures(hashes, owner, len(texts), num_perm)
-    pairs = candidate_pairs(matrix, bands_for(threshold, num_perm))
+    """Groups of text indexes, and a function giving the true Jaccard of any two texts.
+
+    LSH finds the candidates; the estimate only discards the clearly dissimilar ones, and the
+    rest are verified by their exact Jaccard, since an estimate from `num_perm` bins misses
+    about half of the pairs that sit right at the threshold.
+    """
+    size = ngram or DEFAULT_NGRAM
+    shingles: dict[int, frozenset[str]] = {}
 
     def similarity(a: int, b: int) -> float:
-        return float((matrix[a] == matrix[b]).mean())
+        left = shingles.setdefault(a, _shingle_set(texts[a], size))
+        right = shingles.setdefault(b, _shingle_set(texts[b], size))
+        return len(left & right) / len(left | right) if left or right else 1.0
 
+    if len(texts) < 2:
+        return [], similarity
+    hashes, owner = char_shingles(texts, size)
+    matrix = signatures(hashes, owner, len(texts), num_perm)
+    pairs = candidate_pairs(matrix, bands_for(threshold, num_perm))
     if pairs.size == 0:
         return [], similarity
-    verified = pairs[estimated_jaccard(matrix, pairs) >= threshold]
-    return groups((int(a), int(b)) for a, b in verified), similarity
+    plausible = pairs[estimated_jaccard(matrix, pairs) >= threshold - ESTIMATE_SLACK]
+    verified = [(int(a), int(b)) for a, b in plausible if similarity(int(a), int(b)) >= threshold]
+    return groups(verified), similarity
+
+
+def _shingle_set(text: str, size: int) -> frozenset[str]:
+    padded = text if len(text) >= size else text.ljust(size)
+    return frozenset(padded[i : i + size] for i in range(len(padded) - size + 1))

@@ -123,16 +123,21 @@ def _groups(job: DedupJob, texts: list[str]) -> tuple[list[list[int]], Similarit
         return _exact_groups(texts)
     if job.method == DedupMethod.EMBEDDING:
         return similar_groups(cached_vectors(texts), job.threshold or 0.95)
+    # Shingles of the normalized text: case, punctuation and spacing never hide a near-duplicate.
+    normalized = [_normalized(text) for text in texts]
     return near_duplicate_groups(
-        texts, threshold=job.threshold or 0.8, num_perm=job.num_perm, ngram=job.ngram
+        normalized, threshold=job.threshold or 0.8, num_perm=job.num_perm, ngram=job.ngram
     )
+
+
+def _normalized(text: str) -> str:
+    return FIELD_SEPARATOR.join(exact_key(part) for part in text.split(FIELD_SEPARATOR))
 
 
 def _exact_groups(texts: list[str]) -> tuple[list[list[int]], Similarity]:
     keys: dict[str, list[int]] = {}
     for index, text in enumerate(texts):
-        key = FIELD_SEPARATOR.join(exact_key(part) for part in text.split(FIELD_SEPARATOR))
-        keys.setdefault(key, []).append(index)
+        keys.setdefault(_normalized(text), []).append(index)
     return [group for group in keys.values() if len(group) > 1], lambda a, b: 1.0
 
 
