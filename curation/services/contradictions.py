@@ -82,9 +82,9 @@ def contradictions_run(job: ContradictionJob, progress: ProgressFn) -> None:
             )
             already.add(examples_key([first, second]))
             raised += 1
-    ContradictionJob.objects.filter(pk=job.pk).update(
-        examples_checked=len(rows), groups_checked=len(groups), flags_raised=raised
-    )
+        ContradictionJob.objects.filter(pk=job.pk).update(
+            examples_checked=len(rows), groups_checked=len(groups), flags_raised=raised
+        )
 
 
 def _exact_groups(texts: list[str]) -> list[list[int]]:

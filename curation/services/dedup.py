@@ -98,11 +98,11 @@ def dedup_run(job: DedupJob, progress: ProgressFn) -> None:
     progress(0.1, examples_checked=len(candidates))
     groups, similarity = _groups(job, [candidate.text for candidate in candidates])
     progress(0.8)
-    with transaction.atomic():
+    with transaction.atomic():  # the marks and the counts that report them land together
         clusters, marked = _apply(job, candidates, groups, similarity)
-    DedupJob.objects.filter(pk=job.pk).update(
-        examples_checked=len(candidates), clusters=clusters, duplicates_marked=marked
-    )
+        DedupJob.objects.filter(pk=job.pk).update(
+            examples_checked=len(candidates), clusters=clusters, duplicates_marked=marked
+        )
 
 
 def _candidates(job: DedupJob) -> list[Candidate]:
