@@ -41,6 +41,7 @@ from curation.services.jobs import ProgressFn
 DEFAULT_THRESHOLDS = {DedupMethod.EXACT: 1.0, DedupMethod.MINHASH: 0.8, DedupMethod.EMBEDDING: 0.95}
 # NUL never occurs in validated content, and normalization keeps it: input and output stay apart.
 FIELD_SEPARATOR = "\x00"
+BULK_BATCH = 1000
 KEEP_ORDER = {ExampleStatus.APPROVED: 0, ExampleStatus.SUBMITTED: 1, ExampleStatus.DRAFT: 2}
 Similarity = Callable[[int, int], float]
 
@@ -144,36 +145,46 @@ def _exact_groups(texts: list[str]) -> tuple[list[list[int]], Similarity]:
 def _apply(
     job: DedupJob, candidates: list[Candidate], groups: list[list[int]], similarity: Similarity
 ) -> tuple[int, int]:
-    """Create or extend clusters for the groups; returns (clusters touched, examples marked)."""
+    """Create or extend clusters for the groups, in bulk; returns (clusters touched, marked)."""
     index_of = {candidate.id: index for index, candidate in enumerate(candidates)}
     active = _active_cluster_of(job.project)
     dissolved = [set(ids) for ids in _dissolved_member_sets(job.project)]
-    touched, marked = set(), 0
+    created: list[tuple[DuplicateCluster, list[int]]] = []
+    extended: list[tuple[DuplicateCluster, list[int]]] = []
     for group in groups:
         ids = [candidates[index].id for index in group]
         new = [pk for pk in ids if pk not in active]
+        existing = [active[pk] for pk in ids if pk in active]
         if not new:
             continue
-        existing = sorted({active[pk].pk: active[pk] for pk in ids if pk in active}.items())
         if existing:
-            cluster = existing[0][1]
-        elif any(set(ids) <= members for members in dissolved):
-            continue
-        else:
+            extended.append((min(existing, key=lambda cluster: cluster.pk), new))
+        elif not any(set(ids) <= members for members in dissolved):
             kept = min((candidates[index] for index in group), key=_keep_rank)
-            cluster = DuplicateCluster.objects.create(project=job.project, job=job, kept_id=kept.id)
-            ClusterMember.objects.create(cluster=cluster, example_id=kept.id, similarity=1.0)
-            new.remove(kept.id)
-        kept_index = index_of[cluster.kept_id] if cluster.kept_id in index_of else group[0]
-        ClusterMember.objects.bulk_create(
-            ClusterMember(cluster=cluster, example_id=pk, similarity=similarity(index_of[pk], kept_index))
-            for pk in new
-        )
-        marked += Example.objects.filter(pk__in=new).update(duplicate_of_id=cluster.kept_id)
-        for pk in [*new, cluster.kept_id]:
-            active[pk] = cluster
-        touched.add(cluster.pk)
-    return len(touched), marked
+            created.append((DuplicateCluster(project=job.project, job=job, kept_id=kept.id), ids))
+    DuplicateCluster.objects.bulk_create([cluster for cluster, _ in created])
+    applied = created + extended
+
+    def to_kept(pk: int, cluster: DuplicateCluster) -> float:
+        kept = index_of.get(cluster.kept_id)
+        return 1.0 if pk == cluster.kept_id else similarity(index_of[pk], kept) if kept is not None else 0.0
+
+    ClusterMember.objects.bulk_create(
+        [
+            ClusterMember(cluster=cluster, example_id=pk, similarity=to_kept(pk, cluster))
+            for cluster, ids in applied
+            for pk in ids
+        ],
+        batch_size=BULK_BATCH,
+    )
+    marks = [
+        Example(pk=pk, duplicate_of_id=cluster.kept_id)
+        for cluster, ids in applied
+        for pk in ids
+        if pk != cluster.kept_id
+    ]
+    Example.objects.bulk_update(marks, ["duplicate_of"], batch_size=BULK_BATCH)
+    return len(created) + len({cluster.pk for cluster, _ in extended}), len(marks)
 
 
 def _keep_rank(candidate: Candidate) -> tuple[int, Any, int]:
