@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from curation.models import DedupJob, Example, ExampleStatus
 from curation.services.flags import flag_create
+from tests.api.support import error_fields
 from tests.conftest import Team
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory
 
@@ -26,16 +27,6 @@ CaptureOnCommit = Callable[..., AbstractContextManager[list[Callable[[], Any]]]]
 
 JOB_CONTRACT = {"status", "progress", "error", "clusters", "duplicates_marked"}
 JOB_PARAMETERS = {"method", "fields", "threshold", "num_perm", "ngram", "examples_checked"}
-
-
-def error_fields(response: Response) -> list[str | None]:
-    """The `field` of every error in a Finch error body (after checking the body's shape)."""
-    body = response.json()
-    assert set(body) == {"errors", "detail"}, body
-    assert body["errors"], body
-    for error in body["errors"]:
-        assert set(error) == {"field", "code", "message"}, error
-    return [error["field"] for error in body["errors"]]
 
 
 def error_codes(response: Response) -> list[str]:

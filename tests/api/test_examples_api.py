@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from curation.models import Example, ExampleStatus, Project, Review, Role, TaskType
 from curation.services.content import content_hash
 from curation.services.flags import flag_create
+from tests.api.support import error_fields
 from tests.conftest import Team
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory
 
@@ -49,16 +50,6 @@ CHAT = [
     {"role": "user", "content": "Can I freeze my card?"},
 ]
 QUERY_BOUND = 6  # token, project, role, page (+ one prefetch); an N+1 even at 5 rows exceeds it
-
-
-def error_fields(response: Response) -> list[str | None]:
-    """The `field` of every error in a Finch error body (after checking the body's shape)."""
-    body = response.json()
-    assert set(body) == {"errors", "detail"}, body
-    assert body["errors"], body
-    for error in body["errors"]:
-        assert set(error) == {"field", "code", "message"}, error
-    return [error["field"] for error in body["errors"]]
 
 
 def examples_url(project: Project) -> str:

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from curation.models import Example, ExampleStatus, Flag, FlagStatus, Review
 from curation.services.flags import flag_create
+from tests.api.support import error_fields
 from tests.conftest import Team
 from tests.factories import ExampleFactory, ProjectFactory
 
@@ -23,16 +24,6 @@ ClientFor = Callable[[User | None], APIClient]
 
 
 QUERY_BOUND = 6  # token, project, role, page, memberships prefetch; an N+1 even at 5 rows exceeds it
-
-
-def error_fields(response: Response) -> list[str | None]:
-    """The `field` of every error in a Finch error body (after checking the body's shape)."""
-    body = response.json()
-    assert set(body) == {"errors", "detail"}, body
-    assert body["errors"], body
-    for error in body["errors"]:
-        assert set(error) == {"field", "code", "message"}, error
-    return [error["field"] for error in body["errors"]]
 
 
 def flags_url(team: Team) -> str:

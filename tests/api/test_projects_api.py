@@ -13,11 +13,12 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from curation.models import ExampleStatus, FlagKind, FlagStatus, Membership, Project, Role, TaskType
+from tests.api.support import error_fields
 from tests.conftest import Team
 from tests.factories import LABELS, ExampleFactory, UserFactory
 
 if TYPE_CHECKING:
-    from rest_framework.response import _MonkeyPatchedResponse as Response
+    pass
 
 pytestmark = pytest.mark.django_db
 
@@ -30,16 +31,6 @@ EXTRACTION_SCHEMA = {
     "required": ["people"],
     "additionalProperties": False,
 }
-
-
-def error_fields(response: Response) -> list[str | None]:
-    """The `field` of every error in a Finch error body (after checking the body's shape)."""
-    body = response.json()
-    assert set(body) == {"errors", "detail"}, body
-    assert body["errors"], body
-    for error in body["errors"]:
-        assert set(error) == {"field", "code", "message"}, error
-    return [error["field"] for error in body["errors"]]
 
 
 def project_url(project_id: int) -> str:
