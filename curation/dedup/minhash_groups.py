@@ -38,9 +38,9 @@ def near_duplicate_groups(
     shingles: dict[int, frozenset[str]] = {}
 
     def similarity(a: int, b: int) -> float:
-        left = shingles.setdefault(a, _shingle_set(texts[a], size))
-        right = shingles.setdefault(b, _shingle_set(texts[b], size))
-        return len(left & right) / len(left | right) if left or right else 1.0
+        left = shingles.setdefault(a, shingle_set(texts[a], size))
+        right = shingles.setdefault(b, shingle_set(texts[b], size))
+        return jaccard(left, right)
 
     if len(texts) < 2:
         return [], similarity
@@ -54,6 +54,11 @@ def near_duplicate_groups(
     return groups(verified), similarity
 
 
-def _shingle_set(text: str, size: int) -> frozenset[str]:
+def shingle_set(text: str, size: int = DEFAULT_NGRAM) -> frozenset[str]:
+    """The character n-grams of a text (a shorter text is padded to one n-gram)."""
     padded = text if len(text) >= size else text.ljust(size)
     return frozenset(padded[i : i + size] for i in range(len(padded) - size + 1))
+
+
+def jaccard(left: frozenset[str], right: frozenset[str]) -> float:
+    return len(left & right) / len(left | right) if left or right else 1.0

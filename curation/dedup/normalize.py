@@ -6,6 +6,7 @@ import functools
 import re
 import sys
 import unicodedata
+from collections.abc import Iterable
 
 SPACES = re.compile(r"\s+")
 
@@ -22,3 +23,11 @@ def exact_key(text: str) -> str:
     """`"Hello,  WORLD!"` and `"hello world"` share a key; different words never do."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     return SPACES.sub(" ", folded.translate(_punctuation_to_space())).strip()
+
+
+def same_key_groups(keys: Iterable[str]) -> list[list[int]]:
+    """Indexes grouped by equal key, in first-seen order; single members make groups too."""
+    groups: dict[str, list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())

@@ -15,8 +15,8 @@ import json
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from curation.dedup.minhash_groups import near_duplicate_groups
-from curation.dedup.normalize import exact_key
+from curation.dedup.minhash_groups import jaccard, near_duplicate_groups, shingle_set
+from curation.dedup.normalize import exact_key, same_key_groups
 from curation.dedup.unionfind import groups as connected_groups
 from curation.errors import InvalidInput
 from curation.models import ContradictionJob, DedupMethod, ExampleStatus, Flag, FlagKind, Project, TaskType
@@ -88,10 +88,7 @@ def contradictions_run(job: ContradictionJob, progress: ProgressFn) -> None:
 
 
 def _exact_groups(texts: list[str]) -> list[list[int]]:
-    keys: dict[str, list[int]] = {}
-    for index, text in enumerate(texts):
-        keys.setdefault(exact_key(text), []).append(index)
-    return [group for group in keys.values() if len(group) > 1]
+    return [group for group in same_key_groups(exact_key(text) for text in texts) if len(group) > 1]
 
 
 def _disagreeing_pairs(
@@ -115,10 +112,7 @@ def _camps(task_type: str, outputs: list[str]) -> list[list[int]]:
     """Indexes of outputs that agree, grouped; every index is in exactly one camp."""
     if task_type in (TaskType.GENERATION, TaskType.CHAT):
         return _text_camps(outputs)
-    keys: dict[str, list[int]] = {}
-    for index, output in enumerate(outputs):
-        keys.setdefault(_output_key(task_type, output), []).append(index)
-    return list(keys.values())
+    return same_key_groups(_output_key(task_type, output) for output in outputs)
 
 
 def _output_key(task_type: str, output: str) -> str:
@@ -131,25 +125,16 @@ def _output_key(task_type: str, output: str) -> str:
 
 
 def _text_camps(outputs: list[str]) -> list[list[int]]:
-    grams = [_grams(output) for output in outputs]
+    grams = [shingle_set(exact_key(output), NGRAM) for output in outputs]
     agreeing = [
         (a, b)
         for a in range(len(outputs))
         for b in range(a + 1, len(outputs))
-        if _jaccard(grams[a], grams[b]) >= TEXT_AGREEMENT
+        if jaccard(grams[a], grams[b]) >= TEXT_AGREEMENT
     ]
     joined = connected_groups(agreeing)
     seen = {index for group in joined for index in group}
     return joined + [[index] for index in range(len(outputs)) if index not in seen]
-
-
-def _grams(text: str) -> set[str]:
-    folded = exact_key(text)
-    return {folded[i : i + NGRAM] for i in range(max(len(folded) - NGRAM + 1, 1))}
-
-
-def _jaccard(left: set[str], right: set[str]) -> float:
-    return len(left & right) / len(left | right) if left or right else 1.0
 
 
 def _clip(text: str, width: int = 60) -> str:

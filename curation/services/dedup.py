@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from curation.dedup.embeddings import similar_groups
 from curation.dedup.minhash_groups import near_duplicate_groups
-from curation.dedup.normalize import exact_key
+from curation.dedup.normalize import exact_key, same_key_groups
 from curation.errors import Conflict, InvalidInput
 from curation.models import (
     ClusterMember,
@@ -136,10 +136,8 @@ def _normalized(text: str) -> str:
 
 
 def _exact_groups(texts: list[str]) -> tuple[list[list[int]], Similarity]:
-    keys: dict[str, list[int]] = {}
-    for index, text in enumerate(texts):
-        keys.setdefault(_normalized(text), []).append(index)
-    return [group for group in keys.values() if len(group) > 1], lambda a, b: 1.0
+    groups = same_key_groups(_normalized(text) for text in texts)
+    return [group for group in groups if len(group) > 1], lambda a, b: 1.0
 
 
 def _apply(
