@@ -4,9 +4,10 @@ from celery import shared_task
 
 from curation.models import ContradictionJob, DedupJob, ImportJob, ValidationJob
 from curation.services.contradictions import contradictions_run
-from curation.services.dedup import dedup_run
+from curation.services.dedup import dedup_start
+from curation.services.dedup_chunks import chunk_run, merge_run
 from curation.services.imports import import_run
-from curation.services.jobs import job_run
+from curation.services.jobs import job_run, job_step
 from curation.services.validation_jobs import examples_validate
 
 
@@ -24,8 +25,20 @@ def import_examples(job_id: int) -> None:
 
 @shared_task(name="curation.dedup_examples", acks_late=True)
 def dedup_examples(job_id: int) -> None:
-    """Run dedup job `job_id`."""
-    job_run(DedupJob, job_id, dedup_run)
+    """Run dedup job `job_id` (MinHash and embedding jobs continue as chunks, then a merge)."""
+    job_run(DedupJob, job_id, dedup_start)
+
+
+@shared_task(name="curation.dedup_chunk", acks_late=True)
+def dedup_chunk(job_id: int, index: int) -> None:
+    """Do the per-example work of chunk `index` of dedup job `job_id`."""
+    job_step(DedupJob, job_id, lambda job, progress: chunk_run(job, index))
+
+
+@shared_task(name="curation.dedup_merge", acks_late=True)
+def dedup_merge(job_id: int) -> None:
+    """Find and apply the groups of dedup job `job_id` once its chunks are done."""
+    job_step(DedupJob, job_id, merge_run, finishes=True)
 
 
 @shared_task(name="curation.find_contradictions", acks_late=True)

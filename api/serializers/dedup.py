@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from api.serializers.common import JobOutput, StrictInputSerializer, UsernameField
-from curation.models import DedupFields, DedupMethod, DuplicateCluster
+from curation.models import DedupFields, DedupJob, DedupMethod, DuplicateCluster, Shingle
 
 
 class DedupJobInput(StrictInputSerializer):
@@ -11,6 +11,7 @@ class DedupJobInput(StrictInputSerializer):
         choices=DedupFields.values, required=False, default=DedupFields.INPUT
     )
     num_perm = serializers.IntegerField(required=False, default=128, min_value=16, max_value=1024)
+    shingle = serializers.ChoiceField(choices=Shingle.values, required=False, default=Shingle.AUTO)
     ngram = serializers.IntegerField(required=False, default=0, min_value=0, max_value=32)
 
 
@@ -20,7 +21,13 @@ class DedupJobOutput(JobOutput):
     fields = serializers.CharField()  # type: ignore[assignment]  # the contract's name; shadows Serializer.fields
     threshold = serializers.FloatField(allow_null=True)
     num_perm = serializers.IntegerField()
+    shingle = serializers.CharField()
     ngram = serializers.IntegerField()
+    chunks = serializers.SerializerMethodField()
+
+    def get_chunks(self, job: DedupJob) -> dict[str, int]:
+        return {"total": len(job.chunk_bounds), "done": len(job.chunks_done)}
+
     examples_checked = serializers.IntegerField()
     clusters = serializers.IntegerField()
     duplicates_marked = serializers.IntegerField()
@@ -51,9 +58,7 @@ class ClusterKeepInput(StrictInputSerializer):
 
 class ContradictionJobInput(StrictInputSerializer):
     threshold = serializers.FloatField(required=False, default=0.9, min_value=0.0, max_value=1.0)
-    method = serializers.ChoiceField(
-        choices=[DedupMethod.EXACT, DedupMethod.MINHASH], required=False, default=DedupMethod.MINHASH
-    )
+    method = serializers.ChoiceField(choices=DedupMethod.values, required=False, default=DedupMethod.MINHASH)
 
 
 class ContradictionJobOutput(JobOutput):

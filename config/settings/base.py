@@ -171,6 +171,8 @@ FINCH_MAX_METADATA_CHARS = env_int("FINCH_MAX_METADATA_CHARS", 20_000)
 FINCH_MAX_LABELS = env_int("FINCH_MAX_LABELS", 2_000)
 # A local sentence-transformers model for embedding dedup; empty: the packaged all-MiniLM-L6-v2.
 FINCH_EMBEDDING_MODEL = env_str("FINCH_EMBEDDING_MODEL", "")
+# Dedup jobs split their per-example work into Celery tasks of this many examples each.
+FINCH_DEDUP_CHUNK_ROWS = env_int("FINCH_DEDUP_CHUNK_ROWS", 100_000)
 
 LOGGING = {
     "version": 1,

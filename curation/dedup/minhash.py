@@ -1,106 +1,163 @@
-"""MinHash signatures for many texts at once, vectorized with numpy.
+"""Near-duplicate detection by MinHash: compact per-text sketches, LSH candidates, verification.
 
-Shingles are hashed with a polynomial rolling hash over code points (64-bit wraparound), so no
-Python object is made per shingle. Signatures use one-permutation hashing: each shingle hash
-falls into one of `num_perm` bins and each bin keeps its minimum; empty bins borrow from the next
-filled bin to the right (rotation densification), so one pass over the shingles does the work of
-`num_perm` permutations. A pair's estimated Jaccard is the share of equal bins.
+The per-text work (`sketch`) runs in chunks, on any worker; what it keeps per text is small
+(one 64-bit key per LSH band and 16 bits per bin for estimates, about 420 bytes at the
+defaults), so the merge step holds a million texts in well under a gigabyte. The merge finds
+candidate pairs from equal band keys, drops those whose estimated Jaccard is clearly too low,
+and verifies the rest by their exact Jaccard: an estimate from 128 bins misses about half of
+the pairs that sit right at the threshold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
-U64 = npt.NDArray[np.uint64]
-BASE = np.uint64(0x100000001B3)
-EMPTY = np.uint64(np.iinfo(np.uint64).max)
+from curation.dedup import sketch as compiled
+from curation.dedup.unionfind import groups
+
+Ints = npt.NDArray[np.int64]
+RECALL_AT_THRESHOLD = 0.995
+# Four standard deviations of a 128-bin estimate near 0.8: below this a candidate cannot pass.
+ESTIMATE_SLACK = 0.15
+CHAR_NGRAM, WORD_NGRAM = 5, 3
+# Texts this long (median, normalized) are shingled by words: long texts share many character
+# n-grams by chance, and word n-grams are fewer to hash.
+WORD_SHINGLES_FROM = 500
+ESTIMATE_CHUNK = 100_000
 
 
-def _mix(values: U64) -> U64:
-    """splitmix64's finalizer: spreads similar hashes over all 64 bits."""
-    with np.errstate(over="ignore"):
-        values = (values ^ (values >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        values = (values ^ (values >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return values ^ (values >> np.uint64(31))
+@dataclass(frozen=True)
+class Shingling:
+    words: bool
+    ngram: int
+
+    @classmethod
+    def choose(cls, kind: str = "auto", ngram: int = 0, typical_length: int = 0) -> Shingling:
+        """`kind` "char" or "word", or "auto" to pick by the texts' typical length."""
+        if kind == "auto":
+            kind = "word" if typical_length >= WORD_SHINGLES_FROM else "char"
+        words = kind == "word"
+        return cls(words=words, ngram=ngram or (WORD_NGRAM if words else CHAR_NGRAM))
+
+    def sets(self, texts: list[str]) -> compiled.ShingleSets:
+        """The texts' shingle sets, for exact Jaccard: the counterpart of what `sketch` hashes."""
+        return compiled.ShingleSets(texts, ngram=self.ngram, words=self.words)
 
 
-def char_shingles(texts: list[str], ngram: int) -> tuple[U64, npt.NDArray[np.int64]]:
-    """Hashes of every character n-gram, and the text each belongs to (texts shorter than
-    `ngram` are padded, so each has at least one shingle)."""
-    padded = [text if len(text) >= ngram else text.ljust(ngram) for text in texts]
-    lengths = np.fromiter((len(text) for text in padded), dtype=np.int64, count=len(padded))
-    codes = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    windows = codes.size - ngram + 1
-    hashes = np.zeros(windows, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for offset in range(ngram):
-            hashes = hashes * BASE + codes[offset : offset + windows]
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    owner = np.repeat(np.arange(len(padded), dtype=np.int64), lengths)[:windows]
-    within = np.arange(windows, dtype=np.int64) - starts[owner]
-    keep = within <= lengths[owner] - ngram  # drop windows that run into the next text
-    return _mix(hashes[keep]), owner[keep]
+@dataclass(frozen=True)
+class Sketches:
+    """Per text: a 32-bit key per LSH band, and the low 8 bits of each signature bin. Chance
+    equalities of 8 bits (1 in 256) only nudge estimates up; equal 32-bit keys by chance make a
+    few thousand extra candidates in a million texts, which the estimate discards."""
+
+    keys: npt.NDArray[np.uint32]
+    bins: npt.NDArray[np.uint8]
+
+    @classmethod
+    def empty(cls, count: int, bands: int, num_perm: int) -> Sketches:
+        return cls(np.empty((count, bands), dtype=np.uint32), np.empty((count, num_perm), dtype=np.uint8))
+
+    @classmethod
+    def join(cls, parts: list[Sketches]) -> Sketches:
+        return cls(
+            np.concatenate([part.keys for part in parts]), np.concatenate([part.bins for part in parts])
+        )
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
-def signatures(hashes: U64, owner: npt.NDArray[np.int64], count: int, num_perm: int = 128) -> U64:
-    """A (count, num_perm) signature matrix; `owner` must be sorted (texts in order)."""
-    bins = ((hashes >> np.uint64(32)) * np.uint64(num_perm)) >> np.uint64(32)
-    values = hashes & np.uint64(0xFFFFFFFF)
-    flat = np.full(count * num_perm, EMPTY, dtype=np.uint64)
-    np.minimum.at(flat, owner * num_perm + bins.astype(np.int64), values)
-    return _densify(flat.reshape(count, num_perm))
+def bands_for(threshold: float, num_perm: int) -> int:
+    """The fewest bands (so the fewest chance candidates) that still make a pair exactly at the
+    threshold a candidate with probability RECALL_AT_THRESHOLD."""
+    for rows in range(num_perm, 0, -1):
+        bands = num_perm // rows
+        if 1 - (1 - threshold**rows) ** bands >= RECALL_AT_THRESHOLD:
+            return bands
+    return num_perm
 
 
-def _densify(matrix: U64) -> U64:
-    """Fill each empty bin from the next filled bin to the right (wrapping), shifted by the
-    distance so that borrowed values only match values borrowed the same way."""
-    width = matrix.shape[1]
-    filled = matrix != EMPTY
-    if filled.all():
-        return matrix
-    columns = np.arange(2 * width)
-    twice = np.where(np.concatenate([filled, filled], axis=1), columns, 2 * width)
-    nearest = np.minimum.accumulate(twice[:, ::-1], axis=1)[:, ::-1][:, :width]
-    distance = (nearest - columns[:width]).astype(np.uint64)
-    source = np.take_along_axis(matrix, nearest % width, axis=1)
-    return np.where(filled, matrix, source + (distance << np.uint64(32)))
+def sketch(texts: list[str], shingling: Shingling, *, threshold: float, num_perm: int) -> Sketches:
+    matrix = compiled.signatures(texts, ngram=shingling.ngram, num_perm=num_perm, words=shingling.words)
+    keys = compiled.band_keys(matrix, bands_for(threshold, num_perm))
+    return Sketches(keys.astype(np.uint32), matrix.astype(np.uint8))  # the low bits
 
 
-def estimated_jaccard(matrix: U64, pairs: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """The share of equal bins for each (row, row) pair."""
-    return (matrix[pairs[:, 0]] == matrix[pairs[:, 1]]).mean(axis=1)
+def candidate_pairs(keys: npt.NDArray[np.uint32] | npt.NDArray[np.uint64]) -> Ints:
+    """Row pairs that share a key in at least one band (column); each pair once, sorted."""
+    count = len(keys)
+    found = [_equal_key_pairs(keys[:, band]) for band in range(keys.shape[1])]
+    pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
+    if not pairs.size:
+        return pairs
+    codes = np.unique(pairs[:, 0] * count + pairs[:, 1])  # one number per pair: a 1-D unique
+    return np.stack([codes // count, codes % count], axis=1)
 
 
-def candidate_pairs(matrix: U64, bands: int) -> npt.NDArray[np.int64]:
-    """Row pairs that agree on every bin of at least one band (LSH); each pair once, sorted."""
-    count, width = matrix.shape
-    rows = width // bands
-    found = []
-    for band in range(bands):
-        block = matrix[:, band * rows : (band + 1) * rows]
-        key = np.zeros(count, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for column in range(rows):
-                key = _mix(key * BASE + block[:, column])
-        found.append(_equal_key_pairs(key))
-    if not found:
-        return np.empty((0, 2), dtype=np.int64)
-    pairs = np.concatenate(found)
-    return np.unique(pairs, axis=0) if pairs.size else pairs
-
-
-def _equal_key_pairs(key: U64) -> npt.NDArray[np.int64]:
+def _equal_key_pairs(key: npt.NDArray[np.uint32] | npt.NDArray[np.uint64]) -> Ints:
     """Pairs of rows with the same key: each row of a run with the run's first row and with its
     predecessor (enough for the groups, without a quadratic blow-up on big runs)."""
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)
     ordered = key[order]
-    same = ordered[1:] == ordered[:-1]
+    same = np.concatenate(([False], ordered[1:] == ordered[:-1]))
     if not same.any():
         return np.empty((0, 2), dtype=np.int64)
-    run_start = np.maximum.accumulate(np.where(np.concatenate(([False], same)), 0, np.arange(key.size)))
-    later = np.nonzero(np.concatenate(([False], same)))[0]
+    run_start = np.maximum.accumulate(np.where(same, 0, np.arange(key.size)))
+    later = np.nonzero(same)[0]
     with_first = np.stack([order[run_start[later]], order[later]], axis=1)
     with_previous = np.stack([order[later - 1], order[later]], axis=1)
-    pairs = np.concatenate([with_first, with_previous])
-    return np.sort(pairs, axis=1)
+    return np.sort(np.concatenate([with_first, with_previous]), axis=1)
+
+
+def estimated_jaccard(
+    bins: npt.NDArray[np.uint8] | npt.NDArray[np.uint64], pairs: Ints
+) -> npt.NDArray[np.float64]:
+    """The share of equal bins for each (row, row) pair, a chunk of pairs at a time."""
+    estimates = np.empty(len(pairs), dtype=np.float64)
+    for start in range(0, len(pairs), ESTIMATE_CHUNK):
+        chunk = pairs[start : start + ESTIMATE_CHUNK]
+        estimates[start : start + len(chunk)] = (bins[chunk[:, 0]] == bins[chunk[:, 1]]).mean(axis=1)
+    return estimates
+
+
+Similarity = Callable[[int, int], float]
+
+
+def verified_groups(
+    sketches: Sketches,
+    texts_of: Callable[[list[int]], list[str]],
+    shingling: Shingling,
+    threshold: float,
+) -> tuple[list[list[int]], Similarity]:
+    """Groups of row indexes whose members reach the threshold by exact Jaccard, and a function
+    giving the exact Jaccard of any two rows in a group. `texts_of` returns the normalized texts
+    of the given rows: only candidates' texts are ever needed."""
+    pairs = candidate_pairs(sketches.keys)
+    if len(pairs):
+        pairs = pairs[estimated_jaccard(sketches.bins, pairs) >= threshold - ESTIMATE_SLACK]
+    rows = np.unique(pairs)
+    sets = shingling.sets(texts_of(rows.tolist()))
+    position = np.searchsorted(rows, pairs)
+    verified = pairs[sets.jaccard(position[:, 0], position[:, 1]) >= threshold]
+    place = {row: index for index, row in enumerate(rows.tolist())}
+
+    def similarity(a: int, b: int) -> float:
+        return float(sets.jaccard(np.array([place[a]]), np.array([place[b]]))[0])
+
+    return groups(verified.tolist()), similarity
+
+
+def near_duplicate_groups(
+    texts: list[str], *, threshold: float, num_perm: int = 128, shingle: str = "auto", ngram: int = 0
+) -> tuple[list[list[int]], Similarity]:
+    """All of the above in memory, for texts already normalized."""
+    lengths = sorted(len(text) for text in texts)
+    shingling = Shingling.choose(shingle, ngram, lengths[len(lengths) // 2] if lengths else 0)
+    if len(texts) < 2:
+        return [], lambda a, b: 1.0
+    sketches = sketch(texts, shingling, threshold=threshold, num_perm=num_perm)
+    return verified_groups(sketches, lambda rows: [texts[row] for row in rows], shingling, threshold)

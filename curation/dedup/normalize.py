@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import functools
-import re
 import sys
 import unicodedata
 from collections.abc import Iterable
-
-SPACES = re.compile(r"\s+")
 
 
 @functools.cache
@@ -19,10 +16,20 @@ def _punctuation_to_space() -> dict[int, str]:
     }
 
 
+@functools.cache
+def _ascii_punctuation_to_space() -> bytes:
+    """The same mapping for ASCII as a bytes.translate table (whitespace too, so bytes.split()
+    splits where str.split() would)."""
+    spaced = _punctuation_to_space()
+    return bytes(32 if code in spaced or chr(code).isspace() else code for code in range(256))
+
+
 def exact_key(text: str) -> str:
     """`"Hello,  WORLD!"` and `"hello world"` share a key; different words never do."""
+    if text.isascii():  # most text: NFKC changes no ASCII and casefold is lower; 3x faster
+        return b" ".join(text.lower().encode().translate(_ascii_punctuation_to_space()).split()).decode()
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return SPACES.sub(" ", folded.translate(_punctuation_to_space())).strip()
+    return " ".join(folded.translate(_punctuation_to_space()).split())
 
 
 def same_key_groups(keys: Iterable[str]) -> list[list[int]]:

@@ -9,6 +9,7 @@ from curation.models.dedup import (
     DedupJob,
     DedupMethod,
     DuplicateCluster,
+    Shingle,
 )
 from curation.models.examples import Example, ExampleRevision, ExampleStatus, Review, ReviewDecision
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
@@ -42,6 +43,7 @@ __all__ = [
     "Review",
     "ReviewDecision",
     "Role",
+    "Shingle",
     "TaskType",
     "ValidationJob",
 ]

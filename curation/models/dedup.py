@@ -19,6 +19,12 @@ class DedupFields(models.TextChoices):
     INPUT_OUTPUT = "input_output", "Input and output"
 
 
+class Shingle(models.TextChoices):
+    AUTO = "auto", "Chosen from the texts' lengths"
+    CHAR = "char", "Character n-grams"
+    WORD = "word", "Word n-grams"
+
+
 class DedupJob(Job):
     """Finds clusters of duplicates in a project and marks all but one member of each."""
 
@@ -27,7 +33,10 @@ class DedupJob(Job):
     fields = models.CharField(max_length=20, choices=DedupFields.choices, default=DedupFields.INPUT)
     threshold = models.FloatField(null=True, blank=True)
     num_perm = models.PositiveIntegerField(default=128)
+    shingle = models.CharField(max_length=10, choices=Shingle.choices, default=Shingle.AUTO)
     ngram = models.PositiveIntegerField(default=0, help_text="0: chosen from the texts' lengths.")
+    chunk_bounds = models.JSONField(default=list, blank=True, help_text="[first id, last id] per chunk.")
+    chunks_done = models.JSONField(default=list, blank=True)
     examples_checked = models.PositiveIntegerField(default=0)
     clusters = models.PositiveIntegerField(default=0)
     duplicates_marked = models.PositiveIntegerField(default=0)

@@ -1,6 +1,6 @@
 """Contradiction jobs: examples whose inputs say the same thing but whose outputs disagree.
 
-Inputs are grouped like the dedup jobs do (exact or MinHash). Within a group, outputs that agree
+Inputs are grouped like the dedup jobs do (exact, MinHash or embedding). Within a group, outputs that agree
 form a camp (the same label; the same JSON document; for free text, outputs whose character
 5-grams overlap by half or more). Each example outside the largest camp is flagged against the
 largest camp's first example, so a group of many cannot explode into all pairs. Flags are raised
@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from curation.dedup.minhash_groups import jaccard, near_duplicate_groups, shingle_set
+from curation.dedup.embeddings import similar_groups
+from curation.dedup.minhash import Shingling, near_duplicate_groups
 from curation.dedup.normalize import exact_key, same_key_groups
 from curation.dedup.unionfind import groups as connected_groups
 from curation.errors import InvalidInput
 from curation.models import ContradictionJob, DedupMethod, ExampleStatus, Flag, FlagKind, Project, TaskType
 from curation.services.content import canonical_json
+from curation.services.embedding_cache import cached_vectors
 from curation.services.flags import examples_key, flag_create
 from curation.services.jobs import ProgressFn
 
@@ -32,8 +35,8 @@ def contradiction_job_create(
     *, project: Project, user: User, threshold: float = 0.9, method: str = DedupMethod.MINHASH
 ) -> ContradictionJob:
     """Queue a contradiction job; InvalidInput names a bad parameter."""
-    if method not in (DedupMethod.EXACT, DedupMethod.MINHASH):
-        raise InvalidInput("method must be exact or minhash.", field="method")
+    if method not in DedupMethod.values:
+        raise InvalidInput(f"method must be one of {', '.join(DedupMethod.values)}.", field="method")
     if not 0 < threshold <= 1:
         raise InvalidInput("threshold must be above 0 and at most 1.", field="threshold")
     from curation.tasks import find_contradictions
@@ -54,10 +57,7 @@ def contradictions_run(job: ContradictionJob, progress: ProgressFn) -> None:
         .values_list("id", "input", "output")
     )
     inputs = [text for _, text, _ in rows]
-    if job.method == DedupMethod.EXACT:
-        groups = _exact_groups(inputs)
-    else:
-        groups, _ = near_duplicate_groups(inputs, threshold=job.threshold)
+    groups = _input_groups(job, inputs)
     progress(0.7, examples_checked=len(rows))
     pairs = [
         pair for group in groups for pair in _disagreeing_pairs(project.task_type, [rows[i] for i in group])
@@ -87,8 +87,13 @@ def contradictions_run(job: ContradictionJob, progress: ProgressFn) -> None:
         )
 
 
-def _exact_groups(texts: list[str]) -> list[list[int]]:
-    return [group for group in same_key_groups(exact_key(text) for text in texts) if len(group) > 1]
+def _input_groups(job: ContradictionJob, inputs: list[str]) -> list[list[int]]:
+    if job.method == DedupMethod.EMBEDDING:
+        return similar_groups(cached_vectors(inputs), job.threshold)[0]
+    keys = [exact_key(text) for text in inputs]
+    if job.method == DedupMethod.MINHASH:
+        return near_duplicate_groups(keys, threshold=job.threshold)[0]
+    return [group for group in same_key_groups(keys) if len(group) > 1]
 
 
 def _disagreeing_pairs(
@@ -125,13 +130,9 @@ def _output_key(task_type: str, output: str) -> str:
 
 
 def _text_camps(outputs: list[str]) -> list[list[int]]:
-    grams = [shingle_set(exact_key(output), NGRAM) for output in outputs]
-    agreeing = [
-        (a, b)
-        for a in range(len(outputs))
-        for b in range(a + 1, len(outputs))
-        if jaccard(grams[a], grams[b]) >= TEXT_AGREEMENT
-    ]
+    sets = Shingling.choose("char", NGRAM).sets([exact_key(output) for output in outputs])
+    left, right = np.triu_indices(len(outputs), k=1)
+    agreeing = np.stack([left, right], axis=1)[sets.jaccard(left, right) >= TEXT_AGREEMENT].tolist()
     joined = connected_groups(agreeing)
     seen = {index for group in joined for index in group}
     return joined + [[index] for index in range(len(outputs)) if index not in seen]

@@ -12,16 +12,15 @@ can simply run again). Applying respects earlier decisions:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from curation.dedup.embeddings import similar_groups
-from curation.dedup.minhash_groups import near_duplicate_groups
 from curation.dedup.normalize import exact_key, same_key_groups
 from curation.errors import Conflict, InvalidInput
 from curation.models import (
@@ -34,14 +33,14 @@ from curation.models import (
     Example,
     ExampleStatus,
     Project,
+    Shingle,
 )
-from curation.services.embedding_cache import cached_vectors
-from curation.services.jobs import ProgressFn
+from curation.services.jobs import HandedOff, ProgressFn
 
 DEFAULT_THRESHOLDS = {DedupMethod.EXACT: 1.0, DedupMethod.MINHASH: 0.8, DedupMethod.EMBEDDING: 0.95}
 # NUL never occurs in validated content, and normalization keeps it: input and output stay apart.
 FIELD_SEPARATOR = "\x00"
-BULK_BATCH = 1000
+LOOKUP_CHUNK = 5000
 KEEP_ORDER = {ExampleStatus.APPROVED: 0, ExampleStatus.SUBMITTED: 1, ExampleStatus.DRAFT: 2}
 Similarity = Callable[[int, int], float]
 
@@ -54,6 +53,7 @@ def dedup_job_create(
     threshold: float | None = None,
     fields: str = DedupFields.INPUT,
     num_perm: int = 128,
+    shingle: str = Shingle.AUTO,
     ngram: int = 0,
 ) -> DedupJob:
     """Queue a dedup job; InvalidInput names a bad parameter."""
@@ -68,6 +68,8 @@ def dedup_job_create(
         raise InvalidInput("threshold must be above 0 and at most 1.", field="threshold")
     if not 16 <= num_perm <= 1024:
         raise InvalidInput("num_perm must be between 16 and 1024.", field="num_perm")
+    if shingle not in Shingle.values:
+        raise InvalidInput(f"shingle must be one of {', '.join(Shingle.values)}.", field="shingle")
     if not 0 <= ngram <= 32:
         raise InvalidInput("ngram must be between 1 and 32 (0 chooses it).", field="ngram")
     from curation.tasks import dedup_examples
@@ -79,119 +81,137 @@ def dedup_job_create(
         fields=fields,
         threshold=threshold,
         num_perm=num_perm,
+        shingle=shingle,
         ngram=ngram,
     )
     transaction.on_commit(lambda: dedup_examples.delay(job.pk))
     return job
 
 
-@dataclass(frozen=True)
-class Candidate:
-    id: int
-    text: str
-    status: str
-    created_at: Any
+def dedup_start(job: DedupJob, progress: ProgressFn) -> HandedOff | None:
+    """Exact jobs run here; MinHash and embedding jobs hand their per-example work to chunk
+    tasks (a Celery group: more workers finish sooner), the last of which queues the merge."""
+    if job.method == DedupMethod.EXACT:
+        ids, texts = example_texts(job, job_examples(job))
+        groups = [group for group in same_key_groups(texts) if len(group) > 1]
+        progress(0.8, examples_checked=len(ids))
+        apply_groups(job, [[ids[i] for i in group] for group in groups], lambda a, b: 1.0, len(ids))
+        return None
+    from curation.services.dedup_chunks import chunks_dispatch
+
+    return chunks_dispatch(job)
 
 
-def dedup_run(job: DedupJob, progress: ProgressFn) -> None:
-    """Find the job's groups, then apply them all at once."""
-    candidates = _candidates(job)
-    progress(0.1, examples_checked=len(candidates))
-    groups, similarity = _groups(job, [candidate.text for candidate in candidates])
-    progress(0.8)
-    with transaction.atomic():  # the marks and the counts that report them land together
-        clusters, marked = _apply(job, candidates, groups, similarity)
+def job_examples(job: DedupJob) -> QuerySet[Example]:
+    """What a job looks at: the project's examples that are not rejected, by id."""
+    return job.project.examples.exclude(status=ExampleStatus.REJECTED).order_by("id")
+
+
+def example_texts(job: DedupJob, examples: QuerySet[Example]) -> tuple[list[int], list[str]]:
+    """Ids and the texts the job compares: normalized for exact and MinHash (case, punctuation
+    and spacing never hide a duplicate), as written for embeddings."""
+    both = job.fields == DedupFields.INPUT_OUTPUT
+    rows = examples.values_list("id", "input", "output") if both else examples.values_list("id", "input")
+    ids: list[int] = []
+    texts: list[str] = []
+    for row in rows.iterator(chunk_size=5000):
+        ids.append(row[0])
+        texts.append(_text(job.method, row[1:]))
+    return ids, texts
+
+
+def _text(method: str, fields: tuple[str, ...]) -> str:
+    if method == DedupMethod.EMBEDDING:
+        return "\n\n".join(fields)
+    return FIELD_SEPARATOR.join(exact_key(field) for field in fields)
+
+
+def apply_groups(job: DedupJob, groups: list[list[int]], similarity: Similarity, checked: int) -> None:
+    """Create or extend clusters for the groups (example ids) and record the job's counts, in one
+    transaction: a killed worker leaves no half-applied marks. A job that finished meanwhile (a
+    duplicate merge task) applies nothing."""
+    with transaction.atomic():
+        locked = DedupJob.objects.select_for_update().get(pk=job.pk)
+        if locked.is_finished:
+            return
+        clusters, marked = _apply(job, groups, similarity)
         DedupJob.objects.filter(pk=job.pk).update(
-            examples_checked=len(candidates), clusters=clusters, duplicates_marked=marked
+            examples_checked=checked, clusters=clusters, duplicates_marked=marked
         )
 
 
-def _candidates(job: DedupJob) -> list[Candidate]:
-    rows = (
-        job.project.examples.exclude(status=ExampleStatus.REJECTED)
-        .order_by("id")
-        .values_list("id", "input", "output", "status", "created_at")
-    )
-    both = job.fields == DedupFields.INPUT_OUTPUT
-    return [
-        Candidate(pk, f"{text}{FIELD_SEPARATOR}{output}" if both else text, status, created_at)
-        for pk, text, output, status, created_at in rows.iterator(chunk_size=5000)
-    ]
-
-
-def _groups(job: DedupJob, texts: list[str]) -> tuple[list[list[int]], Similarity]:
-    if job.method == DedupMethod.EXACT:
-        return _exact_groups(texts)
-    if job.method == DedupMethod.EMBEDDING:
-        return similar_groups(cached_vectors(texts), job.threshold or 0.95)
-    # Shingles of the normalized text: case, punctuation and spacing never hide a near-duplicate.
-    normalized = [_normalized(text) for text in texts]
-    return near_duplicate_groups(
-        normalized, threshold=job.threshold or 0.8, num_perm=job.num_perm, ngram=job.ngram
-    )
-
-
-def _normalized(text: str) -> str:
-    return FIELD_SEPARATOR.join(exact_key(part) for part in text.split(FIELD_SEPARATOR))
-
-
-def _exact_groups(texts: list[str]) -> tuple[list[list[int]], Similarity]:
-    groups = same_key_groups(_normalized(text) for text in texts)
-    return [group for group in groups if len(group) > 1], lambda a, b: 1.0
-
-
-def _apply(
-    job: DedupJob, candidates: list[Candidate], groups: list[list[int]], similarity: Similarity
-) -> tuple[int, int]:
+def _apply(job: DedupJob, groups: list[list[int]], similarity: Similarity) -> tuple[int, int]:
     """Create or extend clusters for the groups, in bulk; returns (clusters touched, marked)."""
-    index_of = {candidate.id: index for index, candidate in enumerate(candidates)}
+    ranks = _keep_ranks(job, [pk for group in groups for pk in group])
     active = _active_cluster_of(job.project)
     dissolved = [set(ids) for ids in _dissolved_member_sets(job.project)]
     created: list[tuple[DuplicateCluster, list[int]]] = []
     extended: list[tuple[DuplicateCluster, list[int]]] = []
     for group in groups:
-        ids = [candidates[index].id for index in group]
+        ids = [pk for pk in group if pk in ranks]  # not deleted since the job read it
         new = [pk for pk in ids if pk not in active]
         existing = [active[pk] for pk in ids if pk in active]
-        if not new:
+        if not new or len(ids) < 2:
             continue
         if existing:
             extended.append((min(existing, key=lambda cluster: cluster.pk), new))
         elif not any(set(ids) <= members for members in dissolved):
-            kept = min((candidates[index] for index in group), key=_keep_rank)
-            created.append((DuplicateCluster(project=job.project, job=job, kept_id=kept.id), ids))
+            kept = min(ids, key=ranks.__getitem__)
+            created.append((DuplicateCluster(project=job.project, job=job, kept_id=kept), ids))
     DuplicateCluster.objects.bulk_create([cluster for cluster, _ in created])
     applied = created + extended
 
     def to_kept(pk: int, cluster: DuplicateCluster) -> float:
-        kept = index_of.get(cluster.kept_id)
-        return 1.0 if pk == cluster.kept_id else similarity(index_of[pk], kept) if kept is not None else 0.0
+        if pk == cluster.kept_id:
+            return 1.0
+        return similarity(pk, cluster.kept_id) if cluster.kept_id in ranks else 0.0
 
     ClusterMember.objects.bulk_create(
         [
             ClusterMember(cluster=cluster, example_id=pk, similarity=to_kept(pk, cluster))
             for cluster, ids in applied
             for pk in ids
-        ],
-        batch_size=BULK_BATCH,
+        ]  # no batch_size: one UNNEST insert on PostgreSQL, the most variables allowed on SQLite
     )
-    marks = [
-        Example(pk=pk, duplicate_of_id=cluster.kept_id)
-        for cluster, ids in applied
-        for pk in ids
-        if pk != cluster.kept_id
-    ]
-    Example.objects.bulk_update(marks, ["duplicate_of"], batch_size=BULK_BATCH)
+    marks = [(cluster.kept_id, pk) for cluster, ids in applied for pk in ids if pk != cluster.kept_id]
+    _mark_duplicates(marks)
     return len(created) + len({cluster.pk for cluster, _ in extended}), len(marks)
 
 
-def _keep_rank(candidate: Candidate) -> tuple[int, Any, int]:
+def _mark_duplicates(marks: list[tuple[int, int]]) -> None:
+    """Set duplicate_of for (kept, duplicate) pairs: bulk_update's CASE expression costs 10x
+    more at this size. PostgreSQL joins two arrays; SQLite (in process) runs one prepared UPDATE
+    per pair."""
+    table = Example._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            kept, duplicates = [pair[0] for pair in marks], [pair[1] for pair in marks]
+            cursor.execute(
+                f"UPDATE {table} AS example SET duplicate_of_id = marks.kept"
+                " FROM unnest(%s::bigint[], %s::bigint[]) AS marks(kept, id) WHERE example.id = marks.id",
+                [kept, duplicates],
+            )
+        else:
+            cursor.executemany(f"UPDATE {table} SET duplicate_of_id = %s WHERE id = %s", marks)
+
+
+def with_ids(examples: QuerySet[Example], ids: list[int]) -> Iterator[QuerySet[Example]]:
+    """`examples` limited to `ids`, in as few queries as the database allows: on PostgreSQL one
+    array parameter, however many ids (5,000 placeholders cost more to parse than to run)."""
+    if connection.vendor == "postgresql":
+        yield examples.filter(id__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,)))
+        return
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        yield examples.filter(id__in=ids[start : start + LOOKUP_CHUNK])
+
+
+def _keep_ranks(job: DedupJob, ids: list[int]) -> dict[int, tuple[int, Any, int]]:
     """Approved before submitted before draft (before anything else), then the oldest."""
-    return (
-        KEEP_ORDER.get(ExampleStatus(candidate.status), len(KEEP_ORDER)),
-        candidate.created_at,
-        candidate.id,
-    )
+    ranks = {}
+    for rows in with_ids(Example.objects.all(), ids):
+        for pk, status, created_at in rows.values_list("id", "status", "created_at"):
+            ranks[pk] = (KEEP_ORDER.get(ExampleStatus(status), len(KEEP_ORDER)), created_at, pk)
+    return ranks
 
 
 def _active_cluster_of(project: Project) -> dict[int, DuplicateCluster]:

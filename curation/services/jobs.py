@@ -25,17 +25,40 @@ class ProgressFn(Protocol):
 PROGRESS_INTERVAL_S = 0.5
 
 
-def job_run(model: type[JobT], job_id: int, work: Callable[[JobT, ProgressFn], None]) -> None:
+class HandedOff:
+    """Returned by work that queued the rest of the job as other tasks (chunks, a merge): the
+    job stays running until the last of them finishes it with `job_step(..., finishes=True)`."""
+
+
+HANDED_OFF = HandedOff()
+Work = Callable[[JobT, ProgressFn], HandedOff | None]
+
+
+def job_run(model: type[JobT], job_id: int, work: Work[JobT]) -> None:
     """Run `work` for the job unless it already finished (a redelivered task); record the outcome."""
     job = model._default_manager.get(pk=job_id)
     if job.is_finished:
         log.info("%s %s already %s; not run again", model.__name__, job_id, job.status)
         return
     _update(job, status=JobStatus.RUNNING, started_at=timezone.now(), progress=0.0)
+    _run(job, work, finishes=True)
+
+
+def job_step(model: type[JobT], job_id: int, work: Work[JobT], *, finishes: bool = False) -> None:
+    """Run one handed-off part of a running job; a failure fails the whole job, and a job that
+    already finished (failed elsewhere, say) is left alone."""
+    job = model._default_manager.get(pk=job_id)
+    if job.is_finished:
+        log.info("%s %s already %s; step not run", model.__name__, job_id, job.status)
+        return
+    _run(job, work, finishes=finishes)
+
+
+def _run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
     try:
-        work(job, _throttled_progress(job))
+        outcome = work(job, _throttled_progress(job))
     except Exception as exc:
-        log.exception("%s %s failed", model.__name__, job_id)
+        log.exception("%s %s failed", type(job).__name__, job.pk)
         _update(
             job,
             status=JobStatus.FAILED,
@@ -44,7 +67,8 @@ def job_run(model: type[JobT], job_id: int, work: Callable[[JobT, ProgressFn], N
             finished_at=timezone.now(),
         )
         return
-    _update(job, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
+    if finishes and outcome is not HANDED_OFF:
+        _update(job, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
 
 
 def _throttled_progress(job: Job) -> ProgressFn:

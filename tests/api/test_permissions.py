@@ -40,9 +40,8 @@ from curation.models import (
     Role,
     ValidationJob,
 )
-from curation.services.dedup import dedup_run
 from curation.services.flags import flag_create
-from curation.services.jobs import job_run
+from curation.tasks import dedup_examples
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 
 API = "/api"
@@ -102,7 +101,7 @@ class Scene:
         text = f"Matrix duplicate {next(_serial)}: where is my card?"
         pair = {ExampleFactory.create(project=project, input=variant).pk for variant in (text, text.upper())}
         job = DedupJob.objects.create(project=project, method="exact")
-        job_run(DedupJob, job.pk, dedup_run)
+        dedup_examples(job.pk)
         cluster = DuplicateCluster.objects.get(job=job, status=ClusterStatus.ACTIVE)
         assert set(cluster.members.values_list("example_id", flat=True)) == pair
         return cluster

@@ -14,15 +14,15 @@ from curation.models import (
     ExampleStatus,
     JobStatus,
 )
-from curation.services.dedup import cluster_dissolve, cluster_keep, dedup_run
-from curation.services.jobs import job_run
+from curation.services.dedup import cluster_dissolve, cluster_keep
+from curation.tasks import dedup_examples
 from tests.conftest import Team
 from tests.factories import ExampleFactory
 
 
 def run(team: Team, method: str, **params: Any) -> DedupJob:
     job = DedupJob.objects.create(project=team.project, created_by=team.lead, method=method, **params)
-    job_run(DedupJob, job.pk, dedup_run)
+    dedup_examples(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
     return job
@@ -156,7 +156,7 @@ class TestFailedApply:
         "failing_step",
         [
             "curation.services.dedup.ClusterMember.objects.bulk_create",  # clusters made, no members
-            "curation.services.dedup.Example.objects.bulk_update",  # clusters and members made, no marks
+            "curation.services.dedup._mark_duplicates",  # clusters and members made, no marks
         ],
     )
     def test_a_failure_while_applying_leaves_no_cluster_and_no_mark(
@@ -176,7 +176,7 @@ class TestFailedApply:
 
         # When the job runs
         job = DedupJob.objects.create(project=team.project, created_by=team.lead, method="exact")
-        job_run(DedupJob, job.pk, dedup_run)
+        dedup_examples(job.pk)
 
         # Then it failed with the error recorded, and nothing of its work remains
         job.refresh_from_db()
@@ -214,7 +214,7 @@ class TestFailedApply:
 
         # When a new job fails while applying
         job = DedupJob.objects.create(project=team.project, created_by=team.lead, method="exact")
-        job_run(DedupJob, job.pk, dedup_run)
+        dedup_examples(job.pk)
 
         # Then the earlier cluster and marks are untouched and nothing new is marked
         job.refresh_from_db()

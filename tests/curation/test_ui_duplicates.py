@@ -6,8 +6,7 @@ import pytest
 from django.test import Client
 
 from curation.models import ClusterStatus, DedupJob, DuplicateCluster, Example
-from curation.services.dedup import dedup_run
-from curation.services.jobs import job_run
+from curation.tasks import dedup_examples
 from tests.conftest import Team
 from tests.factories import ExampleFactory
 
@@ -22,7 +21,7 @@ def clustered(team: Team) -> DuplicateCluster:
     for text in ("Card stuck in ATM", "card stuck in atm!", "CARD STUCK IN ATM"):
         ExampleFactory.create(project=team.project, input=text)
     job = DedupJob.objects.create(project=team.project, created_by=team.lead, method="exact", threshold=1.0)
-    job_run(DedupJob, job.pk, dedup_run)
+    dedup_examples(job.pk)
     return DuplicateCluster.objects.get()
 
 

@@ -17,10 +17,10 @@ from curation.dedup.normalize import exact_key
 from curation.errors import InvalidInput
 from curation.models import ContradictionJob, DedupJob, Example, Flag, JobStatus, Project
 from curation.services.contradictions import contradictions_run
-from curation.services.dedup import dedup_run
 from curation.services.examples import example_create
 from curation.services.jobs import job_run
 from curation.services.projects import project_create
+from curation.tasks import dedup_examples
 from tests.factories import UserFactory
 
 SAMPLE = Path(__file__).resolve().parents[2] / "curation" / "sample_data"
@@ -79,7 +79,7 @@ def test_minhash_finds_planted_near_duplicates(banking: tuple[Project, list[tupl
         planted[copy.pk] = text
 
     job = DedupJob.objects.create(project=project, created_by=user, method="minhash", threshold=0.8)
-    job_run(DedupJob, job.pk, dedup_run)
+    dedup_examples(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
 

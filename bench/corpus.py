@@ -1,0 +1,114 @@
+"""Realistic benchmark texts built from the real sentences in ../shared/datasets.
+
+Each text (20 to 400 characters) strings together real banking77 and restaurant8k sentences,
+with about a quarter of the words swapped for other words of the same corpus (drawn by their
+frequency), so texts read like customer messages but are distinct. A share of them are then
+planted near-duplicates of others (case, punctuation, a typo, a filler word, swapped words).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from functools import lru_cache
+from pathlib import Path
+
+DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+SWAP_RATE = 0.25
+FILLERS = ["please", "hi", "thanks", "so", "um", "actually", "just", "hello"]
+
+
+@lru_cache(maxsize=1)
+def real_sentences() -> tuple[str, ...]:
+    sentences: list[str] = []
+    for name in ("train.csv", "test.csv"):
+        with (DATASETS / "banking77" / name).open(encoding="utf-8", newline="") as handle:
+            sentences.extend(row["text"].strip() for row in csv.DictReader(handle))
+    for name in ("train_0.json", "test.json"):
+        items = json.loads((DATASETS / "restaurant8k" / name).read_text(encoding="utf-8"))
+        sentences.extend(item["userInput"]["text"].strip() for item in items)
+    return tuple(sentence for sentence in sentences if sentence)
+
+
+@lru_cache(maxsize=1)
+def _words() -> tuple[str, ...]:
+    """Every word occurrence of the corpus: a uniform draw from it follows word frequency."""
+    return tuple(word for sentence in real_sentences() for word in sentence.split())
+
+
+def text(rng: random.Random, low: int = 20, high: int = 400) -> str:
+    target = rng.randint(low, high)
+    sentences, words = real_sentences(), _words()
+    parts: list[str] = []
+    length = 0
+    while length < target:
+        sentence = rng.choice(sentences).split()
+        parts.extend(rng.choice(words) if rng.random() < SWAP_RATE else word for word in sentence)
+        length = sum(len(word) + 1 for word in parts)
+    joined = " ".join(parts)
+    cut = joined.rfind(" ", 0, target + 1)
+    result = joined[: cut if cut >= low else target]
+    return result if len(result) >= low else joined[:target]
+
+
+def near_duplicate(rng: random.Random, original: str) -> str:
+    """A copy of `original` with one or two small edits people make."""
+    edits = [_case, _punctuation, _typo, _filler, _swap]
+    result = original
+    for edit in rng.sample(edits, rng.randint(1, 2)):
+        result = edit(rng, result)
+    return result
+
+
+def _case(rng: random.Random, value: str) -> str:
+    return value.upper() if rng.random() < 0.5 else value.lower()
+
+
+def _punctuation(rng: random.Random, value: str) -> str:
+    return value.rstrip("?.!") + rng.choice(["?", "!", "...", " ?"])
+
+
+def _typo(rng: random.Random, value: str) -> str:
+    if len(value) < 4:
+        return value
+    at = rng.randrange(1, len(value) - 2)
+    return value[:at] + value[at + 1] + value[at] + value[at + 2 :]
+
+
+def _filler(rng: random.Random, value: str) -> str:
+    return f"{rng.choice(FILLERS)} {value}"
+
+
+def _swap(rng: random.Random, value: str) -> str:
+    words = value.split()
+    if len(words) < 3:
+        return value
+    at = rng.randrange(len(words) - 1)
+    words[at], words[at + 1] = words[at + 1], words[at]
+    return " ".join(words)
+
+
+def corpus(
+    count: int, duplicate_share: float = 0.05, seed: int = 0
+) -> tuple[list[str], list[tuple[int, int]]]:
+    """`count` distinct texts, the last `duplicate_share` of them near-duplicates of earlier ones;
+    returns the texts and the planted (original index, copy index) pairs."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    texts: list[str] = []
+    while len(texts) < count - int(count * duplicate_share):
+        candidate = text(rng)
+        if candidate not in seen:
+            seen.add(candidate)
+            texts.append(candidate)
+    originals = len(texts)
+    planted = []
+    while len(texts) < count:
+        source = rng.randrange(originals)
+        copy = near_duplicate(rng, texts[source])
+        if copy not in seen:
+            seen.add(copy)
+            planted.append((source, len(texts)))
+            texts.append(copy)
+    return texts, planted

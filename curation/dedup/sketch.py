@@ -1,0 +1,216 @@
+"""MinHash signatures for many texts in one compiled pass (numba), on every core.
+
+Each text is read once: its shingles (character n-grams, or word n-grams of space-separated
+words) are hashed with a polynomial rolling hash and splitmix64's finalizer, and fed to
+one-permutation hashing: each hash falls into one of `num_perm` bins and each bin keeps its
+minimum; empty bins borrow from the next filled bin to the right (rotation densification), so
+one pass does the work of `num_perm` permutations. A pair's estimated Jaccard is the share of
+equal bins. Building shingles as Python objects is what makes MinHash slow; here none is made.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+U64 = npt.NDArray[np.uint64]
+BASE = np.uint64(0x100000001B3)
+EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+SPACE = 32
+
+
+@numba.njit(cache=True)
+def _mix(value: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    value = (value ^ (value >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    value = (value ^ (value >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return value ^ (value >> np.uint64(31))
+
+
+@numba.njit(cache=True)
+def _char_shingles(codes, begin, end, ngram, out):  # pragma: no cover
+    length = end - begin
+    if length < ngram:  # a short text is one shingle, padded with spaces
+        value = np.uint64(0)
+        for position in range(ngram):
+            code = codes[begin + position] if position < length else SPACE
+            value = value * BASE + np.uint64(code)
+        out[0] = _mix(value)
+        return 1
+    for start in range(begin, end - ngram + 1):
+        value = np.uint64(0)
+        for position in range(ngram):
+            value = value * BASE + np.uint64(codes[start + position])
+        out[start - begin] = _mix(value)
+    return end - ngram + 1 - begin
+
+
+@numba.njit(cache=True)
+def _word_shingles(codes, begin, end, ngram, out):  # pragma: no cover
+    ring = np.zeros(ngram, dtype=np.uint64)
+    words = 0
+    count = 0
+    word = np.uint64(0)
+    in_word = False
+    for index in range(begin, end + 1):
+        code = codes[index] if index < end else SPACE
+        if code != SPACE:
+            word = word * BASE + np.uint64(code)
+            in_word = True
+            continue
+        if not in_word:
+            continue
+        ring[words % ngram] = _mix(word)
+        words += 1
+        word = np.uint64(0)
+        in_word = False
+        if words >= ngram:
+            value = np.uint64(0)
+            for position in range(ngram):
+                value = value * BASE + ring[(words + position) % ngram]
+            out[count] = _mix(value)
+            count += 1
+    if words < ngram:  # fewer words than the n-gram: the words make one shingle
+        value = np.uint64(0)
+        for position in range(words):
+            value = value * BASE + ring[position]
+        out[0] = _mix(value)
+        count = 1
+    return count
+
+
+@numba.njit(cache=True)
+def _shingles(codes, offsets, text, ngram, words, buffer):  # pragma: no cover
+    """Hash text `text`'s shingles into its own stretch of `buffer`; returns (start, count)."""
+    begin, end = offsets[text], offsets[text + 1]
+    start = begin + text  # each text has one more slot than characters: room for a padded shingle
+    out = buffer[start : end + text + 1]
+    count = (
+        _word_shingles(codes, begin, end, ngram, out)
+        if words
+        else _char_shingles(codes, begin, end, ngram, out)
+    )
+    return start, count
+
+
+@numba.njit(cache=True)
+def _densify(row, num_perm):  # pragma: no cover - compiled
+    """Each empty bin takes the next filled bin's value to the right (wrapping), shifted by the
+    distance so that borrowed values only match values borrowed the same way."""
+    first = -1
+    for slot in range(num_perm):
+        if row[slot] != EMPTY:
+            first = slot
+            break
+    if first < 0:
+        return
+    nearest = first + num_perm
+    for slot in range(num_perm - 1, -1, -1):
+        if row[slot] != EMPTY:
+            nearest = slot
+        else:
+            row[slot] = row[nearest % num_perm] + (np.uint64(nearest - slot) << np.uint64(32))
+
+
+@numba.njit(parallel=True, cache=True)
+def _signatures(codes, offsets, ngram, num_perm, words):  # pragma: no cover
+    count = offsets.size - 1
+    matrix = np.full((count, num_perm), EMPTY, dtype=np.uint64)
+    buffer = np.empty(codes.size + count, dtype=np.uint64)
+    for text in numba.prange(count):
+        row = matrix[text]
+        start, shingles = _shingles(codes, offsets, text, ngram, words, buffer)
+        for index in range(start, start + shingles):
+            value = buffer[index]
+            slot = ((value >> np.uint64(32)) * np.uint64(num_perm)) >> np.uint64(32)
+            low = value & np.uint64(0xFFFFFFFF)
+            if low < row[slot]:
+                row[slot] = low
+        _densify(row, num_perm)
+    return matrix
+
+
+@numba.njit(parallel=True, cache=True)
+def _shingle_sets(codes, offsets, ngram, words):  # pragma: no cover
+    """Each text's distinct shingle hashes, sorted, in its stretch of one buffer; and how many."""
+    count = offsets.size - 1
+    buffer = np.empty(codes.size + count, dtype=np.uint64)
+    sizes = np.zeros(count, dtype=np.int64)
+    for text in numba.prange(count):
+        start, shingles = _shingles(codes, offsets, text, ngram, words, buffer)
+        values = np.sort(buffer[start : start + shingles])
+        distinct = 0
+        for index in range(shingles):
+            if index == 0 or values[index] != values[index - 1]:
+                buffer[start + distinct] = values[index]
+                distinct += 1
+        sizes[text] = distinct
+    return buffer, sizes
+
+
+@numba.njit(parallel=True, cache=True)
+def _pair_jaccard(buffer, starts, sizes, left, right):  # pragma: no cover
+    result = np.empty(left.size, dtype=np.float64)
+    for pair in numba.prange(left.size):
+        a, b = left[pair], right[pair]
+        i, i_end = starts[a], starts[a] + sizes[a]
+        j, j_end = starts[b], starts[b] + sizes[b]
+        common = 0
+        while i < i_end and j < j_end:
+            if buffer[i] == buffer[j]:
+                common += 1
+                i += 1
+                j += 1
+            elif buffer[i] < buffer[j]:
+                i += 1
+            else:
+                j += 1
+        union = sizes[a] + sizes[b] - common
+        result[pair] = common / union if union else 1.0
+    return result
+
+
+def _codes(texts: list[str]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    lengths = np.fromiter((len(text) for text in texts), dtype=np.int64, count=len(texts))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return codes, offsets
+
+
+class ShingleSets:
+    """The distinct shingle hashes of many texts, for exact Jaccard between any two of them
+    (exact but for 64-bit hash collisions, about one in 10^19 per pair of shingles)."""
+
+    def __init__(self, texts: list[str], *, ngram: int, words: bool = False) -> None:
+        codes, offsets = _codes(texts)
+        self._buffer, self._sizes = _shingle_sets(codes, offsets, ngram, words)
+        self._starts = offsets[:-1] + np.arange(len(texts), dtype=np.int64)
+
+    def jaccard(self, left: npt.NDArray[np.int64], right: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Jaccard of text left[k] and text right[k], for every k."""
+        result: npt.NDArray[np.float64] = _pair_jaccard(
+            self._buffer, self._starts, self._sizes, np.ascontiguousarray(left), np.ascontiguousarray(right)
+        )
+        return result
+
+
+def signatures(texts: list[str], *, ngram: int, num_perm: int = 128, words: bool = False) -> U64:
+    """A (len(texts), num_perm) signature matrix of character (or word) n-grams."""
+    codes, offsets = _codes(texts)
+    result: U64 = _signatures(codes, offsets, ngram, num_perm, words)
+    return result
+
+
+def band_keys(matrix: U64, bands: int) -> U64:
+    """One 64-bit key per band of `num_perm // bands` bins: rows sharing a key are candidates."""
+    count, width = matrix.shape
+    rows = width // bands
+    keys = np.zeros((count, bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for band in range(bands):
+            key = np.zeros(count, dtype=np.uint64)
+            for column in range(band * rows, (band + 1) * rows):
+                key = key * BASE + matrix[:, column]
+            keys[:, band] = key ^ (key >> np.uint64(29))
+    return keys

@@ -1,0 +1,178 @@
+"""MinHash and embedding dedup jobs in chunks: the per-example work (normalize, shingle, hash;
+or embed) runs as a Celery group of chunk tasks over id ranges, on as many workers and hosts as
+there are; the last chunk to finish queues the merge, which finds the groups and applies them in
+one transaction.
+
+What a chunk leaves for the merge: MinHash sketches in the default storage (shared by all hosts
+in production: S3 or a shared volume), embeddings in the embedding cache. A redelivered chunk
+(its worker died) simply redoes its range; nothing is applied before the merge.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Avg
+from django.db.models.functions import Length
+
+from curation.dedup.embeddings import similar_groups
+from curation.dedup.minhash import Shingling, Sketches, bands_for, sketch, verified_groups
+from curation.models import DedupFields, DedupJob, DedupMethod, Shingle
+from curation.services.dedup import Similarity, apply_groups, example_texts, job_examples, with_ids
+from curation.services.embedding_cache import cached_vectors
+from curation.services.jobs import HANDED_OFF, HandedOff, ProgressFn
+
+SKETCH_BATCH = 20_000
+CHUNKS_SHARE = 0.8  # of the progress bar: the chunks; the merge does the rest
+
+
+def chunks_dispatch(job: DedupJob) -> HandedOff | None:
+    """Plan the chunks (id ranges), settle the shingling for every chunk alike, queue them."""
+    from celery import group
+
+    from curation.tasks import dedup_chunk
+
+    ids = list(job_examples(job).values_list("id", flat=True))
+    size = settings.FINCH_DEDUP_CHUNK_ROWS
+    bounds = [[ids[start], ids[min(start + size, len(ids)) - 1]] for start in range(0, len(ids), size)]
+    shingling = _shingling_for(job)
+    job.shingle, job.ngram = (Shingle.WORD if shingling.words else Shingle.CHAR), shingling.ngram
+    job.chunk_bounds, job.chunks_done = bounds, []
+    job.save(update_fields=["shingle", "ngram", "chunk_bounds", "chunks_done"])
+    if not bounds:
+        apply_groups(job, [], lambda a, b: 0.0, 0)
+        return None
+    group(dedup_chunk.s(job.pk, index) for index in range(len(bounds))).apply_async()
+    return HANDED_OFF
+
+
+def _shingling_for(job: DedupJob) -> Shingling:
+    if job.shingle != Shingle.AUTO:
+        return Shingling.choose(job.shingle, job.ngram)
+    length = Length("input") + (Length("output") if job.fields == DedupFields.INPUT_OUTPUT else 0)
+    # The mean stands in for the median (a portable aggregate): only which side of the line counts.
+    mean = job_examples(job).order_by().aggregate(mean=Avg(length))["mean"]
+    return Shingling.choose(Shingle.AUTO, job.ngram, int(mean or 0))
+
+
+def chunk_run(job: DedupJob, index: int) -> None:
+    """Do one chunk's per-example work, then count it done; the last chunk queues the merge."""
+    first, last = job.chunk_bounds[index]
+    examples = job_examples(job).filter(id__gte=first, id__lte=last)
+    ids, texts = example_texts(job, examples)
+    if job.method == DedupMethod.MINHASH:
+        _save_sketches(job, index, np.asarray(ids, dtype=np.int64), _sketches(job, texts))
+    else:
+        cached_vectors(texts)  # what the merge needs is then in the cache
+    if _count_done(job, index, len(ids)):
+        from curation.tasks import dedup_merge
+
+        dedup_merge.delay(job.pk)
+
+
+def _sketches(job: DedupJob, texts: list[str]) -> Sketches:
+    shingling = Shingling.choose(job.shingle, job.ngram)
+    parts = [
+        sketch(
+            texts[start : start + SKETCH_BATCH], shingling, threshold=_threshold(job), num_perm=job.num_perm
+        )
+        for start in range(0, len(texts), SKETCH_BATCH)
+    ]
+    return (
+        Sketches.join(parts)
+        if parts
+        else sketch([], shingling, threshold=_threshold(job), num_perm=job.num_perm)
+    )
+
+
+def _count_done(job: DedupJob, index: int, checked: int) -> bool:
+    """Record the chunk as done (once, even when redelivered); True when all are done."""
+    with transaction.atomic():
+        locked = DedupJob.objects.select_for_update().get(pk=job.pk)
+        if index not in locked.chunks_done:
+            locked.chunks_done = [*locked.chunks_done, index]
+            locked.examples_checked += checked
+            locked.progress = CHUNKS_SHARE * len(locked.chunks_done) / len(locked.chunk_bounds)
+            locked.save(update_fields=["chunks_done", "examples_checked", "progress"])
+        return len(locked.chunks_done) == len(locked.chunk_bounds)
+
+
+def merge_run(job: DedupJob, progress: ProgressFn) -> None:
+    """Find the groups from every chunk's work, apply them, and clean up."""
+    progress(CHUNKS_SHARE)
+    if job.method == DedupMethod.MINHASH:
+        ids, groups, similarity = _minhash_groups(job)
+    else:
+        ids, texts = example_texts(job, job_examples(job))
+        found, by_row = similar_groups(cached_vectors(texts), _threshold(job))
+        groups, similarity = found, by_row
+    progress(0.9)
+    row_of = {pk: row for row, pk in enumerate(ids)}
+    apply_groups(
+        job,
+        [[ids[row] for row in group] for group in groups],
+        lambda a, b: similarity(row_of[a], row_of[b]),
+        job.examples_checked,
+    )
+    _delete_sketches(job)
+
+
+def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similarity]:
+    ids, sketches = _load_all_sketches(job)
+    shingling = Shingling.choose(job.shingle, job.ngram)
+
+    def texts_of(rows: list[int]) -> list[str]:
+        wanted = [ids[row] for row in rows]
+        found: dict[int, str] = {}
+        for examples in with_ids(job_examples(job), wanted):
+            found.update(zip(*example_texts(job, examples), strict=True))
+        # An example deleted since its chunk ran compares as empty; applying leaves it out.
+        return [found.get(pk, "") for pk in wanted]
+
+    groups, similarity = verified_groups(sketches, texts_of, shingling, _threshold(job))
+    return ids, groups, similarity
+
+
+def _threshold(job: DedupJob) -> float:
+    return job.threshold if job.threshold is not None else 0.8
+
+
+def _sketch_name(job: DedupJob, index: int) -> str:
+    return f"dedup-sketches/job-{job.pk}/chunk-{index:05d}.npz"
+
+
+def _save_sketches(job: DedupJob, index: int, ids: np.ndarray, sketches: Sketches) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, ids=ids, keys=sketches.keys, bins=sketches.bins)
+    name = _sketch_name(job, index)
+    default_storage.delete(name)  # a redelivered chunk replaces its own file
+    default_storage.save(name, ContentFile(buffer.getvalue()))
+
+
+def _load_all_sketches(job: DedupJob) -> tuple[list[int], Sketches]:
+    """Every chunk's sketches in one preallocated pair of arrays (no second copy while joining)."""
+    bands = bands_for(_threshold(job), job.num_perm)
+    sketches = Sketches.empty(job.examples_checked, bands, job.num_perm)
+    ids: list[int] = []
+    for index in range(len(job.chunk_bounds)):
+        chunk_ids, part = _load_sketches(job, index)
+        sketches.keys[len(ids) : len(ids) + len(part)] = part.keys
+        sketches.bins[len(ids) : len(ids) + len(part)] = part.bins
+        ids.extend(chunk_ids.tolist())
+    return ids, sketches
+
+
+def _load_sketches(job: DedupJob, index: int) -> tuple[np.ndarray, Sketches]:
+    with default_storage.open(_sketch_name(job, index), "rb") as handle:
+        data = np.load(io.BytesIO(handle.read()))
+        return data["ids"], Sketches(data["keys"], data["bins"])
+
+
+def _delete_sketches(job: DedupJob) -> None:
+    for index in range(len(job.chunk_bounds)):
+        default_storage.delete(_sketch_name(job, index))
