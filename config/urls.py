@@ -19,6 +19,7 @@ urlpatterns = [
     path("clusters/<int:cluster_id>/", dedup.cluster_decide, name="cluster-decide"),
     path("projects/<int:project_id>/import/", imports.import_page, name="import"),
     path("examples/<int:example_id>/", examples.example_detail, name="example"),
+    path("examples/<int:example_id>/similar/", examples.similar, name="example-similar"),
     path("examples/<int:example_id>/review/", review.review_decide, name="review-decide"),
     path("examples/<int:example_id>/flag/", flags.flag_search, name="flag-search"),
     path("examples/<int:example_id>/flag/compare/", flags.flag_compare, name="flag-compare"),

@@ -3,7 +3,7 @@ from typing import Any
 
 from django import forms
 
-from curation.models import DedupFields, DedupMethod, Example, ExampleStatus, Project, Role, TaskType
+from curation.models import DedupFields, DedupMethod, Example, ExampleStatus, Project, Role, Shingle, TaskType
 from curation.pipeline.formats import FORMATS
 
 FORMAT_LABELS = {
@@ -110,13 +110,11 @@ class FlagForm(forms.Form):
 
 
 class DedupJobForm(forms.Form):
-    method = forms.ChoiceField(
-        choices=[
-            (DedupMethod.EXACT, "Exact (normalized text)"),
-            (DedupMethod.MINHASH, "MinHash (near-identical wording)"),
-        ]
-    )
+    method = forms.ChoiceField(choices=DedupMethod.choices)
     compare = forms.ChoiceField(choices=DedupFields.choices, initial=DedupFields.INPUT, label="Compare")
+    shingle = forms.ChoiceField(
+        choices=Shingle.choices, initial=Shingle.AUTO, label="MinHash shingles", required=False
+    )
     threshold = forms.FloatField(
         required=False,
         min_value=0.01,
@@ -127,4 +125,9 @@ class DedupJobForm(forms.Form):
 
     def job_parameters(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {"method": data["method"], "fields": data["compare"], "threshold": data["threshold"]}
+        return {
+            "method": data["method"],
+            "fields": data["compare"],
+            "threshold": data["threshold"],
+            "shingle": data["shingle"] or Shingle.AUTO,
+        }

@@ -2,10 +2,10 @@
 
 from celery import shared_task
 
-from curation.models import ContradictionJob, DedupJob, ImportJob, ValidationJob
+from curation.models import ContradictionJob, DedupJob, ImportJob, JobStatus, ValidationJob
 from curation.services.contradictions import contradictions_run
 from curation.services.dedup import dedup_start
-from curation.services.dedup_chunks import chunk_run, merge_run
+from curation.services.dedup_chunks import chunk_run, merge_run, sketches_discard
 from curation.services.imports import import_run
 from curation.services.jobs import job_run, job_step
 from curation.services.validation_jobs import examples_validate
@@ -33,12 +33,21 @@ def dedup_examples(job_id: int) -> None:
 def dedup_chunk(job_id: int, index: int) -> None:
     """Do the per-example work of chunk `index` of dedup job `job_id`."""
     job_step(DedupJob, job_id, lambda job, progress: chunk_run(job, index))
+    _discard_if_failed(job_id)
 
 
 @shared_task(name="curation.dedup_merge", acks_late=True)
 def dedup_merge(job_id: int) -> None:
     """Find and apply the groups of dedup job `job_id` once its chunks are done."""
     job_step(DedupJob, job_id, merge_run, finishes=True)
+    _discard_if_failed(job_id)
+
+
+def _discard_if_failed(job_id: int) -> None:
+    """A failed job's chunk files are of no further use."""
+    job = DedupJob.objects.get(pk=job_id)
+    if job.status == JobStatus.FAILED:
+        sketches_discard(job)
 
 
 @shared_task(name="curation.find_contradictions", acks_late=True)

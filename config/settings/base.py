@@ -173,6 +173,9 @@ FINCH_MAX_LABELS = env_int("FINCH_MAX_LABELS", 2_000)
 FINCH_EMBEDDING_MODEL = env_str("FINCH_EMBEDDING_MODEL", "")
 # Dedup jobs split their per-example work into Celery tasks of this many examples each.
 FINCH_DEDUP_CHUNK_ROWS = env_int("FINCH_DEDUP_CHUNK_ROWS", 100_000)
+# A Redis URL: MinHash jobs keep their LSH index there (datasketch's Redis storage), shared by
+# the chunk tasks on every host; empty: the merge builds it in memory.
+FINCH_LSH_REDIS_URL = env_str("FINCH_LSH_REDIS_URL", "")
 
 LOGGING = {
     "version": 1,

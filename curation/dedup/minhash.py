@@ -10,7 +10,7 @@ the pairs that sit right at the threshold.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,10 +87,15 @@ def sketch(texts: list[str], shingling: Shingling, *, threshold: float, num_perm
     return Sketches(keys.astype(np.uint32), matrix.astype(np.uint8))  # the low bits
 
 
-def candidate_pairs(keys: npt.NDArray[np.uint32] | npt.NDArray[np.uint64]) -> Ints:
-    """Row pairs that share a key in at least one band (column); each pair once, sorted."""
+def candidate_pairs(keys: npt.NDArray[np.uint32] | npt.NDArray[np.uint64], window: int = 1) -> Ints:
+    """Row pairs that share a key in at least one band (column); each pair once, sorted.
+
+    Within a run of rows sharing a key, each row pairs with the run's first row and with the
+    `window` rows before it: every pair of a run no longer than window + 1, and enough to join
+    the rest into groups, without a quadratic blow-up on big runs.
+    """
     count = len(keys)
-    found = [_equal_key_pairs(keys[:, band]) for band in range(keys.shape[1])]
+    found = [_equal_key_pairs(keys[:, band], window) for band in range(keys.shape[1])]
     pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
     if not pairs.size:
         return pairs
@@ -98,19 +103,33 @@ def candidate_pairs(keys: npt.NDArray[np.uint32] | npt.NDArray[np.uint64]) -> In
     return np.stack([codes // count, codes % count], axis=1)
 
 
-def _equal_key_pairs(key: npt.NDArray[np.uint32] | npt.NDArray[np.uint64]) -> Ints:
-    """Pairs of rows with the same key: each row of a run with the run's first row and with its
-    predecessor (enough for the groups, without a quadratic blow-up on big runs)."""
-    order = np.argsort(key)
+def bucket_pairs(buckets: Iterable[list[int]], window: int = 1) -> Ints:
+    """The pairs candidate_pairs would make, from buckets (rows sharing a key) listed directly."""
+    found = set()
+    for bucket in buckets:
+        for index in range(1, len(bucket)):
+            found.add((bucket[0], bucket[index]))
+            found.update(
+                (bucket[max(index - window, 0) + step], bucket[index]) for step in range(min(window, index))
+            )
+    pairs = np.array(sorted((min(a, b), max(a, b)) for a, b in found if a != b), dtype=np.int64)
+    return pairs.reshape(-1, 2)
+
+
+def _equal_key_pairs(key: npt.NDArray[np.uint32] | npt.NDArray[np.uint64], window: int) -> Ints:
+    order = np.argsort(key, kind="stable")  # rows in order within a run (radix sort for 32 bits)
     ordered = key[order]
     same = np.concatenate(([False], ordered[1:] == ordered[:-1]))
     if not same.any():
         return np.empty((0, 2), dtype=np.int64)
+    run = np.cumsum(~same)  # the run each sorted position belongs to
     run_start = np.maximum.accumulate(np.where(same, 0, np.arange(key.size)))
     later = np.nonzero(same)[0]
-    with_first = np.stack([order[run_start[later]], order[later]], axis=1)
-    with_previous = np.stack([order[later - 1], order[later]], axis=1)
-    return np.sort(np.concatenate([with_first, with_previous]), axis=1)
+    found = [np.stack([order[run_start[later]], order[later]], axis=1)]
+    for distance in range(1, window + 1):
+        near = np.nonzero(run[distance:] == run[:-distance])[0]
+        found.append(np.stack([order[near], order[near + distance]], axis=1))
+    return np.sort(np.concatenate(found), axis=1)
 
 
 def estimated_jaccard(
@@ -132,11 +151,13 @@ def verified_groups(
     texts_of: Callable[[list[int]], list[str]],
     shingling: Shingling,
     threshold: float,
+    candidates: Ints | None = None,
 ) -> tuple[list[list[int]], Similarity]:
     """Groups of row indexes whose members reach the threshold by exact Jaccard, and a function
     giving the exact Jaccard of any two rows in a group. `texts_of` returns the normalized texts
-    of the given rows: only candidates' texts are ever needed."""
-    pairs = candidate_pairs(sketches.keys)
+    of the given rows: only candidates' texts are ever needed. `candidates`: pairs found by an
+    index elsewhere (else from the sketches' band keys)."""
+    pairs = candidate_pairs(sketches.keys) if candidates is None else candidates
     if len(pairs):
         pairs = pairs[estimated_jaccard(sketches.bins, pairs) >= threshold - ESTIMATE_SLACK]
     rows = np.unique(pairs)

@@ -14,6 +14,10 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+# numba's own thread pool: OpenMP's spinning threads would starve torch (20x slower embedding)
+# in a worker that runs both kinds of job.
+numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
+
 U64 = npt.NDArray[np.uint64]
 BASE = np.uint64(0x100000001B3)
 EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)

@@ -12,13 +12,12 @@ can simply run again). Applying respects earlier decisions:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from curation.dedup.normalize import exact_key, same_key_groups
@@ -36,11 +35,11 @@ from curation.models import (
     Shingle,
 )
 from curation.services.jobs import HandedOff, ProgressFn
+from curation.services.lookups import matching
 
 DEFAULT_THRESHOLDS = {DedupMethod.EXACT: 1.0, DedupMethod.MINHASH: 0.8, DedupMethod.EMBEDDING: 0.95}
 # NUL never occurs in validated content, and normalization keeps it: input and output stay apart.
 FIELD_SEPARATOR = "\x00"
-LOOKUP_CHUNK = 5000
 KEEP_ORDER = {ExampleStatus.APPROVED: 0, ExampleStatus.SUBMITTED: 1, ExampleStatus.DRAFT: 2}
 Similarity = Callable[[int, int], float]
 
@@ -131,6 +130,9 @@ def apply_groups(job: DedupJob, groups: list[list[int]], similarity: Similarity,
     transaction: a killed worker leaves no half-applied marks. A job that finished meanwhile (a
     duplicate merge task) applies nothing."""
     with transaction.atomic():
+        # One apply per project at a time: another job's uncommitted clusters would be invisible,
+        # and both would cluster the same examples.
+        Project.objects.select_for_update().filter(pk=job.project_id).first()
         locked = DedupJob.objects.select_for_update().get(pk=job.pk)
         if locked.is_finished:
             return
@@ -141,7 +143,20 @@ def apply_groups(job: DedupJob, groups: list[list[int]], similarity: Similarity,
 
 
 def _apply(job: DedupJob, groups: list[list[int]], similarity: Similarity) -> tuple[int, int]:
-    """Create or extend clusters for the groups, in bulk; returns (clusters touched, marked)."""
+    """Create or extend clusters for the groups, in bulk; returns (clusters touched, marked).
+
+    A group (connected by similar pairs) can chain examples that are not alike end to end, so
+    it is cut into clusters around leaders: every duplicate is at least `threshold` similar to
+    the example it is marked a duplicate of.
+    """
+    threshold = job.threshold if job.threshold is not None else DEFAULT_THRESHOLDS[DedupMethod(job.method)]
+
+    def alike(a: int, b: int) -> bool:
+        try:
+            return similarity(a, b) >= threshold
+        except KeyError:  # an example this job did not compare (say, an older cluster's kept one)
+            return False
+
     ranks = _keep_ranks(job, [pk for group in groups for pk in group])
     active = _active_cluster_of(job.project)
     dissolved = [set(ids) for ids in _dissolved_member_sets(job.project)]
@@ -149,15 +164,16 @@ def _apply(job: DedupJob, groups: list[list[int]], similarity: Similarity) -> tu
     extended: list[tuple[DuplicateCluster, list[int]]] = []
     for group in groups:
         ids = [pk for pk in group if pk in ranks]  # not deleted since the job read it
-        new = [pk for pk in ids if pk not in active]
-        existing = [active[pk] for pk in ids if pk in active]
-        if not new or len(ids) < 2:
-            continue
-        if existing:
-            extended.append((min(existing, key=lambda cluster: cluster.pk), new))
-        elif not any(set(ids) <= members for members in dissolved):
-            kept = min(ids, key=ranks.__getitem__)
-            created.append((DuplicateCluster(project=job.project, job=job, kept_id=kept), ids))
+        leftover = [pk for pk in ids if pk not in active]
+        existing = sorted({active[pk] for pk in ids if pk in active}, key=lambda cluster: cluster.pk)
+        if existing and leftover:  # newcomers join the clustered example they are like
+            joining = [pk for pk in leftover if alike(pk, existing[0].kept_id)]
+            if joining:
+                extended.append((existing[0], joining))
+            leftover = [pk for pk in leftover if pk not in joining]
+        for members in _around_leaders(leftover, ranks, alike):
+            if not any(set(members) <= dissolved_set for dissolved_set in dissolved):
+                created.append((DuplicateCluster(project=job.project, job=job, kept_id=members[0]), members))
     DuplicateCluster.objects.bulk_create([cluster for cluster, _ in created])
     applied = created + extended
 
@@ -178,6 +194,21 @@ def _apply(job: DedupJob, groups: list[list[int]], similarity: Similarity) -> tu
     return len(created) + len({cluster.pk for cluster, _ in extended}), len(marks)
 
 
+def _around_leaders(
+    ids: list[int], ranks: dict[int, tuple[int, Any, int]], alike: Callable[[int, int], bool]
+) -> list[list[int]]:
+    """In keep order, each example joins the first leader it is like, or leads a cluster of its
+    own; clusters of one are dropped. Each cluster's first member is its leader, the kept one."""
+    clusters: list[list[int]] = []
+    for pk in sorted(ids, key=ranks.__getitem__):
+        home = next((members for members in clusters if alike(pk, members[0])), None)
+        if home is None:
+            clusters.append([pk])
+        else:
+            home.append(pk)
+    return [members for members in clusters if len(members) > 1]
+
+
 def _mark_duplicates(marks: list[tuple[int, int]]) -> None:
     """Set duplicate_of for (kept, duplicate) pairs: bulk_update's CASE expression costs 10x
     more at this size. PostgreSQL joins two arrays; SQLite (in process) runs one prepared UPDATE
@@ -195,20 +226,10 @@ def _mark_duplicates(marks: list[tuple[int, int]]) -> None:
             cursor.executemany(f"UPDATE {table} SET duplicate_of_id = %s WHERE id = %s", marks)
 
 
-def with_ids(examples: QuerySet[Example], ids: list[int]) -> Iterator[QuerySet[Example]]:
-    """`examples` limited to `ids`, in as few queries as the database allows: on PostgreSQL one
-    array parameter, however many ids (5,000 placeholders cost more to parse than to run)."""
-    if connection.vendor == "postgresql":
-        yield examples.filter(id__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,)))
-        return
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        yield examples.filter(id__in=ids[start : start + LOOKUP_CHUNK])
-
-
 def _keep_ranks(job: DedupJob, ids: list[int]) -> dict[int, tuple[int, Any, int]]:
     """Approved before submitted before draft (before anything else), then the oldest."""
     ranks = {}
-    for rows in with_ids(Example.objects.all(), ids):
+    for rows in matching(Example.objects.all(), "id", ids, sql_type="bigint"):
         for pk, status, created_at in rows.values_list("id", "status", "created_at"):
             ranks[pk] = (KEEP_ORDER.get(ExampleStatus(status), len(KEEP_ORDER)), created_at, pk)
     return ranks

@@ -17,15 +17,17 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Avg
+from django.db.models import Avg, QuerySet
 from django.db.models.functions import Length
 
 from curation.dedup.embeddings import similar_groups
-from curation.dedup.minhash import Shingling, Sketches, bands_for, sketch, verified_groups
-from curation.models import DedupFields, DedupJob, DedupMethod, Shingle
-from curation.services.dedup import Similarity, apply_groups, example_texts, job_examples, with_ids
+from curation.dedup.minhash import Shingling, Sketches, bands_for, bucket_pairs, sketch, verified_groups
+from curation.models import DedupFields, DedupJob, DedupMethod, Example, Shingle
+from curation.services import lsh_index
+from curation.services.dedup import Similarity, apply_groups, example_texts, job_examples
 from curation.services.embedding_cache import cached_vectors
 from curation.services.jobs import HANDED_OFF, HandedOff, ProgressFn
+from curation.services.lookups import matching
 
 SKETCH_BATCH = 20_000
 CHUNKS_SHARE = 0.8  # of the progress bar: the chunks; the merge does the rest
@@ -66,13 +68,21 @@ def chunk_run(job: DedupJob, index: int) -> None:
     examples = job_examples(job).filter(id__gte=first, id__lte=last)
     ids, texts = example_texts(job, examples)
     if job.method == DedupMethod.MINHASH:
-        _save_sketches(job, index, np.asarray(ids, dtype=np.int64), _sketches(job, texts))
+        sketches = _sketches(job, texts)
+        _save_sketches(job, index, np.asarray(ids, dtype=np.int64), sketches)
+        if lsh_index.enabled():
+            lsh_index.index_add(job, np.asarray(ids, dtype=np.int64), sketches.keys)
     else:
         cached_vectors(texts)  # what the merge needs is then in the cache
     if _count_done(job, index, len(ids)):
         from curation.tasks import dedup_merge
 
         dedup_merge.delay(job.pk)
+
+
+def _covered(job: DedupJob) -> QuerySet[Example]:
+    """The examples the planned chunks cover (not those added since the job started)."""
+    return job_examples(job).filter(id__lte=job.chunk_bounds[-1][1])
 
 
 def _sketches(job: DedupJob, texts: list[str]) -> Sketches:
@@ -91,14 +101,16 @@ def _sketches(job: DedupJob, texts: list[str]) -> Sketches:
 
 
 def _count_done(job: DedupJob, index: int, checked: int) -> bool:
-    """Record the chunk as done (once, even when redelivered); True when all are done."""
+    """Record the chunk as done, once even when redelivered; True for the call that completed
+    the set, which alone queues the merge (two merges would race to apply the same groups)."""
     with transaction.atomic():
         locked = DedupJob.objects.select_for_update().get(pk=job.pk)
-        if index not in locked.chunks_done:
-            locked.chunks_done = [*locked.chunks_done, index]
-            locked.examples_checked += checked
-            locked.progress = CHUNKS_SHARE * len(locked.chunks_done) / len(locked.chunk_bounds)
-            locked.save(update_fields=["chunks_done", "examples_checked", "progress"])
+        if index in locked.chunks_done:
+            return False
+        locked.chunks_done = [*locked.chunks_done, index]
+        locked.examples_checked += checked
+        locked.progress = CHUNKS_SHARE * len(locked.chunks_done) / len(locked.chunk_bounds)
+        locked.save(update_fields=["chunks_done", "examples_checked", "progress"])
         return len(locked.chunks_done) == len(locked.chunk_bounds)
 
 
@@ -108,18 +120,17 @@ def merge_run(job: DedupJob, progress: ProgressFn) -> None:
     if job.method == DedupMethod.MINHASH:
         ids, groups, similarity = _minhash_groups(job)
     else:
-        ids, texts = example_texts(job, job_examples(job))
-        found, by_row = similar_groups(cached_vectors(texts), _threshold(job))
-        groups, similarity = found, by_row
+        ids, texts = example_texts(job, _covered(job))
+        groups, similarity = similar_groups(cached_vectors(texts), _threshold(job))
     progress(0.9)
     row_of = {pk: row for row, pk in enumerate(ids)}
     apply_groups(
         job,
         [[ids[row] for row in group] for group in groups],
         lambda a, b: similarity(row_of[a], row_of[b]),
-        job.examples_checked,
+        len(ids),
     )
-    _delete_sketches(job)
+    sketches_discard(job)
 
 
 def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similarity]:
@@ -129,12 +140,18 @@ def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similari
     def texts_of(rows: list[int]) -> list[str]:
         wanted = [ids[row] for row in rows]
         found: dict[int, str] = {}
-        for examples in with_ids(job_examples(job), wanted):
+        for examples in matching(_covered(job), "id", wanted, sql_type="bigint"):
             found.update(zip(*example_texts(job, examples), strict=True))
         # An example deleted since its chunk ran compares as empty; applying leaves it out.
         return [found.get(pk, "") for pk in wanted]
 
-    groups, similarity = verified_groups(sketches, texts_of, shingling, _threshold(job))
+    candidates = None
+    if lsh_index.enabled():  # the buckets the chunks built in Redis
+        row_of = {pk: row for row, pk in enumerate(ids)}
+        buckets = lsh_index.shared_buckets(job, sketches.keys.shape[1])
+        rows = ([row_of[pk] for pk in bucket if pk in row_of] for bucket in buckets)
+        candidates = bucket_pairs(sorted(bucket) for bucket in rows)
+    groups, similarity = verified_groups(sketches, texts_of, shingling, _threshold(job), candidates)
     return ids, groups, similarity
 
 
@@ -142,8 +159,12 @@ def _threshold(job: DedupJob) -> float:
     return job.threshold if job.threshold is not None else 0.8
 
 
+def _sketch_folder(job: DedupJob) -> str:
+    return f"dedup-sketches/job-{job.pk}"
+
+
 def _sketch_name(job: DedupJob, index: int) -> str:
-    return f"dedup-sketches/job-{job.pk}/chunk-{index:05d}.npz"
+    return f"{_sketch_folder(job)}/chunk-{index:05d}.npz"
 
 
 def _save_sketches(job: DedupJob, index: int, ids: np.ndarray, sketches: Sketches) -> None:
@@ -155,15 +176,17 @@ def _save_sketches(job: DedupJob, index: int, ids: np.ndarray, sketches: Sketche
 
 
 def _load_all_sketches(job: DedupJob) -> tuple[list[int], Sketches]:
-    """Every chunk's sketches in one preallocated pair of arrays (no second copy while joining)."""
+    """Every chunk's sketches in one preallocated pair of arrays (no second copy while joining);
+    sized from the files themselves, which a redelivered chunk may have rewritten."""
+    chunk_ids = [_load_sketches(job, index)[0] for index in range(len(job.chunk_bounds))]
     bands = bands_for(_threshold(job), job.num_perm)
-    sketches = Sketches.empty(job.examples_checked, bands, job.num_perm)
+    sketches = Sketches.empty(sum(len(part) for part in chunk_ids), bands, job.num_perm)
     ids: list[int] = []
     for index in range(len(job.chunk_bounds)):
-        chunk_ids, part = _load_sketches(job, index)
+        _, part = _load_sketches(job, index)
         sketches.keys[len(ids) : len(ids) + len(part)] = part.keys
         sketches.bins[len(ids) : len(ids) + len(part)] = part.bins
-        ids.extend(chunk_ids.tolist())
+        ids.extend(chunk_ids[index].tolist())
     return ids, sketches
 
 
@@ -173,6 +196,10 @@ def _load_sketches(job: DedupJob, index: int) -> tuple[np.ndarray, Sketches]:
         return data["ids"], Sketches(data["keys"], data["bins"])
 
 
-def _delete_sketches(job: DedupJob) -> None:
+def sketches_discard(job: DedupJob) -> None:
+    """Delete the job's sketch files and their folder (after the merge, or when the job failed)."""
     for index in range(len(job.chunk_bounds)):
         default_storage.delete(_sketch_name(job, index))
+    default_storage.delete(_sketch_folder(job))  # FileSystemStorage removes an empty folder
+    if job.method == DedupMethod.MINHASH and lsh_index.enabled():
+        lsh_index.index_drop(job, bands_for(_threshold(job), job.num_perm))

@@ -10,19 +10,26 @@ from django.conf import settings
 
 from curation.dedup.embeddings import Vectors, default_model_path, encode
 from curation.models import CachedEmbedding
-
-LOOKUP_CHUNK = 5000
+from curation.services.lookups import matching
 
 
 def model_path() -> str:
     return settings.FINCH_EMBEDDING_MODEL or default_model_path()
 
 
+def _model_name(path: str) -> str:
+    return Path(path).name or path
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def cached_vectors(texts: list[str]) -> Vectors:
     """Unit-length embeddings of the texts, computing and storing only the missing ones."""
     path = model_path()
-    name = Path(path).name or path
-    keys = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in texts]
+    name = _model_name(path)
+    keys = [text_key(text) for text in texts]
     known = _known(name, sorted(set(keys)))
     missing = sorted({key: text for key, text in zip(keys, texts, strict=True) if key not in known}.items())
     if missing:
@@ -33,7 +40,6 @@ def cached_vectors(texts: list[str]) -> Vectors:
                 for (key, _), vector in zip(missing, fresh, strict=True)
             ],
             ignore_conflicts=True,
-            batch_size=1000,
         )
         known.update({key: vector for (key, _), vector in zip(missing, fresh, strict=True)})
     if not keys:
@@ -41,10 +47,14 @@ def cached_vectors(texts: list[str]) -> Vectors:
     return np.stack([known[key] for key in keys])
 
 
+def known_vectors(keys: list[str]) -> dict[str, Vectors]:
+    """The cached embeddings (by the current model) of the texts with these keys, where cached."""
+    return _known(_model_name(model_path()), keys)
+
+
 def _known(name: str, keys: list[str]) -> dict[str, Vectors]:
     found: dict[str, Vectors] = {}
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        rows = CachedEmbedding.objects.filter(model=name, text_hash__in=keys[start : start + LOOKUP_CHUNK])
+    for rows in matching(CachedEmbedding.objects.filter(model=name), "text_hash", keys, sql_type="text"):
         for key, vector in rows.values_list("text_hash", "vector"):
             found[key] = np.frombuffer(bytes(vector), dtype=np.float32)
     return found

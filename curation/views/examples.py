@@ -14,6 +14,7 @@ from curation.errors import ApplicationError, Conflict
 from curation.forms import ExampleForm
 from curation.models import Example, ExampleStatus
 from curation.services.examples import example_create, example_update
+from curation.services.similar import similar_examples
 from curation.views.common import (
     abilities,
     django_errors,
@@ -70,6 +71,15 @@ def example_detail(request: HttpRequest, example_id: int) -> HttpResponse:
         "flags": example.flags.select_related("created_by").order_by("-id")[:20],
     }
     return render(request, "curation/example.html", context)
+
+
+@login_required
+@django_errors
+def similar(request: HttpRequest, example_id: int) -> HttpResponse:
+    """The examples nearest in meaning to this one (loaded into the example page on demand)."""
+    example = example_for(request, example_id)
+    context = {"example": example, "found": similar_examples(example)}
+    return render(request, "curation/_similar.html", context)
 
 
 def _save_edit(request: HttpRequest, example: Example, form: ExampleForm) -> Example | None:

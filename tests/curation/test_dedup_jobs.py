@@ -14,7 +14,7 @@ from curation.models import (
     ExampleStatus,
     JobStatus,
 )
-from curation.services.dedup import cluster_dissolve, cluster_keep
+from curation.services.dedup import apply_groups, cluster_dissolve, cluster_keep
 from curation.tasks import dedup_examples
 from tests.conftest import Team
 from tests.factories import ExampleFactory
@@ -341,3 +341,55 @@ class TestKeepPolicy:
 
         # Then the approved one is kept
         assert DuplicateCluster.objects.get().kept_id == approved.pk
+
+
+@pytest.mark.django_db
+class TestChains:
+    def test_a_chain_of_similar_pairs_is_cut_so_every_duplicate_is_like_its_kept_example(
+        self, team: Team
+    ) -> None:
+        # Given a group joined by similar pairs a~b and b~c, where a and c are not alike
+        a = example(team, "first", status=ExampleStatus.APPROVED)
+        b = example(team, "second")
+        c = example(team, "third")
+        d = example(team, "fourth")
+        table = {frozenset((a.pk, b.pk)): 0.9, frozenset((b.pk, c.pk)): 0.85, frozenset((c.pk, d.pk)): 0.9}
+        job = DedupJob.objects.create(
+            project=team.project, created_by=team.lead, method="minhash", threshold=0.8
+        )
+
+        # When the group is applied
+        apply_groups(job, [[a.pk, b.pk, c.pk, d.pk]], lambda x, y: table.get(frozenset((x, y)), 0.1), 4)
+
+        # Then b joins a (the approved leader), c leads its own cluster with d, and nothing is
+        # marked a duplicate of an example it is not like
+        clusters = {
+            cluster.kept_id: sorted(cluster.members.values_list("example_id", flat=True))
+            for cluster in DuplicateCluster.objects.all()
+        }
+        assert clusters == {a.pk: sorted([a.pk, b.pk]), c.pk: sorted([c.pk, d.pk])}
+        assert all(member.similarity >= 0.8 for member in ClusterMember.objects.all())
+
+    def test_a_newcomer_joins_an_existing_cluster_only_if_it_is_like_the_kept_example(
+        self, team: Team
+    ) -> None:
+        # Given an active cluster a <- b
+        a = example(team, "a", status=ExampleStatus.APPROVED)
+        b = example(team, "b")
+        first = DedupJob.objects.create(
+            project=team.project, created_by=team.lead, method="minhash", threshold=0.8
+        )
+        apply_groups(first, [[a.pk, b.pk]], lambda x, y: 0.9, 2)
+
+        # When a later job groups b with newcomers: c like a, d like b only
+        c, d = example(team, "c"), example(team, "d")
+        table = {frozenset((c.pk, a.pk)): 0.9, frozenset((d.pk, b.pk)): 0.9, frozenset((c.pk, b.pk)): 0.9}
+        later = DedupJob.objects.create(
+            project=team.project, created_by=team.lead, method="minhash", threshold=0.8
+        )
+        apply_groups(later, [[a.pk, b.pk, c.pk, d.pk]], lambda x, y: table.get(frozenset((x, y)), 0.1), 4)
+
+        # Then c joins the cluster, and d (not like a) is left alone
+        cluster = DuplicateCluster.objects.get()
+        assert sorted(cluster.members.values_list("example_id", flat=True)) == sorted([a.pk, b.pk, c.pk])
+        assert Example.objects.get(pk=d.pk).duplicate_of_id is None

@@ -75,6 +75,7 @@ ACTIONS = [
     Action("flags", "annotator", lambda w: f"/projects/{w.project}/flags/"),
     Action("import", "annotator", lambda w: f"/projects/{w.project}/import/"),
     Action("example", "annotator", lambda w: f"/examples/{w.first}/"),
+    Action("example-similar", "annotator", lambda w: f"/examples/{w.first}/similar/", htmx=True),
     Action("flag-search", "annotator", lambda w: f"/examples/{w.first}/flag/"),
     Action("flag-compare", "annotator", lambda w: f"/examples/{w.first}/flag/compare/?other={w.second}"),
     Action("flag", "annotator", lambda w: f"/flags/{w.flag}/"),

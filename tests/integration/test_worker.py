@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -85,7 +85,10 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     """Start a worker on the given broker and the test database; every one is stopped afterwards."""
     workers: list[Worker] = []
 
-    def start(*, finch_home: Path, broker_url: str | None) -> Worker:
+    def start(
+        *, finch_home: Path, broker_url: str | None, extra_env: Mapping[str, str] | None = None
+    ) -> Worker:
+        """`extra_env` comes last: it may set other settings, the settings module included."""
         env = {key: value for key, value in os.environ.items() if key not in WORKER_ENV_DROPPED}
         env.update(
             DJANGO_SETTINGS_MODULE="config.settings.test",
@@ -96,6 +99,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
         )
         if broker_url is not None:
             env["CELERY_BROKER_URL"] = broker_url
+        env.update(extra_env or {})
         log_path = tmp_path / f"worker-{len(workers)}.log"
         command = [
             sys.executable,

@@ -88,9 +88,26 @@
     comment.closest("[data-review-card]").querySelector(`[data-key="${decision}"]`).click();
   }
 
+  // A running job's row: its bar and status follow the job's API; the page reloads when it ends.
+  function jobProgress(row) {
+    async function poll() {
+      const response = await fetch(row.dataset.jobUrl, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
+      if (!response.ok) return setTimeout(poll, 3000);
+      const job = await response.json();
+      const bar = row.querySelector(".bar");
+      if (bar) bar.style.width = Math.round(job.progress * 100) + "%";
+      const status = row.querySelector(".badge");
+      if (status) { status.textContent = job.status; status.className = "badge " + job.status; }
+      if (["succeeded", "failed", "cancelled"].includes(job.status)) return window.location.reload();
+      setTimeout(poll, 1000);
+    }
+    poll();
+  }
+
   function init(root) {
     root.querySelectorAll(".chat-editor").forEach(chatEditor);
     root.querySelectorAll("textarea.json").forEach(jsonCheck);
+    root.querySelectorAll("[data-job-url]").forEach(jobProgress);
   }
 
   document.addEventListener("DOMContentLoaded", () => init(document));
