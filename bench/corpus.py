@@ -112,3 +112,16 @@ def corpus(
             planted.append((source, len(texts)))
             texts.append(copy)
     return texts, planted
+
+
+def true_jaccard(left: str, right: str, ngram: int = 5) -> float:
+    """The benchmarks' own oracle, independent of Finch's code: the Jaccard of the character
+    n-gram sets of the normalized texts (a shorter text padded to one n-gram)."""
+    from curation.dedup.normalize import exact_key
+
+    def grams(text: str) -> set[str]:
+        key = exact_key(text).ljust(ngram)
+        return {key[i : i + ngram] for i in range(len(key) - ngram + 1)}
+
+    a, b = grams(left), grams(right)
+    return len(a & b) / len(a | b)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.corpus import corpus
+from bench.corpus import corpus, true_jaccard
 from bench.harness import Service, run_django, running_service
 
 THRESHOLD, NUM_PERM, NGRAM = 0.8, 128, 5
@@ -36,19 +36,6 @@ from curation.models import Example
 rows = Example.objects.filter(project_id={project}).order_by("id").values_list("id", "duplicate_of_id")
 print(json.dumps(list(rows)))
 """
-
-
-def grams(text: str) -> set[str]:
-    from curation.dedup.normalize import exact_key
-
-    key = exact_key(text)
-    key = key if len(key) >= NGRAM else key.ljust(NGRAM)
-    return {key[i : i + NGRAM] for i in range(len(key) - NGRAM + 1)}
-
-
-def true_jaccard(left: str, right: str) -> float:
-    a, b = grams(left), grams(right)
-    return len(a & b) / len(a | b)
 
 
 def reference_docs_per_s(texts: list[str]) -> float:

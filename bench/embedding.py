@@ -97,10 +97,20 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--backend", default="postgresql", choices=["postgresql", "sqlite"])
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=2,
+        help="worker processes, one torch thread each; the job's chunks are spread over them",
+    )
     args = parser.parse_args()
     texts = short_texts(args.rows + args.rows // 100, seed=0)
     first, added = texts[: args.rows], texts[args.rows :]
-    with running_service(args.backend) as service:
+    chunk_rows = max(1000, args.rows // (2 * args.worker_processes))
+    settings = {"FINCH_TORCH_THREADS": "1", "FINCH_DEDUP_CHUNK_ROWS": str(chunk_rows)}
+    if args.worker_processes == 1:
+        settings = {}
+    with running_service(args.backend, worker_processes=args.worker_processes, extra_env=settings) as service:
         body = {"name": "embedding bench", "task_type": "generation", "target_behavior": "Answer."}
         project = int(service.api("POST", "/api/projects/", body)["id"])
         load(service, project, first)

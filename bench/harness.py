@@ -103,8 +103,11 @@ def _database_url(backend: str, home: Path) -> str:
 
 
 @contextmanager
-def running_service(backend: str, port: int = 8765) -> Iterator[Service]:
-    """A fresh database and FINCH_HOME, migrated, with a user, web and worker running."""
+def running_service(
+    backend: str, port: int = 8765, worker_processes: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Service]:
+    """A fresh database and FINCH_HOME, migrated, with a user, web and worker running (one
+    process, or a prefork pool of `worker_processes`)."""
     home = Path(tempfile.mkdtemp(prefix=f"finch-bench-{backend}-"))
     env = {
         **os.environ,
@@ -112,6 +115,7 @@ def running_service(backend: str, port: int = 8765) -> Iterator[Service]:
         "DATABASE_URL": _database_url(backend, home),
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "FINCH_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     env.pop("CELERY_BROKER_URL", None)
     manage = [str(VENV_BIN / "python"), "manage.py"]
@@ -135,8 +139,11 @@ def running_service(backend: str, port: int = 8765) -> Iterator[Service]:
         "-A",
         "config",
         "worker",
-        "--pool",
-        "solo",
+        *(
+            ["--pool", "solo"]
+            if worker_processes == 1
+            else ["--pool", "prefork", "-c", str(worker_processes)]
+        ),
         "-Q",
         "celery",
         "-l",

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import numpy as np
 from django.contrib.auth.models import User
 
+from bench.corpus import true_jaccard
 from curation.dedup.embeddings import encode
-from curation.dedup.normalize import exact_key
 from curation.errors import InvalidInput
 from curation.models import ContradictionJob, DedupJob, DuplicateCluster, Example, Flag, Project
 from curation.services.embedding_cache import model_path
@@ -22,18 +22,6 @@ from curation.services.projects import project_create
 from curation.tasks import dedup_examples, find_contradictions
 
 Edit = Callable[[random.Random, str], str]
-NGRAM = 5
-
-
-def grams(text: str) -> set[str]:
-    key = exact_key(text)
-    key = key if len(key) >= NGRAM else key.ljust(NGRAM)
-    return {key[i : i + NGRAM] for i in range(len(key) - NGRAM + 1)}
-
-
-def jaccard(left: str, right: str) -> float:
-    a, b = grams(left), grams(right)
-    return len(a & b) / len(a | b)
 
 
 def run(
@@ -175,9 +163,11 @@ def minhash_quality(project: Project, user: User, variants: dict[int, tuple[str,
     job, elapsed = dedup(project, user, "minhash", threshold)
     marked = marks(project)
     inputs = dict(Example.objects.filter(pk__in=variants).values_list("id", "input"))
-    meant = {pk for pk, (_, original, _) in variants.items() if jaccard(inputs[pk], original) >= threshold}
+    meant = {
+        pk for pk, (_, original, _) in variants.items() if true_jaccard(inputs[pk], original) >= threshold
+    }
     found = {pk for pk in meant if pk in marked and _same_cluster(pk, variants[pk][1], project)}
-    precise = sum(jaccard(text, kept) >= threshold for text, _, kept, _ in marked.values())
+    precise = sum(true_jaccard(text, kept) >= threshold for text, _, kept, _ in marked.values())
     same_label = sum(label == kept_label for _, label, _, kept_label in marked.values())
     _report("minhash", threshold, elapsed, job, len(found), len(meant), precise, same_label, len(marked))
     _per_kind(variants, meant, found)

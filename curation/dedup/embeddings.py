@@ -27,7 +27,7 @@ BLOCK_ROWS = 2048
 BATCH_SIZE = 64
 EXACT_MAX_ROWS = 20_000
 RECALL_AT_THRESHOLD = 0.995
-VERIFY_CHUNK = 200_000
+VERIFY_CHUNK = 20_000  # pairs per gather: 2 x 20k x 384 floats at a time
 # A shared SimHash band is weak evidence: compare each row with more of its bucket than MinHash does.
 LSH_RUN_WINDOW = 16
 
@@ -35,7 +35,14 @@ LSH_RUN_WINDOW = 16
 @lru_cache(maxsize=2)
 def _model(path: str) -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download: the model is a local path
+    import torch
     from sentence_transformers import SentenceTransformer
+
+    # Several worker processes on one host encode faster with a thread each than one process
+    # with all cores (small matrices parallelize poorly): FINCH_TORCH_THREADS sets it.
+    threads = int(os.environ.get("FINCH_TORCH_THREADS") or 0)
+    if threads:
+        torch.set_num_threads(threads)
 
     return SentenceTransformer(path, device="cpu")
 
@@ -103,13 +110,13 @@ def lsh_shape(count: int, threshold: float) -> tuple[int, int]:
 def _lsh_pairs(vectors: Vectors, threshold: float, seed: int = 0) -> list[tuple[int, int]]:
     bits, bands = lsh_shape(len(vectors), threshold)
     planes = np.random.default_rng(seed).standard_normal((vectors.shape[1], bits * bands)).astype(np.float32)
-    weights = (1 << np.arange(bits, dtype=np.int64)).astype(np.float64)  # exact in float64 up to 2^53
     keys = np.empty((len(vectors), bands), dtype=np.uint32)
-    for start in range(0, len(vectors), 50_000):  # bounded memory: a slice of rows at a time
-        signs = (vectors[start : start + 50_000] @ planes) > 0
-        keys[start : start + len(signs)] = (signs.reshape(len(signs), bands, bits) @ weights).astype(
-            np.uint32
-        )
+    for start in range(0, len(vectors), 20_000):  # bounded memory: a slice of rows at a time
+        signs = ((vectors[start : start + 20_000] @ planes) > 0).reshape(-1, bands, bits)
+        packed = np.zeros((len(signs), bands), dtype=np.uint32)
+        for bit in range(bits):
+            packed |= signs[:, :, bit].astype(np.uint32) << np.uint32(bit)
+        keys[start : start + len(signs)] = packed
     candidates = candidate_pairs(keys, window=LSH_RUN_WINDOW)
     found: list[tuple[int, int]] = []
     for start in range(0, len(candidates), VERIFY_CHUNK):

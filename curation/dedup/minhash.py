@@ -167,7 +167,7 @@ def verified_groups(
     place = {row: index for index, row in enumerate(rows.tolist())}
 
     def similarity(a: int, b: int) -> float:
-        return float(sets.jaccard(np.array([place[a]]), np.array([place[b]]))[0])
+        return sets.one(place[a], place[b])
 
     return groups(verified.tolist()), similarity
 

@@ -25,7 +25,7 @@ SPACE = 32
 
 
 @numba.njit(cache=True)
-def _mix(value: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+def _mix(value: np.uint64) -> np.uint64:  # pragma: no cover
     value = (value ^ (value >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     value = (value ^ (value >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return value ^ (value >> np.uint64(31))
@@ -98,7 +98,7 @@ def _shingles(codes, offsets, text, ngram, words, buffer):  # pragma: no cover
 
 
 @numba.njit(cache=True)
-def _densify(row, num_perm):  # pragma: no cover - compiled
+def _densify(row, num_perm):  # pragma: no cover
     """Each empty bin takes the next filled bin's value to the right (wrapping), shifted by the
     distance so that borrowed values only match values borrowed the same way."""
     first = -1
@@ -152,25 +152,29 @@ def _shingle_sets(codes, offsets, ngram, words):  # pragma: no cover
     return buffer, sizes
 
 
+@numba.njit(cache=True)
+def _one_jaccard(buffer, starts, sizes, a, b):  # pragma: no cover
+    i, i_end = starts[a], starts[a] + sizes[a]
+    j, j_end = starts[b], starts[b] + sizes[b]
+    common = 0
+    while i < i_end and j < j_end:
+        if buffer[i] == buffer[j]:
+            common += 1
+            i += 1
+            j += 1
+        elif buffer[i] < buffer[j]:
+            i += 1
+        else:
+            j += 1
+    union = sizes[a] + sizes[b] - common
+    return common / union if union else 1.0
+
+
 @numba.njit(parallel=True, cache=True)
 def _pair_jaccard(buffer, starts, sizes, left, right):  # pragma: no cover
     result = np.empty(left.size, dtype=np.float64)
     for pair in numba.prange(left.size):
-        a, b = left[pair], right[pair]
-        i, i_end = starts[a], starts[a] + sizes[a]
-        j, j_end = starts[b], starts[b] + sizes[b]
-        common = 0
-        while i < i_end and j < j_end:
-            if buffer[i] == buffer[j]:
-                common += 1
-                i += 1
-                j += 1
-            elif buffer[i] < buffer[j]:
-                i += 1
-            else:
-                j += 1
-        union = sizes[a] + sizes[b] - common
-        result[pair] = common / union if union else 1.0
+        result[pair] = _one_jaccard(buffer, starts, sizes, left[pair], right[pair])
     return result
 
 
@@ -197,6 +201,10 @@ class ShingleSets:
             self._buffer, self._starts, self._sizes, np.ascontiguousarray(left), np.ascontiguousarray(right)
         )
         return result
+
+    def one(self, left: int, right: int) -> float:
+        """Jaccard of two texts (no thread pool dispatch: for one pair at a time)."""
+        return float(_one_jaccard(self._buffer, self._starts, self._sizes, left, right))
 
 
 def signatures(texts: list[str], *, ngram: int, num_perm: int = 128, words: bool = False) -> U64:

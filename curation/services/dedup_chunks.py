@@ -25,7 +25,7 @@ from curation.dedup.minhash import Shingling, Sketches, bands_for, bucket_pairs,
 from curation.models import DedupFields, DedupJob, DedupMethod, Example, Shingle
 from curation.services import lsh_index
 from curation.services.dedup import Similarity, apply_groups, example_texts, job_examples
-from curation.services.embedding_cache import cached_vectors
+from curation.services.embedding_cache import cached_vectors, embed_missing
 from curation.services.jobs import HANDED_OFF, HandedOff, ProgressFn
 from curation.services.lookups import matching
 
@@ -73,7 +73,7 @@ def chunk_run(job: DedupJob, index: int) -> None:
         if lsh_index.enabled():
             lsh_index.index_add(job, np.asarray(ids, dtype=np.int64), sketches.keys)
     else:
-        cached_vectors(texts)  # what the merge needs is then in the cache
+        embed_missing(texts)  # what the merge needs is then in the cache
     if _count_done(job, index, len(ids)):
         from curation.tasks import dedup_merge
 

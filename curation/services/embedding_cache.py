@@ -27,24 +27,40 @@ def text_key(text: str) -> str:
 
 def cached_vectors(texts: list[str]) -> Vectors:
     """Unit-length embeddings of the texts, computing and storing only the missing ones."""
-    path = model_path()
-    name = _model_name(path)
+    name = _model_name(model_path())
     keys = [text_key(text) for text in texts]
     known = _known(name, sorted(set(keys)))
-    missing = sorted({key: text for key, text in zip(keys, texts, strict=True) if key not in known}.items())
-    if missing:
-        fresh = encode([text for _, text in missing], path)
-        CachedEmbedding.objects.bulk_create(
-            [
-                CachedEmbedding(model=name, text_hash=key, vector=vector.tobytes())
-                for (key, _), vector in zip(missing, fresh, strict=True)
-            ],
-            ignore_conflicts=True,
-        )
-        known.update({key: vector for (key, _), vector in zip(missing, fresh, strict=True)})
+    known.update(_embed(name, {key: text for key, text in zip(keys, texts, strict=True) if key not in known}))
     if not keys:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([known[key] for key in keys])
+
+
+def embed_missing(texts: list[str]) -> int:
+    """Embed and store the texts not cached yet, without reading the cached vectors back (what
+    a dedup chunk does: the merge reads them all once); returns how many were embedded."""
+    name = _model_name(model_path())
+    wanted = {text_key(text): text for text in texts}
+    cached = CachedEmbedding.objects.filter(model=name)
+    present: set[str] = set()
+    for rows in matching(cached, "text_hash", sorted(wanted), sql_type="text"):
+        present.update(rows.values_list("text_hash", flat=True))
+    return len(_embed(name, {key: text for key, text in wanted.items() if key not in present}))
+
+
+def _embed(name: str, missing: dict[str, str]) -> dict[str, Vectors]:
+    if not missing:
+        return {}
+    keys = sorted(missing)
+    fresh = encode([missing[key] for key in keys], model_path())
+    CachedEmbedding.objects.bulk_create(
+        [
+            CachedEmbedding(model=name, text_hash=key, vector=vector.tobytes())
+            for key, vector in zip(keys, fresh, strict=True)
+        ],
+        ignore_conflicts=True,
+    )
+    return dict(zip(keys, fresh, strict=True))
 
 
 def known_vectors(keys: list[str]) -> dict[str, Vectors]:
