@@ -24,7 +24,7 @@ from curation.dedup.embeddings import similar_groups
 from curation.dedup.minhash import Shingling, Sketches, bands_for, bucket_pairs, sketch, verified_groups
 from curation.models import DedupFields, DedupJob, DedupMethod, Example, Shingle
 from curation.services import lsh_index
-from curation.services.dedup import Similarity, apply_groups, example_texts, job_examples
+from curation.services.dedup import DEFAULT_THRESHOLDS, Similarity, apply_groups, example_texts, job_examples
 from curation.services.embedding_cache import cached_vectors, embed_missing
 from curation.services.jobs import HANDED_OFF, HandedOff, ProgressFn
 from curation.services.lookups import matching
@@ -156,7 +156,7 @@ def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similari
 
 
 def _threshold(job: DedupJob) -> float:
-    return job.threshold if job.threshold is not None else 0.8
+    return job.threshold if job.threshold is not None else DEFAULT_THRESHOLDS[DedupMethod(job.method)]
 
 
 def _sketch_folder(job: DedupJob) -> str:
