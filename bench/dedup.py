@@ -18,24 +18,16 @@ Targets (issue 5): 1,000,000 examples in under 60 s, at least 5x the reference's
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import corpus, true_jaccard
-from bench.harness import Service, run_django, running_service
+from bench.harness import Service, running_service
 
 THRESHOLD, NUM_PERM, NGRAM = 0.8, 128, 5
-MARKS_SCRIPT = """
-import json
-from curation.models import Example
-rows = Example.objects.filter(project_id={project}).order_by("id").values_list("id", "duplicate_of_id")
-print(json.dumps(list(rows)))
-"""
 
 
 def reference_docs_per_s(texts: list[str]) -> float:
@@ -65,20 +57,10 @@ def reference_docs_per_s(texts: list[str]) -> float:
 
 
 def load(service: Service, texts: list[str]) -> int:
-    project = service.api(
-        "POST",
-        "/api/projects/",
-        {"name": "dedup bench", "task_type": "generation", "target_behavior": "Answer."},
-    )["id"]
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "rows.jsonl"
-        with path.open("w", encoding="utf-8") as handle:
-            for text in texts:
-                handle.write(json.dumps({"input": text, "output": "ok"}) + "\n")
-        job = service.upload(f"/api/projects/{project}/imports/", path, format="jsonl", status="submitted")
-    finished = service.wait_for_job(f"/api/imports/{job['id']}/")
-    assert finished["status"] == "succeeded", finished
-    return int(project)
+    body = {"name": "dedup bench", "task_type": "generation", "target_behavior": "Answer."}
+    project = int(service.api("POST", "/api/projects/", body)["id"])
+    service.import_texts(project, texts)
+    return project
 
 
 def main() -> None:
@@ -98,8 +80,8 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         assert job["status"] == "succeeded", job
         worker_mb = service.peak_rss_mb("worker")
-        marks = json.loads(run_django(service.env, MARKS_SCRIPT.format(project=project)))
-    recall, wanted, precision, checked = measure(texts, planted, marks)
+        kept = service.kept_rows(project)
+    recall, wanted, precision, checked = measure(texts, planted, kept)
     reference = reference_docs_per_s(texts[: args.reference_rows])
     ours = args.rows / elapsed
     print(f"\n{'pipeline':<46} {'docs':>9} {'seconds':>8} {'docs/s':>9}")
@@ -119,14 +101,12 @@ def main() -> None:
 
 
 def measure(
-    texts: list[str], planted: list[tuple[int, int]], marks: list[list[int | None]]
+    texts: list[str], planted: list[tuple[int, int]], root: list[int]
 ) -> tuple[float, int, float, int]:
-    """`marks`: [id, duplicate_of] in id order, which is the file's order."""
-    index_of = {pk: index for index, (pk, _) in enumerate(marks)}
-    root = [index_of[kept] if kept is not None else index for index, (_, kept) in enumerate(marks)]
+    """`root`: for each text, the row of the example it is kept as (Service.kept_rows)."""
     wanted = [(a, b) for a, b in planted if true_jaccard(texts[a], texts[b]) >= THRESHOLD]
     found = sum(root[a] == root[b] for a, b in wanted)
-    members = [index for index, (_, kept) in enumerate(marks) if kept is not None]
+    members = [index for index, kept in enumerate(root) if kept != index]
     correct = sum(true_jaccard(texts[index], texts[root[index]]) >= THRESHOLD for index in members)
     return found / max(len(wanted), 1), len(wanted), correct / max(len(members), 1), len(members)
 

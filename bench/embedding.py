@@ -16,26 +16,18 @@ method, at least 0.95 of its pairs found; a re-run after adding 1% in under 15 s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import near_duplicate, text
-from bench.harness import Service, run_django, running_service
+from bench.harness import Service, running_service
 
 THRESHOLD = 0.95
-MARKS_SCRIPT = """
-import json
-from curation.models import Example
-rows = Example.objects.filter(project_id={project}).order_by("id").values_list("id", "duplicate_of_id")
-print(json.dumps(list(rows)))
-"""
 
 
 def short_texts(count: int, seed: int) -> list[str]:
@@ -73,14 +65,6 @@ def plain_method(texts: list[str]) -> tuple[float, set[tuple[int, int]]]:
     return time.perf_counter() - start, pairs
 
 
-def load(service: Service, project: int, texts: list[str]) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "rows.jsonl"
-        path.write_text("".join(json.dumps({"input": item, "output": "ok"}) + "\n" for item in texts))
-        job = service.upload(f"/api/projects/{project}/imports/", path, format="jsonl", status="submitted")
-    assert service.wait_for_job(f"/api/imports/{job['id']}/")["status"] == "succeeded"
-
-
 def timed_job(service: Service, project: int) -> tuple[float, dict[str, object]]:
     start = time.perf_counter()
     job = service.api(
@@ -113,15 +97,13 @@ def main() -> None:
     with running_service(args.backend, worker_processes=args.worker_processes, extra_env=settings) as service:
         body = {"name": "embedding bench", "task_type": "generation", "target_behavior": "Answer."}
         project = int(service.api("POST", "/api/projects/", body)["id"])
-        load(service, project, first)
+        service.import_texts(project, first)
         cold, job = timed_job(service, project)
-        marks = json.loads(run_django(service.env, MARKS_SCRIPT.format(project=project)))
-        load(service, project, added)
+        root = service.kept_rows(project)
+        service.import_texts(project, added)
         rerun, _ = timed_job(service, project)
         worker_mb = service.peak_rss_mb("worker")
     plain_s, plain_pairs = plain_method(first)
-    index_of = {pk: index for index, (pk, _) in enumerate(marks)}
-    root = [index_of[kept] if kept is not None else index for index, (_, kept) in enumerate(marks)]
     found = sum(root[a] == root[b] for a, b in plain_pairs)
     print(f"\n{'pipeline':<48} {'docs':>8} {'seconds':>8} {'docs/s':>8}")
     print(

@@ -23,6 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "bench-password-1"
+MARKS_SCRIPT = """
+import json
+from curation.models import Example
+rows = Example.objects.filter(project_id={project}).order_by("id").values_list("id", "duplicate_of_id")
+print(json.dumps(list(rows)))
+"""
 
 
 @dataclass
@@ -68,6 +74,25 @@ class Service:
                 return job
             time.sleep(0.25)
         raise TimeoutError(f"{path} did not finish in {timeout_s} s")
+
+    def import_texts(self, project: int, texts: list[str]) -> None:
+        """Import each text as a submitted example (output "ok") and wait for the import."""
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "rows.jsonl"
+            with path.open("w", encoding="utf-8") as handle:
+                for text in texts:
+                    handle.write(json.dumps({"input": text, "output": "ok"}) + "\n")
+            job = self.upload(f"/api/projects/{project}/imports/", path, format="jsonl", status="submitted")
+        finished = self.wait_for_job(f"/api/imports/{job['id']}/")
+        assert finished["status"] == "succeeded", finished
+
+    def kept_rows(self, project: int) -> list[int]:
+        """For each example of the project in id order (the import file's order), the row of
+        the example it is kept as: its own row, or its kept example's if marked a duplicate."""
+        script = MARKS_SCRIPT.format(project=project)
+        marks = json.loads(run_django(self.env, script))
+        row_of = {pk: row for row, (pk, _) in enumerate(marks)}
+        return [row_of[kept] if kept is not None else row for row, (_, kept) in enumerate(marks)]
 
     def peak_rss_mb(self, name: str) -> float:
         """Peak resident memory (VmHWM) of a process and its children, the largest one."""
