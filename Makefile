@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml
 # Web on $(HOST):$(PORT) and a local Celery worker, on SQLite and the file broker under var/.
 run: setup
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py prepare_models
 	$(PY) manage.py seed_demo
 	@bash deploy/run_local.sh "$(VENV)" "$(HOST)" "$(PORT)"
 

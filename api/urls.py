@@ -27,6 +27,14 @@ from api.views.projects import (
     ProjectValidationJobsView,
     ValidationJobDetailView,
 )
+from api.views.versions import (
+    FreezePreviewView,
+    ProjectVersionsView,
+    VersionCardView,
+    VersionDetailView,
+    VersionDiffView,
+    VersionExportView,
+)
 
 urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
@@ -82,4 +90,14 @@ urlpatterns = [
     ),
     path("flags/<int:flag_id>/", FlagDetailView.as_view(), name="api-flag"),
     path("flags/<int:flag_id>/resolve/", FlagResolveView.as_view(), name="api-flag-resolve"),
+    path("projects/<int:project_id>/versions/", ProjectVersionsView.as_view(), name="api-versions"),
+    path(
+        "projects/<int:project_id>/versions/preview/", FreezePreviewView.as_view(), name="api-freeze-preview"
+    ),
+    path("versions/<int:version_id>/", VersionDetailView.as_view(), name="api-version"),
+    path("versions/<int:version_id>/export/", VersionExportView.as_view(), name="api-version-export"),
+    path("versions/<int:version_id>/card/", VersionCardView.as_view(), name="api-version-card"),
+    path(
+        "versions/<int:version_id>/diff/<int:other_id>/", VersionDiffView.as_view(), name="api-version-diff"
+    ),
 ]

@@ -39,6 +39,7 @@ class Service:
     env: dict[str, str]
     base_url: str
     token: str = ""
+    models_note: str = ""  # what prepare_models said (where the int8 model is, how long it took)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -70,19 +71,22 @@ class Service:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             job = self.api("GET", path)
-            if job["status"] in ("succeeded", "failed", "cancelled"):
+            if job["status"] in ("succeeded", "failed", "cancelled", "frozen"):  # versions end frozen
                 return job
             time.sleep(0.25)
         raise TimeoutError(f"{path} did not finish in {timeout_s} s")
 
-    def import_texts(self, project: int, texts: list[str]) -> None:
-        """Import each text as a submitted example (output "ok") and wait for the import."""
+    def import_texts(
+        self, project: int, texts: list[str], outputs: list[str] | None = None, status: str = "submitted"
+    ) -> None:
+        """Import each text as an example (output "ok" unless given) and wait for the import."""
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "rows.jsonl"
             with path.open("w", encoding="utf-8") as handle:
-                for text in texts:
-                    handle.write(json.dumps({"input": text, "output": "ok"}) + "\n")
-            job = self.upload(f"/api/projects/{project}/imports/", path, format="jsonl", status="submitted")
+                for index, text in enumerate(texts):
+                    output = outputs[index] if outputs else "ok"
+                    handle.write(json.dumps({"input": text, "output": output}) + "\n")
+            job = self.upload(f"/api/projects/{project}/imports/", path, format="jsonl", status=status)
         finished = self.wait_for_job(f"/api/imports/{job['id']}/")
         assert finished["status"] == "succeeded", finished
 
@@ -140,15 +144,21 @@ def running_service(
         "DATABASE_URL": _database_url(backend, home),
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "FINCH_LOG_LEVEL": "WARNING",
+        # Installed models outlive a service, as they do on a host: made once, by prepare_models.
+        "FINCH_MODELS_DIR": str(ROOT / "var" / "models"),
         **(extra_env or {}),
     }
     env.pop("CELERY_BROKER_URL", None)
     manage = [str(VENV_BIN / "python"), "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    prepared = subprocess.run(
+        [*manage, "prepare_models"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
     subprocess.run(
         [*manage, "seed_demo", "--password", PASSWORD], cwd=ROOT, env=env, check=True, capture_output=True
     )
     service = Service(backend=backend, env=env, base_url=f"http://127.0.0.1:{port}")
+    service.models_note = prepared.stdout.strip()
     web = [
         str(VENV_BIN / "gunicorn"),
         "config.wsgi",

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from curation.views import dedup, examples, flags, imports, pages, review
+from curation.views import dedup, examples, flags, imports, pages, review, versions
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -25,6 +25,9 @@ urlpatterns = [
     path("examples/<int:example_id>/flag/compare/", flags.flag_compare, name="flag-compare"),
     path("flags/<int:flag_id>/", flags.flag_detail, name="flag"),
     path("imports/<int:job_id>/", imports.import_detail, name="import-detail"),
+    path("projects/<int:project_id>/versions/", versions.version_list, name="versions"),
+    path("projects/<int:project_id>/versions/new/", versions.version_new, name="version-new"),
+    path("versions/<int:version_id>/", versions.version_detail, name="version"),
     path("healthz", pages.health, name="health"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

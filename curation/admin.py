@@ -3,6 +3,7 @@ from django.http import HttpRequest
 
 from curation.models import (
     ClusterMember,
+    DatasetVersion,
     DedupJob,
     DuplicateCluster,
     Example,
@@ -13,6 +14,7 @@ from curation.models import (
     Project,
     Review,
     ValidationJob,
+    VersionItem,
 )
 
 
@@ -123,3 +125,29 @@ class DedupJobAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "method", "status", "clusters", "duplicates_marked", "created_at"]
     list_filter = ["method", "status"]
     readonly_fields = ["traceback"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Frozen versions and their items: viewable, never changed here (the database refuses too)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "project", "number", "name", "status", "sha256", "frozen_at")
+    list_filter = ("status",)
+
+
+@admin.register(VersionItem)
+class VersionItemAdmin(ReadOnlyAdmin):
+    list_display = ("id", "version", "split", "example_id", "content_hash")
+    list_filter = ("split",)
+    list_select_related = ("version__project",)

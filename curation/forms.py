@@ -131,3 +131,24 @@ class DedupJobForm(forms.Form):
             "threshold": data["threshold"],
             "shingle": data["shingle"] or Shingle.AUTO,
         }
+
+
+class VersionForm(forms.Form):
+    name = forms.CharField(
+        required=False, max_length=200, widget=forms.TextInput(attrs={"placeholder": "v3"})
+    )
+    eval_fraction = forms.FloatField(
+        initial=0.1,
+        min_value=0.0,
+        max_value=0.5,
+        label="Eval share",
+        help_text="Held out for evaluation, stratified by label for classification.",
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+    )
+    seed = forms.IntegerField(
+        initial=0, min_value=0, max_value=2**63 - 1, help_text="Same data and seed: same split."
+    )
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    block_on_leakage = forms.BooleanField(
+        required=False, label="Fail the freeze if eval items have near copies in train"
+    )

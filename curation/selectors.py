@@ -10,6 +10,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from curation.errors import InvalidInput, NotFound
 from curation.models import (
     ContradictionJob,
+    DatasetVersion,
     DedupJob,
     DuplicateCluster,
     Example,
@@ -185,6 +186,23 @@ def _job_get(model: type[JobT], *, user: AnyUser, job_id: Any, name: str) -> Job
         raise NotFound(f"No such {name}.")
     require_role(user, job.project, Role.ANNOTATOR)
     return job
+
+
+def version_get(*, user: AnyUser, version_id: Any, min_role: str = Role.ANNOTATOR) -> DatasetVersion:
+    """A project's dataset version, for members with at least `min_role`; NotFound for others."""
+    version = (
+        DatasetVersion.objects.select_related("project", "created_by")
+        .filter(pk=_as_id(version_id), project__in=Project.objects.for_user(user))
+        .first()
+    )
+    if version is None:
+        raise NotFound("No such dataset version.")
+    require_role(user, version.project, min_role)
+    return version
+
+
+def version_list(*, project: Project) -> QuerySet[DatasetVersion]:
+    return project.versions.select_related("created_by").order_by("-number")
 
 
 MAX_ID = 2**63 - 1  # a bigint; larger ids cannot exist and would overflow the query

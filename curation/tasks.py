@@ -9,6 +9,7 @@ from curation.services.dedup_chunks import chunk_run, merge_run, sketches_discar
 from curation.services.imports import import_run
 from curation.services.jobs import job_run, job_step
 from curation.services.validation_jobs import examples_validate
+from curation.services.versions import freeze
 
 
 @shared_task(name="curation.validate_examples", acks_late=True)
@@ -54,3 +55,9 @@ def _discard_if_failed(job_id: int) -> None:
 def find_contradictions(job_id: int) -> None:
     """Run contradiction job `job_id`."""
     job_run(ContradictionJob, job_id, contradictions_run)
+
+
+@shared_task(name="curation.freeze_version", acks_late=True, reject_on_worker_lost=True)
+def freeze_version(version_id: int) -> None:
+    """Freeze dataset version `version_id` (a redelivered task starts the copy over)."""
+    freeze(version_id)

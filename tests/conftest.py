@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -58,3 +60,24 @@ def client_for(db: None) -> Callable[[User | None], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True, scope="session")
+def frozen_versions_flushable() -> Iterator[None]:
+    """A transactional test ends with a flush, which on SQLite deletes row by row, and the
+    triggers that keep frozen versions immutable refuse that (PostgreSQL truncates, which row
+    triggers do not see). For flushes only, they are lifted and put back. On the class, for the
+    whole session: the flush runs after function fixtures are gone, and browser tests may flush
+    through another connection object."""
+    from django.db.backends.sqlite3.operations import DatabaseOperations
+
+    triggers = importlib.import_module("curation.migrations.0010_frozen_versions_are_immutable")
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self: DatabaseOperations, style: Any, tables: Any, **options: Any) -> list[str]:
+        drop = [f"DROP TRIGGER IF EXISTS {name}" for name in triggers.SQLITE_TRIGGERS]
+        return [*drop, *original(self, style, tables, **options), *triggers.SQLITE_CREATE]
+
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.sql_flush = original  # type: ignore[method-assign]

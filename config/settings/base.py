@@ -171,6 +171,17 @@ FINCH_MAX_METADATA_CHARS = env_int("FINCH_MAX_METADATA_CHARS", 20_000)
 FINCH_MAX_LABELS = env_int("FINCH_MAX_LABELS", 2_000)
 # A local sentence-transformers model for embedding dedup; empty: the packaged all-MiniLM-L6-v2.
 FINCH_EMBEDDING_MODEL = env_str("FINCH_EMBEDDING_MODEL", "")
+# Embedding dedup proposes candidates with an int8 ONNX copy of the model (made once, by
+# `manage.py prepare_models` or on first use, under FINCH_MODELS_DIR), then verifies them with
+# the model itself.
+FINCH_EMBEDDING_INT8 = env_bool("FINCH_EMBEDDING_INT8", True)
+FINCH_MODELS_DIR = Path(env_str("FINCH_MODELS_DIR", str(FINCH_HOME / "models"))).resolve()
+# Freezes of at most this many examples finish within the request (201); larger ones run as a
+# Celery task (202, the version is `freezing` until it ends).
+FINCH_FREEZE_INLINE_MAX = env_int("FINCH_FREEZE_INLINE_MAX", 2_000)
+# A freeze's embedding leakage check embeds at most this many uncached inputs (else it is
+# skipped, and says so); an embedding dedup job fills the cache beforehand.
+FINCH_LEAKAGE_EMBED_LIMIT = env_int("FINCH_LEAKAGE_EMBED_LIMIT", 20_000)
 # Dedup jobs split their per-example work into Celery tasks of this many examples each.
 FINCH_DEDUP_CHUNK_ROWS = env_int("FINCH_DEDUP_CHUNK_ROWS", 100_000)
 # A Redis URL: MinHash jobs keep their LSH index there (datasketch's Redis storage), shared by

@@ -81,11 +81,16 @@ def similar_groups(
     def similarity(a: int, b: int) -> float:
         return float(vectors[a] @ vectors[b])
 
+    return groups(similar_pairs(vectors, threshold, exact_max_rows)), similarity
+
+
+def similar_pairs(
+    vectors: Vectors, threshold: float, exact_max_rows: int = EXACT_MAX_ROWS
+) -> list[tuple[int, int]]:
+    """Row pairs whose cosine similarity reaches the threshold (exact search for small sets)."""
     if len(vectors) <= exact_max_rows:
-        pairs = _exact_pairs(vectors, threshold)
-    else:
-        pairs = _lsh_pairs(vectors, threshold)
-    return groups(pairs), similarity
+        return _exact_pairs(vectors, threshold)
+    return _lsh_pairs(vectors, threshold)
 
 
 def _exact_pairs(vectors: Vectors, threshold: float) -> list[tuple[int, int]]:

@@ -158,18 +158,42 @@ def verified_groups(
     of the given rows: only candidates' texts are ever needed. `candidates`: pairs found by an
     index elsewhere (else from the sketches' band keys)."""
     pairs = candidate_pairs(sketches.keys) if candidates is None else candidates
-    if len(pairs):
-        pairs = pairs[estimated_jaccard(sketches.bins, pairs) >= threshold - ESTIMATE_SLACK]
-    rows = np.unique(pairs)
-    sets = shingling.sets(texts_of(rows.tolist()))
-    position = np.searchsorted(rows, pairs)
-    verified = pairs[sets.jaccard(position[:, 0], position[:, 1]) >= threshold]
-    place = {row: index for index, row in enumerate(rows.tolist())}
+    verified, _, sets, place = _verify(sketches, pairs, texts_of, shingling, threshold)
 
     def similarity(a: int, b: int) -> float:
         return sets.one(place[a], place[b])
 
     return groups(verified.tolist()), similarity
+
+
+def verified_pairs(
+    sketches: Sketches,
+    pairs: Ints,
+    texts_of: Callable[[list[int]], list[str]],
+    shingling: Shingling,
+    threshold: float,
+) -> tuple[Ints, npt.NDArray[np.float64]]:
+    """The candidate pairs that reach the threshold by exact Jaccard, with their Jaccard."""
+    verified, jaccard, _, _ = _verify(sketches, pairs, texts_of, shingling, threshold)
+    return verified, jaccard
+
+
+def _verify(
+    sketches: Sketches,
+    pairs: Ints,
+    texts_of: Callable[[list[int]], list[str]],
+    shingling: Shingling,
+    threshold: float,
+) -> tuple[Ints, npt.NDArray[np.float64], compiled.ShingleSets, dict[int, int]]:
+    if len(pairs):
+        pairs = pairs[estimated_jaccard(sketches.bins, pairs) >= threshold - ESTIMATE_SLACK]
+    rows = np.unique(pairs)
+    sets = shingling.sets(texts_of(rows.tolist()))
+    position = np.searchsorted(rows, pairs).reshape(-1, 2)
+    jaccard = sets.jaccard(position[:, 0], position[:, 1])
+    alike = jaccard >= threshold
+    place = {row: index for index, row in enumerate(rows.tolist())}
+    return pairs[alike], jaccard[alike], sets, place
 
 
 def near_duplicate_groups(

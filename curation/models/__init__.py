@@ -1,4 +1,4 @@
-"""The curation domain: projects, members, examples with their history, reviews, flags, jobs."""
+"""The curation domain: projects, members, examples with their history, reviews, flags, jobs, frozen versions."""
 
 from curation.models.dedup import (
     CachedEmbedding,
@@ -15,6 +15,7 @@ from curation.models.examples import Example, ExampleRevision, ExampleStatus, Re
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
 from curation.models.jobs import ImportJob, Job, JobStatus, ValidationJob
 from curation.models.projects import ROLE_RANK, Membership, Project, Role, TaskType
+from curation.models.versions import DatasetVersion, Split, VersionItem, VersionStatus
 
 __all__ = [
     "ROLE_RANK",
@@ -22,6 +23,7 @@ __all__ = [
     "ClusterMember",
     "ClusterStatus",
     "ContradictionJob",
+    "DatasetVersion",
     "DedupFields",
     "DedupJob",
     "DedupMethod",
@@ -44,6 +46,9 @@ __all__ = [
     "ReviewDecision",
     "Role",
     "Shingle",
+    "Split",
     "TaskType",
     "ValidationJob",
+    "VersionItem",
+    "VersionStatus",
 ]

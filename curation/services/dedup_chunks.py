@@ -20,12 +20,12 @@ from django.db import transaction
 from django.db.models import Avg, QuerySet
 from django.db.models.functions import Length
 
-from curation.dedup.embeddings import similar_groups
 from curation.dedup.minhash import Shingling, Sketches, bands_for, bucket_pairs, sketch, verified_groups
+from curation.dedup.unionfind import groups as connected
 from curation.models import DedupFields, DedupJob, DedupMethod, Example, Shingle
 from curation.services import lsh_index
 from curation.services.dedup import DEFAULT_THRESHOLDS, Similarity, apply_groups, example_texts, job_examples
-from curation.services.embedding_cache import cached_vectors, embed_missing
+from curation.services.embedding_cache import embed_missing, fast_available, similar_text_pairs
 from curation.services.jobs import HANDED_OFF, HandedOff, ProgressFn
 from curation.services.lookups import matching
 
@@ -73,7 +73,7 @@ def chunk_run(job: DedupJob, index: int) -> None:
         if lsh_index.enabled():
             lsh_index.index_add(job, np.asarray(ids, dtype=np.int64), sketches.keys)
     else:
-        embed_missing(texts)  # what the merge needs is then in the cache
+        embed_missing(texts, fast=fast_available())  # what the merge needs is then in the cache
     if _count_done(job, index, len(ids)):
         from curation.tasks import dedup_merge
 
@@ -121,7 +121,7 @@ def merge_run(job: DedupJob, progress: ProgressFn) -> None:
         ids, groups, similarity = _minhash_groups(job)
     else:
         ids, texts = example_texts(job, _covered(job))
-        groups, similarity = similar_groups(cached_vectors(texts), _threshold(job))
+        groups, similarity = _embedding_groups(texts, _threshold(job))
     progress(0.9)
     row_of = {pk: row for row, pk in enumerate(ids)}
     apply_groups(
@@ -131,6 +131,11 @@ def merge_run(job: DedupJob, progress: ProgressFn) -> None:
         len(ids),
     )
     sketches_discard(job)
+
+
+def _embedding_groups(texts: list[str], threshold: float) -> tuple[list[list[int]], Similarity]:
+    pairs, cosine = similar_text_pairs(texts, threshold)
+    return connected(pairs.tolist()), cosine
 
 
 def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similarity]:

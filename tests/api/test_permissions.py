@@ -29,6 +29,7 @@ from api import urls as api_urls
 from curation.models import (
     ClusterStatus,
     ContradictionJob,
+    DatasetVersion,
     DedupJob,
     DuplicateCluster,
     Example,
@@ -41,6 +42,7 @@ from curation.models import (
     ValidationJob,
 )
 from curation.services.flags import flag_create
+from curation.services.versions import version_create
 from curation.tasks import dedup_examples
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 
@@ -105,6 +107,16 @@ class Scene:
         cluster = DuplicateCluster.objects.get(job=job, status=ClusterStatus.ACTIVE)
         assert set(cluster.members.values_list("example_id", flat=True)) == pair
         return cluster
+
+    def frozen_version(self, project: Project) -> DatasetVersion:
+        """A version frozen from three new approved examples of the project."""
+        for _ in range(3):
+            ExampleFactory.create(
+                project=project, status=ExampleStatus.APPROVED, input=f"Freeze me {next(_serial)}"
+            )
+        lead = project.memberships.filter(role=Role.LEAD).first()
+        assert lead is not None
+        return version_create(project=project, user=lead.user, eval_fraction=0.34)
 
     def member(self, project: Project) -> User:
         user = MembershipFactory(project=project, role=Role.ANNOTATOR).user
@@ -176,6 +188,14 @@ def a_cluster(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.active_cluster(project).pk}
 
 
+def a_version(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.frozen_version(project).pk}
+
+
+def two_versions(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.frozen_version(project).pk, "other": scene.frozen_version(project).pk}
+
+
 def no_body(scene: Scene, project: Project, user: User | None) -> None:
     return None
 
@@ -228,6 +248,14 @@ def exact_dedup(scene: Scene, project: Project, user: User | None) -> dict[str, 
 
 def contradictions(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
     return {"method": "exact"}
+
+
+def freeze(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    for _ in range(3):
+        ExampleFactory.create(
+            project=project, status=ExampleStatus.APPROVED, input=f"Freeze me {next(_serial)}"
+        )
+    return {"eval_fraction": 0.34, "note": "matrix"}
 
 
 def keep_other(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
@@ -299,6 +327,13 @@ MATRIX = [
     Row("GET    /examples/{id}/reviews/",            an_example, no_body,     (401, 404, 200, 200, 200, 200)),
     Row("POST   /examples/{id}/reviews/",            an_example, approve,     (401, 404, 403, 201, 201, 201)),
     Row("GET    /flags/{id}/",                       open_flag,  no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /projects/{id}/versions/",           project,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /projects/{id}/versions/",           project,    freeze,      (401, 404, 403, 403, 201, 201)),
+    Row("GET    /projects/{id}/versions/preview/",   project,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /versions/{id}/",                    a_version,  no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /versions/{id}/export/",             a_version,  no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /versions/{id}/card/",               a_version,  no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /versions/{id}/diff/{other}/",       two_versions, no_body,   (401, 404, 200, 200, 200, 200)),
     Row("POST   /flags/{id}/resolve/",               open_flag,  dismiss,     (401, 404, 403, 200, 200, 200)),
 ]
 # fmt: on
@@ -398,7 +433,8 @@ def test_matrix_covers_every_endpoint_and_method() -> None:
         }
 
     covered = [
-        (row.method, str(resolve(row.path.format(id=1, username="someone")).url_name)) for row in MATRIX
+        (row.method, str(resolve(row.path.format(id=1, username="someone", other=1)).url_name))
+        for row in MATRIX
     ]
     assert routes - set(covered) == set(), "endpoints without a row in MATRIX"
     assert set(covered) - routes == set(), "rows in MATRIX for endpoints that do not exist"

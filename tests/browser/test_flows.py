@@ -14,10 +14,21 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
-from curation.models import Example, ExampleStatus, Flag, FlagKind, FlagResolution, FlagStatus, Review
+from curation.models import (
+    DatasetVersion,
+    Example,
+    ExampleStatus,
+    Flag,
+    FlagKind,
+    FlagResolution,
+    FlagStatus,
+    Review,
+    Role,
+)
 from curation.services.examples import example_create, example_review
 from curation.services.flags import flag_create
 from tests.browser.conftest import CHROMIUM, PASSWORD, Crew
+from tests.factories import ExampleFactory, MembershipFactory
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,6 +41,20 @@ LogIn = Callable[[User], Page]
 Screenshot = Callable[[Page, str], object]
 
 ARRIVAL = "I ordered a new card two weeks ago and it still has not arrived."
+DISTINCT_MESSAGES = [
+    "What rate do you use to convert dollars to euros?",
+    "My new card is not here yet.",
+    "Is the exchange rate fixed when I pay abroad?",
+    "How long does delivery of a replacement card take?",
+    "Why did I get fewer pounds than the rate on the website?",
+    "Can you track where my card is in the post?",
+    "Which currencies can I hold in the app?",
+    "It has been ten days and nothing arrived in the mailbox.",
+    "Do you add a fee on top of the interbank rate at weekends?",
+    "The courier says delivered but I have no card.",
+    "How often do you update the rates shown?",
+    "Can I get the card sent to my office instead?",
+]
 
 
 def submitted(crew: Crew, text: str, label: str) -> Example:
@@ -290,3 +315,35 @@ def test_second_reviewer_of_the_same_example_is_told_of_the_conflict(
     example.refresh_from_db()
     assert example.status == ExampleStatus.APPROVED
     assert list(Review.objects.values_list("reviewer", "decision")) == [(crew.reviewer.pk, "approve")]
+
+
+def test_lead_freezes_a_version_and_reads_its_card(crew: Crew, log_in: LogIn, screenshot: Screenshot) -> None:
+    # Given a lead, approved examples of two labels, and one example still submitted
+    lead = MembershipFactory.create(project=crew.project, role=Role.LEAD).user
+    for index, text in enumerate(DISTINCT_MESSAGES):
+        label = "card_arrival" if index % 2 else "exchange_rate"
+        ExampleFactory.create(project=crew.project, input=text, output=label, status=ExampleStatus.APPROVED)
+    submitted(crew, ARRIVAL, "card_arrival")
+    page = log_in(lead)
+    open_project(page, crew)
+    go_to(page, "Versions")
+
+    # When the lead opens the freeze page, sees what goes in and why not, and freezes
+    page.get_by_role("link", name="Freeze a new version").click()
+    expect(page.locator(".stat.included .n")).to_have_text("12")
+    expect(page.get_by_role("row", name=re.compile("not approved"))).to_contain_text("1 submitted")
+    screenshot(page, "version-freeze")
+    page.get_by_label("Eval share").fill("0.25")
+    page.get_by_label("Note").fill("first clean set")
+    page.get_by_role("button", name="Freeze 12 examples").click(no_wait_after=True)
+
+    # Then the version page shows it frozen, with its split, labels, leakage and downloads (the
+    # first freeze in a process loads the embedding and tokenizer models: allow for it)
+    expect(page.get_by_role("heading", name="Version 1: v1")).to_be_visible(timeout=90_000)
+    expect(page.locator(".badge.frozen")).to_have_text("frozen")
+    expect(page.locator(".leakage")).to_contain_text("no near-duplicate pairs")
+    expect(page.get_by_role("link", name="train.jsonl").first).to_be_visible()
+    screenshot(page, "version")
+    version = DatasetVersion.objects.get()
+    assert version.counts == {"train": 9, "eval": 3}
+    assert version.note == "first clean set"

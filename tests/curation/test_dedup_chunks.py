@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 from pytest_django import Settings
 
 from curation import tasks
+from curation.dedup import int8
 from curation.models import (
     DedupJob,
     DuplicateCluster,
@@ -162,13 +163,26 @@ UNRELATED = [
 class TestEmbeddingChunks:
     @pytest.fixture
     def encoded(self, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-        """The texts of every call to the embedding model."""
+        """The texts of every call to the int8 copy of the model (which embeds every text)."""
+        calls: list[list[str]] = []
+        real_encode = int8.encode
+
+        def counting_encode(texts: list[str], path: str, folder: Any) -> Any:
+            calls.append(list(texts))
+            return real_encode(texts, path, folder)
+
+        monkeypatch.setattr(int8, "encode", counting_encode)
+        return calls
+
+    @pytest.fixture
+    def verified(self, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+        """The texts of every call to the model itself (which embeds only candidates)."""
         calls: list[list[str]] = []
         real_encode = embedding_cache.encode
 
-        def counting_encode(texts: list[str], path: str) -> Any:
+        def counting_encode(texts: list[str], path: str, **options: Any) -> Any:
             calls.append(list(texts))
-            return real_encode(texts, path)
+            return real_encode(texts, path, **options)
 
         monkeypatch.setattr(embedding_cache, "encode", counting_encode)
         return calls
@@ -178,7 +192,7 @@ class TestEmbeddingChunks:
         return [ExampleFactory.create(project=project, input=text) for text in texts]
 
     def test_wording_variants_form_one_cluster_and_unrelated_texts_stay_apart(
-        self, team: Team, settings: Settings, encoded: list[list[str]]
+        self, team: Team, settings: Settings, encoded: list[list[str]], verified: list[list[str]]
     ) -> None:
         # Given a question, its variants and unrelated questions, in chunks of 3
         rows = self.question_rows(team.project)
@@ -201,9 +215,11 @@ class TestEmbeddingChunks:
         assert sorted(job.chunks_done) == [0, 1, 2]
         assert job.progress == 1.0
 
-        # And each text was embedded once, by the chunk that holds it (the merge reads the cache)
+        # And each text was embedded once by the int8 model, by the chunk that holds it, and only
+        # the candidates (the question and its variants) by the model itself, in the merge
         assert len(encoded) == 3
         assert sorted(text for call in encoded for text in call) == sorted(example.input for example in rows)
+        assert [sorted(call) for call in verified] == [sorted([QUESTION, *VARIANTS])]
         assert sketch_files(job) == []
 
     @pytest.mark.parametrize(
@@ -245,7 +261,7 @@ class TestEmbeddingChunks:
         assert job.clusters == len(expected)
 
     def test_a_rerun_embeds_only_the_new_texts(
-        self, team: Team, settings: Settings, encoded: list[list[str]]
+        self, team: Team, settings: Settings, encoded: list[list[str]], verified: list[list[str]]
     ) -> None:
         # Given a job that embedded every example
         rows = self.question_rows(team.project)
@@ -253,6 +269,7 @@ class TestEmbeddingChunks:
         run(team.project, team.lead, "embedding", threshold=0.9)
         assert sorted(text for call in encoded for text in call) == sorted(example.input for example in rows)
         encoded.clear()
+        verified.clear()
 
         # When a new variant and a new unrelated question are added, and the job runs again
         newcomer = ExampleFactory.create(
@@ -265,6 +282,7 @@ class TestEmbeddingChunks:
 
         # Then only the two new texts were embedded, and the variant joined the cluster
         assert sorted(text for call in encoded for text in call) == sorted([newcomer.input, stranger.input])
+        assert verified == [[newcomer.input]]
         assert (job.examples_checked, job.clusters, job.duplicates_marked) == (10, 1, 1)
         newcomer.refresh_from_db()
         stranger.refresh_from_db()

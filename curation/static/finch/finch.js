@@ -98,7 +98,7 @@
       if (bar) bar.style.width = Math.round(job.progress * 100) + "%";
       const status = row.querySelector(".badge");
       if (status) { status.textContent = job.status; status.className = "badge " + job.status; }
-      if (["succeeded", "failed", "cancelled"].includes(job.status)) return window.location.reload();
+      if (["succeeded", "failed", "cancelled", "frozen"].includes(job.status)) return window.location.reload();
       setTimeout(poll, 1000);
     }
     poll();

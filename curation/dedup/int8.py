@@ -1,0 +1,144 @@
+"""A fast int8 copy of a sentence-transformers model for finding candidates (ONNX Runtime).
+
+The model is exported to ONNX once and its weights quantized to int8 per output channel, into a
+folder of the caller's choosing (nothing is downloaded). On a 2-core AVX-512 machine it embeds
+about 1,240 short texts a second against 800 to 1,000 for the bfloat16 torch model, with a
+cosine to the fp32 embeddings of 0.991 on average and 0.968 at worst: good for proposing
+candidates with a margin, not for deciding; callers verify candidates with the full model.
+Only models that mean-pool token embeddings (all-MiniLM-L6-v2 and most sentence-transformers
+models) have an int8 copy; for others `available` is False.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+BATCH_SIZE = 64
+MAX_TOKENS = 256
+
+
+def available(model_path: str) -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    pooling = Path(model_path) / "1_Pooling" / "config.json"
+    if not pooling.exists():
+        return False
+    config = json.loads(pooling.read_text())
+    return bool(config.get("pooling_mode_mean_tokens")) and not any(
+        config.get(key) for key in ("pooling_mode_cls_token", "pooling_mode_max_tokens")
+    )
+
+
+def quantized_path(model_path: str, folder: Path) -> Path:
+    """The int8 ONNX file for the model, made on first use (a temporary name, then a rename, so
+    two workers making it at once never read half a file)."""
+    source = Path(model_path).resolve()
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]  # one file per model folder
+    target = folder / f"{source.name}-{digest}-int8.onnx"
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    exported = folder / f".{target.stem}-{os.getpid()}.fp32.onnx"
+    partial = folder / f".{target.stem}-{os.getpid()}.onnx"
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.WARNING)  # the quantizer logs a line per tensor to the root logger
+    try:
+        _export(model_path, exported)
+        quantize_dynamic(str(exported), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        logging.disable(logging.NOTSET)
+    exported.unlink()
+    partial.replace(target)
+    return target
+
+
+def _export(model_path: str, destination: Path) -> None:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModel.from_pretrained(model_path).eval()
+
+    class ByKeyword(torch.nn.Module):  # transformers' positional arguments change between versions
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            output = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+            return output.last_hidden_state
+
+    sample = tokenizer(["a sample sentence"], return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with warnings.catch_warnings():  # the tracer's notes on shapes it treats as constants
+        warnings.simplefilter("ignore")
+        _trace(torch, ByKeyword(), sample, names, destination)
+
+
+def _trace(torch: Any, module: Any, sample: Any, names: list[str], destination: Path) -> None:
+    torch.onnx.export(
+        module,
+        tuple(sample[name] for name in names),
+        str(destination),
+        input_names=names,
+        output_names=["last_hidden_state"],
+        dynamic_axes={name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+@lru_cache(maxsize=2)
+def _session(model_path: str, folder: str) -> tuple[Any, Any]:
+    import onnxruntime
+    from transformers import AutoTokenizer
+
+    options = onnxruntime.SessionOptions()
+    threads = int(os.environ.get("FINCH_TORCH_THREADS") or 0)
+    if threads:
+        options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(
+        str(quantized_path(model_path, Path(folder))), options, providers=["CPUExecutionProvider"]
+    )
+    return session, AutoTokenizer.from_pretrained(model_path)
+
+
+def encode(texts: list[str], model_path: str, folder: Path) -> npt.NDArray[np.float32]:
+    """Unit-length int8-model embeddings, in the order of `texts`."""
+    session, tokenizer = _session(model_path, str(folder))
+    vectors = np.zeros((len(texts), 0), dtype=np.float32)
+    order = np.argsort([len(text) for text in texts], kind="stable")  # little padding per batch
+    for start in range(0, len(texts), BATCH_SIZE):
+        rows = order[start : start + BATCH_SIZE]
+        batch = tokenizer(
+            [texts[row] for row in rows],
+            padding=True,
+            truncation=True,
+            max_length=MAX_TOKENS,
+            return_tensors="np",
+        )
+        inputs = {
+            name: batch[name].astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")
+        }
+        hidden = session.run(None, inputs)[0]
+        mask = inputs["attention_mask"][..., None]
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
+        if vectors.shape[1] == 0:
+            vectors = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
+        vectors[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return vectors

@@ -1,0 +1,81 @@
+"""Lines of a version's exports, one per item, in canonical JSON (key-sorted, compact, UTF-8).
+
+Pure functions: the same item and project settings always give the same bytes.
+- `jsonl`: {"id", "input", "metadata", "output", "split"}: Finch's own form, everything kept.
+- `openai_chat`: {"messages": [system?, user..., assistant]}: the chat fine-tuning format; it
+  passes the checks of OpenAI's data-preparation script (roles, keys, an assistant message,
+  no empty content).
+- `alpaca`: {"instruction", "input", "output"}: the instruction is the project's system prompt,
+  else its target behavior.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+FORMATS = ("jsonl", "openai_chat", "alpaca")
+
+
+@dataclass(frozen=True)
+class Item:
+    example_id: int
+    split: str
+    input: Any  # text, or a list of chat messages for chat projects
+    output: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """What of the project shapes every line: its system prompt and target behavior."""
+
+    system_prompt: str
+    target_behavior: str
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def line(item: Item, file_format: str, rendering: Rendering) -> str:
+    if file_format == "jsonl":
+        record: dict[str, Any] = {
+            "id": item.example_id,
+            "input": item.input,
+            "metadata": item.metadata,
+            "output": item.output,
+            "split": item.split,
+        }
+    elif file_format == "openai_chat":
+        record = {"messages": chat_messages(item, rendering)}
+    elif file_format == "alpaca":
+        record = {
+            "instruction": rendering.system_prompt.strip() or rendering.target_behavior.strip(),
+            "input": _as_text(item.input),
+            "output": item.output,
+        }
+    else:
+        raise ValueError(f"unknown export format {file_format!r}")
+    return canonical(record) + "\n"
+
+
+def chat_messages(item: Item, rendering: Rendering) -> list[dict[str, str]]:
+    """The conversation as the model is called: the project's system prompt (unless the chat
+    input brings its own), the user turn(s), then the output as the assistant's answer."""
+    turns = (
+        [{"role": str(turn["role"]), "content": str(turn["content"])} for turn in item.input]
+        if isinstance(item.input, list)
+        else [{"role": "user", "content": item.input}]
+    )
+    system = rendering.system_prompt.strip()
+    if system and not any(turn["role"] == "system" for turn in turns):
+        turns.insert(0, {"role": "system", "content": system})
+    return [*turns, {"role": "assistant", "content": item.output}]
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return "\n".join(f"{turn['role']}: {turn['content']}" for turn in value)

@@ -1,0 +1,224 @@
+"""A version's data card: its figures (computed once, at freeze, stored in `stats`) and the
+Markdown file shipped in its Hugging Face export. The version page draws the same figures."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from django.db.models import Count, Q, Subquery
+
+from curation.models import (
+    DatasetVersion,
+    Example,
+    Flag,
+    FlagKind,
+    FlagStatus,
+    Review,
+    ReviewDecision,
+    TaskType,
+    VersionItem,
+)
+from curation.services.embedding_cache import model_label, model_path
+
+CHAR_BINS = [0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+TOKEN_BINS = [0, 8, 16, 32, 64, 128, 256, 512, 1024]
+TOKEN_SAMPLE = 2000  # per split: token counts of a spread-out sample, not of every text
+LABELS_SHOWN = 30
+
+
+def figures(
+    version: DatasetVersion,
+    inputs: list[str],
+    outputs: list[str],
+    in_eval: npt.NDArray[np.bool_],
+    excluded: dict[str, int],
+) -> dict[str, Any]:
+    """The card's figures for rows split by `in_eval` (inputs and outputs in stored form)."""
+    sides = {"train": np.flatnonzero(~in_eval), "eval": np.flatnonzero(in_eval)}
+    classification = version.project.task_type == TaskType.CLASSIFICATION
+    return {
+        "counts": {side: len(rows) for side, rows in sides.items()},
+        "labels": (
+            {side: dict(Counter(outputs[row] for row in rows).most_common()) for side, rows in sides.items()}
+            if classification
+            else {}
+        ),
+        "lengths": _lengths(inputs, outputs, sides),
+        "tokenizer": model_label(),
+        "excluded": excluded,
+        **_provenance(version),
+    }
+
+
+def _lengths(
+    inputs: list[str], outputs: list[str], sides: dict[str, npt.NDArray[np.int64]]
+) -> dict[str, Any]:
+    tokenizer = _tokenizer()
+    lengths: dict[str, Any] = {"input_chars": {}, "output_chars": {}, "input_tokens": {}, "output_tokens": {}}
+    for side, rows in sides.items():
+        for field, texts in (("input", inputs), ("output", outputs)):
+            chars = [len(texts[row]) for row in rows.tolist()]
+            lengths[f"{field}_chars"][side] = _histogram(chars, CHAR_BINS)
+            step = max(1, len(rows) // TOKEN_SAMPLE)
+            sample = [texts[row] for row in rows[::step].tolist()]
+            tokens = (
+                [len(ids) for ids in tokenizer(sample, add_special_tokens=False)["input_ids"]]
+                if sample
+                else []
+            )
+            lengths[f"{field}_tokens"][side] = {**_histogram(tokens, TOKEN_BINS), "sampled": len(sample)}
+    return lengths
+
+
+def _tokenizer() -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_path())
+
+
+def _histogram(values: list[int], edges: list[int]) -> dict[str, Any]:
+    if not values:
+        return {"edges": edges, "counts": [0] * len(edges), "p50": 0, "p90": 0, "max": 0}
+    array = np.asarray(values)
+    counts = np.bincount(np.searchsorted(edges, array, side="right") - 1, minlength=len(edges))
+    return {
+        "edges": edges,  # counts[i]: values from edges[i] up to the next edge (the last: and above)
+        "counts": counts.tolist(),
+        "p50": int(np.percentile(array, 50)),
+        "p90": int(np.percentile(array, 90)),
+        "max": int(array.max()),
+    }
+
+
+def _provenance(version: DatasetVersion) -> dict[str, Any]:
+    """Where the items came from and who worked on them."""
+    item_ids = Subquery(VersionItem.objects.filter(version=version).values("example_id"))
+    examples = Example.objects.filter(project=version.project, id__in=item_ids)
+    annotators = examples.values("created_by__username").annotate(n=Count("id")).order_by("-n")
+    reviews = Review.objects.filter(example_id__in=item_ids).aggregate(
+        total=Count("id"),
+        approvals=Count("id", filter=Q(decision=ReviewDecision.APPROVE)),
+        reviewers=Count("reviewer", distinct=True),
+    )
+    sources = (
+        VersionItem.objects.filter(version=version).values("source").annotate(n=Count("id")).order_by("-n")
+    )
+    resolved = (
+        Flag.objects.filter(
+            project=version.project,
+            kind=FlagKind.CONTRADICTION,
+            status__in=[FlagStatus.RESOLVED, FlagStatus.DISMISSED],
+            memberships__example_id__in=item_ids,
+        )
+        .values("id")
+        .distinct()
+        .count()
+    )
+    return {
+        "sources": {row["source"]: row["n"] for row in sources},
+        "annotators": {row["created_by__username"] or "(deleted user)": row["n"] for row in annotators},
+        "reviews": reviews,
+        "contradictions_resolved": resolved,
+    }
+
+
+def card_markdown(version: DatasetVersion) -> str:
+    """The data card as Markdown (for the export; the version page renders the same figures)."""
+    stats, project = version.stats, version.project
+    lines = [
+        f"# {project.name}: version {version.number} ({version.name})",
+        "",
+        f"Target behavior: {project.target_behavior}",
+        "",
+        f"- Task type: {project.task_type}",
+        f"- Frozen: {version.frozen_at.isoformat() if version.frozen_at else 'not yet'}"
+        f" by {version.created_by.username if version.created_by else 'unknown'}",
+        f"- sha256 of the canonical export: `{version.sha256}`",
+        f"- Split: eval fraction {version.eval_fraction}, seed {version.seed}",
+    ]
+    if version.note:
+        lines += [f"- Note: {version.note}"]
+    counts = stats.get("counts", {})
+    lines += ["", "## Counts", "", "| split | examples |", "| --- | ---: |"]
+    lines += [f"| {side} | {counts.get(side, 0)} |" for side in ("train", "eval")]
+    lines += _label_table(stats.get("labels") or {})
+    lines += _length_table(stats.get("lengths") or {}, stats.get("tokenizer", ""))
+    lines += _provenance_lines(stats)
+    lines += _leakage_lines(version.leakage)
+    return "\n".join(lines) + "\n"
+
+
+def _label_table(labels: dict[str, dict[str, int]]) -> list[str]:
+    if not labels:
+        return []
+    totals = Counter(labels.get("train", {})) + Counter(labels.get("eval", {}))
+    lines = ["", "## Labels", "", "| label | train | eval |", "| --- | ---: | ---: |"]
+    for label, _ in totals.most_common(LABELS_SHOWN):
+        lines.append(
+            f"| {_cell(label)} | {labels.get('train', {}).get(label, 0)} | {labels.get('eval', {}).get(label, 0)} |"
+        )
+    if len(totals) > LABELS_SHOWN:
+        lines.append(f"| ({len(totals) - LABELS_SHOWN} more labels) | | |")
+    return lines
+
+
+def _length_table(lengths: dict[str, Any], tokenizer: str) -> list[str]:
+    lines = [
+        "",
+        "## Lengths",
+        "",
+        f"Tokens by the {tokenizer} tokenizer, on a sample of up to {TOKEN_SAMPLE} texts per split.",
+        "",
+        "| measure | split | median | 90th percentile | max |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for measure, sides in lengths.items():
+        for side, figure in sides.items():
+            label = measure.replace("_", " ")
+            lines.append(f"| {label} | {side} | {figure['p50']} | {figure['p90']} | {figure['max']} |")
+    return lines
+
+
+def _provenance_lines(stats: dict[str, Any]) -> list[str]:
+    reviews = stats.get("reviews") or {}
+    excluded = stats.get("excluded") or {}
+    lines = ["", "## Provenance", ""]
+    lines += [f"- Source {_cell(name)}: {count}" for name, count in (stats.get("sources") or {}).items()]
+    lines += [
+        f"- Written by {_cell(name)}: {count}" for name, count in (stats.get("annotators") or {}).items()
+    ]
+    lines += [
+        f"- Reviews: {reviews.get('total', 0)} ({reviews.get('approvals', 0)} approvals,"
+        f" {reviews.get('reviewers', 0)} reviewers)",
+        f"- Left out: {excluded.get('duplicate', 0)} duplicates, {excluded.get('open_contradiction', 0)}"
+        f" in open contradictions, {excluded.get('not_approved', 0)} not approved,"
+        f" {excluded.get('empty_output', 0)} without output",
+        f"- Contradictions resolved among these examples: {stats.get('contradictions_resolved', 0)}",
+    ]
+    return lines
+
+
+def _leakage_lines(leakage: dict[str, Any]) -> list[str]:
+    if not leakage.get("checked"):
+        return ["", "## Leakage", "", "Not checked."]
+    lines = [
+        "",
+        "## Leakage",
+        "",
+        f"{leakage.get('near_duplicate_pairs', 0)} train/eval near-duplicate pairs"
+        f" ({leakage.get('eval_items_leaked', 0)} eval items).",
+        "",
+    ]
+    for method, result in (leakage.get("methods") or {}).items():
+        lines.append(
+            f"- {method}: " + (result["skipped"] if "skipped" in result else f"{result['pairs']} pairs")
+        )
+    return lines
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell or list item."""
+    return " ".join(str(text).split()).replace("|", "\\|")

@@ -1,0 +1,118 @@
+"""Dataset versions: the list, the freeze page (what goes in and why not), and a version's page
+with its data card, leakage, downloads and the diff to another version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from curation import selectors
+from curation.errors import ApplicationError
+from curation.forms import VersionForm
+from curation.models import DatasetVersion, Role
+from curation.services.version_exports import EXPORT_FORMATS
+from curation.services.versions import EXCLUSION_REASONS, freeze_preview, version_create, version_diff
+from curation.views.common import abilities, django_errors, int_param, project_for, signed_in
+
+DIFF_SHOWN = 200
+
+
+@login_required
+@django_errors
+def version_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_for(request, project_id)
+    context = {**abilities(request, project), "versions": selectors.version_list(project=project)}
+    return render(request, "curation/versions.html", context)
+
+
+@login_required
+@django_errors
+def version_new(request: HttpRequest, project_id: int) -> HttpResponse:
+    """What a freeze would take and leave out (everyone); the freeze itself (leads)."""
+    project = project_for(request, project_id)
+    form = VersionForm()
+    if request.method == "POST":
+        project = project_for(request, project_id, min_role=Role.LEAD)
+        form = VersionForm(request.POST)
+        if form.is_valid():
+            try:
+                version = version_create(project=project, user=signed_in(request), **form.cleaned_data)
+                messages.success(request, f"Version {version.number} is {version.status}.")
+                return redirect("version", version_id=version.pk)
+            except ApplicationError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    preview = freeze_preview(project)
+    reasons = [
+        {"key": key, "label": label, "count": preview.excluded[key], "samples": preview.samples[key]}
+        for key, label in EXCLUSION_REASONS.items()
+    ]
+    context = {**abilities(request, project), "form": form, "preview": preview, "reasons": reasons}
+    return render(request, "curation/version_new.html", context)
+
+
+@login_required
+@django_errors
+def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = selectors.version_get(user=request.user, version_id=version_id)
+    others = selectors.version_list(project=version.project).exclude(pk=version.pk).filter(status="frozen")
+    context: dict[str, Any] = {
+        **abilities(request, version.project),
+        "version": version,
+        "others": others,
+        "formats": [name for name in EXPORT_FORMATS if name != "hf_parquet"],
+        "charts": _charts(version),
+        "labels": _label_rows(version),
+    }
+    compare = int_param(request.GET.get("compare"))
+    if compare and version.is_frozen:
+        other = selectors.version_get(user=request.user, version_id=compare)
+        diff = version_diff(other, version)
+        context["diff"] = {
+            "other": other,
+            **{key: value[:DIFF_SHOWN] for key, value in diff.__dict__.items()},
+        }
+        context["diff_counts"] = {key: len(value) for key, value in diff.__dict__.items()}
+    return render(request, "curation/version.html", context)
+
+
+def _charts(version: DatasetVersion) -> list[dict[str, Any]]:
+    """Length histograms as bars: per measure, per bin that holds anything, the share of train
+    and of eval (0..100)."""
+    charts = []
+    for measure, sides in (version.stats.get("lengths") or {}).items():
+        totals = {side: max(sum(figure["counts"]), 1) for side, figure in sides.items()}
+        edges = sides["train"]["edges"]
+        used = [
+            index for index in range(len(edges)) if any(figure["counts"][index] for figure in sides.values())
+        ]
+        bins = []
+        for index in range(used[0], used[-1] + 1) if used else []:
+            upper = f"-{edges[index + 1] - 1}" if index + 1 < len(edges) else "+"
+            shares = {
+                side: round(100 * figure["counts"][index] / totals[side], 1) for side, figure in sides.items()
+            }
+            bins.append({"label": f"{edges[index]}{upper}", **shares})
+        charts.append({"title": measure.replace("_", " "), "bins": bins, "sides": sides})
+    return charts
+
+
+def _label_rows(version: DatasetVersion) -> list[dict[str, Any]]:
+    labels = version.stats.get("labels") or {}
+    train, evaluation = labels.get("train", {}), labels.get("eval", {})
+    most = max([*train.values(), *evaluation.values(), 1])
+    return [
+        {
+            "label": label,
+            "train": train.get(label, 0),
+            "eval": evaluation.get(label, 0),
+            "train_width": round(100 * train.get(label, 0) / most),
+            "eval_width": round(100 * evaluation.get(label, 0) / most),
+        }
+        for label in sorted(
+            set(train) | set(evaluation), key=lambda name: -(train.get(name, 0) + evaluation.get(name, 0))
+        )
+    ]
