@@ -69,15 +69,17 @@ def frozen_versions_flushable() -> Iterator[None]:
     triggers do not see). For flushes only, they are lifted and put back. On the class, for the
     whole session: the flush runs after function fixtures are gone, and browser tests may flush
     through another connection object."""
-    from django.db.backends.sqlite3.operations import DatabaseOperations
+    from django.db.backends.sqlite3 import base  # imports its operations module in order
+
+    operations = base.DatabaseWrapper.ops_class
 
     triggers = importlib.import_module("curation.migrations.0010_frozen_versions_are_immutable")
-    original = DatabaseOperations.sql_flush
+    original = operations.sql_flush
 
-    def sql_flush(self: DatabaseOperations, style: Any, tables: Any, **options: Any) -> list[str]:
+    def sql_flush(self: Any, style: Any, tables: Any, **options: Any) -> list[str]:
         drop = [f"DROP TRIGGER IF EXISTS {name}" for name in triggers.SQLITE_TRIGGERS]
         return [*drop, *original(self, style, tables, **options), *triggers.SQLITE_CREATE]
 
-    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+    operations.sql_flush = sql_flush  # type: ignore[method-assign]
     yield
-    DatabaseOperations.sql_flush = original  # type: ignore[method-assign]
+    operations.sql_flush = original  # type: ignore[method-assign]

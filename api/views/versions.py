@@ -24,6 +24,7 @@ from curation.services.version_exports import (
     check_export_request,
     export_lines,
     hf_archive,
+    stored_lines,
 )
 from curation.services.versions import freeze_preview, version_create, version_diff
 
@@ -113,9 +114,9 @@ class VersionExportView(FinchAPIView):
             response = HttpResponse(archive, content_type="application/zip")
             response["Content-Disposition"] = f'attachment; filename="{stem}-hf.zip"'
             return response
-        streamed = StreamingHttpResponse(
-            _chunks(export_lines(version, split, file_format)), content_type="application/x-ndjson"
-        )
+        stored = stored_lines(version, split) if file_format == "jsonl" else None
+        body = stored if stored is not None else _chunks(export_lines(version, split, file_format))
+        streamed = StreamingHttpResponse(body, content_type="application/x-ndjson")
         streamed["Content-Disposition"] = f'attachment; filename="{stem}-{split}-{file_format}.jsonl"'
         return streamed
 

@@ -103,6 +103,31 @@ def candidate_pairs(keys: npt.NDArray[np.uint32] | npt.NDArray[np.uint64], windo
     return np.stack([codes // count, codes % count], axis=1)
 
 
+def candidate_pairs_across(
+    keys: npt.NDArray[np.uint32], side: npt.NDArray[np.bool_], per_row: int = 4
+) -> Ints:
+    """Candidate pairs joining each row of one side (`side` true) to rows of the other that share
+    one of its band keys: per band, up to `per_row` of them. Sorting the other side's keys once
+    per band and looking the rows up in it never makes the pairs within a side, which in real
+    data (shared boilerplate sentences) outnumber the pairs across by far."""
+    rows, others = np.flatnonzero(side), np.flatnonzero(~side)
+    found = []
+    for band in range(keys.shape[1]):
+        order = others[np.argsort(keys[others, band], kind="stable")]
+        ordered = keys[order, band]
+        wanted = keys[rows, band]
+        first = np.searchsorted(ordered, wanted, side="left")
+        last = np.searchsorted(ordered, wanted, side="right")
+        for step in range(per_row):
+            hit = first + step < last
+            found.append(np.stack([order[first[hit] + step], rows[hit]], axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.sort(np.concatenate(found), axis=1)
+    codes = np.unique(pairs[:, 0] * len(keys) + pairs[:, 1])
+    return np.stack([codes // len(keys), codes % len(keys)], axis=1)
+
+
 def bucket_pairs(buckets: Iterable[list[int]], window: int = 1) -> Ints:
     """The pairs candidate_pairs would make, from buckets (rows sharing a key) listed directly."""
     found = set()

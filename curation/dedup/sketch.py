@@ -116,7 +116,7 @@ def _densify(row, num_perm):  # pragma: no cover
             row[slot] = row[nearest % num_perm] + (np.uint64(nearest - slot) << np.uint64(32))
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, nogil=True, cache=True)  # nogil: a freeze sketches while it copies
 def _signatures(codes, offsets, ngram, num_perm, words):  # pragma: no cover
     count = offsets.size - 1
     matrix = np.full((count, num_perm), EMPTY, dtype=np.uint64)

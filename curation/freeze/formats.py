@@ -24,7 +24,7 @@ class Item:
     split: str
     input: Any  # text, or a list of chat messages for chat projects
     output: str
-    metadata: dict[str, Any]
+    metadata: str  # canonical JSON (see canonical)
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,34 @@ class Rendering:
     target_behavior: str
 
 
+json_string = json.encoder.encode_basestring  # what json.dumps(str, ensure_ascii=False) uses
+
+
 def canonical(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+def jsonl_line(item: Item) -> str:
+    """canonical({"id", "input", "metadata", "output", "split"}) + newline."""
+    encoded_input = json_string(item.input) if isinstance(item.input, str) else canonical(item.input)
+    return jsonl_line_of(item.example_id, encoded_input, item.metadata, item.output, item.split)
+
+
+def jsonl_line_of(example_id: int, encoded_input: str, metadata: str, output: str, split: str) -> str:
+    """The same line from parts, composed directly (keys in sorted order, strings by the encoder
+    json.dumps uses): a freeze renders a million. `encoded_input` and `metadata` are canonical
+    JSON already (a chat input is stored that way)."""
+    return (
+        f'{{"id":{example_id},"input":{encoded_input},"metadata":{metadata},'
+        f'"output":{json_string(output)},"split":{json_string(split)}}}\n'
+    )
+
+
 def line(item: Item, file_format: str, rendering: Rendering) -> str:
     if file_format == "jsonl":
-        record: dict[str, Any] = {
-            "id": item.example_id,
-            "input": item.input,
-            "metadata": item.metadata,
-            "output": item.output,
-            "split": item.split,
-        }
-    elif file_format == "openai_chat":
+        return jsonl_line(item)
+    record: dict[str, Any]
+    if file_format == "openai_chat":
         record = {"messages": chat_messages(item, rendering)}
     elif file_format == "alpaca":
         record = {

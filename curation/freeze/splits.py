@@ -43,6 +43,8 @@ def split_groups(rows: SplitInput) -> Ints:
         dtype=np.int64,
         count=count,
     )
+    if not len(rows.linked):  # equal keys alone: no graph needed
+        return np.unique(same_key, return_inverse=True)[1].astype(np.int64)
     pairs = np.concatenate([np.stack([np.arange(count), same_key], axis=1), rows.linked])
     graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(count, count))
     _, labels = connected_components(graph, directed=False)

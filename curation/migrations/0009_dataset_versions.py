@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
                 ('external_id', models.CharField(blank=True, max_length=255, null=True)),
                 ('source', models.CharField(default='', max_length=200)),
                 ('content_hash', models.CharField(max_length=64)),
-                ('version', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='items', to='curation.datasetversion')),
+                ('version', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='items', to='curation.datasetversion')),
             ],
             options={
                 'ordering': ['split', 'example_id'],
@@ -69,10 +69,6 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name='datasetversion',
             constraint=models.CheckConstraint(condition=models.Q(('eval_fraction__gte', 0), ('eval_fraction__lt', 1)), name='version_eval_fraction_range'),
-        ),
-        migrations.AddIndex(
-            model_name='versionitem',
-            index=models.Index(fields=['version', 'split', 'example_id'], name='version_item_order'),
         ),
         migrations.AddConstraint(
             model_name='versionitem',

@@ -74,8 +74,11 @@ class DatasetVersion(models.Model):
 class VersionItem(models.Model):
     """One example as it was frozen: a copy of its content, so later edits change nothing here."""
 
+    # No database constraint: PostgreSQL checks a deferred foreign key row by row at commit,
+    # seconds for a million-item freeze. Only a freeze writes items, for the version it holds,
+    # and the triggers guard them once frozen; Django still cascades a failed version's delete.
     version = models.ForeignKey(
-        DatasetVersion, on_delete=models.CASCADE, related_name="items", db_index=False
+        DatasetVersion, on_delete=models.CASCADE, related_name="items", db_index=False, db_constraint=False
     )
     # The live example it was copied from: no foreign key, since the example may change or go.
     example_id = models.BigIntegerField()
@@ -89,13 +92,14 @@ class VersionItem(models.Model):
 
     class Meta:
         ordering = ["split", "example_id"]
+        # The unique (version, example_id) index also serves the export order: one index to
+        # maintain while a million items are copied in.
         constraints = [
             models.UniqueConstraint(fields=["version", "example_id"], name="version_item_unique_example"),
             models.CheckConstraint(
                 condition=models.Q(split__in=Split.values), name="version_item_split_valid"
             ),
         ]
-        indexes = [models.Index(fields=["version", "split", "example_id"], name="version_item_order")]
 
     def __str__(self) -> str:
         return f"v{self.version_id} {self.split}: example {self.example_id}"

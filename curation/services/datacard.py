@@ -4,16 +4,18 @@ Markdown file shipped in its Hugging Face export. The version page draws the sam
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from django.db.models import Count, Q, Subquery
+from django.contrib.auth import get_user_model
+from django.db import connection
 
 from curation.models import (
     DatasetVersion,
-    Example,
     Flag,
+    FlagExample,
     FlagKind,
     FlagStatus,
     Review,
@@ -35,8 +37,11 @@ def figures(
     outputs: list[str],
     in_eval: npt.NDArray[np.bool_],
     excluded: dict[str, int],
+    sources: Counter[str],
+    authors: Counter[int | None],
 ) -> dict[str, Any]:
-    """The card's figures for rows split by `in_eval` (inputs and outputs in stored form)."""
+    """The card's figures for rows split by `in_eval` (inputs and outputs in stored form), with
+    the rows' sources and authors (user ids) counted as they were read."""
     sides = {"train": np.flatnonzero(~in_eval), "eval": np.flatnonzero(in_eval)}
     classification = version.project.task_type == TaskType.CLASSIFICATION
     return {
@@ -49,8 +54,20 @@ def figures(
         "lengths": _lengths(inputs, outputs, sides),
         "tokenizer": model_label(),
         "excluded": excluded,
-        **_provenance(version),
+        "sources": dict(sorted(sources.items(), key=lambda pair: (-pair[1], pair[0]))),
+        "annotators": _usernames(authors),
+        **_reviews_and_flags(version),
     }
+
+
+def _usernames(authors: Counter[int | None]) -> dict[str, int]:
+    names = dict(
+        get_user_model().objects.filter(pk__in=[pk for pk in authors if pk]).values_list("pk", "username")
+    )
+    counts: Counter[str] = Counter()
+    for pk, count in authors.items():
+        counts[names.get(pk, "(deleted user)") if pk else "(deleted user)"] += count
+    return dict(sorted(counts.items(), key=lambda pair: (-pair[1], pair[0])))
 
 
 def _lengths(
@@ -64,19 +81,27 @@ def _lengths(
             lengths[f"{field}_chars"][side] = _histogram(chars, CHAR_BINS)
             step = max(1, len(rows) // TOKEN_SAMPLE)
             sample = [texts[row] for row in rows[::step].tolist()]
-            tokens = (
-                [len(ids) for ids in tokenizer(sample, add_special_tokens=False)["input_ids"]]
-                if sample
-                else []
-            )
+            tokens = [
+                len(encoding.ids) for encoding in tokenizer.encode_batch(sample, add_special_tokens=False)
+            ]
             lengths[f"{field}_tokens"][side] = {**_histogram(tokens, TOKEN_BINS), "sampled": len(sample)}
     return lengths
 
 
 def _tokenizer() -> Any:
-    from transformers import AutoTokenizer
+    """The embedding model's fast tokenizer, read directly (importing transformers costs seconds)."""
+    from tokenizers import Tokenizer
 
-    return AutoTokenizer.from_pretrained(model_path())
+    path = Path(model_path()) / "tokenizer.json"
+    if path.exists():
+        tokenizer = Tokenizer.from_file(str(path))
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_path()).backend_tokenizer
+    tokenizer.no_padding()  # lengths as they are, not padded or cut to the model's window
+    tokenizer.no_truncation()
+    return tokenizer
 
 
 def _histogram(values: list[int], edges: list[int]) -> dict[str, Any]:
@@ -93,34 +118,34 @@ def _histogram(values: list[int], edges: list[int]) -> dict[str, Any]:
     }
 
 
-def _provenance(version: DatasetVersion) -> dict[str, Any]:
-    """Where the items came from and who worked on them."""
-    item_ids = Subquery(VersionItem.objects.filter(version=version).values("example_id"))
-    examples = Example.objects.filter(project=version.project, id__in=item_ids)
-    annotators = examples.values("created_by__username").annotate(n=Count("id")).order_by("-n")
-    reviews = Review.objects.filter(example_id__in=item_ids).aggregate(
-        total=Count("id"),
-        approvals=Count("id", filter=Q(decision=ReviewDecision.APPROVE)),
-        reviewers=Count("reviewer", distinct=True),
-    )
-    sources = (
-        VersionItem.objects.filter(version=version).values("source").annotate(n=Count("id")).order_by("-n")
-    )
-    resolved = (
-        Flag.objects.filter(
-            project=version.project,
-            kind=FlagKind.CONTRADICTION,
-            status__in=[FlagStatus.RESOLVED, FlagStatus.DISMISSED],
-            memberships__example_id__in=item_ids,
+def _reviews_and_flags(version: DatasetVersion) -> dict[str, Any]:
+    """Reviews of the frozen examples, and contradiction flags about them that were resolved:
+    joined from the (smaller) review and flag tables to the version's items."""
+    item, review = VersionItem._meta.db_table, Review._meta.db_table
+    flag, flag_example = Flag._meta.db_table, FlagExample._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), coalesce(sum(CASE WHEN r.decision = %s THEN 1 ELSE 0 END), 0),"
+            f" count(DISTINCT r.reviewer_id) FROM {review} r"
+            f" JOIN {item} i ON i.example_id = r.example_id AND i.version_id = %s",
+            [ReviewDecision.APPROVE.value, version.pk],
         )
-        .values("id")
-        .distinct()
-        .count()
-    )
+        total, approvals, reviewers = cursor.fetchone()
+        cursor.execute(
+            f"SELECT count(DISTINCT f.id) FROM {flag} f JOIN {flag_example} fe ON fe.flag_id = f.id"
+            f" JOIN {item} i ON i.example_id = fe.example_id AND i.version_id = %s"
+            " WHERE f.project_id = %s AND f.kind = %s AND f.status IN (%s, %s)",
+            [
+                version.pk,
+                version.project_id,
+                FlagKind.CONTRADICTION.value,
+                FlagStatus.RESOLVED.value,
+                FlagStatus.DISMISSED.value,
+            ],
+        )
+        (resolved,) = cursor.fetchone()
     return {
-        "sources": {row["source"]: row["n"] for row in sources},
-        "annotators": {row["created_by__username"] or "(deleted user)": row["n"] for row in annotators},
-        "reviews": reviews,
+        "reviews": {"total": total, "approvals": int(approvals), "reviewers": reviewers},
         "contradictions_resolved": resolved,
     }
 

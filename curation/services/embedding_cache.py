@@ -90,9 +90,15 @@ def cached_vectors(texts: list[str], *, fast: bool = False) -> Vectors:
     return np.stack([known[key] for key in keys])
 
 
-def uncached_count(texts: list[str]) -> int:
-    """How many distinct texts similar_text_pairs would have to embed for all of them."""
+def uncached_count(texts: list[str], *, limit: int | None = None) -> int:
+    """How many distinct texts similar_text_pairs would have to embed for all of them. With a
+    `limit`, when that is plainly more (more distinct texts than the cache holds, by more than
+    the limit) the answer is that lower bound, found without hashing every text."""
     name = _model_name(model_path(), fast_available())
+    if limit is not None:
+        shortfall = len(set(texts)) - CachedEmbedding.objects.filter(model=name).count()
+        if shortfall > limit:
+            return shortfall
     wanted = sorted({text_key(text) for text in texts})
     present = 0
     for rows in matching(CachedEmbedding.objects.filter(model=name), "text_hash", wanted, sql_type="text"):

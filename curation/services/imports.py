@@ -18,10 +18,10 @@ from typing import IO
 
 from django.contrib.auth.models import User
 from django.core.files import File
-from django.db import transaction
+from django.db import connection, transaction
 
 from curation.errors import ApplicationError, InvalidInput
-from curation.models import ExampleStatus, ImportJob, Project
+from curation.models import Example, ExampleStatus, ImportJob, Project
 from curation.pipeline.background import in_background
 from curation.pipeline.decoding import open_text
 from curation.pipeline.errors import UnreadableFile
@@ -94,6 +94,18 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         created=created,
         skipped_existing=report.total - report.failed - created,
     )
+    _refresh_statistics(created)
+
+
+# After this many new rows the planner's estimates are stale enough to matter: a freeze or a
+# dedup job right after a million-row import would otherwise plan as if the table were small.
+ANALYZE_AFTER_ROWS = 50_000
+
+
+def _refresh_statistics(created: int) -> None:
+    if created >= ANALYZE_AFTER_ROWS and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Example._meta.db_table}")
 
 
 def _stage_and_land(

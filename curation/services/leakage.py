@@ -20,8 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
-from curation.dedup.minhash import Shingling, candidate_pairs, sketch, verified_pairs
-from curation.dedup.normalize import exact_key
+from curation.dedup.minhash import Shingling, candidate_pairs_across, sketch, verified_pairs
 from curation.models import DedupMethod
 from curation.services.dedup import DEFAULT_THRESHOLDS
 from curation.services.embedding_cache import model_label, similar_text_pairs, uncached_count
@@ -31,15 +30,25 @@ EXAMPLE_PAIRS = 20  # shown on the version page, so a lead can see what leaked
 NUM_PERM = 128
 
 
-def leakage_check(ids: list[int], texts: list[str], in_eval: npt.NDArray[np.bool_]) -> dict[str, Any]:
-    """The leakage report of rows (example ids and input texts) split by `in_eval`."""
-    keys = [exact_key(text) for text in texts]
-    found: dict[str, tuple[Pairs, Callable[[int, int], float]]] = {
+Found = tuple[Pairs, Callable[[int, int], float]]
+
+
+def leakage_check(
+    ids: list[int],
+    texts: list[str],
+    keys: list[str],
+    in_eval: npt.NDArray[np.bool_],
+    ngram: Found | None = None,
+) -> dict[str, Any]:
+    """The leakage report of rows (example ids, input texts and their normalized keys, as
+    curation.dedup.normalize.exact_key makes them) split by `in_eval`. `ngram`: ngram_pairs'
+    result when the caller computed it already (a freeze does, while the database copies)."""
+    found: dict[str, Found] = {
         "exact": _exact_pairs(keys, in_eval),
-        "ngram": _ngram_pairs(keys, in_eval),
+        "ngram": ngram or ngram_pairs(keys, in_eval),
     }
     report: dict[str, Any] = {"checked": True, "methods": {}}
-    missing = uncached_count(texts)
+    missing = uncached_count(texts, limit=settings.FINCH_LEAKAGE_EMBED_LIMIT)
     if missing <= settings.FINCH_LEAKAGE_EMBED_LIMIT:
         found["embedding"] = similar_text_pairs(
             texts, DEFAULT_THRESHOLDS[DedupMethod.EMBEDDING], wanted=_across(in_eval)
@@ -47,7 +56,7 @@ def leakage_check(ids: list[int], texts: list[str], in_eval: npt.NDArray[np.bool
     else:
         report["methods"]["embedding"] = {
             "skipped": (
-                f"{missing} inputs have no cached embedding, more than FINCH_LEAKAGE_EMBED_LIMIT "
+                f"at least {missing} inputs have no cached embedding, more than FINCH_LEAKAGE_EMBED_LIMIT "
                 f"({settings.FINCH_LEAKAGE_EMBED_LIMIT}); an embedding dedup job caches them"
             )
         }
@@ -85,9 +94,7 @@ def _across(in_eval: npt.NDArray[np.bool_]) -> Callable[[Pairs], npt.NDArray[np.
     return wanted
 
 
-def _exact_pairs(
-    keys: list[str], in_eval: npt.NDArray[np.bool_]
-) -> tuple[Pairs, Callable[[int, int], float]]:
+def _exact_pairs(keys: list[str], in_eval: npt.NDArray[np.bool_]) -> Found:
     first_train: dict[str, int] = {}
     for row, key in enumerate(keys):
         if not in_eval[row]:
@@ -96,17 +103,16 @@ def _exact_pairs(
     return np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2), lambda a, b: 1.0
 
 
-def _ngram_pairs(
-    keys: list[str], in_eval: npt.NDArray[np.bool_]
-) -> tuple[Pairs, Callable[[int, int], float]]:
+def ngram_pairs(keys: list[str], in_eval: npt.NDArray[np.bool_]) -> Found:
+    """Train/eval pairs of normalized inputs at the MinHash threshold (no database: safe in a
+    thread, and the sketching releases the GIL)."""
     threshold = DEFAULT_THRESHOLDS[DedupMethod.MINHASH]
     if len(keys) < 2:
         return np.empty((0, 2), dtype=np.int64), lambda a, b: 0.0
     lengths = sorted(len(key) for key in keys)
     shingling = Shingling.choose("auto", 0, lengths[len(lengths) // 2])
     sketches = sketch(keys, shingling, threshold=threshold, num_perm=NUM_PERM)
-    candidates = candidate_pairs(sketches.keys)
-    candidates = candidates[_across(in_eval)(candidates)] if len(candidates) else candidates
+    candidates = candidate_pairs_across(sketches.keys, in_eval)
     pairs, jaccard = verified_pairs(
         sketches, candidates, lambda rows: [keys[row] for row in rows], shingling, threshold
     )

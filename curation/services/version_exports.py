@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
 
 from curation.errors import InvalidInput
 from curation.freeze import formats
@@ -47,7 +53,11 @@ def items(version: DatasetVersion, split: str) -> Iterator[formats.Item]:
         )
         for example_id, stored_input, output, metadata in rows.iterator(chunk_size=CHUNK_ROWS):
             yield formats.Item(
-                example_id, name.value, decode_input(task_type, stored_input), output, metadata
+                example_id,
+                name.value,
+                decode_input(task_type, stored_input),
+                output,
+                formats.canonical(metadata),
             )
 
 
@@ -68,14 +78,72 @@ def export_lines(version: DatasetVersion, split: str, file_format: str) -> Itera
 
 
 def export_hashes(version: DatasetVersion) -> dict[str, str]:
-    """sha256 of the canonical export (`all`) and of each split's `jsonl` export."""
+    """sha256 of the canonical export (`all`) and of each split's `jsonl` export, from the items."""
     digests = {split: hashlib.sha256() for split in SPLITS}
-    shape = rendering(version)
     for item in items(version, "all"):
-        data = formats.line(item, "jsonl", shape).encode("utf-8")
+        data = formats.jsonl_line(item).encode("utf-8")
         digests["all"].update(data)
         digests[item.split].update(data)
     return {split: digest.hexdigest() for split, digest in digests.items()}
+
+
+def canonical_files_write(
+    version: DatasetVersion, lines_of: Callable[[Split], Iterable[str]] | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Render each split's `jsonl` export once, into a file in storage (what downloads and GPU
+    hosts read), hashing it on the way. Returns the hashes (as export_hashes) and file names.
+    `lines_of`: a split's `jsonl` lines in canonical order, when the caller holds the items (a
+    freeze does); else they are read from the version."""
+    lines_of = lines_of or (lambda split: (formats.jsonl_line(item) for item in items(version, split)))
+    digests = {split: hashlib.sha256() for split in SPLITS}
+    names: dict[str, str] = {}
+    settings.FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+    for split in (Split.TRAIN, Split.EVAL):
+        with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as scratch:
+            buffer: list[bytes] = []
+            for line in lines_of(split):
+                buffer.append(line.encode("utf-8"))
+                if len(buffer) == CHUNK_ROWS:
+                    _write(scratch, buffer, digests, split)
+            _write(scratch, buffer, digests, split)
+            scratch.seek(0)
+            name = f"{_folder(version)}/{split.value}.jsonl"
+            default_storage.delete(name)  # a re-run after a killed worker
+            names[split.value] = default_storage.save(name, File(scratch))
+    return {split: digest.hexdigest() for split, digest in digests.items()}, names
+
+
+def _write(scratch: IO[bytes], buffer: list[bytes], digests: dict[str, Any], split: str) -> None:
+    data = b"".join(buffer)
+    scratch.write(data)
+    digests[split].update(data)
+    digests["all"].update(data)
+    buffer.clear()
+
+
+def _folder(version: DatasetVersion) -> str:
+    return f"versions/project-{version.project_id}/version-{version.pk}"
+
+
+def canonical_files_discard(version: DatasetVersion) -> None:
+    for split in (Split.TRAIN, Split.EVAL):
+        default_storage.delete(f"{_folder(version)}/{split.value}.jsonl")
+
+
+def stored_lines(version: DatasetVersion, split: str) -> Iterator[bytes] | None:
+    """The stored canonical `jsonl` bytes of a split (or both), or None if a file is missing."""
+    files = version.manifest.get("files") or {}
+    wanted = ["train", "eval"] if split == "all" else [split]
+    if not all(name in files and default_storage.exists(files[name]) for name in wanted):
+        return None
+    return _read_files([files[name] for name in wanted])
+
+
+def _read_files(names: list[str]) -> Iterator[bytes]:
+    for name in names:
+        with default_storage.open(name, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                yield chunk
 
 
 def hf_dataset_save(version: DatasetVersion, folder: Path) -> Path:
@@ -99,7 +167,7 @@ def hf_dataset_save(version: DatasetVersion, folder: Path) -> Path:
                 "messages": [
                     formats.canonical(formats.chat_messages(row, rendering(version))) for row in rows
                 ],
-                "metadata": [formats.canonical(row.metadata) for row in rows],
+                "metadata": [row.metadata for row in rows],
             }
         )
         pq.write_table(table, data / f"{split.value}-00000-of-00001.parquet")

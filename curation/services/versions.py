@@ -11,9 +11,13 @@ Small freezes run in the request; larger ones run as a Celery task (the API answ
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +25,13 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from curation.dedup.normalize import exact_key
 from curation.errors import Conflict, InvalidInput
+from curation.freeze.formats import canonical, json_string, jsonl_line_of
 from curation.freeze.splits import SplitInput, eval_mask
 from curation.models import (
     ClusterMember,
@@ -42,7 +48,7 @@ from curation.models import (
     VersionStatus,
 )
 from curation.services.jobs import ProgressFn
-from curation.services.leakage import leakage_check
+from curation.services.leakage import leakage_check, ngram_pairs
 
 log = logging.getLogger(__name__)
 
@@ -66,40 +72,54 @@ class FreezePreview:
     not_approved_by_status: dict[str, int] = field(default_factory=dict)
 
 
-def _open_contradiction_ids(project: Project) -> Any:  # a values() subquery
-    return FlagExample.objects.filter(
+def _in_open_contradiction(project: Project) -> Q:
+    open_flags = FlagExample.objects.filter(
         flag__project=project, flag__kind=FlagKind.CONTRADICTION, flag__status=FlagStatus.OPEN
-    ).values("example_id")
+    )
+    return Q(Exists(open_flags.filter(example_id=OuterRef("pk"))))
+
+
+def _exclusions(project: Project) -> dict[str, Q]:
+    """Why an example stays out, each reason given the ones before it do not apply."""
+    approved = Q(status=ExampleStatus.APPROVED)
+    unique = approved & Q(duplicate_of__isnull=True)
+    contested = _in_open_contradiction(project)
+    return {
+        "not_approved": ~approved,
+        "duplicate": approved & Q(duplicate_of__isnull=False),
+        "open_contradiction": unique & contested,
+        "empty_output": unique & ~contested & Q(output=""),
+    }
 
 
 def included_examples(project: Project) -> QuerySet[Example]:
     """The examples a freeze takes now."""
-    return (
-        project.examples.filter(status=ExampleStatus.APPROVED, duplicate_of__isnull=True)
-        .exclude(output="")
-        .exclude(id__in=_open_contradiction_ids(project))
+    return project.examples.filter(
+        Q(status=ExampleStatus.APPROVED, duplicate_of__isnull=True) & ~Q(output="")
+    ).exclude(_in_open_contradiction(project))
+
+
+def exclusion_counts(project: Project) -> dict[str, int]:
+    """How many examples each reason keeps out, in one pass over the project's examples."""
+    reasons = _exclusions(project)
+    counts = project.examples.aggregate(
+        **{reason: Count("id", filter=rule) for reason, rule in reasons.items()}
     )
+    return {reason: counts[reason] or 0 for reason in reasons}
 
 
 def freeze_preview(project: Project) -> FreezePreview:
-    approved = project.examples.filter(status=ExampleStatus.APPROVED)
-    unique = approved.filter(duplicate_of__isnull=True)
-    agreed = unique.exclude(id__in=_open_contradiction_ids(project))
-    excluded = {
-        "not_approved": project.examples.exclude(status=ExampleStatus.APPROVED),
-        "duplicate": approved.filter(duplicate_of__isnull=False),
-        "open_contradiction": unique.filter(id__in=_open_contradiction_ids(project)),
-        "empty_output": agreed.filter(output=""),
-    }
     by_status = (
         project.examples.exclude(status=ExampleStatus.APPROVED).values("status").annotate(n=Count("id"))
     )
     return FreezePreview(
         included=included_examples(project).count(),
-        excluded={reason: rows.count() for reason, rows in excluded.items()},
+        excluded=exclusion_counts(project),
         samples={
-            reason: list(rows.order_by("id").values_list("id", flat=True)[:EXCLUSION_SAMPLE])
-            for reason, rows in excluded.items()
+            reason: list(
+                project.examples.filter(rule).order_by("id").values_list("id", flat=True)[:EXCLUSION_SAMPLE]
+            )
+            for reason, rule in _exclusions(project).items()
         },
         not_approved_by_status={row["status"]: row["n"] for row in by_status.order_by("status")},
     )
@@ -172,12 +192,12 @@ class FreezeBlocked(Exception):
 
 def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
     from curation.services import datacard
-    from curation.services.version_exports import export_hashes
+    from curation.services.version_exports import canonical_files_write
 
     VersionItem.objects.filter(version=version).delete()  # a re-run after a killed worker
     clock = _Clock()
     outermost = not connection.in_atomic_block
-    with transaction.atomic():
+    with ThreadPoolExecutor(max_workers=1) as background, transaction.atomic():
         if outermost:
             _snapshot()
         rows = _Rows.read(version.project)
@@ -188,11 +208,15 @@ def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
         )
         clock.lap("split")
         progress(0.3)
+        # The n-gram leakage measure needs only the split: it runs while the database copies.
+        ngram = background.submit(ngram_pairs, rows.input_keys, in_eval)
         _copy(version, rows.ids, in_eval)
-        excluded = freeze_preview(version.project).excluded
+        excluded = exclusion_counts(version.project)
         clock.lap("copy")
+        ngram_found = ngram.result()
+        clock.lap("ngram leakage (after the copy)")
     progress(0.5)
-    leakage = leakage_check(rows.ids, rows.inputs, in_eval)
+    leakage = leakage_check(rows.ids, rows.inputs, rows.input_keys, in_eval, ngram_found)
     clock.lap("leakage")
     if version.block_on_leakage and leakage["near_duplicate_pairs"]:
         raise FreezeBlocked(
@@ -200,10 +224,12 @@ def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
             "(block_on_leakage was set). Run a dedup job or resolve them, then freeze again."
         )
     progress(0.7)
-    stats = datacard.figures(version, rows.inputs, rows.outputs, in_eval, excluded)
+    stats = datacard.figures(
+        version, rows.inputs, rows.outputs, in_eval, excluded, rows.sources, rows.authors
+    )
     clock.lap("card")
     progress(0.85)
-    hashes = export_hashes(version)
+    hashes, files = canonical_files_write(version, rows.jsonl_lines(version.project, in_eval))
     clock.lap("sha256")
     counts = {"train": int((~in_eval).sum()), "eval": int(in_eval.sum())}
     manifest = {
@@ -222,6 +248,7 @@ def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
         "excluded": excluded,
         "canonical_export": "format=jsonl, split=all (train lines, then eval lines)",
         "sha256": hashes,
+        "files": files,
         "timings": clock.laps,
         "project": {
             "id": version.project.pk,
@@ -262,18 +289,52 @@ class _Rows:
     ids: list[int]
     inputs: list[str]
     outputs: list[str]
+    metadata: list[str]  # canonical JSON
     hashes: list[str]
+    input_keys: list[str] = field(default_factory=list)  # normalized, for grouping and leakage
+    sources: Counter[str] = field(default_factory=Counter)
+    authors: Counter[int | None] = field(default_factory=Counter)  # user ids
 
     @classmethod
     def read(cls, project: Project) -> _Rows:
-        rows = cls([], [], [], [])
-        query = included_examples(project).order_by("id").values_list("id", "input", "output", "content_hash")
-        for pk, text, output, content in query.iterator(chunk_size=10_000):
+        rows = cls([], [], [], [], [])
+        # Metadata as text, made canonical once per distinct value: rows mostly share a few, and
+        # decoding a million JSON values one by one costs seconds.
+        canonical_of: dict[str, str] = {}
+        query = (
+            included_examples(project)
+            .order_by("id")
+            .values_list(
+                "id", "input", "output", Cast("metadata", TextField()), "content_hash", "source", "created_by"
+            )
+        )
+        for pk, text, output, metadata, content, source, author in query.iterator(chunk_size=10_000):
             rows.ids.append(pk)
             rows.inputs.append(text)
             rows.outputs.append(output)
+            if metadata not in canonical_of:
+                canonical_of[metadata] = canonical(json.loads(metadata))
+            rows.metadata.append(canonical_of[metadata])
             rows.hashes.append(content)
+            rows.sources[source] += 1
+            rows.authors[author] += 1
+        rows.input_keys = [exact_key(text) for text in rows.inputs]
         return rows
+
+    def jsonl_lines(self, project: Project, in_eval: np.ndarray) -> Callable[[Split], Iterator[str]]:
+        """The rows' canonical `jsonl` export lines of a split, in canonical order (by id: the
+        rows' order)."""
+        chat = project.task_type == TaskType.CHAT  # a chat input is stored as canonical JSON
+
+        def of_split(split: Split) -> Iterator[str]:
+            for row in np.flatnonzero(in_eval == (split == Split.EVAL)).tolist():
+                text = self.inputs[row]
+                encoded = text if chat else json_string(text)
+                yield jsonl_line_of(
+                    self.ids[row], encoded, self.metadata[row], self.outputs[row], split.value
+                )
+
+        return of_split
 
     def split_input(self, project: Project) -> SplitInput:
         row_of = {pk: row for row, pk in enumerate(self.ids)}
@@ -292,7 +353,7 @@ class _Rows:
         classification = project.task_type == TaskType.CLASSIFICATION
         return SplitInput(
             content_hashes=self.hashes,
-            input_keys=[exact_key(text) for text in self.inputs],
+            input_keys=self.input_keys,
             strata=self.outputs if classification else [""] * len(self.ids),
             pinned_eval=pinned,
             linked=_cluster_links(project, row_of),
@@ -324,25 +385,40 @@ def _snapshot() -> None:
 
 
 ITEM_COLUMNS = "version_id, example_id, split, input, output, metadata, external_id, source, content_hash"
+COPIED = ("id", "input", "output", "metadata", "external_id", "source", "content_hash")
 
 
 def _copy(version: DatasetVersion, ids: list[int], in_eval: np.ndarray) -> None:
-    """Copy the examples' content into items: one INSERT ... SELECT, no row passes through Python."""
-    splits = np.where(in_eval, Split.EVAL.value, Split.TRAIN.value).tolist()
-    item, example = VersionItem._meta.db_table, Example._meta.db_table
-    copied = "e.input, e.output, e.metadata, e.external_id, e.source, e.content_hash"
+    """Copy the examples' content into items in the database: no row passes through Python.
+    PostgreSQL: one INSERT ... SELECT of the included examples (the same snapshot the split was
+    made from), eval ids joined in as an array. SQLite (in process): one prepared INSERT ...
+    SELECT per example."""
+    item = VersionItem._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            included, params = (
+                included_examples(version.project).order_by().values_list(*COPIED).query.sql_with_params()
+            )
+            eval_ids = np.asarray(ids, dtype=np.int64)[in_eval].tolist()
             cursor.execute(
-                f"INSERT INTO {item} ({ITEM_COLUMNS}) SELECT %s, e.id, plan.split, {copied}"
-                f" FROM unnest(%s::bigint[], %s::text[]) AS plan(id, split) JOIN {example} e ON e.id = plan.id",
-                [version.pk, ids, splits],
+                f"INSERT INTO {item} ({ITEM_COLUMNS}) SELECT %s, q.id,"
+                f" CASE WHEN held.id IS NULL THEN '{Split.TRAIN.value}' ELSE '{Split.EVAL.value}' END,"
+                f" q.input, q.output, q.metadata, q.external_id, q.source, q.content_hash"
+                f" FROM ({included}) AS q({', '.join(COPIED)})"
+                f" LEFT JOIN unnest(%s::bigint[]) AS held(id) ON held.id = q.id",
+                [version.pk, *params, eval_ids],
             )
         else:
+            splits = np.where(in_eval, Split.EVAL.value, Split.TRAIN.value).tolist()
+            copied = ", ".join(f"e.{column}" for column in COPIED[1:])
             cursor.executemany(
-                f"INSERT INTO {item} ({ITEM_COLUMNS}) SELECT %s, e.id, %s, {copied} FROM {example} e WHERE e.id = %s",
+                f"INSERT INTO {item} ({ITEM_COLUMNS}) SELECT %s, e.id, %s, {copied}"
+                f" FROM {Example._meta.db_table} e WHERE e.id = %s",
                 [(version.pk, split, pk) for pk, split in zip(ids, splits, strict=True)],
             )
+        copied_rows = cursor.rowcount if connection.vendor == "postgresql" else len(ids)
+    if copied_rows != len(ids):  # cannot happen within one snapshot; refuse rather than guess
+        raise RuntimeError(f"copied {copied_rows} examples, expected {len(ids)}")
 
 
 def _progress(version: DatasetVersion) -> ProgressFn:
@@ -354,6 +430,9 @@ def _progress(version: DatasetVersion) -> ProgressFn:
 
 def _fail(version: DatasetVersion, error: str, trace: str) -> None:
     """Mark the version failed and drop its items: a failed freeze leaves nothing half-made."""
+    from curation.services.version_exports import canonical_files_discard
+
+    canonical_files_discard(version)
     with transaction.atomic():
         VersionItem.objects.filter(version=version).delete()
         DatasetVersion.objects.filter(pk=version.pk, status=VersionStatus.FREEZING).update(

@@ -41,6 +41,12 @@ CONTRACT = {
 }
 
 
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings: Settings, tmp_path: Any) -> None:
+    """The versions' canonical files go to a fresh folder per test."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
 def approved(team: Team, count: int) -> None:
     for index in range(count):
         ExampleFactory.create(

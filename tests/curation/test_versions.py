@@ -40,6 +40,12 @@ from tests.factories import LABELS, ExampleFactory
 APPROVED = ExampleStatus.APPROVED
 
 
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings: Settings, tmp_path: Any) -> None:
+    """The versions' canonical files go to a fresh folder per test."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
 def approved(
     project: Project, count: int, *, label: str | None = None, prefix: str = "message"
 ) -> list[Example]:
@@ -395,6 +401,17 @@ class TestExports:
         with pytest.raises(CommandError, match="does not match"):
             call_command("verify_version", version.pk, stdout=StringIO())
 
+    def test_verify_version_fails_on_a_tampered_stored_file(self, version: DatasetVersion) -> None:
+        from django.core.files.storage import default_storage
+
+        name = version.manifest["files"]["eval"]
+        with default_storage.open(name, "rb") as handle:
+            original = handle.read()
+        with open(default_storage.path(name), "wb") as handle:
+            handle.write(original.replace(b'"split":"eval"', b'"split":"train"', 1))
+        with pytest.raises(CommandError, match="eval file"):
+            call_command("verify_version", version.pk, stdout=StringIO())
+
     def test_openai_chat_lines_pass_the_openai_format_checks(self, version: DatasetVersion) -> None:
         for line in export_lines(version, "all", "openai_chat"):
             assert openai_format_errors(json.loads(line)) == []
@@ -461,3 +478,62 @@ def test_diff_names_added_removed_changed_and_moved_examples(team: Team) -> None
     assert diff.removed == [examples[0].pk]
     assert diff.changed == [examples[1].pk]
     assert Counter(split_of(new).values())["eval"] >= 4
+
+
+@pytest.mark.django_db
+def test_a_chat_version_exports_its_conversations(team: Team) -> None:
+    # Given a chat project whose inputs are conversations (stored as canonical JSON)
+    from curation.services.content import canonical_json
+
+    project = team.project
+    project.task_type, project.labels, project.system_prompt = "chat", [], "Be brief."
+    project.save()
+    for index in range(10):
+        turns = [{"role": "user", "content": f"Question number {index}: is the branch {index} open?"}]
+        ExampleFactory.create(
+            project=project, input=canonical_json(turns), output=f"Yes, {index}.", status=APPROVED
+        )
+
+    # When it is frozen
+    version = freeze(team, eval_fraction=0.2)
+
+    # Then the stored canonical files match the items, and the chat export keeps the turns
+    assert export_hashes(version)["all"] == version.sha256
+    call_command("verify_version", version.pk, stdout=StringIO())
+    record = json.loads(next(iter(export_lines(version, "train", "jsonl"))))
+    assert isinstance(record["input"], list) and record["input"][0]["role"] == "user"
+    chat = [json.loads(line) for line in export_lines(version, "all", "openai_chat")]
+    assert all(openai_format_errors(line) == [] for line in chat)
+    assert [message["role"] for message in chat[0]["messages"]] == ["system", "user", "assistant"]
+
+
+@pytest.mark.django_db
+def test_a_redelivered_freeze_starts_over_from_a_half_copied_version(team: Team) -> None:
+    # Given a version a killed worker left freezing, with part of its items copied
+    from curation.tasks import freeze_version
+
+    examples = approved(team.project, 8)
+    version = DatasetVersion.objects.create(project=team.project, number=1, eval_fraction=0.25)
+    VersionItem.objects.create(
+        version=version,
+        example_id=examples[0].pk,
+        split="eval",
+        input="stale",
+        output="x",
+        content_hash="0" * 64,
+    )
+
+    # When the task is delivered again
+    freeze_version(version.pk)
+
+    # Then the version is frozen with every example once, copied afresh
+    version.refresh_from_db()
+    assert version.status == VersionStatus.FROZEN
+    items = VersionItem.objects.filter(version=version)
+    assert sorted(items.values_list("example_id", flat=True)) == sorted(example.pk for example in examples)
+    assert not items.filter(input="stale").exists()
+    assert export_hashes(version)["all"] == version.sha256
+
+    # And a third delivery leaves the frozen version alone
+    freeze_version(version.pk)
+    assert VersionItem.objects.filter(version=version).count() == 8

@@ -1,9 +1,10 @@
+import hashlib
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from curation.models import DatasetVersion
-from curation.services.version_exports import export_hashes
+from curation.services.version_exports import export_hashes, stored_lines
 
 
 class Command(BaseCommand):
@@ -24,6 +25,16 @@ class Command(BaseCommand):
         }
         computed = export_hashes(version)
         mismatched = [part for part, digest in stored.items() if computed.get(part) != digest]
+        for split in ("train", "eval"):
+            lines = stored_lines(version, split)
+            if lines is None:
+                self.stdout.write(f"{split:<5} stored file missing (exports render from the items)")
+                continue
+            digest = hashlib.sha256()
+            for chunk in lines:
+                digest.update(chunk)
+            if digest.hexdigest() != stored.get(split):
+                mismatched.append(f"{split} file")
         for part in stored:
             mark = "ok" if part not in mismatched else f"MISMATCH (now {computed.get(part)})"
             self.stdout.write(f"{part:<5} {stored[part]}  {mark}")
