@@ -232,31 +232,7 @@ def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
     hashes, files = canonical_files_write(version, rows.jsonl_lines(version.project, in_eval))
     clock.lap("sha256")
     counts = {"train": int((~in_eval).sum()), "eval": int(in_eval.sum())}
-    manifest = {
-        "parameters": {
-            "eval_fraction": version.eval_fraction,
-            "seed": version.seed,
-            "block_on_leakage": version.block_on_leakage,
-        },
-        "rules": {
-            "included": "approved, not a duplicate, not in an open contradiction flag, with an output",
-            "groups": "equal normalized inputs and dedup cluster members share a side",
-            "eval_lineage": "examples in the eval split of an earlier version stay in eval",
-            "stratified_by": "label" if version.project.task_type == TaskType.CLASSIFICATION else None,
-            "order": "by split (train, eval), then example id",
-        },
-        "excluded": excluded,
-        "canonical_export": "format=jsonl, split=all (train lines, then eval lines)",
-        "sha256": hashes,
-        "files": files,
-        "timings": clock.laps,
-        "project": {
-            "id": version.project.pk,
-            "task_type": version.project.task_type,
-            "system_prompt": version.project.system_prompt,
-            "labels": version.project.labels,
-        },
-    }
+    manifest = _manifest(version, excluded, hashes, files, clock.laps)
     DatasetVersion.objects.filter(pk=version.pk, status=VersionStatus.FREEZING).update(
         status=VersionStatus.FROZEN,
         progress=1.0,
@@ -267,6 +243,42 @@ def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
         manifest=manifest,
         frozen_at=timezone.now(),
     )
+
+
+def _manifest(
+    version: DatasetVersion,
+    excluded: dict[str, int],
+    hashes: dict[str, str],
+    files: dict[str, str],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """What the version was made from and how: enough to explain and re-check it later."""
+    project = version.project
+    return {
+        "parameters": {
+            "eval_fraction": version.eval_fraction,
+            "seed": version.seed,
+            "block_on_leakage": version.block_on_leakage,
+        },
+        "rules": {
+            "included": "approved, not a duplicate, not in an open contradiction flag, with an output",
+            "groups": "equal normalized inputs and dedup cluster members share a side",
+            "eval_lineage": "examples in the eval split of an earlier version stay in eval",
+            "stratified_by": "label" if project.task_type == TaskType.CLASSIFICATION else None,
+            "order": "by split (train, eval), then example id",
+        },
+        "excluded": excluded,
+        "canonical_export": "format=jsonl, split=all (train lines, then eval lines)",
+        "sha256": hashes,
+        "files": files,
+        "timings": timings,
+        "project": {
+            "id": project.pk,
+            "task_type": project.task_type,
+            "system_prompt": project.system_prompt,
+            "labels": project.labels,
+        },
+    }
 
 
 class _Clock:
