@@ -134,9 +134,7 @@ class DedupJobForm(forms.Form):
 
 
 class VersionForm(forms.Form):
-    name = forms.CharField(
-        required=False, max_length=200, widget=forms.TextInput(attrs={"placeholder": "v3"})
-    )
+    name = forms.CharField(required=False, max_length=200, help_text="Empty: v<number>.")
     eval_fraction = forms.FloatField(
         initial=0.1,
         min_value=0.0,

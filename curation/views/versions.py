@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -50,6 +51,8 @@ def version_new(request: HttpRequest, project_id: int) -> HttpResponse:
         {"key": key, "label": label, "count": preview.excluded[key], "samples": preview.samples[key]}
         for key, label in EXCLUSION_REASONS.items()
     ]
+    next_number = (project.versions.aggregate(last=Max("number"))["last"] or 0) + 1
+    form.fields["name"].widget.attrs["placeholder"] = f"v{next_number}"
     context = {**abilities(request, project), "form": form, "preview": preview, "reasons": reasons}
     return render(request, "curation/version_new.html", context)
 
