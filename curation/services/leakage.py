@@ -45,7 +45,7 @@ def leakage_check(
     result when the caller computed it already (a freeze does, while the database copies)."""
     found: dict[str, Found] = {
         "exact": _exact_pairs(keys, in_eval),
-        "ngram": ngram or ngram_pairs(keys, in_eval),
+        "ngram": ngram if ngram is not None else ngram_pairs(keys, in_eval),
     }
     report: dict[str, Any] = {"checked": True, "methods": {}}
     missing = uncached_count(texts, limit=settings.FINCH_LEAKAGE_EMBED_LIMIT)

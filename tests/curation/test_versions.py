@@ -537,3 +537,13 @@ def test_a_redelivered_freeze_starts_over_from_a_half_copied_version(team: Team)
     # And a third delivery leaves the frozen version alone
     freeze_version(version.pk)
     assert VersionItem.objects.filter(version=version).count() == 8
+
+
+@pytest.mark.django_db
+def test_a_version_without_eval_split_is_all_train(team: Team) -> None:
+    approved(team.project, 12)
+    version = freeze(team, eval_fraction=0.0)
+    assert version.status == VersionStatus.FROZEN
+    assert version.counts == {"train": 12, "eval": 0}
+    assert version.leakage["near_duplicate_pairs"] == 0
+    assert list(export_lines(version, "eval", "jsonl")) == []
