@@ -172,11 +172,12 @@ def contradiction_job_get(*, user: AnyUser, job_id: Any) -> ContradictionJob:
     return _job_get(ContradictionJob, user=user, job_id=job_id, name="contradiction job")
 
 
-JobT = TypeVar("JobT", ImportJob, ValidationJob, DedupJob, ContradictionJob)
+# A frozen version is made by a job too (its status is the freeze's), and read the same way.
+JobT = TypeVar("JobT", ImportJob, ValidationJob, DedupJob, ContradictionJob, DatasetVersion)
 
 
 def _job_get(model: type[JobT], *, user: AnyUser, job_id: Any, name: str) -> JobT:
-    """A project's job, for any member of the project; NotFound for everyone else."""
+    """A project's job (or version), for any member of the project; NotFound for everyone else."""
     job = (
         model.objects.select_related("project", "created_by")
         .filter(pk=_as_id(job_id), project__in=Project.objects.for_user(user))
@@ -188,17 +189,8 @@ def _job_get(model: type[JobT], *, user: AnyUser, job_id: Any, name: str) -> Job
     return job
 
 
-def version_get(*, user: AnyUser, version_id: Any, min_role: str = Role.ANNOTATOR) -> DatasetVersion:
-    """A project's dataset version, for members with at least `min_role`; NotFound for others."""
-    version = (
-        DatasetVersion.objects.select_related("project", "created_by")
-        .filter(pk=_as_id(version_id), project__in=Project.objects.for_user(user))
-        .first()
-    )
-    if version is None:
-        raise NotFound("No such dataset version.")
-    require_role(user, version.project, min_role)
-    return version
+def version_get(*, user: AnyUser, version_id: Any) -> DatasetVersion:
+    return _job_get(DatasetVersion, user=user, job_id=version_id, name="dataset version")
 
 
 def version_list(*, project: Project) -> QuerySet[DatasetVersion]:

@@ -53,14 +53,15 @@ def similar_text_pairs(
     Without: the model's own embeddings decide directly. `wanted` drops candidate pairs not
     worth checking (say, pairs within one split)."""
     fast = fast_available()
+    vectors = cached_vectors(texts, fast=fast)
     candidates = np.array(
-        similar_pairs(cached_vectors(texts, fast=fast), threshold - (INT8_MARGIN if fast else 0.0)),
-        dtype=np.int64,
+        similar_pairs(vectors, threshold - (INT8_MARGIN if fast else 0.0)), dtype=np.int64
     ).reshape(-1, 2)
     if wanted is not None:
         candidates = candidates[wanted(candidates)]
     rows = np.unique(candidates)
-    precise = cached_vectors([texts[row] for row in rows.tolist()])
+    # Without the int8 copy the vectors searched are the model's own: nothing to embed again.
+    precise = cached_vectors([texts[row] for row in rows.tolist()]) if fast else vectors[rows]
     place = {row: index for index, row in enumerate(rows.tolist())}
 
     def cosine(a: int, b: int) -> float:

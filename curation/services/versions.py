@@ -125,6 +125,10 @@ def freeze_preview(project: Project) -> FreezePreview:
     )
 
 
+def next_version_number(project: Project) -> int:
+    return (project.versions.aggregate(last=Max("number"))["last"] or 0) + 1
+
+
 def version_create(
     *,
     project: Project,
@@ -152,7 +156,7 @@ def version_create(
         size = included_examples(project).count()
         if size == 0:
             raise Conflict("Nothing to freeze: the project has no approved example that qualifies.")
-        number = (project.versions.aggregate(last=Max("number"))["last"] or 0) + 1
+        number = next_version_number(project)
         version = DatasetVersion.objects.create(
             project=project,
             number=number,

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -16,7 +15,13 @@ from curation.errors import ApplicationError
 from curation.forms import VersionForm
 from curation.models import DatasetVersion, Role
 from curation.services.version_exports import EXPORT_FORMATS
-from curation.services.versions import EXCLUSION_REASONS, freeze_preview, version_create, version_diff
+from curation.services.versions import (
+    EXCLUSION_REASONS,
+    freeze_preview,
+    next_version_number,
+    version_create,
+    version_diff,
+)
 from curation.views.common import abilities, django_errors, int_param, project_for, signed_in
 
 DIFF_SHOWN = 200
@@ -51,8 +56,7 @@ def version_new(request: HttpRequest, project_id: int) -> HttpResponse:
         {"key": key, "label": label, "count": preview.excluded[key], "samples": preview.samples[key]}
         for key, label in EXCLUSION_REASONS.items()
     ]
-    next_number = (project.versions.aggregate(last=Max("number"))["last"] or 0) + 1
-    form.fields["name"].widget.attrs["placeholder"] = f"v{next_number}"
+    form.fields["name"].widget.attrs["placeholder"] = f"v{next_version_number(project)}"
     context = {**abilities(request, project), "form": form, "preview": preview, "reasons": reasons}
     return render(request, "curation/version_new.html", context)
 

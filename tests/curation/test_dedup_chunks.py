@@ -222,6 +222,24 @@ class TestEmbeddingChunks:
         assert [sorted(call) for call in verified] == [sorted([QUESTION, *VARIANTS])]
         assert sketch_files(job) == []
 
+    def test_without_the_int8_copy_the_model_embeds_each_text_once_and_decides(
+        self, team: Team, settings: Settings, encoded: list[list[str]], verified: list[list[str]]
+    ) -> None:
+        # Given the int8 copy switched off
+        rows = self.question_rows(team.project)
+        settings.FINCH_EMBEDDING_INT8 = False
+
+        # When an embedding job runs
+        run(team.project, team.lead, "embedding", threshold=0.9)
+
+        # Then the same cluster is found, the int8 model is never used, and the model embeds
+        # every text once (the merge reuses the cache, candidates are not embedded again)
+        variants = {example.pk for example in rows if example.input in (QUESTION, *VARIANTS)}
+        cluster = DuplicateCluster.objects.get()
+        assert set(cluster.members.values_list("example_id", flat=True)) == variants
+        assert encoded == []
+        assert sorted(text for call in verified for text in call) == sorted(example.input for example in rows)
+
     @pytest.mark.parametrize(
         ("fields", "expected"),
         [
