@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +42,13 @@ def team(db: None) -> Team:
         outsider=UserFactory.create(),
         staff=UserFactory.create(is_staff=True),
     )
+
+
+@pytest.fixture
+def media_in_tmp(settings: Any, tmp_path: Path) -> None:
+    """Uploaded and exported files go to a fresh folder per test (modules that write files use
+    it: `pytestmark = pytest.mark.usefixtures("media_in_tmp")`)."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 @pytest.fixture

@@ -15,14 +15,12 @@ import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, resolve
-from pytest_django import Settings
 from rest_framework.test import APIClient
 
 from api import urls as api_urls
@@ -56,6 +54,8 @@ ERROR_CODES = {401: "not_authenticated", 403: "permission_denied", 404: "not_fou
 
 ClientFor = Callable[[User | None], APIClient]
 _serial = itertools.count(1)
+
+pytestmark = pytest.mark.usefixtures("media_in_tmp")
 
 
 class TeamLike(Protocol):
@@ -127,12 +127,6 @@ class Scene:
         user = UserFactory()
         assert isinstance(user, User)
         return user
-
-
-@pytest.fixture(autouse=True)
-def media_in_tmp(settings: Settings, tmp_path: Path) -> None:
-    """Files uploaded to the import endpoint go to a fresh folder per test."""
-    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 @pytest.fixture

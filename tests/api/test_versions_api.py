@@ -23,7 +23,7 @@ from tests.factories import LABELS, ExampleFactory
 if TYPE_CHECKING:
     from rest_framework.response import _MonkeyPatchedResponse as Response
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
 ClientFor = Callable[[User | None], APIClient]
 CONTRACT = {
@@ -39,12 +39,6 @@ CONTRACT = {
     "leakage",
     "stats",
 }
-
-
-@pytest.fixture(autouse=True)
-def media_in_tmp(settings: Settings, tmp_path: Any) -> None:
-    """The versions' canonical files go to a fresh folder per test."""
-    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 def approved(team: Team, count: int) -> None:

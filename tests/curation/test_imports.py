@@ -34,7 +34,7 @@ from curation.services.projects import project_create
 from tests.conftest import Team
 from tests.factories import LABELS, ExampleFactory, MembershipFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
 ClientFor = Callable[[User | None], APIClient]
 EXPORT_CSV_COLUMNS = ["id", "input", "output", "status", "source", "external_id", "duplicate_of", "metadata"]
@@ -43,12 +43,6 @@ EXTRACTION_SCHEMA = {
     "properties": {"amount": {"type": "number"}, "currency": {"type": "string"}},
     "required": ["amount"],
 }
-
-
-@pytest.fixture(autouse=True)
-def media_in_tmp(settings: Settings, tmp_path: Path) -> None:
-    """Uploaded files go to a fresh folder per test."""
-    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 @dataclass

@@ -5,7 +5,6 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from pytest_django import Settings
 
 from curation.models import DatasetVersion, ExampleStatus
 from curation.services.versions import version_create
@@ -14,16 +13,13 @@ from tests.factories import ExampleFactory
 
 APPROVED = ExampleStatus.APPROVED
 
+pytestmark = pytest.mark.usefixtures("media_in_tmp")
+
 
 def logged_in(user: Any) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-@pytest.fixture(autouse=True)
-def media_in_tmp(settings: Settings, tmp_path: Any) -> None:
-    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 def approved(team: Team, texts: list[str]) -> None:

@@ -39,11 +39,7 @@ from tests.factories import LABELS, ExampleFactory
 
 APPROVED = ExampleStatus.APPROVED
 
-
-@pytest.fixture(autouse=True)
-def media_in_tmp(settings: Settings, tmp_path: Any) -> None:
-    """The versions' canonical files go to a fresh folder per test."""
-    settings.MEDIA_ROOT = str(tmp_path / "media")
+pytestmark = pytest.mark.usefixtures("media_in_tmp")
 
 
 def approved(

@@ -10,19 +10,21 @@ from __future__ import annotations
 import io
 import json
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.db.models import Count
-from pytest_django import Settings
 
 from curation.models import Example, ImportJob, JobStatus, Project, TaskType
 from curation.services.imports import import_job_create, import_run
 from curation.services.jobs import job_run
 from tests.factories import ProjectFactory, UserFactory
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("media_in_tmp"),
+]
 
 DISTINCT_ROWS = 45_000  # more than two staging batches, so merges of the two jobs interleave
 DUPLICATES_EVERY = 7  # every seventh row repeats an earlier one, by content or by external_id
@@ -57,11 +59,6 @@ def as_file(file_format: str, rows: list[dict[str, str]]) -> bytes:
         return "".join(json.dumps(row) + "\n" for row in rows).encode()
     lines = ["external_id,input,output"] + [f"{r['external_id']},{r['input']},{r['output']}" for r in rows]
     return ("\n".join(lines) + "\n").encode()
-
-
-@pytest.fixture(autouse=True)
-def media_in_tmp(settings: Settings, tmp_path: Path) -> None:
-    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 def run_at_once(job_ids: list[int]) -> list[BaseException]:
