@@ -27,6 +27,12 @@ from api.views.projects import (
     ProjectValidationJobsView,
     ValidationJobDetailView,
 )
+from api.views.training import (
+    TrainingRunAdapterView,
+    TrainingRunCancelView,
+    TrainingRunDetailView,
+    TrainingRunsView,
+)
 from api.views.versions import (
     FreezePreviewView,
     ProjectVersionsView,
@@ -37,6 +43,16 @@ from api.views.versions import (
 )
 
 urlpatterns = [
+    path("training-runs/", TrainingRunsView.as_view(), name="api-training-runs"),
+    path("training-runs/<int:run_id>/", TrainingRunDetailView.as_view(), name="api-training-run"),
+    path(
+        "training-runs/<int:run_id>/cancel/", TrainingRunCancelView.as_view(), name="api-training-run-cancel"
+    ),
+    path(
+        "training-runs/<int:run_id>/adapter/",
+        TrainingRunAdapterView.as_view(),
+        name="api-training-run-adapter",
+    ),
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

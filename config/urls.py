@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from curation.views import dedup, examples, flags, imports, pages, review, versions
+from training import views as training
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -28,6 +29,9 @@ urlpatterns = [
     path("projects/<int:project_id>/versions/", versions.version_list, name="versions"),
     path("projects/<int:project_id>/versions/new/", versions.version_new, name="version-new"),
     path("versions/<int:version_id>/", versions.version_detail, name="version"),
+    path("projects/<int:project_id>/training/", training.run_list, name="training-runs"),
+    path("training/<int:run_id>/", training.run_detail, name="training-run"),
+    path("training/<int:run_id>/cancel/", training.run_cancel_view, name="training-run-cancel"),
     path("healthz", pages.health, name="health"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

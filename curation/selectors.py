@@ -42,7 +42,7 @@ def project_list(*, user: AnyUser) -> QuerySet[Project]:
 
 def project_get(*, user: AnyUser, project_id: Any, min_role: str = Role.ANNOTATOR) -> Project:
     """The project if the user has at least `min_role` in it; NotFound / PermissionDenied else."""
-    project = project_list(user=user).filter(pk=_as_id(project_id)).first()
+    project = project_list(user=user).filter(pk=as_id(project_id)).first()
     if project is None:
         raise NotFound("No such project.")
     require_role(user, project, min_role)
@@ -63,7 +63,7 @@ def members_list(*, project: Project) -> QuerySet[Membership]:
 def example_get(*, user: AnyUser, example_id: Any, min_role: str = Role.ANNOTATOR) -> Example:
     example = (
         Example.objects.select_related("project", "created_by", "updated_by")
-        .filter(pk=_as_id(example_id), project__in=Project.objects.for_user(user))
+        .filter(pk=as_id(example_id), project__in=Project.objects.for_user(user))
         .first()
     )
     if example is None:
@@ -116,7 +116,7 @@ def flag_get(*, user: AnyUser, flag_id: Any, min_role: str = Role.ANNOTATOR) -> 
     flag = (
         Flag.objects.select_related("project", "created_by", "resolved_by")
         .prefetch_related("memberships")
-        .filter(pk=_as_id(flag_id), project__in=Project.objects.for_user(user))
+        .filter(pk=as_id(flag_id), project__in=Project.objects.for_user(user))
         .first()
     )
     if flag is None:
@@ -159,7 +159,7 @@ def cluster_get(*, user: AnyUser, cluster_id: Any, min_role: str = Role.ANNOTATO
     cluster = (
         DuplicateCluster.objects.select_related("project")
         .prefetch_related("members")
-        .filter(pk=_as_id(cluster_id), project__in=Project.objects.for_user(user))
+        .filter(pk=as_id(cluster_id), project__in=Project.objects.for_user(user))
         .first()
     )
     if cluster is None:
@@ -180,7 +180,7 @@ def _job_get(model: type[JobT], *, user: AnyUser, job_id: Any, name: str) -> Job
     """A project's job (or version), for any member of the project; NotFound for everyone else."""
     job = (
         model.objects.select_related("project", "created_by")
-        .filter(pk=_as_id(job_id), project__in=Project.objects.for_user(user))
+        .filter(pk=as_id(job_id), project__in=Project.objects.for_user(user))
         .first()
     )
     if job is None:
@@ -200,7 +200,7 @@ def version_list(*, project: Project) -> QuerySet[DatasetVersion]:
 MAX_ID = 2**63 - 1  # a bigint; larger ids cannot exist and would overflow the query
 
 
-def _as_id(value: Any) -> int:
+def as_id(value: Any) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):

@@ -153,6 +153,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Beat: fail training runs whose worker went silent (see FINCH_TRAINING_HEARTBEAT_TIMEOUT_S).
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-training-runs": {"task": "training.reap_stale_runs", "schedule": 60.0},
+}
 
 FILE_UPLOAD_HANDLERS = [
     "api.uploads.LimitedUploadHandler",
@@ -187,6 +191,11 @@ FINCH_DEDUP_CHUNK_ROWS = env_int("FINCH_DEDUP_CHUNK_ROWS", 100_000)
 # A Redis URL: MinHash jobs keep their LSH index there (datasketch's Redis storage), shared by
 # the chunk tasks on every host; empty: the merge builds it in memory.
 FINCH_LSH_REDIS_URL = env_str("FINCH_LSH_REDIS_URL", "")
+
+# A running training run whose worker has written no heartbeat for this long is marked failed.
+FINCH_TRAINING_HEARTBEAT_TIMEOUT_S = env_int("FINCH_TRAINING_HEARTBEAT_TIMEOUT_S", 600)
+# Base models offered in the launch form: the model folders (with a config.json) found here.
+FINCH_BASE_MODELS_DIR = Path(env_str("FINCH_BASE_MODELS_DIR", str(FINCH_MODELS_DIR / "base"))).resolve()
 
 LOGGING = {
     "version": 1,

@@ -29,6 +29,8 @@ from curation.services.examples import example_create, example_review
 from curation.services.flags import flag_create
 from tests.browser.conftest import CHROMIUM, PASSWORD, Crew
 from tests.factories import ExampleFactory, MembershipFactory
+from tests.training.support import FreezeFn
+from training.models import TrainingRun
 
 pytestmark = [
     pytest.mark.browser,
@@ -347,3 +349,40 @@ def test_lead_freezes_a_version_and_reads_its_card(crew: Crew, log_in: LogIn, sc
     version = DatasetVersion.objects.get()
     assert version.counts == {"train": 9, "eval": 3}
     assert version.note == "first clean set"
+
+
+def test_lead_launches_a_training_run_and_watches_its_loss_curves(
+    crew: Crew, log_in: LogIn, screenshot: Screenshot, frozen: FreezeFn, tiny_model: str
+) -> None:
+    # Given a lead and a frozen version of a small labelled set
+    lead = MembershipFactory.create(project=crew.project, role=Role.LEAD).user
+    version = frozen(crew.project, lead)
+    page = log_in(lead)
+    open_project(page, crew)
+    go_to(page, "Training")
+
+    # When the lead picks the version and a local base model and launches (the run trains on
+    # the CPU within the request here: the test settings run tasks eagerly)
+    expect(page.get_by_role("cell", name="No training runs yet.")).to_be_visible()
+    page.get_by_label("Version").select_option(str(version.pk))
+    page.get_by_label("Base model").fill(tiny_model)
+    page.get_by_label("Epochs").fill("3")
+    page.get_by_label("Learning rate").fill("0.005")
+    page.get_by_role("button", name="Launch").click()
+
+    # Then the run's page shows it succeeded, with both loss curves drawn and its adapter
+    expect(page.get_by_role("heading", name=re.compile(r"^Run \d+"))).to_be_visible(timeout=60_000)
+    expect(page.locator("#run-status")).to_have_text("succeeded")
+    expect(page.locator(".loss-chart polyline.loss.train")).to_have_count(1)
+    expect(page.locator(".loss-chart polyline.loss.eval")).to_have_count(1)
+    expect(page.get_by_role("link", name="Download")).to_be_visible()
+    screenshot(page, "training-run")
+    run = TrainingRun.objects.get()
+    assert run.status == "succeeded" and run.hyperparameters["learning_rate"] == 0.005
+
+    # And the project's run list shows it with its best eval loss
+    go_to(page, "Training")
+    row = page.get_by_role("row", name=re.compile(rf"^{run.pk} "))
+    expect(row).to_contain_text("succeeded")
+    expect(row).to_contain_text(f"{run.best_eval_loss:.4f}")
+    screenshot(page, "training-runs")

@@ -104,7 +104,62 @@
     poll();
   }
 
+  // A training run's loss curves (train solid, eval dashed) as SVG, redrawn while the run is live.
+  function lossChart(figure) {
+    const svg = figure.querySelector("svg");
+    const [width, height, pad] = [640, 260, 40];
+    const ns = "http://www.w3.org/2000/svg";
+    function element(name, attributes, text) {
+      const node = document.createElementNS(ns, name);
+      Object.entries(attributes).forEach(([key, value]) => node.setAttribute(key, value));
+      if (text !== undefined) node.textContent = text;
+      svg.appendChild(node);
+      return node;
+    }
+    function draw(metrics) {
+      svg.replaceChildren();
+      const train = metrics.filter((m) => m.train_loss !== null).map((m) => [m.step, m.train_loss]);
+      const evals = metrics.filter((m) => m.eval_loss !== null).map((m) => [m.step, m.eval_loss]);
+      const points = train.concat(evals);
+      if (!points.length) { element("text", {x: pad, y: height / 2, class: "muted"}, "No metrics yet."); return; }
+      const maxStep = Math.max(1, ...points.map((p) => p[0]));
+      const losses = points.map((p) => p[1]);
+      const [low, high] = [Math.min(...losses), Math.max(...losses)];
+      const span = high - low || 1;
+      const x = (step) => pad + (step / maxStep) * (width - 2 * pad);
+      const y = (loss) => height - pad - ((loss - low) / span) * (height - 2 * pad);
+      element("line", {x1: pad, y1: height - pad, x2: width - pad, y2: height - pad, class: "axis"});
+      element("line", {x1: pad, y1: pad, x2: pad, y2: height - pad, class: "axis"});
+      element("text", {x: pad, y: height - pad + 16, class: "tick"}, "0");
+      element("text", {x: width - pad, y: height - pad + 16, class: "tick", "text-anchor": "end"}, `step ${maxStep}`);
+      element("text", {x: pad - 4, y: y(high) + 4, class: "tick", "text-anchor": "end"}, high.toFixed(2));
+      element("text", {x: pad - 4, y: y(low) + 4, class: "tick", "text-anchor": "end"}, low.toFixed(2));
+      [[train, "train"], [evals, "eval"]].forEach(([series, name]) => {
+        if (series.length) element("polyline", {class: `loss ${name}`, points: series.map((p) => `${x(p[0])},${y(p[1])}`).join(" ")});
+      });
+    }
+    async function poll() {
+      const response = await fetch(figure.dataset.metricsUrl, {headers: {"Accept": "application/json"}, credentials: "same-origin"});
+      if (response.ok) {
+        const run = await response.json();
+        draw(run.metrics);
+        const live = !["succeeded", "failed", "cancelled"].includes(run.status);
+        const progress = document.getElementById("run-bar");
+        if (progress) progress.style.width = Math.round(run.progress * 100) + "%";
+        const step = document.getElementById("run-step");
+        if (step) step.textContent = run.step;
+        const total = document.getElementById("run-total");
+        if (total) total.textContent = run.total_steps;
+        if (figure.dataset.live === "1" && !live) return window.location.reload();
+        if (!live) return;
+      }
+      setTimeout(poll, 2000);
+    }
+    poll();
+  }
+
   function init(root) {
+    root.querySelectorAll(".loss-chart").forEach(lossChart);
     root.querySelectorAll(".chat-editor").forEach(chatEditor);
     root.querySelectorAll("textarea.json").forEach(jsonCheck);
     root.querySelectorAll("[data-job-url]").forEach(jobProgress);

@@ -1,0 +1,71 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from api.serializers.common import JobOutput, StrictInputSerializer
+from training.models import TrainingRun
+
+
+class TrainingRunInput(StrictInputSerializer):
+    version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    base_model = serializers.CharField(max_length=500)
+    name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
+    # Checked and resolved by training.hyperparameters, which names any bad setting.
+    lora = serializers.JSONField(required=False, default=dict)
+    hyperparameters = serializers.JSONField(required=False, default=dict)
+
+
+class TrainingMetricOutput(serializers.Serializer):
+    step = serializers.IntegerField()
+    epoch = serializers.FloatField()
+    train_loss = serializers.FloatField(allow_null=True)
+    eval_loss = serializers.FloatField(allow_null=True)
+    learning_rate = serializers.FloatField(allow_null=True)
+    tokens_per_s = serializers.FloatField(allow_null=True)
+
+
+class TrainingRunOutput(JobOutput):
+    project = serializers.IntegerField(source="version.project_id")
+    version = serializers.IntegerField(source="version_id")
+    version_sha256 = serializers.CharField()
+    name = serializers.CharField()
+    base_model = serializers.CharField()
+    base_model_config_sha256 = serializers.CharField()
+    lora = serializers.JSONField()
+    hyperparameters = serializers.JSONField()
+    environment = serializers.JSONField()
+    preflight = serializers.JSONField()
+    host = serializers.CharField()
+    step = serializers.IntegerField()
+    total_steps = serializers.IntegerField()
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    cancel_requested = serializers.BooleanField()
+    attempts = serializers.IntegerField()
+    resumed_from_step = serializers.IntegerField(allow_null=True)
+    stopped_early = serializers.BooleanField()
+    best_step = serializers.IntegerField(allow_null=True)
+    best_eval_loss = serializers.FloatField(allow_null=True)
+    initial_eval_loss = serializers.FloatField(allow_null=True)
+    metrics = serializers.SerializerMethodField()
+    adapter = serializers.SerializerMethodField()
+
+    def get_metrics(self, run: TrainingRun) -> list[dict[str, Any]]:
+        return list(TrainingMetricOutput(run.metrics.all(), many=True).data)
+
+    def get_adapter(self, run: TrainingRun) -> dict[str, str] | None:
+        if not run.adapter_sha256:
+            return None
+        return {"path": run.adapter_path, "sha256": run.adapter_sha256}
+
+
+class TrainingRunSummaryOutput(JobOutput):
+    """A run in a list: what the run table shows, without the metrics."""
+
+    project = serializers.IntegerField(source="version.project_id")
+    version = serializers.IntegerField(source="version_id")
+    name = serializers.CharField()
+    base_model = serializers.CharField()
+    step = serializers.IntegerField()
+    total_steps = serializers.IntegerField()
+    stopped_early = serializers.BooleanField()
+    best_eval_loss = serializers.FloatField(allow_null=True)

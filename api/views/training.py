@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import io
+import zipfile
+
+from django.core.files.storage import default_storage
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.serializers.training import TrainingRunInput, TrainingRunOutput, TrainingRunSummaryOutput
+from api.views.base import FinchAPIView
+from curation import selectors as curation_selectors
+from curation.errors import Conflict
+from curation.models import Role
+from curation.roles import require_role
+from training import selectors
+from training.services import run_cancel, run_create
+
+LIST_FILTERS = [
+    OpenApiParameter(name, OpenApiTypes.STR, description=f"only runs of this {name}")
+    for name in ("project", "version", "status")
+]
+
+
+class TrainingRunsView(FinchAPIView):
+    @extend_schema(parameters=LIST_FILTERS, responses=TrainingRunSummaryOutput(many=True))
+    def get(self, request: Request) -> Response:
+        """Training runs of the caller's projects, newest first."""
+        filters = {name: request.query_params.get(name, "") for name in ("project", "version", "status")}
+        runs = selectors.run_list(user=request.user, filters=filters)
+        return self.paginated(request, runs, TrainingRunSummaryOutput)
+
+    @extend_schema(request=TrainingRunInput, responses={202: TrainingRunOutput})
+    def post(self, request: Request) -> Response:
+        """Launch a LoRA run on a frozen version (lead); a GPU worker picks it up."""
+        fields = self.valid_input(TrainingRunInput)
+        version = curation_selectors.version_get(user=request.user, version_id=fields.pop("version"))
+        require_role(request.user, version.project, Role.LEAD)
+        run = run_create(version=version, user=self.user, **fields)
+        return Response(TrainingRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunDetailView(FinchAPIView):
+    @extend_schema(responses=TrainingRunOutput)
+    def get(self, request: Request, run_id: int) -> Response:
+        """A run with its settings, reproducibility record, progress, metrics and adapter."""
+        return Response(TrainingRunOutput(selectors.run_get(user=request.user, run_id=run_id)).data)
+
+
+class TrainingRunCancelView(FinchAPIView):
+    @extend_schema(request=None, responses=TrainingRunOutput)
+    def post(self, request: Request, run_id: int) -> Response:
+        """Cancel (lead): a queued run at once, a running one before its next step; 409 if finished."""
+        run = selectors.run_get(user=request.user, run_id=run_id, min_role=Role.LEAD)
+        run_cancel(run=run)
+        return Response(TrainingRunOutput(selectors.run_get(user=request.user, run_id=run_id)).data)
+
+
+class TrainingRunAdapterView(FinchAPIView):
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request: Request, run_id: int) -> HttpResponse:
+        """The run's LoRA adapter as a zip (adapter_config.json, adapter_model.safetensors), for
+        `PeftModel.from_pretrained` on any host."""
+        run = selectors.run_get(user=request.user, run_id=run_id)
+        if not run.adapter_sha256:
+            raise Conflict(f"Training run {run.pk} is {run.status} and has no adapter.")
+        _, names = default_storage.listdir(run.adapter_path)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in sorted(names):
+                with default_storage.open(f"{run.adapter_path}/{name}", "rb") as handle:
+                    archive.writestr(name, handle.read())
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="finch-run-{run.pk}-adapter.zip"'
+        response["X-Adapter-SHA256"] = run.adapter_sha256
+        return response

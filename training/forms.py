@@ -1,0 +1,51 @@
+from typing import Any
+
+from django import forms
+
+from curation.models import DatasetVersion
+
+
+class TrainingRunForm(forms.Form):
+    """The launch form: the usual knobs; the API takes every hyperparameter."""
+
+    version = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), empty_label=None)
+    base_model = forms.CharField(
+        max_length=500, help_text="A model folder on the GPU hosts (or an id in their offline cache)."
+    )
+    name = forms.CharField(required=False, max_length=200)
+    epochs = forms.IntegerField(
+        required=False, min_value=1, max_value=100, help_text="Empty: from the set's size."
+    )
+    learning_rate = forms.FloatField(required=False, min_value=1e-8, max_value=1.0, help_text="Empty: 2e-4.")
+    batch_size = forms.IntegerField(required=False, min_value=1, max_value=4096, help_text="Empty: 8.")
+    max_seq_length = forms.IntegerField(required=False, min_value=8, help_text="Empty: 1024 tokens.")
+    early_stopping_patience = forms.IntegerField(
+        required=False, min_value=0, max_value=1000, help_text="Evaluations without improvement. Empty: 3."
+    )
+    r = forms.IntegerField(
+        required=False, min_value=1, max_value=1024, label="LoRA r", help_text="Empty: 16."
+    )
+    alpha = forms.FloatField(required=False, min_value=1e-6, label="LoRA alpha", help_text="Empty: 32.")
+
+    HYPERPARAMETERS = ("epochs", "learning_rate", "batch_size", "max_seq_length", "early_stopping_patience")
+    LORA = ("r", "alpha")
+
+    def __init__(self, *args: Any, versions: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        version_field = self.fields["version"]
+        assert isinstance(version_field, forms.ModelChoiceField)
+        version_field.queryset = versions
+        version_field.label_from_instance = lambda version: (  # type: ignore[method-assign,assignment]
+            f"v{version.number} {version.name} ({version.counts.get('train', 0)} train, "
+            f"{version.counts.get('eval', 0)} eval)"
+        )
+
+    def launch_arguments(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "version": data["version"],
+            "base_model": data["base_model"],
+            "name": data["name"],
+            "hyperparameters": {name: data[name] for name in self.HYPERPARAMETERS if data[name] is not None},
+            "lora": {name: data[name] for name in self.LORA if data[name] is not None},
+        }

@@ -1,0 +1,43 @@
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from curation.models import Project
+from training.tiny import TinyShape, make_tiny_model, sample_texts
+
+
+class Command(BaseCommand):
+    help = (
+        "Write a tiny causal LM and a tokenizer trained here on a project's texts (or the bundled "
+        "banking77 sample) to PATH: a base model for tests, the demo and CPU-only hosts."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--from-project", type=int, help="train the tokenizer on this project's examples")
+        parser.add_argument("--layers", type=int, default=TinyShape.layers)
+        parser.add_argument("--hidden-size", type=int, default=TinyShape.hidden_size)
+        parser.add_argument("--vocab-size", type=int, default=TinyShape.vocab_size)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        texts = sample_texts() if options["from_project"] is None else _project_texts(options["from_project"])
+        shape = TinyShape(
+            vocab_size=options["vocab_size"],
+            hidden_size=options["hidden_size"],
+            intermediate_size=2 * options["hidden_size"],
+            layers=options["layers"],
+        )
+        folder = make_tiny_model(options["path"], texts, shape)
+        self.stdout.write(f"tiny model: {folder.resolve()}")
+
+
+def _project_texts(project_id: int) -> list[str]:
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        raise CommandError(f"No project {project_id}.")
+    rows = project.examples.values_list("input", "output")
+    texts = [text for pair in rows.iterator() for text in pair if text]
+    if not texts:
+        raise CommandError(f"Project {project_id} has no examples to train a tokenizer on.")
+    return [*texts, project.system_prompt, *map(str, project.labels)]

@@ -1,0 +1,379 @@
+"""Training runs: launch, cancel, execute (on a GPU host's worker, or any worker on CPU), reap.
+
+One place for each, shared by the API, the web UI, the Celery tasks and the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from curation.errors import Conflict, InvalidInput
+from curation.freeze.formats import chat_messages
+from curation.models import DatasetVersion, JobStatus
+from curation.services import version_exports
+from training import artifacts
+from training.hyperparameters import hyperparameters_resolve, lora_resolve
+from training.models import TrainingMetric, TrainingRun
+from training.preflight import PreflightError, Prepared, prepare
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 5.0
+CANCEL_CHECK_EVERY_S = 1.0
+NO_OP_TOLERANCE = 1e-6
+NOOP_CHECK_EXAMPLES = 4
+
+
+class TrainingFailed(Exception):
+    """The run trained but produced nothing worth keeping; the message says why."""
+
+
+# -- launch and cancel ---------------------------------------------------------------------------
+
+
+def run_create(
+    *,
+    version: DatasetVersion,
+    user: User | None,
+    base_model: str,
+    lora: dict[str, Any] | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    name: str = "",
+) -> TrainingRun:
+    """Record a run with every setting resolved and queue it for a GPU worker."""
+    if not version.is_frozen:
+        raise InvalidInput(
+            f"Version {version.number} is {version.status}: only a frozen version can be trained on.",
+            field="version",
+        )
+    train_count = int(version.counts.get("train", 0))
+    if not train_count:
+        raise InvalidInput(f"Version {version.number} has no train examples.", field="version")
+    base_model = _checked_base_model(base_model)
+    run = TrainingRun.objects.create(
+        version=version,
+        base_model=base_model,
+        name=name.strip(),
+        lora=lora_resolve(lora),
+        hyperparameters=hyperparameters_resolve(hyperparameters, train_count),
+        version_sha256=version.sha256,
+        created_by=user,
+    )
+    from training.tasks import train  # the task module imports this one
+
+    transaction.on_commit(lambda: train.delay(run.pk))
+    return run
+
+
+def _checked_base_model(base_model: str) -> str:
+    """The name as given, refused only when it cannot name a model anywhere: where it exists is
+    for the GPU host to say (its preflight fails the run with a clear message)."""
+    value = (base_model or "").strip()
+    if not value:
+        raise InvalidInput("base_model: give the path of a model folder or a model id.", field="base_model")
+    if len(value) > 500 or "\x00" in value:
+        raise InvalidInput("base_model: not a path or model id.", field="base_model")
+    return value
+
+
+def run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """A queued run is cancelled at once; a running one stops before its next step."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.is_finished:
+            raise Conflict(f"Training run {run.pk} already {run.status}; there is nothing to cancel.")
+        run.cancel_requested = True
+        fields = ["cancel_requested"]
+        if run.status == JobStatus.QUEUED:
+            run.status, run.finished_at = JobStatus.CANCELLED, timezone.now()
+            fields += ["status", "finished_at"]
+        run.save(update_fields=fields)
+    return run
+
+
+# -- execution -----------------------------------------------------------------------------------
+
+
+def run_execute(run_id: int) -> None:
+    """The task's body: train, or resume after a lost worker, and record the outcome."""
+    run = TrainingRun.objects.select_related("version__project").get(pk=run_id)
+    if not _claim(run):
+        return
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"finch-run-{run.pk}-") as work:
+            _train(run, Path(work))
+    except _Cancelled:
+        _finish(run, JobStatus.CANCELLED)
+    except (PreflightError, TrainingFailed) as exc:
+        _finish(run, JobStatus.FAILED, error=str(exc))
+    except Exception as exc:
+        log.exception("training run %s failed", run.pk)
+        _finish(run, JobStatus.FAILED, error=str(exc) or type(exc).__name__, trace=traceback.format_exc())
+    else:
+        _finish(run, JobStatus.SUCCEEDED)
+
+
+def holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _claim(run: TrainingRun) -> bool:
+    """Mark the run as held by this process; False when it is finished, cancelled, or still held
+    by a live worker (a broker may hand a long task to a second worker)."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.is_finished:
+            log.info("training run %s already %s; not run again", run.pk, run.status)
+            return False
+        if run.cancel_requested:
+            _set(run, status=JobStatus.CANCELLED, finished_at=timezone.now())
+            return False
+        if run.status == JobStatus.RUNNING and _held_elsewhere(run):
+            log.warning("training run %s is held by %s; this delivery is dropped", run.pk, run.host)
+            return False
+        _set(
+            run,
+            status=JobStatus.RUNNING,
+            started_at=run.started_at or timezone.now(),
+            heartbeat_at=timezone.now(),
+            host=holder(),
+            attempts=run.attempts + 1,
+        )
+    return True
+
+
+def _held_elsewhere(run: TrainingRun) -> bool:
+    host, _, pid = run.host.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return _alive(int(pid)) and int(pid) != os.getpid()
+    return run.heartbeat_at is not None and timezone.now() - run.heartbeat_at < heartbeat_timeout()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _train(run: TrainingRun, work: Path) -> None:
+    from training import modeling
+    from training.loop import Cancelled, LoraLoop, Plan
+
+    on = modeling.device()
+    _set(
+        run,
+        environment=modeling.environment(),
+        base_model_config_sha256=modeling.config_sha256(run.base_model),
+    )
+    tokenizer = modeling.tokenizer_load(run.base_model)
+    prepared = _prepared(run, tokenizer)
+    _set(run, preflight=prepared.report)
+    model = modeling.lora_attach(modeling.base_load(run.base_model, on), run.lora)
+    reporter = DatabaseReporter(run)
+    loop = LoraLoop(
+        model,
+        prepared.train,
+        prepared.eval,
+        Plan.of(run.hyperparameters),
+        reporter,
+        pad_id=tokenizer.pad_token_id,
+        device=on,
+        autocast_dtype=modeling.compute_dtype(on),
+    )
+    try:
+        outcome = loop.run(work, resume_from=_resume_folder(run, work))
+    except Cancelled:
+        raise _Cancelled from None
+    if prepared.eval:
+        if outcome.best_step == 0:
+            raise TrainingFailed(
+                f"The eval loss never went below its value before training ({outcome.initial_eval_loss:.4f}), "
+                "so the best adapter is the untrained one. Try a higher learning rate, more epochs or more data."
+            )
+        adapter = work / "best"
+    else:  # no eval split: nothing to choose the best by; the last adapter is the result
+        adapter = work / "final"
+        model.save_pretrained(str(adapter))
+    _check_not_no_op(run, adapter, prepared)
+    _deliver(run, adapter, outcome)
+
+
+def _prepared(run: TrainingRun, tokenizer: Any) -> Prepared:
+    version = run.version
+    rendering = version_exports.rendering(version)
+
+    def conversations(split: str) -> Any:
+        return (chat_messages(item, rendering) for item in version_exports.items(version, split))
+
+    hyperparameters = run.hyperparameters
+    return prepare(
+        tokenizer,
+        conversations("train"),
+        conversations("eval"),
+        max_seq_length=hyperparameters["max_seq_length"],
+        max_truncated_fraction=hyperparameters["max_truncated_fraction"],
+    )
+
+
+def _resume_folder(run: TrainingRun, work: Path) -> Path | None:
+    """The last checkpoint (and the best adapter so far), fetched from storage."""
+    latest = artifacts.checkpoint_latest(run.pk)
+    if latest is None:
+        return None
+    step, name = latest
+    prefix = artifacts.run_prefix(run.pk)
+    folder = work / "resume"
+    artifacts.folder_download(f"{prefix}/{name}", folder)
+    artifacts.folder_download(f"{prefix}/best", work / "best")
+    _set(run, resumed_from_step=step)
+    log.info("training run %s resumes from step %s", run.pk, step)
+    return folder
+
+
+def _check_not_no_op(run: TrainingRun, adapter: Path, prepared: Prepared) -> None:
+    from training import modeling
+
+    samples = [example.input_ids for example in (prepared.eval or prepared.train)[:NOOP_CHECK_EXAMPLES]]
+    difference = modeling.adapter_changes_outputs(run.base_model, adapter, samples)
+    if difference <= NO_OP_TOLERANCE:
+        raise TrainingFailed(
+            "The saved adapter, reloaded, does not change the base model's outputs (largest logit "
+            f"difference {difference:.2e}): it learned nothing. Check the learning rate and target_modules."
+        )
+
+
+def _deliver(run: TrainingRun, adapter: Path, outcome: Any) -> None:
+    prefix = f"{artifacts.run_prefix(run.pk)}/adapter"
+    artifacts.folder_delete(prefix)
+    artifacts.folder_upload(adapter, prefix)
+    _set(
+        run,
+        adapter_path=prefix,
+        adapter_sha256=artifacts.file_sha256(adapter / artifacts.ADAPTER_WEIGHTS),
+        stopped_early=outcome.stopped_early,
+        best_step=outcome.best_step,
+        best_eval_loss=outcome.best_eval_loss,
+        initial_eval_loss=outcome.initial_eval_loss,
+        step=outcome.steps,
+    )
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _finish(run: TrainingRun, status: str, *, error: str = "", trace: str = "") -> None:
+    fields: dict[str, Any] = {
+        "status": status,
+        "finished_at": timezone.now(),
+        "error": error,
+        "traceback": trace,
+    }
+    if status == JobStatus.SUCCEEDED:
+        fields["progress"] = 1.0
+    _set(run, **fields)
+    artifacts.checkpoints_discard(run.pk)  # they only serve a resume; a finished run is not resumed
+
+
+def _set(run: TrainingRun, **fields: Any) -> None:
+    for name, value in fields.items():
+        setattr(run, name, value)
+    TrainingRun.objects.filter(pk=run.pk).update(**fields)
+
+
+class DatabaseReporter:
+    """The loop's reports, written to the run's row and its metrics as it goes."""
+
+    def __init__(self, run: TrainingRun) -> None:
+        self.run = run
+        self._last_heartbeat = 0.0
+        self._last_cancel_check = 0.0
+
+    def started(self, total_steps: int, resumed_from: int | None) -> None:
+        if resumed_from is not None:  # points after the checkpoint are logged again
+            TrainingMetric.objects.filter(run=self.run, step__gt=resumed_from).delete()
+        else:
+            TrainingMetric.objects.filter(run=self.run).delete()
+        _set(self.run, total_steps=total_steps, heartbeat_at=timezone.now())
+
+    def point(self, point: Any) -> None:
+        TrainingMetric.objects.create(
+            run=self.run,
+            step=point.step,
+            epoch=point.epoch,
+            train_loss=point.train_loss,
+            eval_loss=point.eval_loss,
+            learning_rate=point.learning_rate,
+            tokens_per_s=point.tokens_per_s,
+        )
+        self._heartbeat(point.step, force=True)
+
+    def step_done(self, step: int) -> None:
+        self._heartbeat(step)
+
+    def cancel_requested(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_cancel_check < CANCEL_CHECK_EVERY_S:
+            return False
+        self._last_cancel_check = now
+        return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+
+    def checkpoint_saved(self, folder: Path, step: int) -> None:
+        artifacts.checkpoint_publish(self.run.pk, folder, step)
+
+    def best_saved(self, folder: Path, step: int, eval_loss: float) -> None:
+        prefix = f"{artifacts.run_prefix(self.run.pk)}/best"
+        artifacts.folder_delete(prefix)
+        artifacts.folder_upload(folder, prefix)
+        _set(self.run, best_step=step, best_eval_loss=eval_loss)
+
+    def _heartbeat(self, step: int, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_heartbeat >= HEARTBEAT_EVERY_S:
+            self._last_heartbeat = now
+            total = max(self.run.total_steps, 1)
+            _set(self.run, step=step, progress=min(step / total, 1.0), heartbeat_at=timezone.now())
+
+
+# -- the reaper ----------------------------------------------------------------------------------
+
+
+def heartbeat_timeout() -> timedelta:
+    return timedelta(seconds=settings.FINCH_TRAINING_HEARTBEAT_TIMEOUT_S)
+
+
+def runs_reap() -> int:
+    """Fail the running runs whose worker has not been heard from for too long; how many."""
+    cutoff = timezone.now() - heartbeat_timeout()
+    stale = TrainingRun.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+    reaped = 0
+    for run in stale:
+        seconds = int((timezone.now() - run.heartbeat_at).total_seconds()) if run.heartbeat_at else 0
+        error = (
+            f"No heartbeat from its worker ({run.host or 'unknown host'}) for {seconds} s: the worker "
+            f"stopped (killed, out of memory, or its host went down) at step {run.step} of {run.total_steps}."
+        )
+        updated = TrainingRun.objects.filter(
+            pk=run.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff
+        ).update(status=JobStatus.FAILED, error=error, finished_at=timezone.now())
+        if updated:
+            artifacts.checkpoints_discard(run.pk)
+            reaped += 1
+    return reaped

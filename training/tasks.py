@@ -1,0 +1,19 @@
+"""Celery tasks of the training app: thin wrappers around training.services."""
+
+from celery import shared_task
+
+from training.services import run_execute, runs_reap
+
+
+# Acknowledged late and re-queued if the worker process dies, so a redelivered run resumes from
+# its last checkpoint; GPU hosts consume the `gpu` queue (`celery -A config worker -Q gpu -c 1`).
+@shared_task(name="training.train", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+def train(run_id: int) -> None:
+    """Train run `run_id`, or resume it."""
+    run_execute(run_id)
+
+
+@shared_task(name="training.reap_stale_runs")
+def reap_stale_runs() -> int:
+    """Fail runs whose worker has gone silent (Celery beat runs this every minute)."""
+    return runs_reap()

@@ -1,0 +1,82 @@
+"""Training in the web UI: the project's runs with the launch form, and a run's page with its
+live loss curves, settings, reproducibility record and adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from curation.errors import ApplicationError
+from curation.models import Role, VersionStatus
+from curation.roles import require_role
+from curation.views.common import abilities, django_errors, project_for, signed_in
+from training import selectors
+from training.forms import TrainingRunForm
+from training.services import run_cancel, run_create
+
+
+def known_base_models() -> list[str]:
+    """Model folders under FINCH_BASE_MODELS_DIR: suggestions for the launch form."""
+    root = Path(settings.FINCH_BASE_MODELS_DIR)
+    if not root.is_dir():
+        return []
+    return sorted(str(config.parent) for config in root.glob("*/config.json"))
+
+
+@login_required
+@django_errors
+def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_for(request, project_id)
+    versions = project.versions.filter(status=VersionStatus.FROZEN).order_by("-number")
+    form = TrainingRunForm(versions=versions)
+    if request.method == "POST":
+        project = project_for(request, project_id, min_role=Role.LEAD)
+        form = TrainingRunForm(request.POST, versions=versions)
+        if form.is_valid():
+            try:
+                run = run_create(user=signed_in(request), **form.launch_arguments())
+                messages.success(
+                    request,
+                    f"Training run {run.pk} launched: a GPU worker (or a CPU one) takes it from the queue.",
+                )
+                return redirect("training-run", run_id=run.pk)
+            except ApplicationError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    form.fields["base_model"].widget.attrs["list"] = "base-models"
+    runs = selectors.run_list(user=request.user, filters={"project": str(project.pk)})
+    context = {
+        **abilities(request, project),
+        "runs": runs,
+        "form": form,
+        "has_versions": versions.exists(),
+        "base_models": known_base_models(),
+    }
+    return render(request, "training/runs.html", context)
+
+
+@login_required
+@django_errors
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = selectors.run_get(user=request.user, run_id=run_id)
+    context = {**abilities(request, run.version.project), "run": run}
+    return render(request, "training/run.html", context)
+
+
+@require_POST
+@login_required
+@django_errors
+def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = selectors.run_get(user=request.user, run_id=run_id)
+    require_role(request.user, run.version.project, Role.LEAD)
+    try:
+        run = run_cancel(run=run)
+        messages.success(request, f"Run {run.pk} is {run.status if run.is_finished else 'stopping'}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("training-run", run_id=run.pk)
