@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py prepare_models
+	$(PY) manage.py make_tiny_model --if-missing
 	$(PY) manage.py seed_demo
 	@bash deploy/run_local.sh "$(VENV)" "$(HOST)" "$(PORT)"
 

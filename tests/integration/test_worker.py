@@ -86,7 +86,11 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     workers: list[Worker] = []
 
     def start(
-        *, finch_home: Path, broker_url: str | None, extra_env: Mapping[str, str] | None = None
+        *,
+        finch_home: Path,
+        broker_url: str | None,
+        extra_env: Mapping[str, str] | None = None,
+        queues: str = "celery",
     ) -> Worker:
         """`extra_env` comes last: it may set other settings, the settings module included."""
         env = {key: value for key, value in os.environ.items() if key not in WORKER_ENV_DROPPED}
@@ -113,7 +117,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
             "--concurrency",
             "1",
             "-Q",
-            "celery",
+            queues,
             "--loglevel",
             "INFO",
             "--hostname",

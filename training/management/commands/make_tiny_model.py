@@ -1,6 +1,7 @@
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from curation.models import Project
@@ -10,17 +11,23 @@ from training.tiny import TinyShape, make_tiny_model, sample_texts
 class Command(BaseCommand):
     help = (
         "Write a tiny causal LM and a tokenizer trained here on a project's texts (or the bundled "
-        "banking77 sample) to PATH: a base model for tests, the demo and CPU-only hosts."
+        "banking77 sample) to PATH (default: FINCH_BASE_MODELS_DIR/tiny-banking77, which the launch "
+        "form offers): a base model for tests, the demo and CPU-only hosts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("path", type=Path)
+        parser.add_argument("path", type=Path, nargs="?")
+        parser.add_argument("--if-missing", action="store_true", help="keep a model already at PATH")
         parser.add_argument("--from-project", type=int, help="train the tokenizer on this project's examples")
         parser.add_argument("--layers", type=int, default=TinyShape.layers)
         parser.add_argument("--hidden-size", type=int, default=TinyShape.hidden_size)
         parser.add_argument("--vocab-size", type=int, default=TinyShape.vocab_size)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        folder = options["path"] or Path(settings.FINCH_BASE_MODELS_DIR) / "tiny-banking77"
+        if options["if_missing"] and (folder / "config.json").exists():
+            self.stdout.write(f"tiny model: {folder.resolve()} (already there)")
+            return
         texts = sample_texts() if options["from_project"] is None else _project_texts(options["from_project"])
         shape = TinyShape(
             vocab_size=options["vocab_size"],
@@ -28,7 +35,7 @@ class Command(BaseCommand):
             intermediate_size=2 * options["hidden_size"],
             layers=options["layers"],
         )
-        folder = make_tiny_model(options["path"], texts, shape)
+        make_tiny_model(folder, texts, shape)
         self.stdout.write(f"tiny model: {folder.resolve()}")
 
 

@@ -1,0 +1,87 @@
+"""`make_tiny_model`, and the training pages for each role (the browser test drives the launch)."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from curation.models import JobStatus
+from tests.conftest import Team
+from tests.factories import ExampleFactory
+from tests.training.support import FAST, FreezeFn
+from training.models import TrainingRun
+from training.services import run_create
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
+
+
+def test_make_tiny_model_from_a_project_loads_with_transformers(team: Team, tmp_path: Path) -> None:
+    ExampleFactory.create(project=team.project, input="zebra crossing quokka", output="card_arrival")
+    folder = tmp_path / "tiny"
+    out = StringIO()
+    call_command("make_tiny_model", str(folder), "--from-project", str(team.project.pk), stdout=out)
+    assert str(folder) in out.getvalue()
+
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert model.config.num_hidden_layers == 2
+    assert tokenizer.eos_token == "<|eos|>" and tokenizer.pad_token == "<|pad|>"
+    assert "quokka" in tokenizer.get_vocab() or "Ġquokka" in tokenizer.get_vocab()  # learned from the project
+    assert (
+        tokenizer.decode(tokenizer("zebra crossing")["input_ids"], skip_special_tokens=True)
+        == "zebra crossing"
+    )
+
+    before = (folder / "config.json").stat().st_mtime_ns
+    call_command("make_tiny_model", str(folder), "--if-missing", stdout=StringIO())
+    assert (folder / "config.json").stat().st_mtime_ns == before
+
+
+def test_make_tiny_model_names_a_missing_project(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="No project 999"):
+        call_command("make_tiny_model", str(tmp_path / "x"), "--from-project", "999", stdout=StringIO())
+
+
+def logged_in(user: object) -> Client:
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    return client
+
+
+def test_run_pages_for_each_role(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
+    version = frozen(team.project, team.lead)
+    run = run_create(version=version, user=team.lead, base_model=tiny_model, hyperparameters=FAST)
+    runs_url = f"/projects/{team.project.pk}/training/"
+
+    lead_page = logged_in(team.lead).get(runs_url).content.decode()
+    assert "Launch a run" in lead_page and f'href="/training/{run.pk}/"' in lead_page
+    annotator_page = logged_in(team.annotator).get(runs_url).content.decode()
+    assert "Launch a run" not in annotator_page and f'href="/training/{run.pk}/"' in annotator_page
+    assert logged_in(team.outsider).get(runs_url).status_code == 404
+    assert logged_in(team.outsider).get(f"/training/{run.pk}/").status_code == 404
+
+    detail = logged_in(team.annotator).get(f"/training/{run.pk}/").content.decode()
+    assert "Cancel run" not in detail and 'class="loss-chart"' in detail
+    assert "Cancel run" in logged_in(team.lead).get(f"/training/{run.pk}/").content.decode()
+
+    assert logged_in(team.annotator).post(f"/training/{run.pk}/cancel/").status_code == 403
+    response = logged_in(team.lead).post(f"/training/{run.pk}/cancel/")
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED
+
+
+def test_the_launch_form_names_bad_settings(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
+    version = frozen(team.project, team.lead)
+    response = logged_in(team.lead).post(
+        f"/projects/{team.project.pk}/training/",
+        {"version": version.pk, "base_model": tiny_model, "batch_size": "0"},
+    )
+    assert response.status_code == 200
+    assert "Ensure this value is greater than or equal to 1." in response.content.decode()
+    assert not TrainingRun.objects.exists()
