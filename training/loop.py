@@ -133,13 +133,40 @@ def collate(examples: list[Encoded], pad_id: int, device: torch.device) -> dict[
 
 
 def summed_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy summed over the batch's supervised tokens (next-token prediction)."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    shifted = logits[:, :-1, :].float()
+    """Cross-entropy summed over the batch's supervised tokens (next-token prediction).
+
+    The output layer runs only at supervised positions: a short answer after a long prompt then
+    skips most of the vocabulary projection (the largest matrix of a small model) and the memory
+    of its logits and their gradients."""
     targets = batch["labels"][:, 1:]
-    return torch.nn.functional.cross_entropy(
-        shifted.reshape(-1, shifted.size(-1)), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
-    )
+    parts = _decoder_and_head(model)
+    if parts is None:  # a model whose forward does more to the logits than its output layer
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        shifted = logits[:, :-1, :].float()
+        return torch.nn.functional.cross_entropy(
+            shifted.reshape(-1, shifted.size(-1)), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
+        )
+    decoder, head = parts
+    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    supervised = targets != IGNORE
+    logits = head(hidden[:, :-1, :][supervised]).float()
+    return torch.nn.functional.cross_entropy(logits, targets[supervised], reduction="sum")
+
+
+def _decoder_and_head(model: Any) -> tuple[Any, Any] | None:
+    """The transformer body and the output layer of a causal LM (through a peft wrapper), when
+    its logits are the output layer's alone (no soft-capping or scaling after it)."""
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(causal, "config", None)
+    if any(getattr(config, name, None) for name in ("final_logit_softcapping", "logit_scale")):
+        return None
+    try:
+        decoder, head = causal.get_decoder(), causal.get_output_embeddings()
+    except (AttributeError, NotImplementedError):
+        return None
+    if decoder is None or head is None or decoder is causal:
+        return None
+    return decoder, head
 
 
 class LoraLoop:
@@ -166,7 +193,12 @@ class LoraLoop:
         self.steps_per_epoch = plan.steps_per_epoch(len(train))
         self.total_steps = self.steps_per_epoch * plan.epochs
         trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-        self.optimizer = torch.optim.AdamW(trainable, lr=plan.learning_rate, weight_decay=plan.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            trainable,
+            lr=plan.learning_rate,
+            weight_decay=plan.weight_decay,
+            fused=device.type == "cuda",  # one kernel for every parameter's update
+        )
         from transformers import get_cosine_schedule_with_warmup
 
         self.scheduler = get_cosine_schedule_with_warmup(
@@ -188,7 +220,7 @@ class LoraLoop:
         for step, micro_batches in self._remaining_steps():
             if self.reporter.cancel_requested():
                 raise Cancelled
-            window.add(*self._optimizer_step(micro_batches))
+            window.add(*self.train_step(micro_batches))
             self.progress.step = step
             self.reporter.step_done(step)
             if step % self.plan.logging_steps == 0 or step == self.total_steps:
@@ -217,8 +249,9 @@ class LoraLoop:
                 if step > self.progress.step:  # done before a resume
                     yield step, batches[index * accumulation : (index + 1) * accumulation]
 
-    def _optimizer_step(self, micro_batches: list[list[int]]) -> tuple[float, int, int, float]:
-        """One update; returns (summed loss, supervised tokens, tokens, seconds)."""
+    def train_step(self, micro_batches: list[list[int]]) -> tuple[float, int, int, float]:
+        """One optimizer step over the micro-batches (lists of train example indexes); returns
+        (summed loss, supervised tokens, tokens, seconds). The benchmark times these."""
         started = time.perf_counter()
         self.model.train()
         examples = [[self.train[index] for index in batch] for batch in micro_batches]

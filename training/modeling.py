@@ -70,6 +70,8 @@ def base_load(base_model: str, on: torch.device) -> Any:
     from transformers import AutoModelForCausalLM
 
     dtype = compute_dtype(on) or torch.float32
+    if on.type == "cuda":  # what stays fp32 (the LoRA weights, the loss) may use TF32 matmuls
+        torch.backends.cuda.matmul.allow_tf32 = True
     model = AutoModelForCausalLM.from_pretrained(
         str(_resolve(base_model)), dtype=dtype, attn_implementation="sdpa"
     )

@@ -45,7 +45,7 @@ def make_tiny_model(
     from transformers import LlamaConfig, LlamaForCausalLM
 
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(list(texts), shape.vocab_size)
+    tokenizer = train_tokenizer(list(texts), shape.vocab_size)
     tokenizer.save_pretrained(str(folder))
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -65,7 +65,7 @@ def make_tiny_model(
     return folder
 
 
-def _tokenizer(texts: list[str], vocab_size: int) -> Any:
+def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
