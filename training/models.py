@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from curation.models import DatasetVersion, Job, JobStatus, Project
+from curation.models import DatasetVersion, Job, JobStatus
 
 
 class TrainingRun(Job):
@@ -48,10 +48,6 @@ class TrainingRun(Job):
 
     def __str__(self) -> str:
         return f"training run {self.pk} on {self.version} ({self.status})"
-
-    @property
-    def project(self) -> Project:
-        return self.version.project
 
 
 class TrainingMetric(models.Model):

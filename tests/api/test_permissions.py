@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, resolve
 from rest_framework.test import APIClient
@@ -42,6 +44,7 @@ from curation.models import (
 from curation.services.flags import flag_create
 from curation.services.versions import version_create
 from curation.tasks import dedup_examples
+from training.models import TrainingRun
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 
 API = "/api"
@@ -118,6 +121,20 @@ class Scene:
         assert lead is not None
         return version_create(project=project, user=lead.user, eval_fraction=0.34)
 
+    def training_run(self, project: Project, *, with_adapter: bool = False) -> TrainingRun:
+        """A queued run on a new frozen version (with a stored adapter: as if it had finished)."""
+        version = self.frozen_version(project)
+        run = TrainingRun.objects.create(
+            version=version, base_model="/models/base", version_sha256=version.sha256
+        )
+        if with_adapter:
+            run.adapter_path = f"training/run-{run.pk}/adapter"
+            default_storage.save(f"{run.adapter_path}/adapter_model.safetensors", ContentFile(b"weights"))
+            run.adapter_sha256 = "0" * 64
+            run.status = "succeeded"
+            run.save()
+        return run
+
     def member(self, project: Project) -> User:
         user = MembershipFactory(project=project, role=Role.ANNOTATOR).user
         assert isinstance(user, User)
@@ -186,6 +203,14 @@ def a_version(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.frozen_version(project).pk}
 
 
+def a_run(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.training_run(project).pk}
+
+
+def a_trained_run(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.training_run(project, with_adapter=True).pk}
+
+
 def two_versions(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.frozen_version(project).pk, "other": scene.frozen_version(project).pk}
 
@@ -250,6 +275,12 @@ def freeze(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
             project=project, status=ExampleStatus.APPROVED, input=f"Freeze me {next(_serial)}"
         )
     return {"eval_fraction": 0.34, "note": "matrix"}
+
+
+def new_run(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    """A run on a new frozen version of the team's project (never trained here: no commit)."""
+    version = scene.frozen_version(scene.team.project)
+    return {"version": version.pk, "base_model": "/models/base"}
 
 
 def keep_other(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
@@ -329,6 +360,11 @@ MATRIX = [
     Row("GET    /versions/{id}/card/",               a_version,  no_body,     (401, 404, 200, 200, 200, 200)),
     Row("GET    /versions/{id}/diff/{other}/",       two_versions, no_body,   (401, 404, 200, 200, 200, 200)),
     Row("POST   /flags/{id}/resolve/",               open_flag,  dismiss,     (401, 404, 403, 200, 200, 200)),
+    Row("GET    /training-runs/",                    None,       no_body,     (401, 200, 200, 200, 200, 200)),
+    Row("POST   /training-runs/",                    None,       new_run,     (401, 404, 403, 403, 202, 202)),
+    Row("GET    /training-runs/{id}/",               a_run,      no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /training-runs/{id}/cancel/",        a_run,      no_body,     (401, 404, 403, 403, 200, 200)),
+    Row("GET    /training-runs/{id}/adapter/",       a_trained_run, no_body,  (401, 404, 200, 200, 200, 200)),
 ]
 # fmt: on
 
