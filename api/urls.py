@@ -11,6 +11,13 @@ from api.views.dedup import (
     ProjectContradictionJobsView,
     ProjectDedupJobsView,
 )
+from api.views.evaluation import (
+    ComparisonDetailView,
+    ComparisonsView,
+    EvalRunDetailView,
+    EvalRunPredictionsView,
+    EvalRunsView,
+)
 from api.views.examples import (
     ExampleDetailView,
     ExampleHistoryView,
@@ -43,6 +50,13 @@ from api.views.versions import (
 )
 
 urlpatterns = [
+    path("eval-runs/", EvalRunsView.as_view(), name="api-eval-runs"),
+    path("eval-runs/<int:run_id>/", EvalRunDetailView.as_view(), name="api-eval-run"),
+    path(
+        "eval-runs/<int:run_id>/predictions/", EvalRunPredictionsView.as_view(), name="api-eval-predictions"
+    ),
+    path("comparisons/", ComparisonsView.as_view(), name="api-comparisons"),
+    path("comparisons/<int:comparison_id>/", ComparisonDetailView.as_view(), name="api-comparison"),
     path("training-runs/", TrainingRunsView.as_view(), name="api-training-runs"),
     path("training-runs/<int:run_id>/", TrainingRunDetailView.as_view(), name="api-training-run"),
     path(

@@ -12,8 +12,24 @@ class TrainingMetricInline(admin.TabularInline):
 
 @admin.register(TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "version", "base_model", "status", "step", "total_steps", "best_eval_loss", "created_at"]
+    list_display = [
+        "id",
+        "version",
+        "base_model",
+        "status",
+        "step",
+        "total_steps",
+        "best_eval_loss",
+        "created_at",
+    ]
     list_filter = ["status"]
     search_fields = ["name", "base_model", "host"]
-    readonly_fields = ["version", "version_sha256", "adapter_path", "adapter_sha256", "environment", "preflight"]
+    readonly_fields = [
+        "version",
+        "version_sha256",
+        "adapter_path",
+        "adapter_sha256",
+        "environment",
+        "preflight",
+    ]
     inlines = [TrainingMetricInline]

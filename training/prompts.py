@@ -15,6 +15,9 @@ Plain format (a base model without a chat template):
 
     ### Output:
     {output}<eos>
+
+Earlier turns (a chat input's history, few-shot examples) come first as Input/Output blocks of
+their own, and generation stops at the next block's header (`STOP`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 IGNORE = -100
 INPUT_HEADER = "### Input:\n"
 OUTPUT_HEADER = "### Output:\n"
+STOP = "\n### "  # a plain-format answer ends before the next block header
 
 Messages = list[dict[str, str]]
 
@@ -44,20 +48,19 @@ def uses_chat_template(tokenizer: Any) -> bool:
 
 
 def prompt_text(tokenizer: Any, messages: Messages) -> str:
-    """What the model is given: every message but the assistant's answer, ending where the
-    answer starts."""
-    conversation = [message for message in messages if message["role"] != "assistant"]
+    """What the model is given: the conversation up to the answer (a last assistant message,
+    the answer, is left out), ending where the answer starts."""
+    conversation = messages[:-1] if messages and messages[-1]["role"] == "assistant" else messages
     if uses_chat_template(tokenizer):
         return str(tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True))
     system = "\n".join(m["content"] for m in conversation if m["role"] == "system").strip()
-    turns = [m for m in conversation if m["role"] != "system"]
-    body = (
-        turns[0]["content"]
-        if len(turns) == 1 and turns[0]["role"] == "user"
-        else "\n".join(f"{m['role']}: {m['content']}" for m in turns)
-    )
-    header = f"{system}\n\n" if system else ""
-    return f"{header}{INPUT_HEADER}{body}\n\n{OUTPUT_HEADER}"
+    parts = [f"{system}\n\n"] if system else []
+    for message in conversation:
+        if message["role"] == "assistant":
+            parts.append(f"{OUTPUT_HEADER}{message['content']}\n\n")
+        elif message["role"] != "system":
+            parts.append(f"{INPUT_HEADER}{message['content']}\n\n")
+    return "".join(parts) + OUTPUT_HEADER
 
 
 def answer_text(tokenizer: Any, messages: Messages) -> str:

@@ -28,6 +28,7 @@ class TinyShape:
     heads: int = 4
     intermediate_size: int = 128
     max_positions: int = 1024
+    initializer_range: float = 0.3
 
 
 def sample_texts() -> list[str]:
@@ -59,6 +60,9 @@ def make_tiny_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
+        # LoRA leaves the (tied) output layer alone; with the usual 0.02 its logits could hardly
+        # leave uniform, and the model could never answer with confidence, however it is tuned.
+        initializer_range=shape.initializer_range,
     )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).save_pretrained(str(folder))

@@ -13,6 +13,7 @@ class ProjectInput(StrictInputSerializer):
         child=serializers.CharField(max_length=200), required=False, allow_empty=True
     )
     output_schema = serializers.JSONField(required=False, allow_null=True)
+    min_gain = serializers.FloatField(required=False, min_value=-1.0, max_value=1.0)
 
 
 class ProjectOutput(serializers.Serializer):
@@ -23,6 +24,7 @@ class ProjectOutput(serializers.Serializer):
     system_prompt = serializers.CharField()
     labels = serializers.ListField(child=serializers.CharField())
     output_schema = serializers.JSONField(allow_null=True)
+    min_gain = serializers.FloatField()
     created_by = UsernameField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

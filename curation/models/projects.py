@@ -43,6 +43,10 @@ class Project(models.Model):
     system_prompt = models.TextField(blank=True)
     labels = models.JSONField(default=list, blank=True)
     output_schema = models.JSONField(null=True, blank=True)
+    min_gain = models.FloatField(
+        default=0.0,
+        help_text="An evaluation ships a tuned model only when the 95% interval of its gain is above this.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

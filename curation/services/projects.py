@@ -12,7 +12,7 @@ from curation.errors import ApplicationError, InvalidInput
 from curation.models import Membership, Project, Role
 from curation.services.content import refuse_nul, validate_project_settings
 
-PROJECT_EDITABLE_FIELDS = ("name", "target_behavior", "system_prompt", "labels", "output_schema")
+PROJECT_EDITABLE_FIELDS = ("name", "target_behavior", "system_prompt", "labels", "output_schema", "min_gain")
 
 
 @transaction.atomic
@@ -25,6 +25,7 @@ def project_create(
     system_prompt: str = "",
     labels: list[str] | None = None,
     output_schema: dict[str, Any] | None = None,
+    min_gain: float = 0.0,
 ) -> Project:
     """Create a project with the creator as its lead. Raises InvalidInput for bad settings."""
     clean_labels, clean_schema = validate_project_settings(task_type, labels, output_schema)
@@ -35,6 +36,7 @@ def project_create(
         system_prompt=system_prompt,
         labels=clean_labels,
         output_schema=clean_schema,
+        min_gain=min_gain,
         created_by=user,
     )
     Membership.objects.create(project=project, user=user, role=Role.LEAD)

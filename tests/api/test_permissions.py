@@ -44,8 +44,10 @@ from curation.models import (
 from curation.services.flags import flag_create
 from curation.services.versions import version_create
 from curation.tasks import dedup_examples
-from training.models import TrainingRun
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
+from evaluation.models import Comparison, EvalPrediction, EvalRun
+from evaluation.services import comparison_create
+from training.models import TrainingRun
 
 API = "/api"
 PASSWORD = "pw-for-tests"
@@ -135,6 +137,31 @@ class Scene:
             run.save()
         return run
 
+    def eval_run(self, project: Project, version: DatasetVersion | None = None) -> EvalRun:
+        """A finished baseline run with one scored prediction."""
+        version = version or self.frozen_version(project)
+        run = EvalRun.objects.create(
+            version=version,
+            base_model="/models/base",
+            status="succeeded",
+            metrics={"accuracy": 1.0, "invalid_label": 0.0},
+            n=1,
+        )
+        EvalPrediction.objects.create(
+            run=run,
+            example_id=1,
+            input="q",
+            reference="card_arrival",
+            raw="card_arrival",
+            scores={"accuracy": 1.0, "invalid_label": 0.0},
+        )
+        return run
+
+    def comparison(self, project: Project) -> Comparison:
+        baseline = self.eval_run(project)
+        candidate = self.eval_run(project, baseline.version)
+        return comparison_create(baseline=baseline, candidate=candidate, user=None)
+
     def member(self, project: Project) -> User:
         user = MembershipFactory(project=project, role=Role.ANNOTATOR).user
         assert isinstance(user, User)
@@ -211,6 +238,14 @@ def a_trained_run(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.training_run(project, with_adapter=True).pk}
 
 
+def an_eval_run(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.eval_run(project).pk}
+
+
+def a_comparison(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.comparison(project).pk}
+
+
 def two_versions(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.frozen_version(project).pk, "other": scene.frozen_version(project).pk}
 
@@ -281,6 +316,16 @@ def new_run(scene: Scene, project: Project, user: User | None) -> dict[str, Any]
     """A run on a new frozen version of the team's project (never trained here: no commit)."""
     version = scene.frozen_version(scene.team.project)
     return {"version": version.pk, "base_model": "/models/base"}
+
+
+def new_eval_run(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    """A baseline run on a new frozen version of the team's project (never run here: no commit)."""
+    return {"version": scene.frozen_version(scene.team.project).pk, "base_model": "/models/base"}
+
+
+def new_comparison(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    baseline = scene.eval_run(scene.team.project)
+    return {"baseline": baseline.pk, "candidate": scene.eval_run(scene.team.project, baseline.version).pk}
 
 
 def keep_other(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
@@ -365,6 +410,13 @@ MATRIX = [
     Row("GET    /training-runs/{id}/",               a_run,      no_body,     (401, 404, 200, 200, 200, 200)),
     Row("POST   /training-runs/{id}/cancel/",        a_run,      no_body,     (401, 404, 403, 403, 200, 200)),
     Row("GET    /training-runs/{id}/adapter/",       a_trained_run, no_body,  (401, 404, 200, 200, 200, 200)),
+    Row("GET    /eval-runs/",                        None,       no_body,     (401, 200, 200, 200, 200, 200)),
+    Row("POST   /eval-runs/",                        None,       new_eval_run, (401, 404, 403, 403, 202, 202)),
+    Row("GET    /eval-runs/{id}/",                   an_eval_run, no_body,    (401, 404, 200, 200, 200, 200)),
+    Row("GET    /eval-runs/{id}/predictions/",       an_eval_run, no_body,    (401, 404, 200, 200, 200, 200)),
+    Row("GET    /comparisons/",                      None,       no_body,     (401, 200, 200, 200, 200, 200)),
+    Row("POST   /comparisons/",                      None,       new_comparison, (401, 404, 403, 403, 201, 201)),
+    Row("GET    /comparisons/{id}/",                 a_comparison, no_body,   (401, 404, 200, 200, 200, 200)),
 ]
 # fmt: on
 

@@ -40,8 +40,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def labelled_examples(project: Project, count: int, seed: int = 0) -> None:
+    """`count` new approved examples (numbered after the project's others, so never duplicates)."""
     rng = random.Random(seed)
-    for index in range(count):
+    first = project.examples.count()
+    for index in range(first, first + count):
         label = LABELS[index % len(LABELS)]
         text = f"{rng.choice(TOPICS[label])} (ref {index})?"
         ExampleFactory.create(project=project, input=text, output=label, status=ExampleStatus.APPROVED)

@@ -1,0 +1,101 @@
+"""Evaluation runs on a version's held-out split, their predictions, and paired comparisons."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from curation.models import DatasetVersion, Job, JobStatus
+from training.models import TrainingRun
+
+
+class EvalRun(Job):
+    """The base model (prompting alone: the baseline) or base + a run's adapter, answering every
+    eval item of a frozen version, scored by the project's task type."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="eval_runs")
+    training_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="eval_runs"
+    )
+    base_model = models.CharField(max_length=500)
+    few_shot = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=200, blank=True)
+    # How every item was put to the model and read back: the same for baseline and tuned runs.
+    prompt_card = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="metric -> value over the eval split")
+    primary_metric = models.CharField(max_length=50, blank=True)
+    n = models.PositiveIntegerField(default=0, help_text="Eval items answered.")
+    host = models.CharField(max_length=255, blank=True)
+    environment = models.JSONField(default=dict, blank=True)
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values), name="eval_run_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"eval run {self.pk} ({self.kind}) on {self.version}"
+
+    @property
+    def kind(self) -> str:
+        return "tuned" if self.training_run_id else "baseline"
+
+
+class EvalPrediction(models.Model):
+    """One eval item: what the model answered, what was extracted, and its per-metric scores."""
+
+    run = models.ForeignKey(EvalRun, on_delete=models.CASCADE, related_name="predictions")
+    example_id = models.BigIntegerField(help_text="The example the version item was frozen from.")
+    input = models.TextField()
+    reference = models.TextField()
+    raw = models.TextField(help_text="The model's answer as generated.")
+    extracted = models.TextField(null=True, blank=True, help_text="What was scored; null: invalid.")
+    scores = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["example_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "example_id"], name="eval_prediction_unique_item"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} example {self.example_id}"
+
+
+class Verdict(models.TextChoices):
+    SHIP = "ship", "Ship"
+    NO_SHIP = "no_ship", "Do not ship"
+
+
+class Comparison(models.Model):
+    """A candidate eval run against a baseline on the same items: a paired bootstrap interval
+    of the gain, guardrail tests, and the verdict with the rule that decided it."""
+
+    baseline = models.ForeignKey(EvalRun, on_delete=models.PROTECT, related_name="+")
+    candidate = models.ForeignKey(EvalRun, on_delete=models.PROTECT, related_name="+")
+    metric = models.CharField(max_length=50)
+    baseline_score = models.FloatField()
+    candidate_score = models.FloatField()
+    delta = models.FloatField()
+    ci_low = models.FloatField()
+    ci_high = models.FloatField()
+    resamples = models.PositiveIntegerField()
+    seed = models.BigIntegerField(default=0)
+    min_gain = models.FloatField(default=0.0)
+    mcnemar = models.JSONField(null=True, blank=True, help_text="For a binary metric: the exact test.")
+    guardrails = models.JSONField(default=list, blank=True)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    reason = models.TextField()
+    n = models.PositiveIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"comparison {self.pk}: {self.verdict}"

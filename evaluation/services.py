@@ -1,0 +1,373 @@
+"""Evaluation runs and comparisons: one place for each, shared by the API, the web UI, the
+Celery task and `manage.py evaluate`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from curation.errors import Conflict, InvalidInput
+from curation.freeze.formats import Item, Rendering, canonical, chat_messages
+from curation.models import DatasetVersion, JobStatus, Split
+from curation.services import version_exports
+from evaluation import extract, metrics, stats
+from evaluation.models import Comparison, EvalPrediction, EvalRun, Verdict
+from training import artifacts
+from training.models import TrainingRun
+from training.prompts import Messages
+
+log = logging.getLogger(__name__)
+
+MAX_FEW_SHOT = 32
+PREDICTION_BATCH = 1000
+
+
+# -- launch --------------------------------------------------------------------------------------
+
+
+def eval_run_create(
+    *,
+    version: DatasetVersion,
+    user: User | None,
+    base_model: str = "",
+    training_run: TrainingRun | None = None,
+    few_shot: int = 0,
+    name: str = "",
+    queue: bool = True,
+) -> EvalRun:
+    """Record an eval run (the baseline without `training_run`, else the tuned model) and queue
+    it for a GPU worker (or run nothing yet, with `queue=False`, for a caller that runs it)."""
+    if not version.is_frozen:
+        raise InvalidInput(
+            f"Version {version.number} is {version.status}: only a frozen version is evaluated.",
+            field="version",
+        )
+    if not int(version.counts.get("eval", 0)):
+        raise InvalidInput(
+            f"Version {version.number} has no eval split (eval_fraction 0): there is nothing held out to evaluate on.",
+            field="version",
+        )
+    if not 0 <= few_shot <= MAX_FEW_SHOT:
+        raise InvalidInput(f"few_shot must be between 0 and {MAX_FEW_SHOT}.", field="few_shot")
+    base_model = (base_model or "").strip()
+    if training_run is not None:
+        base_model = _checked_training_run(training_run, version, base_model)
+    if not base_model:
+        raise InvalidInput("base_model: give the path of a model folder or a model id.", field="base_model")
+    run = EvalRun.objects.create(
+        version=version,
+        training_run=training_run,
+        base_model=base_model,
+        few_shot=few_shot,
+        name=name.strip(),
+        primary_metric=metrics.PRIMARY[version.project.task_type],
+        created_by=user,
+    )
+    if queue:
+        from evaluation.tasks import evaluate  # the task module imports this one
+
+        transaction.on_commit(lambda: evaluate.delay(run.pk))
+    return run
+
+
+def _checked_training_run(run: TrainingRun, version: DatasetVersion, base_model: str) -> str:
+    if run.version_id != version.pk:
+        raise InvalidInput(
+            f"Training run {run.pk} was trained on version {run.version.number}, not {version.number}: "
+            "evaluate it on its own version's eval split (another version's eval items may be in its training data).",
+            field="training_run",
+        )
+    if run.status != JobStatus.SUCCEEDED or not run.adapter_sha256:
+        raise InvalidInput(
+            f"Training run {run.pk} is {run.status} and has no adapter to evaluate.", field="training_run"
+        )
+    if base_model and base_model != run.base_model:
+        raise InvalidInput(
+            f"base_model: training run {run.pk} adapts {run.base_model}, not {base_model}.",
+            field="base_model",
+        )
+    return run.base_model
+
+
+# -- execution -----------------------------------------------------------------------------------
+
+
+def eval_execute(run_id: int) -> None:
+    """The task's body: answer every eval item, score, store; a redelivered run starts over."""
+    run = EvalRun.objects.select_related("version__project", "training_run").get(pk=run_id)
+    if run.is_finished:
+        log.info("eval run %s already %s; not run again", run.pk, run.status)
+        return
+    _set(
+        run,
+        status=JobStatus.RUNNING,
+        started_at=timezone.now(),
+        progress=0.0,
+        host=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"finch-eval-{run.pk}-") as work:
+            _evaluate(run, Path(work))
+    except Exception as exc:
+        from training.preflight import PreflightError
+
+        log.exception("eval run %s failed", run.pk)
+        trace = "" if isinstance(exc, PreflightError) else traceback.format_exc()
+        _set(
+            run,
+            status=JobStatus.FAILED,
+            error=str(exc) or type(exc).__name__,
+            traceback=trace,
+            finished_at=timezone.now(),
+        )
+        return
+    _set(run, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
+
+
+def _evaluate(run: EvalRun, work: Path) -> None:
+    from evaluation import generate
+    from training import modeling
+
+    version, project = run.version, run.version.project
+    items = list(version_exports.items(version, Split.EVAL))
+    rendering = version_exports.rendering(version)
+    shots = few_shot_items(version, run.few_shot)
+    conversations = [conversation(item, rendering, shots) for item in items]
+    adapter = _adapter_folder(run, work)
+    _set(run, environment=modeling.environment())
+    model, tokenizer = generate.load(run.base_model, adapter)
+    references = [item.output for item in items]
+    new_tokens = generate.max_new_tokens(tokenizer, references)
+    _set(run, prompt_card=_prompt_card(run, tokenizer, rendering, shots, new_tokens))
+
+    def progress(done: int) -> None:
+        _set(run, progress=0.95 * done / max(len(items), 1))
+
+    raws = generate.answers(model, tokenizer, conversations, new_tokens, progress)
+    answers = [extract.extract(project.task_type, raw, project.labels) for raw in raws]
+    scored = metrics.score(
+        project.task_type, answers, references, labels=project.labels, schema=project.output_schema
+    )
+    _store_predictions(run, items, answers, scored)
+    _set(run, metrics=scored.aggregate, n=len(items))
+
+
+def few_shot_items(version: DatasetVersion, k: int) -> list[Item]:
+    """k train items drawn with the version's seed: only the train split, never an eval item,
+    and the same draw for every run with the same k."""
+    if not k:
+        return []
+    train = list(version_exports.items(version, Split.TRAIN))
+    return random.Random(f"{version.seed}:few-shot:{k}").sample(train, min(k, len(train)))
+
+
+def conversation(item: Item, rendering: Rendering, shots: list[Item]) -> Messages:
+    """The eval item as the model is asked it: system prompt, the few-shot pairs as earlier
+    turns, then the item's input (its output is the reference, not shown)."""
+    asked = chat_messages(item, rendering)[:-1]
+    system = [message for message in asked if message["role"] == "system"]
+    earlier = [turn for shot in shots for turn in chat_messages(shot, Rendering("", ""))[-2:]]
+    return [*system, *earlier, *[message for message in asked if message["role"] != "system"]]
+
+
+def _adapter_folder(run: EvalRun, work: Path) -> Path | None:
+    if run.training_run is None:
+        return None
+    folder = work / "adapter"
+    artifacts.folder_download(run.training_run.adapter_path, folder)
+    if artifacts.file_sha256(folder / artifacts.ADAPTER_WEIGHTS) != run.training_run.adapter_sha256:
+        raise InvalidInput(
+            f"The stored adapter of training run {run.training_run.pk} does not match its sha256."
+        )
+    return folder
+
+
+def _prompt_card(
+    run: EvalRun, tokenizer: Any, rendering: Rendering, shots: list[Item], new_tokens: int
+) -> dict[str, Any]:
+    from training.prompts import STOP, uses_chat_template
+
+    templated = uses_chat_template(tokenizer)
+    task_type = run.version.project.task_type
+    return {
+        "prompt_format": "chat_template" if templated else "plain",
+        "system_prompt": rendering.system_prompt,
+        "few_shot": run.few_shot,
+        "few_shot_example_ids": [shot.example_id for shot in shots],
+        "decoding": {"strategy": "greedy", "max_new_tokens": new_tokens, "stop": None if templated else STOP},
+        "extraction": extract.RULES[task_type],
+        "primary_metric": metrics.PRIMARY[task_type],
+        "adapter_sha256": run.training_run.adapter_sha256 if run.training_run else None,
+    }
+
+
+def _store_predictions(
+    run: EvalRun, items: list[Item], answers: list[extract.Answer], scored: metrics.Scores
+) -> None:
+    with transaction.atomic():
+        EvalPrediction.objects.filter(run=run).delete()  # a redelivered run starts over
+        EvalPrediction.objects.bulk_create(
+            [
+                EvalPrediction(
+                    run=run,
+                    example_id=item.example_id,
+                    input=item.input if isinstance(item.input, str) else canonical(item.input),
+                    reference=item.output,
+                    raw=answer.raw,
+                    extracted=answer.value,
+                    scores={name: values[index] for name, values in scored.per_example.items()},
+                )
+                for index, (item, answer) in enumerate(zip(items, answers, strict=True))
+            ],
+            batch_size=PREDICTION_BATCH,
+        )
+
+
+def _set(run: EvalRun, **fields: Any) -> None:
+    for name, value in fields.items():
+        setattr(run, name, value)
+    EvalRun.objects.filter(pk=run.pk).update(**fields)
+
+
+# -- comparison ----------------------------------------------------------------------------------
+
+
+def comparison_create(
+    *,
+    baseline: EvalRun,
+    candidate: EvalRun,
+    user: User | None,
+    metric: str | None = None,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = 0,
+    min_gain: float | None = None,
+) -> Comparison:
+    """Compare two finished runs on the same eval items and record the verdict."""
+    _check_comparable(baseline, candidate)
+    task_type = baseline.version.project.task_type
+    metric = metric or metrics.PRIMARY[task_type]
+    available = sorted(baseline.metrics)
+    if metric not in available:
+        raise InvalidInput(
+            f"metric: {metric!r} is not measured for {task_type}; use one of {', '.join(available)}.",
+            field="metric",
+        )
+    if resamples < 1000:
+        raise InvalidInput("resamples: at least 1000 resamples.", field="resamples")
+    base_rows, cand_rows = _paired_predictions(baseline, candidate)
+    n = len(base_rows)
+    interval = stats.paired_bootstrap(
+        _statistic(metric, base_rows), _statistic(metric, cand_rows), n, resamples=resamples, seed=seed
+    )
+    gain = baseline.version.project.min_gain if min_gain is None else min_gain
+    guardrails = [
+        _guardrail(name, worse_when, base_rows, cand_rows)
+        for name, worse_when in metrics.GUARDRAILS[task_type].items()
+        if name in baseline.metrics and name in candidate.metrics
+    ]
+    decided = stats.verdict(metric, interval, gain, guardrails)
+    mcnemar = None
+    if metric in metrics.BINARY:
+        only_base, only_cand, p_value = stats.mcnemar_exact(
+            _column(base_rows, metric), _column(cand_rows, metric)
+        )
+        mcnemar = {"only_baseline": only_base, "only_candidate": only_cand, "p_value": p_value}
+    return Comparison.objects.create(
+        baseline=baseline,
+        candidate=candidate,
+        metric=metric,
+        baseline_score=baseline.metrics[metric],
+        candidate_score=candidate.metrics[metric],
+        delta=interval.delta,
+        ci_low=interval.low,
+        ci_high=interval.high,
+        resamples=resamples,
+        seed=seed,
+        min_gain=gain,
+        mcnemar=mcnemar,
+        guardrails=[vars(g) | {"significantly_worse": g.significantly_worse} for g in guardrails],
+        verdict=Verdict.SHIP if decided.ship else Verdict.NO_SHIP,
+        reason=decided.reason,
+        n=n,
+        created_by=user,
+    )
+
+
+def _check_comparable(baseline: EvalRun, candidate: EvalRun) -> None:
+    if baseline.pk == candidate.pk:
+        raise InvalidInput("baseline and candidate are the same eval run.", field="candidate")
+    for role, run in (("baseline", baseline), ("candidate", candidate)):
+        if run.status != JobStatus.SUCCEEDED:
+            raise Conflict(f"{role}: eval run {run.pk} is {run.status}; compare finished runs only.")
+    if baseline.version_id != candidate.version_id:
+        raise InvalidInput(
+            f"The runs evaluated different versions ({baseline.version.number} and {candidate.version.number}): "
+            "a paired comparison needs the same eval items.",
+            field="candidate",
+        )
+
+
+def _paired_predictions(
+    baseline: EvalRun, candidate: EvalRun
+) -> tuple[list[EvalPrediction], list[EvalPrediction]]:
+    base = {p.example_id: p for p in baseline.predictions.all()}
+    cand = {p.example_id: p for p in candidate.predictions.all()}
+    if set(base) != set(cand):
+        raise InvalidInput("The runs did not answer the same eval items.", field="candidate")
+    order = sorted(base)
+    return [base[i] for i in order], [cand[i] for i in order]
+
+
+def _column(rows: list[EvalPrediction], metric: str) -> list[float]:
+    return [float(row.scores[metric]) for row in rows]
+
+
+def _statistic(metric: str, rows: list[EvalPrediction]) -> stats.Statistic:
+    if metric in metrics.SET_LEVEL:
+        predicted = [row.extracted for row in rows]
+        references = [row.reference for row in rows]
+        return lambda sample: metrics.macro_f1(
+            [predicted[i] for i in sample], [references[i] for i in sample]
+        )
+    return stats.mean_statistic(_column(rows, metric))
+
+
+def _guardrail(
+    name: str, worse_when: str, base: list[EvalPrediction], cand: list[EvalPrediction]
+) -> stats.Guardrail:
+    before, after = _column(base, name), _column(cand, name)
+    _, _, p_value = stats.mcnemar_exact(before, after)
+    return stats.Guardrail(
+        metric=name,
+        worse_when=worse_when,
+        baseline=sum(before) / max(len(before), 1),
+        candidate=sum(after) / max(len(after), 1),
+        p_value=p_value,
+    )
+
+
+def flipped(
+    comparison: Comparison, limit: int = 100
+) -> dict[str, list[tuple[EvalPrediction, EvalPrediction]]]:
+    """Items the candidate got wrong that the baseline got right ("regressions"), and the
+    reverse ("fixes"), on the comparison's metric (below 0.5 counts as wrong)."""
+    base_rows, cand_rows = _paired_predictions(comparison.baseline, comparison.candidate)
+    metric = comparison.metric if comparison.metric not in metrics.SET_LEVEL else "accuracy"
+    found: dict[str, list[tuple[EvalPrediction, EvalPrediction]]] = {"regressions": [], "fixes": []}
+    for base, cand in zip(base_rows, cand_rows, strict=True):
+        right_before, right_after = base.scores[metric] >= 0.5, cand.scores[metric] >= 0.5
+        if right_before != right_after:
+            bucket = found["fixes" if right_after else "regressions"]
+            if len(bucket) < limit:
+                bucket.append((base, cand))
+    return found

@@ -1,0 +1,12 @@
+"""Celery tasks of the evaluation app: thin wrappers around evaluation.services."""
+
+from celery import shared_task
+
+from evaluation.services import eval_execute
+
+
+# On the `gpu` queue with training: both load the model; a host without a GPU runs it on CPU.
+@shared_task(name="evaluation.evaluate", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+def evaluate(run_id: int) -> None:
+    """Run eval run `run_id` (a redelivered one starts over: it writes nothing until the end)."""
+    eval_execute(run_id)

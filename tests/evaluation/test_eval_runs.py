@@ -1,0 +1,100 @@
+"""Eval runs and comparisons through the services, on the CPU with the tiny model: the baseline
+and the tuned adapter answer the same held-out items, and the comparison decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from curation.errors import InvalidInput
+from curation.models import DatasetVersion, JobStatus, Split, VersionItem
+from evaluation.models import EvalRun, Verdict
+from evaluation.services import comparison_create, eval_execute, eval_run_create, few_shot_items, flipped
+from tests.conftest import Team
+from tests.factories import ProjectFactory
+from tests.training.support import FreezeFn
+from training.models import TrainingRun
+from training.services import run_create, run_execute
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
+
+# Enough for the tiny model to learn the three labels of the set.
+LEARN = {"epochs": 30, "batch_size": 8, "learning_rate": 2e-2, "eval_steps": 18, "early_stopping_patience": 3}
+
+
+def trained(version: DatasetVersion, model: str, **settings: Any) -> TrainingRun:
+    run = run_create(version=version, user=None, base_model=model, hyperparameters={**LEARN, **settings})
+    run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    return run
+
+
+def evaluated(version: DatasetVersion, model: str = "", **kwargs: Any) -> EvalRun:
+    run = eval_run_create(version=version, user=None, base_model=model, queue=False, **kwargs)
+    eval_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, f"{run.error}\n{run.traceback}"
+    return run
+
+
+def test_baseline_and_tuned_runs_and_a_ship_verdict(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
+    version = frozen(team.project, team.lead, count=90)
+    baseline = evaluated(version, tiny_model)
+    tuned = evaluated(version, training_run=trained(version, tiny_model))
+
+    assert baseline.n == tuned.n == version.counts["eval"] == 18
+    assert set(tuned.metrics) == {"accuracy", "invalid_label", "macro_f1"}
+    assert tuned.prompt_card["decoding"]["strategy"] == "greedy"
+    assert tuned.prompt_card["prompt_format"] == baseline.prompt_card["prompt_format"] == "plain"
+    assert tuned.prompt_card["adapter_sha256"] == tuned.training_run.adapter_sha256
+    assert tuned.metrics["accuracy"] > baseline.metrics["accuracy"]
+
+    comparison = comparison_create(baseline=baseline, candidate=tuned, user=None)
+    assert comparison.metric == "accuracy"
+    assert comparison.delta == pytest.approx(tuned.metrics["accuracy"] - baseline.metrics["accuracy"])
+    assert comparison.ci_low <= comparison.delta <= comparison.ci_high
+    assert comparison.verdict == Verdict.SHIP, comparison.reason
+    assert comparison.mcnemar is not None and comparison.mcnemar["only_candidate"] > 0
+    assert [g["metric"] for g in comparison.guardrails] == ["invalid_label"]
+    assert flipped(comparison)["fixes"]
+
+    # The same runs compared with themselves: an interval of exactly zero and no ship.
+    same = comparison_create(
+        baseline=tuned, candidate=evaluated(version, training_run=tuned.training_run), user=None
+    )
+    assert (same.delta, same.ci_low, same.ci_high) == (0.0, 0.0, 0.0)
+    assert same.verdict == Verdict.NO_SHIP and "no clear improvement" in same.reason
+
+
+def test_few_shot_draws_only_from_train_and_deterministically(
+    team: Team, frozen: FreezeFn, tiny_model: str
+) -> None:
+    version = frozen(team.project, team.lead)
+    shots = few_shot_items(version, 5)
+    train_ids = set(
+        VersionItem.objects.filter(version=version, split=Split.TRAIN).values_list("example_id", flat=True)
+    )
+    assert len(shots) == 5 and {shot.example_id for shot in shots} <= train_ids
+    assert [s.example_id for s in shots] == [s.example_id for s in few_shot_items(version, 5)]
+
+    run = evaluated(version, tiny_model, few_shot=3)
+    assert run.prompt_card["few_shot_example_ids"] == [s.example_id for s in few_shot_items(version, 3)]
+    eval_ids = set(run.predictions.values_list("example_id", flat=True))
+    assert not eval_ids & set(run.prompt_card["few_shot_example_ids"])
+
+
+def test_launch_refusals_are_named(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
+    version = frozen(team.project, team.lead)
+    other = frozen(team.project, team.lead, count=3)  # a second version of the same project
+    run = trained(version, tiny_model, epochs=1)
+    with pytest.raises(InvalidInput, match="evaluate it on its own version's eval split"):
+        eval_run_create(version=other, user=None, training_run=run, queue=False)
+    with pytest.raises(InvalidInput, match="adapts"):
+        eval_run_create(
+            version=version, user=None, training_run=run, base_model="/another/model", queue=False
+        )
+    no_eval = frozen(ProjectFactory.create(), team.lead, count=3, eval_fraction=0.0)
+    with pytest.raises(InvalidInput, match="no eval split"):
+        eval_run_create(version=no_eval, user=None, base_model=tiny_model, queue=False)
