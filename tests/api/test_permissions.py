@@ -44,9 +44,9 @@ from curation.models import (
 from curation.services.flags import flag_create
 from curation.services.versions import version_create
 from curation.tasks import dedup_examples
-from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 from evaluation.models import Comparison, EvalPrediction, EvalRun
 from evaluation.services import comparison_create
+from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 from training.models import TrainingRun
 
 API = "/api"

@@ -42,13 +42,14 @@ def evaluated(version: DatasetVersion, model: str = "", **kwargs: Any) -> EvalRu
 def test_baseline_and_tuned_runs_and_a_ship_verdict(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
     version = frozen(team.project, team.lead, count=90)
     baseline = evaluated(version, tiny_model)
-    tuned = evaluated(version, training_run=trained(version, tiny_model))
+    training_run = trained(version, tiny_model)
+    tuned = evaluated(version, training_run=training_run)
 
     assert baseline.n == tuned.n == version.counts["eval"] == 18
     assert set(tuned.metrics) == {"accuracy", "invalid_label", "macro_f1"}
     assert tuned.prompt_card["decoding"]["strategy"] == "greedy"
     assert tuned.prompt_card["prompt_format"] == baseline.prompt_card["prompt_format"] == "plain"
-    assert tuned.prompt_card["adapter_sha256"] == tuned.training_run.adapter_sha256
+    assert tuned.prompt_card["adapter_sha256"] == training_run.adapter_sha256
     assert tuned.metrics["accuracy"] > baseline.metrics["accuracy"]
 
     comparison = comparison_create(baseline=baseline, candidate=tuned, user=None)
