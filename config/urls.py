@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from curation.views import dedup, examples, flags, imports, pages, review, versions
+from evaluation import views as evaluation
 from training import views as training
 
 urlpatterns = [
@@ -32,6 +33,13 @@ urlpatterns = [
     path("projects/<int:project_id>/training/", training.run_list, name="training-runs"),
     path("training/<int:run_id>/", training.run_detail, name="training-run"),
     path("training/<int:run_id>/cancel/", training.run_cancel_view, name="training-run-cancel"),
+    path("versions/<int:version_id>/evaluation/", evaluation.leaderboard, name="leaderboard"),
+    path("comparisons/<int:comparison_id>/", evaluation.comparison_detail, name="comparison"),
+    path(
+        "comparisons/<int:comparison_id>/feedback/",
+        evaluation.comparison_feedback,
+        name="comparison-feedback",
+    ),
     path("healthz", pages.health, name="health"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

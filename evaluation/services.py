@@ -371,3 +371,51 @@ def flipped(
             if len(bucket) < limit:
                 bucket.append((base, cand))
     return found
+
+
+# -- back to the data ----------------------------------------------------------------------------
+
+
+def send_back_for_review(*, comparison: Comparison, user: User, example_ids: list[int]) -> int:
+    """Put approved examples of the comparison's eval items back in the review queue
+    (submitted), so the next version leaves them out until a reviewer approves them again."""
+    from curation.models import Example, ExampleStatus
+    from curation.services.examples import example_set_status
+
+    project = comparison.baseline.version.project
+    allowed = set(
+        comparison.baseline.predictions.filter(example_id__in=example_ids).values_list(
+            "example_id", flat=True
+        )
+    )
+    sent = 0
+    for example in Example.objects.filter(project=project, pk__in=allowed, status=ExampleStatus.APPROVED):
+        example_set_status(
+            example=example,
+            user=user,
+            status=ExampleStatus.SUBMITTED,
+            change=f"sent back by comparison {comparison.pk}",
+        )
+        sent += 1
+    return sent
+
+
+def flag_from_comparison(*, comparison: Comparison, user: User, example_id: int, note: str = "") -> Any:
+    """Raise a quality flag on one eval item's example, quoting both systems' answers."""
+    from curation.services.flags import flag_create
+
+    base = comparison.baseline.predictions.filter(example_id=example_id).first()
+    cand = comparison.candidate.predictions.filter(example_id=example_id).first()
+    if base is None or cand is None:
+        raise InvalidInput(f"Example {example_id} is not an item of this comparison.", field="example")
+    detail = (
+        f"Comparison {comparison.pk}: expected {base.reference!r}; baseline answered {base.raw[:200]!r}, "
+        f"tuned answered {cand.raw[:200]!r}."
+    )
+    return flag_create(
+        project=comparison.baseline.version.project,
+        user=user,
+        kind="quality",
+        example_ids=[example_id],
+        note=f"{note.strip()}\n{detail}".strip(),
+    )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
+from pytest_django.live_server_helper import LiveServer
 
 from curation.models import (
     DatasetVersion,
@@ -24,10 +25,12 @@ from curation.models import (
     FlagStatus,
     Review,
     Role,
+    VersionItem,
 )
 from curation.services.examples import example_create, example_review
 from curation.services.flags import flag_create
 from tests.browser.conftest import CHROMIUM, PASSWORD, Crew
+from tests.evaluation.test_pages_and_command import scored_run
 from tests.factories import ExampleFactory, MembershipFactory
 from tests.training.support import FreezeFn
 from training.models import TrainingRun
@@ -386,3 +389,37 @@ def test_lead_launches_a_training_run_and_watches_its_loss_curves(
     expect(row).to_contain_text("succeeded")
     expect(row).to_contain_text(f"{run.best_eval_loss:.4f}")
     screenshot(page, "training-runs")
+
+
+def test_lead_compares_the_tuned_model_with_the_baseline_and_sends_a_regression_back(
+    crew: Crew, log_in: LogIn, screenshot: Screenshot, frozen: FreezeFn, live_server: LiveServer
+) -> None:
+    # Given a frozen version with a finished baseline and a tuned eval run that fixes ten of its
+    # 18 eval items and breaks one
+    lead = MembershipFactory.create(project=crew.project, role=Role.LEAD).user
+    version = frozen(crew.project, lead, count=90)
+    eval_ids = list(
+        VersionItem.objects.filter(version=version, split="eval").values_list("example_id", flat=True)
+    )
+    baseline = scored_run(version, dict.fromkeys(eval_ids[:10], "wrong"))
+    tuned = scored_run(version, {eval_ids[10]: "wrong"})
+    page = log_in(lead)
+    page.goto(f"{live_server.url}/versions/{version.pk}/evaluation/")
+
+    # When the lead compares the tuned run with the baseline
+    expect(page.locator("#leaderboard tbody tr")).to_have_count(2)
+    page.get_by_label("Baseline").select_option(str(baseline.pk))
+    page.get_by_label("Candidate").select_option(str(tuned.pk))
+    page.get_by_role("button", name="Compare").click()
+
+    # Then the verdict, its reason and the interval are shown, with the items that flipped
+    page.wait_for_url("**/comparisons/**")
+    expect(page.locator("#verdict")).to_have_text("Ship")
+    expect(page.locator(".interval-chart line.interval")).to_have_count(1)
+    expect(page.locator("table.flipped").first.locator("tbody tr")).to_have_count(1)
+    screenshot(page, "comparison")
+
+    # And the regression goes back to the review queue
+    page.locator("table.flipped").first.get_by_role("button", name="Send back for review").click()
+    expect(page.get_by_text("is back in the review queue")).to_be_visible()
+    assert Example.objects.get(pk=eval_ids[10]).status == ExampleStatus.SUBMITTED

@@ -1,0 +1,130 @@
+"""`manage.py evaluate`, and the evaluation pages: the leaderboard, a comparison with its
+verdict and flipped items, and the way back to the data (send back for review, flag)."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from curation.models import DatasetVersion, Example, ExampleStatus, Flag, JobStatus, Split, VersionItem
+from evaluation.models import Comparison, EvalPrediction, EvalRun
+from evaluation.services import comparison_create
+from tests.conftest import Team
+from tests.evaluation.test_eval_runs import trained
+from tests.training.support import FreezeFn
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
+
+
+def test_evaluate_command_runs_baseline_tuned_and_compares(
+    team: Team, frozen: FreezeFn, tiny_model: str
+) -> None:
+    version = frozen(team.project, team.lead, count=90)
+    run = trained(version, tiny_model)
+    out = StringIO()
+    call_command(
+        "evaluate", "--dataset-version", str(version.pk), "--training-run", str(run.pk), "--json", stdout=out
+    )
+    outcome = json.loads(out.getvalue())
+    assert outcome["comparison"]["verdict"] == "ship"
+    assert EvalRun.objects.count() == 2
+
+    again = StringIO()  # finished runs are reused: nothing is evaluated twice
+    call_command(
+        "evaluate", "--dataset-version", str(version.pk), "--training-run", str(run.pk), stdout=again
+    )
+    assert EvalRun.objects.count() == 2
+    assert (
+        "verdict: ship" in again.getvalue()
+        and f"baseline (eval run {outcome['baseline']['id']})" in again.getvalue()
+    )
+
+
+def test_evaluate_command_names_bad_arguments(team: Team, frozen: FreezeFn) -> None:
+    with pytest.raises(CommandError, match="No dataset version 999"):
+        call_command("evaluate", "--dataset-version", "999", stdout=StringIO())
+    version = frozen(team.project, team.lead)
+    with pytest.raises(CommandError, match="base_model"):
+        call_command("evaluate", "--dataset-version", str(version.pk), stdout=StringIO())
+
+
+def scored_run(version: DatasetVersion, answers: dict[int, str], kind_training: bool = False) -> EvalRun:
+    """A finished run whose answers per example are given (scored as classification)."""
+    run = EvalRun.objects.create(version=version, base_model="/models/base", status=JobStatus.SUCCEEDED)
+    items = VersionItem.objects.filter(version=version, split=Split.EVAL)
+    rows = []
+    for item in items:
+        answer = answers.get(item.example_id, item.output)
+        correct = float(answer == item.output)
+        rows.append(
+            EvalPrediction(
+                run=run,
+                example_id=item.example_id,
+                input=item.input,
+                reference=item.output,
+                raw=answer,
+                extracted=answer,
+                scores={"accuracy": correct, "invalid_label": 0.0},
+            )
+        )
+    EvalPrediction.objects.bulk_create(rows)
+    run.metrics = {"accuracy": sum(r.scores["accuracy"] for r in rows) / len(rows), "invalid_label": 0.0}
+    run.n = len(rows)
+    run.save()
+    return run
+
+
+def logged_in(user: object) -> Client:
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    return client
+
+
+@pytest.fixture
+def comparison(team: Team, frozen: FreezeFn) -> Comparison:
+    version = frozen(team.project, team.lead)
+    eval_ids = list(
+        VersionItem.objects.filter(version=version, split=Split.EVAL).values_list("example_id", flat=True)
+    )
+    baseline = scored_run(version, dict.fromkeys(eval_ids[:6], "wrong"))
+    candidate = scored_run(version, {eval_ids[6]: "wrong"})
+    return comparison_create(baseline=baseline, candidate=candidate, user=team.lead)
+
+
+def test_leaderboard_and_comparison_pages(team: Team, comparison: Comparison) -> None:
+    version = comparison.baseline.version
+    board = logged_in(team.annotator).get(f"/versions/{version.pk}/evaluation/").content.decode()
+    assert f"run {comparison.candidate_id}" in board and "Launch eval run" not in board
+    assert (
+        "Launch eval run" in logged_in(team.lead).get(f"/versions/{version.pk}/evaluation/").content.decode()
+    )
+    assert logged_in(team.outsider).get(f"/versions/{version.pk}/evaluation/").status_code == 404
+
+    page = logged_in(team.reviewer).get(f"/comparisons/{comparison.pk}/").content.decode()
+    assert comparison.get_verdict_display() in page and comparison.reason.split(";")[0] in page
+    assert page.count("Send back for review") == 7  # six fixes and one regression
+    assert 'class="interval verdict-' in page
+    assert (
+        "Send back for review"
+        not in logged_in(team.annotator).get(f"/comparisons/{comparison.pk}/").content.decode()
+    )
+
+
+def test_send_back_for_review_and_flag_from_a_comparison(team: Team, comparison: Comparison) -> None:
+    regression = comparison.candidate.predictions.get(raw="wrong")
+    url = f"/comparisons/{comparison.pk}/feedback/"
+    assert logged_in(team.annotator).post(url, {"example": regression.example_id}).status_code == 403
+
+    logged_in(team.reviewer).post(url, {"example": regression.example_id, "action": "review"})
+    example = Example.objects.get(pk=regression.example_id)
+    assert example.status == ExampleStatus.SUBMITTED
+    assert example.last_change == f"sent back by comparison {comparison.pk}"
+
+    logged_in(team.reviewer).post(url, {"example": regression.example_id, "action": "flag"})
+    flag = Flag.objects.get()
+    assert list(flag.examples.values_list("pk", flat=True)) == [regression.example_id]
+    assert "tuned answered 'wrong'" in flag.note
