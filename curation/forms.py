@@ -45,6 +45,14 @@ class ProjectSettingsForm(forms.Form):
     output_schema = forms.JSONField(
         required=False, widget=forms.Textarea(attrs={"rows": 6}), help_text="Extraction: a JSON Schema."
     )
+    min_gain = forms.FloatField(
+        required=False,
+        min_value=-1.0,
+        max_value=1.0,
+        label="Minimum gain to ship",
+        help_text="A tuned model ships only when the 95% interval of its gain on the primary metric is above this.",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         kwargs["initial"] = {
@@ -53,12 +61,15 @@ class ProjectSettingsForm(forms.Form):
             "system_prompt": project.system_prompt,
             "labels": "\n".join(project.labels),
             "output_schema": project.output_schema,
+            "min_gain": project.min_gain,
         }
         super().__init__(*args, **kwargs)
 
     def changes(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
         data["labels"] = [line.strip() for line in data["labels"].splitlines() if line.strip()]
+        if data.get("min_gain") is None:  # left empty: unchanged
+            data.pop("min_gain", None)
         return data
 
 

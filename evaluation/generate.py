@@ -73,7 +73,9 @@ def answers(
             )
         generated = output[:, batch["input_ids"].shape[1] :]
         for row, ids in zip(rows, generated, strict=True):
-            text = tokenizer.decode(ids, skip_special_tokens=True)
+            text = tokenizer.decode(ids, skip_special_tokens=True).replace(
+                "\x00", "\ufffd"
+            )  # PostgreSQL text holds no NUL
             results[row] = text if templated else text.split(STOP)[0]
         progress(start + len(rows))
     return results

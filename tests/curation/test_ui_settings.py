@@ -175,3 +175,15 @@ class TestMembers:
         )
         assert response.status_code == 403
         assert role_of(team, team.reviewer.username) == Role.REVIEWER
+
+
+@pytest.mark.django_db
+def test_lead_sets_the_minimum_gain_to_ship(team: Team) -> None:
+    client = logged_in(team.lead)
+    url = f"/projects/{team.project.pk}/settings/"
+    assert client.post(url, settings_form(min_gain="0.02")).status_code == 302
+    team.project.refresh_from_db()
+    assert team.project.min_gain == 0.02
+    assert client.post(url, settings_form(min_gain="2")).status_code == 200  # out of range: the form says so
+    team.project.refresh_from_db()
+    assert team.project.min_gain == 0.02
