@@ -20,6 +20,7 @@ from curation.errors import Conflict, InvalidInput
 from curation.freeze.formats import Item, Rendering, canonical, chat_messages
 from curation.models import DatasetVersion, JobStatus, Split
 from curation.services import version_exports
+from curation.services.jobs import job_update
 from evaluation import extract, metrics, stats
 from evaluation.models import Comparison, EvalPrediction, EvalRun, Verdict
 from training import artifacts
@@ -108,7 +109,7 @@ def eval_execute(run_id: int) -> None:
     if run.is_finished:
         log.info("eval run %s already %s; not run again", run.pk, run.status)
         return
-    _set(
+    job_update(
         run,
         status=JobStatus.RUNNING,
         started_at=timezone.now(),
@@ -123,7 +124,7 @@ def eval_execute(run_id: int) -> None:
 
         log.exception("eval run %s failed", run.pk)
         trace = "" if isinstance(exc, PreflightError) else traceback.format_exc()
-        _set(
+        job_update(
             run,
             status=JobStatus.FAILED,
             error=str(exc) or type(exc).__name__,
@@ -131,7 +132,7 @@ def eval_execute(run_id: int) -> None:
             finished_at=timezone.now(),
         )
         return
-    _set(run, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
+    job_update(run, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
 
 
 def _evaluate(run: EvalRun, work: Path) -> None:
@@ -144,14 +145,14 @@ def _evaluate(run: EvalRun, work: Path) -> None:
     shots = few_shot_items(version, run.few_shot)
     conversations = [conversation(item, rendering, shots) for item in items]
     adapter = _adapter_folder(run, work)
-    _set(run, environment=modeling.environment())
+    job_update(run, environment=modeling.environment())
     model, tokenizer = generate.load(run.base_model, adapter)
     references = [item.output for item in items]
     new_tokens = generate.max_new_tokens(tokenizer, references)
-    _set(run, prompt_card=_prompt_card(run, tokenizer, rendering, shots, new_tokens))
+    job_update(run, prompt_card=_prompt_card(run, tokenizer, rendering, shots, new_tokens))
 
     def progress(done: int) -> None:
-        _set(run, progress=0.95 * done / max(len(items), 1))
+        job_update(run, progress=0.95 * done / max(len(items), 1))
 
     raws = generate.answers(model, tokenizer, conversations, new_tokens, progress)
     answers = [extract.extract(project.task_type, raw, project.labels) for raw in raws]
@@ -159,7 +160,7 @@ def _evaluate(run: EvalRun, work: Path) -> None:
         project.task_type, answers, references, labels=project.labels, schema=project.output_schema
     )
     _store_predictions(run, items, answers, scored)
-    _set(run, metrics=scored.aggregate, n=len(items))
+    job_update(run, metrics=scored.aggregate, n=len(items))
 
 
 def few_shot_items(version: DatasetVersion, k: int) -> list[Item]:
@@ -231,12 +232,6 @@ def _store_predictions(
             ],
             batch_size=PREDICTION_BATCH,
         )
-
-
-def _set(run: EvalRun, **fields: Any) -> None:
-    for name, value in fields.items():
-        setattr(run, name, value)
-    EvalRun.objects.filter(pk=run.pk).update(**fields)
 
 
 # -- comparison ----------------------------------------------------------------------------------

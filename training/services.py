@@ -24,6 +24,7 @@ from curation.errors import Conflict, InvalidInput
 from curation.freeze.formats import chat_messages
 from curation.models import DatasetVersion, JobStatus
 from curation.services import version_exports
+from curation.services.jobs import job_update
 from training import artifacts
 from training.hyperparameters import hyperparameters_resolve, lora_resolve
 from training.models import TrainingMetric, TrainingRun
@@ -139,12 +140,12 @@ def _claim(run: TrainingRun) -> bool:
             log.info("training run %s already %s; not run again", run.pk, run.status)
             return False
         if run.cancel_requested:
-            _set(run, status=JobStatus.CANCELLED, finished_at=timezone.now())
+            job_update(run, status=JobStatus.CANCELLED, finished_at=timezone.now())
             return False
         if run.status == JobStatus.RUNNING and _held_elsewhere(run):
             log.warning("training run %s is held by %s; this delivery is dropped", run.pk, run.host)
             return False
-        _set(
+        job_update(
             run,
             status=JobStatus.RUNNING,
             started_at=run.started_at or timezone.now(),
@@ -177,14 +178,14 @@ def _train(run: TrainingRun, work: Path) -> None:
     from training.loop import Cancelled, LoraLoop, Plan
 
     on = modeling.device()
-    _set(
+    job_update(
         run,
         environment=modeling.environment(),
         base_model_config_sha256=modeling.config_sha256(run.base_model),
     )
     tokenizer = modeling.tokenizer_load(run.base_model)
     prepared = _prepared(run, tokenizer)
-    _set(run, preflight=prepared.report)
+    job_update(run, preflight=prepared.report)
     model = modeling.lora_attach(modeling.base_load(run.base_model, on), run.lora)
     reporter = DatabaseReporter(run)
     loop = LoraLoop(
@@ -242,7 +243,7 @@ def _resume_folder(run: TrainingRun, work: Path) -> Path | None:
     folder = work / "resume"
     artifacts.folder_download(f"{prefix}/{name}", folder)
     artifacts.folder_download(f"{prefix}/best", work / "best")
-    _set(run, resumed_from_step=step)
+    job_update(run, resumed_from_step=step)
     log.info("training run %s resumes from step %s", run.pk, step)
     return folder
 
@@ -263,7 +264,7 @@ def _deliver(run: TrainingRun, adapter: Path, outcome: Any) -> None:
     prefix = f"{artifacts.run_prefix(run.pk)}/adapter"
     artifacts.folder_delete(prefix)
     artifacts.folder_upload(adapter, prefix)
-    _set(
+    job_update(
         run,
         adapter_path=prefix,
         adapter_sha256=artifacts.file_sha256(adapter / artifacts.ADAPTER_WEIGHTS),
@@ -288,14 +289,8 @@ def _finish(run: TrainingRun, status: str, *, error: str = "", trace: str = "") 
     }
     if status == JobStatus.SUCCEEDED:
         fields["progress"] = 1.0
-    _set(run, **fields)
+    job_update(run, **fields)
     artifacts.checkpoints_discard(run.pk)  # they only serve a resume; a finished run is not resumed
-
-
-def _set(run: TrainingRun, **fields: Any) -> None:
-    for name, value in fields.items():
-        setattr(run, name, value)
-    TrainingRun.objects.filter(pk=run.pk).update(**fields)
 
 
 class DatabaseReporter:
@@ -311,7 +306,7 @@ class DatabaseReporter:
             TrainingMetric.objects.filter(run=self.run, step__gt=resumed_from).delete()
         else:
             TrainingMetric.objects.filter(run=self.run).delete()
-        _set(self.run, total_steps=total_steps, heartbeat_at=timezone.now())
+        job_update(self.run, total_steps=total_steps, heartbeat_at=timezone.now())
 
     def point(self, point: Any) -> None:
         TrainingMetric.objects.create(
@@ -342,14 +337,14 @@ class DatabaseReporter:
         prefix = f"{artifacts.run_prefix(self.run.pk)}/best"
         artifacts.folder_delete(prefix)
         artifacts.folder_upload(folder, prefix)
-        _set(self.run, best_step=step, best_eval_loss=eval_loss)
+        job_update(self.run, best_step=step, best_eval_loss=eval_loss)
 
     def _heartbeat(self, step: int, *, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last_heartbeat >= HEARTBEAT_EVERY_S:
             self._last_heartbeat = now
             total = max(self.run.total_steps, 1)
-            _set(self.run, step=step, progress=min(step / total, 1.0), heartbeat_at=timezone.now())
+            job_update(self.run, step=step, progress=min(step / total, 1.0), heartbeat_at=timezone.now())
 
 
 # -- the reaper ----------------------------------------------------------------------------------

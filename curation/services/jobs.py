@@ -6,7 +6,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from django.utils import timezone
 
@@ -40,7 +40,7 @@ def job_run(model: type[JobT], job_id: int, work: Work[JobT]) -> None:
     if job.is_finished:
         log.info("%s %s already %s; not run again", model.__name__, job_id, job.status)
         return
-    _update(job, status=JobStatus.RUNNING, started_at=timezone.now(), progress=0.0)
+    job_update(job, status=JobStatus.RUNNING, started_at=timezone.now(), progress=0.0)
     _run(job, work, finishes=True)
 
 
@@ -59,7 +59,7 @@ def _run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
         outcome = work(job, _throttled_progress(job))
     except Exception as exc:
         log.exception("%s %s failed", type(job).__name__, job.pk)
-        _update(
+        job_update(
             job,
             status=JobStatus.FAILED,
             error=str(exc) or exc.__class__.__name__,
@@ -68,7 +68,7 @@ def _run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
         )
         return
     if finishes and outcome is not HANDED_OFF:
-        _update(job, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
+        job_update(job, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
 
 
 def _throttled_progress(job: Job) -> ProgressFn:
@@ -79,12 +79,14 @@ def _throttled_progress(job: Job) -> ProgressFn:
         now = time.monotonic()
         if now - last_write >= PROGRESS_INTERVAL_S:
             last_write = now
-            _update(job, progress=max(0.0, min(1.0, fraction)), **counts)
+            job_update(job, progress=max(0.0, min(1.0, fraction)), **counts)
 
     return report
 
 
-def _update(job: Job, **fields: object) -> None:
+def job_update(job: Job, **fields: Any) -> None:
+    """Set fields on the job and write just those, with one UPDATE: a save() would write back
+    every column, over what a cancel request or another worker changed meanwhile."""
     for name, value in fields.items():
         setattr(job, name, value)
     type(job)._default_manager.filter(pk=job.pk).update(**fields)
