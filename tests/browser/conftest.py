@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
 from curation.models import Project, Role
@@ -34,6 +34,8 @@ CHROMIUM_ARGS = [
 PASSWORD = "pw-for-tests"  # tests/factories.py UserFactory
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 TIMEOUT_MS = 10_000
+# Assertions wait as long as actions do: on a loaded CI machine a swap can take over the default 5 s.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @dataclass
