@@ -26,6 +26,14 @@ from api.views.examples import (
 )
 from api.views.flags import FlagDetailView, FlagResolveView, ProjectFlagsView
 from api.views.imports import ImportJobDetailView, ImportJobErrorsView, ProjectExportView, ProjectImportsView
+from api.views.monitoring import (
+    DeploymentDetailView,
+    DeploymentDriftView,
+    DeploymentReportsView,
+    DeploymentSamplesView,
+    DeploymentsView,
+    ReportToAnnotationView,
+)
 from api.views.projects import (
     ProjectDetailView,
     ProjectListView,
@@ -50,6 +58,26 @@ from api.views.versions import (
 )
 
 urlpatterns = [
+    path("deployments/", DeploymentsView.as_view(), name="api-deployments"),
+    path("deployments/<int:deployment_id>/", DeploymentDetailView.as_view(), name="api-deployment"),
+    path(
+        "deployments/<int:deployment_id>/samples/",
+        DeploymentSamplesView.as_view(),
+        name="api-deployment-samples",
+    ),
+    path(
+        "deployments/<int:deployment_id>/drift/", DeploymentDriftView.as_view(), name="api-deployment-drift"
+    ),
+    path(
+        "deployments/<int:deployment_id>/reports/",
+        DeploymentReportsView.as_view(),
+        name="api-deployment-reports",
+    ),
+    path(
+        "drift-reports/<int:report_id>/to-annotation/",
+        ReportToAnnotationView.as_view(),
+        name="api-report-to-annotation",
+    ),
     path("eval-runs/", EvalRunsView.as_view(), name="api-eval-runs"),
     path("eval-runs/<int:run_id>/", EvalRunDetailView.as_view(), name="api-eval-run"),
     path(

@@ -111,7 +111,7 @@ def macro_f1(predicted: Sequence[str | None], references: Sequence[str]) -> floa
 def _extraction(
     answers: Sequence[Answer], references: Sequence[str], schema: dict[str, Any] | None
 ) -> Scores:
-    validator = _validator(json.dumps(schema, sort_keys=True)) if schema else None
+    validator = schema_validator(json.dumps(schema, sort_keys=True)) if schema else None
     json_valid, schema_valid, fields, exact = [], [], [], []
     for answer, reference in zip(answers, references, strict=True):
         expected = json.loads(reference)
@@ -143,7 +143,7 @@ def field_match(got: Any, expected: Any) -> float:
 
 
 @lru_cache(maxsize=8)
-def _validator(schema_json: str) -> Any:
+def schema_validator(schema_json: str) -> Any:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(json.loads(schema_json))

@@ -99,3 +99,82 @@ class Comparison(models.Model):
 
     def __str__(self) -> str:
         return f"comparison {self.pk}: {self.verdict}"
+
+
+class Deployment(models.Model):
+    """A training run's adapter serving somewhere: its live samples are checked against the data
+    that trained it."""
+
+    training_run = models.ForeignKey(TrainingRun, on_delete=models.PROTECT, related_name="deployments")
+    name = models.CharField(max_length=200)
+    # Figures above these raise an alert (see evaluation.drift.DEFAULT_THRESHOLDS).
+    thresholds = models.JSONField(default=dict, blank=True)
+    window_hours = models.FloatField(default=24.0)
+    min_samples = models.PositiveIntegerField(default=50)
+    # Calibrated on the version on first use: the similarity below which an input is out of distribution.
+    ood_similarity = models.FloatField(null=True, blank=True)
+    calibration = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["training_run", "name"], name="deployment_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"deployment {self.name} of run {self.training_run_id}"
+
+
+class LiveSample(models.Model):
+    """One input the deployed model answered, and its answer."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="samples")
+    input = models.TextField()
+    output = models.TextField(blank=True)
+    at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["deployment", "at"], name="live_sample_deployment_at")]
+
+    def __str__(self) -> str:
+        return f"sample {self.pk} of {self.deployment_id}"
+
+
+class DriftReport(models.Model):
+    """The drift figures of one window of a deployment's samples, kept as its history."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="reports")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    n = models.PositiveIntegerField()
+    enough_data = models.BooleanField()
+    ood_rate = models.FloatField(null=True, blank=True)
+    input_drift = models.FloatField(
+        null=True, blank=True, help_text="Domain-classifier AUC, live vs training."
+    )
+    input_drift_baseline = models.FloatField(
+        null=True, blank=True, help_text="The AUC's permutation 95th percentile."
+    )
+    invalid_label_rate = models.FloatField(null=True, blank=True)
+    json_invalid_rate = models.FloatField(null=True, blank=True)
+    schema_violation_rate = models.FloatField(null=True, blank=True)
+    length_shift_p = models.FloatField(null=True, blank=True, help_text="KS test p-value, output lengths.")
+    alert = models.BooleanField(default=False)
+    reasons = models.JSONField(default=list, blank=True)
+    ood_sample_ids = models.JSONField(
+        default=list, blank=True, help_text="The first out-of-distribution samples."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["deployment", "created_at"], name="drift_report_deployment")]
+
+    def __str__(self) -> str:
+        return f"drift report {self.pk} of {self.deployment_id}"

@@ -10,7 +10,7 @@ from curation.errors import NotFound
 from curation.models import Project, Role
 from curation.roles import AnyUser, require_role
 from curation.selectors import as_id
-from evaluation.models import Comparison, EvalPrediction, EvalRun
+from evaluation.models import Comparison, Deployment, DriftReport, EvalPrediction, EvalRun
 
 
 def eval_run_list(*, user: AnyUser, filters: dict[str, str] | None = None) -> QuerySet[EvalRun]:
@@ -52,3 +52,34 @@ def comparison_get(*, user: AnyUser, comparison_id: Any) -> Comparison:
         raise NotFound("No such comparison.")
     require_role(user, comparison.baseline.version.project, Role.ANNOTATOR)
     return comparison
+
+
+def deployment_list(*, user: AnyUser, project_id: Any = None) -> QuerySet[Deployment]:
+    deployments = Deployment.objects.select_related("training_run__version__project", "created_by").filter(
+        training_run__version__project__in=Project.objects.for_user(user)
+    )
+    if project_id:
+        deployments = deployments.filter(training_run__version__project_id=as_id(project_id))
+    return deployments.order_by("-id")
+
+
+def deployment_get(*, user: AnyUser, deployment_id: Any, min_role: str = Role.ANNOTATOR) -> Deployment:
+    deployment = deployment_list(user=user).filter(pk=as_id(deployment_id)).first()
+    if deployment is None:
+        raise NotFound("No such deployment.")
+    require_role(user, deployment.training_run.version.project, min_role)
+    return deployment
+
+
+def report_get(*, user: AnyUser, report_id: Any, min_role: str = Role.ANNOTATOR) -> DriftReport:
+    report = (
+        DriftReport.objects.select_related("deployment__training_run__version__project")
+        .filter(
+            pk=as_id(report_id), deployment__training_run__version__project__in=Project.objects.for_user(user)
+        )
+        .first()
+    )
+    if report is None:
+        raise NotFound("No such drift report.")
+    require_role(user, report.deployment.training_run.version.project, min_role)
+    return report

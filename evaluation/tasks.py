@@ -10,3 +10,11 @@ from evaluation.services import eval_execute
 def evaluate(run_id: int) -> None:
     """Run eval run `run_id` (a redelivered one starts over: it writes nothing until the end)."""
     eval_execute(run_id)
+
+
+@shared_task(name="evaluation.drift_reports")
+def drift_reports() -> int:
+    """A drift report for every deployment with recent samples (Celery beat runs this hourly)."""
+    from evaluation.monitoring import reports_due
+
+    return reports_due()

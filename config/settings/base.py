@@ -153,9 +153,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Beat: fail training runs whose worker went silent (see FINCH_TRAINING_HEARTBEAT_TIMEOUT_S).
+# Beat: fail training runs whose worker went silent (see FINCH_TRAINING_HEARTBEAT_TIMEOUT_S);
+# a drift report for every deployment with recent samples, hourly.
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-training-runs": {"task": "training.reap_stale_runs", "schedule": 60.0},
+    "drift-reports": {"task": "evaluation.drift_reports", "schedule": 3600.0},
 }
 
 FILE_UPLOAD_HANDLERS = [

@@ -44,7 +44,8 @@ from curation.models import (
 from curation.services.flags import flag_create
 from curation.services.versions import version_create
 from curation.tasks import dedup_examples
-from evaluation.models import Comparison, EvalPrediction, EvalRun
+from evaluation.models import Comparison, Deployment, DriftReport, EvalPrediction, EvalRun
+from evaluation.monitoring import deployment_create, drift_report
 from evaluation.services import comparison_create
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 from training.models import TrainingRun
@@ -162,6 +163,13 @@ class Scene:
         candidate = self.eval_run(project, baseline.version)
         return comparison_create(baseline=baseline, candidate=candidate, user=None)
 
+    def deployment(self, project: Project) -> Deployment:
+        run = self.training_run(project, with_adapter=True)
+        return deployment_create(training_run=run, user=None, name=f"prod {next(_serial)}")
+
+    def drift_report(self, project: Project) -> DriftReport:
+        return drift_report(deployment=self.deployment(project))  # no samples: not enough data
+
     def member(self, project: Project) -> User:
         user = MembershipFactory(project=project, role=Role.ANNOTATOR).user
         assert isinstance(user, User)
@@ -246,6 +254,14 @@ def a_comparison(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.comparison(project).pk}
 
 
+def a_deployment(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.deployment(project).pk}
+
+
+def a_drift_report(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.drift_report(project).pk}
+
+
 def two_versions(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.frozen_version(project).pk, "other": scene.frozen_version(project).pk}
 
@@ -326,6 +342,15 @@ def new_eval_run(scene: Scene, project: Project, user: User | None) -> dict[str,
 def new_comparison(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
     baseline = scene.eval_run(scene.team.project)
     return {"baseline": baseline.pk, "candidate": scene.eval_run(scene.team.project, baseline.version).pk}
+
+
+def new_deployment(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    run = scene.training_run(scene.team.project, with_adapter=True)
+    return {"training_run": run.pk, "name": "prod"}
+
+
+def live_samples(scene: Scene, project: Project, user: User | None) -> list[dict[str, Any]]:
+    return [{"input": "Where is my card?", "output": "card_arrival"}] * 3
 
 
 def keep_other(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
@@ -417,6 +442,13 @@ MATRIX = [
     Row("GET    /comparisons/",                      None,       no_body,     (401, 200, 200, 200, 200, 200)),
     Row("POST   /comparisons/",                      None,       new_comparison, (401, 404, 403, 403, 201, 201)),
     Row("GET    /comparisons/{id}/",                 a_comparison, no_body,   (401, 404, 200, 200, 200, 200)),
+    Row("GET    /deployments/",                      None,       no_body,     (401, 200, 200, 200, 200, 200)),
+    Row("POST   /deployments/",                      None,       new_deployment, (401, 404, 403, 403, 201, 201)),
+    Row("GET    /deployments/{id}/",                 a_deployment, no_body,   (401, 404, 200, 200, 200, 200)),
+    Row("POST   /deployments/{id}/samples/",         a_deployment, live_samples, (401, 404, 403, 403, 202, 202)),
+    Row("GET    /deployments/{id}/drift/",           a_deployment, no_body,   (401, 404, 200, 200, 200, 200)),
+    Row("GET    /deployments/{id}/reports/",         a_deployment, no_body,   (401, 404, 200, 200, 200, 200)),
+    Row("POST   /drift-reports/{id}/to-annotation/", a_drift_report, no_body, (401, 404, 403, 200, 200, 200)),
 ]
 # fmt: on
 

@@ -1,0 +1,68 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from api.serializers.common import StrictInputSerializer, UsernameField
+from evaluation.models import DriftReport
+
+
+class DeploymentInput(StrictInputSerializer):
+    training_run = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    name = serializers.CharField(max_length=200)
+    # Checked by evaluation.monitoring, which names any bad threshold.
+    thresholds = serializers.JSONField(required=False, default=dict)
+    window_hours = serializers.FloatField(required=False, default=24.0, min_value=0.1, max_value=24 * 365)
+    min_samples = serializers.IntegerField(required=False, default=50, min_value=1, max_value=1_000_000)
+
+
+class DeploymentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="training_run.version.project_id")
+    training_run = serializers.IntegerField(source="training_run_id")
+    version = serializers.IntegerField(source="training_run.version_id")
+    name = serializers.CharField()
+    thresholds = serializers.JSONField()
+    window_hours = serializers.FloatField()
+    min_samples = serializers.IntegerField()
+    ood_similarity = serializers.FloatField(allow_null=True)
+    calibration = serializers.JSONField()
+    created_by = UsernameField()
+    created_at = serializers.DateTimeField()
+
+
+class SamplesAccepted(serializers.Serializer):
+    accepted = serializers.IntegerField()
+
+
+class DriftReportOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    deployment = serializers.IntegerField(source="deployment_id")
+    window = serializers.SerializerMethodField()
+    n = serializers.IntegerField()
+    enough_data = serializers.BooleanField()
+    ood_rate = serializers.FloatField(allow_null=True)
+    input_drift = serializers.FloatField(allow_null=True)
+    input_drift_baseline = serializers.FloatField(allow_null=True)
+    invalid_label_rate = serializers.FloatField(allow_null=True)
+    json_invalid_rate = serializers.FloatField(allow_null=True)
+    schema_violation_rate = serializers.FloatField(allow_null=True)
+    length_shift_p = serializers.FloatField(allow_null=True)
+    alert = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    ood_samples = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_window(self, report: DriftReport) -> dict[str, Any]:
+        hours = (report.window_end - report.window_start).total_seconds() / 3600
+        return {
+            "start": report.window_start.isoformat(),
+            "end": report.window_end.isoformat(),
+            "hours": hours,
+        }
+
+    def get_ood_samples(self, report: DriftReport) -> int:
+        return len(report.ood_sample_ids)
+
+
+class AnnotationCreated(serializers.Serializer):
+    created = serializers.IntegerField()

@@ -1,0 +1,297 @@
+"""Deployments: live samples in, drift reports out, and out-of-distribution inputs back to the
+annotators. Shared by the API, the web UI and the beat task."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from curation.errors import Conflict, InvalidInput
+from curation.freeze.formats import canonical
+from curation.models import ExampleStatus, JobStatus, Split, VersionItem
+from curation.services.embedding_cache import cached_vectors, fast_available, model_label
+from evaluation import drift
+from evaluation.extract import json_object_of, label_of
+from evaluation.metrics import schema_validator
+from evaluation.models import Deployment, DriftReport, LiveSample
+from training.models import TrainingRun
+
+MAX_SAMPLES_PER_REQUEST = 10_000
+MAX_FIELD_CHARS = 100_000
+SAMPLE_BATCH = 5_000
+MAX_REFERENCE_ROWS = 50_000  # training inputs compared against: a seeded sample beyond this
+OOD_KEPT = 500
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+# -- deployments and samples ---------------------------------------------------------------------
+
+
+def deployment_create(
+    *,
+    training_run: TrainingRun,
+    user: User | None,
+    name: str,
+    thresholds: dict[str, Any] | None = None,
+    window_hours: float = 24.0,
+    min_samples: int = 50,
+) -> Deployment:
+    if training_run.status != JobStatus.SUCCEEDED or not training_run.adapter_sha256:
+        raise InvalidInput(
+            f"Training run {training_run.pk} is {training_run.status} and has no adapter to deploy.",
+            field="training_run",
+        )
+    if not name.strip():
+        raise InvalidInput("name: give the deployment a name.", field="name")
+    try:
+        with transaction.atomic():
+            return Deployment.objects.create(
+                training_run=training_run,
+                name=name.strip(),
+                thresholds=checked_thresholds(thresholds),
+                window_hours=window_hours,
+                min_samples=min_samples,
+                created_by=user,
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Training run {training_run.pk} already has a deployment named {name.strip()!r}."
+        ) from exc
+
+
+def checked_thresholds(given: Any) -> dict[str, float]:
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise InvalidInput("thresholds: expected an object.", field="thresholds")
+    unknown = sorted(set(given) - set(drift.DEFAULT_THRESHOLDS))
+    if unknown:
+        raise InvalidInput(
+            f"thresholds: unknown {', '.join(unknown)}; known: {', '.join(drift.DEFAULT_THRESHOLDS)}.",
+            field="thresholds",
+        )
+    for key, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise InvalidInput(f"thresholds.{key}: expected a number from 0 to 1.", field="thresholds")
+    return {key: float(value) for key, value in given.items()}
+
+
+def samples_add(*, deployment: Deployment, rows: Any) -> int:
+    """Store a batch of live samples: all of them, or (with a 400 naming the row) none."""
+    if not isinstance(rows, list) or not rows:
+        raise InvalidInput('Send a non-empty JSON list of samples: [{"input", "output", "at"?}, ...].')
+    if len(rows) > MAX_SAMPLES_PER_REQUEST:
+        raise InvalidInput(f"At most {MAX_SAMPLES_PER_REQUEST:,} samples a request; got {len(rows):,}.")
+    now = timezone.now()
+    samples = [_sample(deployment, index, row, now) for index, row in enumerate(rows)]
+    LiveSample.objects.bulk_create(samples, batch_size=SAMPLE_BATCH)
+    return len(samples)
+
+
+def _sample(deployment: Deployment, index: int, row: Any, now: datetime) -> LiveSample:
+    where = f"[{index}]"
+    if not isinstance(row, dict):
+        raise InvalidInput(f"{where}: expected an object with input and output.", field=where)
+    unknown = sorted(set(row) - {"input", "output", "at"})
+    if unknown:
+        raise InvalidInput(f"{where}: unknown field(s) {', '.join(unknown)}.", field=where)
+    value = row.get("input")
+    if isinstance(value, list):  # a chat input: stored as the versions store it
+        value = canonical(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(
+            f"{where}.input: expected non-empty text (or a list of chat messages).", field=where
+        )
+    output = row.get("output", "")
+    if not isinstance(output, str):
+        raise InvalidInput(f"{where}.output: expected text.", field=where)
+    if len(value) > MAX_FIELD_CHARS or len(output) > MAX_FIELD_CHARS:
+        raise InvalidInput(
+            f"{where}: input and output are limited to {MAX_FIELD_CHARS:,} characters.", field=where
+        )
+    at = _timestamp(row.get("at"), where, now)
+    return LiveSample(
+        deployment=deployment,
+        input=value.replace("\x00", "\ufffd"),
+        output=output.replace("\x00", "\ufffd"),
+        at=at,
+    )
+
+
+def _timestamp(value: Any, where: str, now: datetime) -> datetime:
+    if value is None:
+        return now
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise InvalidInput(
+            f"{where}.at: expected an ISO 8601 date and time, such as 2026-11-28T12:00:00Z.", field=where
+        )
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, UTC)
+    if parsed > now + CLOCK_SKEW:
+        raise InvalidInput(f"{where}.at: {value} is in the future.", field=where)
+    return parsed
+
+
+# -- drift ---------------------------------------------------------------------------------------
+
+
+def drift_report(
+    *, deployment: Deployment, hours: float | None = None, now: datetime | None = None
+) -> DriftReport:
+    """Compute, store and return the drift report of the window that ends now."""
+    end = now or timezone.now()
+    start = end - timedelta(hours=hours or deployment.window_hours)
+    rows = list(deployment.samples.filter(at__gte=start, at__lt=end).values_list("id", "input", "output"))
+    report = DriftReport(
+        deployment=deployment, window_start=start, window_end=end, n=len(rows), enough_data=False
+    )
+    if len(rows) < deployment.min_samples:
+        report.reasons = [
+            f"Not enough data: {len(rows)} samples in the window, fewer than {deployment.min_samples}."
+        ]
+        report.save()
+        return report
+    report.enough_data = True
+    _input_figures(report, deployment, rows)
+    _output_figures(report, deployment, [output for _, _, output in rows])
+    report.reasons = _reasons(report, {**drift.DEFAULT_THRESHOLDS, **deployment.thresholds})
+    report.alert = bool(report.reasons)
+    report.save()
+    return report
+
+
+def _split_inputs(deployment: Deployment, split: str) -> list[str]:
+    inputs = list(
+        VersionItem.objects.filter(version_id=deployment.training_run.version_id, split=split)
+        .order_by("example_id")
+        .values_list("input", flat=True)
+    )
+    if len(inputs) > MAX_REFERENCE_ROWS:
+        rng = np.random.default_rng(0)
+        inputs = [inputs[i] for i in sorted(rng.choice(len(inputs), MAX_REFERENCE_ROWS, replace=False))]
+    return inputs
+
+
+def _input_figures(report: DriftReport, deployment: Deployment, rows: list[tuple[int, str, str]]) -> None:
+    fast = fast_available()
+    train = cached_vectors(_split_inputs(deployment, Split.TRAIN), fast=fast)
+    if deployment.ood_similarity is None:
+        evaluation = cached_vectors(_split_inputs(deployment, Split.EVAL), fast=fast)
+        deployment.ood_similarity = drift.calibrated_threshold(evaluation, train)
+        deployment.calibration = {
+            "percentile": drift.CALIBRATION_PERCENTILE,
+            "eval_items": len(evaluation),
+            "train_items": len(train),
+            "model": model_label() + (" (int8)" if fast else ""),
+        }
+        deployment.save(update_fields=["ood_similarity", "calibration"])
+    live = cached_vectors([text for _, text, _ in rows], fast=fast)
+    similarity = drift.nearest_similarity(live, train)
+    outside = similarity < deployment.ood_similarity
+    report.ood_rate = float(outside.mean())
+    order = np.argsort(similarity)
+    report.ood_sample_ids = [rows[i][0] for i in order[:OOD_KEPT] if outside[i]]
+    shift = drift.domain_classifier_auc(live, train)
+    report.input_drift, report.input_drift_baseline = shift.auc, shift.baseline
+
+
+def _output_figures(report: DriftReport, deployment: Deployment, outputs: list[str]) -> None:
+    project = deployment.training_run.version.project
+    if project.task_type == "classification":
+        report.invalid_label_rate = float(np.mean([label_of(o, project.labels) is None for o in outputs]))
+    elif project.task_type == "extraction":
+        parsed = [json_object_of(o) for o in outputs]
+        report.json_invalid_rate = float(np.mean([p is None for p in parsed]))
+        validator = (
+            schema_validator(json.dumps(project.output_schema, sort_keys=True))
+            if project.output_schema
+            else None
+        )
+        report.schema_violation_rate = float(
+            np.mean(
+                [
+                    p is None or (validator is not None and not validator.is_valid(json.loads(p)))
+                    for p in parsed
+                ]
+            )
+        )
+    else:
+        trained = VersionItem.objects.filter(version_id=deployment.training_run.version_id, split=Split.TRAIN)
+        train_lengths = [len(text) for text in trained.values_list("output", flat=True)[:MAX_REFERENCE_ROWS]]
+        report.length_shift_p = drift.length_shift_p([len(o) for o in outputs], train_lengths)
+
+
+def _reasons(report: DriftReport, limits: dict[str, float]) -> list[str]:
+    reasons = []
+    if report.ood_rate is not None and report.ood_rate > limits["ood_rate"]:
+        reasons.append(
+            f"{report.ood_rate:.0%} of inputs are out of distribution (threshold {limits['ood_rate']:.0%})."
+        )
+    if (
+        report.input_drift is not None
+        and report.input_drift > limits["input_drift"]
+        and report.input_drift > (report.input_drift_baseline or 0.0)
+    ):
+        reasons.append(
+            f"Live inputs are told apart from training inputs with AUC {report.input_drift:.2f} "
+            f"(threshold {limits['input_drift']:.2f}, chance up to {report.input_drift_baseline:.2f})."
+        )
+    for field, name in (
+        ("invalid_label_rate", "answers name no label"),
+        ("schema_violation_rate", "answers break the schema"),
+    ):
+        value = getattr(report, field)
+        if value is not None and value > limits[field]:
+            reasons.append(f"{value:.0%} of {name} (threshold {limits[field]:.0%}).")
+    if report.length_shift_p is not None and report.length_shift_p < limits["length_shift_p"]:
+        reasons.append(f"Output lengths shifted (KS p = {report.length_shift_p:.1e}).")
+    return reasons
+
+
+def reports_due(now: datetime | None = None) -> int:
+    """A report for every deployment with samples in its window (the beat task, hourly)."""
+    made = 0
+    now = now or timezone.now()
+    for deployment in Deployment.objects.select_related("training_run__version__project"):
+        start = now - timedelta(hours=deployment.window_hours)
+        if deployment.samples.filter(at__gte=start, at__lt=now).exists():
+            drift_report(deployment=deployment, now=now)
+            made += 1
+    return made
+
+
+# -- back to the annotators ----------------------------------------------------------------------
+
+
+def ood_to_annotation(*, report: DriftReport, user: User) -> int:
+    """The report's out-of-distribution inputs as draft examples (output to write), tagged with
+    their deployment; inputs the project already has are skipped. How many were created."""
+    from curation.services.examples import example_create
+
+    deployment = report.deployment
+    project = deployment.training_run.version.project
+    samples = LiveSample.objects.filter(pk__in=report.ood_sample_ids, deployment=deployment).order_by("id")
+    created = 0
+    for sample in samples:
+        value: Any = json.loads(sample.input) if project.task_type == "chat" else sample.input
+        try:
+            example_create(
+                project=project,
+                user=user,
+                input=value,
+                status=ExampleStatus.DRAFT,
+                source=f"deployment:{deployment.name}"[:200],
+                metadata={"deployment": deployment.pk, "drift_report": report.pk, "live_sample": sample.pk},
+            )
+        except InvalidInput:
+            continue  # the same input is in the project already
+        created += 1
+    return created
