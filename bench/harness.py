@@ -42,7 +42,7 @@ class Service:
     models_note: str = ""  # what prepare_models said (where the int8 model is, how long it took)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def api(self, method: str, path: str, body: dict[str, Any] | list[Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
@@ -180,7 +180,7 @@ def running_service(
             else ["--pool", "prefork", "-c", str(worker_processes)]
         ),
         "-Q",
-        "celery",
+        "celery,gpu",
         "-l",
         "WARNING",
     ]

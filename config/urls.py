@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from curation.views import dedup, examples, flags, imports, pages, review, versions
+from evaluation import monitoring_views as monitoring
 from evaluation import views as evaluation
 from training import views as training
 
@@ -39,6 +40,16 @@ urlpatterns = [
         "comparisons/<int:comparison_id>/feedback/",
         evaluation.comparison_feedback,
         name="comparison-feedback",
+    ),
+    path("projects/<int:project_id>/deployments/", monitoring.deployment_list, name="deployments"),
+    path("deployments/<int:deployment_id>/", monitoring.deployment_detail, name="deployment"),
+    path(
+        "deployments/<int:deployment_id>/report/", monitoring.deployment_report_now, name="deployment-report"
+    ),
+    path(
+        "drift-reports/<int:report_id>/to-annotation/",
+        monitoring.report_to_annotation,
+        name="report-to-annotation",
     ),
     path("healthz", pages.health, name="health"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

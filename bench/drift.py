@@ -1,0 +1,143 @@
+"""Monitoring benchmark: 100,000 live samples posted to a deployment over the API, then drift
+reports on them, on a running service (gunicorn + a Celery worker), in one run.
+
+    .venv/bin/python bench/drift.py [--samples 100000] [--backend postgresql]
+
+Setup (not timed): a classification project of banking77 (../shared/datasets, else the bundled
+300-row sample), a frozen version, a tiny model trained on it on the CPU, a deployment.
+Traffic: banking77 test messages and restaurant8k requests (half each, so the report alerts),
+cycled with a ticket number so that every input is distinct.
+- Ingest: batches of 10,000 samples a request; baseline: the same client posting one sample a
+  request (1,000 of them), in samples per second.
+- Report: `GET /api/deployments/{id}/drift/` over the whole window, cold (inputs not embedded
+  yet: a 10,000-sample uniform subset is embedded, by the int8 model where available) and warm
+  (the same window again: embeddings come from the cache).
+Target (issue 9): ingest and a report of 100,000 samples on this machine, timings printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import ROOT, Service, run_django, running_service
+
+SHARED = ROOT.parent / "shared" / "datasets"
+SAMPLE_DATA = ROOT / "curation" / "sample_data"
+BATCH = 10_000
+BASELINE_SAMPLES = 1_000
+
+
+def banking(split: str) -> list[tuple[str, str]]:
+    path = SHARED / "banking77" / f"{split}.csv"
+    if not path.exists():
+        path = SAMPLE_DATA / "banking77_sample.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
+
+
+def restaurant() -> list[str]:
+    path = SHARED / "restaurant8k" / "test.json"
+    if path.exists():
+        return [row["userInput"]["text"] for row in json.loads(path.read_text())]
+    return (SAMPLE_DATA / "restaurant8k_sample.txt").read_text(encoding="utf-8").splitlines()
+
+
+def traffic(count: int) -> list[dict[str, str]]:
+    """Half banking messages answered with their intent, half restaurant requests answered with
+    a label-shaped guess; every input distinct."""
+    bank, food = banking("test"), restaurant()
+    rows = []
+    for index in range(count):
+        if index % 2:
+            text, output = food[index // 2 % len(food)], "book_table"
+        else:
+            text, output = bank[index // 2 % len(bank)]
+        rows.append({"input": f"{text} (ticket {index})", "output": output})
+    return rows
+
+
+def deployed(service: Service) -> int:
+    """The project, version, tiny-model run and deployment the traffic goes to."""
+    train = banking("train")[:2000]
+    labels = sorted({label for _, label in train})
+    project = service.api(
+        "POST",
+        "/api/projects/",
+        {
+            "name": "drift bench",
+            "task_type": "classification",
+            "target_behavior": "Intent.",
+            "labels": labels,
+        },
+    )["id"]
+    service.import_texts(project, [t for t, _ in train], [label for _, label in train], status="approved")
+    version = service.api("POST", f"/api/projects/{project}/versions/", {"eval_fraction": 0.1})
+    version = service.wait_for_job(f"/api/versions/{version['id']}/")
+    model = Path(service.env["FINCH_HOME"]) / "models" / "tiny"
+    run_django(
+        service.env,
+        f"from django.core.management import call_command; call_command('make_tiny_model', {str(model)!r})",
+    )
+    run = service.api(
+        "POST",
+        "/api/training-runs/",
+        {
+            "version": version["id"],
+            "base_model": str(model),
+            "hyperparameters": {"epochs": 1, "batch_size": 32},
+        },
+    )
+    run = service.wait_for_job(f"/api/training-runs/{run['id']}/")
+    assert run["status"] == "succeeded", run["error"]
+    return int(service.api("POST", "/api/deployments/", {"training_run": run["id"], "name": "bench"})["id"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--backend", default="postgresql", choices=["postgresql", "sqlite"])
+    args = parser.parse_args()
+    rows = traffic(args.samples + BASELINE_SAMPLES)
+    bulk, single = rows[: args.samples], rows[args.samples :]
+    with running_service(args.backend) as service:
+        deployment = deployed(service)
+        path = f"/api/deployments/{deployment}"
+        start = time.perf_counter()
+        for first in range(0, len(bulk), BATCH):
+            service.api("POST", f"{path}/samples/", bulk[first : first + BATCH])
+        ingest_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for row in single:
+            service.api("POST", f"{path}/samples/", [row])
+        single_s = time.perf_counter() - start
+        start = time.perf_counter()
+        cold = service.api("GET", f"{path}/drift/")
+        cold_s = time.perf_counter() - start
+        start = time.perf_counter()
+        warm = service.api("GET", f"{path}/drift/")
+        warm_s = time.perf_counter() - start
+    bulk_rate, single_rate = len(bulk) / ingest_s, len(single) / single_s
+    print(f"\n{'step':<52} {'samples':>9} {'seconds':>8} {'samples/s':>10}")
+    print(f"{'ingest, 10,000 a request':<52} {len(bulk):>9,} {ingest_s:>8.1f} {bulk_rate:>10,.0f}")
+    print(f"{'baseline: ingest, one a request':<52} {len(single):>9,} {single_s:>8.1f} {single_rate:>10,.0f}")
+    print(f"{'drift report, cold (10,000 inputs embedded)':<52} {cold['n']:>9,} {cold_s:>8.1f}")
+    print(f"{'drift report, warm (embeddings cached)':<52} {warm['n']:>9,} {warm_s:>8.1f}")
+    print(f"\ningest speedup {bulk_rate / single_rate:.0f}x over one sample a request")
+    print(
+        f"report: OOD rate {cold['ood_rate']:.3f}, input drift AUC {cold['input_drift']:.3f}, alert {cold['alert']}"
+    )
+    for reason in cold["reasons"]:
+        print(f"  - {reason}")
+
+
+if __name__ == "__main__":
+    main()

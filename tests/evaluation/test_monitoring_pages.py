@@ -1,0 +1,70 @@
+"""The monitoring pages: deployments, a deployment's drift over time, and its buttons."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from curation.models import Example
+from evaluation.models import Deployment, DriftReport
+from evaluation.monitoring import drift_report, samples_add
+from tests.conftest import Team
+from tests.evaluation.test_monitoring import banking_rows, deployed, restaurant_texts
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
+
+
+def logged_in(user: object) -> Client:
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    return client
+
+
+@pytest.fixture
+def deployment(team: Team) -> Deployment:
+    deployment = deployed(team.project, team.lead, banking_rows()[:200])
+    samples_add(
+        deployment=deployment, rows=[{"input": text, "output": "x"} for text in restaurant_texts()[:80]]
+    )
+    return deployment
+
+
+def test_pages_show_the_drift_and_alerts(team: Team, deployment: Deployment) -> None:
+    drift_report(deployment=deployment)
+    listing = logged_in(team.annotator).get(f"/projects/{team.project.pk}/deployments/").content.decode()
+    assert "prod" in listing and "alert" in listing and "Create deployment" not in listing
+    assert (
+        "Create deployment"
+        in logged_in(team.lead).get(f"/projects/{team.project.pk}/deployments/").content.decode()
+    )
+
+    page = logged_in(team.reviewer).get(f"/deployments/{deployment.pk}/").content.decode()
+    assert "out of distribution" in page and 'class="series"' in page and 'class="alert"' in page
+    assert "inputs to annotators" in page
+    assert (
+        "inputs to annotators"
+        not in logged_in(team.annotator).get(f"/deployments/{deployment.pk}/").content.decode()
+    )
+    assert logged_in(team.outsider).get(f"/deployments/{deployment.pk}/").status_code == 404
+
+
+def test_report_now_and_send_to_annotators(team: Team, deployment: Deployment) -> None:
+    assert logged_in(team.annotator).post(f"/deployments/{deployment.pk}/report/").status_code == 302
+    report = DriftReport.objects.get()
+    assert report.alert
+    assert logged_in(team.annotator).post(f"/drift-reports/{report.pk}/to-annotation/").status_code == 403
+    assert logged_in(team.reviewer).post(f"/drift-reports/{report.pk}/to-annotation/").status_code == 302
+    assert Example.objects.filter(source="deployment:prod").count() == len(report.ood_sample_ids) > 0
+
+
+def test_a_lead_creates_a_deployment_from_the_page(team: Team, deployment: Deployment) -> None:
+    run = deployment.training_run
+    response = logged_in(team.lead).post(
+        f"/projects/{team.project.pk}/deployments/", {"training_run": run.pk, "name": "staging"}
+    )
+    assert response.status_code == 302
+    assert Deployment.objects.filter(name="staging", training_run=run).exists()
+    again = logged_in(team.lead).post(
+        f"/projects/{team.project.pk}/deployments/", {"training_run": run.pk, "name": "staging"}, follow=True
+    )
+    assert "already has a deployment named" in again.content.decode()
