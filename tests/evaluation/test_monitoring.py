@@ -187,3 +187,23 @@ def test_only_a_finished_run_with_an_adapter_is_deployed(team: Team, frozen: obj
     queued = TrainingRun.objects.create(version=version, base_model="/m", version_sha256="")
     with pytest.raises(InvalidInput, match="has no adapter to deploy"):
         deployment_create(training_run=queued, user=None, name="prod")
+
+
+def test_the_auc_baseline_is_a_permutation_for_small_windows_and_the_normal_null_for_large() -> None:
+    import numpy as np
+
+    from evaluation.drift import domain_classifier_auc
+
+    rng = np.random.default_rng(3)
+
+    def unit(rows: int) -> np.ndarray:
+        vectors = rng.standard_normal((rows, 16)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    small = domain_classifier_auc(unit(60), unit(60))
+    assert 0.5 < small.baseline < 0.75  # chance AUCs of 60 against 60 reach well above 0.5
+    assert small.auc < 0.75
+    large = domain_classifier_auc(unit(1500), unit(1500))
+    assert large.baseline == pytest.approx(0.5 + 1.6449 * np.sqrt(3001 / (12 * 1500 * 1500)))
+    shifted = unit(1500) + 0.5 * np.eye(16, dtype=np.float32)[0]
+    assert domain_classifier_auc(shifted, unit(1500)).auc > 0.9
