@@ -25,8 +25,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 SAMPLES = Path(__file__).resolve().parents[2] / "curation" / "sample_data"
 
 
-def banking_rows() -> list[tuple[str, str]]:
-    with (SAMPLES / "banking77_sample.csv").open(newline="", encoding="utf-8") as handle:
+def banking_rows(name: str = "banking77_sample.csv") -> list[tuple[str, str]]:
+    with (SAMPLES / name).open(newline="", encoding="utf-8") as handle:
         return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
 
 
@@ -52,11 +52,11 @@ def deployed(project: Project, lead: object, rows: list[tuple[str, str]]) -> Dep
 
 @pytest.fixture
 def banking(team: Team) -> tuple[Deployment, list[tuple[str, str]]]:
-    """A deployment trained on 200 banking77 rows, and 100 held-back rows as its live traffic."""
-    rows = banking_rows()
+    """A deployment trained on the 300 bundled banking77 training rows, and 100 rows of the
+    banking77 test split as its live traffic."""
     team.project.labels = sorted(json.loads((SAMPLES / "banking77_categories.json").read_text()))
     team.project.save()
-    return deployed(team.project, team.lead, rows[:200]), rows[200:]
+    return deployed(team.project, team.lead, banking_rows()), banking_rows("banking77_test_sample.csv")
 
 
 def test_traffic_like_the_training_data_raises_no_alert(
@@ -207,3 +207,23 @@ def test_the_auc_baseline_is_a_permutation_for_small_windows_and_the_normal_null
     assert large.baseline == pytest.approx(0.5 + 1.6449 * np.sqrt(3001 / (12 * 1500 * 1500)))
     shifted = unit(1500) + 0.5 * np.eye(16, dtype=np.float32)[0]
     assert domain_classifier_auc(shifted, unit(1500)).auc > 0.9
+
+
+def test_a_shift_in_generated_output_lengths_is_caught(team: Team) -> None:
+    project = team.project
+    project.task_type, project.labels = "generation", []
+    project.save()
+    rows = [
+        (f"Summarize ticket {n}: card {n % 7} arrived late", f"Card {n % 7} arrived late.") for n in range(80)
+    ]
+    deployment = deployed(project, team.lead, rows)
+    long = "The customer explains at great length that the card arrived late and asks many things. " * 4
+    samples_add(
+        deployment=deployment,
+        rows=[{"input": f"Summarize ticket {i}: card late", "output": long} for i in range(60)],
+    )
+
+    report = drift_report(deployment=deployment)
+
+    assert report.length_shift_p is not None and report.length_shift_p < 1e-6
+    assert any("Output lengths shifted" in reason for reason in report.reasons)
