@@ -180,7 +180,7 @@ def running_service(
             else ["--pool", "prefork", "-c", str(worker_processes)]
         ),
         "-Q",
-        "celery,gpu",
+        "celery,quality,gpu",
         "-l",
         "WARNING",
     ]

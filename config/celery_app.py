@@ -4,8 +4,11 @@ import os
 
 from celery import Celery
 
+from config.observability import connect_celery_signals
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("finch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+connect_celery_signals()  # every task's log lines carry its id and name

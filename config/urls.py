@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from config import health
 from curation.views import dedup, examples, flags, imports, pages, review, versions
 from evaluation import monitoring_views as monitoring
 from evaluation import views as evaluation
@@ -51,7 +52,8 @@ urlpatterns = [
         monitoring.report_to_annotation,
         name="report-to-annotation",
     ),
-    path("healthz", pages.health, name="health"),
+    path("healthz", health.healthz, name="health"),
+    path("readyz", health.readyz, name="ready"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -5,7 +5,7 @@ venv="${1:-.venv}" host="${2:-127.0.0.1}" port="${3:-8000}"
 
 # One worker for every queue (training and evaluation included, on the CPU), with the beat
 # schedule embedded (it reaps training runs whose worker went silent).
-"$venv/bin/celery" -A config worker --queues celery,gpu --concurrency 1 --loglevel INFO \
+"$venv/bin/celery" -A config worker --queues celery,quality,gpu --concurrency 1 --loglevel INFO \
   --beat --schedule "${FINCH_HOME:-var}/celerybeat-schedule" &
 worker=$!
 trap 'kill "$worker" 2>/dev/null; wait "$worker" 2>/dev/null' EXIT INT TERM

@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from config.observability import bind_job
 from curation.errors import Conflict, InvalidInput
 from curation.freeze.formats import Item, Rendering, canonical, chat_messages
 from curation.models import DatasetVersion, JobStatus, Split
@@ -106,6 +107,11 @@ def _checked_training_run(run: TrainingRun, version: DatasetVersion, base_model:
 def eval_execute(run_id: int) -> None:
     """The task's body: answer every eval item, score, store; a redelivered run starts over."""
     run = EvalRun.objects.select_related("version__project", "training_run").get(pk=run_id)
+    with bind_job("EvalRun", run.pk, run.version.project_id):
+        _execute(run)
+
+
+def _execute(run: EvalRun) -> None:
     if run.is_finished:
         log.info("eval run %s already %s; not run again", run.pk, run.status)
         return

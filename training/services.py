@@ -20,6 +20,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from config.observability import bind_job
 from curation.errors import Conflict, InvalidInput
 from curation.freeze.formats import chat_messages
 from curation.models import DatasetVersion, JobStatus
@@ -111,8 +112,14 @@ def run_cancel(*, run: TrainingRun) -> TrainingRun:
 def run_execute(run_id: int) -> None:
     """The task's body: train, or resume after a lost worker, and record the outcome."""
     run = TrainingRun.objects.select_related("version__project").get(pk=run_id)
+    with bind_job("TrainingRun", run.pk, run.version.project_id):
+        _execute(run)
+
+
+def _execute(run: TrainingRun) -> None:
     if not _claim(run):
         return
+    log.info("training run %s starts on %s (attempt %s)", run.pk, run.host, run.attempts)
     try:
         with tempfile.TemporaryDirectory(prefix=f"finch-run-{run.pk}-") as work:
             _train(run, Path(work))

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.common import JobOutput, StrictInputSerializer, UsernameField
@@ -47,6 +48,7 @@ class ClusterOutput(serializers.Serializer):
     changed_by = UsernameField()
     changed_at = serializers.DateTimeField(allow_null=True)
 
+    @extend_schema_field(ClusterMemberOutput(many=True))
     def get_members(self, cluster: DuplicateCluster) -> list[dict[str, object]]:
         members = sorted(cluster.members.all(), key=lambda member: member.pk)
         return [{"example": member.example_id, "similarity": member.similarity} for member in members]

@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.observability.RequestIdMiddleware",  # first: every later log line carries the id
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -93,10 +94,25 @@ STATIC_ROOT = FINCH_HOME / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request when it is missing
 MEDIA_URL = "media/"
 MEDIA_ROOT = FINCH_HOME / "media"
-STORAGES = {
+# Uploads, exports, version files, checkpoints and adapters: one storage every host shares. A
+# folder under FINCH_HOME by default (a shared volume beyond one host), or S3-compatible.
+FINCH_STORAGE = env_str("FINCH_STORAGE", "filesystem")
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+if FINCH_STORAGE == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME", ""),
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -153,6 +169,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING below (JSON in production)
+# Queues: `celery` (the default: imports, freezes, validation, reports), `quality` (dedup and
+# contradiction jobs) and `gpu` (training and evaluation, declared on their tasks); operators
+# scale each with its own workers (docs/operations.md).
+CELERY_TASK_ROUTES = {
+    "curation.dedup_examples": {"queue": "quality"},
+    "curation.dedup_chunk": {"queue": "quality"},
+    "curation.dedup_merge": {"queue": "quality"},
+    "curation.find_contradictions": {"queue": "quality"},
+}
 # Beat: fail training runs whose worker went silent (see FINCH_TRAINING_HEARTBEAT_TIMEOUT_S);
 # a drift report for every deployment with recent samples, hourly.
 CELERY_BEAT_SCHEDULE = {
@@ -199,10 +225,23 @@ FINCH_TRAINING_HEARTBEAT_TIMEOUT_S = env_int("FINCH_TRAINING_HEARTBEAT_TIMEOUT_S
 # Base models offered in the launch form: the model folders (with a config.json) found here.
 FINCH_BASE_MODELS_DIR = Path(env_str("FINCH_BASE_MODELS_DIR", str(FINCH_MODELS_DIR / "base"))).resolve()
 
+# Logs: `plain` lines, or `json` (production's default: one object a line, with the request id
+# on web logs and the task, job and project ids on worker logs; config/observability.py).
+FINCH_LOG_FORMAT = env_str("FINCH_LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "config.observability.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "config.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if FINCH_LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("FINCH_LOG_LEVEL", "INFO")},
 }

@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 
 from django.utils import timezone
 
+from config.observability import bind_job
 from curation.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,12 @@ def job_step(model: type[JobT], job_id: int, work: Work[JobT], *, finishes: bool
 
 
 def _run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
+    with bind_job(type(job).__name__, job.pk, getattr(job, "project_id", None)):
+        _logged_run(job, work, finishes=finishes)
+
+
+def _logged_run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
+    log.info("%s %s: work starts", type(job).__name__, job.pk)
     try:
         outcome = work(job, _throttled_progress(job))
     except Exception as exc:
@@ -69,6 +76,7 @@ def _run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
         return
     if finishes and outcome is not HANDED_OFF:
         job_update(job, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
+    log.info("%s %s: work ends (%s)", type(job).__name__, job.pk, job.status)
 
 
 def _throttled_progress(job: Job) -> ProgressFn:

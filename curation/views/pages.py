@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from curation import queues, selectors
 from curation.errors import ApplicationError
@@ -81,11 +80,3 @@ def project_member(request: HttpRequest, project_id: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("project-settings", project_id=project.pk)
-
-
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
-    """Liveness and database reachability, for load balancers and `make run`."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok", "database": connection.vendor})

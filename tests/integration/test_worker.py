@@ -90,7 +90,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
         finch_home: Path,
         broker_url: str | None,
         extra_env: Mapping[str, str] | None = None,
-        queues: str = "celery",
+        queues: str = "celery,quality",
     ) -> Worker:
         """`extra_env` comes last: it may set other settings, the settings module included."""
         env = {key: value for key, value in os.environ.items() if key not in WORKER_ENV_DROPPED}

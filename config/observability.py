@@ -1,0 +1,99 @@
+"""Structured logs: JSON lines with the request id on web logs and the task, job and project
+ids on worker logs, so one request or one job can be followed across hosts.
+
+- `RequestIdMiddleware` takes the proxy's `X-Request-ID` (or makes one), keeps it for the
+  request's log lines and echoes it in the response.
+- `bind_job(kind, job_id, project_id)` marks the log lines of a job's work (services call it);
+  a Celery signal marks every task's lines with its task id.
+- `JsonFormatter` writes one JSON object a line; `ContextFilter` adds the ids to every record,
+  so the plain format can show them too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+_context: ContextVar[dict[str, Any]] = ContextVar("finch_log_context", default={})  # noqa: B039  # never mutated
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Add fields to every log line written inside the block."""
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def bind_job(kind: str, job_id: int, project_id: int | None) -> Any:
+    return bound(job=f"{kind}:{job_id}", project=project_id)
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in _context.get().items():
+            setattr(record, key, value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    FIELDS = ("request_id", "task_id", "task", "job", "project")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for field in self.FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                entry[field] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        with bound(request_id=request_id):
+            response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+def connect_celery_signals() -> None:
+    """Every task's log lines carry its id and name (called once by the Celery app)."""
+    from celery.signals import task_postrun, task_prerun
+
+    tokens: dict[str, Any] = {}
+
+    @task_prerun.connect(weak=False)
+    def _start(task_id: str = "", task: Any = None, **_: Any) -> None:
+        tokens[task_id] = _context.set(
+            {**_context.get(), "task_id": task_id, "task": getattr(task, "name", None)}
+        )
+
+    @task_postrun.connect(weak=False)
+    def _end(task_id: str = "", **_: Any) -> None:
+        token = tokens.pop(task_id, None)
+        if token is not None:
+            _context.reset(token)

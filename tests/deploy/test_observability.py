@@ -1,0 +1,83 @@
+"""Probes, request ids, JSON logs and the storage setting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from config.observability import ContextFilter, JsonFormatter, bind_job, bound
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_healthz_and_readyz() -> None:
+    assert Client().get("/healthz").json() == {"status": "ok"}
+    ready = Client().get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_names_an_unreachable_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from config.celery_app import app
+
+    def refuse() -> object:
+        raise ConnectionRefusedError("no broker")
+
+    monkeypatch.setattr(app, "connection_for_write", refuse)
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable",
+        "database": "ok",
+        "broker": "unreachable: ConnectionRefusedError",
+    }
+
+
+def test_the_request_id_is_echoed_or_made() -> None:
+    given = Client().get("/healthz", HTTP_X_REQUEST_ID="trace-42.a")
+    assert given["X-Request-ID"] == "trace-42.a"
+    made = Client().get("/healthz", HTTP_X_REQUEST_ID="bad id <script>")
+    assert len(made["X-Request-ID"]) == 32 and made["X-Request-ID"] != "bad id <script>"
+
+
+def test_json_lines_carry_the_bound_ids() -> None:
+    record = logging.LogRecord("finch", logging.INFO, __file__, 1, "import %s done", (7,), None)
+    with bound(request_id="r-1"), bind_job("ImportJob", 7, 3):
+        ContextFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "import 7 done" and line["level"] == "INFO"
+    assert (line["request_id"], line["job"], line["project"]) == ("r-1", "ImportJob:7", 3)
+
+
+def test_s3_storage_by_configuration(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "FINCH_HOME": str(tmp_path),
+        "FINCH_STORAGE": "s3",
+        "AWS_STORAGE_BUCKET_NAME": "finch-media",
+        "AWS_S3_ENDPOINT_URL": "https://s3.example.com",
+    }
+    code = "import django; django.setup(); from django.conf import settings; print(json.dumps(settings.STORAGES['default']))"
+    result = subprocess.run(
+        [sys.executable, "-c", "import json; " + code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    storage = json.loads(result.stdout)
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert (
+        storage["OPTIONS"]["bucket_name"] == "finch-media"
+        and storage["OPTIONS"]["endpoint_url"] == "https://s3.example.com"
+    )
