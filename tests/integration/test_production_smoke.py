@@ -45,7 +45,9 @@ ROWS = [
 
 
 def production_env(tmp_path: Path, broker_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in WORKER_ENV_DROPPED}
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE is for their process only (check --deploy refuses it).
+    dropped = {*WORKER_ENV_DROPPED, "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {key: value for key, value in os.environ.items() if key not in dropped}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.production",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
