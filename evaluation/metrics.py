@@ -25,7 +25,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from evaluation.extract import Answer
 
@@ -51,10 +50,6 @@ class Scores:
     per_example: dict[str, list[float]]  # metric -> one score per example, in order
     aggregate: dict[str, float]  # metric -> its value over the set
 
-    @property
-    def names(self) -> list[str]:
-        return sorted(self.aggregate)
-
 
 def score(
     task_type: str,
@@ -69,13 +64,6 @@ def score(
     if task_type == "extraction":
         return _extraction(answers, references, schema)
     return _generation(answers, references)
-
-
-def set_metric(name: str, answers: Sequence[Answer], references: Sequence[str]) -> float:
-    """A set-level metric (macro-F1) of the answers against the references."""
-    if name != "macro_f1":
-        raise ValueError(f"{name} is not a set-level metric")
-    return macro_f1([answer.value for answer in answers], list(references))
 
 
 def _means(per_example: dict[str, list[float]]) -> dict[str, float]:
@@ -201,7 +189,3 @@ def _lcs_length(a: list[str], b: list[str]) -> int:
             current.append(previous[j] + 1 if token == other else max(previous[j + 1], current[j]))
         previous = current
     return previous[-1]
-
-
-def as_array(values: Sequence[float]) -> npt.NDArray[np.float64]:
-    return np.asarray(values, dtype=np.float64)
