@@ -119,6 +119,7 @@ def run_execute(run_id: int) -> None:
 def _execute(run: TrainingRun) -> None:
     if not _claim(run):
         return
+    run.refresh_from_db()  # the claim wrote host, attempts and status through a locked copy
     log.info("training run %s starts on %s (attempt %s)", run.pk, run.host, run.attempts)
     try:
         with tempfile.TemporaryDirectory(prefix=f"finch-run-{run.pk}-") as work:
