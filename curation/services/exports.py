@@ -1,4 +1,9 @@
-"""Stream a project's examples out as JSONL or CSV, in constant memory."""
+"""Stream a project's examples out as JSONL or CSV, in constant memory.
+
+CSV is for spreadsheets, so its text cells are neutralized against formula injection: a cell
+that starts with =, +, -, @, a tab or a carriage return gets a leading apostrophe, which
+spreadsheets show as text and do not evaluate (OWASP's advice). JSONL is the lossless export.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,14 @@ EXPORT_FORMATS = ("jsonl", "csv")
 EXPORT_FIELDS = ("id", "input", "output", "metadata", "external_id", "status", "source", "duplicate_of_id")
 CSV_COLUMNS = ("id", "input", "output", "status", "source", "external_id", "duplicate_of", "metadata")
 CHUNK_ROWS = 2000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet will not run as a formula (other values unchanged)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def examples_export(*, project: Project, examples: QuerySet[Example], file_format: str) -> Iterator[str]:
@@ -51,7 +64,7 @@ def _csv(records: Iterator[dict[str, Any]]) -> Iterator[str]:
         record["metadata"] = json.dumps(record["metadata"], ensure_ascii=False)
         if not isinstance(record["input"], str):
             record["input"] = json.dumps(record["input"], ensure_ascii=False)
-        writer.writerow([record[column] for column in CSV_COLUMNS])
+        writer.writerow([spreadsheet_safe(record[column]) for column in CSV_COLUMNS])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -28,6 +28,7 @@ from curation.pipeline.errors import UnreadableFile
 from curation.pipeline.formats import FORMATS, detect_format, mapped_rows, reads_by_line
 from curation.pipeline.mapping import FieldMapping
 from curation.services.examples import check_initial_status
+from curation.services.exports import spreadsheet_safe
 from curation.services.import_rows import ImportReport, StagedRow, rules_for, staged_batches
 from curation.services.import_staging import Staging
 from curation.services.jobs import ProgressFn
@@ -167,5 +168,5 @@ def import_errors_csv(job: ImportJob) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["line", "error"])
-    writer.writerows([error["line"], error["error"]] for error in job.errors)
+    writer.writerows([error["line"], spreadsheet_safe(error["error"])] for error in job.errors)
     return buffer.getvalue()

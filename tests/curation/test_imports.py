@@ -1402,3 +1402,19 @@ def test_given_chat_examples_when_exported_and_imported_then_inputs_stay_message
         (single["messages"][:-1], "1.08"),
     ]
     assert all(isinstance(input, list) for input, _ in contents(fresh))
+
+
+def test_given_formula_like_text_when_exporting_csv_then_spreadsheets_will_not_run_it(
+    team: Team, api: Api
+) -> None:
+    risky = ['=HYPERLINK("http://evil.example","card")', "+1 card", "-5 euros?", "@SUM(A1)", "\tcard"]
+    for text in risky:
+        ExampleFactory.create(project=team.project, input=text, output="card_arrival")
+
+    rows = list(csv.reader(io.StringIO(streamed(api.export(team.annotator, team.project, format="csv")))))
+    jsonl = streamed(api.export(team.annotator, team.project))
+
+    assert sorted(row[1] for row in rows[1:]) == sorted("'" + text for text in risky)
+    assert sorted(json.loads(line)["input"] for line in jsonl.splitlines()) == sorted(
+        risky
+    )  # JSONL stays exact
