@@ -19,7 +19,7 @@ from django.utils import timezone
 from config.observability import bind_job
 from curation.errors import Conflict, InvalidInput
 from curation.freeze.formats import Item, Rendering, canonical, chat_messages
-from curation.models import DatasetVersion, JobStatus, Split
+from curation.models import DatasetVersion, JobStatus, Split, VersionItem
 from curation.services import version_exports
 from curation.services.jobs import job_update
 from evaluation import extract, metrics, stats
@@ -174,8 +174,15 @@ def few_shot_items(version: DatasetVersion, k: int) -> list[Item]:
     and the same draw for every run with the same k."""
     if not k:
         return []
-    train = list(version_exports.items(version, Split.TRAIN))
-    return random.Random(f"{version.seed}:few-shot:{k}").sample(train, min(k, len(train)))
+    # Draw among the ids (a million ints is cheap), then read only the k items drawn.
+    train_ids = list(
+        VersionItem.objects.filter(version=version, split=Split.TRAIN)
+        .order_by("example_id")
+        .values_list("example_id", flat=True)
+    )
+    drawn = random.Random(f"{version.seed}:few-shot:{k}").sample(train_ids, min(k, len(train_ids)))
+    by_id = {item.example_id: item for item in version_exports.items(version, Split.TRAIN, drawn)}
+    return [by_id[example_id] for example_id in drawn]
 
 
 def conversation(item: Item, rendering: Rendering, shots: list[Item]) -> Messages:

@@ -42,15 +42,17 @@ def check_export_request(split: str, file_format: str) -> None:
         )
 
 
-def items(version: DatasetVersion, split: str) -> Iterator[formats.Item]:
-    """The version's items of one split (or both: train, then eval), in canonical order."""
+def items(
+    version: DatasetVersion, split: str, example_ids: list[int] | None = None
+) -> Iterator[formats.Item]:
+    """The version's items of one split (or both: train, then eval), in canonical order; only
+    those of `example_ids` when given."""
     task_type = version.project.task_type
     for name in (Split.TRAIN, Split.EVAL) if split == "all" else (Split(split),):
-        rows = (
-            VersionItem.objects.filter(version=version, split=name)
-            .order_by("example_id")
-            .values_list("example_id", "input", "output", "metadata")
-        )
+        selected = VersionItem.objects.filter(version=version, split=name)
+        if example_ids is not None:
+            selected = selected.filter(example_id__in=example_ids)
+        rows = selected.order_by("example_id").values_list("example_id", "input", "output", "metadata")
         for example_id, stored_input, output, metadata in rows.iterator(chunk_size=CHUNK_ROWS):
             yield formats.Item(
                 example_id,
