@@ -16,6 +16,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from curation.freeze.formats import canonical
+
 RULES = {
     "classification": "first non-empty line if it is a label (exact, else case-insensitive); else the one label named in the answer; else invalid",
     "extraction": "first JSON object in the answer, as canonical JSON; else invalid",
@@ -63,5 +65,5 @@ def json_object_of(raw: str) -> str | None:
         except json.JSONDecodeError:
             continue
         if isinstance(value, dict):
-            return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            return canonical(value)
     return None

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from curation.freeze.formats import canonical
 from evaluation.extract import Answer
 
 PRIMARY = {
@@ -99,7 +100,7 @@ def macro_f1(predicted: Sequence[str | None], references: Sequence[str]) -> floa
 def _extraction(
     answers: Sequence[Answer], references: Sequence[str], schema: dict[str, Any] | None
 ) -> Scores:
-    validator = schema_validator(json.dumps(schema, sort_keys=True)) if schema else None
+    validator = schema_validator(schema)
     json_valid, schema_valid, fields, exact = [], [], [], []
     for answer, reference in zip(answers, references, strict=True):
         expected = json.loads(reference)
@@ -107,7 +108,7 @@ def _extraction(
         json_valid.append(float(got is not None))
         schema_valid.append(float(got is not None and (validator is None or validator.is_valid(got))))
         fields.append(field_match(got, expected))
-        exact.append(float(got is not None and _canonical(got) == _canonical(expected)))
+        exact.append(float(got is not None and canonical(got) == canonical(expected)))
     per_example = {
         "json_valid": json_valid,
         "schema_valid": schema_valid,
@@ -123,22 +124,21 @@ def field_match(got: Any, expected: Any) -> float:
     if isinstance(expected, dict) and expected:
         if not isinstance(got, dict):
             return 0.0
-        equal = sum(
-            key in got and _canonical(got[key]) == _canonical(value) for key, value in expected.items()
-        )
+        equal = sum(key in got and canonical(got[key]) == canonical(value) for key, value in expected.items())
         return equal / len(expected)
-    return float(got is not None and _canonical(got) == _canonical(expected))
+    return float(got is not None and canonical(got) == canonical(expected))
+
+
+def schema_validator(schema: dict[str, Any] | None) -> Any:
+    """A Draft 2020-12 validator for the schema (None for no schema), built once per schema."""
+    return _validator(canonical(schema)) if schema else None
 
 
 @lru_cache(maxsize=8)
-def schema_validator(schema_json: str) -> Any:
+def _validator(schema_json: str) -> Any:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(json.loads(schema_json))
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _generation(answers: Sequence[Answer], references: Sequence[str]) -> Scores:

@@ -216,11 +216,7 @@ def _output_figures(report: DriftReport, deployment: Deployment, outputs: list[s
     elif project.task_type == "extraction":
         parsed = [json_object_of(o) for o in outputs]
         report.json_invalid_rate = float(np.mean([p is None for p in parsed]))
-        validator = (
-            schema_validator(json.dumps(project.output_schema, sort_keys=True))
-            if project.output_schema
-            else None
-        )
+        validator = schema_validator(project.output_schema)
         report.schema_violation_rate = float(
             np.mean(
                 [
