@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from curation.models import Example
 from evaluation.models import Deployment, DriftReport
 from evaluation.monitoring import drift_report, samples_add
 from tests.conftest import Team
+from tests.curation.ui_support import logged_in
 from tests.evaluation.test_monitoring import banking_rows, deployed, restaurant_texts
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
-
-
-def logged_in(user: object) -> Client:
-    client = Client()
-    client.force_login(user)  # type: ignore[arg-type]
-    return client
 
 
 @pytest.fixture

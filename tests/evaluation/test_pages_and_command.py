@@ -8,12 +8,12 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import Client
 
 from curation.models import DatasetVersion, Example, ExampleStatus, Flag, JobStatus, Split, VersionItem
 from evaluation.models import Comparison, EvalPrediction, EvalRun
 from evaluation.services import comparison_create
 from tests.conftest import Team
+from tests.curation.ui_support import logged_in
 from tests.evaluation.test_eval_runs import trained
 from tests.training.support import FreezeFn
 
@@ -52,7 +52,7 @@ def test_evaluate_command_names_bad_arguments(team: Team, frozen: FreezeFn) -> N
         call_command("evaluate", "--dataset-version", str(version.pk), stdout=StringIO())
 
 
-def scored_run(version: DatasetVersion, answers: dict[int, str], kind_training: bool = False) -> EvalRun:
+def scored_run(version: DatasetVersion, answers: dict[int, str]) -> EvalRun:
     """A finished run whose answers per example are given (scored as classification)."""
     run = EvalRun.objects.create(version=version, base_model="/models/base", status=JobStatus.SUCCEEDED)
     items = VersionItem.objects.filter(version=version, split=Split.EVAL)
@@ -76,12 +76,6 @@ def scored_run(version: DatasetVersion, answers: dict[int, str], kind_training: 
     run.n = len(rows)
     run.save()
     return run
-
-
-def logged_in(user: object) -> Client:
-    client = Client()
-    client.force_login(user)  # type: ignore[arg-type]
-    return client
 
 
 @pytest.fixture

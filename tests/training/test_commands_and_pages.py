@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.test import Client
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from curation.models import JobStatus
 from tests.conftest import Team
+from tests.curation.ui_support import logged_in
 from tests.factories import ExampleFactory
 from tests.training.support import FAST, FreezeFn
 from training.models import TrainingRun
@@ -45,12 +45,6 @@ def test_make_tiny_model_from_a_project_loads_with_transformers(team: Team, tmp_
 def test_make_tiny_model_names_a_missing_project(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="No project 999"):
         call_command("make_tiny_model", str(tmp_path / "x"), "--from-project", "999", stdout=StringIO())
-
-
-def logged_in(user: object) -> Client:
-    client = Client()
-    client.force_login(user)  # type: ignore[arg-type]
-    return client
 
 
 def test_run_pages_for_each_role(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
