@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from curation.errors import ApplicationError
 from curation.models import JobStatus, Role
-from curation.views.common import abilities, django_errors, int_param, project_for, signed_in
+from curation.views.common import abilities, django_errors, project_for, signed_in
 from evaluation import selectors
 from evaluation.drift import DEFAULT_THRESHOLDS
 from evaluation.models import DriftReport
@@ -78,7 +78,7 @@ def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
 @django_errors
 def deployment_report_now(request: HttpRequest, deployment_id: int) -> HttpResponse:
     deployment = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
-    report = drift_report(deployment=deployment, hours=_hours(request.POST.get("hours")))
+    report = drift_report(deployment=deployment)  # the deployment's own window, as the hourly task
     messages.success(
         request, f"Report {report.pk}: {'ALERT' if report.alert else 'no alert'} over {report.n} samples."
     )
@@ -93,11 +93,6 @@ def report_to_annotation(request: HttpRequest, report_id: int) -> HttpResponse:
     created = ood_to_annotation(report=report, user=signed_in(request))
     messages.success(request, f"{created} out-of-distribution inputs are drafts for annotators to answer.")
     return redirect("deployment", deployment_id=report.deployment_id)
-
-
-def _hours(value: str | None) -> float | None:
-    hours = int_param(value)
-    return float(hours) if hours else None
 
 
 def _chart(title: str, reports: list[DriftReport], field: str, limit: float) -> dict[str, Any]:
