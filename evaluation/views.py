@@ -28,7 +28,7 @@ from evaluation.services import (
 )
 from training import selectors as training_selectors
 from training.models import TrainingRun
-from training.views import known_base_models
+from training.services import base_model_suggestions
 
 
 @login_required
@@ -55,7 +55,7 @@ def leaderboard(request: HttpRequest, version_id: int) -> HttpResponse:
         "training_runs": TrainingRun.objects.filter(version=version, status=JobStatus.SUCCEEDED).order_by(
             "-id"
         ),
-        "base_models": known_base_models(),
+        "base_models": base_model_suggestions(),
     }
     return render(request, "evaluation/leaderboard.html", context)
 

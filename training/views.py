@@ -3,9 +3,6 @@ live loss curves, settings, reproducibility record and adapter."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -18,15 +15,7 @@ from curation.roles import require_role
 from curation.views.common import abilities, django_errors, project_for, signed_in
 from training import selectors
 from training.forms import TrainingRunForm
-from training.services import run_cancel, run_create
-
-
-def known_base_models() -> list[str]:
-    """Model folders under FINCH_BASE_MODELS_DIR: suggestions for the launch form."""
-    root = Path(settings.FINCH_BASE_MODELS_DIR)
-    if not root.is_dir():
-        return []
-    return sorted(str(config.parent) for config in root.glob("*/config.json"))
+from training.services import base_model_suggestions, run_cancel, run_create
 
 
 @login_required
@@ -55,7 +44,7 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
         "runs": runs,
         "form": form,
         "has_versions": versions.exists(),
-        "base_models": known_base_models(),
+        "base_models": base_model_suggestions(),
     }
     return render(request, "training/runs.html", context)
 
