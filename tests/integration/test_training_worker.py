@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from celery import Celery
 
 from curation.models import JobStatus
 from tests.conftest import Team
@@ -34,12 +33,7 @@ RUN_TIMEOUT_S = 120.0
 
 def _send(broker_url: str, run_id: int) -> None:
     """Send `training.train` to the `gpu` queue as a web process does."""
-    sender = Celery("finch-test-sender", broker=broker_url, set_as_current=False, fixups=[])
-    sender.conf.update(task_serializer="json", task_always_eager=False, task_ignore_result=True)
-    try:
-        sender.send_task("training.train", args=[run_id], queue="gpu")
-    finally:
-        sender.close()
+    test_worker._send(broker_url, run_id, task="training.train", queue="gpu")
 
 
 def _gpu_worker(start: StartWorker, finch_home: Path, broker_url: str) -> Worker:

@@ -170,7 +170,14 @@ def _project_with_examples() -> tuple[Project, int]:
     return project, bad.pk
 
 
-def _send(broker_url: str, job_id: int, transport_options: dict[str, Any] | None = None) -> None:
+def _send(
+    broker_url: str,
+    job_id: int,
+    transport_options: dict[str, Any] | None = None,
+    *,
+    task: str = TASK_NAME,
+    queue: str | None = None,
+) -> None:
     """Send the task through the broker as a web process would, without eager mode."""
     sender = Celery("finch-test-sender", broker=broker_url, set_as_current=False, fixups=[])
     sender.conf.update(
@@ -180,7 +187,7 @@ def _send(broker_url: str, job_id: int, transport_options: dict[str, Any] | None
         task_ignore_result=True,
     )
     try:
-        sender.send_task(TASK_NAME, args=[job_id])
+        sender.send_task(task, args=[job_id], queue=queue)
     finally:
         sender.close()
 
