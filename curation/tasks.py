@@ -8,6 +8,7 @@ from curation.services.dedup import dedup_start
 from curation.services.dedup_chunks import chunk_run, merge_run, sketches_discard
 from curation.services.imports import import_run
 from curation.services.jobs import job_run, job_step
+from curation.services.reaping import curation_jobs_reap
 from curation.services.validation_jobs import examples_validate
 from curation.services.versions import freeze
 
@@ -61,3 +62,9 @@ def find_contradictions(job_id: int) -> None:
 def freeze_version(version_id: int) -> None:
     """Freeze dataset version `version_id` (a redelivered task starts the copy over)."""
     freeze(version_id)
+
+
+@shared_task(name="curation.reap_stale_jobs")
+def reap_stale_jobs() -> int:
+    """Fail jobs and freezes whose worker has gone silent (Celery beat runs this every minute)."""
+    return curation_jobs_reap()

@@ -21,6 +21,7 @@ from curation.errors import Conflict, InvalidInput
 from curation.freeze.formats import Item, Rendering, canonical, chat_messages
 from curation.models import DatasetVersion, JobStatus, Split, VersionItem
 from curation.services import version_exports
+from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_update
 from evaluation import extract, metrics, stats
 from evaluation.models import Comparison, EvalPrediction, EvalRun, Verdict
@@ -123,7 +124,7 @@ def _execute(run: EvalRun) -> None:
         host=f"{socket.gethostname()}:{os.getpid()}",
     )
     try:
-        with tempfile.TemporaryDirectory(prefix=f"finch-eval-{run.pk}-") as work:
+        with beating(run), tempfile.TemporaryDirectory(prefix=f"finch-eval-{run.pk}-") as work:
             _evaluate(run, Path(work))
     except Exception as exc:
         from training.preflight import PreflightError
@@ -137,8 +138,27 @@ def _execute(run: EvalRun) -> None:
             traceback=trace,
             finished_at=timezone.now(),
         )
-        return
-    job_update(run, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
+    else:
+        job_update(run, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
+    heartbeat_forget(run)
+
+
+def eval_run_fail_stale(run: EvalRun, error: str) -> bool:
+    """Fail a run whose worker died (the reaper's call) and drop any predictions it stored."""
+    with transaction.atomic():
+        failed = EvalRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.FAILED,
+            error=error + " Nothing of it was kept; run it again.",
+            finished_at=timezone.now(),
+        )
+        if failed:
+            EvalPrediction.objects.filter(run=run).delete()
+    return bool(failed)
+
+
+def eval_runs_reap() -> int:
+    """Fail the running eval runs whose worker went silent; how many."""
+    return jobs_reap([Reapable(EvalRun, JobStatus.RUNNING, eval_run_fail_stale)])
 
 
 def _evaluate(run: EvalRun, work: Path) -> None:

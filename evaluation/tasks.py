@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from evaluation.services import eval_execute
+from evaluation.services import eval_execute, eval_runs_reap
 
 
 # On the `gpu` queue with training: both load the model; a host without a GPU runs it on CPU.
@@ -18,3 +18,9 @@ def drift_reports() -> int:
     from evaluation.monitoring import reports_due
 
     return reports_due()
+
+
+@shared_task(name="evaluation.reap_stale_runs")
+def reap_stale_runs() -> int:
+    """Fail eval runs whose worker has gone silent (Celery beat runs this every minute)."""
+    return eval_runs_reap()

@@ -131,7 +131,7 @@ REST_FRAMEWORK: dict[str, Any] = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.FinchAutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -179,10 +179,13 @@ CELERY_TASK_ROUTES = {
     "curation.dedup_merge": {"queue": "quality"},
     "curation.find_contradictions": {"queue": "quality"},
 }
-# Beat: fail training runs whose worker went silent (see FINCH_TRAINING_HEARTBEAT_TIMEOUT_S);
-# a drift report for every deployment with recent samples, hourly.
+# Beat: fail jobs, freezes, training and eval runs whose worker went silent (see
+# FINCH_JOB_HEARTBEAT_TIMEOUT_S and FINCH_TRAINING_HEARTBEAT_TIMEOUT_S); a drift report for
+# every deployment with recent samples, hourly.
 CELERY_BEAT_SCHEDULE = {
+    "reap-stale-jobs": {"task": "curation.reap_stale_jobs", "schedule": 60.0},
     "reap-stale-training-runs": {"task": "training.reap_stale_runs", "schedule": 60.0},
+    "reap-stale-eval-runs": {"task": "evaluation.reap_stale_runs", "schedule": 60.0},
     "drift-reports": {"task": "evaluation.drift_reports", "schedule": 3600.0},
 }
 
@@ -220,6 +223,9 @@ FINCH_DEDUP_CHUNK_ROWS = env_int("FINCH_DEDUP_CHUNK_ROWS", 100_000)
 # the chunk tasks on every host; empty: the merge builds it in memory.
 FINCH_LSH_REDIS_URL = env_str("FINCH_LSH_REDIS_URL", "")
 
+# A running job, freeze or eval run whose worker has written no heartbeat for this long is
+# marked failed (curation/services/heartbeat.py); training runs have their own timeout.
+FINCH_JOB_HEARTBEAT_TIMEOUT_S = env_int("FINCH_JOB_HEARTBEAT_TIMEOUT_S", 300)
 # A running training run whose worker has written no heartbeat for this long is marked failed.
 FINCH_TRAINING_HEARTBEAT_TIMEOUT_S = env_int("FINCH_TRAINING_HEARTBEAT_TIMEOUT_S", 600)
 # Base models offered in the launch form: the model folders (with a config.json) found here.

@@ -13,7 +13,7 @@ from curation.models.dedup import (
 )
 from curation.models.examples import Example, ExampleRevision, ExampleStatus, Review, ReviewDecision
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
-from curation.models.jobs import ImportJob, Job, JobStatus, ValidationJob
+from curation.models.jobs import ImportJob, Job, JobHeartbeat, JobStatus, ValidationJob
 from curation.models.projects import ROLE_RANK, Membership, Project, Role, TaskType
 from curation.models.versions import DatasetVersion, Split, VersionItem, VersionStatus
 
@@ -38,6 +38,7 @@ __all__ = [
     "FlagStatus",
     "ImportJob",
     "Job",
+    "JobHeartbeat",
     "JobStatus",
     "Membership",
     "Project",

@@ -86,3 +86,22 @@ class ImportJob(Job):
 
     def __str__(self) -> str:
         return f"Import {self.pk} of {self.filename} ({self.status})"
+
+
+class JobHeartbeat(models.Model):
+    """When a worker last showed that it is still running a job (any kind: `kind` is the job
+    model's label, e.g. "curation.importjob").
+
+    A table of its own rather than a column on the job: the work may hold the job's row locked
+    for long (a freeze copies in one transaction), and a heartbeat must never wait on it."""
+
+    kind = models.CharField(max_length=100)
+    object_id = models.BigIntegerField()
+    beat_at = models.DateTimeField()
+    host = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="job_heartbeat_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} alive at {self.beat_at:%Y-%m-%d %H:%M:%S}"

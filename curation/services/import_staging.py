@@ -47,7 +47,7 @@ class Staging:
         self._loader: psycopg.Connection[Any] | None = None
 
     def __enter__(self) -> Staging:
-        self._drop_leftovers()
+        self.drop_leftovers()
         if self.is_postgres:
             self._loader = psycopg.connect(**connection.get_connection_params(), autocommit=True)
         else:
@@ -116,7 +116,7 @@ class Staging:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
-    def _drop_leftovers(self) -> None:
+    def drop_leftovers(self) -> None:
         """Tables a killed worker left behind for this job, before it is run again."""
         if not self.is_postgres:
             return  # temporary tables die with their connection

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from config.observability import bind_job
 from curation.models import Job, JobStatus
+from curation.services.heartbeat import beating, heartbeat_forget
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,10 @@ def job_step(model: type[JobT], job_id: int, work: Work[JobT], *, finishes: bool
 
 
 def _run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
-    with bind_job(type(job).__name__, job.pk, getattr(job, "project_id", None)):
+    with bind_job(type(job).__name__, job.pk, getattr(job, "project_id", None)), beating(job):
         _logged_run(job, work, finishes=finishes)
+    if job.is_finished:
+        heartbeat_forget(job)
 
 
 def _logged_run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:

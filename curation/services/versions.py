@@ -47,6 +47,7 @@ from curation.models import (
     VersionItem,
     VersionStatus,
 )
+from curation.services.heartbeat import beating, heartbeat_forget
 from curation.services.jobs import ProgressFn
 from curation.services.leakage import leakage_check, ngram_pairs
 
@@ -184,10 +185,12 @@ def freeze(version_id: int) -> None:
         log.info("version %s already %s; not frozen again", version_id, version.status)
         return
     try:
-        _freeze(version, _progress(version))
+        with beating(version):
+            _freeze(version, _progress(version))
     except Exception as exc:
         log.exception("freezing version %s failed", version_id)
         _fail(version, str(exc) or exc.__class__.__name__, traceback.format_exc())
+    heartbeat_forget(version)
 
 
 class FreezeBlocked(Exception):

@@ -1,0 +1,230 @@
+"""Workers killed with SIGKILL in the middle of an import, a freeze and an evaluation.
+
+Each test runs the work on a real Celery worker (Redis broker, the test database), kills the
+worker once the work is visibly under way, and checks that the database holds nothing half
+made; then the reaper, once the heartbeat is past the timeout, fails the job saying why, and the
+same work on a fresh worker succeeds. Dedup jobs: tests/integration/test_dedup_worker.py;
+training runs (which resume instead): tests/integration/test_training_worker.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curation.models import (
+    DatasetVersion,
+    Example,
+    ExampleStatus,
+    ImportJob,
+    JobHeartbeat,
+    JobStatus,
+    Project,
+    VersionItem,
+    VersionStatus,
+)
+from curation.services.content import content_hash
+from curation.services.imports import import_job_create
+from curation.services.reaping import curation_jobs_reap
+from curation.services.versions import version_create
+from evaluation.models import EvalPrediction, EvalRun
+from evaluation.services import eval_run_create, eval_runs_reap
+from tests.conftest import Team
+from tests.factories import ProjectFactory
+from tests.integration import test_worker
+from tests.integration.test_worker import StartWorker, Worker
+from tests.training.support import FreezeFn
+
+start_worker = test_worker.start_worker
+redis_url = test_worker.redis_url
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+WORKER_SETTINGS = "tests.integration.worker_settings"
+TIMEOUT_S = 180.0
+IMPORT_ROWS = 200_000
+FREEZE_ROWS = 60_000
+
+
+def _worker(start: StartWorker, home: Path, broker_url: str, queues: str = "celery") -> Worker:
+    return start(
+        finch_home=home,
+        broker_url=broker_url,
+        queues=queues,
+        extra_env={"DJANGO_SETTINGS_MODULE": WORKER_SETTINGS},
+    )
+
+
+def _wait(worker: Worker, until: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not until():
+        if worker.process.poll() is not None:
+            pytest.fail(f"The worker exited before {what}.\n{worker.output()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"Not {what} after {TIMEOUT_S:.0f} s.\n{worker.output()}")
+        time.sleep(0.02)
+
+
+def _kill(worker: Worker) -> None:
+    worker.process.kill()
+    worker.process.wait(timeout=10)
+
+
+def _reap_after_timeout(reap: Callable[[], int], settings: Any) -> int:
+    """Run the reaper as beat would once the dead worker's heartbeat is older than the timeout."""
+    settings.FINCH_JOB_HEARTBEAT_TIMEOUT_S = 1
+    time.sleep(1.5)
+    return reap()
+
+
+def _rows_file(count: int) -> bytes:
+    return b"".join(
+        json.dumps({"input": f"Where is my card number {n}?", "output": "card_arrival"}).encode() + b"\n"
+        for n in range(count)
+    )
+
+
+def test_a_killed_import_keeps_whole_rows_only_and_importing_again_completes_it(
+    team: Team, start_worker: StartWorker, redis_url: str, tmp_path: Path, settings: Any
+) -> None:
+    # Given a large file queued for import on a worker
+    settings.MEDIA_ROOT = str(tmp_path / "home" / "media")  # the worker's storage holds the upload
+    worker = _worker(start_worker, tmp_path / "home", redis_url)
+    project: Project = team.project
+    data = _rows_file(IMPORT_ROWS)
+    job = import_job_create(
+        project=project, user=team.lead, upload=io.BytesIO(data), filename="big.jsonl", queue=False
+    )
+    test_worker._send(redis_url, job.pk, task="curation.import_examples")
+
+    # When the worker is killed once the first rows have landed
+    landed = Example.objects.filter(project=project, source=f"import:{job.pk}")
+    _wait(worker, landed.exists, "the first rows landed")
+    _kill(worker)
+
+    # Then the job is still running, every landed row is whole, and fewer than all landed
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING, (
+        f"the import ended before the kill: use a larger file ({job.status})"
+    )
+    kept = landed.count()
+    assert 0 < kept < IMPORT_ROWS
+    assert not landed.filter(output="").exists() and not landed.filter(content_hash="").exists()
+
+    # When the reaper runs, then the job failed, saying how many rows it kept
+    assert _reap_after_timeout(curation_jobs_reap, settings) == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.created == kept
+    assert f"{kept} rows were imported before it stopped" in job.error
+
+    # When the same file is imported again on a fresh worker, then exactly the rest lands
+    fresh = _worker(start_worker, tmp_path / "home", redis_url)
+    again = import_job_create(
+        project=project, user=team.lead, upload=io.BytesIO(data), filename="big.jsonl", queue=False
+    )
+    test_worker._send(redis_url, again.pk, task="curation.import_examples")
+    _wait(fresh, lambda: ImportJob.objects.get(pk=again.pk).is_finished, "the second import finished")
+    again.refresh_from_db()
+    assert again.status == JobStatus.SUCCEEDED, f"{again.error}\n{fresh.output()}"
+    assert (again.created, again.skipped_existing) == (IMPORT_ROWS - kept, kept)
+    assert Example.objects.filter(project=project).count() == IMPORT_ROWS
+
+
+def test_a_killed_freeze_leaves_no_items_and_freezing_again_succeeds(
+    team: Team, start_worker: StartWorker, redis_url: str, tmp_path: Path, settings: Any, monkeypatch: Any
+) -> None:
+    from curation import tasks
+
+    # Given a project large enough that its freeze runs as a task, on a worker
+    settings.MEDIA_ROOT = str(tmp_path / "home" / "media")
+    project: Project = ProjectFactory.create()
+    Example.objects.bulk_create(
+        (
+            Example(
+                project=project,
+                input=f"Freeze row {n}",
+                output="card_arrival",
+                status=ExampleStatus.APPROVED,
+                content_hash=content_hash(f"Freeze row {n}", "card_arrival"),
+            )
+            for n in range(FREEZE_ROWS)
+        ),
+        batch_size=5_000,
+    )
+    worker = _worker(start_worker, tmp_path / "home", redis_url)
+    monkeypatch.setattr(
+        tasks.freeze_version,
+        "delay",
+        lambda pk: test_worker._send(redis_url, pk, task=tasks.freeze_version.name),
+    )
+    version = version_create(project=project, user=team.staff, eval_fraction=0.1)
+    assert version.status == VersionStatus.FREEZING
+
+    # When the worker is killed a moment after the freeze started
+    beat = JobHeartbeat.objects.filter(kind="curation.datasetversion", object_id=version.pk)
+    _wait(worker, beat.exists, "the freeze started")
+    time.sleep(0.5)
+    _kill(worker)
+
+    # Then the version is still freezing, with no item copied (the copy is one transaction)
+    version.refresh_from_db()
+    assert version.status == VersionStatus.FREEZING, "the freeze ended before the kill: freeze more rows"
+    assert not VersionItem.objects.filter(version=version).exists()
+
+    # When the reaper runs, then the version failed and says to freeze again
+    assert _reap_after_timeout(curation_jobs_reap, settings) == 1
+    version.refresh_from_db()
+    assert version.status == VersionStatus.FAILED and "freeze again" in version.error
+
+    # When the lead freezes again on a fresh worker, then the new version is frozen whole
+    fresh = _worker(start_worker, tmp_path / "home", redis_url)
+    again = version_create(project=project, user=team.staff, eval_fraction=0.1)
+    _wait(fresh, lambda: DatasetVersion.objects.get(pk=again.pk).is_finished, "the second freeze finished")
+    again.refresh_from_db()
+    assert again.status == VersionStatus.FROZEN, f"{again.error}\n{fresh.output()}"
+    assert VersionItem.objects.filter(version=again).count() == FREEZE_ROWS
+
+
+def test_a_killed_evaluation_stores_no_prediction_and_running_it_again_succeeds(
+    team: Team,
+    frozen: FreezeFn,
+    tiny_model: str,
+    start_worker: StartWorker,
+    redis_url: str,
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    # Given a baseline eval run of the tiny model over 120 eval items, on a `gpu` worker
+    version = frozen(team.project, team.lead, count=240, eval_fraction=0.5)
+    worker = _worker(start_worker, tmp_path / "home", redis_url, queues="gpu")
+    run = eval_run_create(version=version, user=team.lead, base_model=tiny_model, queue=False)
+    test_worker._send(redis_url, run.pk, task="evaluation.evaluate", queue="gpu")
+
+    # When the worker is killed once the first answers are counted
+    _wait(worker, lambda: EvalRun.objects.get(pk=run.pk).progress > 0, "the first answers")
+    _kill(worker)
+
+    # Then the run is still running, and no prediction was stored
+    run.refresh_from_db()
+    assert run.status == JobStatus.RUNNING, "the evaluation ended before the kill: use more items"
+    assert not EvalPrediction.objects.filter(run=run).exists()
+
+    # When the reaper runs, then the run failed, saying why
+    assert _reap_after_timeout(eval_runs_reap, settings) == 1
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED and run.error.startswith("No heartbeat from its worker")
+
+    # When the same evaluation runs again on a fresh worker, then it scores every item
+    fresh = _worker(start_worker, tmp_path / "home", redis_url, queues="gpu")
+    again = eval_run_create(version=version, user=team.lead, base_model=tiny_model, queue=False)
+    test_worker._send(redis_url, again.pk, task="evaluation.evaluate", queue="gpu")
+    _wait(fresh, lambda: EvalRun.objects.get(pk=again.pk).is_finished, "the second evaluation finished")
+    again.refresh_from_db()
+    assert again.status == JobStatus.SUCCEEDED, f"{again.error}\n{fresh.output()}"
+    assert again.n == EvalPrediction.objects.filter(run=again).count() == version.counts["eval"]
