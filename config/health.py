@@ -1,11 +1,14 @@
-"""Probes: `/healthz` (the process answers) and `/readyz` (the database and the broker too)."""
+"""Probes: `/healthz` (the process answers) and `/readyz` (the database and the broker too);
+and 503, not 500, for any request made while the database is away."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.db import InterfaceError, OperationalError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 log = logging.getLogger(__name__)
@@ -47,3 +50,34 @@ def _broker() -> str:
         log.warning("readiness: broker unreachable: %s", exc)
         return f"unreachable: {type(exc).__name__}"
     return "ok"
+
+
+RETRY_AFTER_S = 5
+UNAVAILABLE = "The database is unavailable right now; nothing was changed. Try again in a few seconds."
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that could not reach the database (down, restarting, failing over, a SQLite file
+    locked for longer than its timeout) answers 503 with Retry-After, in the API's error body
+    under /api/ and as a page elsewhere. The failed request's transaction was rolled back, and
+    Django drops the broken connection at the end of the request, so the next one reconnects."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        log.error("database unavailable during %s %s: %s", request.method, request.path, exception)
+        response: HttpResponse
+        if request.path.startswith("/api/"):
+            error = {"field": None, "code": "database_unavailable", "message": UNAVAILABLE}
+            response = JsonResponse({"errors": [error], "detail": UNAVAILABLE}, status=503)
+        else:
+            page = render_to_string("503.html", {"message": UNAVAILABLE})
+            response = HttpResponse(page, status=503)
+        response["Retry-After"] = str(RETRY_AFTER_S)
+        return response

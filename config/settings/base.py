@@ -43,6 +43,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "config.health.DatabaseUnavailableMiddleware",  # last: it sees the views' exceptions first
 ]
 
 ROOT_URLCONF = "config.urls"
