@@ -63,9 +63,14 @@ def leaderboard(request: HttpRequest, version_id: int) -> HttpResponse:
 def _act(request: HttpRequest, version: Any) -> HttpResponse:
     user = signed_in(request)
     if request.POST.get("action") == "compare":
+        # The runs may come from any project the user is in: comparing needs the lead role there too.
         comparison = comparison_create(
-            baseline=selectors.eval_run_get(user=user, run_id=request.POST.get("baseline")),
-            candidate=selectors.eval_run_get(user=user, run_id=request.POST.get("candidate")),
+            baseline=selectors.eval_run_get(
+                user=user, run_id=request.POST.get("baseline"), min_role=Role.LEAD
+            ),
+            candidate=selectors.eval_run_get(
+                user=user, run_id=request.POST.get("candidate"), min_role=Role.LEAD
+            ),
             user=user,
         )
         return redirect("comparison", comparison_id=comparison.pk)

@@ -1,28 +1,61 @@
-"""Who may open which page of the web UI, what each role is shown, login and the dashboard."""
+"""Who may open which page of the web UI, what each role is shown, login and the dashboard.
+
+The role matrix has a row for every page and form of config/urls.py (but the health checks,
+login, logout, admin and the API, tested elsewhere): anonymous -> the login page; a user who is
+not a member of the project (or of the project of the object in the URL) -> 404, so ids leak
+nothing; a member below the row's least role -> 403; everyone else -> the page or its redirect.
+Each case makes its own objects (a new import, cluster, version, run, comparison, deployment...),
+so a refusal is a refusal of the user, and a success is a real one (no error is flashed).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import User
+from django.contrib.messages import constants, get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import URLPattern, resolve
 
-from curation.models import ExampleStatus, FlagKind, Role
+from config import urls as config_urls
+from curation.models import (
+    DatasetVersion,
+    DuplicateCluster,
+    ExampleStatus,
+    FlagKind,
+    Project,
+    Role,
+    Split,
+    VersionItem,
+)
 from curation.services.flags import flag_create
+from evaluation.models import Comparison, Deployment, EvalRun
+from evaluation.services import comparison_create
+from tests.api.test_permissions import MISSING_ID, Scene
 from tests.conftest import Team
 from tests.curation.ui_support import HTMX, edited, logged_in, reviewed, text, written
+from tests.evaluation.test_pages_and_command import scored_run
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory
 
 ROLE_RANK = {"annotator": 1, "reviewer": 2, "lead": 3, "staff": 3}
+# Routes the matrix leaves out: tested in tests/deploy (health), TestLogin, and the API's matrix.
+UNLISTED = {"health", "ready", "login", "logout"}
+
+pytestmark = pytest.mark.usefixtures("media_in_tmp")
 
 
 @dataclass
 class World:
-    """The team's project with three examples and an open contradiction flag on the first two."""
+    """A project with three examples and an open contradiction flag on the first two; `scene`
+    makes the other objects a row needs (imports, clusters, versions, runs, deployments)."""
 
     team: Team
+    scene: Scene
+    home: Project
     first: int
     second: int
     third: int
@@ -31,12 +64,10 @@ class World:
 
     @property
     def project(self) -> int:
-        return self.team.project.pk
+        return self.home.pk
 
 
-@pytest.fixture
-def world(team: Team) -> World:
-    project, author = team.project, team.annotator
+def populated(team: Team, scene: Scene, project: Project, author: User) -> World:
     first = written(project, author, "Where is my new card?")
     second = written(project, author, "Where is my new card now?", "card_linking")
     third = written(project, author, "What is the exchange rate today?", "exchange_rate")
@@ -47,12 +78,32 @@ def world(team: Team) -> World:
         example_ids=[first.pk, second.pk],
         note="Same question, two labels.",
     )
-    return World(team, first.pk, second.pk, third.pk, flag.pk, first.revision)
+    return World(team, scene, project, first.pk, second.pk, third.pk, flag.pk, first.revision)
+
+
+@pytest.fixture
+def scene(team: Team) -> Scene:
+    other = ProjectFactory.create()
+    MembershipFactory.create(project=other, role=Role.LEAD)
+    return Scene(team=team, other=other)
+
+
+@pytest.fixture
+def world(team: Team, scene: Scene) -> World:
+    return populated(team, scene, team.project, team.annotator)
+
+
+@pytest.fixture
+def elsewhere(team: Team, scene: Scene) -> World:
+    """The same kind of world in a project none of the team belongs to."""
+    return populated(team, scene, scene.other, scene.member(scene.other))
 
 
 @dataclass(frozen=True)
 class Action:
-    """One page or form of the UI: how to call it and the least role that may."""
+    """One page or form of the UI: how to call it and the least role that may.
+
+    `url` is called before `data`, so a form's data may use what the URL's object made."""
 
     name: str
     min_role: str
@@ -61,9 +112,88 @@ class Action:
     data: Callable[[World], dict[str, Any]] = field(default=lambda w: {})
     ok: int = 200
     htmx: bool = False
+    outsider: int = 404  # what a signed-in user outside the project gets
+
+
+# Objects made fresh for a row, in the world's project.
+
+
+def newest_version(w: World) -> DatasetVersion:
+    return DatasetVersion.objects.filter(project=w.home).latest("id")
+
+
+def version_page(w: World) -> str:
+    return f"/versions/{w.scene.frozen_version(w.home).pk}/"
+
+
+def version_diff(w: World) -> str:
+    older = w.scene.frozen_version(w.home)
+    return f"/versions/{w.scene.frozen_version(w.home).pk}/?compare={older.pk}"
+
+
+def leaderboard(w: World) -> str:
+    return f"/versions/{w.scene.frozen_version(w.home).pk}/evaluation/"
+
+
+def cluster_page(w: World) -> str:
+    return f"/clusters/{w.scene.active_cluster(w.home).pk}/"
+
+
+def keep_other(w: World) -> dict[str, Any]:
+    """Keep the member not kept yet, in the project's newest cluster (the URL's)."""
+    cluster = DuplicateCluster.objects.filter(project=w.home).latest("id")
+    return {"keep": cluster.members.exclude(example_id=cluster.kept_id).get().example_id}
+
+
+def an_upload(w: World) -> dict[str, Any]:
+    row = b'{"input": "My card never came, where is it?", "output": "card_arrival"}\n'
+    return {"file": SimpleUploadedFile("rows.jsonl", row), "format": "auto", "status": "draft"}
+
+
+def freeze(w: World) -> dict[str, Any]:
+    for number in range(3):
+        ExampleFactory.create(project=w.home, status=ExampleStatus.APPROVED, input=f"Freeze row {number}")
+    return {"eval_fraction": "0.34", "seed": "0"}
+
+
+def launch_training(w: World) -> dict[str, Any]:
+    return {"version": w.scene.frozen_version(w.home).pk, "base_model": "/models/base"}
+
+
+def compare_two_runs(w: World) -> dict[str, Any]:
+    """Two finished runs on the leaderboard's version."""
+    baseline, candidate = (w.scene.eval_run(w.home, newest_version(w)) for _ in range(2))
+    return {"action": "compare", "baseline": baseline.pk, "candidate": candidate.pk}
+
+
+def item_comparison(w: World) -> Comparison:
+    """Two scored runs on a new version's eval item (a real, approved example), the tuned one wrong."""
+    version = w.scene.frozen_version(w.home)
+    items = VersionItem.objects.filter(version=version, split=Split.EVAL)
+    wrong = dict.fromkeys(items.values_list("example_id", flat=True), "wrong")
+    return comparison_create(
+        baseline=scored_run(version, {}), candidate=scored_run(version, wrong), user=None
+    )
+
+
+def comparison_feedback(w: World) -> str:
+    return f"/comparisons/{item_comparison(w).pk}/feedback/"
+
+
+def compared_item(action: str) -> Callable[[World], dict[str, Any]]:
+    def data(w: World) -> dict[str, Any]:
+        comparison = Comparison.objects.filter(baseline__version__project=w.home).latest("id")
+        return {"example": comparison.candidate.predictions.earliest("id").example_id, "action": action}
+
+    return data
+
+
+def deploy(w: World) -> dict[str, Any]:
+    return {"training_run": w.scene.training_run(w.home, with_adapter=True).pk, "name": "staging"}
 
 
 ACTIONS = [
+    Action("home", "annotator", lambda w: "/", outsider=200),  # lists the user's own projects
     Action("dashboard", "annotator", lambda w: f"/projects/{w.project}/"),
     Action("settings", "lead", lambda w: f"/projects/{w.project}/settings/"),
     Action("write", "annotator", lambda w: f"/projects/{w.project}/write/"),
@@ -79,6 +209,18 @@ ACTIONS = [
     Action("flag-search", "annotator", lambda w: f"/examples/{w.first}/flag/"),
     Action("flag-compare", "annotator", lambda w: f"/examples/{w.first}/flag/compare/?other={w.second}"),
     Action("flag", "annotator", lambda w: f"/flags/{w.flag}/"),
+    Action("duplicates", "annotator", lambda w: f"/projects/{w.project}/duplicates/"),
+    Action("import-detail", "annotator", lambda w: f"/imports/{w.scene.import_job(w.home).pk}/"),
+    Action("versions", "annotator", lambda w: f"/projects/{w.project}/versions/"),
+    Action("version-new", "annotator", lambda w: f"/projects/{w.project}/versions/new/"),
+    Action("version", "annotator", version_page),
+    Action("version-diff", "annotator", version_diff),
+    Action("training-runs", "annotator", lambda w: f"/projects/{w.project}/training/"),
+    Action("training-run", "annotator", lambda w: f"/training/{w.scene.training_run(w.home).pk}/"),
+    Action("leaderboard", "annotator", leaderboard),
+    Action("comparison", "annotator", lambda w: f"/comparisons/{item_comparison(w).pk}/"),
+    Action("deployments", "annotator", lambda w: f"/projects/{w.project}/deployments/"),
+    Action("deployment", "annotator", lambda w: f"/deployments/{w.scene.deployment(w.home).pk}/"),
     Action(
         "save-settings",
         "lead",
@@ -141,16 +283,85 @@ ACTIONS = [
         lambda w: {"resolution": "dismiss", "note": ""},
         302,
     ),
+    Action(
+        "find-contradictions",
+        "lead",
+        lambda w: f"/projects/{w.project}/contradictions/",
+        "post",
+        lambda w: {"method": "exact", "threshold": "0.9"},
+        302,
+    ),
+    Action(
+        "start-dedup",
+        "lead",
+        lambda w: f"/projects/{w.project}/duplicates/",
+        "post",
+        lambda w: {"method": "exact", "compare": "input"},
+        302,
+    ),
+    Action("keep-duplicate", "reviewer", cluster_page, "post", keep_other, 302),
+    Action("dissolve-cluster", "reviewer", cluster_page, "post", lambda w: {"dissolve": "1"}, 302),
+    Action("import-file", "annotator", lambda w: f"/projects/{w.project}/import/", "post", an_upload, 302),
+    Action("freeze", "lead", lambda w: f"/projects/{w.project}/versions/new/", "post", freeze, 302),
+    Action(
+        "launch-training", "lead", lambda w: f"/projects/{w.project}/training/", "post", launch_training, 302
+    ),
+    Action(
+        "cancel-training",
+        "lead",
+        lambda w: f"/training/{w.scene.training_run(w.home).pk}/cancel/",
+        "post",
+        ok=302,
+    ),
+    Action(
+        "launch-evaluation",
+        "lead",
+        leaderboard,
+        "post",
+        lambda w: {"training_run": "", "base_model": "/models/base", "few_shot": "0"},
+        302,
+    ),
+    Action("compare-runs", "lead", leaderboard, "post", compare_two_runs, 302),
+    Action("send-back-for-review", "reviewer", comparison_feedback, "post", compared_item("review"), 302),
+    Action("flag-from-comparison", "reviewer", comparison_feedback, "post", compared_item("flag"), 302),
+    Action("deploy", "lead", lambda w: f"/projects/{w.project}/deployments/", "post", deploy, 302),
+    Action(
+        "report-now",  # any member: the same report the API's GET /deployments/{id}/drift/ computes
+        "annotator",
+        lambda w: f"/deployments/{w.scene.deployment(w.home).pk}/report/",
+        "post",
+        ok=302,
+    ),
+    Action(
+        "report-to-annotation",
+        "reviewer",
+        lambda w: f"/drift-reports/{w.scene.drift_report(w.home).pk}/to-annotation/",
+        "post",
+        ok=302,
+    ),
 ]
 
 
 def call(action: Action, world: World, user: User | None) -> Any:
     client = logged_in(user)
     extra = HTMX if action.htmx else {}
-    url = action.url(world)
+    url = action.url(world)  # before the data: the data may use the URL's object
     if action.method == "post":
         return client.post(url, action.data(world), **extra)
     return client.get(url, **extra)
+
+
+def flashed_errors(response: Any) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request) if m.level == constants.ERROR]
+
+
+def routes(world: World) -> dict[str, list[tuple[Action, str]]]:
+    """The matrix's rows by the name of the route their URL resolves to."""
+    found: dict[str, list[tuple[Action, str]]] = {}
+    for action in ACTIONS:
+        url = action.url(world)
+        found.setdefault(str(resolve(urlsplit(url).path).url_name), []).append((action, url))
+    return found
 
 
 @pytest.mark.django_db
@@ -166,7 +377,14 @@ class TestRoleMatrix:
     @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.name)
     def test_a_non_member_gets_404(self, world: World, action: Action) -> None:
         response = call(action, world, world.team.outsider)
-        assert response.status_code == 404
+        assert response.status_code == action.outsider
+
+    @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.name)
+    def test_a_lead_of_another_project_gets_404(self, elsewhere: World, action: Action) -> None:
+        # Given the team's lead, and the page's project or object in a project they are not in
+        response = call(action, elsewhere, elsewhere.team.lead)
+        # Then it does not exist for them, whatever their role in their own project
+        assert response.status_code == action.outsider, text(response)[:2000]
 
     @pytest.mark.parametrize("role", ["annotator", "reviewer", "lead", "staff"])
     @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.name)
@@ -178,10 +396,34 @@ class TestRoleMatrix:
         # Then a role below the action's minimum gets 403, the others get the page (or the redirect)
         expected = action.ok if ROLE_RANK[role] >= ROLE_RANK[action.min_role] else 403
         assert response.status_code == expected, text(response)[:2000]
+        if expected == 302:
+            assert flashed_errors(response) == []
 
-    def test_members_form_takes_posts_only(self, world: World) -> None:
-        response = logged_in(world.team.lead).get(f"/projects/{world.project}/members/")
-        assert response.status_code == 405
+    def test_every_page_and_form_has_a_row(self, world: World) -> None:
+        """A new route in config/urls.py must get a row in ACTIONS."""
+        names = {str(pattern.name) for pattern in config_urls.urlpatterns if isinstance(pattern, URLPattern)}
+        assert names - UNLISTED - set(routes(world)) == set(), "routes without a row in ACTIONS"
+        assert names >= UNLISTED  # every left-out route still exists
+
+    def test_forms_without_a_page_answer_get_with_405(self, world: World) -> None:
+        """A route whose rows are all posts takes posts only, so no page hides behind it untested."""
+        post_only = {
+            name: rows[0][1]
+            for name, rows in routes(world).items()
+            if all(action.method == "post" for action, _ in rows)
+        }
+        assert set(post_only) == {
+            "project-member",
+            "find-contradictions",
+            "cluster-decide",
+            "review-decide",
+            "training-run-cancel",
+            "comparison-feedback",
+            "deployment-report",
+            "report-to-annotation",
+        }
+        answers = {name: logged_in(world.team.lead).get(url).status_code for name, url in post_only.items()}
+        assert answers == dict.fromkeys(post_only, 405)
 
     def test_home_lists_only_the_users_projects(self, world: World) -> None:
         other = ProjectFactory.create(name="Another team project")
@@ -208,6 +450,48 @@ class TestRoleMatrix:
         flag = world.team.project.flags.get(pk=world.flag)
         assert flag.status == "open"
         assert world.team.project.examples.get(pk=world.second).status == ExampleStatus.SUBMITTED
+
+
+@pytest.mark.django_db
+class TestObjectsNamedInAForm:
+    """A form may name objects of other projects (runs to compare or deploy): the user needs the
+    role in their project too, and ids of projects the user is not in leak nothing."""
+
+    def compare(self, world: World, runs: list[EvalRun]) -> Any:
+        data = {"action": "compare", "baseline": runs[0].pk, "candidate": runs[1].pk}
+        return logged_in(world.team.lead).post(leaderboard(world), data)
+
+    def test_comparing_runs_needs_the_lead_role_in_their_project(self, world: World) -> None:
+        # Given the team's lead, who is only an annotator in another project with two finished runs
+        other = world.scene.other
+        MembershipFactory.create(project=other, user=world.team.lead, role=Role.ANNOTATOR)
+        there = world.scene.frozen_version(other)
+        runs = [world.scene.eval_run(other, there) for _ in range(2)]
+        # When they post those runs to the compare form of their own project's leaderboard
+        response = self.compare(world, runs)
+        # Then nothing is compared: an annotator there may not evaluate
+        assert response.status_code == 200
+        assert flashed_errors(response) == ["This needs the lead role in the project; you are annotator."]
+        assert not Comparison.objects.exists()
+
+    def test_runs_of_a_project_the_user_is_not_in_are_not_found(self, world: World) -> None:
+        there = world.scene.frozen_version(world.scene.other)
+        runs = [world.scene.eval_run(world.scene.other, there) for _ in range(2)]
+        missing = [EvalRun(pk=MISSING_ID), EvalRun(pk=MISSING_ID + 1)]
+        errors = [flashed_errors(self.compare(world, pair)) for pair in (runs, missing)]
+        assert errors == [["No such eval run."]] * 2
+        assert not Comparison.objects.exists()
+
+    def test_deploying_needs_the_lead_role_in_the_runs_project(self, world: World) -> None:
+        other = world.scene.other
+        MembershipFactory.create(project=other, user=world.team.lead, role=Role.REVIEWER)
+        run = world.scene.training_run(other, with_adapter=True)
+        response = logged_in(world.team.lead).post(
+            f"/projects/{world.project}/deployments/", {"training_run": run.pk, "name": "sideways"}
+        )
+        assert response.status_code == 200
+        assert flashed_errors(response) == ["This needs the lead role in the project; you are reviewer."]
+        assert not Deployment.objects.exists()
 
 
 @pytest.mark.django_db

@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
-from curation.models import Example, ExampleStatus, FlagKind, TaskType
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from curation.models import (
+    DatasetVersion,
+    DedupJob,
+    Example,
+    ExampleStatus,
+    Flag,
+    FlagKind,
+    ImportJob,
+    JobStatus,
+    Split,
+    TaskType,
+    VersionItem,
+)
 from curation.services.flags import flag_create
+from curation.tasks import dedup_examples
+from evaluation.models import Deployment, DriftReport, EvalPrediction, EvalRun
+from evaluation.monitoring import samples_add
+from evaluation.services import comparison_create
+from tests.api.test_permissions import Scene
 from tests.conftest import Team
+from tests.curation.test_ui_access import ACTIONS, populated
 from tests.curation.ui_support import HTMX, edited, logged_in, reviewed, text, written
+from tests.factories import ExampleFactory, ProjectFactory
+from training.models import TrainingRun
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -145,3 +169,194 @@ class TestEscaping:
             page = text(client.get(url))
             assert_escaped(page)
             assert IMAGE not in page
+
+
+def assert_both_escaped(page: str) -> None:
+    assert_escaped(page)
+    assert_escaped(page, IMAGE, ESCAPED_IMAGE)
+
+
+@pytest.fixture
+def scene(team: Team) -> Scene:
+    return Scene(team=team, other=ProjectFactory.create())
+
+
+def answered(version: DatasetVersion, example_id: int, raw: str) -> EvalRun:
+    """A finished run that answered one eval item (whose input is a script) with `raw`."""
+    score = {"accuracy": float(raw == "card_arrival"), "invalid_label": 0.0}
+    run = EvalRun.objects.create(
+        version=version, base_model="/models/base", status=JobStatus.SUCCEEDED, metrics=score, n=1
+    )
+    EvalPrediction.objects.create(
+        run=run, example_id=example_id, input=SCRIPT, reference="card_arrival", raw=raw, scores=score
+    )
+    return run
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("media_in_tmp")
+class TestEscapingJobsAndModels:
+    """Names, notes and errors of imports, versions, runs and deployments, and what models and
+    live traffic say, on the duplicates, import, version, training, evaluation and monitoring pages."""
+
+    def test_every_page_escapes_the_project_name(self, team: Team, scene: Scene) -> None:
+        # Given a project whose name is a script, and every page of the role matrix
+        world = populated(team, scene, team.project, team.annotator)
+        team.project.name = SCRIPT
+        team.project.save()
+        client = logged_in(team.lead)
+        for action in ACTIONS:
+            if action.method == "post" or action.htmx:
+                continue
+            page = text(client.get(action.url(world)))
+            # Then each names it escaped, never as a tag
+            assert SCRIPT not in page, action.name
+            assert ESCAPED in page, action.name
+
+    def test_duplicates_page(self, team: Team) -> None:
+        for variant in (SCRIPT, SCRIPT.upper()):
+            ExampleFactory.create(project=team.project, input=variant, output=IMAGE)
+        job = DedupJob.objects.create(project=team.project, method="exact")
+        dedup_examples(job.pk)
+        page = text(logged_in(team.reviewer).get(f"/projects/{team.project.pk}/duplicates/"))
+        assert_both_escaped(page)
+        assert SCRIPT.upper() not in page
+
+    def test_import_file_name_and_row_errors(self, team: Team) -> None:
+        # Given an uploaded file whose name is markup (a name keeps no slash, so no closing tag)
+        client = logged_in(team.annotator)
+        upload = SimpleUploadedFile(f"{IMAGE}.jsonl", b'{"input": "Hi", "output": "card_arrival"}\n')
+        response = client.post(
+            f"/projects/{team.project.pk}/import/", {"file": upload, "format": "auto", "status": "draft"}
+        )
+        job = ImportJob.objects.get()
+        assert response["Location"] == f"/imports/{job.pk}/"
+        # And row errors and a job error that quote the file's content
+        job.errors = [{"line": 2, "error": f"Not valid JSON: {SCRIPT}"}]
+        job.error = f"Stopped at {SCRIPT}"
+        job.save()
+        # Then the import page and the list of imports escape them
+        assert_both_escaped(text(client.get(f"/imports/{job.pk}/")))
+        assert_escaped(text(client.get(f"/projects/{team.project.pk}/import/")), IMAGE, ESCAPED_IMAGE)
+
+    def test_version_name_note_labels_and_sources(self, team: Team, scene: Scene) -> None:
+        # Given approved examples from a source and with a label that are markup
+        team.project.labels = [*team.project.labels, IMAGE]
+        team.project.save()
+        for number in range(3):
+            ExampleFactory.create(
+                project=team.project, status="approved", input=f"Row {number}", output=IMAGE, source=SCRIPT
+            )
+        # When a lead freezes them with a name and a note that are scripts
+        client = logged_in(team.lead)
+        response = client.post(
+            f"/projects/{team.project.pk}/versions/new/",
+            {"name": SCRIPT, "note": IMAGE, "eval_fraction": "0.34", "seed": "0"},
+        )
+        version = DatasetVersion.objects.get()
+        assert response["Location"] == f"/versions/{version.pk}/" and version.is_frozen
+        # Then every page that shows the version escapes them
+        other = scene.frozen_version(team.project)
+        for url in (
+            f"/projects/{team.project.pk}/versions/",
+            f"/versions/{version.pk}/",
+            f"/versions/{other.pk}/?compare={version.pk}",
+            f"/projects/{team.project.pk}/training/",  # the launch form lists the versions
+        ):
+            assert_escaped(text(client.get(url)))
+        assert_both_escaped(text(client.get(f"/versions/{version.pk}/")))
+
+    def test_training_run_name_base_model_and_error(self, team: Team, scene: Scene) -> None:
+        # Given a run launched from the form with a script as its name and markup as its model
+        version = scene.frozen_version(team.project)
+        client = logged_in(team.lead)
+        response = client.post(
+            f"/projects/{team.project.pk}/training/",
+            {"version": version.pk, "base_model": IMAGE, "name": SCRIPT},
+        )
+        run = TrainingRun.objects.get()
+        assert response["Location"] == f"/training/{run.pk}/"
+        # And a worker that failed it with an error quoting both
+        run.status = JobStatus.FAILED
+        run.error = f"Preflight: no model folder at {IMAGE} for {SCRIPT}."
+        run.save()
+        # Then the list and the run's page escape them, for every role
+        for user in (team.annotator, team.lead):
+            for url in (f"/projects/{team.project.pk}/training/", f"/training/{run.pk}/"):
+                assert_both_escaped(text(logged_in(user).get(url)))
+
+    def test_leaderboard_runs_and_the_adapters_offered(self, team: Team, scene: Scene) -> None:
+        # Given a trained run named with a script, and an eval run of markup that failed quoting it
+        trained = scene.training_run(team.project, with_adapter=True)
+        trained.name = SCRIPT
+        trained.save()
+        EvalRun.objects.create(
+            version=trained.version,
+            base_model=IMAGE,
+            status=JobStatus.FAILED,
+            error=f"No model at {IMAGE}: {SCRIPT}",
+        )
+        # Then the leaderboard (with its launch form, for a lead) escapes them
+        for user in (team.annotator, team.lead):
+            assert_both_escaped(text(logged_in(user).get(f"/versions/{trained.version_id}/evaluation/")))
+
+    def test_comparison_shows_inputs_and_model_outputs_escaped(self, team: Team, scene: Scene) -> None:
+        # Given an eval item whose input is a script, right for the baseline, markup from the tuned model
+        version = scene.frozen_version(team.project)
+        item = VersionItem.objects.filter(version=version, split=Split.EVAL).earliest("id")
+        comparison = comparison_create(
+            baseline=answered(version, item.example_id, "card_arrival"),
+            candidate=answered(version, item.example_id, IMAGE),
+            user=None,
+        )
+        # Then the comparison's regressions show both escaped
+        client = logged_in(team.reviewer)
+        assert_both_escaped(text(client.get(f"/comparisons/{comparison.pk}/")))
+        # And the flag raised from it quotes the model's answer escaped
+        response = client.post(
+            f"/comparisons/{comparison.pk}/feedback/", {"example": item.example_id, "action": "flag"}
+        )
+        assert response.status_code == 302
+        flag = Flag.objects.get()
+        assert IMAGE in flag.note
+        assert_escaped(text(client.get(f"/flags/{flag.pk}/")), IMAGE, ESCAPED_IMAGE)
+
+    def test_deployment_name_report_and_live_inputs(self, team: Team, scene: Scene) -> None:
+        # Given a deployment a lead named with a script, from the form
+        run = scene.training_run(team.project, with_adapter=True)
+        lead = logged_in(team.lead)
+        deployments = f"/projects/{team.project.pk}/deployments/"
+        response = lead.post(deployments, {"training_run": run.pk, "name": SCRIPT})
+        deployment = Deployment.objects.get()
+        assert response["Location"] == f"/deployments/{deployment.pk}/"
+        # And live samples whose input is a script, and a report whose reasons quote markup
+        samples_add(deployment=deployment, rows=[{"input": f"{SCRIPT} live", "output": IMAGE}])
+        sample = deployment.samples.get()
+        now = timezone.now()
+        report = DriftReport.objects.create(
+            deployment=deployment,
+            window_start=now - timedelta(hours=1),
+            window_end=now,
+            n=1,
+            enough_data=True,
+            ood_rate=1.0,
+            input_drift=0.9,
+            input_drift_baseline=0.6,
+            alert=True,
+            reasons=[f"Inputs unlike the training data, e.g. {IMAGE}"],
+            ood_sample_ids=[sample.pk],
+        )
+        # Then the deployments list and the deployment's page escape them
+        assert_escaped(text(lead.get(deployments)))
+        assert_both_escaped(text(logged_in(team.reviewer).get(f"/deployments/{deployment.pk}/")))
+        # And a second deployment of that name is refused with a message that quotes it escaped
+        again = lead.post(deployments, {"training_run": run.pk, "name": SCRIPT}, follow=True)
+        assert "already has a deployment named" in text(again)
+        assert_escaped(text(again))
+        # And the live input sent to annotators shows escaped, with its source naming the deployment
+        lead.post(f"/drift-reports/{report.pk}/to-annotation/")
+        draft = Example.objects.get(source__startswith="deployment:")
+        assert draft.input == f"{SCRIPT} live"
+        annotator = logged_in(team.annotator)
+        assert_escaped(text(annotator.get(f"/examples/{draft.pk}/")))
+        assert_escaped(text(annotator.get(f"/projects/{team.project.pk}/examples/?status=draft")))
