@@ -144,6 +144,7 @@ def running_service(
         "DATABASE_URL": _database_url(backend, home),
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "FINCH_LOG_LEVEL": "WARNING",
+        "FINCH_API_THROTTLE_USER": "",  # benchmarks measure the service, not its rate limits
         # Installed models outlive a service, as they do on a host: made once, by prepare_models.
         "FINCH_MODELS_DIR": str(ROOT / "var" / "models"),
         **(extra_env or {}),

@@ -6,9 +6,14 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.throttling import LoginRate
+
 
 class TokenView(ObtainAuthToken):
     """Trade a username and password for the user's API token."""
+
+    throttle_classes = [LoginRate]
+    throttle_scope = "login"
 
     @extend_schema(
         request=inline_serializer(

@@ -134,6 +134,11 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "api.schema.FinchAutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+    # Rates in FINCH_API_THROTTLE_RATES below; the token endpoint adds its own (`login`).
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.UserRate", "api.throttling.AnonRate"],
+    # Proxies in front of the web processes: the client address is the one they saw, read from
+    # X-Forwarded-For; with 0 the header is ignored, so that a client cannot choose its own.
+    "NUM_PROXIES": env_int("FINCH_NUM_PROXIES", 0),
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -223,6 +228,23 @@ FINCH_DEDUP_CHUNK_ROWS = env_int("FINCH_DEDUP_CHUNK_ROWS", 100_000)
 # A Redis URL: MinHash jobs keep their LSH index there (datasketch's Redis storage), shared by
 # the chunk tasks on every host; empty: the merge builds it in memory.
 FINCH_LSH_REDIS_URL = env_str("FINCH_LSH_REDIS_URL", "")
+
+# API request rates ("N/second|minute|hour|day"; empty: no limit), see api/throttling.py.
+FINCH_API_THROTTLE_RATES = {
+    "user": env_str("FINCH_API_THROTTLE_USER", "1200/minute"),
+    "anon": env_str("FINCH_API_THROTTLE_ANON", "60/minute"),
+    "login": env_str("FINCH_API_THROTTLE_LOGIN", "10/minute"),
+}
+# Where throttle counts (and any other cached value) live: a Redis URL shares them between web
+# processes; empty: each process keeps its own in memory.
+FINCH_CACHE_URL = env_str("FINCH_CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": FINCH_CACHE_URL}
+        if FINCH_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # A running job, freeze or eval run whose worker has written no heartbeat for this long is
 # marked failed (curation/services/heartbeat.py); training runs have their own timeout.

@@ -10,6 +10,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 WHITENOISE_USE_FINDERS = True
+# No request limits: suites send thousands of requests; tests/api/test_throttling.py sets its own.
+FINCH_API_THROTTLE_RATES = {"user": "", "anon": "", "login": ""}
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real worker process can share the test database.
