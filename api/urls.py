@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from api.views.audit import ProjectAuditView
 from api.views.auth import TokenView
 from api.views.dedup import (
     ClusterDissolveView,
@@ -101,6 +102,7 @@ urlpatterns = [
     path("projects/", ProjectListView.as_view(), name="api-projects"),
     path("projects/<int:project_id>/", ProjectDetailView.as_view(), name="api-project"),
     path("projects/<int:project_id>/members/", ProjectMembersView.as_view(), name="api-members"),
+    path("projects/<int:project_id>/audit/", ProjectAuditView.as_view(), name="api-audit"),
     path(
         "projects/<int:project_id>/members/<str:username>/",
         ProjectMemberDetailView.as_view(),

@@ -37,6 +37,11 @@ def bound(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+def bound_value(name: str) -> Any:
+    """A field bound to the current request or task (None outside one)."""
+    return _context.get().get(name)
+
+
 def bind_job(kind: str, job_id: int, project_id: int | None) -> Any:
     return bound(job=f"{kind}:{job_id}", project=project_id)
 

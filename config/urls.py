@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config import health
-from curation.views import dedup, examples, flags, imports, pages, review, versions
+from curation.views import audit, dedup, examples, flags, imports, pages, review, versions
 from evaluation import monitoring_views as monitoring
 from evaluation import views as evaluation
 from training import views as training
@@ -13,6 +13,7 @@ urlpatterns = [
     path("projects/<int:project_id>/", pages.project_dashboard, name="project-dashboard"),
     path("projects/<int:project_id>/settings/", pages.project_settings, name="project-settings"),
     path("projects/<int:project_id>/members/", pages.project_member, name="project-member"),
+    path("projects/<int:project_id>/audit/", audit.audit_log, name="audit-log"),
     path("projects/<int:project_id>/write/", examples.write, name="write"),
     path("projects/<int:project_id>/my-work/", examples.my_work, name="my-work"),
     path("projects/<int:project_id>/examples/", examples.browse, name="browse"),

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from curation.models import (
+    AuditEvent,
     ClusterMember,
     DatasetVersion,
     DedupJob,
@@ -151,3 +152,21 @@ class VersionItemAdmin(ReadOnlyAdmin):
     list_display = ("id", "version", "split", "example_id", "content_hash")
     list_filter = ("split",)
     list_select_related = ("version__project",)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the log is only ever appended to, by the services."""
+
+    list_display = ["id", "at", "project", "actor_name", "action", "summary"]
+    list_filter = ["action"]
+    search_fields = ["summary", "actor_name"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

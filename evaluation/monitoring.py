@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_datetime
 from curation.errors import Conflict, InvalidInput
 from curation.freeze.formats import canonical
 from curation.models import ExampleStatus, JobStatus, Split, VersionItem
+from curation.services.audit import audit
 from curation.services.embedding_cache import cached_vectors, fast_available, model_label
 from evaluation import drift
 from evaluation.extract import json_object_of, label_of
@@ -55,7 +56,7 @@ def deployment_create(
         raise InvalidInput("name: give the deployment a name.", field="name")
     try:
         with transaction.atomic():
-            return Deployment.objects.create(
+            deployment = Deployment.objects.create(
                 training_run=training_run,
                 name=name.strip(),
                 thresholds=checked_thresholds(thresholds),
@@ -63,6 +64,12 @@ def deployment_create(
                 min_samples=min_samples,
                 created_by=user,
             )
+            summary = f"Deployed training run {training_run.pk} as {deployment.name}"
+            project_id = training_run.version.project_id
+            audit(
+                project=project_id, actor=user, action="deployment.create", target=deployment, summary=summary
+            )
+            return deployment
     except IntegrityError as exc:
         raise Conflict(
             f"Training run {training_run.pk} already has a deployment named {name.strip()!r}."

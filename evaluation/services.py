@@ -21,6 +21,7 @@ from curation.errors import Conflict, InvalidInput
 from curation.freeze.formats import Item, Rendering, canonical, chat_messages
 from curation.models import DatasetVersion, JobStatus, Split, VersionItem
 from curation.services import version_exports
+from curation.services.audit import audit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_update
 from evaluation import extract, metrics, stats
@@ -38,6 +39,7 @@ PREDICTION_BATCH = 1000
 # -- launch --------------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def eval_run_create(
     *,
     version: DatasetVersion,
@@ -76,6 +78,10 @@ def eval_run_create(
         primary_metric=metrics.PRIMARY[version.project.task_type],
         created_by=user,
     )
+    summary = f"Launched {run.kind} eval run {run.pk} on {version.name}" + (
+        f" with {few_shot} shots" if few_shot else ""
+    )
+    audit(project=version.project_id, actor=user, action="eval_run.launch", target=run, summary=summary)
     if queue:
         from evaluation.tasks import evaluate  # the task module imports this one
 
@@ -270,6 +276,7 @@ def _store_predictions(
 # -- comparison ----------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def comparison_create(
     *,
     baseline: EvalRun,
@@ -310,7 +317,7 @@ def comparison_create(
             _column(base_rows, metric), _column(cand_rows, metric)
         )
         mcnemar = {"only_baseline": only_base, "only_candidate": only_cand, "p_value": p_value}
-    return Comparison.objects.create(
+    comparison = Comparison.objects.create(
         baseline=baseline,
         candidate=candidate,
         metric=metric,
@@ -329,6 +336,15 @@ def comparison_create(
         n=n,
         created_by=user,
     )
+    summary = f"Compared eval runs {baseline.pk} and {candidate.pk} on {metric}: {comparison.verdict.replace('_', ' ')}"
+    audit(
+        project=baseline.version.project_id,
+        actor=user,
+        action="comparison.create",
+        target=comparison,
+        summary=summary,
+    )
+    return comparison
 
 
 def _check_comparable(baseline: EvalRun, candidate: EvalRun) -> None:
@@ -404,6 +420,7 @@ def flipped(
 # -- back to the data ----------------------------------------------------------------------------
 
 
+@transaction.atomic
 def send_back_for_review(*, comparison: Comparison, user: User, example_ids: list[int]) -> int:
     """Put approved examples of the comparison's eval items back in the review queue
     (submitted), so the next version leaves them out until a reviewer approves them again."""
@@ -425,6 +442,9 @@ def send_back_for_review(*, comparison: Comparison, user: User, example_ids: lis
             change=f"sent back by comparison {comparison.pk}",
         )
         sent += 1
+    if sent:
+        summary = f"Sent {sent} approved examples back for review from comparison {comparison.pk}"
+        audit(project=project, actor=user, action="comparison.send_back", target=comparison, summary=summary)
     return sent
 
 

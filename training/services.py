@@ -25,6 +25,7 @@ from curation.errors import Conflict, InvalidInput
 from curation.freeze.formats import chat_messages
 from curation.models import DatasetVersion, JobStatus
 from curation.services import version_exports
+from curation.services.audit import audit
 from curation.services.jobs import job_update
 from training import artifacts
 from training.hyperparameters import hyperparameters_resolve, lora_resolve
@@ -46,6 +47,7 @@ class TrainingFailed(Exception):
 # -- launch and cancel ---------------------------------------------------------------------------
 
 
+@transaction.atomic
 def run_create(
     *,
     version: DatasetVersion,
@@ -74,6 +76,8 @@ def run_create(
         version_sha256=version.sha256,
         created_by=user,
     )
+    summary = f"Launched training run {run.pk} on {version.name} from {base_model}"
+    audit(project=version.project_id, actor=user, action="training_run.launch", target=run, summary=summary)
     from training.tasks import train  # the task module imports this one
 
     transaction.on_commit(lambda: train.delay(run.pk))
@@ -99,18 +103,22 @@ def base_model_suggestions() -> list[str]:
     return sorted(str(config.parent) for config in root.glob("*/config.json"))
 
 
-def run_cancel(*, run: TrainingRun) -> TrainingRun:
+def run_cancel(*, run: TrainingRun, user: User | None) -> TrainingRun:
     """A queued run is cancelled at once; a running one stops before its next step."""
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
         if run.is_finished:
             raise Conflict(f"Training run {run.pk} already {run.status}; there is nothing to cancel.")
+        before = run.status
         run.cancel_requested = True
         fields = ["cancel_requested"]
         if run.status == JobStatus.QUEUED:
             run.status, run.finished_at = JobStatus.CANCELLED, timezone.now()
             fields += ["status", "finished_at"]
         run.save(update_fields=fields)
+        summary = f"Cancelled training run {run.pk} (it was {before})"
+        project_id = DatasetVersion.objects.values_list("project_id", flat=True).get(pk=run.version_id)
+        audit(project=project_id, actor=user, action="training_run.cancel", target=run, summary=summary)
     return run
 
 

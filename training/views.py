@@ -64,7 +64,7 @@ def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
     run = selectors.run_get(user=request.user, run_id=run_id)
     require_role(request.user, run.version.project, Role.LEAD)
     try:
-        run = run_cancel(run=run)
+        run = run_cancel(run=run, user=signed_in(request))
         messages.success(request, f"Run {run.pk} is {run.status if run.is_finished else 'stopping'}.")
     except ApplicationError as exc:
         messages.error(request, exc.message)

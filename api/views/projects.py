@@ -5,6 +5,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.schema import ErrorOutput
 from api.serializers.flags import ValidationJobOutput
 from api.serializers.projects import (
     MemberInput,
@@ -49,7 +50,7 @@ class ProjectDetailView(FinchAPIView):
     def patch(self, request: Request, project_id: int) -> Response:
         """Change the project's settings (lead)."""
         project = selectors.project_get(user=request.user, project_id=project_id, min_role=Role.LEAD)
-        project_update(project=project, changes=self.valid_input(ProjectInput, partial=True))
+        project_update(project=project, user=self.user, changes=self.valid_input(ProjectInput, partial=True))
         return Response(_detail(project))
 
 
@@ -70,17 +71,18 @@ class ProjectMembersView(FinchAPIView):
     def post(self, request: Request, project_id: int) -> Response:
         """Add a member, or change a member's role (lead)."""
         project = selectors.project_get(user=request.user, project_id=project_id, min_role=Role.LEAD)
-        membership, created = membership_set(project=project, **self.valid_input(MemberInput))
+        membership, created = membership_set(project=project, user=self.user, **self.valid_input(MemberInput))
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(MemberOutput(membership).data, status=code)
 
 
 class ProjectMemberDetailView(FinchAPIView):
-    @extend_schema(responses={204: None})
+    # 400: the user is not a member, or is the last lead.
+    @extend_schema(responses={204: None, 400: ErrorOutput})
     def delete(self, request: Request, project_id: int, username: str) -> Response:
         """Remove a member (lead); the last lead stays."""
         project = selectors.project_get(user=request.user, project_id=project_id, min_role=Role.LEAD)
-        membership_remove(project=project, username=username)
+        membership_remove(project=project, user=self.user, username=username)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

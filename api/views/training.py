@@ -56,7 +56,7 @@ class TrainingRunCancelView(FinchAPIView):
     def post(self, request: Request, run_id: int) -> Response:
         """Cancel (lead): a queued run at once, a running one before its next step; 409 if finished."""
         run = selectors.run_get(user=request.user, run_id=run_id, min_role=Role.LEAD)
-        run_cancel(run=run)
+        run_cancel(run=run, user=self.user)
         return Response(TrainingRunOutput(selectors.run_get(user=request.user, run_id=run_id)).data)
 
 

@@ -1,5 +1,6 @@
 """The curation domain: projects, members, examples with their history, reviews, flags, jobs, frozen versions."""
 
+from curation.models.audit import AuditEvent
 from curation.models.dedup import (
     CachedEmbedding,
     ClusterMember,
@@ -19,6 +20,7 @@ from curation.models.versions import DatasetVersion, Split, VersionItem, Version
 
 __all__ = [
     "ROLE_RANK",
+    "AuditEvent",
     "CachedEmbedding",
     "ClusterMember",
     "ClusterStatus",

@@ -22,6 +22,7 @@ from curation.dedup.normalize import exact_key, same_key_groups
 from curation.dedup.unionfind import groups as connected_groups
 from curation.errors import InvalidInput
 from curation.models import ContradictionJob, DedupMethod, ExampleStatus, Flag, FlagKind, Project, TaskType
+from curation.services.audit import audit
 from curation.services.content import canonical_json
 from curation.services.embedding_cache import cached_vectors
 from curation.services.flags import examples_key, flag_create
@@ -31,6 +32,7 @@ TEXT_AGREEMENT = 0.5
 NGRAM = 5
 
 
+@transaction.atomic
 def contradiction_job_create(
     *, project: Project, user: User, threshold: float = 0.9, method: str = DedupMethod.MINHASH
 ) -> ContradictionJob:
@@ -44,6 +46,8 @@ def contradiction_job_create(
     job = ContradictionJob.objects.create(
         project=project, created_by=user, method=method, threshold=threshold
     )
+    summary = f"Started contradiction job {job.pk} ({method}, threshold {threshold})"
+    audit(project=project, actor=user, action="contradiction_job.start", target=job, summary=summary)
     transaction.on_commit(lambda: find_contradictions.delay(job.pk))
     return job
 

@@ -34,6 +34,7 @@ from curation.models import (
     Project,
     Shingle,
 )
+from curation.services.audit import audit
 from curation.services.jobs import HandedOff, ProgressFn
 from curation.services.lookups import matching
 
@@ -44,6 +45,7 @@ KEEP_ORDER = {ExampleStatus.APPROVED: 0, ExampleStatus.SUBMITTED: 1, ExampleStat
 Similarity = Callable[[int, int], float]
 
 
+@transaction.atomic
 def dedup_job_create(
     *,
     project: Project,
@@ -83,6 +85,8 @@ def dedup_job_create(
         shingle=shingle,
         ngram=ngram,
     )
+    summary = f"Started dedup job {job.pk} ({method}, threshold {threshold})"
+    audit(project=project, actor=user, action="dedup_job.start", target=job, summary=summary)
     transaction.on_commit(lambda: dedup_examples.delay(job.pk))
     return job
 
@@ -260,7 +264,16 @@ def cluster_keep(*, cluster: DuplicateCluster, user: User, example_id: int) -> D
         raise InvalidInput(f"Example {example_id} is not a member of cluster {cluster.pk}.", field="example")
     Example.objects.filter(pk__in=member_ids).exclude(pk=example_id).update(duplicate_of_id=example_id)
     Example.objects.filter(pk=example_id).update(duplicate_of=None)
-    cluster.kept_id = example_id
+    previous, cluster.kept_id = cluster.kept_id, example_id
+    summary = f"Kept example {example_id} in duplicate cluster {cluster.pk}"
+    audit(
+        project=cluster.project_id,
+        actor=user,
+        action="cluster.keep",
+        target=cluster,
+        summary=summary,
+        changes={"kept": (previous, example_id)},
+    )
     return _decided(cluster, user)
 
 
@@ -272,6 +285,17 @@ def cluster_dissolve(*, cluster: DuplicateCluster, user: User) -> DuplicateClust
     member_ids = list(cluster.members.values_list("example_id", flat=True))
     Example.objects.filter(pk__in=member_ids, duplicate_of_id=cluster.kept_id).update(duplicate_of=None)
     cluster.status = ClusterStatus.DISSOLVED
+    summary = (
+        f"Dissolved duplicate cluster {cluster.pk}: its {len(member_ids)} examples are no longer duplicates"
+    )
+    audit(
+        project=cluster.project_id,
+        actor=user,
+        action="cluster.dissolve",
+        target=cluster,
+        summary=summary,
+        changes={"status": (ClusterStatus.ACTIVE, ClusterStatus.DISSOLVED)},
+    )
     return _decided(cluster, user)
 
 

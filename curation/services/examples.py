@@ -21,6 +21,7 @@ from curation.models import (
     Role,
 )
 from curation.roles import has_role, role_of
+from curation.services.audit import audit, changed
 from curation.services.content import ContentRules, canonical_json, content_hash, refuse_nul
 
 # Statuses an author sets; the others come from reviews.
@@ -33,6 +34,7 @@ DECISION_STATUS = {
 MAX_METADATA_KEYS = 200
 
 
+@transaction.atomic
 @transaction.atomic
 def example_create(
     *,
@@ -62,6 +64,8 @@ def example_create(
     )
     _refuse_identical(example)
     _save_unique(example.save, example)
+    summary = f"Wrote example {example.pk} ({status})"
+    audit(project=project, actor=user, action="example.create", target=example, summary=summary)
     return example
 
 
@@ -81,6 +85,7 @@ def example_update(*, example: Example, user: User, revision: int | None, change
 def _update(example: Example, user: User, revision: int | None, changes: dict[str, Any]) -> Example:
     _check_revision(example, revision)
     previous = example.as_revision()
+    before = _audited(example)
     project = example.project
     status = changes.get("status", example.status)
     if "status" in changes and status not in AUTHOR_STATUSES:
@@ -100,7 +105,23 @@ def _update(example: Example, user: User, revision: int | None, changes: dict[st
         example.external_id = checked_external_id(changes["external_id"])
     _refuse_identical(example)
     _save_unique(lambda: _conditional_save(example, user, previous=previous, change="edited"), example)
+    if difference := changed(before, _audited(example)):
+        summary = f"Edited example {example.pk}: {', '.join(difference)}"
+        audit(
+            project=example.project_id,
+            actor=user,
+            action="example.update",
+            target=example,
+            summary=summary,
+            changes=difference,
+        )
     return example
+
+
+def _audited(example: Example) -> dict[str, Any]:
+    return {
+        field: getattr(example, field) for field in ("input", "output", "status", "metadata", "external_id")
+    }
 
 
 @transaction.atomic
@@ -125,19 +146,29 @@ def example_review(
     if decision == ReviewDecision.REQUEST_CHANGES and not comment.strip():
         raise InvalidInput("Say what should change: a comment is required.", field="comment")
     reviewed_revision = example.revision
+    status_before = example.status
     example_set_status(
         example=example,
         user=user,
         status=DECISION_STATUS[ReviewDecision(decision)],
         change="reviewed",
     )
-    return Review.objects.create(
+    review = Review.objects.create(
         example=example,
         reviewer=user,
         decision=decision,
         comment=comment,
         revision=reviewed_revision,
     )
+    audit(
+        project=example.project_id,
+        actor=user,
+        action=f"review.{decision}",
+        target=example,
+        summary=f"Reviewed example {example.pk}: {decision.replace('_', ' ')}",
+        changes={"status": (status_before, example.status)},
+    )
+    return review
 
 
 def example_set_status(*, example: Example, user: User, status: str, change: str) -> None:

@@ -24,6 +24,7 @@ from curation.models import (
     Review,
     ReviewDecision,
 )
+from curation.services.audit import audit
 from curation.services.examples import example_set_status
 
 MAX_FLAG_EXAMPLES = 1000
@@ -69,6 +70,9 @@ def flag_create(
     FlagExample.objects.bulk_create(
         FlagExample(flag=flag, example_id=pk, position=index) for index, pk in enumerate(ids)
     )
+    if user is not None:  # a job's flags: its launch is the event
+        summary = f"Raised a {kind} flag on examples {', '.join(map(str, ids))}"
+        audit(project=project, actor=user, action="flag.raise", target=flag, summary=summary)
     return flag
 
 
@@ -91,6 +95,14 @@ def flag_resolve(*, flag: Flag, user: User, resolution: str, note: str = "") -> 
     flag.resolved_by = user
     flag.resolved_at = timezone.now()
     flag.save()
+    audit(
+        project=flag.project_id,
+        actor=user,
+        action="flag.resolve",
+        target=flag,
+        summary=f"Resolved flag {flag.pk}: {resolution.replace('_', ' ')}",
+        changes={"status": (FlagStatus.OPEN, flag.status)},
+    )
     return flag
 
 

@@ -27,6 +27,7 @@ from curation.pipeline.decoding import open_text
 from curation.pipeline.errors import UnreadableFile
 from curation.pipeline.formats import FORMATS, detect_format, mapped_rows, reads_by_line
 from curation.pipeline.mapping import FieldMapping
+from curation.services.audit import audit
 from curation.services.examples import check_initial_status
 from curation.services.exports import spreadsheet_safe
 from curation.services.import_rows import ImportReport, StagedRow, rules_for, staged_batches
@@ -67,6 +68,8 @@ def import_job_create(
     job.size = job.file.size
     with transaction.atomic():
         job.save()
+        summary = f"Started import {job.pk} of {job.filename} (rows land as {status})"
+        audit(project=project, actor=user, action="import.start", target=job, summary=summary)
         if queue:
             from curation.tasks import import_examples
 

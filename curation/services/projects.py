@@ -10,11 +10,13 @@ from django.db import transaction
 
 from curation.errors import ApplicationError, InvalidInput
 from curation.models import Membership, Project, Role
+from curation.services.audit import audit, changed
 from curation.services.content import refuse_nul, validate_project_settings
 
 PROJECT_EDITABLE_FIELDS = ("name", "target_behavior", "system_prompt", "labels", "output_schema", "min_gain")
 
 
+@transaction.atomic
 @transaction.atomic
 def project_create(
     *,
@@ -40,23 +42,31 @@ def project_create(
         created_by=user,
     )
     Membership.objects.create(project=project, user=user, role=Role.LEAD)
+    audit(
+        project=project,
+        actor=user,
+        action="project.create",
+        target=project,
+        summary=f"Created {project.name}",
+    )
     return project
 
 
-def project_update(*, project: Project, changes: dict[str, Any]) -> Project:
+def project_update(*, project: Project, user: User | None, changes: dict[str, Any]) -> Project:
     """Change a project's settings (not its task type, which its examples depend on).
 
     On a refusal the instance is reloaded, so callers never hold the refused settings.
     """
     try:
-        return _update(project, changes)
+        return _update(project, user, changes)
     except ApplicationError:
         project.refresh_from_db()
         raise
 
 
 @transaction.atomic
-def _update(project: Project, changes: dict[str, Any]) -> Project:
+def _update(project: Project, user: User | None, changes: dict[str, Any]) -> Project:
+    before = {field: getattr(project, field) for field in PROJECT_EDITABLE_FIELDS}
     if "task_type" in changes and changes["task_type"] != project.task_type:
         raise InvalidInput(
             "task_type cannot change: the project's examples were validated for it.",
@@ -71,29 +81,46 @@ def _update(project: Project, changes: dict[str, Any]) -> Project:
     project.name = _required_text(project.name, "name")
     project.target_behavior = _required_text(project.target_behavior, "target_behavior")
     project.save()
+    after = {field: getattr(project, field) for field in PROJECT_EDITABLE_FIELDS}
+    if difference := changed(before, after):
+        summary = f"Changed the project's {', '.join(sorted(difference))}"
+        audit(
+            project=project,
+            actor=user,
+            action="project.update",
+            target=project,
+            summary=summary,
+            changes=difference,
+        )
     return project
 
 
 @transaction.atomic
-def membership_set(*, project: Project, username: str, role: str) -> tuple[Membership, bool]:
+def membership_set(
+    *, project: Project, user: User | None, username: str, role: str
+) -> tuple[Membership, bool]:
     """Add a member or change their role; returns (membership, created)."""
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.", field="role")
-    user = get_user_model().objects.filter(username=refuse_nul(username, "username")).first()
-    if user is None:
+    member = get_user_model().objects.filter(username=refuse_nul(username, "username")).first()
+    if member is None:
         raise InvalidInput(f"There is no user named {username!r}.", field="username")
-    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    membership = Membership.objects.select_for_update().filter(project=project, user=member).first()
     if membership is None:
-        return Membership.objects.create(project=project, user=user, role=role), True
+        membership = Membership.objects.create(project=project, user=member, role=role)
+        _audit_member(membership, user, f"Added {username} as {role}", {"role": (None, role)})
+        return membership, True
     if membership.role == Role.LEAD and role != Role.LEAD:
         _ensure_another_lead(project, membership)
+    if membership.role != role:
+        _audit_member(membership, user, f"Made {username} {role}", {"role": (membership.role, role)})
     membership.role = role
     membership.save(update_fields=["role"])
     return membership, False
 
 
 @transaction.atomic
-def membership_remove(*, project: Project, username: str) -> None:
+def membership_remove(*, project: Project, user: User | None, username: str) -> None:
     """Remove a member; the last lead cannot leave a project without a lead."""
     refuse_nul(username, "username")
     membership = Membership.objects.filter(project=project, user__username=username).first()
@@ -101,7 +128,21 @@ def membership_remove(*, project: Project, username: str) -> None:
         raise InvalidInput(f"{username!r} is not a member of this project.", field="username")
     if membership.role == Role.LEAD:
         _ensure_another_lead(project, membership)
+    _audit_member(membership, user, f"Removed {username}", {"role": (membership.role, None)})
     membership.delete()
+
+
+def _audit_member(
+    membership: Membership, user: User | None, summary: str, changes: dict[str, tuple[Any, Any]]
+) -> None:
+    audit(
+        project=membership.project_id,
+        actor=user,
+        action="member.set" if changes["role"][1] else "member.remove",
+        target=membership.user,
+        summary=summary,
+        changes=changes,
+    )
 
 
 def _ensure_another_lead(project: Project, membership: Membership) -> None:

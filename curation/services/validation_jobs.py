@@ -15,6 +15,7 @@ from curation.models import (
     Project,
     ValidationJob,
 )
+from curation.services.audit import audit
 from curation.services.content import ContentRules
 from curation.services.flags import examples_key, flag_create
 from curation.services.jobs import ProgressFn
@@ -22,11 +23,14 @@ from curation.services.jobs import ProgressFn
 CHUNK = 2000
 
 
+@transaction.atomic
 def validation_job_create(*, project: Project, user: User) -> ValidationJob:
     """Queue a validation job; the worker starts it once this transaction commits."""
     from curation.tasks import validate_examples
 
     job = ValidationJob.objects.create(project=project, created_by=user)
+    summary = f"Started validation job {job.pk}"
+    audit(project=project, actor=user, action="validation_job.start", target=job, summary=summary)
     transaction.on_commit(lambda: validate_examples.delay(job.pk))
     return job
 

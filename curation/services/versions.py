@@ -47,6 +47,7 @@ from curation.models import (
     VersionItem,
     VersionStatus,
 )
+from curation.services.audit import audit
 from curation.services.heartbeat import beating, heartbeat_forget
 from curation.services.jobs import ProgressFn
 from curation.services.leakage import leakage_check, ngram_pairs
@@ -168,6 +169,8 @@ def version_create(
             block_on_leakage=block_on_leakage,
             created_by=user,
         )
+        summary = f"Started freezing {version.name} ({size} examples, eval fraction {eval_fraction})"
+        audit(project=project, actor=user, action="version.freeze", target=version, summary=summary)
     if size <= settings.FINCH_FREEZE_INLINE_MAX:
         freeze(version.pk)
         version.refresh_from_db()

@@ -45,7 +45,7 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
         form = ProjectSettingsForm(request.POST, project=project)
         if form.is_valid():
             try:
-                project_update(project=project, changes=form.changes())
+                project_update(project=project, user=signed_in(request), changes=form.changes())
                 messages.success(request, "Settings saved.")
                 return redirect("project-settings", project_id=project.pk)
             except ApplicationError as exc:
@@ -72,10 +72,12 @@ def project_member(request: HttpRequest, project_id: int) -> HttpResponse:
     username = form.cleaned_data["username"]
     try:
         if "remove" in request.POST:
-            membership_remove(project=project, username=username)
+            membership_remove(project=project, user=signed_in(request), username=username)
             messages.success(request, f"{username} was removed.")
         else:
-            membership_set(project=project, username=username, role=form.cleaned_data["role"])
+            membership_set(
+                project=project, user=signed_in(request), username=username, role=form.cleaned_data["role"]
+            )
             messages.success(request, f"{username} is now {form.cleaned_data['role']}.")
     except ApplicationError as exc:
         messages.error(request, exc.message)

@@ -30,15 +30,15 @@ def test_invalid_settings_create_nothing() -> None:
 @pytest.mark.django_db
 def test_task_type_cannot_change(team: Team) -> None:
     with pytest.raises(InvalidInput, match="task_type cannot change"):
-        project_update(project=team.project, changes={"task_type": "generation"})
+        project_update(project=team.project, user=team.lead, changes={"task_type": "generation"})
 
 
 @pytest.mark.django_db
 def test_membership_set_adds_then_changes_role(team: Team) -> None:
     newcomer = UserFactory.create()
-    _, created = membership_set(project=team.project, username=newcomer.username, role="annotator")
+    _, created = membership_set(project=team.project, user=team.lead, username=newcomer.username, role="annotator")
     membership, created_again = membership_set(
-        project=team.project, username=newcomer.username, role="reviewer"
+        project=team.project, user=team.lead, username=newcomer.username, role="reviewer"
     )
     assert (created, created_again, membership.role) == (True, False, "reviewer")
 
@@ -46,9 +46,9 @@ def test_membership_set_adds_then_changes_role(team: Team) -> None:
 @pytest.mark.django_db
 def test_the_last_lead_stays(team: Team) -> None:
     with pytest.raises(InvalidInput, match="at least one lead"):
-        membership_set(project=team.project, username=team.lead.username, role="annotator")
+        membership_set(project=team.project, user=team.lead, username=team.lead.username, role="annotator")
     with pytest.raises(InvalidInput, match="at least one lead"):
-        membership_remove(project=team.project, username=team.lead.username)
-    membership_set(project=team.project, username=team.reviewer.username, role="lead")
-    membership_remove(project=team.project, username=team.lead.username)
+        membership_remove(project=team.project, user=team.lead, username=team.lead.username)
+    membership_set(project=team.project, user=team.lead, username=team.reviewer.username, role="lead")
+    membership_remove(project=team.project, user=team.lead, username=team.lead.username)
     assert not Membership.objects.filter(project=team.project, user=team.lead).exists()

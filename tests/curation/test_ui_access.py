@@ -196,6 +196,7 @@ ACTIONS = [
     Action("home", "annotator", lambda w: "/", outsider=200),  # lists the user's own projects
     Action("dashboard", "annotator", lambda w: f"/projects/{w.project}/"),
     Action("settings", "lead", lambda w: f"/projects/{w.project}/settings/"),
+    Action("audit-log", "lead", lambda w: f"/projects/{w.project}/audit/?action=example."),
     Action("write", "annotator", lambda w: f"/projects/{w.project}/write/"),
     Action("my-work", "annotator", lambda w: f"/projects/{w.project}/my-work/"),
     Action("browse", "annotator", lambda w: f"/projects/{w.project}/examples/"),

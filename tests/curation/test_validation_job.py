@@ -21,7 +21,7 @@ def run_validation(team: Team) -> ValidationJob:
 def test_removed_label_raises_one_format_flag_per_example(team: Team) -> None:
     keep = ExampleFactory.create(project=team.project, output="card_arrival")
     stale = ExampleFactory.create(project=team.project, output="exchange_rate")
-    project_update(project=team.project, changes={"labels": ["card_arrival", "card_linking"]})
+    project_update(project=team.project, user=team.lead, changes={"labels": ["card_arrival", "card_linking"]})
 
     job = run_validation(team)
 
@@ -36,7 +36,7 @@ def test_removed_label_raises_one_format_flag_per_example(team: Team) -> None:
 @pytest.mark.django_db
 def test_rerun_raises_no_duplicate_flags(team: Team) -> None:
     ExampleFactory.create(project=team.project, output="exchange_rate")
-    project_update(project=team.project, changes={"labels": ["card_arrival", "card_linking"]})
+    project_update(project=team.project, user=team.lead, changes={"labels": ["card_arrival", "card_linking"]})
     run_validation(team)
     second = run_validation(team)
     assert (second.invalid, second.flags_raised, Flag.objects.count()) == (1, 0, 1)

@@ -111,7 +111,7 @@ def test_a_run_that_never_improves_is_refused(team: Team, frozen: FreezeFn, tiny
 
 def test_cancel_a_queued_run(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
     run = run_create(version=frozen(team.project, team.lead), user=None, base_model=tiny_model)
-    run_cancel(run=run)
+    run_cancel(run=run, user=None)
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED
     run_execute(run.pk)  # a delivery after the cancel trains nothing
@@ -131,7 +131,7 @@ def test_cancel_stops_a_running_run_at_the_next_step(
     def cancel_at_step_3(self: services.DatabaseReporter, step: int) -> None:
         step_done(self, step)
         if step == 3:
-            run_cancel(run=TrainingRun.objects.get(pk=run.pk))
+            run_cancel(run=TrainingRun.objects.get(pk=run.pk), user=None)
 
     monkeypatch.setattr(services.DatabaseReporter, "step_done", cancel_at_step_3)
     run_execute(run.pk)
@@ -146,7 +146,7 @@ def test_cancel_of_a_finished_run_is_a_conflict(team: Team, frozen: FreezeFn, ti
 
     run = launch(frozen(team.project, team.lead), tiny_model)
     with pytest.raises(Conflict, match="already succeeded"):
-        run_cancel(run=run)
+        run_cancel(run=run, user=None)
 
 
 class WorkerKilled(BaseException):
