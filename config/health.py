@@ -77,7 +77,7 @@ class DatabaseUnavailableMiddleware:
             error = {"field": None, "code": "database_unavailable", "message": UNAVAILABLE}
             response = JsonResponse({"errors": [error], "detail": UNAVAILABLE}, status=503)
         else:
-            page = render_to_string("503.html", {"message": UNAVAILABLE})
+            page = render_to_string("try_later.html", {"message": UNAVAILABLE})
             response = HttpResponse(page, status=503)
         response["Retry-After"] = str(RETRY_AFTER_S)
         return response

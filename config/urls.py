@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from config import health
+from config import health, login
 from curation.views import audit, dedup, examples, flags, imports, pages, review, versions
 from evaluation import monitoring_views as monitoring
 from evaluation import views as evaluation
@@ -55,7 +55,7 @@ urlpatterns = [
     ),
     path("healthz", health.healthz, name="health"),
     path("readyz", health.readyz, name="ready"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", login.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),

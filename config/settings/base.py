@@ -118,6 +118,14 @@ if FINCH_STORAGE == "s3":
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Sessions: cookies out of scripts' reach and not sent on cross-site posts; a session ends after
+# FINCH_SESSION_HOURS (production adds Secure). Pages carry the CSRF token in their HTML (htmx
+# sends it from there), so its cookie needs no script access either.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("FINCH_SESSION_HOURS", 24) * 3600
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
 
 REST_FRAMEWORK: dict[str, Any] = {
     # Token first, so that a request without credentials gets 401 with WWW-Authenticate.
