@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -19,6 +22,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return _response([_error(exc.field, exc.code, exc.message)], exc.status_code)
     if isinstance(exc, RequestDataTooBig):
         return _response([_error(None, "too_large", str(exc))], status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return _response([_error(None, "too_many_fields", _too_many(exc))], status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, IntegrityError):
         message = "The change conflicts with data saved at the same time; reload and try again."
         return _response([_error(None, "conflict", message)], status.HTTP_409_CONFLICT)
@@ -33,6 +38,27 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return response
     response.data = _body(_flatten(None, exc.get_full_details()))
     return response
+
+
+def _too_many(exc: TooManyFieldsSent | TooManyFilesSent) -> str:
+    """Django's refusal of a form or query string with too many parts (it would answer an HTML 400)."""
+    if isinstance(exc, TooManyFilesSent):
+        limit = f"DATA_UPLOAD_MAX_NUMBER_FILES = {settings.DATA_UPLOAD_MAX_NUMBER_FILES}"
+        return f"The request sends more files than the service reads ({limit})."
+    limit = f"DATA_UPLOAD_MAX_NUMBER_FIELDS = {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}"
+    return (
+        f"The request has more form fields or query parameters than the service reads ({limit}); "
+        "a JSON body has no such limit."
+    )
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 for a URL no route matches (`/api/examples/abc/`): under /api/ in the API's error
+    body, like every other refusal there; elsewhere the page."""
+    if request.path.startswith("/api/"):
+        message = f"No API endpoint at {request.path}; ids in paths are numbers."
+        return JsonResponse(_body([_error(None, "not_found", message)]), status=404)
+    return page_not_found(request, exception)
 
 
 def _flatten(field: str | None, details: Any) -> list[dict[str, Any]]:

@@ -8,6 +8,8 @@ from evaluation import monitoring_views as monitoring
 from evaluation import views as evaluation
 from training import views as training
 
+handler404 = "api.exceptions.not_found"
+
 urlpatterns = [
     path("", pages.home, name="home"),
     path("projects/<int:project_id>/", pages.project_dashboard, name="project-dashboard"),

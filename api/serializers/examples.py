@@ -9,6 +9,18 @@ from rest_framework import serializers
 from api.serializers.common import StrictInputSerializer, UsernameField
 from curation.models import ExampleStatus, ReviewDecision
 from curation.models.examples import decode_input
+from curation.services.content import CHAT_ROLES
+
+CHAT_MESSAGE = {
+    "type": "object",
+    "properties": {"role": {"type": "string", "enum": list(CHAT_ROLES)}, "content": {"type": "string"}},
+    "required": ["role", "content"],
+    "additionalProperties": False,
+}
+# An example's input: text, or for chat the messages (as a list, or as that list's JSON text).
+EXAMPLE_INPUT = {"oneOf": [{"type": "string"}, {"type": "array", "items": CHAT_MESSAGE}]}
+# An example's output as sent: text, or for extraction also the JSON document itself.
+EXAMPLE_OUTPUT = {"oneOf": [{"type": "string"}, {"type": "object"}, {"type": "array"}]}
 
 
 @extend_schema_field(OpenApiTypes.ANY)
@@ -16,9 +28,19 @@ class AnyJSONField(serializers.JSONField):
     """Any JSON value; the services check its shape per task type and name what is wrong."""
 
 
+@extend_schema_field(EXAMPLE_INPUT)
+class ExampleInputJSONField(AnyJSONField):
+    """An example's input (the services check it against the project's task type)."""
+
+
+@extend_schema_field(EXAMPLE_OUTPUT)
+class ExampleOutputJSONField(AnyJSONField):
+    """An example's output (the services check it against the project's task type)."""
+
+
 class ExampleCreateInput(StrictInputSerializer):
-    input = AnyJSONField(help_text="A string, or for chat a list of {role, content} messages.")
-    output = AnyJSONField(required=False, help_text="A string; for extraction also a JSON object.")
+    input = ExampleInputJSONField(help_text="A string, or for chat a list of {role, content} messages.")
+    output = ExampleOutputJSONField(required=False, help_text="A string; for extraction also a JSON object.")
     metadata = AnyJSONField(required=False)
     external_id = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
     status = serializers.ChoiceField(choices=ExampleStatus.values, required=False)
@@ -26,15 +48,17 @@ class ExampleCreateInput(StrictInputSerializer):
 
 
 class ExampleUpdateInput(StrictInputSerializer):
-    revision = serializers.IntegerField(required=False, help_text="The revision you last read.")
-    input = AnyJSONField(required=False)
-    output = AnyJSONField(required=False)
+    revision = serializers.IntegerField(
+        required=False, help_text="The revision you last read; without it, or with a stale one: 409."
+    )
+    input = ExampleInputJSONField(required=False)
+    output = ExampleOutputJSONField(required=False)
     metadata = AnyJSONField(required=False)
     external_id = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
     status = serializers.ChoiceField(choices=ExampleStatus.values, required=False)
 
 
-@extend_schema_field(OpenApiTypes.ANY)
+@extend_schema_field(EXAMPLE_INPUT)
 class ExampleInputField(serializers.Field):
     """The stored input decoded for the project's task type."""
 
@@ -73,7 +97,7 @@ class RevisionOutput(serializers.Serializer):
     changed_by = UsernameField()
     changed_at = serializers.DateTimeField()
 
-    @extend_schema_field(OpenApiTypes.ANY)
+    @extend_schema_field(EXAMPLE_INPUT)
     def get_input(self, revision: Any) -> Any:
         return decode_input(self.context["task_type"], revision.input)
 

@@ -3,6 +3,7 @@ from typing import Any
 from rest_framework import serializers
 
 from api.serializers.common import StrictInputSerializer, UsernameField
+from api.serializers.examples import ExampleInputJSONField
 from evaluation.models import DriftReport
 
 
@@ -28,6 +29,14 @@ class DeploymentOutput(serializers.Serializer):
     calibration = serializers.JSONField()
     created_by = UsernameField()
     created_at = serializers.DateTimeField()
+
+
+class LiveSampleInput(serializers.Serializer):
+    """One live sample; documentation only: evaluation.monitoring checks the rows and names a bad one."""
+
+    input = ExampleInputJSONField(help_text="The text sent to the model, or for chat its messages.")
+    output = serializers.CharField(required=False, allow_blank=True, help_text="The model's answer.")
+    at = serializers.DateTimeField(required=False, help_text="When it was served; default now.")
 
 
 class SamplesAccepted(serializers.Serializer):

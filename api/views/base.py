@@ -28,6 +28,10 @@ class FileFormatNegotiation(DefaultContentNegotiation):
 class FinchAPIView(APIView):
     """An API view that validates input with a serializer and pages lists by cursor."""
 
+    # Read by `paginated`, and by drf-spectacular: lists are documented as pages, with their
+    # `cursor` and `page_size` parameters.
+    pagination_class = IdCursorPagination
+
     @property
     def user(self) -> User:
         """The signed-in user (IsAuthenticated has already refused anyone else)."""
@@ -47,7 +51,7 @@ class FinchAPIView(APIView):
         serializer_class: type[Serializer],
         context: dict[str, Any] | None = None,
     ) -> Response:
-        paginator = IdCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         data = serializer_class(page, many=True, context=context or {}).data
         return paginator.get_paginated_response(data)

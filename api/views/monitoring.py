@@ -11,6 +11,7 @@ from api.serializers.monitoring import (
     DeploymentInput,
     DeploymentOutput,
     DriftReportOutput,
+    LiveSampleInput,
     SamplesAccepted,
 )
 from api.views.base import FinchAPIView
@@ -52,7 +53,7 @@ class DeploymentDetailView(FinchAPIView):
 
 
 class DeploymentSamplesView(FinchAPIView):
-    @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, responses={202: SamplesAccepted})
+    @extend_schema(request={"application/json": LiveSampleInput(many=True)}, responses={202: SamplesAccepted})
     def post(self, request: Request, deployment_id: int) -> Response:
         """Live samples `[{"input", "output", "at"?}, ...]`, up to 10,000 a request (lead): all
         stored, or none with a 400 naming the bad row."""

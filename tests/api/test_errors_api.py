@@ -632,6 +632,37 @@ class TestNeverA500:
         assert response.status_code in (400, 404)
         errors_of(response)
 
+    @pytest.mark.parametrize(
+        "path", ["/api/examples/abc/", "/api/projects/null,null/flags/", "/api/nothing/"]
+    )
+    def test_unrouted_api_path_is_404_in_the_standard_body(self, lead: APIClient, path: str) -> None:
+        # When a path under /api/ matches no route (an id that is not a number, found by the fuzzer)
+        response = lead.get(path)
+
+        # Then it is a 404 in the API's error body, not Django's HTML page
+        assert response.status_code == 404
+        assert [error["code"] for error in errors_of(response)] == ["not_found"]
+
+    def test_query_with_too_many_parameters_is_400_in_the_standard_body(
+        self, team: Team, lead: APIClient, settings: Any
+    ) -> None:
+        # When a list is asked for with more query parameters than Django parses
+        settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+        query = "&".join(f"q{n}=x" for n in range(11))
+        response = lead.get(f"/api/projects/{team.project.pk}/examples/?{query}")
+
+        # Then it is refused in the API's error body, not Django's HTML page
+        assert response.status_code == 400, response.content[:300]
+        assert [error["code"] for error in errors_of(response)] == ["too_many_fields"]
+
+    def test_unrouted_page_is_still_the_html_404(self, lead: APIClient) -> None:
+        # When a path outside /api/ matches no route
+        response = lead.get("/nothing-here/")
+
+        # Then it is the web UI's page, as before
+        assert response.status_code == 404
+        assert response["Content-Type"].startswith("text/html")
+
 
 class TestSchema:
     def test_schema_describes_every_served_contract_path(self, client_for: ClientFor, team: Team) -> None:
@@ -670,3 +701,35 @@ class TestSchema:
         assert b"/api/projects/{project_id}/examples/" in schema.content
         assert docs.status_code == 200
         assert b"swagger" in docs.content.lower()
+
+    def test_lists_are_documented_as_pages(self, client_for: ClientFor, team: Team) -> None:
+        # When the OpenAPI schema is fetched
+        schema = client_for(team.annotator).get("/api/schema/", {"format": "json"}).json()
+
+        # Then a list answers a page of results (not a bare array), with its cursor parameter
+        operation = schema["paths"]["/api/projects/{project_id}/examples/"]["get"]
+        ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        page = schema["components"]["schemas"][ok["$ref"].rsplit("/", 1)[1]]
+        assert set(page["properties"]) == {"results", "next", "previous"}
+        assert page["properties"]["results"]["type"] == "array"
+        assert "cursor" in {parameter["name"] for parameter in operation["parameters"]}
+
+    def test_refusals_are_documented_with_the_error_body(self, client_for: ClientFor, team: Team) -> None:
+        # When the OpenAPI schema is fetched
+        schema = client_for(team.annotator).get("/api/schema/", {"format": "json"}).json()
+        paths = schema["paths"]
+
+        # Then every operation documents its 4xx answers, each with the one error body
+        for path, item in paths.items():
+            for method, operation in item.items():
+                assert {"401", "403"} <= set(operation["responses"]), f"{method} {path}"
+        assert {"400", "404", "409", "413", "415", "429", "503"} <= set(
+            paths["/api/projects/{project_id}/examples/"]["post"]["responses"]
+        )
+        assert "404" in paths["/api/examples/{example_id}/"]["get"]["responses"]
+        assert "400" in paths["/api/projects/{project_id}/members/{username}/"]["delete"]["responses"]
+        refused = paths["/api/examples/{example_id}/"]["patch"]["responses"]["409"]
+        assert refused["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorOutput"
+        }
+        assert set(schema["components"]["schemas"]["ErrorOutput"]["properties"]) == {"errors", "detail"}

@@ -113,6 +113,29 @@ class TestRaise:
         assert str(elsewhere.pk) in response.json()["detail"]
         assert not Flag.objects.exists()
 
+    @pytest.mark.parametrize("content_type", ["multipart", "urlencoded"])
+    def test_form_with_too_many_fields_is_400_in_the_standard_body(
+        self, team: Team, client_for: ClientFor, settings: Any, content_type: str
+    ) -> None:
+        # Given a form body with more fields than Django parses (found by the schema fuzzer: it
+        # answered Django's HTML 400 page)
+        settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+        ids = list(range(1, 12))
+        client = client_for(team.annotator)
+
+        # When a flag is raised with it
+        if content_type == "multipart":
+            response = client.post(flags_url(team), {"kind": "quality", "examples": ids}, format="multipart")
+        else:
+            body = "&".join(["kind=quality", *(f"examples={id_}" for id_ in ids)])
+            response = client.post(flags_url(team), body, content_type="application/x-www-form-urlencoded")
+
+        # Then it is refused in the API's error body, naming the limit
+        assert response.status_code == 400, response.content[:300]
+        assert error_fields(response) == [None]
+        assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in response.json()["detail"]
+        assert not Flag.objects.exists()
+
     def test_same_open_flag_twice_is_409(
         self, team: Team, client_for: ClientFor, pair: tuple[Example, Example]
     ) -> None:

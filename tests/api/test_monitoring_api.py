@@ -60,6 +60,19 @@ def test_deploy_ingest_and_report_over_the_api(team: Team, run_id: int, client_f
     )
 
 
+def test_samples_are_documented_as_a_list(team: Team, client_for: ClientFor) -> None:
+    # When the OpenAPI schema is fetched
+    schema = client_for(team.annotator).get("/api/schema/", {"format": "json"}).json()
+
+    # Then the samples endpoint takes a JSON list of {input, output, at} (it was documented as an object)
+    body = schema["paths"]["/api/deployments/{deployment_id}/samples/"]["post"]["requestBody"]
+    assert set(body["content"]) == {"application/json"}
+    documented = body["content"]["application/json"]["schema"]
+    assert documented["type"] == "array"
+    sample = schema["components"]["schemas"][documented["items"]["$ref"].rsplit("/", 1)[1]]
+    assert set(sample["properties"]) == {"input", "output", "at"} and sample["required"] == ["input"]
+
+
 def test_bad_samples_are_refused_whole(team: Team, run_id: int, client_for: ClientFor) -> None:
     lead = client_for(team.lead)
     deployment = lead.post(
