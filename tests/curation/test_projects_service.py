@@ -36,7 +36,9 @@ def test_task_type_cannot_change(team: Team) -> None:
 @pytest.mark.django_db
 def test_membership_set_adds_then_changes_role(team: Team) -> None:
     newcomer = UserFactory.create()
-    _, created = membership_set(project=team.project, user=team.lead, username=newcomer.username, role="annotator")
+    _, created = membership_set(
+        project=team.project, user=team.lead, username=newcomer.username, role="annotator"
+    )
     membership, created_again = membership_set(
         project=team.project, user=team.lead, username=newcomer.username, role="reviewer"
     )

@@ -73,7 +73,10 @@ def test_a_silent_import_is_failed_with_its_kept_rows_and_the_file_imports_again
     ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=timezone.now())
     for n in range(2):
         ExampleFactory.create(
-            project=team.project, input=f"Where is card {n}?", output="card_arrival", source=f"import:{job.pk}"
+            project=team.project,
+            input=f"Where is card {n}?",
+            output="card_arrival",
+            source=f"import:{job.pk}",
         )
     went_silent(job)
 
