@@ -22,7 +22,7 @@ run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py prepare_models
 	$(PY) manage.py make_tiny_model --if-missing
-	$(PY) manage.py seed_demo
+	$(PY) manage.py demo
 	@bash deploy/run_local.sh "$(VENV)" "$(HOST)" "$(PORT)"
 
 test: setup

@@ -77,7 +77,7 @@ from training import modeling
 from training.hyperparameters import hyperparameters_resolve, lora_resolve
 from training.loop import LoraLoop, Plan, Point, epoch_batches
 from training.prompts import IGNORE, Encoded, encode
-from training.tiny import SAMPLE, train_tokenizer
+from training.tiny import SAMPLES, train_tokenizer
 
 SYSTEM_PROMPT = "Classify the banking message into one intent."
 MODELS = ("qwen2-0.5b", "tiny")
@@ -132,7 +132,7 @@ def banking_rows() -> list[tuple[str, str]]:
     """(message, intent) pairs: all of banking77's train split, else the bundled sample."""
     path = DATASETS / "banking77" / "train.csv"
     if not path.exists():  # CI clones the repository alone
-        path = SAMPLE
+        path = SAMPLES[0]
     with path.open(encoding="utf-8", newline="") as handle:
         return [
             (row["text"].strip(), row["category"]) for row in csv.DictReader(handle) if row["text"].strip()

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 BOS, EOS, PAD, UNK = "<|bos|>", "<|eos|>", "<|pad|>", "<|unk|>"
-SAMPLE = Path(__file__).resolve().parent.parent / "curation" / "sample_data" / "banking77_sample.csv"
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "curation" / "sample_data"
+# The tokenizer learns the bundled banking77 rows: the 77-intent sample and the demo's eight intents.
+SAMPLES = (SAMPLE_DATA / "banking77_sample.csv", SAMPLE_DATA / "banking77_demo.csv")
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,12 @@ class TinyShape:
 
 
 def sample_texts() -> list[str]:
-    """The bundled banking77 sample's texts and labels."""
-    with SAMPLE.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return [value for row in rows for value in row.values() if value]
+    """The bundled banking77 rows' texts and labels."""
+    texts: list[str] = []
+    for sample in SAMPLES:
+        with sample.open(newline="", encoding="utf-8") as handle:
+            texts += [value for row in csv.DictReader(handle) for value in row.values() if value]
+    return texts
 
 
 def make_tiny_model(

@@ -1,0 +1,55 @@
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from config.celery_app import app as celery_app
+from curation.services.demo import demo_admin_ensure
+from evaluation.demo import default_base_model, demo_loop
+
+
+class Command(BaseCommand):
+    help = (
+        "Build the demo (once; a second run reuses it): the banking77 sample imported and reviewed, "
+        "dedup and contradiction jobs, a frozen version, a tiny-model LoRA run on the CPU, baseline and "
+        "tuned evaluations and their comparison; then print how to log in."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--username", default="admin")
+        parser.add_argument("--password", default=None, help="Default: a random one, kept in FINCH_HOME.")
+        parser.add_argument(
+            "--base-model", default=None, help="Default: FINCH_BASE_MODELS_DIR/tiny-banking77."
+        )
+        parser.add_argument("--url", default="http://127.0.0.1:8000/")
+        parser.add_argument(
+            "--epochs", type=int, default=None, help="Of the demo's training run (default: its own)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        base_model = options["base_model"] or str(default_base_model())
+        if not options["base_model"] and not default_base_model().joinpath("config.json").exists():
+            raise CommandError(f"No model at {base_model}: run `manage.py make_tiny_model` first.")
+        login = demo_admin_ensure(username=options["username"], password=options["password"])
+        user = get_user_model().objects.get(username=login.username)
+        # The jobs run here, one after the other, as a worker would run them.
+        celery_app.conf.task_always_eager = True
+        celery_app.conf.task_eager_propagates = True
+        result = demo_loop(
+            user=user,
+            base_model=base_model,
+            epochs=options["epochs"],
+            say=lambda line: self.stdout.write(f"demo: {line}"),
+        )
+        url = options["url"].rstrip("/")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nFinch is starting at {url}/\n"
+                f"  log in as: {login.username}\n"
+                f"  password:  {login.password}\n"
+                f"  the demo:  {url}/projects/{result.project.pk}/ (its comparison: "
+                f"{url}/comparisons/{result.comparison.pk}/)\n"
+                f"  API docs:  {url}/api/docs/\n"
+                f"  API token: .venv/bin/python manage.py drf_create_token {login.username}\n"
+            )
+        )

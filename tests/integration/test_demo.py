@@ -1,0 +1,115 @@
+"""The README's run command builds the demo with `manage.py demo`: each step of the loop, checked
+on a scratch database, then a second run that reuses everything."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from curation.models import (
+    AuditEvent,
+    ContradictionJob,
+    DatasetVersion,
+    DedupJob,
+    Example,
+    ExampleStatus,
+    Flag,
+    FlagKind,
+    ImportJob,
+    JobStatus,
+    Project,
+    VersionStatus,
+)
+from curation.services.demo import DEMO_PROJECT_NAME, sample_labels, sample_rows
+from evaluation.demo import noise_rows
+from evaluation.models import Comparison, EvalRun
+from training.models import TrainingRun
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("media_in_tmp"),
+]
+
+
+def demo(tiny_model: str, tmp_path: Path, settings: Any) -> str:
+    settings.FINCH_HOME = tmp_path  # where the admin password is kept
+    out = io.StringIO()
+    call_command("demo", "--base-model", tiny_model, "--epochs", "2", stdout=out)
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    models = [
+        ImportJob,
+        DedupJob,
+        ContradictionJob,
+        DatasetVersion,
+        TrainingRun,
+        EvalRun,
+        Comparison,
+        Example,
+    ]
+    return {model.__name__: model._default_manager.count() for model in models}
+
+
+def test_the_demo_builds_every_step_of_the_loop_and_a_second_run_reuses_it(
+    tiny_model: str, tmp_path: Path, settings: Any
+) -> None:
+    output = demo(tiny_model, tmp_path, settings)
+
+    # The sample and the planted noise came in through two successful imports
+    project = Project.objects.get(name=DEMO_PROJECT_NAME)
+    assert project.labels == sample_labels()
+    imports = project.import_jobs.order_by("id")
+    assert [job.status for job in imports] == [JobStatus.SUCCEEDED] * 2
+    assert imports[0].created == len(sample_rows()) and imports[1].created == len(noise_rows())
+    approved = project.examples.filter(status=ExampleStatus.APPROVED).count()
+    assert approved == int(len(sample_rows()) * 0.8)
+
+    # The quality jobs found the planted copies, and their findings wait for review
+    dedup = DedupJob.objects.get(project=project)
+    assert dedup.status == JobStatus.SUCCEEDED and dedup.duplicates_marked >= len(sample_rows()[::29])
+    contradictions = ContradictionJob.objects.get(project=project)
+    assert contradictions.status == JobStatus.SUCCEEDED and contradictions.flags_raised >= len(
+        sample_rows()[::53]
+    )
+    assert Flag.objects.filter(project=project, kind=FlagKind.CONTRADICTION, status="open").count() == (
+        contradictions.flags_raised
+    )
+
+    # A version froze without the contested examples, and the loop ran on it
+    version = DatasetVersion.objects.get(project=project)
+    assert version.status == VersionStatus.FROZEN
+    assert version.counts["train"] + version.counts["eval"] < approved  # contested ones left out
+    run = TrainingRun.objects.get(version=version)
+    assert run.status == JobStatus.SUCCEEDED and run.adapter_sha256 and run.lora["r"] == 64
+    baseline, tuned = EvalRun.objects.filter(version=version).order_by("id")
+    assert (baseline.kind, tuned.kind) == ("baseline", "tuned")
+    assert baseline.status == tuned.status == JobStatus.SUCCEEDED
+    assert baseline.n == tuned.n == version.counts["eval"]
+    comparison = Comparison.objects.get(baseline=baseline, candidate=tuned)
+    assert comparison.n == version.counts["eval"]
+
+    # It said where to go and how to log in, and the audit log tells the story
+    assert "log in as: admin" in output and f"/comparisons/{comparison.pk}/" in output
+    password = (tmp_path / "admin-password").read_text().strip()
+    assert f"password:  {password}" in output
+    actions = set(AuditEvent.objects.filter(project=project).values_list("action", flat=True))
+    assert {
+        "import.start",
+        "dedup_job.start",
+        "version.freeze",
+        "training_run.launch",
+        "comparison.create",
+    } <= actions
+
+    # A second run reuses every step
+    before = counts()
+    again = demo(tiny_model, tmp_path, settings)
+    assert counts() == before
+    assert f"password:  {password}" in again and "imported before" in again
