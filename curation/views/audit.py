@@ -15,7 +15,6 @@ PAGE_ROWS = 100
 TARGET_PAGES = {
     "example": "example",
     "flag": "flag",
-    "duplicatecluster": "cluster-decide",
     "importjob": "import-detail",
     "datasetversion": "version",
     "trainingrun": "training-run",

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from curation import queues, selectors
 from curation.errors import ApplicationError
 from curation.forms import MemberForm, ProjectSettingsForm
-from curation.models import Role
+from curation.models import Role, VersionStatus
 from curation.services.projects import membership_remove, membership_set, project_update
 from curation.views.common import abilities, django_errors, project_for, signed_in
 
@@ -31,6 +31,7 @@ def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         "board": queues.dashboard(project=project, user=signed_in(request)),
         "members": selectors.members_list(project=project),
         "imports": selectors.import_job_list(project=project)[:3],
+        "latest_version": project.versions.filter(status=VersionStatus.FROZEN).order_by("-number").first(),
     }
     return render(request, "curation/project_dashboard.html", context)
 
