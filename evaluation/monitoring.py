@@ -282,7 +282,7 @@ def reports_due(now: datetime | None = None) -> int:
 
 def ood_to_annotation(*, report: DriftReport, user: User) -> int:
     """The report's out-of-distribution inputs as draft examples (output to write), tagged with
-    their deployment; inputs the project already has are skipped. How many were created."""
+    their deployment; an input already waiting as an empty draft is skipped. How many were created."""
     from curation.services.examples import example_create
 
     deployment = report.deployment
