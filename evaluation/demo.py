@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
 
 from curation.models import (
     ContradictionJob,
@@ -32,6 +31,8 @@ from curation.models import (
     DedupFields,
     DedupJob,
     DedupMethod,
+    ExampleStatus,
+    Job,
     JobStatus,
     Project,
     VersionStatus,
@@ -88,18 +89,17 @@ def demo_loop(
         say(line)
 
     project, created = demo_project_ensure(user=user)
-    approved = project.examples.filter(status="approved").count()
+    approved = project.examples.filter(status=ExampleStatus.APPROVED).count()
     step(f"project {project.name!r} ({'created' if created else 'there'}): {approved} approved examples")
     _noise_ensure(project, user, step)
-    dedup = _dedup_ensure(project, user, step)
-    contradictions = _contradictions_ensure(project, user, step)
+    _dedup_ensure(project, user, step)
+    _contradictions_ensure(project, user, step)
     version = _version_ensure(project, user, step)
     training = TRAINING if epochs is None else {**TRAINING, "epochs": epochs}
     run = _training_ensure(version, user, base_model, training, step)
     baseline = _eval_ensure(version, user, step, base_model=base_model)
     tuned = _eval_ensure(version, user, step, training_run=run)
     comparison = _comparison_ensure(baseline, tuned, user, step)
-    assert dedup.status == contradictions.status == JobStatus.SUCCEEDED
     return DemoResult(project, version, run, baseline, tuned, comparison, steps)
 
 
@@ -127,31 +127,32 @@ def _noise_ensure(project: Project, user: User, step: Say) -> None:
     step(f"planted noise: {job.created} near-duplicate and contradicting copies imported")
 
 
-def _dedup_ensure(project: Project, user: User, step: Say) -> DedupJob:
+def _dedup_ensure(project: Project, user: User, step: Say) -> None:
     job = DedupJob.objects.filter(project=project, status=JobStatus.SUCCEEDED).first()
     if job is None:
-        with transaction.atomic():
-            job = dedup_job_create(
-                project=project,
-                user=user,
-                method=DedupMethod.MINHASH,
-                threshold=0.7,
-                fields=DedupFields.INPUT_OUTPUT,
-            )
-        job.refresh_from_db()
-    step(
-        f"dedup job {job.pk} ({job.status}): {job.clusters} clusters, {job.duplicates_marked} duplicates marked"
-    )
-    return job
+        job = dedup_job_create(
+            project=project,
+            user=user,
+            method=DedupMethod.MINHASH,
+            threshold=0.7,
+            fields=DedupFields.INPUT_OUTPUT,
+        )
+        _require_success(job, "dedup job")
+    step(f"dedup job {job.pk}: {job.clusters} clusters, {job.duplicates_marked} duplicates marked")
 
 
-def _contradictions_ensure(project: Project, user: User, step: Say) -> ContradictionJob:
+def _contradictions_ensure(project: Project, user: User, step: Say) -> None:
     job = ContradictionJob.objects.filter(project=project, status=JobStatus.SUCCEEDED).first()
     if job is None:
         job = contradiction_job_create(project=project, user=user, method=DedupMethod.MINHASH, threshold=0.9)
-        job.refresh_from_db()
-    step(f"contradiction job {job.pk} ({job.status}): {job.flags_raised} contradiction flags to review")
-    return job
+        _require_success(job, "contradiction job")
+    step(f"contradiction job {job.pk}: {job.flags_raised} contradiction flags to review")
+
+
+def _require_success(job: Job, what: str) -> None:
+    job.refresh_from_db()
+    if job.status != JobStatus.SUCCEEDED:
+        raise RuntimeError(f"The demo's {what} ended {job.status}: {job.error}")
 
 
 def _version_ensure(project: Project, user: User, step: Say) -> DatasetVersion:

@@ -35,12 +35,15 @@ class Command(BaseCommand):
         # The jobs run here, one after the other, as a worker would run them.
         celery_app.conf.task_always_eager = True
         celery_app.conf.task_eager_propagates = True
-        result = demo_loop(
-            user=user,
-            base_model=base_model,
-            epochs=options["epochs"],
-            say=lambda line: self.stdout.write(f"demo: {line}"),
-        )
+        try:
+            result = demo_loop(
+                user=user,
+                base_model=base_model,
+                epochs=options["epochs"],
+                say=lambda line: self.stdout.write(f"demo: {line}"),
+            )
+        except RuntimeError as exc:  # a step failed; running the command again retries it
+            raise CommandError(str(exc)) from exc
         url = options["url"].rstrip("/")
         self.stdout.write(
             self.style.SUCCESS(
