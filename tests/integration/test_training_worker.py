@@ -120,6 +120,9 @@ def test_a_killed_worker_s_run_resumes_from_its_checkpoint_on_redelivery(
     done = _wait(run.pk, second, lambda run: run.is_finished, "finished")
     assert done.status == JobStatus.SUCCEEDED, f"{done.error}\n{done.traceback}\n{second.output()}"
     assert done.attempts == 2
-    assert done.resumed_from_step is not None and 10 <= done.resumed_from_step <= killed.step
+    # A checkpoint (every 5 steps) from past step 10; the step recorded in the database may lag
+    # the last checkpoint by a few steps (it is written with the heartbeat), so no upper bound here.
+    assert done.resumed_from_step is not None and done.resumed_from_step >= 10
+    assert done.resumed_from_step % 5 == 0 and done.resumed_from_step < done.total_steps
     assert done.step == done.total_steps == 240
     assert done.host.endswith(f":{second.process.pid}")
