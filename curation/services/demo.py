@@ -99,3 +99,12 @@ def sample_rows() -> list[tuple[str, str]]:
 
 def sample_labels() -> list[str]:
     return sorted({label for _, label in sample_rows()})
+
+
+def run_jobs_here() -> None:
+    """Run the jobs the demo starts in this process, one after the other, as a worker would (the
+    demo commands run before any worker is up)."""
+    from config.celery_app import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True

@@ -113,3 +113,22 @@ def test_the_demo_builds_every_step_of_the_loop_and_a_second_run_reuses_it(
     again = demo(tiny_model, tmp_path, settings)
     assert counts() == before
     assert f"password:  {password}" in again and "imported before" in again
+
+
+def test_seed_demo_makes_the_login_and_the_sample_project_without_a_worker(
+    tmp_path: Path, settings: Any
+) -> None:
+    # Given no worker and tasks sent to a broker (the benchmarks' harness runs seed_demo so)
+    from config.celery_app import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    settings.FINCH_HOME = tmp_path
+    try:
+        call_command("seed_demo", "--password", "a-bench-password", stdout=io.StringIO())
+    finally:
+        app.conf.task_always_eager = eager
+    # Then the sample came in all the same, 80% approved
+    project = Project.objects.get(name=DEMO_PROJECT_NAME)
+    assert project.examples.count() == len(sample_rows())
+    assert project.examples.filter(status=ExampleStatus.APPROVED).count() == int(len(sample_rows()) * 0.8)

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from curation.services.demo import demo_admin_ensure, demo_project_ensure
+from curation.services.demo import demo_admin_ensure, demo_project_ensure, run_jobs_here
 
 
 class Command(BaseCommand):
@@ -14,6 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--password", default=None, help="Default: a random one, kept in FINCH_HOME.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        run_jobs_here()
         login = demo_admin_ensure(username=options["username"], password=options["password"])
         user = get_user_model().objects.get(username=login.username)
         project, created = demo_project_ensure(user=user)

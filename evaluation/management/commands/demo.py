@@ -3,8 +3,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from config.celery_app import app as celery_app
-from curation.services.demo import demo_admin_ensure
+from curation.services.demo import demo_admin_ensure, run_jobs_here
 from evaluation.demo import default_base_model, demo_loop
 
 
@@ -32,9 +31,7 @@ class Command(BaseCommand):
             raise CommandError(f"No model at {base_model}: run `manage.py make_tiny_model` first.")
         login = demo_admin_ensure(username=options["username"], password=options["password"])
         user = get_user_model().objects.get(username=login.username)
-        # The jobs run here, one after the other, as a worker would run them.
-        celery_app.conf.task_always_eager = True
-        celery_app.conf.task_eager_propagates = True
+        run_jobs_here()
         try:
             result = demo_loop(
                 user=user,
