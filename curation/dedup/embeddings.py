@@ -53,11 +53,17 @@ def default_model_path() -> str:
     return str(get_model_path())
 
 
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16)."""
+    import torch
+
+    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+
+
 def _precision() -> Any:
     import torch
 
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-    return torch.autocast("cpu", dtype=torch.bfloat16) if native else nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16) if native_bfloat16() else nullcontext()
 
 
 def encode(texts: list[str], model_path: str, *, fp32: bool = False) -> Vectors:

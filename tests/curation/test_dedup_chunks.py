@@ -161,6 +161,11 @@ UNRELATED = [
 
 @pytest.mark.django_db
 class TestEmbeddingChunks:
+    @pytest.fixture(autouse=True)
+    def int8_candidates(self, settings: Settings) -> None:
+        """The int8 path on any CPU (`auto` leaves it off where bfloat16 is native)."""
+        settings.FINCH_EMBEDDING_INT8 = True
+
     @pytest.fixture
     def encoded(self, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         """The texts of every call to the int8 copy of the model (which embeds every text)."""

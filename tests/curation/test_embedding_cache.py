@@ -30,3 +30,15 @@ def test_a_rerun_embeds_only_the_new_texts(monkeypatch: Any) -> None:
     assert CachedEmbedding.objects.count() == 3
     assert first.shape == (3, 384) and np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-4)
     assert np.allclose(first[0], first[2]) and np.allclose(second[1], first[0])
+
+
+@pytest.mark.parametrize(
+    ("setting", "native_bf16", "expected"),
+    [("auto", True, False), ("auto", False, True), (True, True, True), (False, False, False)],
+)
+def test_int8_candidates_are_used_where_bfloat16_is_not_native_unless_set(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, setting: Any, native_bf16: bool, expected: bool
+) -> None:
+    settings.FINCH_EMBEDDING_INT8 = setting
+    monkeypatch.setattr(embedding_cache, "native_bfloat16", lambda: native_bf16)
+    assert embedding_cache.fast_available() is expected

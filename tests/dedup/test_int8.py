@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -42,8 +43,11 @@ def test_int8_embeddings_stay_close_to_the_models_own(int8_vectors: np.ndarray) 
     assert np.argmax(int8_vectors @ reference.T, axis=1).tolist() == list(range(len(TEXTS)))
 
 
-def test_prepare_models_makes_the_copy_once_and_reports_where(int8_vectors: np.ndarray) -> None:
-    # Given the copy exists (the fixture made it)
+def test_prepare_models_makes_the_copy_once_and_reports_where(
+    int8_vectors: np.ndarray, settings: Any
+) -> None:
+    # Given the copy exists (the fixture made it), and int8 candidates on (`auto` may not want them)
+    settings.FINCH_EMBEDDING_INT8 = True
     made = int8.quantized_path(default_model_path(), settings.FINCH_MODELS_DIR)
     stamp = made.stat().st_mtime_ns
 
