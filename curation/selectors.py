@@ -176,6 +176,11 @@ def contradiction_job_get(*, user: AnyUser, job_id: Any) -> ContradictionJob:
 JobT = TypeVar("JobT", ImportJob, ValidationJob, DedupJob, ContradictionJob, DatasetVersion)
 
 
+def job_list(model: type[JobT], *, project: Project) -> QuerySet[JobT]:
+    """A project's jobs of one kind (dedup, contradiction, validation), newest first."""
+    return model._default_manager.filter(project=project).select_related("created_by").order_by("-id")
+
+
 def _job_get(model: type[JobT], *, user: AnyUser, job_id: Any, name: str) -> JobT:
     """A project's job (or version), for any member of the project; NotFound for everyone else."""
     job = (

@@ -15,12 +15,18 @@ from api.serializers.dedup import (
 )
 from api.views.base import FinchAPIView
 from curation import selectors
-from curation.models import Role
+from curation.models import ContradictionJob, DedupJob, Role
 from curation.services.contradictions import contradiction_job_create
 from curation.services.dedup import cluster_dissolve, cluster_keep, dedup_job_create
 
 
 class ProjectDedupJobsView(FinchAPIView):
+    @extend_schema(responses=DedupJobOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        """The project's dedup jobs, newest first."""
+        project = selectors.project_get(user=request.user, project_id=project_id)
+        return self.paginated(request, selectors.job_list(DedupJob, project=project), DedupJobOutput)
+
     @extend_schema(request=DedupJobInput, responses={202: DedupJobOutput})
     def post(self, request: Request, project_id: int) -> Response:
         """Find duplicates (exact, minhash or embedding) and mark all but one per cluster (lead)."""
@@ -63,6 +69,13 @@ class ClusterDissolveView(FinchAPIView):
 
 
 class ProjectContradictionJobsView(FinchAPIView):
+    @extend_schema(responses=ContradictionJobOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        """The project's contradiction jobs, newest first."""
+        project = selectors.project_get(user=request.user, project_id=project_id)
+        jobs = selectors.job_list(ContradictionJob, project=project)
+        return self.paginated(request, jobs, ContradictionJobOutput)
+
     @extend_schema(request=ContradictionJobInput, responses={202: ContradictionJobOutput})
     def post(self, request: Request, project_id: int) -> Response:
         """Flag pairs with near-identical inputs and disagreeing outputs (lead)."""

@@ -16,7 +16,7 @@ from api.serializers.projects import (
 )
 from api.views.base import FinchAPIView
 from curation import selectors
-from curation.models import FlagStatus, Project, Role
+from curation.models import FlagStatus, Project, Role, ValidationJob
 from curation.services.projects import (
     membership_remove,
     membership_set,
@@ -87,6 +87,13 @@ class ProjectMemberDetailView(FinchAPIView):
 
 
 class ProjectValidationJobsView(FinchAPIView):
+    @extend_schema(responses=ValidationJobOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        """The project's validation jobs, newest first."""
+        project = selectors.project_get(user=request.user, project_id=project_id)
+        jobs = selectors.job_list(ValidationJob, project=project)
+        return self.paginated(request, jobs, ValidationJobOutput)
+
     @extend_schema(request=None, responses={202: ValidationJobOutput})
     def post(self, request: Request, project_id: int) -> Response:
         """Re-check every example against the project's settings; invalid ones get format flags."""

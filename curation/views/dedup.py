@@ -38,7 +38,7 @@ def duplicates(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         **abilities(request, project),
         "form": form,
-        "jobs": DedupJob.objects.filter(project=project).select_related("created_by").order_by("-id")[:10],
+        "jobs": selectors.job_list(DedupJob, project=project)[:10],
         "clusters": clusters,
     }
     return render(request, "curation/duplicates.html", context)

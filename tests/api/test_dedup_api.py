@@ -475,3 +475,29 @@ def test_a_member_of_another_project_cannot_see_the_clusters(
     assert client.get(clusters_url(job["id"])).status_code == 404
     assert client.post(keep_url(cluster["id"]), {"example": trio[0].pk}, format="json").status_code == 404
     assert client.post(dissolve_url(cluster["id"])).status_code == 404
+
+
+def test_a_projects_jobs_are_listed_newest_first_and_only_its_own(team: Team, client_for: ClientFor) -> None:
+    # Given two dedup jobs, a contradiction job and a validation job in the project, and a
+    # dedup job in another project
+    from curation.models import ContradictionJob, DedupJob, ValidationJob
+    from tests.factories import ProjectFactory
+
+    first = DedupJob.objects.create(project=team.project, method="exact")
+    second = DedupJob.objects.create(project=team.project, method="minhash", threshold=0.8)
+    DedupJob.objects.create(project=ProjectFactory.create(), method="exact")
+    contradiction = ContradictionJob.objects.create(project=team.project)
+    validation = ValidationJob.objects.create(project=team.project)
+    client = client_for(team.annotator)
+
+    def ids(kind: str) -> list[int]:
+        response = client.get(f"/api/projects/{team.project.pk}/{kind}/")
+        assert response.status_code == 200, response.content
+        return [job["id"] for job in response.json()["results"]]
+
+    # Then each list holds the project's jobs of that kind, newest first, in their usual fields
+    assert ids("dedup-jobs") == [second.pk, first.pk]
+    assert ids("contradiction-jobs") == [contradiction.pk]
+    assert ids("validation-jobs") == [validation.pk]
+    listed = client.get(f"/api/projects/{team.project.pk}/dedup-jobs/").json()["results"][0]
+    assert listed == client.get(f"/api/dedup-jobs/{second.pk}/").json()
