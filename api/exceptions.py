@@ -57,7 +57,7 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     body, like every other refusal there; elsewhere the page."""
     if request.path.startswith("/api/"):
         message = f"No API endpoint at {request.path}; ids in paths are numbers."
-        return JsonResponse(_body([_error(None, "not_found", message)]), status=404)
+        return JsonResponse(error_body("not_found", message), status=404)
     return page_not_found(request, exception)
 
 
@@ -81,6 +81,11 @@ def _error(field: str | None, code: str, message: str) -> dict[str, Any]:
     if field and not message.startswith(field):
         message = f"{field}: {message}"
     return {"field": field, "code": code, "message": message}
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The API's error body for one refusal that names no field (for answers made outside DRF)."""
+    return _body([_error(None, code, message)])
 
 
 def _body(errors: list[dict[str, Any]]) -> dict[str, Any]:

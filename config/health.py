@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
+from api.exceptions import error_body
+
 log = logging.getLogger(__name__)
 BROKER_TIMEOUT_S = 3
 
@@ -74,8 +76,7 @@ class DatabaseUnavailableMiddleware:
         log.error("database unavailable during %s %s: %s", request.method, request.path, exception)
         response: HttpResponse
         if request.path.startswith("/api/"):
-            error = {"field": None, "code": "database_unavailable", "message": UNAVAILABLE}
-            response = JsonResponse({"errors": [error], "detail": UNAVAILABLE}, status=503)
+            response = JsonResponse(error_body("database_unavailable", UNAVAILABLE), status=503)
         else:
             page = render_to_string("try_later.html", {"message": UNAVAILABLE})
             response = HttpResponse(page, status=503)

@@ -179,9 +179,7 @@ def _training_ensure(
             hyperparameters=hyperparameters,
             name="demo LoRA",
         )
-        run.refresh_from_db()
-        if run.status != JobStatus.SUCCEEDED:
-            raise RuntimeError(f"The demo training run ended {run.status}: {run.error}")
+        _require_success(run, "training run")
     step(f"training run {run.pk}: eval loss {run.initial_eval_loss:.3f} -> {run.best_eval_loss:.3f}")
     return run
 
@@ -198,9 +196,7 @@ def _eval_ensure(
     run = runs.filter(base_model=base_model).first() if training_run is None else runs.first()
     if run is None:
         run = eval_run_create(version=version, user=user, base_model=base_model, training_run=training_run)
-        run.refresh_from_db()
-        if run.status != JobStatus.SUCCEEDED:
-            raise RuntimeError(f"The demo {run.kind} evaluation ended {run.status}: {run.error}")
+        _require_success(run, f"{run.kind} evaluation")
     step(
         f"{run.kind} evaluation {run.pk}: {run.primary_metric} {run.metrics[run.primary_metric]:.3f} on {run.n} items"
     )

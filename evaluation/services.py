@@ -23,7 +23,7 @@ from curation.models import DatasetVersion, JobStatus, Split, VersionItem
 from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
-from curation.services.jobs import job_update
+from curation.services.jobs import job_fail_if_running, job_update
 from evaluation import extract, metrics, stats
 from evaluation.models import Comparison, EvalPrediction, EvalRun, Verdict
 from training import artifacts
@@ -152,14 +152,10 @@ def _execute(run: EvalRun) -> None:
 def eval_run_fail_stale(run: EvalRun, error: str) -> bool:
     """Fail a run whose worker died (the reaper's call) and drop any predictions it stored."""
     with transaction.atomic():
-        failed = EvalRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING).update(
-            status=JobStatus.FAILED,
-            error=error + " Nothing of it was kept; run it again.",
-            finished_at=timezone.now(),
-        )
+        failed = job_fail_if_running(run, error + " Nothing of it was kept; run it again.")
         if failed:
             EvalPrediction.objects.filter(run=run).delete()
-    return bool(failed)
+    return failed
 
 
 def eval_runs_reap() -> int:

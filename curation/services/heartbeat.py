@@ -22,7 +22,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, models
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from curation.models import JobHeartbeat
@@ -124,10 +123,8 @@ def jobs_reap(kinds: Iterable[Reapable]) -> int:
 
 
 def _stale(kind: Reapable, cutoff: Any) -> Iterator[tuple[models.Model, JobHeartbeat]]:
-    label = kind.model._meta.label_lower
-    stale_beats = JobHeartbeat.objects.filter(kind=label, object_id=OuterRef("pk"), beat_at__lt=cutoff)
-    rows = kind.model._default_manager.filter(status=kind.running_status).filter(Exists(stale_beats))
-    for row in rows:
-        beat = JobHeartbeat.objects.filter(kind=label, object_id=row.pk).first()
-        if beat is not None:
-            yield row, beat
+    """The kind's running rows whose heartbeat is older than the cutoff, with that heartbeat."""
+    beats = JobHeartbeat.objects.filter(kind=kind.model._meta.label_lower, beat_at__lt=cutoff)
+    stale = {beat.object_id: beat for beat in beats}
+    for row in kind.model._default_manager.filter(status=kind.running_status, pk__in=stale):
+        yield row, stale[row.pk]

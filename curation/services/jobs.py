@@ -101,3 +101,14 @@ def job_update(job: Job, **fields: Any) -> None:
     for name, value in fields.items():
         setattr(job, name, value)
     type(job)._default_manager.filter(pk=job.pk).update(**fields)
+
+
+def job_fail_if_running(job: Job, error: str, **fields: Any) -> bool:
+    """Fail the job only while it is still running (one UPDATE filtered on the status: a job
+    that finished meanwhile is left alone); whether it did."""
+    updated = (
+        type(job)
+        ._default_manager.filter(pk=job.pk, status=JobStatus.RUNNING)
+        .update(status=JobStatus.FAILED, error=error, finished_at=timezone.now(), **fields)
+    )
+    return bool(updated)

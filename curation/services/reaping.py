@@ -8,7 +8,6 @@ had failed on its own and the same job can simply be run again.
 from __future__ import annotations
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from curation.models import (
     ContradictionJob,
@@ -23,6 +22,7 @@ from curation.models import (
     VersionStatus,
 )
 from curation.services.heartbeat import Reapable, jobs_reap
+from curation.services.jobs import job_fail_if_running
 
 RUN_AGAIN = " Nothing of it was applied; run it again."
 
@@ -30,7 +30,7 @@ RUN_AGAIN = " Nothing of it was applied; run it again."
 def job_fail_stale(job: Job, error: str) -> bool:
     """Validation and contradiction jobs write their flags in one transaction at the end: a
     dead worker's job applied nothing."""
-    return _fail_running(job, error + RUN_AGAIN)
+    return job_fail_if_running(job, error + RUN_AGAIN)
 
 
 def import_fail_stale(job: ImportJob, error: str) -> bool:
@@ -41,7 +41,7 @@ def import_fail_stale(job: ImportJob, error: str) -> bool:
         f" {kept} rows were imported before it stopped and are kept; import the file again: rows "
         "already in the project are skipped."
     )
-    if not _fail_running(job, error + note, created=kept):
+    if not job_fail_if_running(job, error + note, created=kept):
         return False
     _drop_staging_tables(job)
     return True
@@ -52,7 +52,7 @@ def dedup_fail_stale(job: DedupJob, error: str) -> bool:
     marked, and only its chunk sketches (files, a Redis LSH index) are left to remove."""
     from curation.services.dedup_chunks import sketches_discard
 
-    if not _fail_running(job, error + RUN_AGAIN):
+    if not job_fail_if_running(job, error + RUN_AGAIN):
         return False
     sketches_discard(job)
     return True
@@ -72,15 +72,6 @@ def version_fail_stale(version: DatasetVersion, error: str) -> bool:
         VersionItem.objects.filter(version=version).delete()
     canonical_files_discard(version)
     return True
-
-
-def _fail_running(job: Job, error: str, **fields: int) -> bool:
-    updated = (
-        type(job)
-        ._default_manager.filter(pk=job.pk, status=JobStatus.RUNNING)
-        .update(status=JobStatus.FAILED, error=error, finished_at=timezone.now(), **fields)
-    )
-    return bool(updated)
 
 
 def _drop_staging_tables(job: ImportJob) -> None:

@@ -85,7 +85,7 @@ def flag_list(request: HttpRequest, project_id: int) -> HttpResponse:
         "flags": flags[:200],
         "status": status,
         "statuses": FlagStatus.values,
-        "jobs": ContradictionJob.objects.filter(project=project).order_by("-id")[:5],
+        "jobs": selectors.job_list(ContradictionJob, project=project)[:5],
     }
     return render(request, "curation/flags.html", context)
 
