@@ -220,13 +220,12 @@ FINCH_MAX_METADATA_CHARS = env_int("FINCH_MAX_METADATA_CHARS", 20_000)
 FINCH_MAX_LABELS = env_int("FINCH_MAX_LABELS", 2_000)
 # A local sentence-transformers model for embedding dedup; empty: the packaged all-MiniLM-L6-v2.
 FINCH_EMBEDDING_MODEL = env_str("FINCH_EMBEDDING_MODEL", "")
-# Embedding dedup can propose candidates with an int8 ONNX copy of the model (made once, by
-# `manage.py prepare_models` or on first use, under FINCH_MODELS_DIR), then verify them with the
-# model itself: `true`, `false`, or `auto` (int8 where the CPU lacks native bfloat16).
-FINCH_EMBEDDING_INT8: bool | str = (
-    "auto"
-    if env_str("FINCH_EMBEDDING_INT8", "auto").lower() == "auto"
-    else env_bool("FINCH_EMBEDDING_INT8", True)
+# Embedding dedup embeds every text with an int8 ONNX copy of the model (made once, by
+# `manage.py prepare_models` or on first use, under FINCH_MODELS_DIR) and has the model itself
+# decide the pairs near the threshold: `true` (the default; `auto`, its old name, means the same)
+# or `false` (the model alone).
+FINCH_EMBEDDING_INT8 = env_str("FINCH_EMBEDDING_INT8", "true").lower() == "auto" or env_bool(
+    "FINCH_EMBEDDING_INT8", True
 )
 FINCH_MODELS_DIR = Path(env_str("FINCH_MODELS_DIR", str(FINCH_HOME / "models"))).resolve()
 # Freezes of at most this many examples finish within the request (201); larger ones run as a

@@ -11,6 +11,7 @@ the pairs that sit right at the threshold.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,20 +88,31 @@ def sketch(texts: list[str], shingling: Shingling, *, threshold: float, num_perm
     return Sketches(keys.astype(np.uint32), matrix.astype(np.uint8))  # the low bits
 
 
-def candidate_pairs(keys: npt.NDArray[np.uint32] | npt.NDArray[np.uint64], window: int = 1) -> Ints:
+def candidate_pairs(
+    keys: npt.NDArray[np.uint32] | npt.NDArray[np.uint64], window: int = 1, threads: int = 1
+) -> Ints:
     """Row pairs that share a key in at least one band (column); each pair once, sorted.
 
     Within a run of rows sharing a key, each row pairs with the run's first row and with the
     `window` rows before it: every pair of a run no longer than window + 1, and enough to join
-    the rest into groups, without a quadratic blow-up on big runs.
+    the rest into groups, without a quadratic blow-up on big runs. Bands are sorted on `threads`
+    threads at once (numpy's sorts release the GIL).
     """
     count = len(keys)
-    found = [_equal_key_pairs(keys[:, band], window) for band in range(keys.shape[1])]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        found = list(pool.map(lambda band: _equal_key_pairs(keys[:, band], window), range(keys.shape[1])))
     pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
     if not pairs.size:
         return pairs
-    codes = np.unique(pairs[:, 0] * count + pairs[:, 1])  # one number per pair: a 1-D unique
+    codes = _distinct(pairs[:, 0] * count + pairs[:, 1])  # one number per pair: a 1-D unique
     return np.stack([codes // count, codes % count], axis=1)
+
+
+def _distinct(values: Ints) -> Ints:
+    """np.unique of a 1-D array by sorting in place (several times faster on millions of numbers
+    than numpy 2's hash-based unique)."""
+    values.sort()
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if values.size else values
 
 
 def candidate_pairs_across(

@@ -163,7 +163,7 @@ UNRELATED = [
 class TestEmbeddingChunks:
     @pytest.fixture(autouse=True)
     def int8_candidates(self, settings: Settings) -> None:
-        """The int8 path on any CPU (`auto` leaves it off where bfloat16 is native)."""
+        """The int8 path (the default, made explicit)."""
         settings.FINCH_EMBEDDING_INT8 = True
 
     @pytest.fixture
@@ -181,7 +181,8 @@ class TestEmbeddingChunks:
 
     @pytest.fixture
     def verified(self, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-        """The texts of every call to the model itself (which embeds only candidates)."""
+        """The texts of every call to the model itself (which embeds only candidates near the
+        threshold)."""
         calls: list[list[str]] = []
         real_encode = embedding_cache.encode
 
@@ -220,11 +221,12 @@ class TestEmbeddingChunks:
         assert sorted(job.chunks_done) == [0, 1, 2]
         assert job.progress == 1.0
 
-        # And each text was embedded once by the int8 model, by the chunk that holds it, and only
-        # the candidates (the question and its variants) by the model itself, in the merge
+        # And each text was embedded once by the int8 model, by the chunk that holds it, and by
+        # the model itself, in the merge, only texts of candidate pairs near the threshold (which
+        # of the variants those are depends on the CPU's int8 arithmetic)
         assert len(encoded) == 3
         assert sorted(text for call in encoded for text in call) == sorted(example.input for example in rows)
-        assert [sorted(call) for call in verified] == [sorted([QUESTION, *VARIANTS])]
+        assert len(verified) <= 1 and set(*verified) <= {QUESTION, *VARIANTS}
         assert sketch_files(job) == []
 
     def test_without_the_int8_copy_the_model_embeds_each_text_once_and_decides(

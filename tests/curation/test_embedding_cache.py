@@ -33,12 +33,54 @@ def test_a_rerun_embeds_only_the_new_texts(monkeypatch: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("setting", "native_bf16", "expected"),
-    [("auto", True, False), ("auto", False, True), (True, True, True), (False, False, False)],
+    ("setting", "has_copy", "expected"), [(True, True, True), (True, False, False), (False, True, False)]
 )
-def test_int8_candidates_are_used_where_bfloat16_is_not_native_unless_set(
-    settings: Any, monkeypatch: pytest.MonkeyPatch, setting: Any, native_bf16: bool, expected: bool
+def test_int8_candidates_are_used_where_the_model_has_an_int8_copy_unless_turned_off(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, setting: bool, has_copy: bool, expected: bool
 ) -> None:
     settings.FINCH_EMBEDDING_INT8 = setting
-    monkeypatch.setattr(embedding_cache, "native_bfloat16", lambda: native_bf16)
+    monkeypatch.setattr(embedding_cache.int8, "available", lambda path: has_copy)
     assert embedding_cache.fast_available() is expected
+
+
+def _pair(index: int, cosine: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two unit vectors with this cosine, orthogonal to every other pair's."""
+    first, second = np.zeros(384, dtype=np.float32), np.zeros(384, dtype=np.float32)
+    first[2 * index] = 1.0
+    second[2 * index], second[2 * index + 1] = cosine, np.sqrt(1 - cosine**2)
+    return first, second
+
+
+@pytest.mark.django_db
+def test_the_model_decides_only_the_int8_pairs_near_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given int8 cosines (model cosines): clear (0.99, never asked), near and in (0.94, 0.96),
+    # near and out (0.955, 0.93), below the candidates' floor (0.90, never asked)
+    cosines = {"clear": (0.99, 0.99), "near in": (0.94, 0.96), "near out": (0.955, 0.93), "far": (0.90, 0.99)}
+    fast, model = {}, {}
+    for index, (name, (fast_cosine, model_cosine)) in enumerate(cosines.items()):
+        for side, text in enumerate([f"{name} a", f"{name} b"]):
+            fast[text] = _pair(index, fast_cosine)[side]
+            model[text] = _pair(index, model_cosine)[side]
+    asked: list[str] = []
+
+    def model_encode(texts: list[str], path: str) -> np.ndarray:
+        asked.extend(texts)
+        return np.stack([model[text] for text in texts])
+
+    monkeypatch.setattr(embedding_cache, "fast_available", lambda: True)
+    monkeypatch.setattr(
+        embedding_cache.int8, "encode", lambda texts, path, folder: np.stack([fast[t] for t in texts])
+    )
+    monkeypatch.setattr(embedding_cache, "encode", model_encode)
+    texts = list(fast)
+
+    # When pairs at 0.95 are searched
+    pairs, cosine = embedding_cache.similar_text_pairs(texts, 0.95)
+
+    # Then the clear pair stands on its int8 cosine, the model decides the two near ones
+    found = {(texts[a], texts[b]) for a, b in pairs.tolist()}
+    assert found == {("clear a", "clear b"), ("near in a", "near in b")}
+    assert sorted(asked) == ["near in a", "near in b", "near out a", "near out b"]
+    # And a pair's cosine is the model's where it embedded both texts, else the int8 copy's
+    assert cosine(2, 3) == pytest.approx(0.96, abs=1e-6)
+    assert cosine(0, 1) == pytest.approx(0.99, abs=1e-6)

@@ -17,8 +17,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not fast_available():
             self.stdout.write(
-                "No int8 copy needed (FINCH_EMBEDDING_INT8 is off, or `auto` on a CPU with native "
-                "bfloat16, or the model does not mean-pool)."
+                "No int8 copy needed (FINCH_EMBEDDING_INT8 is off, or the model does not mean-pool)."
             )
             return
         started = time.perf_counter()
