@@ -1,0 +1,44 @@
+"""Encoding in batches of one token length (curation/dedup/embeddings.py): every text once, in
+batches that keep to their token budget, and the same embeddings as sentence-transformers'
+own `encode`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from curation.dedup.embeddings import _model, default_model_path, encode, length_batches
+
+
+@pytest.mark.parametrize("budget", [8, 64, 1024])
+def test_batches_hold_every_row_once_within_the_budget_shortest_first(budget: int) -> None:
+    lengths = [int(value) for value in np.random.default_rng(3).integers(2, 40, size=500)] + [300]
+
+    batches = list(length_batches(lengths, budget))
+
+    assert sorted(row for batch in batches for row in batch.tolist()) == list(range(len(lengths)))
+    for batch in batches:
+        padded = len(batch) * max(lengths[row] for row in batch.tolist())
+        assert padded <= budget or len(batch) == 1  # a text longer than the budget goes alone
+    longest_of_each = [max(lengths[row] for row in batch.tolist()) for batch in batches]
+    assert longest_of_each == sorted(longest_of_each)
+    assert len(lengths) - 1 in batches[-1].tolist()  # the longest text comes last
+
+
+def test_embeddings_match_sentence_transformers_encode_in_the_callers_order() -> None:
+    # Given texts of very different lengths, in no particular order (a repeat among them)
+    texts = [
+        "Refund please",
+        "Where is my new card? It still has not arrived and I ordered it two weeks ago. " * 3,
+        "PIN?",
+        "How do I change the PIN of my card?",
+        "Refund please",
+    ]
+
+    # When encoded in fp32 by Finch's batches and by the library's own encode
+    ours = encode(texts, default_model_path(), fp32=True)
+    reference = _model(default_model_path()).encode(texts, normalize_embeddings=True)
+
+    # Then each text's embedding is the same, in the caller's order
+    assert np.allclose(np.einsum("ij,ij->i", ours, reference), 1.0, atol=1e-5)
+    assert np.allclose(ours[0], ours[4])
