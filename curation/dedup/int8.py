@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from curation.dedup.embeddings import length_batches
+
 MAX_TOKENS = 256
 
 
@@ -119,8 +121,6 @@ def _session(model_path: str, folder: str) -> tuple[Any, Any]:
 
 def encode(texts: list[str], model_path: str, folder: Path) -> npt.NDArray[np.float32]:
     """Unit-length int8-model embeddings, in the order of `texts`."""
-    from curation.dedup.embeddings import length_batches
-
     session, tokenizer = _session(model_path, str(folder))
     tokens = tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
     lengths = [len(ids) for ids in tokens]
