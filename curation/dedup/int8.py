@@ -124,12 +124,13 @@ def encode(texts: list[str], model_path: str, folder: Path) -> npt.NDArray[np.fl
     session, tokenizer = _session(model_path, str(folder))
     tokens = tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
     lengths = [len(ids) for ids in tokens]
+    sizes = np.asarray(lengths)  # once, not per batch
     vectors = np.zeros((len(texts), 0), dtype=np.float32)
     for rows in length_batches(lengths):
         input_ids = np.zeros((len(rows), lengths[rows[-1]]), dtype=np.int64)  # rows[-1]: the longest
         for at, row in enumerate(rows.tolist()):
             input_ids[at, : lengths[row]] = tokens[row]
-        mask = (np.arange(input_ids.shape[1]) < np.asarray(lengths)[rows, None]).astype(np.int64)
+        mask = (np.arange(input_ids.shape[1]) < sizes[rows, None]).astype(np.int64)
         inputs = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
         hidden = session.run(None, inputs)[0]
         pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)

@@ -136,7 +136,7 @@ def candidate_pairs_across(
     if not found:
         return np.empty((0, 2), dtype=np.int64)
     pairs = np.sort(np.concatenate(found), axis=1)
-    codes = np.unique(pairs[:, 0] * len(keys) + pairs[:, 1])
+    codes = _distinct(pairs[:, 0] * len(keys) + pairs[:, 1])
     return np.stack([codes // len(keys), codes % len(keys)], axis=1)
 
 

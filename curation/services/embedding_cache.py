@@ -11,7 +11,7 @@ import numpy.typing as npt
 from django.conf import settings
 
 from curation.dedup import int8
-from curation.dedup.embeddings import Vectors, all_cores, default_model_path, encode, similar_pairs
+from curation.dedup.embeddings import Pairs, Vectors, all_cores, default_model_path, encode, similar_pairs
 from curation.models import CachedEmbedding
 from curation.services.lookups import matching
 
@@ -47,7 +47,6 @@ def fast_available() -> bool:
 # INT8_BELOW, and the model decides all but those at the threshold plus INT8_ABOVE or more.
 INT8_BELOW = 0.03
 INT8_ABOVE = 0.015
-Pairs = npt.NDArray[np.int64]
 PairFilter = Callable[[Pairs], npt.NDArray[np.bool_]]
 
 

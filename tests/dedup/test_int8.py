@@ -46,7 +46,7 @@ def test_int8_embeddings_stay_close_to_the_models_own(int8_vectors: np.ndarray) 
 def test_prepare_models_makes_the_copy_once_and_reports_where(
     int8_vectors: np.ndarray, settings: Any
 ) -> None:
-    # Given the copy exists (the fixture made it), and int8 candidates on (`auto` may not want them)
+    # Given the copy exists (the fixture made it), and int8 candidates on (the default, made explicit)
     settings.FINCH_EMBEDDING_INT8 = True
     made = int8.quantized_path(default_model_path(), settings.FINCH_MODELS_DIR)
     stamp = made.stat().st_mtime_ns
