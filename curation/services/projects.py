@@ -13,10 +13,17 @@ from curation.models import Membership, Project, Role
 from curation.services.audit import audit, changed
 from curation.services.content import refuse_nul, validate_project_settings
 
-PROJECT_EDITABLE_FIELDS = ("name", "target_behavior", "system_prompt", "labels", "output_schema", "min_gain")
+PROJECT_EDITABLE_FIELDS = (
+    "name",
+    "target_behavior",
+    "system_prompt",
+    "labels",
+    "output_schema",
+    "min_gain",
+    "reviewers_may_not_review_own",
+)
 
 
-@transaction.atomic
 @transaction.atomic
 def project_create(
     *,
@@ -28,6 +35,7 @@ def project_create(
     labels: list[str] | None = None,
     output_schema: dict[str, Any] | None = None,
     min_gain: float = 0.0,
+    reviewers_may_not_review_own: bool = True,
 ) -> Project:
     """Create a project with the creator as its lead. Raises InvalidInput for bad settings."""
     clean_labels, clean_schema = validate_project_settings(task_type, labels, output_schema)
@@ -39,6 +47,7 @@ def project_create(
         labels=clean_labels,
         output_schema=clean_schema,
         min_gain=min_gain,
+        reviewers_may_not_review_own=reviewers_may_not_review_own,
         created_by=user,
     )
     Membership.objects.create(project=project, user=user, role=Role.LEAD)

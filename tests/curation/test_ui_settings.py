@@ -9,7 +9,7 @@ import pytest
 from curation.models import Membership, Role, TaskType
 from tests.conftest import Team
 from tests.curation.ui_support import followed_text, logged_in, text
-from tests.factories import MembershipFactory, ProjectFactory
+from tests.factories import MembershipFactory, ProjectFactory, sharing_a_project
 
 
 def settings_url(team: Team) -> str:
@@ -110,6 +110,7 @@ class TestSettings:
 @pytest.mark.django_db
 class TestMembers:
     def test_a_lead_adds_a_member(self, team: Team) -> None:
+        sharing_a_project(team.lead, team.outsider)
         client = logged_in(team.lead)
         response = client.post(members_url(team), {"username": team.outsider.username, "role": Role.REVIEWER})
         assert response["Location"] == settings_url(team)
@@ -158,10 +159,16 @@ class TestMembers:
         assert role_of(team, team.lead.username) is None
         assert role_of(team, team.reviewer.username) == Role.LEAD
 
-    def test_an_unknown_user_is_reported(self, team: Team) -> None:
+    def test_an_unknown_user_and_a_stranger_get_the_same_answer(self, team: Team) -> None:
         client = logged_in(team.lead)
-        response = client.post(members_url(team), {"username": "nobody-here", "role": Role.ANNOTATOR})
-        assert "There is no user named &#x27;nobody-here&#x27;." in followed_text(client, response)
+        pages = [
+            followed_text(client, client.post(members_url(team), {"username": name, "role": Role.ANNOTATOR}))
+            for name in ("nobody-here", team.outsider.username)
+        ]
+        message = "&#x27;{}&#x27; cannot be added here: add people who already share a project with you"
+        assert message.format("nobody-here") in pages[0]
+        assert message.format(team.outsider.username) in pages[1]
+        assert role_of(team, team.outsider.username) is None
 
     def test_a_missing_role_is_reported(self, team: Team) -> None:
         client = logged_in(team.lead)

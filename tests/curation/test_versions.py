@@ -367,7 +367,11 @@ class TestImmutability:
         assert not VersionItem.objects.exists()
 
     def test_sqlite_delete_without_where_cannot_empty_them(self, version: DatasetVersion) -> None:
-        with pytest.raises(IntegrityError, match="frozen"), transaction.atomic(), connection.cursor() as cursor:
+        with (
+            pytest.raises(IntegrityError, match="frozen"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute("DELETE FROM curation_versionitem")
         assert VersionItem.objects.filter(version=version).count() == 10
 
