@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from curation.models import Membership, Role, TaskType
+from curation.models import AuditEvent, Membership, Role, TaskType
 from tests.conftest import Team
 from tests.curation.ui_support import followed_text, logged_in, text
 from tests.factories import MembershipFactory, ProjectFactory, sharing_a_project
@@ -68,6 +68,26 @@ class TestSettings:
         write = text(logged_in(team.annotator).get(f"/projects/{team.project.pk}/write/"))
         assert '<option value="refund">refund</option>' in write
         assert '<option value="exchange_rate">' not in write
+
+    def test_a_lead_turns_separation_of_duties_off_and_on(self, team: Team) -> None:
+        # Given the settings page, where separation of duties is on by default
+        client = logged_in(team.lead)
+        page = text(client.get(settings_url(team)))
+        assert "Separation of duties" in page
+        assert 'id="id_reviewers_may_not_review_own" checked>' in page
+        # When the lead unticks it (a browser sends no value), then ticks it again
+        client.post(settings_url(team), settings_form())
+        team.project.refresh_from_db()
+        off = team.project.reviewers_may_not_review_own
+        client.post(settings_url(team), settings_form(reviewers_may_not_review_own="on"))
+        team.project.refresh_from_db()
+        # Then the project follows, and the audit log has both changes
+        assert (off, team.project.reviewers_may_not_review_own) == (False, True)
+        changes = AuditEvent.objects.filter(action="project.update").values_list("changes", flat=True)
+        assert [change["reviewers_may_not_review_own"] for change in changes] == [
+            [False, True],
+            [True, False],
+        ]
 
     def test_too_few_labels_are_refused_inline(self, team: Team) -> None:
         response = logged_in(team.lead).post(settings_url(team), settings_form(labels="only_one"))
