@@ -60,7 +60,7 @@ urlpatterns = [
     path("login/", login.login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Before the admin's own URLs, so its sign-in form counts against the same rate.
-    path("admin/login/", login.attempts_limited(admin.site.login)),
+    path("admin/login/", login.attempts_limited(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
 ]

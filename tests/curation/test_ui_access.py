@@ -43,7 +43,7 @@ from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, U
 
 ROLE_RANK = {"annotator": 1, "reviewer": 2, "lead": 3, "staff": 3}
 # Routes the matrix leaves out: tested in tests/deploy (health), TestLogin, and the API's matrix.
-UNLISTED = {"health", "ready", "login", "logout"}
+UNLISTED = {"health", "ready", "login", "admin-login", "logout"}
 
 pytestmark = pytest.mark.usefixtures("media_in_tmp")
 
