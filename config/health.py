@@ -1,5 +1,6 @@
-"""Probes: `/healthz` (the process answers) and `/readyz` (the database and the broker too);
-and 503, not 500, for any request made while the database is away."""
+"""Probes: `/healthz` (the process answers) and `/readyz` (the database and the broker too),
+answered whatever the Host header says; and 503, not 500, for any request made while the
+database is away."""
 
 from __future__ import annotations
 
@@ -52,6 +53,24 @@ def _broker() -> str:
         log.warning("readiness: broker unreachable: %s", exc)
         return f"unreachable: {type(exc).__name__}"
     return "ok"
+
+
+PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {"/healthz": healthz, "/readyz": readyz}
+
+
+class ProbeMiddleware:
+    """kubelet's httpGet probes send `Host: <pod IP>:<port>`, which ALLOWED_HOSTS rightly refuses
+    (400 DisallowedHost, so pods would never become ready). The probe paths are answered here,
+    before anything reads the Host header (SecurityMiddleware, CommonMiddleware); every other
+    path still has it checked. They reveal nothing but whether this process, its database and
+    its broker are up."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = PROBES.get(request.path_info)
+        return probe(request) if probe is not None else self.get_response(request)
 
 
 RETRY_AFTER_S = 5

@@ -1,34 +1,42 @@
-"""The sign-in page, with the token endpoint's rate on password attempts (per client address)."""
+"""Signing in with a password, wherever it happens (the sign-in page, the admin's sign-in page,
+`POST /api/auth/token/`), counts against one rate per client address (`login`, see
+api/throttling.py): a post over it answers 429 before any password is checked."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.loader import render_to_string
 
 from api.throttling import LoginRate
 
-
-class LoginAttemptRate(LoginRate):
-    """The `login` rate, by client address (a form post has no user yet)."""
-
-    def get_cache_key(self, request: Any, view: Any) -> str:
-        return self.cache_format % {"scope": "login-form", "ident": self.get_ident(request)}
+View = Callable[..., HttpResponseBase]
 
 
-class LoginView(auth_views.LoginView):
-    throttle_scope = "login"
+def attempts_limited(view: View) -> View:
+    """The view, answering 429 with Retry-After to a POST over the sign-in rate."""
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        attempts = LoginAttemptRate()
-        # DRF's throttle reads only the request's META and the view's throttle_scope.
-        if not attempts.allow_request(request, self):  # type: ignore[arg-type]
-            wait = int(attempts.wait() or 60)
-            message = f"Too many sign-in attempts from your address; try again in {wait} seconds."
-            page = render_to_string("try_later.html", {"message": message, "title": "Too many attempts"})
-            response = HttpResponse(page, status=429)
-            response["Retry-After"] = str(wait)
-            return response
-        return super().post(request, *args, **kwargs)
+    @wraps(view)
+    def limited(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        attempts = LoginRate()
+        # DRF's throttle reads only the request's META (the view is not used).
+        if request.method == "POST" and not attempts.allow_request(request, None):  # type: ignore[arg-type]
+            return _too_many(int(attempts.wait() or 60))
+        return view(request, *args, **kwargs)
+
+    return limited
+
+
+def _too_many(wait: int) -> HttpResponse:
+    message = f"Too many sign-in attempts from your address; try again in {wait} seconds."
+    page = render_to_string("try_later.html", {"message": message, "title": "Too many attempts"})
+    response = HttpResponse(page, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
+login_view = attempts_limited(auth_views.LoginView.as_view())

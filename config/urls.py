@@ -57,8 +57,10 @@ urlpatterns = [
     ),
     path("healthz", health.healthz, name="health"),
     path("readyz", health.readyz, name="ready"),
-    path("login/", login.LoginView.as_view(), name="login"),
+    path("login/", login.login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Before the admin's own URLs, so its sign-in form counts against the same rate.
+    path("admin/login/", login.attempts_limited(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
 ]

@@ -53,6 +53,12 @@ class ProjectSettingsForm(forms.Form):
         help_text="A tuned model ships only when the 95% interval of its gain on the primary metric is above this.",
         widget=forms.NumberInput(attrs={"step": "0.01"}),
     )
+    reviewers_may_not_review_own = forms.BooleanField(
+        required=False,
+        label="Separation of duties",
+        help_text="Reviewers may not approve or reject examples they wrote or last edited "
+        "(leads may; the audit log marks it a self-review).",
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         kwargs["initial"] = {
@@ -62,6 +68,7 @@ class ProjectSettingsForm(forms.Form):
             "labels": "\n".join(project.labels),
             "output_schema": project.output_schema,
             "min_gain": project.min_gain,
+            "reviewers_may_not_review_own": project.reviewers_may_not_review_own,
         }
         super().__init__(*args, **kwargs)
 

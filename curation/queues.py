@@ -10,6 +10,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 
 from curation.models import Example, ExampleStatus, FlagStatus, Project, Review
 from curation.selectors import project_status_counts
+from curation.services.duties import without_own_work
 
 PAGE_SIZE = 50
 QUEUE_COUNT_CAP = 1000
@@ -41,10 +42,11 @@ def dashboard(*, project: Project, user: User) -> Dashboard:
 
 
 def review_neighbour(
-    *, project: Project, after: int | None = None, before: int | None = None
+    *, project: Project, skip_own_of: User | None, after: int | None = None, before: int | None = None
 ) -> Example | None:
-    """The next submitted example after an id (or the first), or the one before an id."""
-    queue = project.examples.filter(status=ExampleStatus.SUBMITTED).select_related("project", "created_by")
+    """The next submitted example after an id (or the first), or the one before an id; without
+    the work of `skip_own_of` (see curation/services/duties.py)."""
+    queue = _review_queue(project, skip_own_of).select_related("project", "created_by")
     if before is not None:
         return queue.filter(id__lt=before).order_by("-id").first()
     if after is not None:
@@ -52,9 +54,14 @@ def review_neighbour(
     return queue.order_by("id").first()
 
 
-def queue_size(*, project: Project, cap: int = QUEUE_COUNT_CAP) -> int:
+def queue_size(*, project: Project, skip_own_of: User | None, cap: int = QUEUE_COUNT_CAP) -> int:
     """How many examples wait for review, counted up to `cap` (so it stays fast at any size)."""
-    return project.examples.filter(status=ExampleStatus.SUBMITTED)[:cap].count()
+    return _review_queue(project, skip_own_of)[:cap].count()
+
+
+def _review_queue(project: Project, skip_own_of: User | None) -> QuerySet[Example]:
+    submitted = project.examples.filter(status=ExampleStatus.SUBMITTED)
+    return without_own_work(submitted, skip_own_of=skip_own_of)
 
 
 def my_work(*, project: Project, user: User) -> QuerySet[Example]:

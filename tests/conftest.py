@@ -73,22 +73,35 @@ def client_for(db: None) -> Callable[[User | None], APIClient]:
 
 @pytest.fixture(autouse=True, scope="session")
 def frozen_versions_flushable() -> Iterator[None]:
-    """A transactional test ends with a flush, which on SQLite deletes row by row, and the
-    triggers that keep frozen versions immutable refuse that (PostgreSQL truncates, which row
-    triggers do not see). For flushes only, they are lifted and put back. On the class, for the
-    whole session: the flush runs after function fixtures are gone, and browser tests may flush
-    through another connection object."""
+    """A transactional test ends with a flush, and the triggers that keep frozen versions
+    immutable refuse it: on SQLite it deletes row by row (row triggers), on PostgreSQL it
+    truncates (TRUNCATE triggers). For flushes only, they are lifted and put back (on PostgreSQL
+    in the flush's own transaction, so no other connection ever sees them lifted). On the
+    classes, for the whole session: the flush runs after function fixtures are gone, and browser
+    tests may flush through another connection object."""
+    from django.db.backends.postgresql import base as postgresql_base
     from django.db.backends.sqlite3 import base  # imports its operations module in order
 
-    operations = base.DatabaseWrapper.ops_class
+    rows = importlib.import_module("curation.migrations.0010_frozen_versions_are_immutable")
+    truncate = importlib.import_module("curation.migrations.0016_truncate_guards_and_self_review")
+    sqlite, postgresql = base.DatabaseWrapper.ops_class, postgresql_base.DatabaseWrapper.ops_class
+    sqlite_flush, postgresql_flush = sqlite.sql_flush, postgresql.sql_flush
 
-    triggers = importlib.import_module("curation.migrations.0010_frozen_versions_are_immutable")
-    original = operations.sql_flush
+    def sqlite_lifted(self: Any, style: Any, tables: Any, **options: Any) -> list[str]:
+        drop = [f"DROP TRIGGER IF EXISTS {name}" for name in rows.SQLITE_TRIGGERS]
+        return [*drop, *sqlite_flush(self, style, tables, **options), *rows.SQLITE_CREATE]
 
-    def sql_flush(self: Any, style: Any, tables: Any, **options: Any) -> list[str]:
-        drop = [f"DROP TRIGGER IF EXISTS {name}" for name in triggers.SQLITE_TRIGGERS]
-        return [*drop, *original(self, style, tables, **options), *triggers.SQLITE_CREATE]
+    def postgresql_lifted(self: Any, style: Any, tables: Any, **options: Any) -> list[str]:
+        flush = postgresql_flush(self, style, tables, **options)
+        if not flush:
+            return flush
+        triggers = truncate.TRUNCATE_TRIGGERS
+        lift = [f"ALTER TABLE {table} DISABLE TRIGGER {name}" for name, table in triggers]
+        restore = [f"ALTER TABLE {table} ENABLE TRIGGER {name}" for name, table in triggers]
+        return [*lift, *flush, *restore]
 
-    operations.sql_flush = sql_flush  # type: ignore[method-assign]
+    sqlite.sql_flush = sqlite_lifted  # type: ignore[method-assign]
+    postgresql.sql_flush = postgresql_lifted  # type: ignore[method-assign]
     yield
-    operations.sql_flush = original  # type: ignore[method-assign]
+    sqlite.sql_flush = sqlite_flush  # type: ignore[method-assign]
+    postgresql.sql_flush = postgresql_flush  # type: ignore[method-assign]

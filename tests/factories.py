@@ -47,3 +47,11 @@ class ExampleFactory(factory.django.DjangoModelFactory[Example]):
     output = "card_arrival"
     status = ExampleStatus.SUBMITTED
     content_hash = factory.LazyAttribute(lambda example: content_hash(example.input, example.output))
+
+
+def sharing_a_project(*users: User) -> Project:
+    """Another project the users all belong to, so that a lead among them may add the others."""
+    project = ProjectFactory.create()
+    for user in users:
+        MembershipFactory.create(project=project, user=user)
+    return project

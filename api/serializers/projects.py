@@ -14,6 +14,11 @@ class ProjectInput(StrictInputSerializer):
     )
     output_schema = serializers.JSONField(required=False, allow_null=True)
     min_gain = serializers.FloatField(required=False, min_value=-1.0, max_value=1.0)
+    reviewers_may_not_review_own = serializers.BooleanField(
+        required=False,
+        help_text="Separation of duties (default true): reviewers may not approve or reject examples "
+        "they wrote or last edited; leads may, and the audit log marks it.",
+    )
 
 
 class ProjectOutput(serializers.Serializer):
@@ -25,6 +30,7 @@ class ProjectOutput(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField())
     output_schema = serializers.JSONField(allow_null=True)
     min_gain = serializers.FloatField()
+    reviewers_may_not_review_own = serializers.BooleanField()
     created_by = UsernameField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

@@ -13,7 +13,6 @@ class TokenView(ObtainAuthToken):
     """Trade a username and password for the user's API token."""
 
     throttle_classes = [LoginRate]
-    throttle_scope = "login"
 
     @extend_schema(
         request=inline_serializer(

@@ -1,11 +1,13 @@
-"""Production: PostgreSQL, a real broker, no secret default, secure cookies, HSTS, JSON logs;
+"""Production: PostgreSQL, a real broker, no secret default (and no weak key), secure cookies, HSTS, JSON logs;
 `python manage.py check --deploy` is clean with the defaults (tests/deploy)."""
 
 from config.settings.base import *  # noqa: F403
 from config.settings.base import LOGGING
-from config.settings.env import env_bool, env_int, env_required, env_str
+from config.settings.env import env_bool, env_int, env_str, strong_secret_key
 
-SECRET_KEY = env_required("DJANGO_SECRET_KEY")
+# Refuses to start on an empty, short or placeholder key: sessions, CSRF tokens and password
+# reset links are only as safe as it is.
+SECRET_KEY = strong_secret_key("DJANGO_SECRET_KEY")
 
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)

@@ -47,6 +47,11 @@ class Project(models.Model):
         default=0.0,
         help_text="An evaluation ships a tuned model only when the 95% interval of its gain is above this.",
     )
+    reviewers_may_not_review_own = models.BooleanField(
+        default=True,
+        help_text="Separation of duties: a reviewer may not approve or reject an example they wrote or "
+        "last edited (leads may, and the audit log marks it a self-review).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

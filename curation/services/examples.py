@@ -21,6 +21,7 @@ from curation.models import (
     Role,
 )
 from curation.roles import has_role, role_of
+from curation.services import duties
 from curation.services.audit import audit, changed
 from curation.services.content import ContentRules, canonical_json, content_hash, refuse_nul
 
@@ -96,7 +97,7 @@ def _update(example: Example, user: User, revision: int | None, changes: dict[st
         )
     content_changed = _apply_content(example, changes, status)
     edited_approved = content_changed and status == ExampleStatus.APPROVED
-    if edited_approved and not has_role(role_of(user, project), Role.REVIEWER):
+    if edited_approved and not duties.may_keep_approval(project, user):
         status = ExampleStatus.SUBMITTED  # edited approved content goes back for review
     example.status = status
     if "metadata" in changes:
@@ -145,6 +146,7 @@ def example_review(
         raise InvalidInput("This example is a draft; it must be submitted before review.")
     if decision == ReviewDecision.REQUEST_CHANGES and not comment.strip():
         raise InvalidInput("Say what should change: a comment is required.", field="comment")
+    self_review = duties.check_review(example=example, user=user, decision=decision)
     reviewed_revision = example.revision
     status_before = example.status
     example_set_status(
@@ -165,8 +167,12 @@ def example_review(
         actor=user,
         action=f"review.{decision}",
         target=example,
-        summary=f"Reviewed example {example.pk}: {decision.replace('_', ' ')}",
-        changes={"status": (status_before, example.status)},
+        summary=f"Reviewed example {example.pk}: {decision.replace('_', ' ')}"
+        + (" (self-review: the reviewer wrote or last edited it)" if self_review else ""),
+        changes={
+            "status": (status_before, example.status),
+            **({"self_review": (None, True)} if self_review else {}),
+        },
     )
     return review
 
@@ -187,6 +193,7 @@ def check_initial_status(project: Project, user: User, status: str) -> None:
         )
     if status not in AUTHOR_STATUSES and not has_role(role_of(user, project), Role.REVIEWER):
         raise PermissionDenied(f"Only reviewers and leads may create examples as {status}.")
+    duties.check_create(project=project, user=user, status=status)
 
 
 def _validated(project: Project, input: Any, output: Any, status: str) -> tuple[str, str]:

@@ -13,10 +13,17 @@ from curation.models import Membership, Project, Role
 from curation.services.audit import audit, changed
 from curation.services.content import refuse_nul, validate_project_settings
 
-PROJECT_EDITABLE_FIELDS = ("name", "target_behavior", "system_prompt", "labels", "output_schema", "min_gain")
+PROJECT_EDITABLE_FIELDS = (
+    "name",
+    "target_behavior",
+    "system_prompt",
+    "labels",
+    "output_schema",
+    "min_gain",
+    "reviewers_may_not_review_own",
+)
 
 
-@transaction.atomic
 @transaction.atomic
 def project_create(
     *,
@@ -28,6 +35,7 @@ def project_create(
     labels: list[str] | None = None,
     output_schema: dict[str, Any] | None = None,
     min_gain: float = 0.0,
+    reviewers_may_not_review_own: bool = True,
 ) -> Project:
     """Create a project with the creator as its lead. Raises InvalidInput for bad settings."""
     clean_labels, clean_schema = validate_project_settings(task_type, labels, output_schema)
@@ -39,6 +47,7 @@ def project_create(
         labels=clean_labels,
         output_schema=clean_schema,
         min_gain=min_gain,
+        reviewers_may_not_review_own=reviewers_may_not_review_own,
         created_by=user,
     )
     Membership.objects.create(project=project, user=user, role=Role.LEAD)
@@ -99,15 +108,18 @@ def _update(project: Project, user: User | None, changes: dict[str, Any]) -> Pro
 def membership_set(
     *, project: Project, user: User | None, username: str, role: str
 ) -> tuple[Membership, bool]:
-    """Add a member or change their role; returns (membership, created)."""
+    """Add a member or change their role; returns (membership, created).
+
+    Raises InvalidInput for an unknown role, for a user the caller may not add (one answer for
+    unknown and unreachable names, so names cannot be probed) and for taking the last lead.
+    """
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.", field="role")
-    member = get_user_model().objects.filter(username=refuse_nul(username, "username")).first()
-    if member is None:
-        raise InvalidInput(f"There is no user named {username!r}.", field="username")
-    membership = Membership.objects.select_for_update().filter(project=project, user=member).first()
+    _lock_members(project)
+    refuse_nul(username, "username")
+    membership = Membership.objects.filter(project=project, user__username=username).first()
     if membership is None:
-        membership = Membership.objects.create(project=project, user=member, role=role)
+        membership = Membership.objects.create(project=project, user=_addable_user(user, username), role=role)
         _audit_member(membership, user, f"Added {username} as {role}", {"role": (None, role)})
         return membership, True
     if membership.role == Role.LEAD and role != Role.LEAD:
@@ -123,6 +135,7 @@ def membership_set(
 def membership_remove(*, project: Project, user: User | None, username: str) -> None:
     """Remove a member; the last lead cannot leave a project without a lead."""
     refuse_nul(username, "username")
+    _lock_members(project)
     membership = Membership.objects.filter(project=project, user__username=username).first()
     if membership is None:
         raise InvalidInput(f"{username!r} is not a member of this project.", field="username")
@@ -130,6 +143,31 @@ def membership_remove(*, project: Project, user: User | None, username: str) -> 
         _ensure_another_lead(project, membership)
     _audit_member(membership, user, f"Removed {username}", {"role": (membership.role, None)})
     membership.delete()
+
+
+def _lock_members(project: Project) -> None:
+    # Member changes of one project take turns: two leads demoting or removing each other at
+    # once would each see the other as the remaining lead and leave none.
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+
+
+def _addable_user(user: User | None, username: str) -> User:
+    """Staff (and Finch itself, user None) may add anyone; a lead, people who share a project
+    with them (invitations, a later issue, will ask others for consent)."""
+    members = get_user_model().objects.filter(username=username)
+    if user is not None and not user.is_staff:
+        # Everyone in a project the caller belongs to (this one included).
+        members = members.filter(
+            pk__in=Membership.objects.filter(project__memberships__user=user).values("user")
+        )
+    member = members.first()
+    if member is None:
+        raise InvalidInput(
+            f"{username!r} cannot be added here: add people who already share a project with you, "
+            "or ask staff to add them.",
+            field="username",
+        )
+    return member
 
 
 def _audit_member(

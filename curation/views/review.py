@@ -7,6 +7,7 @@ comes back with the current content and a conflict message.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_POST
 from curation import queues
 from curation.errors import ApplicationError, Conflict
 from curation.models import Example, Project, Role
+from curation.services import duties
 from curation.services.examples import example_review
 from curation.views.common import (
     abilities,
@@ -33,10 +35,11 @@ def review_queue(request: HttpRequest, project_id: int) -> HttpResponse:
     """The queue page, or (htmx) the card after or before an example."""
     project = project_for(request, project_id, min_role=Role.REVIEWER)
     after, before = int_param(request.GET.get("after")), int_param(request.GET.get("before"))
-    example = queues.review_neighbour(project=project, after=after, before=before)
+    skip = _skip_own_of(request, project)
+    example = queues.review_neighbour(project=project, skip_own_of=skip, after=after, before=before)
     if example is None and before is not None:
-        example = queues.review_neighbour(project=project, after=before - 1)
-    return _card(request, project, example, full_page=not is_htmx(request))
+        example = queues.review_neighbour(project=project, skip_own_of=skip, after=before - 1)
+    return _card(request, project, example, skip, full_page=not is_htmx(request))
 
 
 @login_required
@@ -46,6 +49,7 @@ def review_decide(request: HttpRequest, example_id: int) -> HttpResponse:
     """Record a decision, then show the next example (or this one again with the problem)."""
     example = example_for(request, example_id, min_role=Role.REVIEWER)
     project = example.project
+    skip = _skip_own_of(request, project)
     try:
         example_review(
             example=example,
@@ -59,18 +63,25 @@ def review_decide(request: HttpRequest, example_id: int) -> HttpResponse:
         message = (
             "Someone changed or reviewed this example while you were reading it. Here is the current version."
         )
-        return _card(request, project, example, full_page=not is_htmx(request), problem=message)
+        return _card(request, project, example, skip, full_page=not is_htmx(request), problem=message)
     except ApplicationError as exc:
-        return _card(request, project, example, full_page=not is_htmx(request), problem=exc.message)
-    following = queues.review_neighbour(project=project, after=example.pk)
+        return _card(request, project, example, skip, full_page=not is_htmx(request), problem=exc.message)
+    following = queues.review_neighbour(project=project, skip_own_of=skip, after=example.pk)
     done = f"Example {example.pk}: {example.status}."
-    return _card(request, project, following, full_page=not is_htmx(request), done=done)
+    return _card(request, project, following, skip, full_page=not is_htmx(request), done=done)
+
+
+def _skip_own_of(request: HttpRequest, project: Project) -> User | None:
+    """The reviewer whose own work the queue leaves out, where separation of duties binds them."""
+    user = signed_in(request)
+    return user if duties.bound_by_rule(project, user) else None
 
 
 def _card(
     request: HttpRequest,
     project: Project,
     example: Example | None,
+    skip_own_of: User | None,
     *,
     full_page: bool = False,
     problem: str = "",
@@ -82,7 +93,7 @@ def _card(
         "history": history_with_changes(example) if example else [],
         "problem": problem,
         "done": done,
-        "remaining": queues.queue_size(project=project),
+        "remaining": queues.queue_size(project=project, skip_own_of=skip_own_of),
     }
     template = "curation/review.html" if full_page else "curation/_review_card.html"
     return render(request, template, context)

@@ -271,21 +271,24 @@ class TestCreate:
         assert error_fields(second) == ["external_id"]
         assert team.project.examples.count() == 1
 
-    def test_annotator_cannot_create_approved_but_reviewer_can(
+    def test_annotator_cannot_create_approved_nor_reviewer_under_separation_of_duties_but_lead_can(
         self, team: Team, client_for: ClientFor
     ) -> None:
-        # Given an annotator and a reviewer
+        # Given an annotator, a reviewer and a lead, in a project with separation of duties on
         body = {"input": "Lost my card", "output": "lost_or_stolen_card", "status": "approved"}
 
         # When each creates an example as approved
         by_annotator = client_for(team.annotator).post(examples_url(team.project), body, format="json")
         by_reviewer = client_for(team.reviewer).post(examples_url(team.project), body, format="json")
+        by_lead = client_for(team.lead).post(examples_url(team.project), body, format="json")
 
-        # Then the annotator is refused (403) and the reviewer's example is approved
+        # Then the annotator and the reviewer are refused (403, naming the rule), the lead is not
         assert by_annotator.status_code == 403
         error_fields(by_annotator)
-        assert by_reviewer.status_code == 201, by_reviewer.content
-        assert by_reviewer.json()["status"] == "approved"
+        assert by_reviewer.status_code == 403
+        assert "Separation of duties" in by_reviewer.json()["detail"]
+        assert by_lead.status_code == 201, by_lead.content
+        assert by_lead.json()["status"] == "approved"
         assert team.project.examples.count() == 1
 
 
@@ -545,20 +548,21 @@ class TestEdit:
         example.refresh_from_db()
         assert example.status == ExampleStatus.SUBMITTED
 
-    def test_reviewer_editing_approved_content_keeps_it_approved(
-        self, team: Team, client_for: ClientFor
+    @pytest.mark.parametrize(("editor", "status"), [("lead", "approved"), ("reviewer", "submitted")])
+    def test_an_edit_of_approved_content_stays_approved_only_for_a_lead(
+        self, team: Team, client_for: ClientFor, editor: str, status: str
     ) -> None:
-        # Given an approved example
+        # Given an approved example, and separation of duties on
         example = ExampleFactory.create(project=team.project, status=ExampleStatus.APPROVED)
 
-        # When a reviewer changes its output
-        response = client_for(team.reviewer).patch(
+        # When a lead or a reviewer changes its output
+        response = client_for(team.user(editor)).patch(
             example_url(example.pk), {"revision": 1, "output": "card_linking"}, format="json"
         )
 
-        # Then it stays approved
+        # Then the lead's edit stays approved; the reviewer's goes to another's review
         assert response.status_code == 200, response.content
-        assert response.json()["status"] == "approved"
+        assert response.json()["status"] == status
 
     @pytest.mark.parametrize("status", ["draft", "submitted"])
     def test_author_statuses_can_be_set(self, team: Team, client_for: ClientFor, status: str) -> None:
@@ -704,3 +708,41 @@ class TestReviews:
         # Then the review is tied to revision 2
         assert response.status_code == 201, response.content
         assert response.json()["revision"] == 2
+
+
+class TestSeparationOfDuties:
+    def test_a_reviewer_approving_their_own_example_gets_403_naming_the_rule(
+        self, team: Team, client_for: ClientFor
+    ) -> None:
+        # Given an example the reviewer wrote and submitted
+        written = client_for(team.reviewer).post(
+            examples_url(team.project),
+            {"input": "Card late?", "output": "card_arrival", "status": "submitted"},
+            format="json",
+        )
+        example_id = written.json()["id"]
+
+        # When they approve it
+        response = client_for(team.reviewer).post(
+            f"{example_url(example_id)}reviews/", {"decision": "approve", "revision": 1}, format="json"
+        )
+
+        # Then it is refused naming the rule, and a lead may approve it
+        assert response.status_code == 403
+        assert "Separation of duties" in response.json()["detail"]
+        assert error_fields(response) == ["decision"]
+        by_lead = client_for(team.lead).post(
+            f"{example_url(example_id)}reviews/", {"decision": "approve", "revision": 1}, format="json"
+        )
+        assert by_lead.status_code == 201, by_lead.content
+
+    def test_the_setting_is_in_the_project_detail_and_leads_change_it(
+        self, team: Team, client_for: ClientFor
+    ) -> None:
+        url = f"/api/projects/{team.project.pk}/"
+        assert client_for(team.lead).get(url).json()["reviewers_may_not_review_own"] is True
+        response = client_for(team.lead).patch(url, {"reviewers_may_not_review_own": False}, format="json")
+        assert response.status_code == 200, response.content
+        assert response.json()["reviewers_may_not_review_own"] is False
+        team.project.refresh_from_db()
+        assert team.project.reviewers_may_not_review_own is False

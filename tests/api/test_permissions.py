@@ -47,7 +47,7 @@ from curation.tasks import dedup_examples
 from evaluation.models import Comparison, Deployment, DriftReport, EvalPrediction, EvalRun
 from evaluation.monitoring import deployment_create, drift_report
 from evaluation.services import comparison_create
-from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
+from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory, sharing_a_project
 from training.models import TrainingRun
 
 API = "/api"
@@ -287,7 +287,10 @@ def rename(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
 
 
 def new_member(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
-    return {"username": scene.user_outside().username, "role": Role.ANNOTATOR}
+    """Someone outside the project who shares another one with the actor (a lead may add them)."""
+    newcomer = scene.user_outside()
+    sharing_a_project(newcomer, *([user] if user is not None else []))
+    return {"username": newcomer.username, "role": Role.ANNOTATOR}
 
 
 def new_example(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from curation.models import ExampleStatus, FlagKind, FlagStatus, Membership, Project, Role, TaskType
 from tests.api.support import error_fields
 from tests.conftest import Team
-from tests.factories import LABELS, ExampleFactory, UserFactory
+from tests.factories import LABELS, ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 
 if TYPE_CHECKING:
     pass
@@ -252,9 +252,12 @@ class TestProjectUpdate:
 
 class TestMembers:
     def test_add_then_change_role(self, team: Team, client_for: ClientFor) -> None:
-        # Given a user who is not in the project
+        # Given a user who is not in the project, but shares another one with the lead
         client = client_for(team.lead)
         newcomer = team.outsider
+        elsewhere = ProjectFactory.create()
+        MembershipFactory.create(project=elsewhere, user=team.lead, role=Role.LEAD)
+        MembershipFactory.create(project=elsewhere, user=newcomer, role=Role.ANNOTATOR)
 
         # When the lead adds them as annotator, then sends them again as reviewer
         added = client.post(
@@ -288,6 +291,39 @@ class TestMembers:
         assert response.status_code == 400
         assert error_fields(response) == ["username"]
         assert Membership.objects.count() == before
+
+    def test_an_unknown_name_and_a_stranger_get_the_same_answer(
+        self, team: Team, client_for: ClientFor
+    ) -> None:
+        # Given a user who shares no project with the lead, and a name nobody has
+        before = Membership.objects.count()
+
+        # When the lead adds each
+        answers = [
+            client_for(team.lead).post(
+                members_url(team.project.pk), {"username": name, "role": "annotator"}, format="json"
+            )
+            for name in (team.outsider.username, "nobody-here")
+        ]
+
+        # Then both are the same 400 (but for the name), so names cannot be probed
+        assert [answer.status_code for answer in answers] == [400, 400]
+        bodies = [
+            answer.content.decode().replace(name, "NAME")
+            for answer, name in zip(answers, (team.outsider.username, "nobody-here"), strict=True)
+        ]
+        assert bodies[0] == bodies[1]
+        assert "share a project" in answers[0].json()["detail"]
+        assert Membership.objects.count() == before
+
+    def test_staff_may_add_anyone(self, team: Team, client_for: ClientFor) -> None:
+        response = client_for(team.staff).post(
+            members_url(team.project.pk),
+            {"username": team.outsider.username, "role": "annotator"},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
+        assert role_in(team.project, team.outsider) == Role.ANNOTATOR
 
     def test_last_lead_cannot_be_removed(self, team: Team, client_for: ClientFor) -> None:
         # Given a project with a single lead

@@ -19,7 +19,7 @@ from curation.services.validation_jobs import validation_job_create
 from tests.api.test_permissions import Scene
 from tests.conftest import Team
 from tests.curation.ui_support import edited, logged_in, reviewed, text, written
-from tests.factories import ExampleFactory, ProjectFactory, UserFactory
+from tests.factories import ExampleFactory, ProjectFactory, UserFactory, sharing_a_project
 from training.services import run_cancel
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
@@ -75,6 +75,7 @@ def test_flags_clusters_settings_members_and_jobs_are_recorded(team: Team) -> No
     flag_resolve(flag=flag, user=team.reviewer, resolution="dismiss")
     project_update(project=team.project, user=team.lead, changes={"target_behavior": "Route messages well."})
     newcomer = UserFactory.create()
+    sharing_a_project(team.lead, newcomer)
     membership_set(project=team.project, user=team.lead, username=newcomer.username, role="annotator")
     membership_set(project=team.project, user=team.lead, username=newcomer.username, role="reviewer")
     membership_remove(project=team.project, user=team.lead, username=newcomer.username)

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from curation.errors import Conflict, InvalidInput, PermissionDenied
-from curation.models import Example, ExampleStatus, Review
+from curation.models import AuditEvent, Example, ExampleStatus, Review
 from curation.selectors import example_history
 from curation.services.examples import example_create, example_review, example_update
 from tests.conftest import Team
@@ -50,7 +50,14 @@ class TestCreate:
         with pytest.raises(PermissionDenied):
             create(team, status=ExampleStatus.APPROVED)
 
-    def test_reviewer_can_create_approved(self, team: Team) -> None:
+    def test_lead_can_create_approved(self, team: Team) -> None:
+        assert create(team, "lead", status=ExampleStatus.APPROVED).status == ExampleStatus.APPROVED
+
+    def test_reviewer_may_not_write_approved_examples_under_separation_of_duties(self, team: Team) -> None:
+        with pytest.raises(PermissionDenied, match="Separation of duties"):
+            create(team, "reviewer", status=ExampleStatus.APPROVED)
+        team.project.reviewers_may_not_review_own = False
+        team.project.save()
         assert create(team, "reviewer", status=ExampleStatus.APPROVED).status == ExampleStatus.APPROVED
 
     def test_metadata_must_be_an_object(self, team: Team) -> None:
@@ -104,14 +111,28 @@ class TestUpdate:
             example_update(example=example, user=team.lead, revision=1, changes={"status": "approved"})
 
     def test_annotator_edit_of_approved_content_goes_back_to_review(self, team: Team) -> None:
-        example = create(team, "reviewer", status=ExampleStatus.APPROVED)
+        example = create(team, "lead", status=ExampleStatus.APPROVED)
         example_update(example=example, user=team.annotator, revision=1, changes={"output": "card_linking"})
         assert example.status == ExampleStatus.SUBMITTED
 
-    def test_reviewer_edit_of_approved_content_stays_approved(self, team: Team) -> None:
-        example = create(team, "reviewer", status=ExampleStatus.APPROVED)
-        example_update(example=example, user=team.reviewer, revision=1, changes={"output": "card_linking"})
-        assert example.status == ExampleStatus.APPROVED
+    @pytest.mark.parametrize(
+        ("editor", "separation", "status"),
+        [
+            ("lead", True, ExampleStatus.APPROVED),
+            ("reviewer", True, ExampleStatus.SUBMITTED),  # approving one's own edit is a self-review
+            ("reviewer", False, ExampleStatus.APPROVED),
+        ],
+    )
+    def test_an_edit_of_approved_content_stays_approved_only_where_the_editor_may_approve_it(
+        self, team: Team, editor: str, separation: bool, status: str
+    ) -> None:
+        team.project.reviewers_may_not_review_own = separation
+        team.project.save()
+        example = create(team, "lead", status=ExampleStatus.APPROVED)
+        example_update(
+            example=example, user=team.user(editor), revision=1, changes={"output": "card_linking"}
+        )
+        assert example.status == status
 
     def test_edit_into_an_existing_twin_is_refused(self, team: Team) -> None:
         create(team, input="Twin")
@@ -152,3 +173,53 @@ class TestReview:
         with pytest.raises(Conflict):
             example_review(example=example, user=team.lead, decision="reject", revision=1)
         assert Review.objects.filter(example=example).count() == 1
+
+
+@pytest.mark.django_db
+class TestSeparationOfDuties:
+    """A reviewer may not approve or reject what they wrote or last edited; leads may, audited."""
+
+    @pytest.mark.parametrize("decision", ["approve", "reject"])
+    def test_a_reviewer_cannot_judge_an_example_they_wrote(self, team: Team, decision: str) -> None:
+        example = create(team, "reviewer", status=ExampleStatus.SUBMITTED)
+        with pytest.raises(PermissionDenied, match="Separation of duties"):
+            example_review(example=example, user=team.reviewer, decision=decision, revision=1)
+        example.refresh_from_db()
+        assert (example.status, example.reviews.count()) == (ExampleStatus.SUBMITTED, 0)
+        assert not AuditEvent.objects.filter(action__startswith="review.").exists()
+
+    def test_nor_one_they_last_edited_even_after_another_judged_it(self, team: Team) -> None:
+        example = create(team, status=ExampleStatus.SUBMITTED)
+        example_update(example=example, user=team.reviewer, revision=1, changes={"output": "card_linking"})
+        example_review(example=example, user=team.lead, decision="request_changes", comment="why?")
+        example_update(example=example, user=team.annotator, revision=3, changes={"status": "submitted"})
+        example_review(example=example, user=team.lead, decision="request_changes", comment="again")
+        example_update(example=example, user=team.reviewer, revision=5, changes={"input": "Card late?"})
+        example_review(example=example, user=team.lead, decision="request_changes", comment="hmm")
+        example.refresh_from_db()
+        with pytest.raises(PermissionDenied, match="Separation of duties"):
+            example_review(example=example, user=team.reviewer, decision="approve", revision=example.revision)
+
+    def test_requesting_changes_on_ones_own_example_stays_open(self, team: Team) -> None:
+        example = create(team, "reviewer", status=ExampleStatus.SUBMITTED)
+        example_review(example=example, user=team.reviewer, decision="request_changes", comment="fix me")
+        assert Review.objects.filter(example=example).count() == 1
+
+    def test_a_lead_may_and_the_audit_log_marks_the_self_review(self, team: Team) -> None:
+        example = create(team, "lead", status=ExampleStatus.SUBMITTED)
+        example_review(example=example, user=team.lead, decision="approve", revision=1)
+        event = AuditEvent.objects.get(action="review.approve")
+        assert "self-review" in event.summary and event.changes["self_review"] == [None, True]
+
+    def test_a_review_of_anothers_example_is_no_self_review(self, team: Team) -> None:
+        example = create(team, status=ExampleStatus.SUBMITTED)
+        example_review(example=example, user=team.reviewer, decision="approve", revision=1)
+        event = AuditEvent.objects.get(action="review.approve")
+        assert "self-review" not in event.summary and "self_review" not in event.changes
+
+    def test_with_the_setting_off_a_reviewer_may_and_it_is_audited(self, team: Team) -> None:
+        team.project.reviewers_may_not_review_own = False
+        team.project.save()
+        example = create(team, "reviewer", status=ExampleStatus.SUBMITTED)
+        example_review(example=example, user=team.reviewer, decision="approve", revision=1)
+        assert "self-review" in AuditEvent.objects.get(action="review.approve").summary

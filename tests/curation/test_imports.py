@@ -673,10 +673,28 @@ def test_given_an_annotator_when_importing_as_approved_then_403_and_no_job(team:
     assert not team.project.examples.exists()
 
 
-@pytest.mark.parametrize("role", ["reviewer", "lead"])
-def test_given_a_reviewer_or_lead_when_importing_as_approved_then_the_examples_are_approved(
-    team: Team, api: Api, role: str
+def test_given_separation_of_duties_when_a_reviewer_imports_as_approved_then_403_naming_it(
+    team: Team, api: Api
 ) -> None:
+    response = api.upload(
+        team.reviewer,
+        team.project,
+        jsonl({"input": "Where is my card?", "output": "card_arrival"}),
+        status="approved",
+    )
+
+    assert response.status_code == 403
+    assert "Separation of duties" in response.json()["detail"]
+    assert not ImportJob.objects.exists()
+
+
+@pytest.mark.parametrize(("role", "separation"), [("reviewer", False), ("lead", True)])
+def test_given_a_reviewer_or_lead_when_importing_as_approved_then_the_examples_are_approved(
+    team: Team, api: Api, role: str, separation: bool
+) -> None:
+    # A reviewer only where the project does not keep reviewers from approving their own rows
+    team.project.reviewers_may_not_review_own = separation
+    team.project.save()
     job = api.imported(
         team.user(role),
         team.project,
@@ -1106,7 +1124,7 @@ def test_given_field_and_status_options_when_the_command_imports_then_they_apply
         "--status",
         "approved",
         "--user",
-        team.reviewer.username,
+        team.lead.username,
     )
 
     example = team.project.examples.get()
@@ -1115,7 +1133,7 @@ def test_given_field_and_status_options_when_the_command_imports_then_they_apply
         "card_arrival",
         {"text": "alias"},
     )
-    assert (example.status, example.created_by_id) == (ExampleStatus.APPROVED, team.reviewer.pk)
+    assert (example.status, example.created_by_id) == (ExampleStatus.APPROVED, team.lead.pk)
 
 
 @pytest.mark.parametrize(

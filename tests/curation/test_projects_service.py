@@ -6,7 +6,7 @@ from curation.errors import InvalidInput
 from curation.models import Membership, Role
 from curation.services.projects import membership_remove, membership_set, project_create, project_update
 from tests.conftest import Team
-from tests.factories import UserFactory
+from tests.factories import UserFactory, sharing_a_project
 
 
 @pytest.mark.django_db
@@ -36,6 +36,7 @@ def test_task_type_cannot_change(team: Team) -> None:
 @pytest.mark.django_db
 def test_membership_set_adds_then_changes_role(team: Team) -> None:
     newcomer = UserFactory.create()
+    sharing_a_project(team.lead, newcomer)
     _, created = membership_set(
         project=team.project, user=team.lead, username=newcomer.username, role="annotator"
     )
@@ -54,3 +55,26 @@ def test_the_last_lead_stays(team: Team) -> None:
     membership_set(project=team.project, user=team.lead, username=team.reviewer.username, role="lead")
     membership_remove(project=team.project, user=team.lead, username=team.lead.username)
     assert not Membership.objects.filter(project=team.project, user=team.lead).exists()
+
+
+@pytest.mark.django_db
+def test_a_lead_adds_only_people_who_share_a_project_and_staff_add_anyone(team: Team) -> None:
+    stranger = UserFactory.create()
+    answers = []
+    for name in (stranger.username, "nobody-here"):
+        with pytest.raises(InvalidInput) as refused:
+            membership_set(project=team.project, user=team.lead, username=name, role="annotator")
+        answers.append((str(refused.value).replace(name, "NAME"), refused.value.field))
+    assert (
+        answers[0]
+        == answers[1]
+        == (
+            "'NAME' cannot be added here: add people who already share a project "
+            "with you, or ask staff to add them.",
+            "username",
+        )
+    )
+    _, created = membership_set(
+        project=team.project, user=team.staff, username=stranger.username, role="annotator"
+    )
+    assert created

@@ -39,11 +39,11 @@ from tests.api.test_permissions import MISSING_ID, Scene
 from tests.conftest import Team
 from tests.curation.ui_support import HTMX, edited, logged_in, reviewed, text, written
 from tests.evaluation.test_pages_and_command import scored_run
-from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory
+from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory, sharing_a_project
 
 ROLE_RANK = {"annotator": 1, "reviewer": 2, "lead": 3, "staff": 3}
 # Routes the matrix leaves out: tested in tests/deploy (health), TestLogin, and the API's matrix.
-UNLISTED = {"health", "ready", "login", "logout"}
+UNLISTED = {"health", "ready", "login", "admin-login", "logout"}
 
 pytestmark = pytest.mark.usefixtures("media_in_tmp")
 
@@ -65,6 +65,12 @@ class World:
     @property
     def project(self) -> int:
         return self.home.pk
+
+    def addable(self) -> str:
+        """A fresh user who shares another project with the team's lead (so may be added)."""
+        user = UserFactory.create()
+        sharing_a_project(self.team.lead, user)
+        return user.username
 
 
 def populated(team: Team, scene: Scene, project: Project, author: User) -> World:
@@ -240,7 +246,7 @@ ACTIONS = [
         "lead",
         lambda w: f"/projects/{w.project}/members/",
         "post",
-        lambda w: {"username": w.team.outsider.username, "role": Role.ANNOTATOR},
+        lambda w: {"username": w.addable(), "role": Role.ANNOTATOR},
         302,
     ),
     Action(
@@ -602,7 +608,7 @@ class TestDashboard:
         written(project, me, "Draft two", "", status=ExampleStatus.DRAFT)
         sent_back = written(project, me, "Sent back", "card_linking")
         reviewed(sent_back, team.reviewer, "request_changes", "Wrong label.")
-        approved = written(project, team.reviewer, "Approved", "exchange_rate", status="approved")
+        approved = written(project, team.lead, "Approved", "exchange_rate", status="approved")
         ExampleFactory.create(project=project, input="Approved!", duplicate_of=approved, status="rejected")
         submitted = written(project, team.reviewer, "Waiting", "card_arrival")
         flag_create(

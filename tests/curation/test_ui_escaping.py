@@ -149,7 +149,7 @@ class TestEscaping:
             f"/projects/{team.project.pk}/members/", {"username": SCRIPT, "role": "annotator"}, follow=True
         )
         page = text(response)
-        assert "There is no user named" in page
+        assert "cannot be added here" in page
         assert_escaped(page)
 
     def test_the_write_form_keeps_typed_text_escaped(self, team: Team) -> None:

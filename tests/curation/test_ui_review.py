@@ -48,7 +48,7 @@ def queue(team: Team) -> list[Example]:
         written(team.project, team.annotator, "First question", "card_arrival"),
         written(team.project, team.annotator, "Second question", "card_linking"),
     ]
-    written(team.project, team.reviewer, "Already approved", "exchange_rate", status="approved")
+    written(team.project, team.lead, "Already approved", "exchange_rate", status="approved")
     waiting.append(written(team.project, team.annotator, "Third question", "exchange_rate"))
     return waiting
 
@@ -252,3 +252,39 @@ class TestReviewCost:
         client = logged_in(team.reviewer)
         with django_assert_max_num_queries(16):
             decide(client, queue[0], "approve")
+
+
+@pytest.mark.django_db
+class TestSeparationOfDuties:
+    def test_a_reviewers_queue_skips_what_they_wrote_or_last_edited(self, team: Team) -> None:
+        # Given the reviewer's own example, one they last edited, and an annotator's
+        own = written(team.project, team.reviewer, "Mine", "card_arrival")
+        touched = edited(
+            written(team.project, team.annotator, "Touched", "card_arrival"),
+            team.reviewer,
+            output="card_linking",
+        )
+        other = written(team.project, team.annotator, "Theirs", "card_arrival")
+        # Then the reviewer's queue holds only the annotator's, and the lead's all three
+        page = text(logged_in(team.reviewer).get(queue_url(team)))
+        assert card_of(page) == other.pk and "1 waiting" in page
+        lead_page = text(logged_in(team.lead).get(queue_url(team)))
+        assert card_of(lead_page) == own.pk and "3 waiting" in lead_page
+        assert touched.status == ExampleStatus.SUBMITTED
+
+    def test_deciding_ones_own_example_names_the_rule_and_changes_nothing(self, team: Team) -> None:
+        own = written(team.project, team.reviewer, "Mine", "card_arrival")
+        page = text(decide(logged_in(team.reviewer), own, "approve"))
+        assert "Separation of duties" in page
+        own.refresh_from_db()
+        assert own.status == ExampleStatus.SUBMITTED and not Review.objects.exists()
+
+    def test_with_the_setting_off_the_reviewer_sees_and_decides_their_own(self, team: Team) -> None:
+        team.project.reviewers_may_not_review_own = False
+        team.project.save()
+        own = written(team.project, team.reviewer, "Mine", "card_arrival")
+        client = logged_in(team.reviewer)
+        assert card_of(text(client.get(queue_url(team)))) == own.pk
+        decide(client, own, "approve")
+        own.refresh_from_db()
+        assert own.status == ExampleStatus.APPROVED

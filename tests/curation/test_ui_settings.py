@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from curation.models import Membership, Role, TaskType
+from curation.models import AuditEvent, Membership, Role, TaskType
 from tests.conftest import Team
 from tests.curation.ui_support import followed_text, logged_in, text
-from tests.factories import MembershipFactory, ProjectFactory
+from tests.factories import MembershipFactory, ProjectFactory, sharing_a_project
 
 
 def settings_url(team: Team) -> str:
@@ -69,6 +69,26 @@ class TestSettings:
         assert '<option value="refund">refund</option>' in write
         assert '<option value="exchange_rate">' not in write
 
+    def test_a_lead_turns_separation_of_duties_off_and_on(self, team: Team) -> None:
+        # Given the settings page, where separation of duties is on by default
+        client = logged_in(team.lead)
+        page = text(client.get(settings_url(team)))
+        assert "Separation of duties" in page
+        assert 'id="id_reviewers_may_not_review_own" checked>' in page
+        # When the lead unticks it (a browser sends no value), then ticks it again
+        client.post(settings_url(team), settings_form())
+        team.project.refresh_from_db()
+        off = team.project.reviewers_may_not_review_own
+        client.post(settings_url(team), settings_form(reviewers_may_not_review_own="on"))
+        team.project.refresh_from_db()
+        # Then the project follows, and the audit log has both changes
+        assert (off, team.project.reviewers_may_not_review_own) == (False, True)
+        changes = AuditEvent.objects.filter(action="project.update").values_list("changes", flat=True)
+        assert [change["reviewers_may_not_review_own"] for change in changes] == [
+            [False, True],
+            [True, False],
+        ]
+
     def test_too_few_labels_are_refused_inline(self, team: Team) -> None:
         response = logged_in(team.lead).post(settings_url(team), settings_form(labels="only_one"))
         assert response.status_code == 200
@@ -110,6 +130,7 @@ class TestSettings:
 @pytest.mark.django_db
 class TestMembers:
     def test_a_lead_adds_a_member(self, team: Team) -> None:
+        sharing_a_project(team.lead, team.outsider)
         client = logged_in(team.lead)
         response = client.post(members_url(team), {"username": team.outsider.username, "role": Role.REVIEWER})
         assert response["Location"] == settings_url(team)
@@ -158,10 +179,16 @@ class TestMembers:
         assert role_of(team, team.lead.username) is None
         assert role_of(team, team.reviewer.username) == Role.LEAD
 
-    def test_an_unknown_user_is_reported(self, team: Team) -> None:
+    def test_an_unknown_user_and_a_stranger_get_the_same_answer(self, team: Team) -> None:
         client = logged_in(team.lead)
-        response = client.post(members_url(team), {"username": "nobody-here", "role": Role.ANNOTATOR})
-        assert "There is no user named &#x27;nobody-here&#x27;." in followed_text(client, response)
+        pages = [
+            followed_text(client, client.post(members_url(team), {"username": name, "role": Role.ANNOTATOR}))
+            for name in ("nobody-here", team.outsider.username)
+        ]
+        message = "&#x27;{}&#x27; cannot be added here: add people who already share a project with you"
+        assert message.format("nobody-here") in pages[0]
+        assert message.format(team.outsider.username) in pages[1]
+        assert role_of(team, team.outsider.username) is None
 
     def test_a_missing_role_is_reported(self, team: Team) -> None:
         client = logged_in(team.lead)

@@ -338,6 +338,43 @@ class TestImmutability:
         assert VersionItem.objects.filter(version=version).count() == 10
         assert export_hashes(version)["all"] == version.sha256
 
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            pytest.param("TRUNCATE curation_versionitem", id="items"),
+            pytest.param("TRUNCATE curation_datasetversion CASCADE", id="versions"),
+            pytest.param("TRUNCATE curation_project CASCADE", id="projects"),
+        ],
+    )
+    def test_truncate_cannot_empty_frozen_versions(self, version: DatasetVersion, statement: str) -> None:
+        if connection.vendor != "postgresql":
+            pytest.skip("SQLite has no TRUNCATE (its DELETE without WHERE meets the row triggers)")
+        with (
+            pytest.raises(IntegrityError, match="frozen"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the freeze's deferred checks, as if committed
+            cursor.execute(statement)
+        assert VersionItem.objects.filter(version=version).count() == 10
+        assert export_hashes(version)["all"] == version.sha256
+
+    def test_truncate_works_while_no_version_is_frozen(self, team: Team) -> None:
+        if connection.vendor != "postgresql":
+            pytest.skip("SQLite has no TRUNCATE")
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE curation_versionitem")
+        assert not VersionItem.objects.exists()
+
+    def test_sqlite_delete_without_where_cannot_empty_them(self, version: DatasetVersion) -> None:
+        with (
+            pytest.raises(IntegrityError, match="frozen"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("DELETE FROM curation_versionitem")
+        assert VersionItem.objects.filter(version=version).count() == 10
+
     def test_the_orm_cannot_either(self, version: DatasetVersion) -> None:
         version.note = "edited"
         with pytest.raises(IntegrityError), transaction.atomic():

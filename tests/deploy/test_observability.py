@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -22,6 +23,24 @@ def test_healthz_and_readyz() -> None:
     assert Client().get("/healthz").json() == {"status": "ok"}
     ready = Client().get("/readyz")
     assert ready.status_code == 200 and ready.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+def test_probes_answer_whatever_the_host_header_and_nothing_else_does(settings: Any) -> None:
+    # Given production's host and HTTPS settings, and kubelet's probe Host header (the pod's IP)
+    settings.ALLOWED_HOSTS = ["finch.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    kubelet = Client(HTTP_HOST="10.244.1.17:8000")
+    # When the probes ask
+    alive, ready = kubelet.get("/healthz"), kubelet.get("/readyz")
+    # Then both answer, over plain HTTP
+    assert (alive.status_code, alive.json()) == (200, {"status": "ok"})
+    assert ready.status_code == 200 and ready.json()["status"] == "ok"
+    # And every other path still refuses that Host (a probe path is matched exactly)
+    for path in ["/", "/login/", "/api/projects/", "/admin/login/", "/healthz/", "/readyzx"]:
+        assert kubelet.get(path).status_code == 400, path
+    assert Client(HTTP_HOST="finch.example.com").get("/login/", secure=True).status_code == 200
 
 
 @pytest.mark.django_db

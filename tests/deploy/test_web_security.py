@@ -1,5 +1,6 @@
 """Browser-facing protections: CSRF on every form and on session-authenticated API writes,
-session cookie flags, and a rate on sign-in attempts."""
+session cookie flags, and one rate on sign-in attempts over every way of signing in (the
+sign-in page, the admin's, the token endpoint)."""
 
 from __future__ import annotations
 
@@ -73,4 +74,46 @@ def test_sign_in_attempts_are_rate_limited_per_address(team: Team, settings: Any
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
     assert b"Too many sign-in attempts" in refused.content
     assert client.get("/login/").status_code == 200  # the page itself still opens
+    cache.clear()
+
+
+@pytest.mark.django_db
+def test_the_admin_sign_in_is_rate_limited_and_then_refuses_even_the_right_password(
+    team: Team, settings: Any
+) -> None:
+    # Given staff with a known password, and a rate of 3 attempts a minute
+    settings.FINCH_API_THROTTLE_RATES = {"user": "", "anon": "", "login": "3/minute"}
+    cache.clear()
+    team.staff.set_password(PASSWORD)
+    team.staff.save()
+    client = Client()
+    # When someone guesses 3 times, then sends the right password
+    form = {"username": team.staff.username, "next": "/admin/"}
+    guesses = [client.post("/admin/login/", {**form, "password": f"guess {n}"}) for n in range(3)]
+    right = client.post("/admin/login/", {**form, "password": PASSWORD})
+    # Then the guesses got the form back, and the right password is refused with 429: not signed in
+    assert [response.status_code for response in guesses] == [200, 200, 200]
+    assert right.status_code == 429 and int(right["Retry-After"]) > 0
+    assert b"Too many sign-in attempts" in right.content
+    assert "_auth_user_id" not in client.session
+    cache.clear()
+
+
+@pytest.mark.django_db
+def test_every_way_of_signing_in_shares_one_count_per_address(team: Team, settings: Any) -> None:
+    # Given a rate of 3 attempts a minute
+    settings.FINCH_API_THROTTLE_RATES = {"user": "", "anon": "", "login": "3/minute"}
+    cache.clear()
+    guess = {"username": team.lead.username, "password": "a guess"}
+    # When one guess goes to each of the three ways of signing in
+    answers = [
+        Client().post("/login/", guess).status_code,
+        Client().post("/admin/login/", guess).status_code,
+        APIClient().post("/api/auth/token/", guess).status_code,
+    ]
+    # Then each was answered, and the next attempt, wherever it goes, is over the rate
+    assert answers == [200, 200, 400]
+    assert Client().post("/login/", guess).status_code == 429
+    assert Client().post("/admin/login/", guess).status_code == 429
+    assert APIClient().post("/api/auth/token/", guess).status_code == 429
     cache.clear()

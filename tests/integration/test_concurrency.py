@@ -2,6 +2,7 @@
 project, and a dedup job running while annotators edit. Each actor runs in its own thread with
 its own database connection, released together by a barrier. On PostgreSQL they really overlap;
 on SQLite writes serialize, and the same promises must hold there too.
+Two leads removing or demoting each other at once keep one lead.
 (Parallel imports of one file: tests/integration/test_concurrent_import.py.)
 """
 
@@ -23,12 +24,15 @@ from curation.models import (
     ExampleRevision,
     ExampleStatus,
     JobStatus,
+    Membership,
+    Role,
     VersionItem,
     VersionStatus,
 )
 from curation.services.dedup import dedup_start
 from curation.services.examples import example_update
 from curation.services.jobs import job_run
+from curation.services.projects import membership_remove, membership_set
 from curation.services.versions import included_examples, version_create
 from tests.conftest import Team
 from tests.factories import ExampleFactory
@@ -158,3 +162,35 @@ def test_a_dedup_job_running_while_annotators_edit_loses_no_edit(team: Team) -> 
     )
     assert set(outputs) == {"card_linking"}
     assert Example.objects.filter(pk__in=[example.pk for example in edited], revision=2).count() == 60
+
+
+@pytest.mark.parametrize("second_move", ["remove", "demote"])
+def test_two_leads_removing_each_other_at_once_leave_the_project_a_lead(team: Team, second_move: str) -> None:
+    # Given a project with exactly two leads
+    membership_set(project=team.project, user=team.lead, username=team.reviewer.username, role=Role.LEAD)
+    leads = [team.lead, team.reviewer]
+
+    def step_out(actor: Any, other: Any, move: str) -> Callable[[], Any]:
+        def run() -> Any:
+            if move == "remove":
+                return membership_remove(project=team.project, user=actor, username=other.username)
+            return membership_set(
+                project=team.project, user=actor, username=other.username, role=Role.ANNOTATOR
+            )
+
+        return run
+
+    # When each removes (or demotes) the other at the same moment, several times over
+    for _ in range(5):
+        outcomes = at_once(
+            [step_out(leads[0], leads[1], "remove"), step_out(leads[1], leads[0], second_move)]
+        )
+
+        # Then one change went through and the other was refused: a lead is left
+        refusals = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        assert len(refusals) == 1 and "at least one lead" in str(refusals[0]), outcomes
+        assert Membership.objects.filter(project=team.project, role=Role.LEAD).count() == 1
+        restore = [
+            user for user in leads if not Membership.objects.filter(user=user, role=Role.LEAD).exists()
+        ]
+        membership_set(project=team.project, user=None, username=restore[0].username, role=Role.LEAD)
