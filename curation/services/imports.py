@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from typing import IO
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import connection, transaction
@@ -86,7 +87,9 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         ImportJob.objects.filter(pk=job.pk).update(detected_format=file_format)
         streaming = reads_by_line(file_format, head)
         mapping = FieldMapping(job.input_field, job.output_field)
-        rows = mapped_rows(text, head, file_format, mapping, job.project.task_type)
+        rows = mapped_rows(
+            text, head, file_format, mapping, job.project.task_type, settings.FINCH_MAX_ROW_BYTES
+        )
         batches = staged_batches(rows, rules_for(job), report)
         with Staging(job.pk, _merge_values(job), one_batch_at_a_time=streaming) as staging:
             created = _stage_and_land(staging, batches, streaming, stream, job, report, progress)
