@@ -63,36 +63,52 @@ def _read_through(text: TextIO, piece: str) -> Overlong:
 
 
 class CsvLines:
-    """Physical lines for csv.reader, each record held to the limit: once a record runs over it,
-    its further lines are replaced by ones that leave the quoting state as the originals did
-    (an odd number of quotes flips it), so the records after it parse as they would have."""
+    """Physical lines for csv.reader, each record held to the limit: the rest of a record that
+    runs over it is read through (until its quotes balance at a line's end) and replaced by one
+    line that ends the record where csv.reader stands, so the records after it parse as before."""
 
     def __init__(self, text: TextIO, limit: int) -> None:
         self.lines = bounded_lines(text, limit)
         self.limit = limit
         self.record_bytes = 0
+        self.open_quote = False  # whether the record's lines so far leave a quoted field open
         self.over = False
+        self.hidden = 0  # lines read through and never shown to csv.reader (for line numbers)
 
     def __iter__(self) -> CsvLines:
         return self
 
     def __next__(self) -> str:
         line = next(self.lines)
-        if not isinstance(line, Overlong) and not self.over:
+        if not isinstance(line, Overlong):
             self.record_bytes += utf8_length(line)
             if self.record_bytes <= self.limit:
+                self.open_quote ^= _odd_quotes(line)
                 return line
         self.over = True
-        odd = line.odd_quotes if isinstance(line, Overlong) else line.count('"') % 2 == 1
-        return '"\n' if odd else "\n"
+        return self._read_through_record(line)
+
+    def _read_through_record(self, line: str | Overlong) -> str:
+        was_open = self.open_quote
+        still_open = was_open ^ _odd_quotes(line)
+        while still_open and (line := next(self.lines, None)) is not None:
+            self.hidden += 1
+            still_open ^= _odd_quotes(line)
+        self.open_quote = False
+        return '"\n' if was_open else "\n"  # close the quoted field csv.reader is in; end the row
 
     def record_done(self) -> None:
         """The reader finished a record: the next line starts a new one."""
-        self.record_bytes, self.over = 0, False
+        self.record_bytes, self.open_quote, self.over = 0, False, False
+
+
+def _odd_quotes(line: str | Overlong) -> bool:
+    return line.odd_quotes if isinstance(line, Overlong) else line.count('"') % 2 == 1
 
 
 STRUCTURE = re.compile(r'["\[\]{}]')
-IN_STRING = re.compile(r'["\\]')
+# The rest of a string's body: plain runs and escape pairs, consumed without backtracking.
+STRING_BODY = re.compile(r'(?:[^"\\]++|\\.)*+', re.DOTALL)
 SCALAR_END = re.compile(r"[,\]\s]")
 
 
@@ -135,17 +151,16 @@ class ValueSkipper:
         return self.depth == 0 and not self.in_string
 
     def _string_end(self, text: str, position: int) -> int | None:
-        while True:
-            if self.escape:
-                if position >= len(text):
-                    return None
-                position, self.escape = position + 1, False
-            match = IN_STRING.search(text, position)
-            if match is None:
+        if self.escape:
+            if position >= len(text):
                 return None
-            position = match.end()
-            if match.group() == "\\":
-                self.escape = True
-                continue
-            self.in_string = False
-            return position
+            position, self.escape = position + 1, False
+        match = STRING_BODY.match(text, position)
+        position = match.end() if match else position
+        if position >= len(text):
+            return None
+        if text[position] == "\\":  # an escape split by the chunk's end
+            self.escape = True
+            return None
+        self.in_string = False
+        return position + 1

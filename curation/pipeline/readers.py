@@ -69,7 +69,7 @@ def read_csv(text: TextIO, head: str, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
     start = reader.line_num + 1
     try:
         for row in reader:
-            line, start = start, reader.line_num + 1
+            line, start = start, reader.line_num + lines.hidden + 1
             item = _csv_record(header, row, lines.over, max_row_bytes)
             lines.record_done()
             if item is not None:
