@@ -91,9 +91,9 @@ class CsvLines:
     def _read_through_record(self, line: str | Overlong) -> str:
         was_open = self.open_quote
         still_open = was_open ^ _odd_quotes(line)
-        while still_open and (line := next(self.lines, None)) is not None:
+        while still_open and (following := next(self.lines, None)) is not None:
             self.hidden += 1
-            still_open ^= _odd_quotes(line)
+            still_open ^= _odd_quotes(following)
         self.open_quote = False
         return '"\n' if was_open else "\n"  # close the quoted field csv.reader is in; end the row
 

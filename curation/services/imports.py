@@ -33,6 +33,7 @@ from curation.services.examples import check_initial_status
 from curation.services.exports import spreadsheet_safe
 from curation.services.import_rows import ImportReport, StagedRow, rules_for, staged_batches
 from curation.services.import_staging import Staging
+from curation.services.import_uploads import pending_upload_check, upload_size
 from curation.services.jobs import ProgressFn
 
 READ_SHARE = 0.8  # of a whole-document import's progress: reading; the rest is the merge
@@ -56,6 +57,7 @@ def import_job_create(
             f"Unknown format {file_format!r}; use one of {', '.join(FORMATS)}.", field="format"
         )
     check_initial_status(project, user, status)
+    pending_upload_check(project=project, size=upload_size(upload))  # before a byte is stored
     job = ImportJob(
         project=project,
         created_by=user,
@@ -67,15 +69,26 @@ def import_job_create(
     )
     job.file.save(f"{uuid.uuid4().hex}-{job.filename}", File(upload), save=False)
     job.size = job.file.size
-    with transaction.atomic():
-        job.save()
-        summary = f"Started import {job.pk} of {job.filename} (rows land as {status})"
-        audit(project=project, actor=user, action="import.start", target=job, summary=summary)
-        if queue:
-            from curation.tasks import import_examples
-
-            transaction.on_commit(lambda: import_examples.delay(job.pk))
+    try:
+        _job_save(job, queue=queue)
+    except BaseException:
+        job.file.delete(save=False)  # refused (or failed): its upload must not stay behind
+        raise
     return job
+
+
+@transaction.atomic
+def _job_save(job: ImportJob, *, queue: bool) -> None:
+    # The project's row lock orders concurrent uploads, so together they stay within the quota.
+    list(Project.objects.select_for_update().filter(pk=job.project_id).values_list("pk"))
+    pending_upload_check(project=job.project, size=job.size)
+    job.save()
+    summary = f"Started import {job.pk} of {job.filename} (rows land as {job.initial_status})"
+    audit(project=job.project, actor=job.created_by, action="import.start", target=job, summary=summary)
+    if queue:
+        from curation.tasks import import_examples
+
+        transaction.on_commit(lambda: import_examples.delay(job.pk))
 
 
 def import_run(job: ImportJob, progress: ProgressFn) -> None:
