@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import psycopg
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from config.observability import bind_job
@@ -88,6 +88,10 @@ def _logged_run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
 def failure_message(exc: Exception) -> str:
     """What a failed job shows its users: a database's own message (which may quote their data
     and the schema) stays in the log and the traceback column, which only operators see."""
+    if isinstance(
+        exc, OperationalError | InterfaceError | psycopg.OperationalError | sqlite3.OperationalError
+    ):
+        return "The database was unavailable while the job ran; run it again (details: the worker's log)."
     if isinstance(exc, DatabaseError | psycopg.Error | sqlite3.Error):
         return "The database refused to store the job's data; operators find the details in the worker's log."
     return str(exc) or exc.__class__.__name__

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import DataError, connection
 from rest_framework.test import APIClient
 
 from curation.models import Example, TaskType
@@ -112,3 +113,23 @@ def test_given_an_unstorable_chat_sample_when_sending_live_samples_then_400_name
 
     refused_naming(response, "[1].input")
     assert not LiveSample.objects.exists()
+
+
+def test_given_the_database_refuses_a_value_when_writing_then_a_plain_400_not_its_message(
+    team: Team, lead: APIClient
+) -> None:
+    raw = 'invalid input syntax for type json\nDETAIL:  Token "NaN" is invalid.'
+
+    def refuse(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.lstrip().upper().startswith("INSERT"):
+            raise DataError(raw)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse):
+        response = sent(lead, "post", f"/api/projects/{team.project.pk}/examples/", '{"input": "hi"}')
+
+    assert response.status_code == 400
+    assert (
+        "Token" not in response.content.decode()
+        and "cannot be stored" in response.json()["errors"][0]["message"]
+    )
