@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -138,7 +139,8 @@ def bench_long_line(backend: str, path: Path, small: Path, port: int) -> dict[st
         )
         seconds, job = timed_import(service, project, path)
         assert (job["created"], job["failed"]) == (2, 1), job
-        assert job["errors"][0]["line"] == 2 and "FINCH_MAX_ROW_BYTES" in job["errors"][0]["error"], job
+        (error,) = cast(list[dict[str, Any]], job["errors"])
+        assert error["line"] == 2 and "FINCH_MAX_ROW_BYTES" in error["error"], job
         return {
             "baseline_mb": baseline,
             "peak_mb": service.peak_rss_mb("worker"),

@@ -45,14 +45,20 @@ def decoder() -> json.JSONDecoder:
 _DECODER = decoder()
 
 
-def loads(text: str) -> Any:
-    """Parse JSON text; json.JSONDecodeError if malformed, UnstorableJSON if not storable."""
+def parse(text: str) -> Any:
+    """Parse JSON text, refusing what the parser meets (NaN, 1e999, huge integers, nesting past
+    Python's limit) but leaving the depth check to whoever stores the value (see dumps)."""
     try:
-        value = _DECODER.decode(text)
+        return _DECODER.decode(text)
     except json.JSONDecodeError:
         raise
     except (ValueError, RecursionError) as exc:
         raise unstorable(exc) from exc
+
+
+def loads(text: str) -> Any:
+    """Parse JSON text; json.JSONDecodeError if malformed, UnstorableJSON if not storable."""
+    value = parse(text)
     check(value)
     return value
 

@@ -141,7 +141,7 @@ def _metadata(value: Any) -> dict[str, Any]:
         return {}
     if isinstance(value, str):
         try:
-            value = json_values.loads(value)
+            value = json_values.parse(value)  # metadata_json checks the rest when it is stored
         except json_values.UnstorableJSON as exc:
             raise RowError(f"metadata {exc}.") from exc
         except json.JSONDecodeError as exc:
