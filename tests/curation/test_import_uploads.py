@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
@@ -70,6 +71,27 @@ def test_given_an_import_when_its_job_finishes_then_its_upload_is_deleted_and_it
     assert report.status_code == 200
     if status == "succeeded":
         assert "not one of the project's labels" in report.content.decode()
+
+
+def test_given_the_import_command_when_it_finishes_then_the_stored_copy_is_deleted(
+    team: Team, tmp_path: Path
+) -> None:
+    given = tmp_path / "rows.jsonl"
+    given.write_bytes(GOOD_AND_BAD)
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "import_examples",
+        str(team.project.pk),
+        str(given),
+        "--user",
+        team.lead.username,
+        stdout=out,
+        stderr=err,
+    )
+
+    assert ImportJob.objects.get().status == JobStatus.SUCCEEDED
+    assert uploads_on_disk() == [] and given.exists()
 
 
 def test_given_a_running_import_whose_worker_died_when_reaped_then_its_upload_is_deleted(team: Team) -> None:
