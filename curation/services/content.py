@@ -30,7 +30,7 @@ def storable_json(value: Any, field: str) -> str:
     try:
         return json_values.dumps(value)
     except json_values.UnstorableJSON as exc:
-        raise InvalidInput(f"{field} {exc}; use finite numbers and shallower nesting.", field=field) from exc
+        raise InvalidInput(f"{field} {exc}.", field=field) from exc
 
 
 def loads_storable(text: str, field: str) -> Any:
@@ -39,7 +39,7 @@ def loads_storable(text: str, field: str) -> Any:
     try:
         return json_values.loads(text)
     except json_values.UnstorableJSON as exc:
-        raise InvalidInput(f"{field} {exc}; use finite numbers and shallower nesting.", field=field) from exc
+        raise InvalidInput(f"{field} {exc}.", field=field) from exc
 
 
 def content_hash(stored_input: str, stored_output: str) -> str:
