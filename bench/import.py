@@ -2,20 +2,28 @@
 and into SQLite, against a naive baseline (one ORM create() per row) measured in the same run.
 
     .venv/bin/python bench/import.py [--rows 1000000] [--naive-rows 20000] [--backends postgresql,sqlite]
+        [--long-line-mb 500] [--skip-rate] [--port 8765]
 
 Prints rows/s end to end (upload start to job finished), the same for a re-import of the same
 file (every row already there), the peak RSS of the web and worker processes, and the ratios.
 Targets on a 2-core machine: >= 30,000 rows/s on PostgreSQL, >= 20,000 on SQLite, RSS < 400 MB,
 re-import at least as fast.
+
+Then, beside the rate, the worker's peak RSS (VmHWM) for a JSONL file holding one line of
+--long-line-mb MB between two ordinary rows, in a fresh worker, against the same worker's peak
+after an ordinary 1,000-row import (the baseline). Target: under 300 MB, the long line a row
+error (FINCH_MAX_ROW_BYTES) and both other rows imported; the upload deleted afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -59,8 +67,8 @@ def timed_import(service: Service, project: int, path: Path) -> tuple[float, dic
     return elapsed, job
 
 
-def bench_backend(backend: str, path: Path, rows: int, naive_rows: int) -> dict[str, float]:
-    with running_service(backend) as service:
+def bench_backend(backend: str, path: Path, rows: int, naive_rows: int, port: int) -> dict[str, float]:
+    with running_service(backend, port=port) as service:
         project = new_project(service, "bench import")
         print(f"[{backend}] importing {rows:,} rows ...", flush=True)
         first, job = timed_import(service, project, path)
@@ -85,6 +93,72 @@ def bench_backend(backend: str, path: Path, rows: int, naive_rows: int) -> dict[
         }
 
 
+LONG_LINE_TARGET_MB = 300
+
+
+def cpu_note() -> str:
+    """The CPU's model and the vector extensions the figures depend on, from /proc/cpuinfo."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next(
+        (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?"
+    )
+    flags = next(
+        (line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []
+    )
+    wanted = [flag for flag in flags if flag in ("sse4_2", "avx", "avx2", "avx512f", "avx512_vnni")]
+    return f"cpu: {model}; flags: {' '.join(wanted) or 'none of sse4_2/avx*'}"
+
+
+def write_long_line(path: Path, megabytes: int) -> int:
+    """A JSONL file: an ordinary row, one line of `megabytes` MB, another ordinary row."""
+    chunk = "x" * (1 << 20)
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps({"input": "the row before", "output": "ok"}) + "\n")
+        handle.write('{"input": "')
+        for _ in range(megabytes):
+            handle.write(chunk)
+        handle.write('", "output": "ok"}\n')
+        handle.write(json.dumps({"input": "the row after", "output": "ok"}) + "\n")
+    return path.stat().st_size
+
+
+def uploads_left(service: Service) -> int:
+    folder = Path(service.env["FINCH_HOME"]) / "media" / "imports"
+    return sum(1 for path in folder.rglob("*") if path.is_file()) if folder.exists() else 0
+
+
+def bench_long_line(backend: str, path: Path, small: Path, port: int) -> dict[str, float]:
+    """The worker's peak memory for the long line, against its peak after an ordinary import."""
+    with running_service(backend, port=port) as service:
+        project = new_project(service, "bench long line")
+        print(f"[{backend}] baseline: an ordinary 1,000-row import ...", flush=True)
+        timed_import(service, project, small)
+        baseline = service.peak_rss_mb("worker")
+        print(
+            f"[{backend}] importing a file with one {path.stat().st_size / 1e6:,.0f} MB line ...", flush=True
+        )
+        seconds, job = timed_import(service, project, path)
+        assert (job["created"], job["failed"]) == (2, 1), job
+        (error,) = cast(list[dict[str, Any]], job["errors"])
+        assert error["line"] == 2 and "FINCH_MAX_ROW_BYTES" in error["error"], job
+        return {
+            "baseline_mb": baseline,
+            "peak_mb": service.peak_rss_mb("worker"),
+            "seconds": seconds,
+            "uploads_left": uploads_left(service),
+        }
+
+
+def report_long_line(backend: str, megabytes: int, r: dict[str, float]) -> None:
+    verdict = "PASS" if r["peak_mb"] < LONG_LINE_TARGET_MB else "FAIL"
+    print(
+        f"\n[{backend}] one {megabytes} MB line: worker peak RSS {r['peak_mb']:.0f} MB"
+        f" (baseline after an ordinary import {r['baseline_mb']:.0f} MB, ratio {r['peak_mb'] / r['baseline_mb']:.2f}x;"
+        f" target < {LONG_LINE_TARGET_MB} MB: {verdict}); job {r['seconds']:.1f} s;"
+        f" uploads left on disk {r['uploads_left']:.0f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -92,15 +166,36 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--naive-rows", type=int, default=20_000)
     parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument("--long-line-mb", type=int, default=500, help="0: skip the long-line run")
+    parser.add_argument("--skip-rate", action="store_true", help="only the long-line run")
+    parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
+    print(cpu_note(), flush=True)
+    backends = args.backends.split(",")
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "examples.jsonl"
-        size = write_jsonl(path, args.rows)
-        print(f"generated {args.rows:,} rows, {size / 1e6:.0f} MB", flush=True)
-        results = {
-            backend: bench_backend(backend, path, args.rows, args.naive_rows)
-            for backend in args.backends.split(",")
-        }
+        results = {} if args.skip_rate else rate_results(Path(folder), args, backends)
+        if args.long_line_mb:
+            long_line = Path(folder) / "long-line.jsonl"
+            write_long_line(long_line, args.long_line_mb)
+            small = Path(folder) / "small.jsonl"
+            write_jsonl(small, 1000)
+            long_results = bench_long_line(backends[0], long_line, small, args.port)
+    if results:
+        print_rates(results)
+    if args.long_line_mb:
+        report_long_line(backends[0], args.long_line_mb, long_results)
+
+
+def rate_results(folder: Path, args: argparse.Namespace, backends: list[str]) -> dict[str, dict[str, float]]:
+    path = folder / "examples.jsonl"
+    size = write_jsonl(path, args.rows)
+    print(f"generated {args.rows:,} rows, {size / 1e6:.0f} MB", flush=True)
+    return {
+        backend: bench_backend(backend, path, args.rows, args.naive_rows, args.port) for backend in backends
+    }
+
+
+def print_rates(results: dict[str, dict[str, float]]) -> None:
     print(
         f"\n{'backend':<11} {'rows/s':>9} {'seconds':>8} {'re-import rows/s':>17} {'naive rows/s':>13} {'speedup':>8} {'web MB':>7} {'worker MB':>10}"
     )

@@ -1,9 +1,9 @@
-import json
 from typing import Any
 
 from django import forms
 
 from curation.models import DedupFields, DedupMethod, Example, ExampleStatus, Project, Role, Shingle, TaskType
+from curation.pipeline import json_values
 from curation.pipeline.formats import FORMATS
 
 FORMAT_LABELS = {
@@ -109,8 +109,8 @@ class ExampleForm(forms.Form):
         """The input and output as the services take them."""
         if self.project.task_type == TaskType.CHAT:
             try:
-                messages = json.loads(self.cleaned_data["messages"] or "[]")
-            except json.JSONDecodeError:
+                messages = json_values.loads(self.cleaned_data["messages"] or "[]")
+            except ValueError:  # malformed, or nothing a database could store: the service says so
                 messages = None
             return {"input": messages, "output": self.cleaned_data["output"]}
         return {"input": self.cleaned_data["input"], "output": self.cleaned_data["output"]}

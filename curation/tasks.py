@@ -6,6 +6,7 @@ from curation.models import ContradictionJob, DedupJob, ImportJob, JobStatus, Va
 from curation.services.contradictions import contradictions_run
 from curation.services.dedup import dedup_start
 from curation.services.dedup_chunks import chunk_run, merge_run, sketches_discard
+from curation.services.import_uploads import expired_uploads_delete, upload_release
 from curation.services.imports import import_run
 from curation.services.jobs import job_run, job_step
 from curation.services.reaping import curation_jobs_reap
@@ -21,8 +22,9 @@ def validate_examples(job_id: int) -> None:
 
 @shared_task(name="curation.import_examples", acks_late=True)
 def import_examples(job_id: int) -> None:
-    """Run import job `job_id`."""
+    """Run import job `job_id`, then delete its upload (unless uploads are kept for a while)."""
     job_run(ImportJob, job_id, import_run)
+    upload_release(job_id)
 
 
 @shared_task(name="curation.dedup_examples", acks_late=True)
@@ -68,3 +70,9 @@ def freeze_version(version_id: int) -> None:
 def reap_stale_jobs() -> int:
     """Fail jobs and freezes whose worker has gone silent (Celery beat runs this every minute)."""
     return curation_jobs_reap()
+
+
+@shared_task(name="curation.delete_expired_uploads")
+def delete_expired_uploads() -> int:
+    """Delete the uploads of finished imports past FINCH_UPLOAD_RETENTION_DAYS (beat: hourly)."""
+    return expired_uploads_delete()

@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from curation.errors import Conflict, InvalidInput
-from curation.freeze.formats import canonical
 from curation.models import ExampleStatus, JobStatus, Split, VersionItem
 from curation.services.audit import audit
+from curation.services.content import storable_json
 from curation.services.embedding_cache import cached_vectors, fast_available, model_label
 from evaluation import drift
 from evaluation.extract import json_object_of, label_of
@@ -113,8 +113,8 @@ def _sample(deployment: Deployment, index: int, row: Any, now: datetime) -> Live
     if unknown:
         raise InvalidInput(f"{where}: unknown field(s) {', '.join(unknown)}.", field=where)
     value = row.get("input")
-    if isinstance(value, list):  # a chat input: stored as the versions store it
-        value = canonical(value)
+    if isinstance(value, list):  # a chat input: stored as the versions store it (canonical JSON)
+        value = storable_json(value, f"{where}.input")
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(
             f"{where}.input: expected non-empty text (or a list of chat messages).", field=where

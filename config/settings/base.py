@@ -202,6 +202,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-stale-training-runs": {"task": "training.reap_stale_runs", "schedule": 60.0},
     "reap-stale-eval-runs": {"task": "evaluation.reap_stale_runs", "schedule": 60.0},
     "drift-reports": {"task": "evaluation.drift_reports", "schedule": 3600.0},
+    "delete-expired-uploads": {"task": "curation.delete_expired_uploads", "schedule": 3600.0},
 }
 
 FILE_UPLOAD_HANDLERS = [
@@ -219,6 +220,13 @@ FINCH_MAX_UPLOAD_BYTES = env_int("FINCH_MAX_UPLOAD_BYTES", 2 * 1024**3)
 FINCH_MAX_FIELD_CHARS = env_int("FINCH_MAX_FIELD_CHARS", 100_000)
 FINCH_MAX_METADATA_CHARS = env_int("FINCH_MAX_METADATA_CHARS", 20_000)
 FINCH_MAX_LABELS = env_int("FINCH_MAX_LABELS", 2_000)
+# An import row (a line, a CSV record, a JSON array element) over this is a row error, found
+# while streaming without holding the row: it bounds an import worker's memory.
+FINCH_MAX_ROW_BYTES = env_int("FINCH_MAX_ROW_BYTES", 8 * 1024 * 1024)
+# Uploaded import files are deleted once their job finishes (0), or kept this many days.
+FINCH_UPLOAD_RETENTION_DAYS = env_int("FINCH_UPLOAD_RETENTION_DAYS", 0)
+# The bytes of uploads a project may have waiting for (or in) an import job at once.
+FINCH_PROJECT_PENDING_UPLOAD_BYTES = env_int("FINCH_PROJECT_PENDING_UPLOAD_BYTES", 4 * 1024**3)
 # A local sentence-transformers model for embedding dedup; empty: the packaged all-MiniLM-L6-v2.
 FINCH_EMBEDDING_MODEL = env_str("FINCH_EMBEDDING_MODEL", "")
 # Embedding dedup embeds every text with an int8 ONNX copy of the model (made once, by

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import TextIO
 
+from curation.pipeline.bounded import DEFAULT_MAX_ROW_BYTES
 from curation.pipeline.errors import RowError, UnreadableFile
 from curation.pipeline.mapping import FieldMapping, MappedRow, map_alpaca, map_openai_chat, map_plain
 from curation.pipeline.readers import ReadItem, read_csv, read_json_array, read_jsonl
@@ -29,16 +30,21 @@ def detect_format(head: str) -> str:
 def _first_record_has(text: str, key: str) -> bool:
     try:
         record, _ = json.JSONDecoder().raw_decode(text.lstrip(" \t\r\n"))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or JSON too deep or large to tell
         return False
     return isinstance(record, dict) and key in record
 
 
 def mapped_rows(
-    text: TextIO, head: str, file_format: str, mapping: FieldMapping, task_type: str
+    text: TextIO,
+    head: str,
+    file_format: str,
+    mapping: FieldMapping,
+    task_type: str,
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
 ) -> Iterator[MappedItem]:
     """Every record of the file as (line, MappedRow) or (line, RowError)."""
-    for line, item in _records(text, head, file_format):
+    for line, item in _records(text, head, file_format, max_row_bytes):
         if isinstance(item, RowError):
             yield line, item
             continue
@@ -60,9 +66,11 @@ def reads_by_line(file_format: str, head: str) -> bool:
     return file_format == "alpaca" and not head.lstrip("\ufeff \t\r\n").startswith("[")
 
 
-def _records(text: TextIO, head: str, file_format: str) -> Iterator[ReadItem]:
+def _records(text: TextIO, head: str, file_format: str, max_row_bytes: int) -> Iterator[ReadItem]:
     if file_format not in FORMATS or file_format == "auto":
         raise UnreadableFile(f"Unknown format {file_format!r}; use one of {', '.join(FORMATS[1:])}.")
     if file_format == "csv":
-        return read_csv(text, head)
-    return read_jsonl(text) if reads_by_line(file_format, head) else read_json_array(text)
+        return read_csv(text, head, max_row_bytes)
+    if reads_by_line(file_format, head):
+        return read_jsonl(text, max_row_bytes)
+    return read_json_array(text, max_row_bytes)

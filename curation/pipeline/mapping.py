@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from curation.pipeline import json_values
 from curation.pipeline.decoding import check_text
 from curation.pipeline.errors import RowError
 
@@ -140,7 +141,9 @@ def _metadata(value: Any) -> dict[str, Any]:
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = json_values.parse(value)  # metadata_json checks the rest when it is stored
+        except json_values.UnstorableJSON as exc:
+            raise RowError(f"metadata {exc}.") from exc
         except json.JSONDecodeError as exc:
             raise RowError("metadata must be a JSON object.") from exc
     if not isinstance(value, dict):

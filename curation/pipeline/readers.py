@@ -1,4 +1,8 @@
-"""Readers: each yields (line number, record dict) or (line number, RowError) per record."""
+"""Readers: each yields (line number, record dict) or (line number, RowError) per record.
+
+No row larger than the row limit is ever held whole (see bounded.py), and a value no database
+can store (NaN, 1e999, a huge integer, deep nesting) fails its row, not the file.
+"""
 
 from __future__ import annotations
 
@@ -7,56 +11,95 @@ import json
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from curation.pipeline.bounded import (
+    DEFAULT_MAX_ROW_BYTES,
+    CsvLines,
+    Overlong,
+    ValueSkipper,
+    bounded_lines,
+    too_large,
+    utf8_over,
+)
 from curation.pipeline.errors import RowError, UnreadableFile
+from curation.pipeline.json_values import decoder, unstorable
 
 Record = dict[str, Any]
 ReadItem = tuple[int, Record | RowError]
 CHUNK_CHARS = 1 << 20
 MAX_CSV_FIELD = 10 * 1024 * 1024
-MAX_ELEMENT_CHARS = 64 * 1024 * 1024
+DECODER = decoder()
 
 
-def read_jsonl(text: TextIO) -> Iterator[ReadItem]:
-    """One JSON object per line; blank lines are skipped, a bad line is a row error."""
-    readable = 0
-    for number, line in enumerate(text, start=1):
+def read_jsonl(text: TextIO, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[ReadItem]:
+    """One JSON object per line; blank lines are skipped, a bad or overlong line is a row error."""
+    rows = 0
+    for number, line in enumerate(bounded_lines(text, max_row_bytes), start=1):
+        if isinstance(line, Overlong):
+            rows += 1
+            yield number, RowError(too_large(max_row_bytes))
+            continue
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, RowError(f"Not valid JSON: {exc.msg} (column {exc.colno}).")
-            continue
-        if not isinstance(record, dict):
-            yield number, RowError(f"Expected a JSON object, found {type(record).__name__}.")
-            continue
-        readable += 1
-        yield number, record
-    if readable == 0:
+        item = _json_record(line)
+        rows += isinstance(item, dict)
+        yield number, item
+    if rows == 0:
         raise UnreadableFile("No line of the file is a JSON object; is it really JSON Lines?")
 
 
-def read_csv(text: TextIO, head: str) -> Iterator[ReadItem]:
+def _json_record(line: str) -> Record | RowError:
+    try:
+        record = DECODER.decode(line)
+    except json.JSONDecodeError as exc:
+        return RowError(f"Not valid JSON: {exc.msg} (column {exc.colno}).")
+    except (ValueError, RecursionError) as exc:
+        return RowError(f"The record {unstorable(exc)}.")
+    if not isinstance(record, dict):
+        return RowError(f"Expected a JSON object, found {type(record).__name__}.")
+    return record
+
+
+def read_csv(text: TextIO, head: str, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[ReadItem]:
     """CSV with a header row; the delimiter is sniffed from the first lines."""
     csv.field_size_limit(MAX_CSV_FIELD)
+    lines = CsvLines(text, max_row_bytes)
     # strict: an unterminated quote is an error, not a field that swallows the rest of the file
-    reader = csv.reader(text, delimiter=_sniff_delimiter(head), strict=True)
-    header = next(reader, None)
-    if not header or not any(name.strip() for name in header):
-        raise UnreadableFile("The CSV file has no header row.")
-    names = [name.strip() for name in header]
+    reader = csv.reader(lines, delimiter=_sniff_delimiter(head), strict=True)
+    header = _csv_header(reader, lines, max_row_bytes)
     start = reader.line_num + 1
     try:
         for row in reader:
-            line, start = start, reader.line_num + 1
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(names):
-                yield line, RowError(f"Expected {len(names)} columns, found {len(row)}.")
-                continue
-            yield line, dict(zip(names, row, strict=True))
+            line, start = start, reader.line_num + lines.hidden + 1
+            item = _csv_record(header, row, lines.over, max_row_bytes)
+            lines.record_done()
+            if item is not None:
+                yield line, item
     except csv.Error as exc:
         raise UnreadableFile(f"The CSV file is malformed near line {start}: {exc}.") from exc
+
+
+def _csv_header(reader: Iterator[list[str]], lines: CsvLines, max_row_bytes: int) -> list[str]:
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise UnreadableFile(f"The CSV file's header row is malformed: {exc}.") from exc
+    if lines.over:
+        raise UnreadableFile(f"The CSV file's header row is larger than {max_row_bytes:,} bytes.")
+    lines.record_done()
+    if not header or not any(name.strip() for name in header):
+        raise UnreadableFile("The CSV file has no header row.")
+    return [name.strip() for name in header]
+
+
+def _csv_record(names: list[str], row: list[str], over: bool, max_row_bytes: int) -> Record | RowError | None:
+    """The row as a record; a row error; or None for a blank line."""
+    if over:
+        return RowError(too_large(max_row_bytes))
+    if not any(cell.strip() for cell in row):
+        return None
+    if len(row) != len(names):
+        return RowError(f"Expected {len(names)} columns, found {len(row)}.")
+    return dict(zip(names, row, strict=True))
 
 
 def _sniff_delimiter(head: str) -> str:
@@ -68,61 +111,105 @@ def _sniff_delimiter(head: str) -> str:
         return ","
 
 
-def read_json_array(text: TextIO) -> Iterator[ReadItem]:
+def read_json_array(text: TextIO, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[ReadItem]:
     """A JSON array of objects, decoded element by element so memory stays flat."""
-    decoder = json.JSONDecoder()
-    buffer, position, line, eof = "", 0, 1, False
+    return _JsonArray(text, max_row_bytes).items()
 
-    def fill() -> bool:
-        nonlocal buffer, position
-        chunk = text.read(CHUNK_CHARS)
-        buffer, position = buffer[position:] + chunk, 0
-        return chunk == ""
 
-    eof = fill()
-    position, line = _skip_space(buffer, position, line)
-    if buffer[position : position + 1] != "[":
-        raise UnreadableFile("The file does not start with a JSON array.")
-    position += 1
-    expect_value = True
-    while True:
-        position, line = _skip_space(buffer, position, line)
-        if position >= len(buffer) - 1 and not eof:
-            eof = fill()
-            continue
-        char = buffer[position : position + 1]
-        if char == "]":
-            _refuse_trailing_data(text, buffer[position + 1 :], line)
-            return
-        if char == "," and not expect_value:
-            position, expect_value = position + 1, True
-            continue
-        if char == "" and eof:
-            raise UnreadableFile(f"The JSON array is truncated: it ends at line {line} without ']'.")
-        if not expect_value:
-            raise UnreadableFile(f"The JSON array is malformed at line {line}: expected ',' or ']'.")
-        try:
-            value, end = decoder.raw_decode(buffer, position)
-        except json.JSONDecodeError as exc:
-            if not eof and len(buffer) - position < MAX_ELEMENT_CHARS:
-                eof = fill()
+class _JsonArray:
+    """A window on the file holding at most one element (up to the row limit) beyond the read
+    position; an element over the limit is skipped through without being held."""
+
+    def __init__(self, text: TextIO, limit: int) -> None:
+        self.text, self.limit = text, limit
+        self.buffer, self.position, self.line, self.eof = "", 0, 1, False
+
+    def items(self) -> Iterator[ReadItem]:
+        self._fill()
+        self._skip_space()
+        if self.buffer[self.position : self.position + 1] != "[":
+            raise UnreadableFile("The file does not start with a JSON array.")
+        self.position += 1
+        expect_value = True
+        while True:
+            self._skip_space()
+            if self.position >= len(self.buffer) - 1 and not self.eof:
+                self._fill()
                 continue
-            if exc.pos >= len(buffer.rstrip()) or exc.msg.startswith("Unterminated"):
-                raise UnreadableFile(
-                    f"The JSON array is truncated: the record at line {line} never ends."
-                ) from exc
-            raise UnreadableFile(f"The JSON array is malformed at line {line}: {exc.msg}.") from exc
-        if end >= len(buffer) and not eof:
-            eof = fill()  # a number may continue in the next chunk: decode it again whole
-            continue
-        yield (
-            line,
-            value
-            if isinstance(value, dict)
-            else RowError(f"Expected a JSON object, found {type(value).__name__}."),
-        )
-        line += buffer.count("\n", position, end)
-        position, expect_value = end, False
+            char = self.buffer[self.position : self.position + 1]
+            if char == "]":
+                _refuse_trailing_data(self.text, self.buffer[self.position + 1 :], self.line)
+                return
+            if char == "," and not expect_value:
+                self.position, expect_value = self.position + 1, True
+                continue
+            if char == "" and self.eof:
+                raise UnreadableFile(f"The JSON array is truncated: it ends at line {self.line} without ']'.")
+            if not expect_value:
+                raise UnreadableFile(f"The JSON array is malformed at line {self.line}: expected ',' or ']'.")
+            if (item := self._element()) is not None:
+                yield item
+                expect_value = False
+
+    def _element(self) -> ReadItem | None:
+        """The element at the position, or None when more of the file must be read first."""
+        start, line = self.position, self.line
+        try:
+            value, end = DECODER.raw_decode(self.buffer, start)
+        except json.JSONDecodeError as exc:
+            return self._undecoded(exc)
+        except (ValueError, RecursionError) as exc:
+            self._skip_value()
+            return line, RowError(f"The record {unstorable(exc)}.")
+        if end >= len(self.buffer) and not self.eof:
+            self._fill()  # a number may continue in the next chunk: decode it again whole
+            return None
+        over = (end - start) * 4 > self.limit and utf8_over(self.buffer[start:end], self.limit)
+        self._advance(end)
+        if over:
+            return line, RowError(too_large(self.limit))
+        if not isinstance(value, dict):
+            return line, RowError(f"Expected a JSON object, found {type(value).__name__}.")
+        return line, value
+
+    def _undecoded(self, exc: json.JSONDecodeError) -> ReadItem | None:
+        """An element that does not decode: read on, skip it as too large, or fail the file."""
+        ends_early = exc.pos >= len(self.buffer.rstrip()) or exc.msg.startswith("Unterminated")
+        if not self.eof and len(self.buffer) - self.position < self.limit:
+            self._fill()
+            return None
+        if ends_early and not self.eof:  # still going past the limit
+            line = self.line
+            self._skip_value()
+            return line, RowError(too_large(self.limit))
+        if ends_early:
+            raise UnreadableFile(f"The JSON array is truncated: the record at line {self.line} never ends.")
+        raise UnreadableFile(f"The JSON array is malformed at line {self.line}: {exc.msg}.")
+
+    def _skip_value(self) -> None:
+        """Move past the element at the position, reading (and dropping) as much as it takes."""
+        line, skipper = self.line, ValueSkipper(self.buffer[self.position])
+        end = skipper.feed(self.buffer, self.position)
+        while end is None:
+            self.line += self.buffer.count("\n", self.position)
+            chunk = self.text.read(CHUNK_CHARS)
+            if not chunk:
+                raise UnreadableFile(f"The JSON array is truncated: the record at line {line} never ends.")
+            self.buffer, self.position = chunk, 0
+            end = skipper.feed(self.buffer, 0)
+        self._advance(end)
+
+    def _advance(self, end: int) -> None:
+        self.line += self.buffer.count("\n", self.position, end)
+        self.position = end
+
+    def _fill(self) -> None:
+        chunk = self.text.read(CHUNK_CHARS)
+        self.buffer, self.position = self.buffer[self.position :] + chunk, 0
+        self.eof = chunk == ""
+
+    def _skip_space(self) -> None:
+        self.position, self.line = _skip_space(self.buffer, self.position, self.line)
 
 
 def _refuse_trailing_data(text: TextIO, rest: str, line: int) -> None:

@@ -14,6 +14,7 @@ from jsonschema.validators import validator_for
 
 from curation.errors import InvalidInput
 from curation.models import Project, TaskType
+from curation.pipeline import json_values
 
 CHAT_ROLES = ("system", "user", "assistant")
 
@@ -21,6 +22,24 @@ CHAT_ROLES = ("system", "user", "assistant")
 def canonical_json(value: Any) -> str:
     """Compact, key-sorted JSON that keeps non-ASCII text readable."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def storable_json(value: Any, field: str) -> str:
+    """The value as canonical JSON text, refused (naming the field) if no database can store it:
+    NaN or Infinity, an integer of thousands of digits, nesting past json_values.MAX_DEPTH."""
+    try:
+        return json_values.dumps(value)
+    except json_values.UnstorableJSON as exc:
+        raise InvalidInput(f"{field} {exc}.", field=field) from exc
+
+
+def loads_storable(text: str, field: str) -> Any:
+    """Parse JSON text from a user; json.JSONDecodeError if malformed, InvalidInput naming the
+    field if it holds what no database can store."""
+    try:
+        return json_values.loads(text)
+    except json_values.UnstorableJSON as exc:
+        raise InvalidInput(f"{field} {exc}.", field=field) from exc
 
 
 def content_hash(stored_input: str, stored_output: str) -> str:
@@ -86,7 +105,7 @@ def _validate_schema(output_schema: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(output_schema, dict):
         raise InvalidInput("output_schema must be a JSON Schema object.", field="output_schema")
-    refuse_nul(canonical_json(output_schema), "output_schema")
+    refuse_nul(storable_json(output_schema, "output_schema"), "output_schema")
     try:
         validator_for(output_schema, default=jsonschema.Draft202012Validator).check_schema(output_schema)
     except jsonschema.SchemaError as exc:
@@ -165,6 +184,7 @@ def _stored_output(task_type: str, value: Any) -> str:
         return ""
     if isinstance(value, dict | list) and task_type == TaskType.EXTRACTION:
         # An extraction output given as an object is kept as its JSON text.
+        storable_json(value, "output")
         value = json.dumps(value, ensure_ascii=False)
     if not isinstance(value, str):
         allowed = "a string or a JSON object" if task_type == TaskType.EXTRACTION else "a string"
@@ -176,7 +196,7 @@ def _stored_output(task_type: str, value: Any) -> str:
 def _checked_messages(value: Any) -> list[dict[str, str]]:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = loads_storable(value, "input")
         except json.JSONDecodeError as exc:
             raise InvalidInput(
                 "For a chat project, input must be a list of {role, content} messages.",
@@ -189,7 +209,7 @@ def _checked_messages(value: Any) -> list[dict[str, str]]:
         )
     messages = [_checked_message(index, message) for index, message in enumerate(value)]
     _check_conversation_order(messages)
-    _check_length(canonical_json(messages), "input")
+    _check_length(storable_json(messages, "input"), "input")
     return messages
 
 
@@ -218,7 +238,7 @@ def _check_conversation_order(messages: list[dict[str, str]]) -> None:
 
 def _check_extraction_output(stored_output: str, output_schema: dict[str, Any] | None) -> None:
     try:
-        document = json.loads(stored_output)
+        document = loads_storable(stored_output, "output")
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"output is not valid JSON: {exc.msg} at position {exc.pos}.", field="output"

@@ -23,7 +23,7 @@ from curation.models import (
 from curation.roles import has_role, role_of
 from curation.services import duties
 from curation.services.audit import audit, changed
-from curation.services.content import ContentRules, canonical_json, content_hash, refuse_nul
+from curation.services.content import ContentRules, content_hash, refuse_nul, storable_json
 
 # Statuses an author sets; the others come from reviews.
 AUTHOR_STATUSES = (ExampleStatus.DRAFT, ExampleStatus.SUBMITTED)
@@ -289,7 +289,7 @@ def metadata_json(metadata: Any) -> str:
         return "{}"
     if not isinstance(metadata, dict):
         raise InvalidInput("metadata must be a JSON object.", field="metadata")
-    text = refuse_nul(canonical_json(metadata), "metadata")
+    text = refuse_nul(storable_json(metadata, "metadata"), "metadata")
     if len(metadata) > MAX_METADATA_KEYS or len(text) > settings.FINCH_MAX_METADATA_CHARS:
         raise InvalidInput(
             f"metadata is too large ({len(metadata)} keys, {len(text)} characters); the limits are "

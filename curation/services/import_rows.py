@@ -19,6 +19,9 @@ from curation.services.examples import checked_external_id, metadata_json
 StagedRow = tuple[int, str, str, str, str | None, str]
 MAX_REPORTED_ERRORS = 1000
 BATCH_ROWS = 20_000
+# Also cut a batch at this much text: up to three batches are in memory at once (reading,
+# staging, merging), and rows may be large.
+BATCH_CHARS = 64 * 1024 * 1024
 
 
 def rules_for(job: ImportJob) -> ContentRules:
@@ -43,17 +46,21 @@ def staged_batches(
 ) -> Iterator[list[StagedRow]]:
     """Validate each row; the valid ones come out in batches, the others go to the report."""
     batch: list[StagedRow] = []
+    chars = 0
     for line, item in items:
         report.total += 1
         try:
             if isinstance(item, RowError):
                 raise item
-            batch.append(staged_row(line, item, rules))
+            row = staged_row(line, item, rules)
         except (RowError, ApplicationError) as exc:
             report.fail(line, str(exc))
-        if len(batch) >= size:
+        else:
+            batch.append(row)
+            chars += len(row[1]) + len(row[2]) + len(row[3])
+        if len(batch) >= size or chars >= BATCH_CHARS:
             yield batch
-            batch = []
+            batch, chars = [], 0
     if batch:
         yield batch
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from typing import IO
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import connection, transaction
@@ -32,6 +33,7 @@ from curation.services.examples import check_initial_status
 from curation.services.exports import spreadsheet_safe
 from curation.services.import_rows import ImportReport, StagedRow, rules_for, staged_batches
 from curation.services.import_staging import Staging
+from curation.services.import_uploads import pending_upload_check, upload_size
 from curation.services.jobs import ProgressFn
 
 READ_SHARE = 0.8  # of a whole-document import's progress: reading; the rest is the merge
@@ -55,6 +57,7 @@ def import_job_create(
             f"Unknown format {file_format!r}; use one of {', '.join(FORMATS)}.", field="format"
         )
     check_initial_status(project, user, status)
+    pending_upload_check(project=project, size=upload_size(upload))  # before a byte is stored
     job = ImportJob(
         project=project,
         created_by=user,
@@ -66,15 +69,26 @@ def import_job_create(
     )
     job.file.save(f"{uuid.uuid4().hex}-{job.filename}", File(upload), save=False)
     job.size = job.file.size
-    with transaction.atomic():
-        job.save()
-        summary = f"Started import {job.pk} of {job.filename} (rows land as {status})"
-        audit(project=project, actor=user, action="import.start", target=job, summary=summary)
-        if queue:
-            from curation.tasks import import_examples
-
-            transaction.on_commit(lambda: import_examples.delay(job.pk))
+    try:
+        _job_save(job, queue=queue)
+    except BaseException:
+        job.file.delete(save=False)  # refused (or failed): its upload must not stay behind
+        raise
     return job
+
+
+@transaction.atomic
+def _job_save(job: ImportJob, *, queue: bool) -> None:
+    # The project's row lock orders concurrent uploads, so together they stay within the quota.
+    list(Project.objects.select_for_update().filter(pk=job.project_id).values_list("pk"))
+    pending_upload_check(project=job.project, size=job.size)
+    job.save()
+    summary = f"Started import {job.pk} of {job.filename} (rows land as {job.initial_status})"
+    audit(project=job.project, actor=job.created_by, action="import.start", target=job, summary=summary)
+    if queue:
+        from curation.tasks import import_examples
+
+        transaction.on_commit(lambda: import_examples.delay(job.pk))
 
 
 def import_run(job: ImportJob, progress: ProgressFn) -> None:
@@ -86,7 +100,9 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         ImportJob.objects.filter(pk=job.pk).update(detected_format=file_format)
         streaming = reads_by_line(file_format, head)
         mapping = FieldMapping(job.input_field, job.output_field)
-        rows = mapped_rows(text, head, file_format, mapping, job.project.task_type)
+        rows = mapped_rows(
+            text, head, file_format, mapping, job.project.task_type, settings.FINCH_MAX_ROW_BYTES
+        )
         batches = staged_batches(rows, rules_for(job), report)
         with Staging(job.pk, _merge_values(job), one_batch_at_a_time=streaming) as staging:
             created = _stage_and_land(staging, batches, streaming, stream, job, report, progress)

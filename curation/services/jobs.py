@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+import psycopg
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from config.observability import bind_job
@@ -72,7 +75,7 @@ def _logged_run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
         job_update(
             job,
             status=JobStatus.FAILED,
-            error=str(exc) or exc.__class__.__name__,
+            error=failure_message(exc),
             traceback=traceback.format_exc(),
             finished_at=timezone.now(),
         )
@@ -80,6 +83,18 @@ def _logged_run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
     if finishes and outcome is not HANDED_OFF:
         job_update(job, status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now())
     log.info("%s %s: work ends (%s)", type(job).__name__, job.pk, job.status)
+
+
+def failure_message(exc: Exception) -> str:
+    """What a failed job shows its users: a database's own message (which may quote their data
+    and the schema) stays in the log and the traceback column, which only operators see."""
+    if isinstance(
+        exc, OperationalError | InterfaceError | psycopg.OperationalError | sqlite3.OperationalError
+    ):
+        return "The database was unavailable while the job ran; run it again (details: the worker's log)."
+    if isinstance(exc, DatabaseError | psycopg.Error | sqlite3.Error):
+        return "The database refused to store the job's data; operators find the details in the worker's log."
+    return str(exc) or exc.__class__.__name__
 
 
 def _throttled_progress(job: Job) -> ProgressFn:

@@ -22,6 +22,7 @@ from curation.models import (
     VersionStatus,
 )
 from curation.services.heartbeat import Reapable, jobs_reap
+from curation.services.import_uploads import upload_release
 from curation.services.jobs import job_fail_if_running
 
 RUN_AGAIN = " Nothing of it was applied; run it again."
@@ -44,6 +45,7 @@ def import_fail_stale(job: ImportJob, error: str) -> bool:
     if not job_fail_if_running(job, error + note, created=kept):
         return False
     _drop_staging_tables(job)
+    upload_release(job.pk)
     return True
 
 

@@ -23,18 +23,19 @@ def import_page(request: HttpRequest, project_id: int) -> HttpResponse:
     """Upload a file to import, and see the project's recent imports."""
     project = project_for(request, project_id)
     can_approve = abilities(request, project)["can_review"]
-    form = ImportForm(can_approve=can_approve)
+    form, status = ImportForm(can_approve=can_approve), 200
     if request.method == "POST":
         try:
             form = ImportForm(request.POST, request.FILES, can_approve=can_approve)
             if form.is_valid():
                 job = _start_import(request, project, form.cleaned_data)
                 return redirect("import-detail", job_id=job.pk)
-        except ApplicationError as exc:  # too large, or a status the role may not set
+        except ApplicationError as exc:  # too large (413), or a status the role may not set
             messages.error(request, exc.message)
+            status = exc.status_code
     imports = selectors.import_job_list(project=project)[:20]
     context = {**abilities(request, project), "form": form, "imports": imports}
-    return render(request, "curation/import.html", context)
+    return render(request, "curation/import.html", context, status=status)
 
 
 def _start_import(request: HttpRequest, project: Project, data: dict[str, Any]) -> ImportJob:

@@ -57,7 +57,7 @@ class TestImportPage:
             f"/projects/{team.project.pk}/import/",
             {"file": upload("big.jsonl", GOOD_AND_BAD), "status": "draft"},
         )
-        assert response.status_code == 200
+        assert response.status_code == 413
         assert "the limit is 50 bytes" in response.content.decode()
         assert not ImportJob.objects.exists()
 

@@ -117,11 +117,14 @@ def test_a_killed_import_keeps_whole_rows_only_and_importing_again_completes_it(
     assert 0 < kept < IMPORT_ROWS
     assert not landed.filter(output="").exists() and not landed.filter(content_hash="").exists()
 
-    # When the reaper runs, then the job failed, saying how many rows it kept
+    # When the reaper runs, then the job failed, saying how many rows it kept, and its upload is gone
+    upload = Path(settings.MEDIA_ROOT) / job.file.name
+    assert upload.exists()
     assert _reap_after_timeout(curation_jobs_reap, settings) == 1
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.created == kept
     assert f"{kept} rows were imported before it stopped" in job.error
+    assert not upload.exists() and job.file.name == ""
 
     # When the same file is imported again on a fresh worker, then exactly the rest lands
     fresh = _worker(start_worker, tmp_path / "home", redis_url)

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from curation.errors import ApplicationError
 from curation.models import ImportJob, JobStatus, Project
 from curation.pipeline.formats import FORMATS
+from curation.services.import_uploads import upload_release
 from curation.services.imports import import_job_create, import_run
 from curation.services.jobs import job_run
 
@@ -49,6 +50,7 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         job_run(ImportJob, job.pk, lambda job, progress: import_run(job, self._bar(progress)))
+        upload_release(job.pk)  # the copy in storage; the file given stays where it is
         self._report(ImportJob.objects.get(pk=job.pk))
 
     def _user(self, project: Project, username: str | None) -> Any:
