@@ -132,16 +132,23 @@ def canonical_files_discard(version: DatasetVersion) -> None:
         default_storage.delete(f"{_folder(version)}/{split.value}.jsonl")
 
 
-def stored_lines(version: DatasetVersion, split: str) -> Iterator[bytes] | None:
-    """The stored canonical `jsonl` bytes of a split (or both), or None if a file is missing."""
+def stored_files(version: DatasetVersion, split: str) -> list[str] | None:
+    """The storage names of the canonical `jsonl` files of a split (both, in order, for `all`),
+    or None if a file is missing."""
     files = version.manifest.get("files") or {}
     wanted = ["train", "eval"] if split == "all" else [split]
     if not all(name in files and default_storage.exists(files[name]) for name in wanted):
         return None
-    return _read_files([files[name] for name in wanted])
+    return [files[name] for name in wanted]
 
 
-def _read_files(names: list[str]) -> Iterator[bytes]:
+def stored_lines(version: DatasetVersion, split: str) -> Iterator[bytes] | None:
+    """The stored canonical `jsonl` bytes of a split (or both), or None if a file is missing."""
+    names = stored_files(version, split)
+    return None if names is None else read_files(names)
+
+
+def read_files(names: list[str]) -> Iterator[bytes]:
     for name in names:
         with default_storage.open(name, "rb") as handle:
             while chunk := handle.read(1 << 20):
