@@ -135,10 +135,10 @@ def ui_export(service: Service, project: int, rows: int) -> dict[str, float]:
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.open(service.base_url + "/login/", timeout=60).read()
-    token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+    token = str(next(cookie.value for cookie in jar if cookie.name == "csrftoken"))
     form = {"username": "admin", "password": PASSWORD, "csrfmiddlewaretoken": token}
     opener.open(_post(service.base_url + "/login/", form, token), timeout=60).read()
-    token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+    token = str(next(cookie.value for cookie in jar if cookie.name == "csrftoken"))
     dashboard = opener.open(f"{service.base_url}/projects/{project}/", timeout=60).read().decode()
     assert f'action="/projects/{project}/exports/"' in dashboard, "no export button on the dashboard"
     start = time.perf_counter()

@@ -51,7 +51,7 @@ def examples(team: Team, count: int, status: str = ExampleStatus.DRAFT, word: st
 
 
 def body(response: Any) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content  # type: ignore[no-any-return]
+    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 def run_export(client: APIClient, url: str, data: dict[str, Any], capture: Any) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def test_the_dashboard_exports_through_a_job_and_its_page_offers_the_whole_file(
     page = text(client.get(started["Location"]))
     assert f"/api/exports/{job.pk}/download/" in page and "6 rows" in page and job.sha256 in page
     download = client.get(f"/api/exports/{job.pk}/download/")
-    data = b"".join(download.streaming_content)
+    data = b"".join(download.streaming_content)  # type: ignore[attr-defined]
     assert hashlib.sha256(data).hexdigest() == job.sha256 and int(download["Content-Length"]) == len(data)
 
 
