@@ -5,7 +5,7 @@ same run: the synchronous streaming export (GET .../examples/export/) of --sync-
 and a plain ORM iteration of the big project's rows (the floor any export pays to read them).
 
     .venv/bin/python bench/export.py [--rows 3000000] [--sync-rows 100000] [--backend sqlite]
-        [--version-rows 0]
+        [--version-rows 0] [--port 8781]
 
 Rows are built by one INSERT ... SELECT (generate_series on PostgreSQL, a recursive CTE on
 SQLite), not timed. With --version-rows N, N of them are approved and frozen into a version,
@@ -212,10 +212,11 @@ def main() -> None:
     parser.add_argument("--sync-rows", type=int, default=100_000)
     parser.add_argument("--version-rows", type=int, default=0)
     parser.add_argument("--backend", default="sqlite")
+    parser.add_argument("--port", type=int, default=8781)
     args = parser.parse_args()
     print(f"CPU: {cpu_model()}\nCPU flags: {cpu_flags()}", flush=True)
     extra = {"FINCH_EXPORT_SYNC_MAX_ROWS": str(args.sync_rows)}
-    with running_service(args.backend, extra_env=extra) as service:
+    with running_service(args.backend, port=args.port, extra_env=extra) as service:
         start = time.perf_counter()
         big = new_project(service, "bench export", args.rows)
         small = new_project(service, "bench streaming export", args.sync_rows, first=args.rows + 1)

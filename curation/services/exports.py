@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -51,11 +51,29 @@ def examples_export(
     """Text of the export, oldest example first (JSONL lines, CSV in chunks of whole rows);
     `on_row(n)` is told each row's number as it is rendered. InvalidInput for an unknown format."""
     check_export_format(file_format)
-    rows = examples.order_by("id").values_list(*EXPORT_FIELDS).iterator(chunk_size=CHUNK_ROWS)
+    rows = keyset_rows(examples, key="id", fields=EXPORT_FIELDS)
     records: Iterator[dict[str, Any]] = (_record(project.task_type, row) for row in rows)
     if on_row is not None:
         records = _counted(records, on_row)
     return _jsonl(records) if file_format == "jsonl" else _csv(records)
+
+
+def keyset_rows(
+    rows: QuerySet[Any], *, key: str, fields: Sequence[str], chunk_size: int = CHUNK_ROWS
+) -> Iterator[tuple[Any, ...]]:
+    """The rows' `fields` in `key` order (a unique column), read a chunk at a time by `key >
+    last`. No statement stays open between chunks, so the reader may write in between (its
+    progress): SQLite refuses a write from a connection whose read is older than another
+    connection's commit (a heartbeat), and PostgreSQL holds no snapshot for the whole read."""
+    position = list(fields).index(key)
+    last = None
+    while True:
+        page = rows if last is None else rows.filter(**{f"{key}__gt": last})
+        chunk = list(page.order_by(key).values_list(*fields)[:chunk_size])
+        yield from chunk
+        if len(chunk) < chunk_size:
+            return
+        last = chunk[-1][position]
 
 
 def check_streamable(*, examples: QuerySet[Example], job_route: str) -> None:

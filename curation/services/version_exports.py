@@ -24,6 +24,7 @@ from curation.errors import InvalidInput
 from curation.freeze import formats
 from curation.models import DatasetVersion, Split, TaskType, VersionItem
 from curation.models.examples import decode_input
+from curation.services.exports import keyset_rows
 
 SPLITS = ("train", "eval", "all")
 HF_FORMAT = "hf_parquet"
@@ -52,8 +53,9 @@ def items(
         selected = VersionItem.objects.filter(version=version, split=name)
         if example_ids is not None:
             selected = selected.filter(example_id__in=example_ids)
-        rows = selected.order_by("example_id").values_list("example_id", "input", "output", "metadata")
-        for example_id, stored_input, output, metadata in rows.iterator(chunk_size=CHUNK_ROWS):
+        fields = ("example_id", "input", "output", "metadata")
+        rows = keyset_rows(selected, key="example_id", fields=fields, chunk_size=CHUNK_ROWS)
+        for example_id, stored_input, output, metadata in rows:
             yield formats.Item(
                 example_id,
                 name.value,
