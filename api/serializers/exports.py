@@ -10,7 +10,7 @@ from api.serializers.common import JobOutput, StrictInputSerializer
 from curation.models import ExampleStatus, ExportJob
 from curation.services.exports import EXPORT_FORMATS
 from curation.services.version_exports import EXPORT_FORMATS as VERSION_FORMATS
-from curation.services.version_exports import HF_FORMAT, SPLITS
+from curation.services.version_exports import SPLITS
 
 
 class ExportInput(StrictInputSerializer):
@@ -27,9 +27,7 @@ class ExportInput(StrictInputSerializer):
 
 class VersionExportInput(StrictInputSerializer):
     split = serializers.ChoiceField(choices=SPLITS, required=False, default="all")
-    format = serializers.ChoiceField(
-        choices=[name for name in VERSION_FORMATS if name != HF_FORMAT], required=False, default="jsonl"
-    )
+    format = serializers.ChoiceField(choices=VERSION_FORMATS, required=False, default="jsonl")
 
 
 @extend_schema_field({"type": "string", "nullable": True, "format": "uri"})

@@ -18,7 +18,11 @@ from curation.errors import Conflict, Gone
 from curation.models import ExportJob, JobStatus
 from curation.services.export_jobs import download_filename, export_job_create, version_export_job_create
 
-CONTENT_TYPES = {"jsonl": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
+CONTENT_TYPES = {
+    "jsonl": "application/x-ndjson; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "hf_parquet": "application/zip",
+}
 
 
 class ProjectExportsView(FinchAPIView):
@@ -74,6 +78,7 @@ class ExportJobDownloadView(FinchAPIView):
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.BINARY,
             (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/zip"): OpenApiTypes.BINARY,
             302: OpenApiResponse(description="To a signed storage URL (S3 storage)."),
             (410, "application/json"): ErrorOutput,
         }

@@ -36,6 +36,7 @@ from curation.services.versions import freeze_preview, version_create, version_d
 
 STREAM_CHUNK = 64 * 1024
 NDJSON = "application/x-ndjson"
+ZIP = "application/zip"
 
 
 class ProjectVersionsView(FinchAPIView):
@@ -117,10 +118,12 @@ class VersionExportView(FinchAPIView):
         check_export_request(split, file_format)
         stem = f"project-{version.project_id}-v{version.number}"
         if file_format == HF_FORMAT:
+            if (job := stored_version_export(version, "all", HF_FORMAT)) is not None:
+                return stored_file_response([job.file_name], filename=f"{stem}-hf.zip", content_type=ZIP)
             _check_renderable(version, "all", file_format)
             with tempfile.TemporaryDirectory() as scratch:
                 archive = hf_archive(version, Path(scratch))
-            response = HttpResponse(archive, content_type="application/zip")
+            response = HttpResponse(archive, content_type=ZIP)
             response["Content-Disposition"] = f'attachment; filename="{stem}-hf.zip"'
             return response
         filename = f"{stem}-{split}-{file_format}.jsonl"
@@ -151,15 +154,11 @@ def _check_renderable(version: DatasetVersion, split: str, file_format: str) -> 
     rows = sum(int(counts.get(name, 0)) for name in (("train", "eval") if split == "all" else (split,)))
     if rows > limit:
         route = reverse("api-version-exports", args=[version.pk])
-        remedy = (
-            "Download the jsonl files instead (format=jsonl: served from the files stored at freeze)."
-            if file_format == HF_FORMAT
-            else f'Start an export job: POST {route} {{"split": "{split}", "format": "{file_format}"}}; '
-            "once it has succeeded this URL serves its file."
-        )
         raise TooLarge(
             f"Version {version.number} has {rows} items in {split}: too many to render as {file_format} "
-            f"within one request (FINCH_EXPORT_SYNC_MAX_ROWS = {limit}). {remedy}"
+            f"within one request (FINCH_EXPORT_SYNC_MAX_ROWS = {limit}). Start an export job: POST "
+            f'{route} {{"split": "{split}", "format": "{file_format}"}}; once it has succeeded this URL '
+            "serves its file."
         )
 
 

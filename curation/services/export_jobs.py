@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -32,10 +33,11 @@ from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.exports import check_export_format, examples_export
 from curation.services.jobs import ProgressFn, job_fail_if_running
+from curation.services.version_exports import HF_FORMAT
 
 FILTERS = ("status", "flagged", "duplicate", "q", "source", "created_by")
 WRITE_CHUNK = 1 << 20
-EXTENSIONS = {"jsonl": "jsonl", "csv": "csv"}
+EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", HF_FORMAT: "zip"}
 
 
 def clean_filters(filters: Mapping[str, Any]) -> dict[str, str]:
@@ -71,10 +73,8 @@ def version_export_job_create(
     """Queue an export of a frozen version's split in a fine-tuning format; InvalidInput names a
     bad split or format."""
     version_exports.check_export_request(split, file_format)
-    if file_format == version_exports.HF_FORMAT:
-        raise InvalidInput(
-            "hf_parquet is an archive of the whole version; export it with GET.", field="format"
-        )
+    if file_format == HF_FORMAT and split != "all":
+        raise InvalidInput("hf_parquet holds the whole version: use split all.", field="split")
     job = ExportJob.objects.create(
         project=version.project, version=version, split=split, format=file_format, created_by=user
     )
@@ -103,7 +103,11 @@ def export_run(job: ExportJob, progress: ProgressFn) -> None:
     partial = partial_path(job)
     partial.parent.mkdir(parents=True, exist_ok=True)
     try:
-        size, sha256 = _write(_text(job, seen), partial)
+        if job.format == HF_FORMAT:
+            size, sha256 = _write_archive(job, partial)
+            rows = total
+        else:
+            size, sha256 = _write(_text(job, seen), partial)
         name = _publish(job, partial)
     finally:
         partial.unlink(missing_ok=True)
@@ -153,6 +157,20 @@ def _flush(out: Any, buffer: list[str], digest: Any) -> int:
     return len(data)
 
 
+def _write_archive(job: ExportJob, partial: Path) -> tuple[int, str]:
+    """A version's zipped Hugging Face DatasetDict, written to the partial file; its size and sha256."""
+    assert job.version is not None
+    with tempfile.TemporaryDirectory(dir=partial.parent) as scratch, partial.open("wb") as out:
+        version_exports.hf_archive_write(job.version, Path(scratch), out)
+        out.flush()
+        os.fsync(out.fileno())
+    digest = hashlib.sha256()
+    with partial.open("rb") as written:
+        while chunk := written.read(WRITE_CHUNK):
+            digest.update(chunk)
+    return partial.stat().st_size, digest.hexdigest()
+
+
 class _PartialFile(File):
     """A finished partial file: FileSystemStorage moves it into place (a rename on one disk)
     instead of copying it; other storages upload it."""
@@ -190,6 +208,8 @@ def published_name(job: ExportJob) -> str:
 
 
 def download_filename(job: ExportJob) -> str:
+    if job.format == HF_FORMAT and job.version is not None:
+        return f"project-{job.project_id}-v{job.version.number}-hf.zip"
     if job.version is not None:
         return f"project-{job.project_id}-v{job.version.number}-{job.split}-{job.format}.jsonl"
     return f"project-{job.project_id}-examples-{job.pk}.{EXTENSIONS.get(job.format, 'jsonl')}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -196,11 +197,18 @@ def _dataset_header() -> str:
 
 def hf_archive(version: DatasetVersion, scratch: Path) -> bytes:
     """The DatasetDict folder as a zip (fixed dates, sorted names)."""
-    folder = hf_dataset_save(version, scratch / f"finch-v{version.number}")
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    hf_archive_write(version, scratch, buffer)
+    return buffer.getvalue()
+
+
+def hf_archive_write(version: DatasetVersion, scratch: Path, out: IO[bytes]) -> None:
+    """Write the zip of hf_archive into `out` (an export job's partial file)."""
+    folder = hf_dataset_save(version, scratch / f"finch-v{version.number}")
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 entry = zipfile.ZipInfo(str(path.relative_to(folder.parent)), date_time=ZIP_DATE)
-                archive.writestr(entry, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
-    return buffer.getvalue()
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                with path.open("rb") as source, archive.open(entry, "w") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)

@@ -73,6 +73,7 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
         "version": version,
         "others": others,
         "downloads": _download_rows(version),
+        "hf_direct": _hf_direct(version),
         "charts": _charts(version),
         "labels": _label_rows(version),
     }
@@ -108,6 +109,13 @@ def _download_rows(version: DatasetVersion) -> list[dict[str, Any]]:
         ]
         rows.append({"format": name, "cells": cells})
     return rows
+
+
+def _hf_direct(version: DatasetVersion) -> bool:
+    """Whether the zipped DatasetDict is a link: small enough, or written by an export job."""
+    counts = version.counts or {}
+    small = counts.get("train", 0) + counts.get("eval", 0) <= settings.FINCH_EXPORT_SYNC_MAX_ROWS
+    return small or stored_version_export(version, "all", HF_FORMAT) is not None
 
 
 def _charts(version: DatasetVersion) -> list[dict[str, Any]]:

@@ -273,12 +273,32 @@ class TestVersionExports:
         assert int(served["Content-Length"]) == len(rendered) == job["size"]
         assert hashlib.sha256(rendered).hexdigest() == job["sha256"]
 
-    def test_hf_parquet_is_not_an_export_job_format(self, team: Team, client_for: ClientFor) -> None:
+    def test_a_large_versions_hf_zip_is_written_by_a_job_then_served_from_its_file(
+        self, team: Team, client_for: ClientFor, settings: Settings, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        version = frozen_version(team, 8)
+        client = client_for(team.annotator)
+        url = f"/api/versions/{version.pk}/export/?format=hf_parquet"
+        rendered = body(client.get(url))
+        settings.FINCH_EXPORT_SYNC_MAX_ROWS = 2
+        refused = client.get(url)
+        assert refused.status_code == 413 and "/exports/" in refused.json()["detail"]
+        start = f"/api/versions/{version.pk}/exports/"
+        job = run_export(client, start, {"format": "hf_parquet"}, django_capture_on_commit_callbacks)
+        assert job["status"] == "succeeded" and job["row_count"] == 8
+        served = client.get(url)
+        assert served["Content-Type"] == "application/zip" and body(served) == rendered
+        assert (
+            int(served["Content-Length"]) == job["size"]
+            and hashlib.sha256(rendered).hexdigest() == job["sha256"]
+        )
+
+    def test_an_hf_zip_is_of_the_whole_version(self, team: Team, client_for: ClientFor) -> None:
         version = frozen_version(team, 4)
         response = client_for(team.annotator).post(
-            f"/api/versions/{version.pk}/exports/", {"format": "hf_parquet"}, format="json"
+            f"/api/versions/{version.pk}/exports/", {"format": "hf_parquet", "split": "train"}, format="json"
         )
-        assert response.status_code == 400 and error_fields(response) == ["format"]
+        assert response.status_code == 400 and error_fields(response) == ["split"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -92,7 +92,7 @@ def test_a_large_version_offers_an_export_job_for_formats_it_would_render(
     page = text(client.get(f"/versions/{version.pk}/"))
     # The stored jsonl files are links at any size; train in other formats is prepared by a job
     assert f"/api/versions/{version.pk}/export/?split=all&amp;format=jsonl" in page
-    assert "prepare train.jsonl" in page
+    assert "prepare train.jsonl" in page and "prepare the zip" in page
     with django_capture_on_commit_callbacks(execute=True):
         started = client.post(f"/versions/{version.pk}/exports/", {"split": "train", "format": "alpaca"})
     job = ExportJob.objects.get()
