@@ -25,6 +25,12 @@ from api.views.examples import (
     ExampleReviewsView,
     ProjectExamplesView,
 )
+from api.views.exports import (
+    ExportJobDetailView,
+    ExportJobDownloadView,
+    ProjectExportsView,
+    VersionExportsView,
+)
 from api.views.flags import FlagDetailView, FlagResolveView, ProjectFlagsView
 from api.views.imports import ImportJobDetailView, ImportJobErrorsView, ProjectExportView, ProjectImportsView
 from api.views.monitoring import (
@@ -110,6 +116,9 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/examples/", ProjectExamplesView.as_view(), name="api-examples"),
     path("projects/<int:project_id>/examples/export/", ProjectExportView.as_view(), name="api-export"),
+    path("projects/<int:project_id>/exports/", ProjectExportsView.as_view(), name="api-exports"),
+    path("exports/<int:job_id>/", ExportJobDetailView.as_view(), name="api-export-job"),
+    path("exports/<int:job_id>/download/", ExportJobDownloadView.as_view(), name="api-export-download"),
     path("projects/<int:project_id>/imports/", ProjectImportsView.as_view(), name="api-imports"),
     path("imports/<int:job_id>/", ImportJobDetailView.as_view(), name="api-import"),
     path("imports/<int:job_id>/errors.csv", ImportJobErrorsView.as_view(), name="api-import-errors"),
@@ -156,6 +165,7 @@ urlpatterns = [
     ),
     path("versions/<int:version_id>/", VersionDetailView.as_view(), name="api-version"),
     path("versions/<int:version_id>/export/", VersionExportView.as_view(), name="api-version-export"),
+    path("versions/<int:version_id>/exports/", VersionExportsView.as_view(), name="api-version-exports"),
     path("versions/<int:version_id>/card/", VersionCardView.as_view(), name="api-version-card"),
     path(
         "versions/<int:version_id>/diff/<int:other_id>/", VersionDiffView.as_view(), name="api-version-diff"

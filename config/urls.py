@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config import health, login
-from curation.views import audit, dedup, examples, flags, imports, pages, review, versions
+from curation.views import audit, dedup, examples, exports, flags, imports, pages, review, versions
 from evaluation import monitoring_views as monitoring
 from evaluation import views as evaluation
 from training import views as training
@@ -32,6 +32,9 @@ urlpatterns = [
     path("examples/<int:example_id>/flag/compare/", flags.flag_compare, name="flag-compare"),
     path("flags/<int:flag_id>/", flags.flag_detail, name="flag"),
     path("imports/<int:job_id>/", imports.import_detail, name="import-detail"),
+    path("projects/<int:project_id>/exports/", exports.export_start, name="export-start"),
+    path("versions/<int:version_id>/exports/", exports.version_export_start, name="version-export-start"),
+    path("exports/<int:job_id>/", exports.export_detail, name="export-detail"),
     path("projects/<int:project_id>/versions/", versions.version_list, name="versions"),
     path("projects/<int:project_id>/versions/new/", versions.version_new, name="version-new"),
     path("versions/<int:version_id>/", versions.version_detail, name="version"),

@@ -38,3 +38,8 @@ class Conflict(ApplicationError):
 class TooLarge(ApplicationError):
     status_code = 413
     code = "too_large"
+
+
+class Gone(ApplicationError):
+    status_code = 410
+    code = "gone"

@@ -16,6 +16,7 @@ from curation.models import (
     Example,
     ExampleRevision,
     ExampleStatus,
+    ExportJob,
     Flag,
     FlagExample,
     FlagKind,
@@ -173,7 +174,7 @@ def contradiction_job_get(*, user: AnyUser, job_id: Any) -> ContradictionJob:
 
 
 # A frozen version is made by a job too (its status is the freeze's), and read the same way.
-JobT = TypeVar("JobT", ImportJob, ValidationJob, DedupJob, ContradictionJob, DatasetVersion)
+JobT = TypeVar("JobT", ImportJob, ValidationJob, DedupJob, ContradictionJob, DatasetVersion, ExportJob)
 
 
 def job_list(model: type[JobT], *, project: Project) -> QuerySet[JobT]:
@@ -192,6 +193,10 @@ def _job_get(model: type[JobT], *, user: AnyUser, job_id: Any, name: str) -> Job
         raise NotFound(f"No such {name}.")
     require_role(user, job.project, Role.ANNOTATOR)
     return job
+
+
+def export_job_get(*, user: AnyUser, job_id: Any) -> ExportJob:
+    return _job_get(ExportJob, user=user, job_id=job_id, name="export")
 
 
 def version_get(*, user: AnyUser, version_id: Any) -> DatasetVersion:

@@ -2,10 +2,11 @@
 
 from celery import shared_task
 
-from curation.models import ContradictionJob, DedupJob, ImportJob, JobStatus, ValidationJob
+from curation.models import ContradictionJob, DedupJob, ExportJob, ImportJob, JobStatus, ValidationJob
 from curation.services.contradictions import contradictions_run
 from curation.services.dedup import dedup_start
 from curation.services.dedup_chunks import chunk_run, merge_run, sketches_discard
+from curation.services.export_jobs import export_run, exports_expire
 from curation.services.import_uploads import expired_uploads_delete, upload_release
 from curation.services.imports import import_run
 from curation.services.jobs import job_run, job_step
@@ -64,6 +65,18 @@ def find_contradictions(job_id: int) -> None:
 def freeze_version(version_id: int) -> None:
     """Freeze dataset version `version_id` (a redelivered task starts the copy over)."""
     freeze(version_id)
+
+
+@shared_task(name="curation.export_data", acks_late=True)
+def export_data(job_id: int) -> None:
+    """Run export job `job_id`: write its file, then publish it."""
+    job_run(ExportJob, job_id, export_run)
+
+
+@shared_task(name="curation.expire_exports")
+def expire_exports() -> int:
+    """Delete export files past their retention (Celery beat runs this every 15 minutes)."""
+    return exports_expire()
 
 
 @shared_task(name="curation.reap_stale_jobs")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse, StreamingHttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -8,11 +9,12 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.schema import ErrorOutput
 from api.serializers.imports import ImportInput, ImportJobOutput
 from api.views.base import FileFormatNegotiation, FinchAPIView
 from api.views.examples import EXAMPLE_FILTERS
 from curation import selectors
-from curation.services.exports import examples_export
+from curation.services.exports import check_streamable, examples_export
 from curation.services.imports import import_errors_csv, import_job_create
 
 CONTENT_TYPES = {"jsonl": "application/x-ndjson; charset=utf-8", "csv": "text/csv; charset=utf-8"}
@@ -66,14 +68,20 @@ class ProjectExportView(FinchAPIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["jsonl", "csv"]), *EXAMPLE_FILTERS[:-1]],
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR},
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            (200, "text/csv"): OpenApiTypes.STR,
+            (413, "application/json"): ErrorOutput,
+        },
     )
     def get(self, request: Request, project_id: int) -> StreamingHttpResponse:
-        """Stream the project's examples (filtered like the list) as JSONL or CSV."""
+        """Stream the project's examples (filtered like the list) as JSONL or CSV, up to
+        FINCH_EXPORT_SYNC_MAX_ROWS rows; above that 413, naming the export job to use instead."""
         project = selectors.project_get(user=request.user, project_id=project_id)
         filters = request.query_params.dict()
         file_format = filters.pop("format", "jsonl")
         examples = selectors.example_list(project=project, filters=filters)
+        check_streamable(examples=examples, job_route=reverse("api-exports", args=[project.pk]))
         lines = examples_export(project=project, examples=examples, file_format=file_format)
         response = StreamingHttpResponse(lines, content_type=CONTENT_TYPES[file_format])
         response["Content-Disposition"] = (

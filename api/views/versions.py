@@ -4,19 +4,25 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.downloads import stored_file_response
+from api.schema import ErrorOutput
 from api.serializers.versions import FreezePreviewOutput, VersionDiffOutput, VersionInput, VersionOutput
 from api.views.base import FileFormatNegotiation, FinchAPIView
 from curation import selectors
-from curation.errors import Conflict
+from curation.errors import Conflict, TooLarge
 from curation.models import DatasetVersion, Role, VersionStatus
 from curation.services.datacard import card_markdown
+from curation.services.export_jobs import stored_version_export
 from curation.services.version_exports import (
     EXPORT_FORMATS,
     HF_FORMAT,
@@ -24,11 +30,13 @@ from curation.services.version_exports import (
     check_export_request,
     export_lines,
     hf_archive,
-    stored_lines,
+    stored_files,
 )
 from curation.services.versions import freeze_preview, version_create, version_diff
 
 STREAM_CHUNK = 64 * 1024
+NDJSON = "application/x-ndjson"
+ZIP = "application/zip"
 
 
 class ProjectVersionsView(FinchAPIView):
@@ -98,9 +106,10 @@ class VersionExportView(FinchAPIView):
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.STR,
             (200, "application/zip"): OpenApiTypes.BINARY,
+            (413, "application/json"): ErrorOutput,
         },
     )
-    def get(self, request: Request, version_id: int) -> HttpResponse | StreamingHttpResponse:
+    def get(self, request: Request, version_id: int) -> HttpResponseBase:
         """Stream a split (train, eval, or all: train then eval) as JSONL in a fine-tuning format,
         or the whole version as a zipped Hugging Face DatasetDict (format=hf_parquet)."""
         version = _frozen(selectors.version_get(user=request.user, version_id=version_id))
@@ -109,16 +118,48 @@ class VersionExportView(FinchAPIView):
         check_export_request(split, file_format)
         stem = f"project-{version.project_id}-v{version.number}"
         if file_format == HF_FORMAT:
+            if (job := stored_version_export(version, "all", HF_FORMAT)) is not None:
+                return stored_file_response([job.file_name], filename=f"{stem}-hf.zip", content_type=ZIP)
+            _check_renderable(version, "all", file_format)
             with tempfile.TemporaryDirectory() as scratch:
                 archive = hf_archive(version, Path(scratch))
-            response = HttpResponse(archive, content_type="application/zip")
+            response = HttpResponse(archive, content_type=ZIP)
             response["Content-Disposition"] = f'attachment; filename="{stem}-hf.zip"'
             return response
-        stored = stored_lines(version, split) if file_format == "jsonl" else None
-        body = stored if stored is not None else _chunks(export_lines(version, split, file_format))
-        streamed = StreamingHttpResponse(body, content_type="application/x-ndjson")
-        streamed["Content-Disposition"] = f'attachment; filename="{stem}-{split}-{file_format}.jsonl"'
+        filename = f"{stem}-{split}-{file_format}.jsonl"
+        stored = _stored(version, split, file_format)
+        if stored is not None:
+            return stored_file_response(stored, filename=filename, content_type=NDJSON)
+        _check_renderable(version, split, file_format)
+        streamed = StreamingHttpResponse(
+            _chunks(export_lines(version, split, file_format)), content_type=NDJSON
+        )
+        streamed["Content-Disposition"] = f'attachment; filename="{filename}"'
         return streamed
+
+
+def _stored(version: DatasetVersion, split: str, file_format: str) -> list[str] | None:
+    """The files that hold this export whole: the canonical `jsonl` ones written at freeze, or an
+    export job's file of this split and format."""
+    if file_format == "jsonl" and (names := stored_files(version, split)) is not None:
+        return names
+    job = stored_version_export(version, split, file_format)
+    return [job.file_name] if job is not None else None
+
+
+def _check_renderable(version: DatasetVersion, split: str, file_format: str) -> None:
+    """TooLarge, naming the export job, for a version too large to render within a request."""
+    limit = settings.FINCH_EXPORT_SYNC_MAX_ROWS
+    counts = version.counts or {}
+    rows = sum(int(counts.get(name, 0)) for name in (("train", "eval") if split == "all" else (split,)))
+    if rows > limit:
+        route = reverse("api-version-exports", args=[version.pk])
+        raise TooLarge(
+            f"Version {version.number} has {rows} items in {split}: too many to render as {file_format} "
+            f"within one request (FINCH_EXPORT_SYNC_MAX_ROWS = {limit}). Start an export job: POST "
+            f'{route} {{"split": "{split}", "format": "{file_format}"}}; once it has succeeded this URL '
+            "serves its file."
+        )
 
 
 class VersionCardView(FinchAPIView):

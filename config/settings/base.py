@@ -203,6 +203,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-stale-eval-runs": {"task": "evaluation.reap_stale_runs", "schedule": 60.0},
     "drift-reports": {"task": "evaluation.drift_reports", "schedule": 3600.0},
     "delete-expired-uploads": {"task": "curation.delete_expired_uploads", "schedule": 3600.0},
+    "expire-exports": {"task": "curation.expire_exports", "schedule": 900.0},
 }
 
 FILE_UPLOAD_HANDLERS = [
@@ -239,6 +240,11 @@ FINCH_EMBEDDING_INT8 = env_str("FINCH_EMBEDDING_INT8", "true").lower() == "auto"
 FINCH_MODELS_DIR = Path(env_str("FINCH_MODELS_DIR", str(FINCH_HOME / "models"))).resolve()
 # Freezes of at most this many examples finish within the request (201); larger ones run as a
 # Celery task (202, the version is `freezing` until it ends).
+# Export jobs' files stay downloadable this long, then beat deletes them (the job says expired).
+FINCH_EXPORT_RETENTION_HOURS = env_int("FINCH_EXPORT_RETENTION_HOURS", 24)
+# The streaming export answers within a request up to this many rows; above, it refuses (413)
+# and names the export job. Measured in bench/export.py: a quarter of the web timeout's worth.
+FINCH_EXPORT_SYNC_MAX_ROWS = env_int("FINCH_EXPORT_SYNC_MAX_ROWS", 100_000)
 FINCH_FREEZE_INLINE_MAX = env_int("FINCH_FREEZE_INLINE_MAX", 2_000)
 # A freeze's embedding leakage check embeds at most this many uncached inputs (else it is
 # skipped, and says so); an embedding dedup job fills the cache beforehand.

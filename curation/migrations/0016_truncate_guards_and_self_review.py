@@ -43,7 +43,7 @@ def drop(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("curation", "0013_audit_events")]
+    dependencies = [("curation", "0014_export_jobs")]
     operations = [
         migrations.RunPython(create, drop),
         migrations.AddField(

@@ -13,6 +13,7 @@ from curation.models.dedup import (
     Shingle,
 )
 from curation.models.examples import Example, ExampleRevision, ExampleStatus, Review, ReviewDecision
+from curation.models.exports import ExportJob
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
 from curation.models.jobs import ImportJob, Job, JobHeartbeat, JobStatus, ValidationJob
 from curation.models.projects import ROLE_RANK, Membership, Project, Role, TaskType
@@ -33,6 +34,7 @@ __all__ = [
     "Example",
     "ExampleRevision",
     "ExampleStatus",
+    "ExportJob",
     "Flag",
     "FlagExample",
     "FlagKind",

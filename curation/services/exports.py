@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
-from curation.errors import InvalidInput
+from curation.errors import InvalidInput, TooLarge
 from curation.models import Example, Project
 from curation.models.examples import decode_input
 
@@ -33,15 +34,65 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def examples_export(*, project: Project, examples: QuerySet[Example], file_format: str) -> Iterator[str]:
-    """Lines of the export, oldest example first. InvalidInput for an unknown format."""
+def check_export_format(file_format: str) -> None:
     if file_format not in EXPORT_FORMATS:
         raise InvalidInput(
             f"Unknown export format {file_format!r}; use one of {', '.join(EXPORT_FORMATS)}.", field="format"
         )
-    rows = examples.order_by("id").values_list(*EXPORT_FIELDS).iterator(chunk_size=CHUNK_ROWS)
-    records = (_record(project.task_type, row) for row in rows)
+
+
+def examples_export(
+    *,
+    project: Project,
+    examples: QuerySet[Example],
+    file_format: str,
+    on_row: Callable[[int], None] | None = None,
+) -> Iterator[str]:
+    """Text of the export, oldest example first (JSONL lines, CSV in chunks of whole rows);
+    `on_row(n)` is told each row's number as it is rendered. InvalidInput for an unknown format."""
+    check_export_format(file_format)
+    rows = keyset_rows(examples, key="id", fields=EXPORT_FIELDS)
+    records: Iterator[dict[str, Any]] = (_record(project.task_type, row) for row in rows)
+    if on_row is not None:
+        records = _counted(records, on_row)
     return _jsonl(records) if file_format == "jsonl" else _csv(records)
+
+
+def keyset_rows(
+    rows: QuerySet[Any], *, key: str, fields: Sequence[str], chunk_size: int = CHUNK_ROWS
+) -> Iterator[tuple[Any, ...]]:
+    """The rows' `fields` in `key` order (a unique column), read a chunk at a time by `key >
+    last`. No statement stays open between chunks, so the reader may write in between (its
+    progress): SQLite refuses a write from a connection whose read is older than another
+    connection's commit (a heartbeat), and PostgreSQL holds no snapshot for the whole read."""
+    position = list(fields).index(key)
+    last = None
+    while True:
+        page = rows if last is None else rows.filter(**{f"{key}__gt": last})
+        chunk = list(page.order_by(key).values_list(*fields)[:chunk_size])
+        yield from chunk
+        if len(chunk) < chunk_size:
+            return
+        last = chunk[-1][position]
+
+
+def check_streamable(*, examples: QuerySet[Example], job_route: str) -> None:
+    """TooLarge, naming the export job's route, when more rows match than the streaming export
+    writes within the web timeout (FINCH_EXPORT_SYNC_MAX_ROWS): a cut-off download would look
+    whole. The count stops at the limit, so refusing a huge export costs little."""
+    limit = settings.FINCH_EXPORT_SYNC_MAX_ROWS
+    if examples.order_by()[: limit + 1].count() > limit:
+        raise TooLarge(
+            f"More than {limit} examples match: too many to stream within one request "
+            f"(FINCH_EXPORT_SYNC_MAX_ROWS). Start an export job instead: POST {job_route} with the "
+            "same filters and format, then download the file from the job's download_url."
+        )
+
+
+def _counted(records: Iterator[dict[str, Any]], on_row: Callable[[int], None]) -> Iterator[dict[str, Any]]:
+    for number, record in enumerate(records, start=1):
+        on_row(number)
+        yield record
 
 
 def _record(task_type: str, row: tuple[Any, ...]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from curation.models import (
     DatasetVersion,
     DedupJob,
     Example,
+    ExportJob,
     ImportJob,
     Job,
     JobStatus,
@@ -21,6 +22,7 @@ from curation.models import (
     VersionItem,
     VersionStatus,
 )
+from curation.services.export_jobs import export_fail_stale
 from curation.services.heartbeat import Reapable, jobs_reap
 from curation.services.import_uploads import upload_release
 from curation.services.jobs import job_fail_if_running
@@ -90,6 +92,7 @@ CURATION_JOBS = (
     Reapable(DedupJob, JobStatus.RUNNING, dedup_fail_stale),
     Reapable(ContradictionJob, JobStatus.RUNNING, job_fail_stale),
     Reapable(DatasetVersion, VersionStatus.FREEZING, version_fail_stale),
+    Reapable(ExportJob, JobStatus.RUNNING, export_fail_stale),
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +25,7 @@ from curation.errors import InvalidInput
 from curation.freeze import formats
 from curation.models import DatasetVersion, Split, TaskType, VersionItem
 from curation.models.examples import decode_input
+from curation.services.exports import keyset_rows
 
 SPLITS = ("train", "eval", "all")
 HF_FORMAT = "hf_parquet"
@@ -52,8 +54,9 @@ def items(
         selected = VersionItem.objects.filter(version=version, split=name)
         if example_ids is not None:
             selected = selected.filter(example_id__in=example_ids)
-        rows = selected.order_by("example_id").values_list("example_id", "input", "output", "metadata")
-        for example_id, stored_input, output, metadata in rows.iterator(chunk_size=CHUNK_ROWS):
+        fields = ("example_id", "input", "output", "metadata")
+        rows = keyset_rows(selected, key="example_id", fields=fields, chunk_size=CHUNK_ROWS)
+        for example_id, stored_input, output, metadata in rows:
             yield formats.Item(
                 example_id,
                 name.value,
@@ -132,16 +135,23 @@ def canonical_files_discard(version: DatasetVersion) -> None:
         default_storage.delete(f"{_folder(version)}/{split.value}.jsonl")
 
 
-def stored_lines(version: DatasetVersion, split: str) -> Iterator[bytes] | None:
-    """The stored canonical `jsonl` bytes of a split (or both), or None if a file is missing."""
+def stored_files(version: DatasetVersion, split: str) -> list[str] | None:
+    """The storage names of the canonical `jsonl` files of a split (both, in order, for `all`),
+    or None if a file is missing."""
     files = version.manifest.get("files") or {}
     wanted = ["train", "eval"] if split == "all" else [split]
     if not all(name in files and default_storage.exists(files[name]) for name in wanted):
         return None
-    return _read_files([files[name] for name in wanted])
+    return [files[name] for name in wanted]
 
 
-def _read_files(names: list[str]) -> Iterator[bytes]:
+def stored_lines(version: DatasetVersion, split: str) -> Iterator[bytes] | None:
+    """The stored canonical `jsonl` bytes of a split (or both), or None if a file is missing."""
+    names = stored_files(version, split)
+    return None if names is None else read_files(names)
+
+
+def read_files(names: list[str]) -> Iterator[bytes]:
     for name in names:
         with default_storage.open(name, "rb") as handle:
             while chunk := handle.read(1 << 20):
@@ -187,11 +197,18 @@ def _dataset_header() -> str:
 
 def hf_archive(version: DatasetVersion, scratch: Path) -> bytes:
     """The DatasetDict folder as a zip (fixed dates, sorted names)."""
-    folder = hf_dataset_save(version, scratch / f"finch-v{version.number}")
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    hf_archive_write(version, scratch, buffer)
+    return buffer.getvalue()
+
+
+def hf_archive_write(version: DatasetVersion, scratch: Path, out: IO[bytes]) -> None:
+    """Write the zip of hf_archive into `out` (an export job's partial file)."""
+    folder = hf_dataset_save(version, scratch / f"finch-v{version.number}")
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 entry = zipfile.ZipInfo(str(path.relative_to(folder.parent)), date_time=ZIP_DATE)
-                archive.writestr(entry, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
-    return buffer.getvalue()
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                with path.open("rb") as source, archive.open(entry, "w") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)

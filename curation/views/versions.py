@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -14,7 +15,8 @@ from curation import selectors
 from curation.errors import ApplicationError
 from curation.forms import VersionForm
 from curation.models import DatasetVersion, Role
-from curation.services.version_exports import EXPORT_FORMATS
+from curation.services.export_jobs import stored_version_export
+from curation.services.version_exports import EXPORT_FORMATS, HF_FORMAT
 from curation.services.versions import (
     EXCLUSION_REASONS,
     freeze_preview,
@@ -70,7 +72,8 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
         **abilities(request, version.project),
         "version": version,
         "others": others,
-        "formats": [name for name in EXPORT_FORMATS if name != "hf_parquet"],
+        "downloads": _download_rows(version),
+        "hf_direct": _hf_direct(version),
         "charts": _charts(version),
         "labels": _label_rows(version),
     }
@@ -84,6 +87,35 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
         }
         context["diff_counts"] = {key: len(value) for key, value in diff.__dict__.items()}
     return render(request, "curation/version.html", context)
+
+
+def _download_rows(version: DatasetVersion) -> list[dict[str, Any]]:
+    """Per format, per split: a link when the file is stored (every `jsonl`, and any format an
+    export job has written) or small enough to render within a request, else an export job."""
+    limit = settings.FINCH_EXPORT_SYNC_MAX_ROWS
+    counts = version.counts or {}
+    sizes = {"train": counts.get("train", 0), "eval": counts.get("eval", 0)}
+    sizes["all"] = sizes["train"] + sizes["eval"]
+    rows = []
+    for name in (name for name in EXPORT_FORMATS if name != HF_FORMAT):
+        cells = [
+            {
+                "split": split,
+                "direct": name == "jsonl"
+                or sizes[split] <= limit
+                or stored_version_export(version, split, name) is not None,
+            }
+            for split in ("train", "eval", "all")
+        ]
+        rows.append({"format": name, "cells": cells})
+    return rows
+
+
+def _hf_direct(version: DatasetVersion) -> bool:
+    """Whether the zipped DatasetDict is a link: small enough, or written by an export job."""
+    counts = version.counts or {}
+    small = counts.get("train", 0) + counts.get("eval", 0) <= settings.FINCH_EXPORT_SYNC_MAX_ROWS
+    return small or stored_version_export(version, "all", HF_FORMAT) is not None
 
 
 def _charts(version: DatasetVersion) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ from curation.models import (
     DuplicateCluster,
     Example,
     ExampleStatus,
+    ExportJob,
     Flag,
     FlagKind,
     ImportJob,
@@ -43,7 +44,7 @@ from curation.models import (
 )
 from curation.services.flags import flag_create
 from curation.services.versions import version_create
-from curation.tasks import dedup_examples
+from curation.tasks import dedup_examples, export_data
 from evaluation.models import Comparison, Deployment, DriftReport, EvalPrediction, EvalRun
 from evaluation.monitoring import deployment_create, drift_report
 from evaluation.services import comparison_create
@@ -103,6 +104,12 @@ class Scene:
         return ImportJob.objects.create(
             project=project, filename="rows.jsonl", total=1, failed=1, errors=errors
         )
+
+    def export_job(self, project: Project) -> ExportJob:
+        """A finished export of the project's examples, with its file in storage."""
+        job = ExportJob.objects.create(project=project)
+        export_data(job.pk)
+        return job
 
     def active_cluster(self, project: Project) -> DuplicateCluster:
         """Two new exact duplicates, clustered by a real dedup job run in the project."""
@@ -221,6 +228,10 @@ def an_import(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.import_job(project).pk}
 
 
+def an_export(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.export_job(project).pk}
+
+
 def a_contradiction_job(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.contradiction_job(project).pk}
 
@@ -315,6 +326,14 @@ def approve(scene: Scene, project: Project, user: User | None) -> dict[str, Any]
     return {"decision": "approve", "comment": "Fine."}
 
 
+def export_filters(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"format": "jsonl", "status": "submitted"}
+
+
+def version_export(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"split": "train", "format": "alpaca"}
+
+
 def exact_dedup(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
     return {"method": "exact"}
 
@@ -405,6 +424,10 @@ MATRIX = [
     Row("GET    /projects/{id}/examples/",           project,    no_body,     (401, 404, 200, 200, 200, 200)),
     Row("POST   /projects/{id}/examples/",           project,    new_example, (401, 404, 201, 201, 201, 201)),
     Row("GET    /projects/{id}/examples/export/",    project,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /projects/{id}/exports/",            project,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /projects/{id}/exports/",            project,    export_filters, (401, 404, 202, 202, 202, 202)),
+    Row("GET    /exports/{id}/",                     an_export,  no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /exports/{id}/download/",            an_export,  no_body,     (401, 404, 200, 200, 200, 200)),
     Row("GET    /projects/{id}/imports/",            project,    no_body,     (401, 404, 200, 200, 200, 200)),
     Row("POST   /projects/{id}/imports/",            project,    an_upload,   (401, 404, 202, 202, 202, 202)),
     Row("GET    /imports/{id}/",                     an_import,  no_body,     (401, 404, 200, 200, 200, 200)),
@@ -434,6 +457,7 @@ MATRIX = [
     Row("GET    /projects/{id}/versions/preview/",   project,    no_body,     (401, 404, 200, 200, 200, 200)),
     Row("GET    /versions/{id}/",                    a_version,  no_body,     (401, 404, 200, 200, 200, 200)),
     Row("GET    /versions/{id}/export/",             a_version,  no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /versions/{id}/exports/",            a_version,  version_export, (401, 404, 202, 202, 202, 202)),
     Row("GET    /versions/{id}/card/",               a_version,  no_body,     (401, 404, 200, 200, 200, 200)),
     Row("GET    /versions/{id}/diff/{other}/",       two_versions, no_body,   (401, 404, 200, 200, 200, 200)),
     Row("POST   /flags/{id}/resolve/",               open_flag,  dismiss,     (401, 404, 403, 200, 200, 200)),

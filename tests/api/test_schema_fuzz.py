@@ -127,6 +127,7 @@ def make_data() -> User:
             ("dedup-jobs", "job_id"): cluster.job_id,
             ("contradiction-jobs", "job_id"): scene.contradiction_job(project).pk,
             ("imports", "job_id"): scene.import_job(project).pk,
+            ("exports", "job_id"): scene.export_job(project).pk,
             ("validation-jobs", "job_id"): scene.validation_job(project).pk,
             "version_id": version.pk,
             "other_id": scene.frozen_version(project).pk,

@@ -68,4 +68,4 @@ class TestImportPage:
     def test_dashboard_links_import_and_exports(self, team: Team) -> None:
         page = logged_in(team.annotator).get(f"/projects/{team.project.pk}/").content.decode()
         assert f"/projects/{team.project.pk}/import/" in page
-        assert f"/api/projects/{team.project.pk}/examples/export/?format=csv" in page
+        assert f'action="/projects/{team.project.pk}/exports/"' in page  # export jobs (issue 20)

@@ -218,6 +218,7 @@ ACTIONS = [
     Action("flag", "annotator", lambda w: f"/flags/{w.flag}/"),
     Action("duplicates", "annotator", lambda w: f"/projects/{w.project}/duplicates/"),
     Action("import-detail", "annotator", lambda w: f"/imports/{w.scene.import_job(w.home).pk}/"),
+    Action("export-detail", "annotator", lambda w: f"/exports/{w.scene.export_job(w.home).pk}/"),
     Action("versions", "annotator", lambda w: f"/projects/{w.project}/versions/"),
     Action("version-new", "annotator", lambda w: f"/projects/{w.project}/versions/new/"),
     Action("version", "annotator", version_page),
@@ -309,6 +310,22 @@ ACTIONS = [
     Action("keep-duplicate", "reviewer", cluster_page, "post", keep_other, 302),
     Action("dissolve-cluster", "reviewer", cluster_page, "post", lambda w: {"dissolve": "1"}, 302),
     Action("import-file", "annotator", lambda w: f"/projects/{w.project}/import/", "post", an_upload, 302),
+    Action(
+        "export-examples",
+        "annotator",
+        lambda w: f"/projects/{w.project}/exports/",
+        "post",
+        lambda w: {"format": "csv", "status": "submitted", "q": "card"},
+        302,
+    ),
+    Action(
+        "export-version",
+        "annotator",
+        lambda w: f"/versions/{w.scene.frozen_version(w.home).pk}/exports/",
+        "post",
+        lambda w: {"split": "train", "format": "alpaca"},
+        302,
+    ),
     Action("freeze", "lead", lambda w: f"/projects/{w.project}/versions/new/", "post", freeze, 302),
     Action(
         "launch-training", "lead", lambda w: f"/projects/{w.project}/training/", "post", launch_training, 302
@@ -421,6 +438,8 @@ class TestRoleMatrix:
         }
         assert set(post_only) == {
             "project-member",
+            "export-start",
+            "version-export-start",
             "find-contradictions",
             "cluster-decide",
             "review-decide",

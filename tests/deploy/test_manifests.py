@@ -102,3 +102,26 @@ def test_dockerfiles_run_as_a_user_and_collect_static_files() -> None:
     assert "collectstatic" in web and "gunicorn" in web
     assert '"-Q", "gpu", "-c", "1"' in gpu
     assert next(line for line in gpu.splitlines() if line.startswith("FROM")).count("cuda") == 1
+
+
+def test_the_web_tier_runs_threaded_gunicorn_workers_fit_for_long_downloads() -> None:
+    """Issue 20: sync workers with a 120 s timeout killed a worker mid-download, leaving a file cut
+    at a whole line. Threaded workers keep answering the arbiter while a thread sends a file."""
+    import runpy
+
+    conf = runpy.run_path(str(DEPLOY.parent / "config" / "gunicorn_conf.py"))
+    assert conf["worker_class"] == "gthread" and conf["threads"] > 1
+    assert conf["sendfile"] is True and conf["graceful_timeout"] >= conf["timeout"] >= 60
+    command = ["gunicorn", "-c", "config/gunicorn_conf.py", "config.wsgi"]
+    assert compose()["services"]["web"]["command"] == command
+    assert f"CMD {json_list(command)}" in (DEPLOY / "Dockerfile").read_text()
+    web = next(
+        doc for doc in manifests() if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "finch-web"
+    )
+    pod = web["spec"]["template"]["spec"]
+    assert "command" not in pod["containers"][0]  # the image's CMD, above
+    assert pod["terminationGracePeriodSeconds"] > conf["graceful_timeout"]
+
+
+def json_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"

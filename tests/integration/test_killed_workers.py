@@ -1,4 +1,4 @@
-"""Workers killed with SIGKILL in the middle of an import, a freeze and an evaluation.
+"""Workers killed with SIGKILL in the middle of an import, a freeze, an export and an evaluation.
 
 Each test runs the work on a real Celery worker (Redis broker, the test database), kills the
 worker once the work is visibly under way, and checks that the database holds nothing half
@@ -9,6 +9,7 @@ training runs (which resume instead): tests/integration/test_training_worker.py.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -17,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.storage import default_storage
 
 from curation.models import (
     DatasetVersion,
     Example,
     ExampleStatus,
+    ExportJob,
     ImportJob,
     JobHeartbeat,
     JobStatus,
@@ -30,6 +33,7 @@ from curation.models import (
     VersionStatus,
 )
 from curation.services.content import content_hash
+from curation.services.export_jobs import export_job_create, partial_path, published_name
 from curation.services.imports import import_job_create
 from curation.services.reaping import curation_jobs_reap
 from curation.services.versions import version_create
@@ -50,6 +54,7 @@ WORKER_SETTINGS = "tests.integration.worker_settings"
 TIMEOUT_S = 180.0
 IMPORT_ROWS = 200_000
 FREEZE_ROWS = 60_000
+EXPORT_ROWS = 200_000
 
 
 def _worker(start: StartWorker, home: Path, broker_url: str, queues: str = "celery") -> Worker:
@@ -192,6 +197,58 @@ def test_a_killed_freeze_leaves_no_items_and_freezing_again_succeeds(
     again.refresh_from_db()
     assert again.status == VersionStatus.FROZEN, f"{again.error}\n{fresh.output()}"
     assert VersionItem.objects.filter(version=again).count() == FREEZE_ROWS
+
+
+def test_a_killed_export_never_leaves_a_file_that_looks_complete(
+    team: Team, start_worker: StartWorker, redis_url: str, tmp_path: Path, settings: Any, monkeypatch: Any
+) -> None:
+    from curation import tasks
+
+    # Given a project large enough that its export takes a while, and a worker sharing FINCH_HOME
+    settings.MEDIA_ROOT = str(tmp_path / "home" / "media")
+    settings.FILE_UPLOAD_TEMP_DIR = tmp_path / "home" / "tmp"  # where the worker writes partial files
+    project: Project = team.project
+    Example.objects.bulk_create(
+        (
+            Example(project=project, input=f"Export row {n}", output="card_arrival", content_hash=f"{n:064x}")
+            for n in range(EXPORT_ROWS)
+        ),
+        batch_size=5_000,
+    )
+    worker = _worker(start_worker, tmp_path / "home", redis_url)
+    monkeypatch.setattr(
+        tasks.export_data, "delay", lambda pk: test_worker._send(redis_url, pk, task=tasks.export_data.name)
+    )
+    job = export_job_create(project=project, user=team.annotator, file_format="jsonl", filters={})
+
+    # When the worker is killed while it writes the file
+    partial = partial_path(job)
+    _wait(worker, lambda: partial.exists() and partial.stat().st_size > 0, "the export started writing")
+    _kill(worker)
+
+    # Then the job is still running, with no row count, size, hash or published file
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING, "the export ended before the kill: export more rows"
+    assert (job.row_count, job.size, job.sha256, job.file_name) == (None, None, "", "")
+    assert not default_storage.exists(published_name(job))
+    assert partial.stat().st_size > 0  # what the worker had written stays only under its partial name
+
+    # When the reaper runs, then the job failed saying why, and the partial file is gone
+    assert _reap_after_timeout(curation_jobs_reap, settings) == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.error.startswith("No heartbeat from its worker")
+    assert not partial.exists() and not default_storage.exists(published_name(job))
+
+    # When the export runs again on a fresh worker, then its file is whole: every row, its sha256
+    fresh = _worker(start_worker, tmp_path / "home", redis_url)
+    again = export_job_create(project=project, user=team.annotator, file_format="jsonl", filters={})
+    _wait(fresh, lambda: ExportJob.objects.get(pk=again.pk).is_finished, "the second export finished")
+    again.refresh_from_db()
+    assert again.status == JobStatus.SUCCEEDED, f"{again.error}\n{fresh.output()}"
+    with default_storage.open(again.file_name, "rb") as handle:
+        data = handle.read()
+    assert again.row_count == data.count(b"\n") == EXPORT_ROWS
+    assert (again.size, again.sha256) == (len(data), hashlib.sha256(data).hexdigest())
 
 
 def test_a_killed_evaluation_stores_no_prediction_and_running_it_again_succeeds(
