@@ -231,6 +231,9 @@ FINCH_MODELS_DIR = Path(env_str("FINCH_MODELS_DIR", str(FINCH_HOME / "models")))
 # Freezes of at most this many examples finish within the request (201); larger ones run as a
 # Celery task (202, the version is `freezing` until it ends).
 FINCH_FREEZE_INLINE_MAX = env_int("FINCH_FREEZE_INLINE_MAX", 2_000)
+# A text search (`?q=` on the example lists, the flag search) that runs longer than this is
+# stopped with a 400 naming `q`, so no search holds a web worker for long (curation.search).
+FINCH_SEARCH_TIMEOUT_MS = env_int("FINCH_SEARCH_TIMEOUT_MS", 5_000)
 # A freeze's embedding leakage check embeds at most this many uncached inputs (else it is
 # skipped, and says so); an embedding dedup job fills the cache beforehand.
 FINCH_LEAKAGE_EMBED_LIMIT = env_int("FINCH_LEAKAGE_EMBED_LIMIT", 20_000)
