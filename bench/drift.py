@@ -125,10 +125,11 @@ def main() -> None:
     )
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--backend", default="postgresql", choices=["postgresql", "sqlite"])
+    parser.add_argument("--port", type=int, default=8765, help="of the web process started")
     args = parser.parse_args()
     rows = traffic(args.samples + BASELINE_SAMPLES)
     bulk, single = rows[: args.samples], rows[args.samples :]
-    with running_service(args.backend) as service:
+    with running_service(args.backend, port=args.port) as service:
         deployment = deployed(service)
         path = f"/api/deployments/{deployment}"
         start = time.perf_counter()
