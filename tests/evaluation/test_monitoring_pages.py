@@ -60,6 +60,12 @@ def test_report_now_is_a_leads_job(team: Team, deployment: Deployment) -> None:
     page = logged_in(team.reviewer).get(f"/deployments/{deployment.pk}/").content.decode()
     assert 'id="report-job"' in page and f"/api/drift-jobs/{job.pk}/" in page
 
+    # A job that failed says why, until a newer report comes
+    DriftReportJob.objects.filter(pk=job.pk).update(status="failed", error="No heartbeat from its worker")
+    page = logged_in(team.reviewer).get(f"/deployments/{deployment.pk}/").content.decode()
+    assert 'id="report-job-error"' in page and "No heartbeat from its worker" in page
+    assert 'id="report-job"' not in page
+
 
 def test_report_now_and_send_to_annotators(
     team: Team, deployment: Deployment, django_capture_on_commit_callbacks: Any
