@@ -37,7 +37,7 @@ def drift_report_job_create(
     job = DriftReportJob.objects.create(deployment=deployment, hours=hours, created_by=user)
     project_id = deployment.training_run.version.project_id
     summary = f"Asked for a drift report of deployment {deployment.name}"
-    audit(project=project_id, actor=user, action="drift_report.request", target=job, summary=summary)
+    audit(project=project_id, actor=user, action="drift_report_job.start", target=job, summary=summary)
     transaction.on_commit(lambda: compute_drift_report.delay(job.pk))
     return job
 

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from curation.models import Example
+from curation.models import AuditEvent, Example
 from evaluation.models import Deployment, DriftReport, DriftReportJob, LiveSample
 from evaluation.monitoring import drift_report, samples_add
 from tests.api.support import error_fields
@@ -217,6 +217,7 @@ def test_a_lead_report_runs_as_a_job_once_at_a_time(
     second = lead.post(f"/api/deployments/{reporting.pk}/drift/", {"hours": 48}, format="json")
     assert (first.status_code, second.status_code) == (202, 202)
     assert first.json()["id"] == second.json()["id"] and first.json()["status"] == "queued"
+    assert AuditEvent.objects.filter(action="drift_report_job.start", actor=team.lead).count() == 1
     waiting = lead.get(f"/api/deployments/{reporting.pk}/drift/").json()
     assert waiting["pending_job"] == first.json()["id"] and waiting["status"] == "no_report"
 
