@@ -11,12 +11,13 @@ from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import DurationField, ExpressionWrapper, F, QuerySet
+from django.db.models import DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.utils import timezone
 
 from curation.models import JobStatus
 from curation.models.jobs import FINISHED_STATUSES
 from curation.services.audit import audit
-from curation.services.heartbeat import Reapable, jobs_reap
+from curation.services.heartbeat import Reapable, heartbeat_timeout, jobs_reap
 from curation.services.jobs import ProgressFn, job_fail_if_running, job_update
 from evaluation.models import Deployment, DriftReport, DriftReportJob
 from evaluation.monitoring import drift_report
@@ -26,12 +27,14 @@ from evaluation.monitoring import drift_report
 def drift_report_job_create(
     *, deployment: Deployment, user: User | None, hours: float | None = None
 ) -> DriftReportJob:
-    """Queue a drift report of the window ending when it runs; while one is already queued or
-    running for the deployment, that one is returned instead (one at a time per deployment)."""
+    """Queue a drift report of the window ending when it runs; while one of the same window is
+    already queued or running for the deployment, that one is returned instead."""
     from evaluation.tasks import compute_drift_report  # the task module imports this one
 
     Deployment.objects.select_for_update().filter(pk=deployment.pk).first()  # one creator at a time
-    pending = pending_jobs(deployment).filter(hours=hours).first()
+    # A job queued longer than the heartbeat timeout may have lost its message: it blocks no one.
+    fresh = Q(status=JobStatus.RUNNING) | Q(created_at__gte=timezone.now() - heartbeat_timeout())
+    pending = pending_jobs(deployment).filter(fresh, hours=hours).first()
     if pending is not None:
         return pending
     job = DriftReportJob.objects.create(deployment=deployment, hours=hours, created_by=user)

@@ -233,6 +233,16 @@ def test_a_lead_report_runs_as_a_job_once_at_a_time(
     assert third.json()["id"] != job.pk and DriftReport.objects.count() == 2
 
 
+def test_a_job_whose_message_was_lost_blocks_no_new_one(
+    team: Team, reporting: Deployment, client_for: ClientFor
+) -> None:
+    lead = client_for(team.lead)
+    lost = lead.post(f"/api/deployments/{reporting.pk}/drift/", format="json").json()
+    DriftReportJob.objects.filter(pk=lost["id"]).update(created_at=timezone.now() - timedelta(hours=2))
+    again = lead.post(f"/api/deployments/{reporting.pk}/drift/", format="json")
+    assert again.status_code == 202 and again.json()["id"] != lost["id"]
+
+
 def test_a_silent_drift_job_is_reaped(team: Team, reporting: Deployment, settings: Any) -> None:
     from curation.models import JobHeartbeat
     from evaluation.drift_jobs import drift_report_job_create
