@@ -39,6 +39,7 @@ from api.views.monitoring import (
     DeploymentReportsView,
     DeploymentSamplesView,
     DeploymentsView,
+    DriftReportJobDetailView,
     ReportToAnnotationView,
 )
 from api.views.projects import (
@@ -80,6 +81,7 @@ urlpatterns = [
         DeploymentReportsView.as_view(),
         name="api-deployment-reports",
     ),
+    path("drift-jobs/<int:job_id>/", DriftReportJobDetailView.as_view(), name="api-drift-job"),
     path(
         "drift-reports/<int:report_id>/to-annotation/",
         ReportToAnnotationView.as_view(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 
 from curation.errors import InvalidInput, NotFound
 from curation.models import (
@@ -29,6 +29,7 @@ from curation.models import (
     ValidationJob,
 )
 from curation.roles import require_role
+from curation.search import text_match
 from curation.services.content import refuse_nul
 
 AnyUser = User | AnonymousUser
@@ -92,7 +93,7 @@ def example_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Examp
         examples = examples.filter(created_by__username=refuse_nul(filters["created_by"], "created_by"))
     if filters.get("q"):
         text = refuse_nul(filters["q"], "q")
-        examples = examples.filter(Q(input__icontains=text) | Q(output__icontains=text))
+        examples = examples.filter(text_match(text))
     return examples
 
 

@@ -178,3 +178,24 @@ class DriftReport(models.Model):
 
     def __str__(self) -> str:
         return f"drift report {self.pk} of {self.deployment_id}"
+
+
+class DriftReportJob(Job):
+    """A drift report asked for by a lead, computed on a worker (embedding the window's samples
+    takes seconds to minutes: never inside a web request)."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="report_jobs")
+    hours = models.FloatField(null=True, blank=True, help_text="Window length; null: the deployment's.")
+    report = models.ForeignKey(
+        DriftReport, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values), name="drift_report_job_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"drift report job {self.pk} of {self.deployment_id} ({self.status})"

@@ -4,6 +4,7 @@ annotators. Shared by the API, the web UI and the beat task."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -154,12 +155,19 @@ def _timestamp(value: Any, where: str, now: datetime) -> datetime:
 
 
 def drift_report(
-    *, deployment: Deployment, hours: float | None = None, now: datetime | None = None
+    *,
+    deployment: Deployment,
+    hours: float | None = None,
+    now: datetime | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> DriftReport:
-    """Compute, store and return the drift report of the window that ends now."""
+    """Compute, store and return the drift report of the window that ends now (seconds to
+    minutes of embedding: a worker's job, never a web request's; see evaluation.drift_jobs)."""
     end = now or timezone.now()
     start = end - timedelta(hours=hours or deployment.window_hours)
     rows = list(deployment.samples.filter(at__gte=start, at__lt=end).values_list("id", "input", "output"))
+    if progress is not None:
+        progress(0.1)
     report = DriftReport(
         deployment=deployment, window_start=start, window_end=end, n=len(rows), enough_data=False
     )
@@ -171,6 +179,8 @@ def drift_report(
         return report
     report.enough_data = True
     _input_figures(report, deployment, rows)
+    if progress is not None:
+        progress(0.9)
     _output_figures(report, deployment, [output for _, _, output in rows])
     report.reasons = _reasons(report, {**drift.DEFAULT_THRESHOLDS, **deployment.thresholds})
     report.alert = bool(report.reasons)

@@ -16,8 +16,9 @@ from curation.models import JobStatus, Role
 from curation.views.common import abilities, django_errors, project_for, signed_in
 from evaluation import selectors
 from evaluation.drift import DEFAULT_THRESHOLDS
+from evaluation.drift_jobs import drift_report_job_create, pending_jobs
 from evaluation.models import DriftReport
-from evaluation.monitoring import deployment_create, drift_report, ood_to_annotation
+from evaluation.monitoring import deployment_create, ood_to_annotation
 from training import selectors as training_selectors
 from training.models import TrainingRun
 
@@ -65,6 +66,7 @@ def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
         "latest": reports[0] if reports else None,
         "limits": limits,
         "samples": deployment.samples.count(),
+        "job": pending_jobs(deployment).first() or deployment.report_jobs.order_by("-id").first(),
         "charts": [
             _chart("Out-of-distribution rate", reports, "ood_rate", limits["ood_rate"]),
             _chart("Input drift (domain-classifier AUC)", reports, "input_drift", limits["input_drift"]),
@@ -77,10 +79,12 @@ def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
 @login_required
 @django_errors
 def deployment_report_now(request: HttpRequest, deployment_id: int) -> HttpResponse:
-    deployment = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
-    report = drift_report(deployment=deployment)  # the deployment's own window, as the hourly task
+    """A lead's "report now": a job on a worker (the deployment's own window, as the hourly
+    task); the deployment page shows its progress, then the report."""
+    deployment = selectors.deployment_get(user=request.user, deployment_id=deployment_id, min_role=Role.LEAD)
+    job = drift_report_job_create(deployment=deployment, user=signed_in(request))
     messages.success(
-        request, f"Report {report.pk}: {'ALERT' if report.alert else 'no alert'} over {report.n} samples."
+        request, f"Drift report job {job.pk} is {job.status}; the report appears here when it ends."
     )
     return redirect("deployment", deployment_id=deployment.pk)
 

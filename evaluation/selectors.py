@@ -10,7 +10,7 @@ from curation.errors import NotFound
 from curation.models import Project, Role
 from curation.roles import AnyUser, require_role
 from curation.selectors import as_id
-from evaluation.models import Comparison, Deployment, DriftReport, EvalPrediction, EvalRun
+from evaluation.models import Comparison, Deployment, DriftReport, DriftReportJob, EvalPrediction, EvalRun
 
 
 def eval_run_list(*, user: AnyUser, filters: dict[str, str] | None = None) -> QuerySet[EvalRun]:
@@ -83,3 +83,17 @@ def report_get(*, user: AnyUser, report_id: Any, min_role: str = Role.ANNOTATOR)
         raise NotFound("No such drift report.")
     require_role(user, report.deployment.training_run.version.project, min_role)
     return report
+
+
+def drift_report_job_get(*, user: AnyUser, job_id: Any) -> DriftReportJob:
+    job = (
+        DriftReportJob.objects.select_related("deployment__training_run__version__project", "created_by")
+        .filter(
+            pk=as_id(job_id), deployment__training_run__version__project__in=Project.objects.for_user(user)
+        )
+        .first()
+    )
+    if job is None:
+        raise NotFound("No such drift report job.")
+    require_role(user, job.deployment.training_run.version.project, Role.ANNOTATOR)
+    return job

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from curation.services.jobs import job_run
 from evaluation.services import eval_execute, eval_runs_reap
 
 
@@ -20,7 +21,19 @@ def drift_reports() -> int:
     return reports_due()
 
 
+@shared_task(name="evaluation.compute_drift_report", acks_late=True)
+def compute_drift_report(job_id: int) -> None:
+    """Run drift report job `job_id` (a lead's "report now")."""
+    from evaluation.drift_jobs import drift_report_job_run
+    from evaluation.models import DriftReportJob
+
+    job_run(DriftReportJob, job_id, drift_report_job_run)
+
+
 @shared_task(name="evaluation.reap_stale_runs")
 def reap_stale_runs() -> int:
-    """Fail eval runs whose worker has gone silent (Celery beat runs this every minute)."""
-    return eval_runs_reap()
+    """Fail eval runs and drift report jobs whose worker has gone silent (Celery beat runs this
+    every minute)."""
+    from evaluation.drift_jobs import drift_report_jobs_reap
+
+    return eval_runs_reap() + drift_report_jobs_reap()

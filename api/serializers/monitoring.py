@@ -2,7 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from api.serializers.common import StrictInputSerializer, UsernameField
+from api.serializers.common import JobOutput, StrictInputSerializer, UsernameField
 from api.serializers.examples import ExampleInputJSONField
 from evaluation.models import DriftReport
 
@@ -61,7 +61,9 @@ class DriftReportOutput(serializers.Serializer):
     ood_samples = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
-    def get_window(self, report: DriftReport) -> dict[str, Any]:
+    def get_window(self, report: DriftReport) -> dict[str, Any] | None:
+        if report.window_start is None:  # no report yet (LatestDriftOutput)
+            return None
         hours = (report.window_end - report.window_start).total_seconds() / 3600
         return {
             "start": report.window_start.isoformat(),
@@ -71,6 +73,40 @@ class DriftReportOutput(serializers.Serializer):
 
     def get_ood_samples(self, report: DriftReport) -> int:
         return len(report.ood_sample_ids)
+
+
+class LatestDriftOutput(DriftReportOutput):
+    """The newest stored report; before the first one, the same fields empty (alert false, n 0,
+    window null) with `status` "no_report" and a reason saying how to get one."""
+
+    id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField(allow_null=True)
+    status = serializers.SerializerMethodField(help_text="reported | no_report")
+    pending_job = serializers.SerializerMethodField(help_text="A queued or running drift report job's id.")
+
+    def get_status(self, report: DriftReport) -> str:
+        return "reported" if report.pk else "no_report"
+
+    def get_pending_job(self, report: DriftReport) -> int | None:
+        pending = self.context.get("pending_job")
+        return pending.pk if pending is not None else None
+
+
+class DriftReportJobInput(StrictInputSerializer):
+    hours = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0.001,
+        max_value=24 * 365,
+        help_text="Window length in hours, ending when the job runs; default the deployment's.",
+    )
+
+
+class DriftReportJobOutput(JobOutput):
+    deployment = serializers.IntegerField(source="deployment_id")
+    hours = serializers.FloatField(allow_null=True)
+    report = serializers.IntegerField(source="report_id", allow_null=True)
 
 
 class AnnotationCreated(serializers.Serializer):

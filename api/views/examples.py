@@ -16,6 +16,7 @@ from api.serializers.examples import (
 from api.views.base import FinchAPIView
 from curation import selectors
 from curation.models import Role
+from curation.search import search_bounded
 from curation.services.examples import example_create, example_review, example_update
 
 EXAMPLE_FILTERS = [
@@ -34,7 +35,8 @@ class ProjectExamplesView(FinchAPIView):
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get(user=request.user, project_id=project_id)
         examples = selectors.example_list(project=project, filters=request.query_params.dict())
-        return self.paginated(request, examples, ExampleOutput)
+        with search_bounded(request.query_params.get("q")):
+            return self.paginated(request, examples, ExampleOutput)
 
     @extend_schema(request=ExampleCreateInput, responses={201: ExampleOutput})
     def post(self, request: Request, project_id: int) -> Response:

@@ -10,7 +10,10 @@ from api.serializers.monitoring import (
     AnnotationCreated,
     DeploymentInput,
     DeploymentOutput,
+    DriftReportJobInput,
+    DriftReportJobOutput,
     DriftReportOutput,
+    LatestDriftOutput,
     LiveSampleInput,
     SamplesAccepted,
 )
@@ -18,7 +21,9 @@ from api.views.base import FinchAPIView
 from curation.errors import InvalidInput
 from curation.models import Role
 from evaluation import selectors
-from evaluation.monitoring import deployment_create, drift_report, ood_to_annotation, samples_add
+from evaluation.drift_jobs import drift_report_job_create, latest_report, pending_jobs
+from evaluation.models import Deployment, DriftReport
+from evaluation.monitoring import deployment_create, ood_to_annotation, samples_add
 from training import selectors as training_selectors
 
 
@@ -68,16 +73,38 @@ class DeploymentDriftView(FinchAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "hours", OpenApiTypes.NUMBER, description="window length; default the deployment's"
+                "hours", OpenApiTypes.NUMBER, description="only reports of a window this many hours long"
             )
         ],
-        responses=DriftReportOutput,
+        responses=LatestDriftOutput,
     )
     def get(self, request: Request, deployment_id: int) -> Response:
-        """The drift report of the window ending now (computed, and kept in the history)."""
+        """The latest stored drift report (the hourly one, or a lead's): read, never computed here."""
         deployment = selectors.deployment_get(user=request.user, deployment_id=deployment_id)
-        report = drift_report(deployment=deployment, hours=_hours(request.query_params.get("hours")))
-        return Response(DriftReportOutput(report).data)
+        hours = _hours(request.query_params.get("hours"))
+        report = latest_report(deployment=deployment, hours=hours) or _no_report(deployment, hours)
+        context = {"pending_job": pending_jobs(deployment).first()}
+        return Response(LatestDriftOutput(report, context=context).data)
+
+    @extend_schema(request=DriftReportJobInput, responses={202: DriftReportJobOutput})
+    def post(self, request: Request, deployment_id: int) -> Response:
+        """Compute a report of the window ending now, on a worker (lead): 202 with the job;
+        while one is queued or running, that job."""
+        deployment = selectors.deployment_get(
+            user=request.user, deployment_id=deployment_id, min_role=Role.LEAD
+        )
+        fields = self.valid_input(DriftReportJobInput)
+        job = drift_report_job_create(deployment=deployment, user=self.user, hours=fields["hours"])
+        return Response(DriftReportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DriftReportJobDetailView(FinchAPIView):
+    @extend_schema(responses=DriftReportJobOutput)
+    def get(self, request: Request, job_id: int) -> Response:
+        """A drift report job: status, progress, error, and once done its `report`."""
+        return Response(
+            DriftReportJobOutput(selectors.drift_report_job_get(user=request.user, job_id=job_id)).data
+        )
 
 
 class DeploymentReportsView(FinchAPIView):
@@ -94,6 +121,16 @@ class ReportToAnnotationView(FinchAPIView):
         """The report's out-of-distribution inputs as draft examples for annotators (reviewer)."""
         report = selectors.report_get(user=request.user, report_id=report_id, min_role=Role.REVIEWER)
         return Response({"created": ood_to_annotation(report=report, user=self.user)})
+
+
+def _no_report(deployment: Deployment, hours: float | None) -> DriftReport:
+    """An unsaved, empty report for LatestDriftOutput: nothing measured, and how to get one."""
+    window = f"a {hours:g}-hour window" if hours is not None else "this deployment"
+    how = (
+        f"No drift report of {window} yet: reports come hourly once samples arrive, or a lead asks "
+        f"for one with POST /api/deployments/{deployment.pk}/drift/."
+    )
+    return DriftReport(deployment=deployment, n=0, enough_data=False, alert=False, reasons=[how])
 
 
 def _hours(value: str | None) -> float | None:

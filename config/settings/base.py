@@ -246,6 +246,9 @@ FINCH_EXPORT_RETENTION_HOURS = env_int("FINCH_EXPORT_RETENTION_HOURS", 24)
 # and names the export job. Measured in bench/export.py: a quarter of the web timeout's worth.
 FINCH_EXPORT_SYNC_MAX_ROWS = env_int("FINCH_EXPORT_SYNC_MAX_ROWS", 100_000)
 FINCH_FREEZE_INLINE_MAX = env_int("FINCH_FREEZE_INLINE_MAX", 2_000)
+# A text search (`?q=` on the example lists, the flag search) that runs longer than this is
+# stopped with a 400 naming `q`, so no search holds a web worker for long (curation.search).
+FINCH_SEARCH_TIMEOUT_MS = env_int("FINCH_SEARCH_TIMEOUT_MS", 5_000)
 # A freeze's embedding leakage check embeds at most this many uncached inputs (else it is
 # skipped, and says so); an embedding dedup job fills the cache beforehand.
 FINCH_LEAKAGE_EMBED_LIMIT = env_int("FINCH_LEAKAGE_EMBED_LIMIT", 20_000)

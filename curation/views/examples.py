@@ -13,6 +13,7 @@ from curation import queues, selectors
 from curation.errors import ApplicationError, Conflict
 from curation.forms import ExampleForm
 from curation.models import Example, ExampleStatus
+from curation.search import search_bounded
 from curation.services.examples import example_create, example_update
 from curation.services.similar import similar_examples
 from curation.views.common import (
@@ -122,7 +123,8 @@ def browse(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_for(request, project_id)
     filters = {name: request.GET.get(name, "").strip() for name in BROWSE_FILTERS}
     examples = selectors.example_list(project=project, filters={k: v for k, v in filters.items() if v})
-    page = queues.keyset_page(examples, before=int_param(request.GET.get("before")))
+    with search_bounded(filters["q"]):
+        page = queues.keyset_page(examples, before=int_param(request.GET.get("before")))
     context = {
         **abilities(request, project),
         "page": page,

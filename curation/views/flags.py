@@ -12,6 +12,7 @@ from curation import selectors
 from curation.errors import ApplicationError
 from curation.forms import FlagForm
 from curation.models import ContradictionJob, DedupMethod, Example, FlagKind, FlagResolution, FlagStatus, Role
+from curation.search import search_bounded
 from curation.services.contradictions import contradiction_job_create
 from curation.services.flags import flag_create, flag_resolve
 from curation.textdiff import side_by_side
@@ -35,12 +36,14 @@ def flag_search(request: HttpRequest, example_id: int) -> HttpResponse:
     """Find the example that contradicts this one (text search; htmx refreshes the results)."""
     example = example_for(request, example_id)
     query = request.GET.get("q", "").strip() or example.input[:60]
-    found = selectors.example_list(project=example.project, filters={"q": query}).exclude(pk=example.pk)
+    matches = selectors.example_list(project=example.project, filters={"q": query}).exclude(pk=example.pk)
+    with search_bounded(query):
+        found = list(matches[:SEARCH_RESULTS])
     context = {
         **abilities(request, example.project),
         "example": example,
         "q": query,
-        "found": found[:SEARCH_RESULTS],
+        "found": found,
     }
     template = "curation/_flag_results.html" if is_htmx(request) else "curation/flag_search.html"
     return render(request, template, context)

@@ -4,14 +4,17 @@ the contract, its history, and the loop back to annotation."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from curation.models import Example
-from evaluation.models import LiveSample
+from curation.models import AuditEvent, Example
+from evaluation.models import Deployment, DriftReport, DriftReportJob, LiveSample
+from evaluation.monitoring import drift_report, samples_add
 from tests.api.support import error_fields
 from tests.conftest import Team
 from tests.evaluation.test_monitoring import banking_rows, deployed, restaurant_texts
@@ -30,7 +33,9 @@ def run_id(team: Team) -> int:
     return run_id
 
 
-def test_deploy_ingest_and_report_over_the_api(team: Team, run_id: int, client_for: ClientFor) -> None:
+def test_deploy_ingest_and_report_over_the_api(
+    team: Team, run_id: int, client_for: ClientFor, django_capture_on_commit_callbacks: Any
+) -> None:
     lead = client_for(team.lead)
     response = lead.post("/api/deployments/", {"training_run": run_id, "name": "prod"}, format="json")
     assert response.status_code == 201, response.json()
@@ -41,10 +46,24 @@ def test_deploy_ingest_and_report_over_the_api(team: Team, run_id: int, client_f
     accepted = lead.post(f"{base}/samples/", rows, format="json")
     assert accepted.status_code == 202 and accepted.json() == {"accepted": 3000}
 
+    # Reading before any report: the contract's fields, empty, saying how to get one
+    before = client_for(team.annotator).get(f"{base}/drift/")
+    assert before.status_code == 200 and set(before.json()) >= DRIFT_CONTRACT
+    assert before.json()["status"] == "no_report" and not before.json()["alert"]
+    assert f"POST /api/deployments/{deployment['id']}/drift/" in before.json()["reasons"][0]
+
+    # A lead asks for one: a job on a worker (eager here), which stores the report
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = lead.post(f"{base}/drift/", {}, format="json")
+    assert asked.status_code == 202, asked.json()
+    job = lead.get(f"/api/drift-jobs/{asked.json()['id']}/").json()
+    assert job["status"] == "succeeded" and job["progress"] == 1.0 and job["error"] == ""
+
     drift = client_for(team.annotator).get(f"{base}/drift/")
     assert drift.status_code == 200
     report = drift.json()
-    assert set(report) >= DRIFT_CONTRACT
+    assert set(report) >= DRIFT_CONTRACT and report["status"] == "reported"
+    assert report["id"] == job["report"] and report["pending_job"] is None
     assert report["n"] == 3000 and report["alert"] and report["ood_rate"] > 0.5
     assert report["window"]["hours"] == pytest.approx(24.0)
     assert lead.get(f"{base}/reports/").json()["results"][0]["id"] == report["id"]
@@ -128,3 +147,112 @@ def test_bad_window_is_named(team: Team, run_id: int, client_for: ClientFor) -> 
     ).json()
     response = lead.get(f"/api/deployments/{deployment['id']}/drift/?hours=-3")
     assert response.status_code == 400 and error_fields(response) == ["hours"]
+    response = lead.post(f"/api/deployments/{deployment['id']}/drift/", {"hours": 0}, format="json")
+    assert response.status_code == 400 and error_fields(response) == ["hours"]
+
+
+@pytest.fixture
+def reporting(team: Team) -> Deployment:
+    deployment = deployed(team.project, team.lead, banking_rows()[:200])
+    samples_add(
+        deployment=deployment, rows=[{"input": text, "output": "x"} for text in restaurant_texts()[:61]]
+    )
+    return deployment
+
+
+def test_reading_the_drift_computes_nothing(
+    team: Team,
+    reporting: Deployment,
+    client_for: ClientFor,
+    monkeypatch: pytest.MonkeyPatch,
+    django_assert_max_num_queries: Any,
+) -> None:
+    """Any member's GET used to compute and store a new report inside the request (13 s for 61
+    samples); it reads the latest stored one."""
+    # Given a stored report, and a model that must not run
+    older, latest = drift_report(deployment=reporting), drift_report(deployment=reporting, hours=2)
+
+    def no_model(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a GET embedded texts")
+
+    monkeypatch.setattr("evaluation.monitoring.cached_vectors", no_model)
+    annotator = client_for(team.annotator)
+
+    # When annotators read the drift, with and without a window length
+    with django_assert_max_num_queries(8):
+        plain = annotator.get(f"/api/deployments/{reporting.pk}/drift/")
+    by_window = annotator.get(f"/api/deployments/{reporting.pk}/drift/?hours=24")
+    missing = annotator.get(f"/api/deployments/{reporting.pk}/drift/?hours=5")
+
+    # Then they get the stored reports, and no report was made
+    assert (
+        plain.status_code == 200 and plain.json()["id"] == latest.pk and plain.json()["status"] == "reported"
+    )
+    assert by_window.json()["id"] == older.pk
+    assert missing.json()["status"] == "no_report" and missing.json()["id"] is None
+    assert "5-hour window" in missing.json()["reasons"][0]
+    assert DriftReport.objects.count() == 2
+
+
+@pytest.mark.parametrize("actor", ["annotator", "reviewer"])
+def test_only_leads_compute_a_report(
+    team: Team,
+    reporting: Deployment,
+    client_for: ClientFor,
+    actor: str,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(team.user(actor)).post(f"/api/deployments/{reporting.pk}/drift/")
+    assert response.status_code == 403
+    assert not DriftReportJob.objects.exists() and not DriftReport.objects.exists()
+
+
+def test_a_lead_report_runs_as_a_job_once_at_a_time(
+    team: Team, reporting: Deployment, client_for: ClientFor, django_capture_on_commit_callbacks: Any
+) -> None:
+    lead = client_for(team.lead)
+    # Two asks while the first is still queued give the same job
+    first = lead.post(f"/api/deployments/{reporting.pk}/drift/", {"hours": 48}, format="json")
+    second = lead.post(f"/api/deployments/{reporting.pk}/drift/", {"hours": 48}, format="json")
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert first.json()["id"] == second.json()["id"] and first.json()["status"] == "queued"
+    assert AuditEvent.objects.filter(action="drift_report_job.start", actor=team.lead).count() == 1
+    waiting = lead.get(f"/api/deployments/{reporting.pk}/drift/").json()
+    assert waiting["pending_job"] == first.json()["id"] and waiting["status"] == "no_report"
+
+    # Once it ran on the worker, the report exists and a new ask is a new job
+    from evaluation.tasks import compute_drift_report
+
+    compute_drift_report.delay(first.json()["id"])
+    job = DriftReportJob.objects.get()
+    assert job.status == "succeeded" and job.report is not None
+    assert job.report.n == 61 and job.report.window_end - job.report.window_start == timedelta(hours=48)
+    with django_capture_on_commit_callbacks(execute=True):
+        third = lead.post(f"/api/deployments/{reporting.pk}/drift/", format="json")
+    assert third.json()["id"] != job.pk and DriftReport.objects.count() == 2
+
+
+def test_a_job_whose_message_was_lost_blocks_no_new_one(
+    team: Team, reporting: Deployment, client_for: ClientFor
+) -> None:
+    lead = client_for(team.lead)
+    lost = lead.post(f"/api/deployments/{reporting.pk}/drift/", format="json").json()
+    DriftReportJob.objects.filter(pk=lost["id"]).update(created_at=timezone.now() - timedelta(hours=2))
+    again = lead.post(f"/api/deployments/{reporting.pk}/drift/", format="json")
+    assert again.status_code == 202 and again.json()["id"] != lost["id"]
+
+
+def test_a_silent_drift_job_is_reaped(team: Team, reporting: Deployment, settings: Any) -> None:
+    from curation.models import JobHeartbeat
+    from evaluation.drift_jobs import drift_report_job_create
+    from evaluation.tasks import reap_stale_runs
+
+    job = drift_report_job_create(deployment=reporting, user=team.lead)
+    DriftReportJob.objects.filter(pk=job.pk).update(status="running")
+    JobHeartbeat.objects.create(
+        kind="evaluation.driftreportjob", object_id=job.pk, beat_at=timezone.now() - timedelta(hours=1)
+    )
+    assert reap_stale_runs() == 1
+    job.refresh_from_db()
+    assert job.status == "failed" and "No report was stored" in job.error

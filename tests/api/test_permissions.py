@@ -45,7 +45,8 @@ from curation.models import (
 from curation.services.flags import flag_create
 from curation.services.versions import version_create
 from curation.tasks import dedup_examples, export_data
-from evaluation.models import Comparison, Deployment, DriftReport, EvalPrediction, EvalRun
+from evaluation.drift_jobs import drift_report_job_create
+from evaluation.models import Comparison, Deployment, DriftReport, DriftReportJob, EvalPrediction, EvalRun
 from evaluation.monitoring import deployment_create, drift_report
 from evaluation.services import comparison_create
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory, sharing_a_project
@@ -177,6 +178,9 @@ class Scene:
     def drift_report(self, project: Project) -> DriftReport:
         return drift_report(deployment=self.deployment(project))  # no samples: not enough data
 
+    def drift_job(self, project: Project) -> DriftReportJob:
+        return drift_report_job_create(deployment=self.deployment(project), user=None)  # stays queued
+
     def member(self, project: Project) -> User:
         user = MembershipFactory(project=project, role=Role.ANNOTATOR).user
         assert isinstance(user, User)
@@ -271,6 +275,10 @@ def a_deployment(scene: Scene, project: Project) -> dict[str, Any]:
 
 def a_drift_report(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.drift_report(project).pk}
+
+
+def a_drift_job(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.drift_job(project).pk}
 
 
 def two_versions(scene: Scene, project: Project) -> dict[str, Any]:
@@ -478,6 +486,8 @@ MATRIX = [
     Row("GET    /deployments/{id}/",                 a_deployment, no_body,   (401, 404, 200, 200, 200, 200)),
     Row("POST   /deployments/{id}/samples/",         a_deployment, live_samples, (401, 404, 403, 403, 202, 202)),
     Row("GET    /deployments/{id}/drift/",           a_deployment, no_body,   (401, 404, 200, 200, 200, 200)),
+    Row("POST   /deployments/{id}/drift/",           a_deployment, no_body,   (401, 404, 403, 403, 202, 202)),
+    Row("GET    /drift-jobs/{id}/",                  a_drift_job, no_body,    (401, 404, 200, 200, 200, 200)),
     Row("GET    /deployments/{id}/reports/",         a_deployment, no_body,   (401, 404, 200, 200, 200, 200)),
     Row("POST   /drift-reports/{id}/to-annotation/", a_drift_report, no_body, (401, 404, 403, 200, 200, 200)),
 ]

@@ -350,8 +350,8 @@ ACTIONS = [
     Action("flag-from-comparison", "reviewer", comparison_feedback, "post", compared_item("flag"), 302),
     Action("deploy", "lead", lambda w: f"/projects/{w.project}/deployments/", "post", deploy, 302),
     Action(
-        "report-now",  # any member: the same report the API's GET /deployments/{id}/drift/ computes
-        "annotator",
+        "report-now",  # a lead's: it queues a drift report job (POST /api/deployments/{id}/drift/)
+        "lead",
         lambda w: f"/deployments/{w.scene.deployment(w.home).pk}/report/",
         "post",
         ok=302,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from curation.models import Example
-from evaluation.models import Deployment, DriftReport
+from evaluation.models import Deployment, DriftReport, DriftReportJob
 from evaluation.monitoring import drift_report, samples_add
 from tests.conftest import Team
 from tests.curation.ui_support import logged_in
@@ -42,9 +44,38 @@ def test_pages_show_the_drift_and_alerts(team: Team, deployment: Deployment) -> 
     assert logged_in(team.outsider).get(f"/deployments/{deployment.pk}/").status_code == 404
 
 
-def test_report_now_and_send_to_annotators(team: Team, deployment: Deployment) -> None:
-    assert logged_in(team.annotator).post(f"/deployments/{deployment.pk}/report/").status_code == 302
+def test_report_now_is_a_leads_job(team: Team, deployment: Deployment) -> None:
+    # An annotator may not start one (it used to compute inside the request), nor sees the button
+    assert logged_in(team.annotator).post(f"/deployments/{deployment.pk}/report/").status_code == 403
+    assert (
+        "Compute a report now"
+        not in logged_in(team.annotator).get(f"/deployments/{deployment.pk}/").content.decode()
+    )
+    assert not DriftReportJob.objects.exists()
+
+    # A lead's click queues a job; the page shows its progress until it ends
+    assert logged_in(team.lead).post(f"/deployments/{deployment.pk}/report/").status_code == 302
+    job = DriftReportJob.objects.get()
+    assert job.status == "queued" and not DriftReport.objects.exists()
+    page = logged_in(team.reviewer).get(f"/deployments/{deployment.pk}/").content.decode()
+    assert 'id="report-job"' in page and f"/api/drift-jobs/{job.pk}/" in page
+
+    # A job that failed says why, until a newer report comes
+    DriftReportJob.objects.filter(pk=job.pk).update(status="failed", error="No heartbeat from its worker")
+    page = logged_in(team.reviewer).get(f"/deployments/{deployment.pk}/").content.decode()
+    assert 'id="report-job-error"' in page and "No heartbeat from its worker" in page
+    assert 'id="report-job"' not in page
+
+
+def test_report_now_and_send_to_annotators(
+    team: Team, deployment: Deployment, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        assert logged_in(team.lead).post(f"/deployments/{deployment.pk}/report/").status_code == 302
     report = DriftReport.objects.get()
+    assert DriftReportJob.objects.get().report == report
+    page = logged_in(team.reviewer).get(f"/deployments/{deployment.pk}/").content.decode()
+    assert 'id="report-job"' not in page and 'id="latest"' in page
     assert report.alert
     assert logged_in(team.annotator).post(f"/drift-reports/{report.pk}/to-annotation/").status_code == 403
     assert logged_in(team.reviewer).post(f"/drift-reports/{report.pk}/to-annotation/").status_code == 302

@@ -1,0 +1,110 @@
+"""The examples' text search (`?q=`): a case-insensitive substring of the input or the output,
+served by trigram indexes on PostgreSQL, and stopped with a 400 naming `q` when it runs longer
+than FINCH_SEARCH_TIMEOUT_MS (a search of a big project held a sync web worker for 3.3 s a
+request; nothing bounded it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from rest_framework.test import APIClient
+
+from curation.models import Example, ExampleStatus
+from curation.search import TRIGRAM_INDEXES, text_match
+from curation.selectors import example_list
+from curation.services.content import content_hash
+from tests.conftest import Team
+from tests.curation.ui_support import logged_in
+
+pytestmark = pytest.mark.django_db
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="trigram indexes are PostgreSQL's"
+)
+
+ClientFor = Callable[[User | None], APIClient]
+
+
+def fill(team: Team, count: int, text: Callable[[int], str]) -> None:
+    Example.objects.bulk_create(
+        [
+            Example(
+                project=team.project,
+                input=text(index),
+                output=f"answer {index}",
+                status=ExampleStatus.SUBMITTED,
+                content_hash=content_hash(text(index), f"answer {index}"),
+            )
+            for index in range(count)
+        ],
+        batch_size=1000,
+    )
+
+
+def test_search_is_a_case_insensitive_substring_of_input_or_output(team: Team) -> None:
+    fill(team, 50, lambda index: f"Where is parcel {index}?")
+    Example.objects.filter(input="Where is parcel 7?").update(input="Where is my Quokka plush?")
+    Example.objects.filter(input="Where is parcel 9?").update(output="the QUOKKA desk")
+
+    found = example_list(project=team.project, filters={"q": "quokka"})
+
+    assert sorted(found.values_list("input", flat=True)) == [
+        "Where is my Quokka plush?",
+        "Where is parcel 9?",
+    ]
+
+
+@postgresql_only
+def test_a_rare_word_is_found_through_the_trigram_indexes(team: Team) -> None:
+    # Given the indexes of the migration, and a big enough table for the planner to weigh them
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'curation_example'")
+        assert set(TRIGRAM_INDEXES) <= {row[0] for row in cursor.fetchall()}
+    fill(team, 2000, lambda index: f"{index} when does my card arrive in the post")
+    Example.objects.filter(input__startswith="1234 ").update(output="Quokkaesque")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE curation_example")
+
+    # When the selector's text condition is planned (a table this small is cheaper to read
+    # whole, or through the project's index: ruled out here; at a million rows the planner
+    # picks the trigram indexes itself, see bench/ui.py)
+    query = Example.objects.filter(text_match("quokkaesque")).order_by()
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    # Then it reads the trigram indexes on the very expressions Django writes
+    assert "example_output_trgm" in plan and "example_input_trgm" in plan, plan
+    found = example_list(project=team.project, filters={"q": "quokkaesque"})
+    assert [example.output for example in found] == ["Quokkaesque"]
+
+
+@pytest.fixture
+def slow_search(team: Team, settings: Any) -> str:
+    """Long rows and a two-letter pattern no index serves, under a 1 ms limit."""
+    fill(team, 600, lambda index: f"{index} " + "lorem ipsum dolor sit amet " * 800)
+    settings.FINCH_SEARCH_TIMEOUT_MS = 1
+    return "zq"
+
+
+def test_a_slow_search_is_stopped_with_a_400_naming_q(
+    team: Team, client_for: ClientFor, slow_search: str, settings: Any
+) -> None:
+    api = client_for(team.annotator).get(f"/api/projects/{team.project.pk}/examples/?q={slow_search}")
+    assert api.status_code == 400, api.content[:300]
+    assert [error.get("field") for error in api.json()["errors"]] == ["q"]
+    assert "took longer than" in api.json()["errors"][0]["message"]
+
+    page = logged_in(team.annotator).get(f"/projects/{team.project.pk}/examples/?q={slow_search}")
+    assert page.status_code == 400 and "took longer than" in page.content.decode()
+
+    # The connection is fine afterwards, and the same search without the limit answers
+    settings.FINCH_SEARCH_TIMEOUT_MS = 60_000
+    again = client_for(team.annotator).get(f"/api/projects/{team.project.pk}/examples/?q={slow_search}")
+    assert again.status_code == 200 and again.json()["results"] == []
