@@ -14,6 +14,7 @@ from api.serializers.evaluation import (
     EvalRunOutput,
 )
 from api.views.base import FinchAPIView
+from curation import filters as query
 from curation import selectors as curation_selectors
 from curation.models import Role
 from curation.roles import require_role
@@ -71,9 +72,8 @@ class ComparisonsView(FinchAPIView):
         responses=ComparisonOutput(many=True),
     )
     def get(self, request: Request) -> Response:
-        comparisons = selectors.comparison_list(
-            user=request.user, version_id=request.query_params.get("version")
-        )
+        version_id = query.object_id(request.query_params.get("version"), "version")
+        comparisons = selectors.comparison_list(user=request.user, version_id=version_id)
         return self.paginated(request, comparisons, ComparisonOutput)
 
     @extend_schema(request=ComparisonInput, responses={201: ComparisonOutput})

@@ -32,7 +32,10 @@ from curation.views.common import (
 def review_queue(request: HttpRequest, project_id: int) -> HttpResponse:
     """The queue page, or (htmx) the card after or before an example."""
     project = project_for(request, project_id, min_role=Role.REVIEWER)
-    after, before = int_param(request.GET.get("after")), int_param(request.GET.get("before"))
+    after, before = (
+        int_param(request.GET.get("after"), "after"),
+        int_param(request.GET.get("before"), "before"),
+    )
     example = queues.review_neighbour(project=project, after=after, before=before)
     if example is None and before is not None:
         example = queues.review_neighbour(project=project, after=before - 1)
@@ -52,7 +55,7 @@ def review_decide(request: HttpRequest, example_id: int) -> HttpResponse:
             user=signed_in(request),
             decision=request.POST.get("decision", ""),
             comment=request.POST.get("comment", ""),
-            revision=int_param(request.POST.get("revision")),
+            revision=int_param(request.POST.get("revision"), "revision"),
         )
     except Conflict:
         example.refresh_from_db()
