@@ -34,7 +34,7 @@ class IdCursorPagination(CursorPagination):
         if cursor is None or cursor.position is None:
             return cursor
         try:
-            position = query.whole_number(cursor.position or "?", "position", low=1)
+            position = query.whole_number(str(cursor.position or "?"), "position", low=1)
         except InvalidInput as exc:
             raise InvalidInput(f"{BAD_CURSOR} Its {exc.message}", field="cursor") from exc
-        return Cursor(offset=cursor.offset, reverse=cursor.reverse, position=str(position))
+        return Cursor(offset=cursor.offset, reverse=cursor.reverse, position=position)

@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from curation import queues
-from curation.errors import ApplicationError, Conflict
+from curation.errors import ApplicationError, Conflict, InvalidInput
 from curation.models import Example, Project, Role
 from curation.services.examples import example_review
 from curation.views.common import (
@@ -32,10 +32,7 @@ from curation.views.common import (
 def review_queue(request: HttpRequest, project_id: int) -> HttpResponse:
     """The queue page, or (htmx) the card after or before an example."""
     project = project_for(request, project_id, min_role=Role.REVIEWER)
-    after, before = (
-        int_param(request.GET.get("after"), "after"),
-        int_param(request.GET.get("before"), "before"),
-    )
+    after, before = _position(request, "after"), _position(request, "before")
     example = queues.review_neighbour(project=project, after=after, before=before)
     if example is None and before is not None:
         example = queues.review_neighbour(project=project, after=before - 1)
@@ -68,6 +65,15 @@ def review_decide(request: HttpRequest, example_id: int) -> HttpResponse:
     following = queues.review_neighbour(project=project, after=example.pk)
     done = f"Example {example.pk}: {example.status}."
     return _card(request, project, following, full_page=not is_htmx(request), done=done)
+
+
+def _position(request: HttpRequest, name: str) -> int | None:
+    """Where the queue continues from; a position that is not an id starts it from the top (a
+    stale or mangled link still opens the queue)."""
+    try:
+        return int_param(request.GET.get(name), name)
+    except InvalidInput:
+        return None
 
 
 def _card(
