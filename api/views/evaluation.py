@@ -23,7 +23,7 @@ from evaluation.services import comparison_create, eval_run_create
 from training import selectors as training_selectors
 
 LIST_FILTERS = [
-    OpenApiParameter(name, OpenApiTypes.STR, description=f"only runs of this {name}")
+    OpenApiParameter(name, OpenApiTypes.INT, description=f"only runs of this {name} (its id)")
     for name in ("project", "version")
 ]
 
@@ -67,7 +67,9 @@ class EvalRunPredictionsView(FinchAPIView):
 class ComparisonsView(FinchAPIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("version", OpenApiTypes.STR, description="only comparisons on this version")
+            OpenApiParameter(
+                "version", OpenApiTypes.INT, description="only comparisons on this version (its id)"
+            )
         ],
         responses=ComparisonOutput(many=True),
     )

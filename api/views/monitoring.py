@@ -25,7 +25,9 @@ from training import selectors as training_selectors
 
 class DeploymentsView(FinchAPIView):
     @extend_schema(
-        parameters=[OpenApiParameter("project", OpenApiTypes.STR, description="only this project's")],
+        parameters=[
+            OpenApiParameter("project", OpenApiTypes.INT, description="only this project's (its id)")
+        ],
         responses=DeploymentOutput(many=True),
     )
     def get(self, request: Request) -> Response:
