@@ -68,13 +68,14 @@ def test_long_eval_items_are_skipped_counted_and_never_loaded(
     # Given a version with long items in its eval split, and a record of what the model is given
     version, long_in_eval = version_with_long_items(team)
     asked: list[str] = []
-    real = generate._generate
+    real = getattr(generate, "_generate", None)
 
     def recording(model: Any, tokenizer: Any, prompts: list[str], new_tokens: int) -> list[str]:
         asked.extend(prompts)
+        assert real is not None
         return real(model, tokenizer, prompts, new_tokens)
 
-    monkeypatch.setattr(generate, "_generate", recording)
+    monkeypatch.setattr(generate, "_generate", recording, raising=False)
 
     # When the baseline is evaluated, with and without few-shot turns
     runs = [evaluated(version, tiny_model), evaluated(version, tiny_model, few_shot=2)]
@@ -82,10 +83,10 @@ def test_long_eval_items_are_skipped_counted_and_never_loaded(
     # Then each succeeds on the items that fit, the long ones skipped with their reason
     for run in runs:
         assert run.status == JobStatus.SUCCEEDED, run.error
+        assert not set(run.predictions.values_list("example_id", flat=True)) & long_in_eval
         assert run.n_skipped == len(long_in_eval) and run.n == version.counts["eval"] - len(long_in_eval)
         assert {entry["example_id"] for entry in run.skipped} == long_in_eval
         assert all("longer than max_seq_length=1024" in entry["reason"] for entry in run.skipped)
-        assert not set(run.predictions.values_list("example_id", flat=True)) & long_in_eval
         assert run.prompt_card["max_seq_length"] == 1024
     # never put to the model
     assert asked and not any(text[:200] in prompt for text in map(long_text, range(8)) for prompt in asked)
