@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from curation.errors import InvalidInput
 from curation.models import DatasetVersion, ExampleStatus, JobStatus, Split, VersionItem
 from curation.services.versions import version_create
 from evaluation import generate
@@ -168,3 +169,44 @@ def test_a_failed_evaluation_says_plainly_why_and_logs_the_raw_error(
     page.force_login(team.lead)
     html = page.get(f"/versions/{version.pk}/evaluation/").content.decode()
     assert "ran out of memory" in html and "DefaultCPUAllocator" not in html
+
+
+def finished_run(version: DatasetVersion, right: dict[int, bool], skipped: list[int]) -> EvalRun:
+    """A finished run that answered the items of `right` (example id -> right or not)."""
+    run = EvalRun.objects.create(
+        version=version,
+        base_model="/models/base",
+        status=JobStatus.SUCCEEDED,
+        metrics={"accuracy": sum(right.values()) / len(right), "invalid_label": 0.0},
+        n=len(right),
+        n_skipped=len(skipped),
+        skipped=[{"example_id": example_id, "reason": "too long"} for example_id in skipped],
+    )
+    for example_id, correct in right.items():
+        run.predictions.create(
+            example_id=example_id,
+            input="q",
+            reference="card_arrival",
+            raw="",
+            scores={"accuracy": float(correct), "invalid_label": 0.0},
+        )
+    return run
+
+
+def test_a_comparison_pairs_only_the_items_both_runs_answered(team: Team, frozen: Any) -> None:
+    # Given a baseline that skipped item 4 (a smaller max_seq_length), which the candidate answered
+    version = frozen(team.project, team.lead, count=20)
+    baseline = finished_run(version, {1: False, 2: True, 3: False}, skipped=[4])
+    candidate = finished_run(version, {1: True, 2: True, 3: True, 4: False}, skipped=[])
+
+    # When they are compared
+    comparison = comparison_create(baseline=baseline, candidate=candidate, user=None)
+
+    # Then the pair is items 1 to 3, and both scores are on those items
+    assert comparison.n == 3
+    assert (comparison.baseline_score, comparison.candidate_score) == pytest.approx((1 / 3, 1.0))
+
+    # But runs that differ by an item neither skipped did not answer the same items
+    other = finished_run(version, {1: True, 2: True, 5: True}, skipped=[])
+    with pytest.raises(InvalidInput, match="did not answer the same eval items"):
+        comparison_create(baseline=baseline, candidate=other, user=None)
