@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern
 from drf_spectacular.generators import SchemaGenerator
 
 from config import urls as config_urls
@@ -50,10 +50,9 @@ def page_routes() -> list[str]:
     """Every web page of config/urls.py, as a path template ("/projects/{project_id}/flags/")."""
     routes = []
     for pattern in config_urls.urlpatterns:
-        route = str(pattern.pattern)
-        if isinstance(pattern, URLResolver) or route.startswith(NOT_PAGES):
-            continue
-        routes.append("/" + _template(route))
+        if not isinstance(pattern, URLPattern) or str(pattern.pattern).startswith(NOT_PAGES):
+            continue  # the admin and the API are included URL confs (URLResolver)
+        routes.append("/" + _template(str(pattern.pattern)))
     return sorted(routes)
 
 
