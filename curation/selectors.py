@@ -7,7 +7,9 @@ from typing import Any, TypeVar
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 
-from curation.errors import InvalidInput, NotFound
+from curation import filters as query
+from curation.errors import NotFound
+from curation.filters import MAX_ID
 from curation.models import (
     ContradictionJob,
     DatasetVersion,
@@ -30,10 +32,8 @@ from curation.models import (
 )
 from curation.roles import require_role
 from curation.search import text_match
-from curation.services.content import refuse_nul
 
 AnyUser = User | AnonymousUser
-BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def project_list(*, user: AnyUser) -> QuerySet[Project]:
@@ -79,20 +79,20 @@ def example_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Examp
     examples = project.examples.select_related("project", "created_by")
     status = filters.get("status")
     if status:
-        examples = examples.filter(status=_choice(status, ExampleStatus.values, "status"))
-    flagged = _boolean(filters.get("flagged"), "flagged")
+        examples = examples.filter(status=query.choice(status, ExampleStatus.values, "status"))
+    flagged = query.boolean(filters.get("flagged"), "flagged")
     if flagged is not None:
         open_flag = FlagExample.objects.filter(example=OuterRef("pk"), flag__status=FlagStatus.OPEN)
         examples = examples.filter(Exists(open_flag) if flagged else ~Exists(open_flag))
-    duplicate = _boolean(filters.get("duplicate"), "duplicate")
+    duplicate = query.boolean(filters.get("duplicate"), "duplicate")
     if duplicate is not None:
         examples = examples.filter(duplicate_of__isnull=not duplicate)
     if filters.get("source"):
-        examples = examples.filter(source=refuse_nul(filters["source"], "source"))
+        examples = examples.filter(source=query.text(filters["source"], "source"))
     if filters.get("created_by"):
-        examples = examples.filter(created_by__username=refuse_nul(filters["created_by"], "created_by"))
+        examples = examples.filter(created_by__username=query.text(filters["created_by"], "created_by"))
     if filters.get("q"):
-        text = refuse_nul(filters["q"], "q")
+        text = query.text(filters["q"], "q")
         examples = examples.filter(text_match(text))
     return examples
 
@@ -105,12 +105,12 @@ def example_history(*, example: Example) -> list[ExampleRevision]:
 
 def flag_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Flag]:
     flags = project.flags.select_related("created_by", "resolved_by").prefetch_related("memberships")
-    if filters.get("kind"):
-        flags = flags.filter(kind=_choice(filters["kind"], FlagKind.values, "kind"))
-    if filters.get("status"):
-        flags = flags.filter(status=_choice(filters["status"], FlagStatus.values, "status"))
-    if filters.get("raised_by"):
-        flags = flags.filter(raised_by=_choice(filters["raised_by"], RaisedBy.values, "raised_by"))
+    if kind := query.choice(filters.get("kind"), FlagKind.values, "kind"):
+        flags = flags.filter(kind=kind)
+    if status := query.choice(filters.get("status"), FlagStatus.values, "status"):
+        flags = flags.filter(status=status)
+    if raised_by := query.choice(filters.get("raised_by"), RaisedBy.values, "raised_by"):
+        flags = flags.filter(raised_by=raised_by)
     return flags
 
 
@@ -208,26 +208,9 @@ def version_list(*, project: Project) -> QuerySet[DatasetVersion]:
     return project.versions.select_related("created_by").order_by("-number")
 
 
-MAX_ID = 2**63 - 1  # a bigint; larger ids cannot exist and would overflow the query
-
-
 def as_id(value: Any) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
         return -1
     return number if 0 < number <= MAX_ID else -1
-
-
-def _choice(value: str, allowed: list[str], name: str) -> str:
-    if value not in allowed:
-        raise InvalidInput(f"Unknown {name} {value!r}; use one of {', '.join(allowed)}.", field=name)
-    return value
-
-
-def _boolean(value: str | None, name: str) -> bool | None:
-    if value is None or value == "":
-        return None
-    if value.lower() not in BOOLEAN_WORDS:
-        raise InvalidInput(f"{name} must be true or false, not {value!r}.", field=name)
-    return BOOLEAN_WORDS[value.lower()]

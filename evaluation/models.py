@@ -25,6 +25,9 @@ class EvalRun(Job):
     metrics = models.JSONField(default=dict, blank=True, help_text="metric -> value over the eval split")
     primary_metric = models.CharField(max_length=50, blank=True)
     n = models.PositiveIntegerField(default=0, help_text="Eval items answered.")
+    # Items left out by training's length rule (never put to the model), each with its reason.
+    n_skipped = models.PositiveIntegerField(default=0, help_text="Eval items skipped, too long.")
+    skipped = models.JSONField(default=list, blank=True, help_text='[{"example_id", "reason"}]')
     host = models.CharField(max_length=255, blank=True)
     environment = models.JSONField(default=dict, blank=True)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from curation import filters as query
 from curation.errors import NotFound
 from curation.models import Project, Role
 from curation.roles import AnyUser, require_role
@@ -18,10 +19,10 @@ def eval_run_list(*, user: AnyUser, filters: dict[str, str] | None = None) -> Qu
     runs = EvalRun.objects.select_related("version__project", "training_run", "created_by").filter(
         version__project__in=Project.objects.for_user(user)
     )
-    if filters.get("project"):
-        runs = runs.filter(version__project_id=as_id(filters["project"]))
-    if filters.get("version"):
-        runs = runs.filter(version_id=as_id(filters["version"]))
+    if (project_id := query.object_id(filters.get("project"), "project")) is not None:
+        runs = runs.filter(version__project_id=project_id)
+    if (version_id := query.object_id(filters.get("version"), "version")) is not None:
+        runs = runs.filter(version_id=version_id)
     return runs.order_by("-id")
 
 
@@ -37,12 +38,12 @@ def predictions(*, run: EvalRun) -> QuerySet[EvalPrediction]:
     return run.predictions.order_by("id")
 
 
-def comparison_list(*, user: AnyUser, version_id: Any = None) -> QuerySet[Comparison]:
+def comparison_list(*, user: AnyUser, version_id: int | None = None) -> QuerySet[Comparison]:
     comparisons = Comparison.objects.select_related(
         "baseline__version__project", "candidate", "created_by"
     ).filter(baseline__version__project__in=Project.objects.for_user(user))
-    if version_id:
-        comparisons = comparisons.filter(baseline__version_id=as_id(version_id))
+    if version_id is not None:
+        comparisons = comparisons.filter(baseline__version_id=version_id)
     return comparisons.order_by("-id")
 
 
@@ -54,12 +55,12 @@ def comparison_get(*, user: AnyUser, comparison_id: Any) -> Comparison:
     return comparison
 
 
-def deployment_list(*, user: AnyUser, project_id: Any = None) -> QuerySet[Deployment]:
+def deployment_list(*, user: AnyUser, project_id: int | None = None) -> QuerySet[Deployment]:
     deployments = Deployment.objects.select_related("training_run__version__project", "created_by").filter(
         training_run__version__project__in=Project.objects.for_user(user)
     )
-    if project_id:
-        deployments = deployments.filter(training_run__version__project_id=as_id(project_id))
+    if project_id is not None:
+        deployments = deployments.filter(training_run__version__project_id=project_id)
     return deployments.order_by("-id")
 
 

@@ -12,6 +12,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -24,7 +26,7 @@ from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_fail_if_running, job_update
-from evaluation import extract, metrics, stats
+from evaluation import eligibility, extract, metrics, stats
 from evaluation.models import Comparison, EvalPrediction, EvalRun, Verdict
 from training import artifacts
 from training.models import TrainingRun
@@ -133,15 +135,12 @@ def _execute(run: EvalRun) -> None:
         with beating(run), tempfile.TemporaryDirectory(prefix=f"finch-eval-{run.pk}-") as work:
             _evaluate(run, Path(work))
     except Exception as exc:
-        from training.preflight import PreflightError
-
-        log.exception("eval run %s failed", run.pk)
-        trace = "" if isinstance(exc, PreflightError) else traceback.format_exc()
+        log.exception("eval run %s failed", run.pk)  # the raw error, for operators
         job_update(
             run,
             status=JobStatus.FAILED,
-            error=str(exc) or type(exc).__name__,
-            traceback=trace,
+            error=eligibility.failure_message(exc, run),
+            traceback=traceback.format_exc(),
             finished_at=timezone.now(),
         )
     else:
@@ -168,21 +167,29 @@ def _evaluate(run: EvalRun, work: Path) -> None:
     from training import modeling
 
     version, project = run.version, run.version.project
-    items = list(version_exports.items(version, Split.EVAL))
     rendering = version_exports.rendering(version)
     shots = few_shot_items(version, run.few_shot)
-    conversations = [conversation(item, rendering, shots) for item in items]
     adapter = _adapter_folder(run, work)
     job_update(run, environment=modeling.environment())
     model, tokenizer = generate.load(run.base_model, adapter)
+    limit = eligibility.max_seq_length(run)
+    found = eligibility.eligible(
+        tokenizer, list(version_exports.items(version, Split.EVAL)), rendering, limit
+    )
+    items = found.items
+    job_update(run, n_skipped=len(found.skipped), skipped=found.skipped)
     references = [item.output for item in items]
     new_tokens = generate.max_new_tokens(tokenizer, references)
-    job_update(run, prompt_card=_prompt_card(run, tokenizer, rendering, shots, new_tokens))
+    card = _prompt_card(run, tokenizer, rendering, shots, new_tokens) | {"max_seq_length": limit}
+    job_update(run, prompt_card=card)
 
     def progress(done: int) -> None:
         job_update(run, progress=0.95 * done / max(len(items), 1))
 
-    raws = generate.answers(model, tokenizer, conversations, new_tokens, progress)
+    conversations = [conversation(item, rendering, shots) for item in items]
+    raws = generate.answers(
+        model, tokenizer, conversations, new_tokens, progress, batch_tokens=settings.FINCH_EVAL_BATCH_TOKENS
+    )
     answers = [extract.extract(project.task_type, raw, project.labels) for raw in raws]
     scored = metrics.score(
         project.task_type, answers, references, labels=project.labels, schema=project.output_schema
@@ -317,8 +324,8 @@ def comparison_create(
         baseline=baseline,
         candidate=candidate,
         metric=metric,
-        baseline_score=baseline.metrics[metric],
-        candidate_score=candidate.metrics[metric],
+        baseline_score=_paired_score(metric, base_rows, baseline),
+        candidate_score=_paired_score(metric, cand_rows, candidate),
         delta=interval.delta,
         ci_low=interval.low,
         ci_high=interval.high,
@@ -360,12 +367,24 @@ def _check_comparable(baseline: EvalRun, candidate: EvalRun) -> None:
 def _paired_predictions(
     baseline: EvalRun, candidate: EvalRun
 ) -> tuple[list[EvalPrediction], list[EvalPrediction]]:
+    """Both runs' predictions on the items both answered, by example. Items one run skipped for
+    their length (`EvalRun.skipped`, a larger max_seq_length on the other) are left out of the pair;
+    any other difference means they did not answer the same items."""
     base = {p.example_id: p for p in baseline.predictions.all()}
     cand = {p.example_id: p for p in candidate.predictions.all()}
-    if set(base) != set(cand):
+    skipped = {entry["example_id"] for run in (baseline, candidate) for entry in run.skipped}
+    both = set(base) & set(cand)
+    if (set(base) ^ set(cand)) - skipped or not both:
         raise InvalidInput("The runs did not answer the same eval items.", field="candidate")
-    order = sorted(base)
+    order = sorted(both)
     return [base[i] for i in order], [cand[i] for i in order]
+
+
+def _paired_score(metric: str, rows: list[EvalPrediction], run: EvalRun) -> float:
+    """The run's score on the paired items: its own figure when it answered just those."""
+    if len(rows) == run.n:
+        return float(run.metrics[metric])
+    return _statistic(metric, rows)(np.arange(len(rows)))
 
 
 def _column(rows: list[EvalPrediction], metric: str) -> list[float]:

@@ -74,14 +74,14 @@ def _act(request: HttpRequest, version: Any) -> HttpResponse:
             user=user,
         )
         return redirect("comparison", comparison_id=comparison.pk)
-    training_id = int_param(request.POST.get("training_run"))
+    training_id = int_param(request.POST.get("training_run"), "training_run")
     training_run = training_selectors.run_get(user=user, run_id=training_id) if training_id else None
     run = eval_run_create(
         version=version,
         user=user,
         base_model=request.POST.get("base_model", ""),
         training_run=training_run,
-        few_shot=int_param(request.POST.get("few_shot")) or 0,
+        few_shot=int_param(request.POST.get("few_shot"), "few_shot") or 0,
     )
     messages.success(request, f"Eval run {run.pk} ({run.kind}) launched.")
     return redirect("leaderboard", version_id=version.pk)
@@ -108,7 +108,7 @@ def comparison_feedback(request: HttpRequest, comparison_id: int) -> HttpRespons
     """Send an item's example back to review, or flag it (reviewers and leads)."""
     comparison = selectors.comparison_get(user=request.user, comparison_id=comparison_id)
     require_role(request.user, comparison.baseline.version.project, Role.REVIEWER)
-    example_id = int_param(request.POST.get("example")) or 0
+    example_id = int_param(request.POST.get("example"), "example") or 0
     try:
         if request.POST.get("action") == "flag":
             flag_from_comparison(comparison=comparison, user=signed_in(request), example_id=example_id)

@@ -4,7 +4,8 @@
 - examples with an empty output (nothing to learn but stopping at once);
 - examples longer than `max_seq_length`: left out of training (a cut answer without its end
   token teaches the model to ramble), counted, and the run fails when more than
-  `max_truncated_fraction` of the train split would be left out;
+  `max_truncated_fraction` of the train split would be left out. Evaluation leaves out the
+  same eval items by the same rule (`too_long`), so a run is never handed one it cannot hold;
 - no train example left with a supervised token.
 """
 
@@ -54,11 +55,20 @@ def prepare(
     return Prepared(train_kept, eval_kept, report)
 
 
+def too_long(encoded: Encoded, max_seq_length: int) -> str | None:
+    """Why an example is left out for its length (None: it fits): its prompt, answer and end
+    token are more than `max_seq_length` tokens. Training's rule, and evaluation's."""
+    tokens = len(encoded.input_ids)
+    if tokens <= max_seq_length:
+        return None
+    return f"{tokens} tokens, longer than max_seq_length={max_seq_length}"
+
+
 def _split(
     tokenizer: Any, conversations: Iterable[Messages], limit: int
 ) -> tuple[list[Encoded], dict[str, Any]]:
     kept: list[Encoded] = []
-    total = empty = too_long = longest = 0
+    total = empty = left_out = longest = 0
     for messages in conversations:
         total += 1
         if not messages[-1]["content"].strip():
@@ -66,8 +76,8 @@ def _split(
             continue
         encoded = encode(tokenizer, messages)
         longest = max(longest, len(encoded.input_ids))
-        if len(encoded.input_ids) > limit:
-            too_long += 1
+        if too_long(encoded, limit):
+            left_out += 1
             continue
         if encoded.supervised:
             kept.append(encoded)
@@ -75,7 +85,7 @@ def _split(
         "examples": total,
         "kept": len(kept),
         "empty_outputs": empty,
-        "truncated": too_long,
+        "truncated": left_out,
         "longest_tokens": longest,
         "tokens": sum(len(item.input_ids) for item in kept),
         "supervised_tokens": sum(item.supervised for item in kept),

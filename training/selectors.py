@@ -6,7 +6,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from curation.errors import InvalidInput, NotFound
+from curation import filters as query
+from curation.errors import NotFound
 from curation.models import JobStatus, Project, Role
 from curation.roles import AnyUser, require_role
 from curation.selectors import as_id
@@ -19,17 +20,12 @@ def run_list(*, user: AnyUser, filters: dict[str, str] | None = None) -> QuerySe
     runs = TrainingRun.objects.select_related("version__project", "created_by").filter(
         version__project__in=Project.objects.for_user(user)
     )
-    if filters.get("project"):
-        runs = runs.filter(version__project_id=as_id(filters["project"]))
-    if filters.get("version"):
-        runs = runs.filter(version_id=as_id(filters["version"]))
-    if filters.get("status"):
-        if filters["status"] not in JobStatus.values:
-            raise InvalidInput(
-                f"Unknown status {filters['status']!r}; use one of {', '.join(JobStatus.values)}.",
-                field="status",
-            )
-        runs = runs.filter(status=filters["status"])
+    if (project_id := query.object_id(filters.get("project"), "project")) is not None:
+        runs = runs.filter(version__project_id=project_id)
+    if (version_id := query.object_id(filters.get("version"), "version")) is not None:
+        runs = runs.filter(version_id=version_id)
+    if status := query.choice(filters.get("status"), JobStatus.values, "status"):
+        runs = runs.filter(status=status)
     return runs.order_by("-id")
 
 

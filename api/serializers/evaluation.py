@@ -24,6 +24,12 @@ class EvalRunOutput(JobOutput):
     metrics = serializers.DictField(child=serializers.FloatField())
     primary_metric = serializers.CharField()
     n = serializers.IntegerField()
+    n_skipped = serializers.IntegerField(
+        help_text="Eval items left out, longer than max_seq_length (training's rule): never loaded."
+    )
+    skipped = serializers.ListField(
+        child=serializers.DictField(), help_text='Each skipped item: {"example_id", "reason"}.'
+    )
     host = serializers.CharField()
     environment = serializers.JSONField()
 

@@ -44,6 +44,12 @@ class FinchAPIView(APIView):
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
+    def one_page(self, request: Request, results: Any) -> Response:
+        """A list short enough to answer whole (`next` is null); a cursor sent to it is still
+        checked like every list's, so a bad one is a 400 here too."""
+        self.pagination_class().decode_cursor(request)
+        return Response({"results": results, "next": None})
+
     def paginated(
         self,
         request: Request,

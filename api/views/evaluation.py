@@ -14,6 +14,7 @@ from api.serializers.evaluation import (
     EvalRunOutput,
 )
 from api.views.base import FinchAPIView
+from curation import filters as query
 from curation import selectors as curation_selectors
 from curation.models import Role
 from curation.roles import require_role
@@ -22,7 +23,7 @@ from evaluation.services import comparison_create, eval_run_create
 from training import selectors as training_selectors
 
 LIST_FILTERS = [
-    OpenApiParameter(name, OpenApiTypes.STR, description=f"only runs of this {name}")
+    OpenApiParameter(name, OpenApiTypes.INT, description=f"only runs of this {name} (its id)")
     for name in ("project", "version")
 ]
 
@@ -66,14 +67,15 @@ class EvalRunPredictionsView(FinchAPIView):
 class ComparisonsView(FinchAPIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("version", OpenApiTypes.STR, description="only comparisons on this version")
+            OpenApiParameter(
+                "version", OpenApiTypes.INT, description="only comparisons on this version (its id)"
+            )
         ],
         responses=ComparisonOutput(many=True),
     )
     def get(self, request: Request) -> Response:
-        comparisons = selectors.comparison_list(
-            user=request.user, version_id=request.query_params.get("version")
-        )
+        version_id = query.object_id(request.query_params.get("version"), "version")
+        comparisons = selectors.comparison_list(user=request.user, version_id=version_id)
         return self.paginated(request, comparisons, ComparisonOutput)
 
     @extend_schema(request=ComparisonInput, responses={201: ComparisonOutput})

@@ -71,7 +71,7 @@ class ExampleHistoryView(FinchAPIView):
         history = selectors.example_history(example=example)
         context = {"task_type": example.project.task_type}
         # One page: an example's history is short, and it reads best whole.
-        return Response({"results": RevisionOutput(history, many=True, context=context).data, "next": None})
+        return self.one_page(request, RevisionOutput(history, many=True, context=context).data)
 
 
 class ExampleReviewsView(FinchAPIView):

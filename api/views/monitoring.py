@@ -18,6 +18,7 @@ from api.serializers.monitoring import (
     SamplesAccepted,
 )
 from api.views.base import FinchAPIView
+from curation import filters as query
 from curation.errors import InvalidInput
 from curation.models import Role
 from evaluation import selectors
@@ -29,13 +30,14 @@ from training import selectors as training_selectors
 
 class DeploymentsView(FinchAPIView):
     @extend_schema(
-        parameters=[OpenApiParameter("project", OpenApiTypes.STR, description="only this project's")],
+        parameters=[
+            OpenApiParameter("project", OpenApiTypes.INT, description="only this project's (its id)")
+        ],
         responses=DeploymentOutput(many=True),
     )
     def get(self, request: Request) -> Response:
-        deployments = selectors.deployment_list(
-            user=request.user, project_id=request.query_params.get("project")
-        )
+        project_id = query.object_id(request.query_params.get("project"), "project")
+        deployments = selectors.deployment_list(user=request.user, project_id=project_id)
         return self.paginated(request, deployments, DeploymentOutput)
 
     @extend_schema(request=DeploymentInput, responses={201: DeploymentOutput})

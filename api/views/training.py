@@ -15,14 +15,19 @@ from api.serializers.training import TrainingRunInput, TrainingRunOutput, Traini
 from api.views.base import FinchAPIView
 from curation import selectors as curation_selectors
 from curation.errors import Conflict
-from curation.models import Role
+from curation.models import JobStatus, Role
 from curation.roles import require_role
 from training import selectors
 from training.services import run_cancel, run_create
 
 LIST_FILTERS = [
-    OpenApiParameter(name, OpenApiTypes.STR, description=f"only runs of this {name}")
-    for name in ("project", "version", "status")
+    *(
+        OpenApiParameter(name, OpenApiTypes.INT, description=f"only runs of this {name} (its id)")
+        for name in ("project", "version")
+    ),
+    OpenApiParameter(
+        "status", OpenApiTypes.STR, enum=JobStatus.values, description="only runs in this status"
+    ),
 ]
 
 

@@ -280,6 +280,9 @@ CACHES = {
 FINCH_JOB_HEARTBEAT_TIMEOUT_S = env_int("FINCH_JOB_HEARTBEAT_TIMEOUT_S", 300)
 # A running training run whose worker has written no heartbeat for this long is marked failed.
 FINCH_TRAINING_HEARTBEAT_TIMEOUT_S = env_int("FINCH_TRAINING_HEARTBEAT_TIMEOUT_S", 600)
+# Evaluation generates in batches of at most this many tokens (rows times the longest prompt plus
+# the answer's room, padded); lower it where a model runs out of memory evaluating.
+FINCH_EVAL_BATCH_TOKENS = env_int("FINCH_EVAL_BATCH_TOKENS", 8192)
 # Base models offered in the launch form: the model folders (with a config.json) found here.
 FINCH_BASE_MODELS_DIR = Path(env_str("FINCH_BASE_MODELS_DIR", str(FINCH_MODELS_DIR / "base"))).resolve()
 

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import QuerySet
 
 from config.observability import bound_value
-from curation.errors import InvalidInput
+from curation import filters as query
 from curation.models import AuditEvent, Project
 
 SUMMARY_CHARS = 500
@@ -64,18 +64,15 @@ def audit_events(project: Project, filters: Mapping[str, str]) -> QuerySet[Audit
     """The project's events, newest first, narrowed by actor (a username), action (exact, or a
     prefix ending in "."), target_type and target_id. InvalidInput names a bad filter."""
     events = AuditEvent.objects.filter(project=project)
-    if actor := filters.get("actor", "").strip():
+    if actor := query.text(filters.get("actor"), "actor").strip():
         events = events.filter(actor_name=actor)
-    if action := filters.get("action", "").strip():
+    if action := query.text(filters.get("action"), "action").strip():
         events = (
             events.filter(action__startswith=action) if action.endswith(".") else events.filter(action=action)
         )
-    if target_type := filters.get("target_type", "").strip():
+    if target_type := query.text(filters.get("target_type"), "target_type").strip():
         events = events.filter(target_type=target_type)
-    if target_id := filters.get("target_id", "").strip():
-        if not target_id.isdigit():
-            raise InvalidInput(
-                f"target_id must be a whole number, not {target_id[:50]!r}.", field="target_id"
-            )
-        events = events.filter(target_id=int(target_id))
+    target_id = query.whole_number(filters.get("target_id"), "target_id")
+    if target_id is not None:
+        events = events.filter(target_id=target_id)
     return events.order_by("-id")

@@ -37,6 +37,10 @@ from curation.services.import_uploads import pending_upload_check, upload_size
 from curation.services.jobs import ProgressFn
 
 READ_SHARE = 0.8  # of a whole-document import's progress: reading; the rest is the merge
+# Bytes of the upload's own name kept in its stored name (after a 33-byte uuid prefix): file
+# systems refuse names over 255 bytes (ENAMETOOLONG), and a client may send any name.
+STORED_NAME_BYTES = 120
+MAX_EXTENSION_BYTES = 16
 
 
 def import_job_create(
@@ -67,7 +71,7 @@ def import_job_create(
         output_field=output_field.strip(),
         initial_status=status,
     )
-    job.file.save(f"{uuid.uuid4().hex}-{job.filename}", File(upload), save=False)
+    job.file.save(stored_name(job.filename), File(upload), save=False)
     job.size = job.file.size
     try:
         _job_save(job, queue=queue)
@@ -89,6 +93,17 @@ def _job_save(job: ImportJob, *, queue: bool) -> None:
         from curation.tasks import import_examples
 
         transaction.on_commit(lambda: import_examples.delay(job.pk))
+
+
+def stored_name(filename: str) -> str:
+    """A unique name to store an upload under: a uuid, then the upload's name, shortened to
+    STORED_NAME_BYTES of UTF-8 keeping its extension (the job keeps the name as given)."""
+    stem, extension = os.path.splitext(filename)
+    if len(extension.encode()) > MAX_EXTENSION_BYTES:
+        stem, extension = filename, ""
+    room = STORED_NAME_BYTES - len(extension.encode())
+    stem = stem.encode()[:room].decode("utf-8", "ignore")  # never half a character
+    return f"{uuid.uuid4().hex}-{stem}{extension}"
 
 
 def import_run(job: ImportJob, progress: ProgressFn) -> None:

@@ -29,7 +29,7 @@ def audit_log(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_for(request, project_id, min_role=Role.LEAD)
     filters = {name: request.GET.get(name, "") for name in FILTERS}
     events = audit_events(project, filters)
-    if before := int_param(request.GET.get("before")):
+    if before := int_param(request.GET.get("before"), "before"):
         events = events.filter(id__lt=before)
     page = list(events[: PAGE_ROWS + 1])
     choices = AuditEvent.objects.filter(project=project).order_by()

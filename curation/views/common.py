@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 
+from curation import filters as query
 from curation import selectors
 from curation.errors import ApplicationError, NotFound, PermissionDenied
 from curation.models import Example, Flag, Project, Role
@@ -65,8 +66,10 @@ def abilities(request: HttpRequest, project: Project) -> dict[str, Any]:
     }
 
 
-def int_param(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 19 else None
+def int_param(value: str | None, name: str) -> int | None:
+    """A whole number from the query or a form (an id, a page's `before`), None when absent;
+    InvalidInput names anything else (django_errors makes it a 400 page)."""
+    return query.whole_number(value, name)
 
 
 def history_with_changes(example: Example) -> list[dict[str, Any]]:

@@ -57,7 +57,7 @@ def cluster_decide(request: HttpRequest, cluster_id: int) -> HttpResponse:
                 request, f"Cluster {cluster.pk} dissolved: its examples are no longer duplicates."
             )
         else:
-            keep = int_param(request.POST.get("keep")) or 0
+            keep = int_param(request.POST.get("keep"), "keep") or 0
             cluster_keep(cluster=cluster, user=signed_in(request), example_id=keep)
             messages.success(request, f"Cluster {cluster.pk} now keeps example {keep}.")
     except ApplicationError as exc:

@@ -124,7 +124,7 @@ def browse(request: HttpRequest, project_id: int) -> HttpResponse:
     filters = {name: request.GET.get(name, "").strip() for name in BROWSE_FILTERS}
     examples = selectors.example_list(project=project, filters={k: v for k, v in filters.items() if v})
     with search_bounded(filters["q"]):
-        page = queues.keyset_page(examples, before=int_param(request.GET.get("before")))
+        page = queues.keyset_page(examples, before=int_param(request.GET.get("before"), "before"))
     context = {
         **abilities(request, project),
         "page": page,

@@ -54,7 +54,9 @@ def flag_search(request: HttpRequest, example_id: int) -> HttpResponse:
 def flag_compare(request: HttpRequest, example_id: int) -> HttpResponse:
     """Both examples side by side with their differences marked; raise the flag with a note."""
     example = example_for(request, example_id)
-    other = example_for(request, int_param(request.GET.get("other") or request.POST.get("other")) or 0)
+    other = example_for(
+        request, int_param(request.GET.get("other") or request.POST.get("other"), "other") or 0
+    )
     form = FlagForm(initial={"other": other.pk})
     if request.method == "POST":
         form = FlagForm(request.POST)

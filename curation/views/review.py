@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from curation import queues
-from curation.errors import ApplicationError, Conflict
+from curation.errors import ApplicationError, Conflict, InvalidInput
 from curation.models import Example, Project, Role
 from curation.services import duties
 from curation.services.examples import example_review
@@ -34,7 +34,7 @@ from curation.views.common import (
 def review_queue(request: HttpRequest, project_id: int) -> HttpResponse:
     """The queue page, or (htmx) the card after or before an example."""
     project = project_for(request, project_id, min_role=Role.REVIEWER)
-    after, before = int_param(request.GET.get("after")), int_param(request.GET.get("before"))
+    after, before = _position(request, "after"), _position(request, "before")
     skip = _skip_own_of(request, project)
     example = queues.review_neighbour(project=project, skip_own_of=skip, after=after, before=before)
     if example is None and before is not None:
@@ -56,7 +56,7 @@ def review_decide(request: HttpRequest, example_id: int) -> HttpResponse:
             user=signed_in(request),
             decision=request.POST.get("decision", ""),
             comment=request.POST.get("comment", ""),
-            revision=int_param(request.POST.get("revision")),
+            revision=int_param(request.POST.get("revision"), "revision"),
         )
     except Conflict:
         example.refresh_from_db()
@@ -75,6 +75,15 @@ def _skip_own_of(request: HttpRequest, project: Project) -> User | None:
     """The reviewer whose own work the queue leaves out, where separation of duties binds them."""
     user = signed_in(request)
     return user if duties.bound_by_rule(project, user) else None
+
+
+def _position(request: HttpRequest, name: str) -> int | None:
+    """Where the queue continues from; a position that is not an id starts it from the top (a
+    stale or mangled link still opens the queue)."""
+    try:
+        return int_param(request.GET.get(name), name)
+    except InvalidInput:
+        return None
 
 
 def _card(

@@ -77,7 +77,7 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
         "charts": _charts(version),
         "labels": _label_rows(version),
     }
-    compare = int_param(request.GET.get("compare"))
+    compare = int_param(request.GET.get("compare"), "compare")
     if compare and version.is_frozen:
         other = selectors.version_get(user=request.user, version_id=compare)
         diff = version_diff(other, version)

@@ -10,11 +10,16 @@ report). Most generated ids are swapped for ids of those objects, so that reques
 operation's requests share one transaction, rolled back after it. Celery runs eagerly in tests,
 so the jobs the requests start (imports, dedup, freezes, training and eval runs) run too.
 
+Query strings get hostile values too (tests/api/test_hostile_input.py covers them exhaustively):
+about half of each GET operation's requests carry, in one of its documented query parameters,
+NUL, a word, `nan`, `1e999` or an overflowing number, or a cursor whose position is not a number.
+
 Reproducible: the seed is fixed and Hypothesis keeps no example database.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +42,7 @@ from schemathesis.specs.openapi.checks import (
 
 from curation.models import Role
 from curation.services.versions import version_create
+from tests.api.routes import api_get_operations
 from tests.api.test_permissions import Scene
 from tests.conftest import Team
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
@@ -70,6 +76,23 @@ def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any] | None
     for name in path_parameters:
         real[name] = PATH_IDS.get((first, name), PATH_IDS.get(name, path_parameters[name]))
     return real_or_generated(path_parameters, real)
+
+
+QUERY = api_get_operations()
+HOSTILE = ["\x00", "a\x00b", "abc", "nan", "1e999", "9" * 40]
+BAD_CURSORS = [base64.b64encode(text.encode()).decode() for text in ("p=abc", "p=nan", "p=1e999", "p=\x00")]
+
+
+@schema.hook
+def flatmap_query(context: Any, query: dict[str, Any] | None) -> Any:
+    """As generated, or with one documented parameter set to a hostile value."""
+    names = QUERY.get(context.operation.path, {}) if context.operation.method.upper() == "GET" else {}
+    hostile = [
+        {**(query or {}), name: value}
+        for name in names
+        for value in (BAD_CURSORS if name == "cursor" else HOSTILE)
+    ]
+    return st.one_of(st.just(query), st.sampled_from(hostile)) if hostile else st.just(query)
 
 
 @schema.hook
