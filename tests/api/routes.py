@@ -113,6 +113,10 @@ class Objects:
         return self.scene.import_job(self.project).pk
 
     @cached_property
+    def export_id(self) -> int:
+        return self.scene.export_job(self.project).pk
+
+    @cached_property
     def validation_job_id(self) -> int:
         return self.scene.validation_job(self.project).pk
 
@@ -147,6 +151,10 @@ class Objects:
     @cached_property
     def report_id(self) -> int:
         return self.scene.drift_report(self.project).pk
+
+    @cached_property
+    def drift_job_id(self) -> int:
+        return self.scene.drift_job(self.project).pk
 
     @cached_property
     def username(self) -> str:
