@@ -77,9 +77,6 @@ class ExampleRevisionInline(ReadOnlyInline):
     fields = ("revision", "status", "change", "changed_by", "changed_at", "input", "output")
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj: Example | None = None) -> bool:
-        return False
-
 
 @admin.register(Example)
 class ExampleAdmin(ReadOnlyAdmin):
@@ -104,9 +101,6 @@ class ExampleAdmin(ReadOnlyAdmin):
 class ExampleRevisionAdmin(ReadOnlyAdmin):
     list_display = ["id", "example", "revision", "status", "change", "changed_by", "changed_at"]
     raw_id_fields = ["example", "changed_by"]
-
-    def has_change_permission(self, request: HttpRequest, obj: ExampleRevision | None = None) -> bool:
-        return False
 
 
 @admin.register(Review)
@@ -178,15 +172,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["id", "at", "project", "actor_name", "action", "summary"]
     list_filter = ["action"]
     search_fields = ["summary", "actor_name"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Invitation)

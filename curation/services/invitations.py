@@ -31,7 +31,9 @@ def token_hash(token: str) -> str:
 
 
 @transaction.atomic
-def invitation_create(*, project: Project, user: User, role: str, email: str = "") -> tuple[Invitation, str]:
+def invitation_create(
+    *, project: Project, user: User | None, role: str, email: str = ""
+) -> tuple[Invitation, str]:
     """Make an invitation; returns it and its token (shown once, never stored). Raises InvalidInput."""
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.", field="role")
@@ -69,7 +71,7 @@ def invitation_mail(*, invitation: Invitation, link: str) -> bool:
 
 
 @transaction.atomic
-def invitation_revoke(*, invitation: Invitation, user: User) -> Invitation:
+def invitation_revoke(*, invitation: Invitation, user: User | None) -> Invitation:
     """Revoke a pending invitation. Raises InvalidInput when it is no longer pending."""
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if invitation.status != InvitationStatus.PENDING:
