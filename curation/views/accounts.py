@@ -43,6 +43,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             if signin.is_valid():
                 login(request, signin.get_user())
                 return _joined(request, lambda: invitation_accept(token=token, user=signin.get_user()))
+    signin.fields["username"].widget.attrs.pop("autofocus", None)  # the sign-up form comes first
     context = {"invited": invited, "signup": signup, "signin": signin}
     return render(request, "curation/invitation.html", context)
 
