@@ -16,7 +16,7 @@ class InvitationOutput(serializers.Serializer):
     project = serializers.IntegerField(source="project_id")
     role = serializers.CharField()
     email = serializers.CharField()
-    status = serializers.ChoiceField(choices=InvitationStatus.values)
+    status = serializers.CharField(help_text=" | ".join(InvitationStatus.values))
     created_by = UsernameField()
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
