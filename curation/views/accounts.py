@@ -4,7 +4,7 @@ count against the sign-in rate (config/login.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -30,19 +30,19 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     except ApplicationError as exc:
         return render(request, "curation/invitation.html", {"invalid": exc.message}, status=404)
     signup, signin = SignUpForm(prefix="new"), AuthenticationForm(request, prefix="old")
-    if request.method == "POST":
-        action = request.POST.get("action")
-        if action == "accept" and request.user.is_authenticated:
+    action = request.POST.get("action") if request.method == "POST" else None
+    if request.user.is_authenticated:  # signed in: accepting only, no second account
+        if action == "accept":
             return _joined(request, lambda: invitation_accept(token=token, user=signed_in(request)))
-        if action == "signup":
-            signup = SignUpForm(request.POST, prefix="new")
-            if signup.is_valid():
-                return _signed_up(request, token, signup)
-        if action == "signin":
-            signin = AuthenticationForm(request, data=request.POST, prefix="old")
-            if signin.is_valid():
-                login(request, signin.get_user())
-                return _joined(request, lambda: invitation_accept(token=token, user=signin.get_user()))
+    elif action == "signup":
+        signup = SignUpForm(request.POST, prefix="new")
+        if signup.is_valid():
+            return _signed_up(request, token, signup)
+    elif action == "signin":
+        signin = AuthenticationForm(request, data=request.POST, prefix="old")
+        if signin.is_valid():
+            login(request, signin.get_user())
+            return _joined(request, lambda: invitation_accept(token=token, user=signin.get_user()))
     signin.fields["username"].widget.attrs.pop("autofocus", None)  # the sign-up form comes first
     context = {"invited": invited, "signup": signup, "signin": signin}
     return render(request, "curation/invitation.html", context)
@@ -68,7 +68,7 @@ def _signed_up(request: HttpRequest, token: str, form: SignUpForm) -> HttpRespon
     return _welcome(request, membership)
 
 
-def _joined(request: HttpRequest, accept: Any) -> HttpResponse:
+def _joined(request: HttpRequest, accept: Callable[[], Membership]) -> HttpResponse:
     try:
         membership = accept()
     except ApplicationError as exc:

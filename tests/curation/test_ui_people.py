@@ -87,6 +87,15 @@ class TestInvitations:
         client.post(link, {"action": "accept"})
         assert AuditEvent.objects.filter(action="invitation.accept", actor=team.outsider).exists()
 
+    def test_a_signed_in_user_cannot_make_a_second_account_with_the_link(self, team: Team) -> None:
+        link = new_link(team)
+        logged_in(team.outsider).post(
+            link,
+            {"action": "signup", "new-username": "alt", "new-password1": STRONG, "new-password2": STRONG},
+        )
+        assert not User.objects.filter(username="alt").exists()
+        assert Invitation.objects.get().status == InvitationStatus.PENDING
+
     def test_there_is_no_open_sign_up(self, team: Team) -> None:
         for path in ("/signup/", "/register/", "/accounts/signup/"):
             assert Client().get(path).status_code == 404
