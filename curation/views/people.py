@@ -16,6 +16,7 @@ from curation.errors import ApplicationError
 from curation.forms import MemberForm
 from curation.models import Project, Role
 from curation.people_forms import InvitationForm, UsernameForm
+from curation.roles import has_role, role_of
 from curation.selectors import invitation_get, invitation_list, members_list
 from curation.services.invitations import invitation_create, invitation_mail, invitation_revoke
 from curation.services.passwords import password_reset_link
@@ -84,6 +85,16 @@ def member_change(request: HttpRequest, project_id: int) -> HttpResponse:
             messages.success(request, f"{username} is now {Role(role).label.lower()}.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
+    return _after_member_change(request, project)
+
+
+def _after_member_change(request: HttpRequest, project: Project) -> HttpResponse:
+    """Back to the members page, unless the lead just removed or demoted themselves."""
+    role = role_of(request.user, project)
+    if role is None:
+        return redirect("home")
+    if not has_role(role, Role.LEAD):
+        return redirect("project-dashboard", project_id=project.pk)
     return redirect("project-people", project_id=project.pk)
 
 

@@ -149,6 +149,13 @@ class TestMembers:
         client.post(url, {"username": team.annotator.username, "remove": "1"})
         assert not Membership.objects.filter(user=team.annotator).exists()
 
+    def test_a_lead_who_steps_down_goes_to_the_dashboard(self, team: Team) -> None:
+        MembershipFactory.create(project=team.project, role=Role.LEAD)
+        response = logged_in(team.lead).post(
+            f"/projects/{team.project.pk}/members/", {"username": team.lead.username, "role": "reviewer"}
+        )
+        assert response["Location"] == f"/projects/{team.project.pk}/"
+
     def test_the_last_lead_stays(self, team: Team) -> None:
         client, url = logged_in(team.lead), f"/projects/{team.project.pk}/members/"
         response = client.post(url, {"username": team.lead.username, "role": "annotator"})
