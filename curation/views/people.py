@@ -18,6 +18,7 @@ from curation.models import Project, Role
 from curation.people_forms import InvitationForm, UsernameForm
 from curation.roles import has_role, role_of
 from curation.selectors import invitation_get, invitation_list, members_list
+from curation.services.content import refuse_nul
 from curation.services.invitations import invitation_create, invitation_mail, invitation_revoke
 from curation.services.passwords import password_reset_link
 from curation.services.projects import addable_users, membership_remove, membership_set
@@ -51,6 +52,7 @@ def people_search(request: HttpRequest, project_id: int) -> HttpResponse:
     """The picker's suggestions: people the lead may add (their other projects), not yet members."""
     project = project_for(request, project_id, min_role=Role.LEAD)
     typed = request.GET.get("username", "").strip()[:150]
+    refuse_nul(typed, "username")  # PostgreSQL cannot compare text with NUL in it
     found = addable_users(signed_in(request)).exclude(memberships__project=project)
     names = (
         list(
