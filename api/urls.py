@@ -33,6 +33,7 @@ from api.views.exports import (
 )
 from api.views.flags import FlagDetailView, FlagResolveView, ProjectFlagsView
 from api.views.imports import ImportJobDetailView, ImportJobErrorsView, ProjectExportView, ProjectImportsView
+from api.views.invitations import InvitationRevokeView, ProjectInvitationsView
 from api.views.monitoring import (
     DeploymentDetailView,
     DeploymentDriftView,
@@ -110,6 +111,12 @@ urlpatterns = [
     path("projects/", ProjectListView.as_view(), name="api-projects"),
     path("projects/<int:project_id>/", ProjectDetailView.as_view(), name="api-project"),
     path("projects/<int:project_id>/members/", ProjectMembersView.as_view(), name="api-members"),
+    path("projects/<int:project_id>/invitations/", ProjectInvitationsView.as_view(), name="api-invitations"),
+    path(
+        "invitations/<int:invitation_id>/revoke/",
+        InvitationRevokeView.as_view(),
+        name="api-invitation-revoke",
+    ),
     path("projects/<int:project_id>/audit/", ProjectAuditView.as_view(), name="api-audit"),
     path(
         "projects/<int:project_id>/members/<str:username>/",

@@ -3,7 +3,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config import health, login
-from curation.views import audit, dedup, examples, exports, flags, imports, pages, review, versions
+from curation.views import (
+    accounts,
+    audit,
+    dedup,
+    examples,
+    exports,
+    flags,
+    imports,
+    pages,
+    people,
+    review,
+    versions,
+)
 from evaluation import monitoring_views as monitoring
 from evaluation import views as evaluation
 from training import views as training
@@ -14,7 +26,15 @@ urlpatterns = [
     path("", pages.home, name="home"),
     path("projects/<int:project_id>/", pages.project_dashboard, name="project-dashboard"),
     path("projects/<int:project_id>/settings/", pages.project_settings, name="project-settings"),
-    path("projects/<int:project_id>/members/", pages.project_member, name="project-member"),
+    path("projects/<int:project_id>/members/", people.member_change, name="project-member"),
+    path("projects/<int:project_id>/people/", people.people, name="project-people"),
+    path("projects/<int:project_id>/people/search/", people.people_search, name="people-search"),
+    path("projects/<int:project_id>/invitations/", people.invitation_new, name="invitation-new"),
+    path("invitations/<int:invitation_id>/revoke/", people.invitation_cancel, name="invitation-revoke"),
+    path("projects/<int:project_id>/reset-links/", people.reset_link_new, name="reset-link-new"),
+    path("invite/<str:token>/", accounts.invitation, name="invitation"),
+    path("account/password/", accounts.password_change, name="password-change"),
+    path("account/reset/<str:uidb64>/<str:token>/", accounts.password_reset, name="password-reset"),
     path("projects/<int:project_id>/audit/", audit.audit_log, name="audit-log"),
     path("projects/<int:project_id>/write/", examples.write, name="write"),
     path("projects/<int:project_id>/my-work/", examples.my_work, name="my-work"),

@@ -11,6 +11,7 @@ from curation.models import (
     ExampleRevision,
     Flag,
     FlagExample,
+    Invitation,
     Membership,
     Project,
     Review,
@@ -19,14 +20,43 @@ from curation.models import (
 )
 
 
-class MembershipInline(admin.TabularInline):
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable, never changed here: Finch's writes go through its services (validation, history,
+    the audit log), which the admin's forms would bypass. Staff change projects, members, examples,
+    flags and jobs in Finch's own pages or API, which call those services."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class MembershipInline(ReadOnlyInline):
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
+    raw_id_fields = ["user"]
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ReadOnlyAdmin):
     list_display = ["id", "name", "task_type", "created_by", "created_at"]
     list_filter = ["task_type"]
     search_fields = ["name", "target_behavior"]
@@ -34,25 +64,22 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ReadOnlyAdmin):
     list_display = ["id", "project", "user", "role"]
     list_filter = ["role"]
     search_fields = ["user__username", "project__name"]
 
 
-class ExampleRevisionInline(admin.TabularInline):
+class ExampleRevisionInline(ReadOnlyInline):
     model = ExampleRevision
     extra = 0
     can_delete = False
     fields = ("revision", "status", "change", "changed_by", "changed_at", "input", "output")
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj: Example | None = None) -> bool:
-        return False
-
 
 @admin.register(Example)
-class ExampleAdmin(admin.ModelAdmin):
+class ExampleAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "project",
@@ -71,29 +98,26 @@ class ExampleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ExampleRevision)
-class ExampleRevisionAdmin(admin.ModelAdmin):
+class ExampleRevisionAdmin(ReadOnlyAdmin):
     list_display = ["id", "example", "revision", "status", "change", "changed_by", "changed_at"]
     raw_id_fields = ["example", "changed_by"]
 
-    def has_change_permission(self, request: HttpRequest, obj: ExampleRevision | None = None) -> bool:
-        return False
-
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(ReadOnlyAdmin):
     list_display = ["id", "example", "decision", "reviewer", "created_at"]
     list_filter = ["decision"]
     raw_id_fields = ["example", "reviewer"]
 
 
-class FlagExampleInline(admin.TabularInline):
+class FlagExampleInline(ReadOnlyInline):
     model = FlagExample
     extra = 0
     raw_id_fields = ["example"]
 
 
 @admin.register(Flag)
-class FlagAdmin(admin.ModelAdmin):
+class FlagAdmin(ReadOnlyAdmin):
     list_display = ["id", "project", "kind", "status", "raised_by", "resolution", "created_at"]
     list_filter = ["kind", "status", "raised_by"]
     readonly_fields = ["examples_key"]
@@ -101,20 +125,20 @@ class FlagAdmin(admin.ModelAdmin):
 
 
 @admin.register(ValidationJob)
-class ValidationJobAdmin(admin.ModelAdmin):
+class ValidationJobAdmin(ReadOnlyAdmin):
     list_display = ["id", "project", "status", "progress", "checked", "invalid", "created_at"]
     list_filter = ["status"]
     readonly_fields = ["traceback"]
 
 
-class ClusterMemberInline(admin.TabularInline):
+class ClusterMemberInline(ReadOnlyInline):
     model = ClusterMember
     extra = 0
     raw_id_fields = ["example"]
 
 
 @admin.register(DuplicateCluster)
-class DuplicateClusterAdmin(admin.ModelAdmin):
+class DuplicateClusterAdmin(ReadOnlyAdmin):
     list_display = ["id", "project", "job", "kept", "status", "changed_by", "changed_at"]
     list_filter = ["status"]
     raw_id_fields = ["kept", "job", "changed_by"]
@@ -122,23 +146,10 @@ class DuplicateClusterAdmin(admin.ModelAdmin):
 
 
 @admin.register(DedupJob)
-class DedupJobAdmin(admin.ModelAdmin):
+class DedupJobAdmin(ReadOnlyAdmin):
     list_display = ["id", "project", "method", "status", "clusters", "duplicates_marked", "created_at"]
     list_filter = ["method", "status"]
     readonly_fields = ["traceback"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Frozen versions and their items: viewable, never changed here (the database refuses too)."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(DatasetVersion)
@@ -155,18 +166,16 @@ class VersionItemAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the log is only ever appended to, by the services."""
 
     list_display = ["id", "at", "project", "actor_name", "action", "summary"]
     list_filter = ["action"]
     search_fields = ["summary", "actor_name"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "project", "role", "created_by", "created_at", "expires_at", "accepted_by"]
+    list_filter = ["role"]
+    exclude = ["token_hash"]

@@ -24,6 +24,7 @@ from curation.models import (
     FlagKind,
     FlagStatus,
     ImportJob,
+    Invitation,
     Membership,
     Project,
     RaisedBy,
@@ -125,6 +126,23 @@ def flag_get(*, user: AnyUser, flag_id: Any, min_role: str = Role.ANNOTATOR) -> 
         raise NotFound("No such flag.")
     require_role(user, flag.project, min_role)
     return flag
+
+
+def invitation_list(*, project: Project) -> QuerySet[Invitation]:
+    return project.invitations.select_related("created_by", "accepted_by")
+
+
+def invitation_get(*, user: AnyUser, invitation_id: Any) -> Invitation:
+    """An invitation of a project the user leads (NotFound for other projects' ones)."""
+    invitation = (
+        Invitation.objects.select_related("project")
+        .filter(pk=as_id(invitation_id), project__in=Project.objects.for_user(user))
+        .first()
+    )
+    if invitation is None:
+        raise NotFound("No such invitation.")
+    require_role(user, invitation.project, Role.LEAD)
+    return invitation
 
 
 def import_job_list(*, project: Project) -> QuerySet[ImportJob]:

@@ -1,17 +1,18 @@
 from django.contrib import admin
 
+from curation.admin import ReadOnlyAdmin
 from evaluation.models import Comparison, EvalRun
 
 
 @admin.register(EvalRun)
-class EvalRunAdmin(admin.ModelAdmin):
+class EvalRunAdmin(ReadOnlyAdmin):
     list_display = ["id", "version", "training_run", "base_model", "few_shot", "status", "n", "created_at"]
     list_filter = ["status"]
     readonly_fields = ["version", "training_run", "prompt_card", "metrics", "environment"]
 
 
 @admin.register(Comparison)
-class ComparisonAdmin(admin.ModelAdmin):
+class ComparisonAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "baseline",

@@ -1,9 +1,10 @@
 from django.contrib import admin
 
+from curation.admin import ReadOnlyAdmin, ReadOnlyInline
 from training.models import TrainingMetric, TrainingRun
 
 
-class TrainingMetricInline(admin.TabularInline):
+class TrainingMetricInline(ReadOnlyInline):
     model = TrainingMetric
     extra = 0
     can_delete = False
@@ -11,7 +12,7 @@ class TrainingMetricInline(admin.TabularInline):
 
 
 @admin.register(TrainingRun)
-class TrainingRunAdmin(admin.ModelAdmin):
+class TrainingRunAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "version",

@@ -306,3 +306,16 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("FINCH_LOG_LEVEL", "INFO")},
 }
+
+# People (curation/services/invitations.py): an invitation link works once, for this many days;
+# a password-reset link (Django's token) for PASSWORD_RESET_TIMEOUT seconds, or until used.
+FINCH_INVITATION_DAYS = env_int("FINCH_INVITATION_DAYS", 7)
+PASSWORD_RESET_TIMEOUT = env_int("FINCH_PASSWORD_RESET_HOURS", 72) * 3600
+# Mail is optional: links are shown to copy. With EMAIL_HOST set, an invitation given an address
+# is also mailed there.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "finch@localhost")

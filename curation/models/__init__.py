@@ -15,6 +15,7 @@ from curation.models.dedup import (
 from curation.models.examples import Example, ExampleRevision, ExampleStatus, Review, ReviewDecision
 from curation.models.exports import ExportJob
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
+from curation.models.invitations import Invitation, InvitationStatus
 from curation.models.jobs import ImportJob, Job, JobHeartbeat, JobStatus, ValidationJob
 from curation.models.projects import ROLE_RANK, Membership, Project, Role, TaskType
 from curation.models.versions import DatasetVersion, Split, VersionItem, VersionStatus
@@ -41,6 +42,8 @@ __all__ = [
     "FlagResolution",
     "FlagStatus",
     "ImportJob",
+    "Invitation",
+    "InvitationStatus",
     "Job",
     "JobHeartbeat",
     "JobStatus",

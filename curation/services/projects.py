@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import QuerySet
 
 from curation.errors import ApplicationError, InvalidInput
 from curation.models import Membership, Project, Role
@@ -151,20 +152,25 @@ def _lock_members(project: Project) -> None:
     Project.objects.select_for_update().filter(pk=project.pk).first()
 
 
-def _addable_user(user: User | None, username: str) -> User:
-    """Staff (and Finch itself, user None) may add anyone; a lead, people who share a project
-    with them (invitations, a later issue, will ask others for consent)."""
-    members = get_user_model().objects.filter(username=username)
+def addable_users(user: User | None) -> QuerySet[User]:
+    """The users `user` may add to a project: anyone for staff (and for Finch itself, user None);
+    for a lead, people who share a project with them. The one rule for adding by name and for
+    the members page's picker (others join through an invitation, which asks for their consent)."""
+    users = get_user_model().objects.filter(is_active=True)
     if user is not None and not user.is_staff:
-        # Everyone in a project the caller belongs to (this one included).
-        members = members.filter(
-            pk__in=Membership.objects.filter(project__memberships__user=user).values("user")
-        )
-    member = members.first()
+        # Everyone in a project the caller belongs to.
+        users = users.filter(pk__in=Membership.objects.filter(project__memberships__user=user).values("user"))
+    return users
+
+
+def _addable_user(user: User | None, username: str) -> User:
+    member = addable_users(user).filter(username=username).first()
     if member is None:
+        # One answer for unknown names, people the caller shares no project with and people
+        # invited who have not signed up yet, so that names cannot be probed.
         raise InvalidInput(
             f"{username!r} cannot be added here: add people who already share a project with you, "
-            "or ask staff to add them.",
+            "or invite them.",
             field="username",
         )
     return member

@@ -6,13 +6,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from curation import queues, selectors
 from curation.errors import ApplicationError
-from curation.forms import MemberForm, ProjectSettingsForm
+from curation.forms import ProjectSettingsForm
 from curation.models import Role, VersionStatus
-from curation.services.projects import membership_remove, membership_set, project_update
+from curation.services.projects import project_update
 from curation.views.common import abilities, django_errors, project_for, signed_in
 
 
@@ -39,7 +38,7 @@ def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @django_errors
 def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
-    """Leads change the task settings and the members."""
+    """Leads change the task settings (members have their own page, curation/views/people.py)."""
     project = project_for(request, project_id, min_role=Role.LEAD)
     form = ProjectSettingsForm(project=project)
     if request.method == "POST":
@@ -54,32 +53,5 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         **abilities(request, project),
         "form": form,
-        "member_form": MemberForm(),
-        "members": selectors.members_list(project=project),
     }
     return render(request, "curation/project_settings.html", context)
-
-
-@login_required
-@require_POST
-@django_errors
-def project_member(request: HttpRequest, project_id: int) -> HttpResponse:
-    """Add a member, change a role, or remove a member (the `remove` button)."""
-    project = project_for(request, project_id, min_role=Role.LEAD)
-    form = MemberForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give a username and a role.")
-        return redirect("project-settings", project_id=project.pk)
-    username = form.cleaned_data["username"]
-    try:
-        if "remove" in request.POST:
-            membership_remove(project=project, user=signed_in(request), username=username)
-            messages.success(request, f"{username} was removed.")
-        else:
-            membership_set(
-                project=project, user=signed_in(request), username=username, role=form.cleaned_data["role"]
-            )
-            messages.success(request, f"{username} is now {form.cleaned_data['role']}.")
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    return redirect("project-settings", project_id=project.pk)

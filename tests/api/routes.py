@@ -17,8 +17,9 @@ from curation.models import Project
 from tests.api.test_permissions import Scene
 
 # Pages that are not lists of the project's data or that take no query: the admin, the API (its
-# own tests), sign-in and the probes.
-NOT_PAGES = ("api/", "admin/", "login/", "logout/", "healthz", "readyz")
+# own tests), sign-in, the account pages (an invitation, a password change or reset, which read no
+# query; tests/curation/test_ui_people.py) and the probes.
+NOT_PAGES = ("api/", "admin/", "login/", "logout/", "healthz", "readyz", "invite/", "account/")
 
 
 def api_get_operations() -> dict[str, dict[str, str]]:
@@ -155,6 +156,10 @@ class Objects:
     @cached_property
     def drift_job_id(self) -> int:
         return self.scene.drift_job(self.project).pk
+
+    @cached_property
+    def invitation_id(self) -> int:
+        return self.scene.invitation(self.project).pk
 
     @cached_property
     def username(self) -> str:

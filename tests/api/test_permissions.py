@@ -38,11 +38,13 @@ from curation.models import (
     Flag,
     FlagKind,
     ImportJob,
+    Invitation,
     Project,
     Role,
     ValidationJob,
 )
 from curation.services.flags import flag_create
+from curation.services.invitations import invitation_create
 from curation.services.versions import version_create
 from curation.tasks import dedup_examples, export_data
 from evaluation.drift_jobs import drift_report_job_create
@@ -186,6 +188,11 @@ class Scene:
         assert isinstance(user, User)
         return user
 
+    def invitation(self, project: Project) -> Invitation:
+        """A pending invitation of the project, made by its lead."""
+        lead = project.memberships.filter(role=Role.LEAD).first()
+        return invitation_create(project=project, user=lead.user if lead else None, role=Role.ANNOTATOR)[0]
+
     def user_outside(self) -> User:
         user = UserFactory()
         assert isinstance(user, User)
@@ -230,6 +237,14 @@ def a_job(scene: Scene, project: Project) -> dict[str, Any]:
 
 def an_import(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.import_job(project).pk}
+
+
+def an_invitation(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.invitation(project).pk}
+
+
+def an_invitee(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"role": Role.REVIEWER}
 
 
 def an_export(scene: Scene, project: Project) -> dict[str, Any]:
@@ -429,6 +444,9 @@ MATRIX = [
     Row("GET    /projects/{id}/audit/",              project,    no_body,     (401, 404, 403, 403, 200, 200)),
     Row("POST   /projects/{id}/members/",            project,    new_member,  (401, 404, 403, 403, 201, 201)),
     Row("DELETE /projects/{id}/members/{username}/", a_member,   no_body,     (401, 404, 403, 403, 204, 204)),
+    Row("GET    /projects/{id}/invitations/",        project,    no_body,     (401, 404, 403, 403, 200, 200)),
+    Row("POST   /projects/{id}/invitations/",        project,    an_invitee,  (401, 404, 403, 403, 201, 201)),
+    Row("POST   /invitations/{id}/revoke/",          an_invitation, no_body,  (401, 404, 403, 403, 200, 200)),
     Row("GET    /projects/{id}/examples/",           project,    no_body,     (401, 404, 200, 200, 200, 200)),
     Row("POST   /projects/{id}/examples/",           project,    new_example, (401, 404, 201, 201, 201, 201)),
     Row("GET    /projects/{id}/examples/export/",    project,    no_body,     (401, 404, 200, 200, 200, 200)),

@@ -69,8 +69,7 @@ def test_a_lead_adds_only_people_who_share_a_project_and_staff_add_anyone(team: 
         answers[0]
         == answers[1]
         == (
-            "'NAME' cannot be added here: add people who already share a project "
-            "with you, or ask staff to add them.",
+            "'NAME' cannot be added here: add people who already share a project with you, or invite them.",
             "username",
         )
     )

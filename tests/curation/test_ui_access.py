@@ -43,7 +43,18 @@ from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, U
 
 ROLE_RANK = {"annotator": 1, "reviewer": 2, "lead": 3, "staff": 3}
 # Routes the matrix leaves out: tested in tests/deploy (health), TestLogin, and the API's matrix.
-UNLISTED = {"health", "ready", "login", "admin-login", "logout"}
+# The account pages (an invitation's, a password change or reset) are not a project's: their own
+# tests are in tests/curation/test_ui_people.py.
+UNLISTED = {
+    "health",
+    "ready",
+    "login",
+    "admin-login",
+    "logout",
+    "invitation",
+    "password-change",
+    "password-reset",
+}
 
 pytestmark = pytest.mark.usefixtures("media_in_tmp")
 
@@ -250,6 +261,29 @@ ACTIONS = [
         lambda w: {"username": w.addable(), "role": Role.ANNOTATOR},
         302,
     ),
+    Action("people", "lead", lambda w: f"/projects/{w.project}/people/"),
+    Action("people-search", "lead", lambda w: f"/projects/{w.project}/people/search/?username=a", htmx=True),
+    Action(
+        "invite",
+        "lead",
+        lambda w: f"/projects/{w.project}/invitations/",
+        "post",
+        lambda w: {"role": "reviewer"},
+    ),
+    Action(
+        "revoke-invitation",
+        "lead",
+        lambda w: f"/invitations/{w.scene.invitation(w.home).pk}/revoke/",
+        "post",
+        ok=302,
+    ),
+    Action(
+        "reset-link",
+        "lead",
+        lambda w: f"/projects/{w.project}/reset-links/",
+        "post",
+        lambda w: {"username": w.scene.member(w.home).username},
+    ),
     Action(
         "write-example",
         "annotator",
@@ -438,6 +472,9 @@ class TestRoleMatrix:
         }
         assert set(post_only) == {
             "project-member",
+            "invitation-new",
+            "invitation-revoke",
+            "reset-link-new",
             "export-start",
             "version-export-start",
             "find-contradictions",

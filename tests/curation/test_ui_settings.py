@@ -44,8 +44,10 @@ class TestSettings:
         assert "card_arrival\ncard_linking\nexchange_rate\nlost_or_stolen_card</textarea>" in page
         assert team.project.target_behavior in page
         assert "Task type: Classification" in page
+        people = text(logged_in(team.lead).get(f"/projects/{team.project.pk}/people/"))
         for membership in Membership.objects.filter(project=team.project):
-            assert f"<td>{membership.user.username}</td><td>{membership.role}</td>" in page
+            assert f'data-testid="member-{membership.user.username}"' in people
+            assert f'<option value="{membership.role}" selected>' in people
 
     def test_a_lead_changes_labels_and_target_behavior(self, team: Team) -> None:
         # Given the lead on the settings page
@@ -133,7 +135,7 @@ class TestMembers:
         sharing_a_project(team.lead, team.outsider)
         client = logged_in(team.lead)
         response = client.post(members_url(team), {"username": team.outsider.username, "role": Role.REVIEWER})
-        assert response["Location"] == settings_url(team)
+        assert response["Location"] == f"/projects/{team.project.pk}/people/"
         assert role_of(team, team.outsider.username) == Role.REVIEWER
         assert f"{team.outsider.username} is now reviewer." in followed_text(client, response)
         # And the new member can open the project
