@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config import health, login
-from curation.views import audit, dedup, examples, exports, flags, imports, pages, review, versions
+from curation.views import audit, dedup, examples, exports, flags, imports, pages, projects, review, versions
 from evaluation import monitoring_views as monitoring
 from evaluation import views as evaluation
 from training import views as training
@@ -13,7 +13,15 @@ handler404 = "api.exceptions.not_found"
 urlpatterns = [
     path("", pages.home, name="home"),
     path("projects/<int:project_id>/", pages.project_dashboard, name="project-dashboard"),
-    path("projects/<int:project_id>/settings/", pages.project_settings, name="project-settings"),
+    path("projects/new/", projects.project_new, name="project-new"),
+    path("projects/<int:project_id>/settings/", projects.project_settings, name="project-settings"),
+    path("projects/<int:project_id>/guidelines/", projects.guidelines, name="guidelines"),
+    path("projects/<int:project_id>/guidelines/read/", projects.guidelines_read, name="guidelines-read"),
+    path(
+        "projects/<int:project_id>/validation-jobs/",
+        projects.validation_job_start,
+        name="validation-job-start",
+    ),
     path("projects/<int:project_id>/members/", pages.project_member, name="project-member"),
     path("projects/<int:project_id>/audit/", audit.audit_log, name="audit-log"),
     path("projects/<int:project_id>/write/", examples.write, name="write"),

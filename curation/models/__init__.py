@@ -16,7 +16,15 @@ from curation.models.examples import Example, ExampleRevision, ExampleStatus, Re
 from curation.models.exports import ExportJob
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
 from curation.models.jobs import ImportJob, Job, JobHeartbeat, JobStatus, ValidationJob
-from curation.models.projects import ROLE_RANK, Membership, Project, Role, TaskType
+from curation.models.projects import (
+    ROLE_RANK,
+    GuidelinesRead,
+    GuidelinesRevision,
+    Membership,
+    Project,
+    Role,
+    TaskType,
+)
 from curation.models.versions import DatasetVersion, Split, VersionItem, VersionStatus
 
 __all__ = [
@@ -40,6 +48,8 @@ __all__ = [
     "FlagKind",
     "FlagResolution",
     "FlagStatus",
+    "GuidelinesRead",
+    "GuidelinesRevision",
     "ImportJob",
     "Job",
     "JobHeartbeat",

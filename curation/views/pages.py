@@ -1,4 +1,4 @@
-"""Home, project dashboard and settings, health."""
+"""Home, project dashboard, members."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ from django.views.decorators.http import require_POST
 
 from curation import queues, selectors
 from curation.errors import ApplicationError
-from curation.forms import MemberForm, ProjectSettingsForm
+from curation.forms import MemberForm
 from curation.models import Role, VersionStatus
-from curation.services.projects import membership_remove, membership_set, project_update
+from curation.services.projects import may_create_projects, membership_remove, membership_set
 from curation.views.common import abilities, django_errors, project_for, signed_in
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     projects = selectors.project_list(user=request.user)
-    return render(request, "curation/home.html", {"projects": projects})
+    context = {"projects": projects, "may_create": may_create_projects(signed_in(request))}
+    return render(request, "curation/home.html", context)
 
 
 @login_required
@@ -34,30 +35,6 @@ def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         "latest_version": project.versions.filter(status=VersionStatus.FROZEN).order_by("-number").first(),
     }
     return render(request, "curation/project_dashboard.html", context)
-
-
-@login_required
-@django_errors
-def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
-    """Leads change the task settings and the members."""
-    project = project_for(request, project_id, min_role=Role.LEAD)
-    form = ProjectSettingsForm(project=project)
-    if request.method == "POST":
-        form = ProjectSettingsForm(request.POST, project=project)
-        if form.is_valid():
-            try:
-                project_update(project=project, user=signed_in(request), changes=form.changes())
-                messages.success(request, "Settings saved.")
-                return redirect("project-settings", project_id=project.pk)
-            except ApplicationError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-    context = {
-        **abilities(request, project),
-        "form": form,
-        "member_form": MemberForm(),
-        "members": selectors.members_list(project=project),
-    }
-    return render(request, "curation/project_settings.html", context)
 
 
 @login_required
