@@ -240,7 +240,9 @@ ACTIONS = [
         outsider=302,
     ),
     Action("guidelines", "annotator", lambda w: f"/projects/{w.project}/guidelines/"),
-    Action("guidelines-read", "annotator", lambda w: f"/projects/{w.project}/guidelines/read/", "post", ok=204),
+    Action(
+        "guidelines-read", "annotator", lambda w: f"/projects/{w.project}/guidelines/read/", "post", ok=204
+    ),
     Action("start-validation", "lead", lambda w: f"/projects/{w.project}/validation-jobs/", "post", ok=302),
     Action(
         "save-settings",
