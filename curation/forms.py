@@ -46,7 +46,7 @@ class ProjectFieldsForm(forms.Form):
     )
     output_schema = forms.JSONField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 8, "class": "json schema-source", "spellcheck": "false"}),
+        widget=forms.Textarea(attrs={"rows": 8, "class": "schema-source", "spellcheck": "false"}),
         help_text="Extraction: the JSON Schema every output must satisfy.",
     )
     min_gain = forms.FloatField(
@@ -66,7 +66,14 @@ class ProjectFieldsForm(forms.Form):
     guidelines = forms.CharField(
         required=False,
         strip=False,
-        widget=forms.Textarea(attrs={"rows": 10, "data-testid": "guidelines-field"}),
+        widget=forms.Textarea(
+            attrs={
+                "rows": 10,
+                "data-testid": "guidelines-field",
+                "placeholder": "## What a good output is\n\n## Good outputs\n- input → output, and why\n\n"
+                "## Bad outputs\n- input → output, and what is wrong",
+            }
+        ),
         help_text="Markdown: what a good output is, with examples of good and bad outputs. "
         "Annotators see them on Write and Review.",
     )

@@ -29,8 +29,12 @@ class SettingsImpact:
     renamed: dict[str, int] = field(default_factory=dict)  # old label -> examples a relabel would move
 
     @property
-    def affects_examples(self) -> bool:
-        return self.invalid > 0
+    def renamed_examples(self) -> int:
+        return sum(self.renamed.values())
+
+    @property
+    def touched(self) -> int:
+        return self.invalid + self.renamed_examples
 
 
 def settings_impact(

@@ -78,12 +78,16 @@ def _save_settings(
     moved = project_settings_change(
         project=project, user=signed_in(request), changes=form.changes(), renames=form.renames()
     )
-    left = (impact.invalid if impact else 0) + (sum(impact.renamed.values()) if impact else 0) - moved
-    note = f" {moved} examples were relabeled." if moved else ""
+    left = (impact.touched if impact else 0) - moved
+    note = f" Relabeled {_examples(moved)}." if moved else ""
     if left > 0:
-        note += f" {left} examples no longer fit: run the validation job below to flag them."
+        note += f" Examples that no longer fit: {left}; run the validation job below to flag them."
     messages.success(request, "Settings saved." + note)
     return redirect("project-settings", project_id=project.pk)
+
+
+def _examples(count: int) -> str:
+    return "1 example" if count == 1 else f"{count} examples"
 
 
 def _settings_context(

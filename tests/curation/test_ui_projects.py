@@ -150,7 +150,7 @@ class TestLabelAndSchemaChanges:
         response = client.post(
             self.url(team), {**settings_form(team.project, labels=labels), "confirmed": "1"}
         )
-        assert "2 examples no longer fit: run the validation job" in followed_text(client, response)
+        assert "Examples that no longer fit: 2; run the validation job" in followed_text(client, response)
         team.project.refresh_from_db()
         assert team.project.labels == labels.split("\n")
 
@@ -183,11 +183,11 @@ class TestLabelAndSchemaChanges:
         client = logged_in(team.lead)
         form = settings_form(team.project, labels=labels, label_renames=renames)
         # When the lead renames the label: the page counts the examples under it first
-        assert 'data-testid="impact-renamed">1<' in text(client.post(self.url(team), form))
+        assert 'data-testid="impact-renamed">2<' in text(client.post(self.url(team), form))
         # And they confirm with "move the examples"
         response = client.post(self.url(team), {**form, "confirmed": "1", "relabel": "on"})
         # Then both examples carry the new name, as edits with history and audit events
-        assert "2 examples were relabeled" in followed_text(client, response)
+        assert "Relabeled 2 examples." in followed_text(client, response)
         for example in (first, second):
             example.refresh_from_db()
             assert example.output == "card_delivery" and example.revision == 2

@@ -18,7 +18,12 @@
   function labelEditor(editor) {
     const source = document.getElementById(editor.dataset.source);
     const renames = editor.dataset.renames ? document.getElementById(editor.dataset.renames) : null;
-    const original = source.defaultValue.split("\n").map((l) => l.trim()).filter(Boolean);
+    // The saved labels (Settings) and renames made before a confirmation step re-showed the form.
+    const saved = document.getElementById("saved-labels");
+    const original = saved ? JSON.parse(saved.textContent) : [];
+    let earlier = {};
+    try { earlier = renames ? JSON.parse(renames.value || "{}") : {}; } catch (error) { earlier = {}; }
+    const renamedFrom = Object.fromEntries(Object.entries(earlier).map(([was, now]) => [now, was]));
     const list = document.createElement("ul");
     list.className = "label-rows";
     list.dataset.testid = "label-rows";
@@ -57,7 +62,7 @@
       return item;
     }
     const current = source.value.split("\n").map((l) => l.trim()).filter(Boolean);
-    current.forEach((label) => list.append(row(label, original.includes(label) ? label : "")));
+    current.forEach((label) => list.append(row(label, renamedFrom[label] || (original.includes(label) ? label : ""))));
     const add = document.createElement("div");
     add.className = "label-add";
     const name = document.createElement("input");
