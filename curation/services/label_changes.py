@@ -88,11 +88,13 @@ def project_settings_change(
     (each an edit with history and audit). Returns how many examples moved; all or nothing."""
     try:
         with transaction.atomic():
-            old_labels = list(project.labels)
+            new_labels, _ = validate_project_settings(
+                project.task_type,
+                changes.get("labels", project.labels),
+                changes.get("output_schema", project.output_schema),
+            )
+            checked = checked_renames(project, new_labels, renames or {})  # against the old labels
             project_update(project=project, user=user, changes=changes)
-            project.labels, new_labels = old_labels, project.labels
-            checked = checked_renames(project, new_labels, renames or {})
-            project.labels = new_labels
             return _relabel(project, user, checked)
     except ApplicationError:
         project.refresh_from_db()
@@ -100,10 +102,15 @@ def project_settings_change(
 
 
 def _relabel(project: Project, user: User, renames: dict[str, str]) -> int:
+    # The examples of each old label are chosen before any moves, so a swap (a -> b, b -> a)
+    # moves each example once.
+    chosen = {old: list(project.examples.filter(output=old).values_list("pk", flat=True)) for old in renames}
     moved = 0
-    for old, new in renames.items():
-        for example in Example.objects.filter(project=project, output=old).order_by("id"):
+    for old, ids in chosen.items():
+        for example in Example.objects.filter(pk__in=ids).order_by("id"):
             example.project = project
-            example_update(example=example, user=user, revision=example.revision, changes={"output": new})
+            example_update(
+                example=example, user=user, revision=example.revision, changes={"output": renames[old]}
+            )
             moved += 1
     return moved

@@ -214,3 +214,24 @@ class TestLabelAndSchemaChanges:
         assert f"Validation job {job.pk} started" in page
         assert f'data-job-url="/api/validation-jobs/{job.pk}/"' in page
         assert AuditEvent.objects.filter(action="validation_job.start", target_id=job.pk).exists()
+
+
+@pytest.mark.django_db
+def test_swapping_two_label_names_moves_each_example_once(team: Team) -> None:
+    from curation.services.label_changes import project_settings_change
+
+    # Given one example under each of two labels
+    arrival = written(team.project, team.annotator, "Where is my card?", "card_arrival")
+    linking = written(team.project, team.annotator, "How do I link my card?", "card_linking")
+    # When a lead swaps their names and relabels
+    moved = project_settings_change(
+        project=team.project,
+        user=team.lead,
+        changes={"labels": team.project.labels},
+        renames={"card_arrival": "card_linking", "card_linking": "card_arrival"},
+    )
+    # Then each example moved once, to the other name
+    arrival.refresh_from_db()
+    linking.refresh_from_db()
+    assert moved == 2
+    assert (arrival.output, linking.output) == ("card_linking", "card_arrival")
