@@ -164,7 +164,7 @@ def validate_content(
             f"output {_clip(stored_output)!r} is not one of the project's labels.", field="output"
         )
     if task_type == TaskType.EXTRACTION:
-        _check_extraction_output(stored_output, output_schema)
+        check_extraction_output(stored_output, output_schema)
     return stored_input, stored_output
 
 
@@ -236,7 +236,8 @@ def _check_conversation_order(messages: list[dict[str, str]]) -> None:
         )
 
 
-def _check_extraction_output(stored_output: str, output_schema: dict[str, Any] | None) -> None:
+def check_extraction_output(stored_output: str, output_schema: dict[str, Any] | None) -> None:
+    """InvalidInput when an extraction output is not JSON or does not match the schema."""
     try:
         document = loads_storable(stored_output, "output")
     except json.JSONDecodeError as exc:
