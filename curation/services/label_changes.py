@@ -12,7 +12,7 @@ from django.db.models import Count
 
 from curation.errors import ApplicationError, InvalidInput
 from curation.models import Example, Project, TaskType
-from curation.services.content import check_extraction_output, validate_project_settings
+from curation.services.content import extraction_checker, validate_project_settings
 from curation.services.examples import example_update
 from curation.services.projects import project_update
 
@@ -67,11 +67,11 @@ def _label_impact(
 
 
 def _outputs_refused(project: Project, schema: dict[str, Any] | None) -> int:
-    refused = 0
+    refused, check = 0, extraction_checker(schema)
     outputs = project.examples.exclude(output="").values_list("output", flat=True).order_by("id")
     for output in outputs.iterator(chunk_size=CHUNK):
         try:
-            check_extraction_output(output, schema)
+            check(output)
         except ApplicationError:
             refused += 1
     return refused
