@@ -33,6 +33,13 @@ class ImportForm(forms.Form):
             field.choices = [(ExampleStatus.DRAFT, "Draft"), (ExampleStatus.SUBMITTED, "Submitted")]
 
 
+class SchemaField(forms.JSONField):
+    """A JSON field that shows no schema as an empty box (not `null`)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
+
+
 class ProjectFieldsForm(forms.Form):
     """The settings a project is created with and later changed; the services validate them."""
 
@@ -44,7 +51,7 @@ class ProjectFieldsForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "class": "label-source", "data-testid": "labels-field"}),
         help_text="Classification: the labels an output may be, one a line.",
     )
-    output_schema = forms.JSONField(
+    output_schema = SchemaField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 8, "class": "schema-source", "spellcheck": "false"}),
         help_text="Extraction: the JSON Schema every output must satisfy.",

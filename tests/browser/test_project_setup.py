@@ -84,6 +84,9 @@ def test_the_schema_editor_checks_as_you_type_and_shows_an_example(
     page.get_by_label("Target behavior").fill("Pull the merchant and amount out of a receipt.")
     expect(page.get_by_test_id("label-editor")).to_be_hidden()
     schema = page.get_by_label("Output JSON Schema")
+    page.get_by_test_id("schema-starter").click()  # an empty field offers a starting schema
+    expect(page.get_by_test_id("schema-status")).to_contain_text("Valid JSON Schema")
+    expect(page.get_by_test_id("schema-starter")).to_be_hidden()
     schema.fill('{"type": "object", "properties": {"merchant": {"type": "strin"}}')
     expect(page.get_by_test_id("schema-status")).to_contain_text("Not valid JSON")
     schema.fill('{"type": "object", "properties": {"merchant": {"type": "strin"}}}')

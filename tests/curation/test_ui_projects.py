@@ -132,6 +132,10 @@ class TestLabelAndSchemaChanges:
         assert 'data-testid="label-editor"' in page and 'data-testid="schema-editor"' in page
         assert 'data-testid="validation-start"' in page
 
+    def test_no_schema_is_an_empty_box_not_null(self, team: Team) -> None:
+        page = text(logged_in(team.lead).get(self.url(team)))
+        assert 'id="id_output_schema">\n</textarea>' in page
+
     def test_removing_a_used_label_counts_the_examples_before_saving(self, team: Team) -> None:
         # Given two examples labeled card_arrival
         for question in ("Where is my card?", "Has my card shipped?"):

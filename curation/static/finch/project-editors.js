@@ -137,8 +137,24 @@
       if (!problem) { example.querySelector("pre").textContent = JSON.stringify(sample(schema, 0), null, 2); example.hidden = false; }
     }
     field.addEventListener("input", check);
+    const starter = button("Start from an example schema", "Start from an example schema", () => {
+      field.value = JSON.stringify(STARTER, null, 2);
+      starter.hidden = true;
+      check();
+    });
+    starter.dataset.testid = "schema-starter";
+    starter.hidden = Boolean(field.value.trim());
+    field.addEventListener("input", () => { starter.hidden = Boolean(field.value.trim()); });
+    status.before(starter);
     check();
   }
+
+  const STARTER = {
+    type: "object",
+    properties: {name: {type: "string"}, amount: {type: "number"}, tags: {type: "array", items: {type: "string"}}},
+    required: ["name"],
+    additionalProperties: false,
+  };
 
   function taskToggle(form) {
     const task = form.querySelector("select[name=task_type]");
