@@ -13,6 +13,7 @@ from curation.views import (
     imports,
     pages,
     people,
+    projects,
     review,
     versions,
 )
@@ -25,7 +26,15 @@ handler404 = "api.exceptions.not_found"
 urlpatterns = [
     path("", pages.home, name="home"),
     path("projects/<int:project_id>/", pages.project_dashboard, name="project-dashboard"),
-    path("projects/<int:project_id>/settings/", pages.project_settings, name="project-settings"),
+    path("projects/new/", projects.project_new, name="project-new"),
+    path("projects/<int:project_id>/settings/", projects.project_settings, name="project-settings"),
+    path("projects/<int:project_id>/guidelines/", projects.guidelines, name="guidelines"),
+    path("projects/<int:project_id>/guidelines/read/", projects.guidelines_read, name="guidelines-read"),
+    path(
+        "projects/<int:project_id>/validation-jobs/",
+        projects.validation_job_start,
+        name="validation-job-start",
+    ),
     path("projects/<int:project_id>/members/", people.member_change, name="project-member"),
     path("projects/<int:project_id>/people/", people.people, name="project-people"),
     path("projects/<int:project_id>/people/search/", people.people_search, name="people-search"),

@@ -61,6 +61,8 @@ class ProjectAdmin(ReadOnlyAdmin):
     list_filter = ["task_type"]
     search_fields = ["name", "target_behavior"]
     inlines = [MembershipInline]
+    # Guidelines change on the project's Settings page (or PATCH), which keeps each revision.
+    readonly_fields = ["guidelines", "guidelines_revision"]
 
 
 @admin.register(Membership)

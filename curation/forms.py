@@ -33,17 +33,28 @@ class ImportForm(forms.Form):
             field.choices = [(ExampleStatus.DRAFT, "Draft"), (ExampleStatus.SUBMITTED, "Submitted")]
 
 
-class ProjectSettingsForm(forms.Form):
+class SchemaField(forms.JSONField):
+    """A JSON field that shows no schema as an empty box (not `null`)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
+
+
+class ProjectFieldsForm(forms.Form):
+    """The settings a project is created with and later changed; the services validate them."""
+
     name = forms.CharField(max_length=200)
     target_behavior = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
     system_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
     labels = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Classification: one label per line.",
+        widget=forms.Textarea(attrs={"rows": 4, "class": "label-source", "data-testid": "labels-field"}),
+        help_text="Classification: the labels an output may be, one a line.",
     )
-    output_schema = forms.JSONField(
-        required=False, widget=forms.Textarea(attrs={"rows": 6}), help_text="Extraction: a JSON Schema."
+    output_schema = SchemaField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "class": "schema-source", "spellcheck": "false"}),
+        help_text="Extraction: the JSON Schema every output must satisfy.",
     )
     min_gain = forms.FloatField(
         required=False,
@@ -59,6 +70,47 @@ class ProjectSettingsForm(forms.Form):
         help_text="Reviewers may not approve or reject examples they wrote or last edited "
         "(leads may; the audit log marks it a self-review).",
     )
+    guidelines = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 10,
+                "data-testid": "guidelines-field",
+                "placeholder": "## What a good output is\n\n## Good outputs\n- input → output, and why\n\n"
+                "## Bad outputs\n- input → output, and what is wrong",
+            }
+        ),
+        help_text="Markdown: what a good output is, with examples of good and bad outputs. "
+        "Annotators see them on Write and Review.",
+    )
+
+    def changes(self) -> dict[str, Any]:
+        data = {name: self.cleaned_data[name] for name in ProjectFieldsForm.base_fields}
+        data["labels"] = [line.strip() for line in data["labels"].splitlines() if line.strip()]
+        if data.get("min_gain") is None:  # left empty: unchanged (the default on creation)
+            data.pop("min_gain", None)
+        return data
+
+
+class ProjectCreateForm(ProjectFieldsForm):
+    task_type = forms.ChoiceField(choices=TaskType.choices, help_text="Fixed once the project is created.")
+    field_order = ["name", "task_type"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {"reviewers_may_not_review_own": True, "min_gain": 0.0})
+        super().__init__(*args, **kwargs)
+
+    def changes(self) -> dict[str, Any]:
+        return {**super().changes(), "task_type": self.cleaned_data["task_type"]}
+
+
+class ProjectSettingsForm(ProjectFieldsForm):
+    # Filled by the label editor: {"old name": "new name"} for labels renamed in place.
+    label_renames = forms.JSONField(required=False, widget=forms.HiddenInput)
+    relabel = forms.BooleanField(
+        required=False, label="Move the examples of renamed labels to their new names"
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         kwargs["initial"] = {
@@ -69,15 +121,17 @@ class ProjectSettingsForm(forms.Form):
             "output_schema": project.output_schema,
             "min_gain": project.min_gain,
             "reviewers_may_not_review_own": project.reviewers_may_not_review_own,
+            "guidelines": project.guidelines,
+            "label_renames": {},
         }
         super().__init__(*args, **kwargs)
 
-    def changes(self) -> dict[str, Any]:
-        data = dict(self.cleaned_data)
-        data["labels"] = [line.strip() for line in data["labels"].splitlines() if line.strip()]
-        if data.get("min_gain") is None:  # left empty: unchanged
-            data.pop("min_gain", None)
-        return data
+    def renames(self) -> dict[str, str]:
+        """The renames to apply to examples: only when the lead asked to relabel."""
+        renames = self.cleaned_data.get("label_renames") or {}
+        if not self.cleaned_data.get("relabel") or not isinstance(renames, dict):
+            return {}
+        return {str(old): str(new) for old, new in renames.items() if old != new}
 
 
 class MemberForm(forms.Form):

@@ -19,6 +19,13 @@ class ProjectInput(StrictInputSerializer):
         help_text="Separation of duties (default true): reviewers may not approve or reject examples "
         "they wrote or last edited; leads may, and the audit log marks it.",
     )
+    guidelines = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=100_000,
+        help_text="Annotation guidelines (Markdown); each change is kept as a new revision.",
+    )
 
 
 class ProjectOutput(serializers.Serializer):
@@ -38,6 +45,8 @@ class ProjectOutput(serializers.Serializer):
 
 
 class ProjectDetailOutput(ProjectOutput):
+    guidelines = serializers.CharField(help_text="Annotation guidelines (Markdown).")
+    guidelines_revision = serializers.IntegerField(help_text="0 while there are none; +1 per change.")
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="Examples by status.")
     open_flags = serializers.IntegerField()
 

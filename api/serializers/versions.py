@@ -34,6 +34,8 @@ class VersionOutput(serializers.Serializer):
     leakage = serializers.SerializerMethodField()
     stats = serializers.JSONField()
     manifest = serializers.JSONField()
+    guidelines = serializers.CharField(help_text="The project's guidelines (Markdown) when it was frozen.")
+    guidelines_revision = serializers.IntegerField(help_text="Their revision; 0: the project had none.")
 
     def get_leakage(self, version: DatasetVersion) -> dict[str, Any]:
         return {"checked": False, "near_duplicate_pairs": 0, **version.leakage}

@@ -56,6 +56,8 @@ class ProjectDetailView(FinchAPIView):
 
 def _detail(project: Project) -> dict[str, object]:
     data = dict(ProjectOutput(project).data)
+    data["guidelines"] = project.guidelines
+    data["guidelines_revision"] = project.guidelines_revision
     data["counts"] = selectors.project_status_counts(project)
     data["open_flags"] = project.flags.filter(status=FlagStatus.OPEN).count()
     return data

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.env import env_bool, env_int, env_list, env_str
 
@@ -221,6 +222,10 @@ FINCH_MAX_UPLOAD_BYTES = env_int("FINCH_MAX_UPLOAD_BYTES", 2 * 1024**3)
 FINCH_MAX_FIELD_CHARS = env_int("FINCH_MAX_FIELD_CHARS", 100_000)
 FINCH_MAX_METADATA_CHARS = env_int("FINCH_MAX_METADATA_CHARS", 20_000)
 FINCH_MAX_LABELS = env_int("FINCH_MAX_LABELS", 2_000)
+# Who may create projects (web UI and API): `any` signed-in user, or `staff` only.
+FINCH_PROJECT_CREATORS = env_str("FINCH_PROJECT_CREATORS", "any").strip().lower()
+if FINCH_PROJECT_CREATORS not in {"any", "staff"}:
+    raise ImproperlyConfigured("FINCH_PROJECT_CREATORS must be `any` or `staff`.")
 # An import row (a line, a CSV record, a JSON array element) over this is a row error, found
 # while streaming without holding the row: it bounds an import worker's memory.
 FINCH_MAX_ROW_BYTES = env_int("FINCH_MAX_ROW_BYTES", 8 * 1024 * 1024)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("curation", "0017_example_search_index"),
+        ("curation", "0018_guidelines_and_project_creators"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -17,7 +17,15 @@ from curation.models.exports import ExportJob
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
 from curation.models.invitations import Invitation, InvitationStatus
 from curation.models.jobs import ImportJob, Job, JobHeartbeat, JobStatus, ValidationJob
-from curation.models.projects import ROLE_RANK, Membership, Project, Role, TaskType
+from curation.models.projects import (
+    ROLE_RANK,
+    GuidelinesRead,
+    GuidelinesRevision,
+    Membership,
+    Project,
+    Role,
+    TaskType,
+)
 from curation.models.versions import DatasetVersion, Split, VersionItem, VersionStatus
 
 __all__ = [
@@ -41,6 +49,8 @@ __all__ = [
     "FlagKind",
     "FlagResolution",
     "FlagStatus",
+    "GuidelinesRead",
+    "GuidelinesRevision",
     "ImportJob",
     "Invitation",
     "InvitationStatus",

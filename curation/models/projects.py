@@ -52,6 +52,12 @@ class Project(models.Model):
         help_text="Separation of duties: a reviewer may not approve or reject an example they wrote or "
         "last edited (leads may, and the audit log marks it a self-review).",
     )
+    guidelines = models.TextField(
+        blank=True, help_text="Annotation guidelines (Markdown), with examples of good and bad outputs."
+    )
+    guidelines_revision = models.PositiveIntegerField(
+        default=0, help_text="Counts the guidelines' changes; 0 while there are none."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -87,3 +93,41 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role}) in {self.project}"
+
+
+class GuidelinesRevision(models.Model):
+    """One version of a project's guidelines, kept whole (the audit log clips long values)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guidelines_revisions")
+    number = models.PositiveIntegerField()
+    text = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="guidelines_revision_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} guidelines r{self.number}"
+
+
+class GuidelinesRead(models.Model):
+    """The guidelines revision a user last opened in a project ("updated since you last read")."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    revision = models.PositiveIntegerField(default=0)
+    read_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="guidelines_read_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read r{self.revision} of {self.project}"

@@ -40,6 +40,8 @@ class DatasetVersion(models.Model):
     leakage = models.JSONField(default=dict, blank=True)
     stats = models.JSONField(default=dict, blank=True, help_text="The data card's figures.")
     manifest = models.JSONField(default=dict, blank=True, help_text="Parameters, rules, exclusions, hashes.")
+    guidelines = models.TextField(blank=True, help_text="The project's guidelines when it was frozen.")
+    guidelines_revision = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +165,7 @@ def validate_content(
             f"output {_clip(stored_output)!r} is not one of the project's labels.", field="output"
         )
     if task_type == TaskType.EXTRACTION:
-        _check_extraction_output(stored_output, output_schema)
+        check_extraction_output(stored_output, output_schema)
     return stored_input, stored_output
 
 
@@ -236,23 +237,37 @@ def _check_conversation_order(messages: list[dict[str, str]]) -> None:
         )
 
 
-def _check_extraction_output(stored_output: str, output_schema: dict[str, Any] | None) -> None:
-    try:
-        document = loads_storable(stored_output, "output")
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"output is not valid JSON: {exc.msg} at position {exc.pos}.", field="output"
-        ) from exc
-    if output_schema is None:
-        return
-    validator = validator_for(output_schema, default=jsonschema.Draft202012Validator)(output_schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is not None:
-        path = "/".join(str(part) for part in error.absolute_path) or "(root)"
-        raise InvalidInput(
-            f"output does not match the project's output_schema at {path}: {error.message}",
-            field="output",
-        )
+def check_extraction_output(stored_output: str, output_schema: dict[str, Any] | None) -> None:
+    """InvalidInput when an extraction output is not JSON or does not match the schema."""
+    extraction_checker(output_schema)(stored_output)
+
+
+def extraction_checker(output_schema: dict[str, Any] | None) -> Callable[[str], None]:
+    """check_extraction_output with the schema compiled once, for checking many outputs."""
+    validator = (
+        None
+        if output_schema is None
+        else validator_for(output_schema, default=jsonschema.Draft202012Validator)(output_schema)
+    )
+
+    def check(stored_output: str) -> None:
+        try:
+            document = loads_storable(stored_output, "output")
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"output is not valid JSON: {exc.msg} at position {exc.pos}.", field="output"
+            ) from exc
+        if validator is None:
+            return
+        error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+        if error is not None:
+            path = "/".join(str(part) for part in error.absolute_path) or "(root)"
+            raise InvalidInput(
+                f"output does not match the project's output_schema at {path}: {error.message}",
+                field="output",
+            )
+
+    return check
 
 
 def _check_length(text: str, field: str) -> None:

@@ -173,7 +173,25 @@ def card_markdown(version: DatasetVersion) -> str:
     lines += _length_table(stats.get("lengths") or {}, stats.get("tokenizer", ""))
     lines += _provenance_lines(stats)
     lines += _leakage_lines(version.leakage)
+    lines += _guidelines_lines(version)
     return "\n".join(lines) + "\n"
+
+
+def _guidelines_lines(version: DatasetVersion) -> list[str]:
+    if not version.guidelines.strip():
+        return ["", "## Guidelines", "", "The project had no guidelines when this version was frozen."]
+    # Headings inside the guidelines move two levels down, under this section's heading.
+    text = "\n".join(
+        f"##{line}" if line.startswith("#") else line for line in version.guidelines.splitlines()
+    )
+    return [
+        "",
+        "## Guidelines",
+        "",
+        f"Labeled under guidelines revision {version.guidelines_revision}:",
+        "",
+        text,
+    ]
 
 
 def _label_table(labels: dict[str, dict[str, int]]) -> list[str]:

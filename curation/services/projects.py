@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 
-from curation.errors import ApplicationError, InvalidInput
+from curation.errors import ApplicationError, InvalidInput, PermissionDenied
 from curation.models import Membership, Project, Role
 from curation.services.audit import audit, changed
 from curation.services.content import refuse_nul, validate_project_settings
+from curation.services.guidelines import checked_guidelines, guidelines_record
 
 PROJECT_EDITABLE_FIELDS = (
     "name",
@@ -22,7 +24,23 @@ PROJECT_EDITABLE_FIELDS = (
     "output_schema",
     "min_gain",
     "reviewers_may_not_review_own",
+    "guidelines",
 )
+
+
+def may_create_projects(user: User) -> bool:
+    """FINCH_PROJECT_CREATORS: `any` signed-in user (the default) or `staff` only."""
+    if not user.is_authenticated:
+        return False
+    return user.is_staff or settings.FINCH_PROJECT_CREATORS != "staff"
+
+
+def require_project_creator(user: User) -> None:
+    """PermissionDenied naming the rule when the user may not create projects."""
+    if not may_create_projects(user):
+        raise PermissionDenied(
+            "Only staff may create projects here (FINCH_PROJECT_CREATORS=staff); ask an admin."
+        )
 
 
 @transaction.atomic
@@ -37,8 +55,11 @@ def project_create(
     output_schema: dict[str, Any] | None = None,
     min_gain: float = 0.0,
     reviewers_may_not_review_own: bool = True,
+    guidelines: str = "",
 ) -> Project:
-    """Create a project with the creator as its lead. Raises InvalidInput for bad settings."""
+    """Create a project with the creator as its lead. Raises InvalidInput for bad settings and
+    PermissionDenied when FINCH_PROJECT_CREATORS does not let the user create one."""
+    require_project_creator(user)
     clean_labels, clean_schema = validate_project_settings(task_type, labels, output_schema)
     project = Project.objects.create(
         name=_required_text(name, "name"),
@@ -49,9 +70,12 @@ def project_create(
         output_schema=clean_schema,
         min_gain=min_gain,
         reviewers_may_not_review_own=reviewers_may_not_review_own,
+        guidelines=checked_guidelines(guidelines),
         created_by=user,
     )
     Membership.objects.create(project=project, user=user, role=Role.LEAD)
+    if project.guidelines.strip():
+        guidelines_record(project=project, user=user)
     audit(
         project=project,
         actor=user,
@@ -90,8 +114,11 @@ def _update(project: Project, user: User | None, changes: dict[str, Any]) -> Pro
     )
     project.name = _required_text(project.name, "name")
     project.target_behavior = _required_text(project.target_behavior, "target_behavior")
+    project.guidelines = checked_guidelines(project.guidelines)
     project.save()
     after = {field: getattr(project, field) for field in PROJECT_EDITABLE_FIELDS}
+    if after["guidelines"] != before["guidelines"]:
+        guidelines_record(project=project, user=user)
     if difference := changed(before, after):
         summary = f"Changed the project's {', '.join(sorted(difference))}"
         audit(

@@ -167,6 +167,8 @@ def version_create(
             eval_fraction=eval_fraction,
             seed=seed,
             block_on_leakage=block_on_leakage,
+            guidelines=project.guidelines,  # what the examples were labeled under
+            guidelines_revision=project.guidelines_revision,
             created_by=user,
         )
         summary = f"Started freezing {version.name} ({size} examples, eval fraction {eval_fraction})"

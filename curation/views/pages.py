@@ -1,24 +1,22 @@
-"""Home, project dashboard and settings, health."""
+"""Home and the project dashboard."""
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 
 from curation import queues, selectors
-from curation.errors import ApplicationError
-from curation.forms import ProjectSettingsForm
-from curation.models import Role, VersionStatus
-from curation.services.projects import project_update
+from curation.models import VersionStatus
+from curation.services.projects import may_create_projects
 from curation.views.common import abilities, django_errors, project_for, signed_in
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     projects = selectors.project_list(user=request.user)
-    return render(request, "curation/home.html", {"projects": projects})
+    context = {"projects": projects, "may_create": may_create_projects(signed_in(request))}
+    return render(request, "curation/home.html", context)
 
 
 @login_required
@@ -33,25 +31,3 @@ def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
         "latest_version": project.versions.filter(status=VersionStatus.FROZEN).order_by("-number").first(),
     }
     return render(request, "curation/project_dashboard.html", context)
-
-
-@login_required
-@django_errors
-def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
-    """Leads change the task settings (members have their own page, curation/views/people.py)."""
-    project = project_for(request, project_id, min_role=Role.LEAD)
-    form = ProjectSettingsForm(project=project)
-    if request.method == "POST":
-        form = ProjectSettingsForm(request.POST, project=project)
-        if form.is_valid():
-            try:
-                project_update(project=project, user=signed_in(request), changes=form.changes())
-                messages.success(request, "Settings saved.")
-                return redirect("project-settings", project_id=project.pk)
-            except ApplicationError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-    context = {
-        **abilities(request, project),
-        "form": form,
-    }
-    return render(request, "curation/project_settings.html", context)

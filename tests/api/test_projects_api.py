@@ -438,3 +438,75 @@ class TestValidationJobs:
         assert detail["status"] == "succeeded"
         assert (detail["checked"], detail["invalid"], detail["flags_raised"]) == (1, 1, 0)
         assert project.flags.filter(kind=FlagKind.FORMAT, status=FlagStatus.OPEN).count() == 1
+
+
+class TestGuidelinesAPI:
+    GUIDE = "# Guide\n\nGood: `card_arrival` for a late card.\nBad: `card_linking` for it.\n"
+
+    def test_create_with_guidelines_and_read_them_in_the_detail(
+        self, team: Team, client_for: ClientFor
+    ) -> None:
+        body = {
+            "name": "Guided",
+            "task_type": "generation",
+            "target_behavior": "Be kind.",
+            "guidelines": self.GUIDE,
+        }
+        created = client_for(team.outsider).post("/api/projects/", body, format="json")
+        assert created.status_code == 201
+        detail = client_for(team.outsider).get(project_url(created.json()["id"])).json()
+        assert detail["guidelines"] == self.GUIDE and detail["guidelines_revision"] == 1
+
+    def test_patch_makes_a_new_revision(self, team: Team, client_for: ClientFor) -> None:
+        client = client_for(team.lead)
+        for number, text in enumerate((self.GUIDE, self.GUIDE + "More.\n"), start=1):
+            response = client.patch(project_url(team.project.pk), {"guidelines": text}, format="json")
+            assert response.status_code == 200
+            assert response.json()["guidelines"] == text and response.json()["guidelines_revision"] == number
+        assert team.project.guidelines_revisions.count() == 2
+
+    def test_an_annotator_may_not_change_them(self, team: Team, client_for: ClientFor) -> None:
+        response = client_for(team.annotator).patch(
+            project_url(team.project.pk), {"guidelines": "mine"}, format="json"
+        )
+        assert response.status_code == 403
+        team.project.refresh_from_db()
+        assert team.project.guidelines == ""
+
+    @pytest.mark.parametrize("value", [None, "x" * 100_001, "bad\x00nul"])
+    def test_bad_guidelines_are_named(self, team: Team, client_for: ClientFor, value: Any) -> None:
+        response = client_for(team.lead).patch(
+            project_url(team.project.pk), {"guidelines": value}, format="json"
+        )
+        assert response.status_code == 400
+        assert error_fields(response) == ["guidelines"]
+        team.project.refresh_from_db()
+        assert team.project.guidelines_revision == 0
+
+    def test_a_version_reports_its_guidelines(self, team: Team, client_for: ClientFor) -> None:
+        client = client_for(team.lead)
+        client.patch(project_url(team.project.pk), {"guidelines": self.GUIDE}, format="json")
+        for number in range(3):
+            ExampleFactory.create(project=team.project, status=ExampleStatus.APPROVED, input=f"API {number}")
+        response = client.post(
+            f"/api/projects/{team.project.pk}/versions/", {"eval_fraction": 0.34}, format="json"
+        )
+        version = client.get(f"/api/versions/{response.json()['id']}/").json()
+        assert version["guidelines"] == self.GUIDE and version["guidelines_revision"] == 1
+
+
+class TestProjectCreators:
+    BODY = {"name": "Mine", "task_type": "generation", "target_behavior": "Be kind."}
+
+    def test_any_signed_in_user_by_default(self, team: Team, client_for: ClientFor) -> None:
+        assert client_for(team.outsider).post("/api/projects/", self.BODY, format="json").status_code == 201
+
+    def test_staff_only_refuses_others_naming_the_rule(
+        self, team: Team, client_for: ClientFor, settings: Any
+    ) -> None:
+        settings.FINCH_PROJECT_CREATORS = "staff"
+        response = client_for(team.lead).post("/api/projects/", self.BODY, format="json")
+        assert response.status_code == 403
+        assert "FINCH_PROJECT_CREATORS=staff" in response.json()["detail"]
+        assert not Project.objects.filter(name="Mine").exists()
+        assert client_for(team.staff).post("/api/projects/", self.BODY, format="json").status_code == 201

@@ -240,6 +240,21 @@ ACTIONS = [
     Action("comparison", "annotator", lambda w: f"/comparisons/{item_comparison(w).pk}/"),
     Action("deployments", "annotator", lambda w: f"/projects/{w.project}/deployments/"),
     Action("deployment", "annotator", lambda w: f"/deployments/{w.scene.deployment(w.home).pk}/"),
+    Action("project-new", "annotator", lambda w: "/projects/new/", outsider=200),  # any signed-in user
+    Action(
+        "create-project",
+        "annotator",
+        lambda w: "/projects/new/",
+        "post",
+        lambda w: {"name": "Fresh", "task_type": "generation", "target_behavior": "Be kind.", "labels": ""},
+        302,
+        outsider=302,
+    ),
+    Action("guidelines", "annotator", lambda w: f"/projects/{w.project}/guidelines/"),
+    Action(
+        "guidelines-read", "annotator", lambda w: f"/projects/{w.project}/guidelines/read/", "post", ok=204
+    ),
+    Action("start-validation", "lead", lambda w: f"/projects/{w.project}/validation-jobs/", "post", ok=302),
     Action(
         "save-settings",
         "lead",
@@ -484,6 +499,8 @@ class TestRoleMatrix:
             "comparison-feedback",
             "deployment-report",
             "report-to-annotation",
+            "guidelines-read",
+            "validation-job-start",
         }
         answers = {name: logged_in(world.team.lead).get(url).status_code for name, url in post_only.items()}
         assert answers == dict.fromkeys(post_only, 405)

@@ -39,6 +39,9 @@ IMAGE = '<img src=x onerror="alert(2)">'
 ESCAPED_IMAGE = "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;"
 
 
+PAGES_OF_NO_PROJECT = {"project-new"}  # the New project form names no project yet
+
+
 def assert_escaped(page: str, raw: str = SCRIPT, escaped: str = ESCAPED) -> None:
     assert raw not in page
     assert escaped in page
@@ -206,7 +209,7 @@ class TestEscapingJobsAndModels:
         team.project.save()
         client = logged_in(team.lead)
         for action in ACTIONS:
-            if action.method == "post" or action.htmx:
+            if action.method == "post" or action.htmx or action.name in PAGES_OF_NO_PROJECT:
                 continue
             page = text(client.get(action.url(world)))
             # Then each names it escaped, never as a tag
@@ -360,3 +363,47 @@ class TestEscapingJobsAndModels:
         annotator = logged_in(team.annotator)
         assert_escaped(text(annotator.get(f"/examples/{draft.pk}/")))
         assert_escaped(text(annotator.get(f"/projects/{team.project.pk}/examples/?status=draft")))
+
+
+HOSTILE_GUIDELINES = (
+    f"# Rules {SCRIPT}\n\n{IMAGE}\n\n[click me](javascript:alert(3)) [tab](java\tscript:alert(4)) "
+    "[data](data:text/html;base64,PHNjcmlwdD4=) [fine](https://example.com/guide)\n"
+)
+
+
+@pytest.mark.django_db
+class TestGuidelines:
+    """Guidelines are Markdown rendered with raw HTML escaped and only safe links."""
+
+    def pages(self, team: Team) -> list[str]:
+        from curation.services.projects import project_update
+
+        project_update(project=team.project, user=team.lead, changes={"guidelines": HOSTILE_GUIDELINES})
+        for number in range(3):
+            ExampleFactory.create(project=team.project, status=ExampleStatus.APPROVED, input=f"G {number}")
+        from curation.services.versions import version_create
+
+        version = version_create(project=team.project, user=team.lead, eval_fraction=0.34)
+        urls = [
+            f"/projects/{team.project.pk}/write/",
+            f"/projects/{team.project.pk}/review/",
+            f"/projects/{team.project.pk}/guidelines/",
+            f"/versions/{version.pk}/",
+        ]
+        return [text(logged_in(team.lead).get(url)) for url in urls]
+
+    def test_scripts_and_tags_are_shown_as_text(self, team: Team) -> None:
+        for page in self.pages(team):
+            assert_escaped(page)
+            assert_escaped(page, IMAGE, ESCAPED_IMAGE)
+
+    def test_only_safe_links_become_links(self, team: Team) -> None:
+        for page in self.pages(team):
+            assert 'href="https://example.com/guide"' in page
+            assert 'href="javascript' not in page.lower() and 'href="java' not in page.lower()
+            assert 'href="data:' not in page.lower()
+
+    def test_the_settings_form_shows_the_raw_text_escaped(self, team: Team) -> None:
+        self.pages(team)
+        page = text(logged_in(team.lead).get(f"/projects/{team.project.pk}/settings/"))
+        assert_escaped(page)

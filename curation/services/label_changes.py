@@ -1,0 +1,122 @@
+"""Changing a project's labels or schema once it has examples: how many examples the change
+would leave invalid (counted before saving), and relabeling examples when a label is renamed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Count
+
+from curation.errors import ApplicationError, InvalidInput
+from curation.models import Example, Project, TaskType
+from curation.services.content import extraction_checker, validate_project_settings
+from curation.services.examples import example_update
+from curation.services.projects import project_update
+
+CHUNK = 2000
+
+
+@dataclass
+class SettingsImpact:
+    """What new labels / schema would do to the project's existing examples."""
+
+    checked: int = 0
+    invalid: int = 0
+    by_label: dict[str, int] = field(default_factory=dict)  # removed or renamed label -> examples
+    renamed: dict[str, int] = field(default_factory=dict)  # old label -> examples a relabel would move
+
+    @property
+    def renamed_examples(self) -> int:
+        return sum(self.renamed.values())
+
+    @property
+    def touched(self) -> int:
+        return self.invalid + self.renamed_examples
+
+
+def settings_impact(
+    *, project: Project, labels: Any, output_schema: Any, renames: dict[str, str] | None = None
+) -> SettingsImpact:
+    """Count the examples that new labels (classification) or a new schema (extraction) leave
+    invalid, and those a relabel would move, without saving anything. InvalidInput names bad
+    labels, a bad schema or a bad rename."""
+    clean_labels, clean_schema = validate_project_settings(project.task_type, labels, output_schema)
+    renames = checked_renames(project, clean_labels, renames or {})
+    impact = SettingsImpact(checked=project.examples.count())
+    if project.task_type == TaskType.CLASSIFICATION:
+        _label_impact(project, clean_labels, renames, impact)
+    elif project.task_type == TaskType.EXTRACTION and clean_schema != project.output_schema:
+        impact.invalid = _outputs_refused(project, clean_schema)
+    return impact
+
+
+def _label_impact(
+    project: Project, labels: list[str], renames: dict[str, str], impact: SettingsImpact
+) -> None:
+    # One grouped count in the database: a million examples take a scan, not a Python loop.
+    outside = project.examples.exclude(output="").exclude(output__in=labels)
+    for row in outside.values("output").annotate(n=Count("id")).order_by("output"):
+        if row["output"] in renames:
+            impact.renamed[row["output"]] = row["n"]
+        else:
+            impact.by_label[row["output"]] = row["n"]
+            impact.invalid += row["n"]
+
+
+def _outputs_refused(project: Project, schema: dict[str, Any] | None) -> int:
+    refused, check = 0, extraction_checker(schema)
+    outputs = project.examples.exclude(output="").values_list("output", flat=True).order_by("id")
+    for output in outputs.iterator(chunk_size=CHUNK):
+        try:
+            check(output)
+        except ApplicationError:
+            refused += 1
+    return refused
+
+
+def checked_renames(project: Project, new_labels: list[str], renames: dict[str, str]) -> dict[str, str]:
+    """Renames old label -> new label, each old one a current label and each new one in the new list."""
+    if renames and project.task_type != TaskType.CLASSIFICATION:
+        raise InvalidInput("Only a classification project's labels can be renamed.", field="labels")
+    for old, new in renames.items():
+        if old not in project.labels or new not in new_labels or old == new:
+            raise InvalidInput(f"Cannot relabel {old!r} as {new!r}: both must be labels.", field="labels")
+    return renames
+
+
+def project_settings_change(
+    *, project: Project, user: User, changes: dict[str, Any], renames: dict[str, str] | None = None
+) -> int:
+    """Save new settings and, when asked, move examples from renamed labels to their new names
+    (each an edit with history and audit). Returns how many examples moved; all or nothing."""
+    try:
+        with transaction.atomic():
+            new_labels, _ = validate_project_settings(
+                project.task_type,
+                changes.get("labels", project.labels),
+                changes.get("output_schema", project.output_schema),
+            )
+            checked = checked_renames(project, new_labels, renames or {})  # against the old labels
+            project_update(project=project, user=user, changes=changes)
+            return _relabel(project, user, checked)
+    except ApplicationError:
+        project.refresh_from_db()
+        raise
+
+
+def _relabel(project: Project, user: User, renames: dict[str, str]) -> int:
+    # The examples of each old label are chosen before any moves, so a swap (a -> b, b -> a)
+    # moves each example once.
+    chosen = {old: list(project.examples.filter(output=old).values_list("pk", flat=True)) for old in renames}
+    moved = 0
+    for old, ids in chosen.items():
+        for example in Example.objects.filter(pk__in=ids).order_by("id"):
+            example.project = project
+            example_update(
+                example=example, user=user, revision=example.revision, changes={"output": renames[old]}
+            )
+            moved += 1
+    return moved

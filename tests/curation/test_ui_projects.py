@@ -1,0 +1,241 @@
+"""New project from the web UI, who may create one, and changing labels or schema once there
+are examples (the impact count, relabeling, the validation job from the settings page)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from curation.models import (
+    AuditEvent,
+    Example,
+    ExampleStatus,
+    Membership,
+    Project,
+    Role,
+    TaskType,
+    ValidationJob,
+)
+from tests.conftest import Team
+from tests.curation.ui_support import followed_text, logged_in, text, written
+from tests.factories import ProjectFactory
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"merchant": {"type": "string"}, "amount": {"type": "number"}},
+    "required": ["merchant", "amount"],
+}
+
+
+def new_project_form(**changes: Any) -> dict[str, Any]:
+    form = {
+        "name": "Support intents",
+        "task_type": TaskType.CLASSIFICATION,
+        "target_behavior": "Route each support message to one intent.",
+        "system_prompt": "You route messages.",
+        "labels": "refund\nshipping\nother",
+        "output_schema": "",
+        "min_gain": "0.02",
+        "reviewers_may_not_review_own": "on",
+        "guidelines": "# Intents\n\nGood: *refund* for money back.\n\nBad: *other* when a label fits.",
+    }
+    form.update(changes)
+    return form
+
+
+def settings_form(project: Project, **changes: Any) -> dict[str, Any]:
+    form = {
+        "name": project.name,
+        "target_behavior": project.target_behavior,
+        "system_prompt": project.system_prompt,
+        "labels": "\n".join(project.labels),
+        "output_schema": json.dumps(project.output_schema) if project.output_schema else "",
+        "min_gain": str(project.min_gain),
+        "reviewers_may_not_review_own": "on",
+        "guidelines": project.guidelines,
+        "label_renames": "{}",
+    }
+    form.update(changes)
+    return form
+
+
+@pytest.mark.django_db
+class TestNewProject:
+    def test_home_offers_new_project(self, team: Team) -> None:
+        assert 'href="/projects/new/"' in text(logged_in(team.outsider).get("/"))
+
+    def test_a_signed_in_user_creates_a_project_and_leads_it(self, team: Team) -> None:
+        # Given a user who belongs to no project, on the New project form
+        client = logged_in(team.outsider)
+        assert 'data-testid="label-editor"' in text(client.get("/projects/new/"))
+        # When they create a project with labels, a minimum gain and guidelines
+        response = client.post("/projects/new/", new_project_form())
+        # Then it exists with those settings, they are its lead, and the creation is audited
+        project = Project.objects.get(name="Support intents")
+        assert response["Location"] == f"/projects/{project.pk}/"
+        assert "you are its lead" in followed_text(client, response)
+        assert project.labels == ["refund", "shipping", "other"] and project.min_gain == 0.02
+        assert project.guidelines.startswith("# Intents") and project.guidelines_revision == 1
+        assert Membership.objects.get(project=project).user == team.outsider
+        assert Membership.objects.get(project=project).role == Role.LEAD
+        assert AuditEvent.objects.filter(
+            project=project, action="project.create", actor=team.outsider
+        ).exists()
+
+    def test_an_extraction_project_gets_its_schema(self, team: Team) -> None:
+        form = new_project_form(task_type=TaskType.EXTRACTION, labels="", output_schema=json.dumps(SCHEMA))
+        logged_in(team.outsider).post("/projects/new/", form)
+        assert Project.objects.get(name="Support intents").output_schema == SCHEMA
+
+    @pytest.mark.parametrize(
+        ("changes", "problem"),
+        [
+            ({"labels": "refund"}, "A classification project needs at least two labels."),
+            ({"labels": "refund\nrefund"}, "labels must be unique."),
+            ({"output_schema": '{"type": "nonsense"}'}, "output_schema"),
+            ({"output_schema": "{not json"}, "Enter a valid JSON."),
+        ],
+    )
+    def test_bad_settings_are_named_and_nothing_is_created(
+        self, team: Team, changes: dict[str, str], problem: str
+    ) -> None:
+        response = logged_in(team.outsider).post("/projects/new/", new_project_form(**changes))
+        assert response.status_code == 200
+        assert problem in text(response)
+        assert not Project.objects.filter(name="Support intents").exists()
+
+    @override_settings(FINCH_PROJECT_CREATORS="staff")
+    def test_staff_only_refuses_others_and_names_the_rule(self, team: Team) -> None:
+        # Given FINCH_PROJECT_CREATORS=staff
+        client = logged_in(team.lead, raise_errors=False)
+        # Then a non-staff user is not offered the form and is refused it, with the rule named
+        assert 'href="/projects/new/"' not in text(client.get("/"))
+        for response in (client.get("/projects/new/"), client.post("/projects/new/", new_project_form())):
+            assert response.status_code == 403
+        assert not Project.objects.filter(name="Support intents").exists()
+        # And staff still create projects
+        staff = logged_in(team.staff)
+        assert staff.post("/projects/new/", new_project_form()).status_code == 302
+        assert Project.objects.filter(name="Support intents").exists()
+
+
+@pytest.mark.django_db
+class TestLabelAndSchemaChanges:
+    def url(self, team: Team) -> str:
+        return f"/projects/{team.project.pk}/settings/"
+
+    def test_the_settings_page_uses_the_same_editors(self, team: Team) -> None:
+        page = text(logged_in(team.lead).get(self.url(team)))
+        assert 'data-testid="label-editor"' in page and 'data-testid="schema-editor"' in page
+        assert 'data-testid="validation-start"' in page
+
+    def test_no_schema_is_an_empty_box_not_null(self, team: Team) -> None:
+        page = text(logged_in(team.lead).get(self.url(team)))
+        assert 'id="id_output_schema">\n</textarea>' in page
+
+    def test_removing_a_used_label_counts_the_examples_before_saving(self, team: Team) -> None:
+        # Given two examples labeled card_arrival
+        for question in ("Where is my card?", "Has my card shipped?"):
+            written(team.project, team.annotator, question, "card_arrival")
+        client = logged_in(team.lead)
+        labels = "card_linking\nexchange_rate\nlost_or_stolen_card"
+        # When the lead removes that label
+        response = client.post(self.url(team), settings_form(team.project, labels=labels))
+        # Then nothing is saved yet: the page counts the examples the change leaves invalid
+        page = text(response)
+        assert response.status_code == 200
+        assert 'data-testid="impact-invalid">2<' in page and "card_arrival" in page
+        team.project.refresh_from_db()
+        assert "card_arrival" in team.project.labels
+        # And once confirmed it is saved, and the validation job is offered
+        response = client.post(
+            self.url(team), {**settings_form(team.project, labels=labels), "confirmed": "1"}
+        )
+        assert "Examples that no longer fit: 2; run the validation job" in followed_text(client, response)
+        team.project.refresh_from_db()
+        assert team.project.labels == labels.split("\n")
+
+    def test_a_change_that_touches_no_example_saves_at_once(self, team: Team) -> None:
+        written(team.project, team.annotator, "Where is my card?", "card_arrival")
+        labels = "card_arrival\ncard_linking\nexchange_rate\nlost_or_stolen_card\nrefund"
+        response = logged_in(team.lead).post(self.url(team), settings_form(team.project, labels=labels))
+        assert response.status_code == 302
+        team.project.refresh_from_db()
+        assert "refund" in team.project.labels
+
+    def test_a_new_schema_counts_the_outputs_it_refuses(self, team: Team) -> None:
+        project = ProjectFactory.create(task_type=TaskType.EXTRACTION, labels=[], output_schema=None)
+        Membership.objects.create(project=project, user=team.lead, role=Role.LEAD)
+        written(project, team.lead, "Paid 12 at Acme", '{"merchant": "Acme", "amount": 12}')
+        written(project, team.lead, "Paid at Bolt", '{"merchant": "Bolt"}')
+        form = settings_form(project, output_schema=json.dumps(SCHEMA))
+        response = logged_in(team.lead).post(f"/projects/{project.pk}/settings/", form)
+        assert 'data-testid="impact-invalid">1<' in text(response)
+        project.refresh_from_db()
+        assert project.output_schema is None
+
+    def test_renaming_a_label_relabels_its_examples_with_history_and_audit(self, team: Team) -> None:
+        # Given an approved and a submitted example labeled card_arrival
+        first = written(team.project, team.annotator, "Where is my card?", "card_arrival")
+        second = written(team.project, team.annotator, "Card not here yet", "card_arrival")
+        Example.objects.filter(pk=first.pk).update(status=ExampleStatus.APPROVED)
+        labels = "card_delivery\ncard_linking\nexchange_rate\nlost_or_stolen_card"
+        renames = json.dumps({"card_arrival": "card_delivery"})
+        client = logged_in(team.lead)
+        form = settings_form(team.project, labels=labels, label_renames=renames)
+        # When the lead renames the label: the page counts the examples under it first
+        assert 'data-testid="impact-renamed">2<' in text(client.post(self.url(team), form))
+        # And they confirm with "move the examples"
+        response = client.post(self.url(team), {**form, "confirmed": "1", "relabel": "on"})
+        # Then both examples carry the new name, as edits with history and audit events
+        assert "Relabeled 2 examples." in followed_text(client, response)
+        for example in (first, second):
+            example.refresh_from_db()
+            assert example.output == "card_delivery" and example.revision == 2
+            assert example.revisions.filter(output="card_arrival").exists()
+        events = AuditEvent.objects.filter(project=team.project, action="example.update", actor=team.lead)
+        assert events.count() == 2
+
+    def test_a_rename_of_an_unknown_label_is_refused_whole(self, team: Team) -> None:
+        written(team.project, team.annotator, "Where is my card?", "card_arrival")
+        labels = "card_delivery\ncard_linking\nexchange_rate\nlost_or_stolen_card"
+        renames = json.dumps({"nope": "card_delivery"})
+        form = {**settings_form(team.project, labels=labels, label_renames=renames), "confirmed": "1"}
+        response = logged_in(team.lead).post(self.url(team), {**form, "relabel": "on"})
+        assert "Cannot relabel &#x27;nope&#x27;" in text(response)
+        team.project.refresh_from_db()
+        assert "card_arrival" in team.project.labels
+
+    def test_the_validation_job_starts_from_the_settings_page(self, team: Team) -> None:
+        client = logged_in(team.lead)
+        response = client.post(f"/projects/{team.project.pk}/validation-jobs/")
+        assert response["Location"] == f"/projects/{team.project.pk}/settings/#validation"
+        job = ValidationJob.objects.get(project=team.project)
+        page = followed_text(client, response)
+        assert f"Validation job {job.pk} started" in page
+        assert f'data-job-url="/api/validation-jobs/{job.pk}/"' in page
+        assert AuditEvent.objects.filter(action="validation_job.start", target_id=job.pk).exists()
+
+
+@pytest.mark.django_db
+def test_swapping_two_label_names_moves_each_example_once(team: Team) -> None:
+    from curation.services.label_changes import project_settings_change
+
+    # Given one example under each of two labels
+    arrival = written(team.project, team.annotator, "Where is my card?", "card_arrival")
+    linking = written(team.project, team.annotator, "How do I link my card?", "card_linking")
+    # When a lead swaps their names and relabels
+    moved = project_settings_change(
+        project=team.project,
+        user=team.lead,
+        changes={"labels": team.project.labels},
+        renames={"card_arrival": "card_linking", "card_linking": "card_arrival"},
+    )
+    # Then each example moved once, to the other name
+    arrival.refresh_from_db()
+    linking.refresh_from_db()
+    assert moved == 2
+    assert (arrival.output, linking.output) == ("card_linking", "card_arrival")
