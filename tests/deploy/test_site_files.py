@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,10 @@ def test_test_tools_working_folders_are_ignored_by_git(folder: str) -> None:
     # Then git ignores it: `make test` leaves no untracked files
     result = subprocess.run(["git", "check-ignore", "--quiet", f"{folder}/cache/file"], cwd=REPO, check=False)
     assert result.returncode == 0, f"{folder}/ is not in .gitignore"
+
+
+def test_the_license_is_an_spdx_string() -> None:
+    # A TOML table made setuptools warn (three times) on every `make setup`
+    with (REPO / "pyproject.toml").open("rb") as handle:
+        project = tomllib.load(handle)["project"]
+    assert project["license"] == "Apache-2.0"
