@@ -108,9 +108,8 @@ def connect_celery_signals() -> None:
 @contextmanager
 def logs_to_file(path: Path) -> Iterator[Path]:
     """Send the root logger's console output (INFO lines, libraries' warnings) to `path` for a
-    while, and hush the model libraries' progress bars: a command that talks to a person (the demo)
-    keeps its console to its own lines. The handlers are put back afterwards."""
-    import os
+    while, and hush transformers' (and so huggingface_hub's) progress bars: a command that talks
+    to a person (the demo) keeps its console to its own lines. The handlers are put back after."""
     import warnings
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,8 +119,6 @@ def logs_to_file(path: Path) -> Iterator[Path]:
     to_file = logging.FileHandler(path, encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     to_file.addFilter(ContextFilter())
-    bars = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS")
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     _transformers_console(enabled=False)
     for handler in consoles:
         root.removeHandler(handler)
@@ -137,10 +134,6 @@ def logs_to_file(path: Path) -> Iterator[Path]:
         for handler in consoles:
             root.addHandler(handler)
         _transformers_console(enabled=True)
-        if bars is None:
-            os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
-        else:
-            os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = bars
 
 
 def _transformers_console(*, enabled: bool) -> None:
