@@ -18,7 +18,7 @@ from tests.api.test_permissions import Scene
 
 # Pages that are not lists of the project's data or that take no query: the admin, the API (its
 # own tests), sign-in and the probes.
-NOT_PAGES = ("api/", "admin/", "login/", "logout/", "healthz", "readyz")
+NOT_PAGES = ("api/", "admin/", "login/", "logout/", "healthz", "readyz", "favicon.ico")
 
 
 def api_get_operations() -> dict[str, dict[str, str]]:
