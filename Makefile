@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup run web worker test lint typecheck check
+.PHONY: setup run port-free web worker test lint typecheck check
 
 setup: $(VENV)/.installed
 
@@ -18,12 +18,17 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Web on $(HOST):$(PORT) and a local Celery worker, on SQLite and the file broker under var/.
-run: setup
+# The port is checked first: a taken one is one line and exit 1, before any setup or demo work.
+# Another port: `make run PORT=8001`.
+run: port-free setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py prepare_models
 	$(PY) manage.py make_tiny_model --if-missing
-	$(PY) manage.py demo
+	$(PY) manage.py demo --url "http://$(HOST):$(PORT)/"
 	@bash deploy/run_local.sh "$(VENV)" "$(HOST)" "$(PORT)"
+
+port-free:
+	@bash deploy/check_port.sh "$(HOST)" "$(PORT)"
 
 test: setup
 	$(PY) -m pytest

@@ -1,5 +1,5 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from api.views.audit import ProjectAuditView
 from api.views.auth import TokenView
@@ -108,6 +108,7 @@ urlpatterns = [
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("projects/", ProjectListView.as_view(), name="api-projects"),
     path("projects/<int:project_id>/", ProjectDetailView.as_view(), name="api-project"),
     path("projects/<int:project_id>/members/", ProjectMembersView.as_view(), name="api-members"),

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -102,3 +103,50 @@ def connect_celery_signals() -> None:
         token = tokens.pop(task_id, None)
         if token is not None:
             _context.reset(token)
+
+
+@contextmanager
+def logs_to_file(path: Path) -> Iterator[Path]:
+    """Send the root logger's console output (INFO lines, libraries' warnings) to `path` for a
+    while, and hush transformers' (and so huggingface_hub's) progress bars: a command that talks
+    to a person (the demo) keeps its console to its own lines. The handlers are put back after."""
+    import warnings
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    # Plain stream handlers are the console's (settings' LOGGING); file and capture handlers are subclasses.
+    consoles = [handler for handler in root.handlers if type(handler) is logging.StreamHandler]
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_file.addFilter(ContextFilter())
+    _transformers_console(enabled=False)
+    for handler in consoles:
+        root.removeHandler(handler)
+    root.addHandler(to_file)
+    logging.captureWarnings(True)  # warnings.warn(...) becomes a log line, in the file
+    try:
+        with warnings.catch_warnings():
+            yield path
+    finally:
+        logging.captureWarnings(False)
+        root.removeHandler(to_file)
+        to_file.close()
+        for handler in consoles:
+            root.addHandler(handler)
+        _transformers_console(enabled=True)
+
+
+def _transformers_console(*, enabled: bool) -> None:
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return
+    # transformers logs through its own stderr handler (not the root's): into the file with the rest.
+    if enabled:
+        transformers_logging.enable_progress_bar()
+        transformers_logging.disable_propagation()
+        transformers_logging.enable_default_handler()
+    else:
+        transformers_logging.disable_progress_bar()
+        transformers_logging.disable_default_handler()
+        transformers_logging.enable_propagation()

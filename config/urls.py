@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from config import health, login
+from config import assets, health, login
 from curation.views import (
     accounts,
     audit,
@@ -87,6 +87,7 @@ urlpatterns = [
         monitoring.report_to_annotation,
         name="report-to-annotation",
     ),
+    path("favicon.ico", assets.favicon, name="favicon"),
     path("healthz", health.healthz, name="health"),
     path("readyz", health.readyz, name="ready"),
     path("login/", login.login_view, name="login"),

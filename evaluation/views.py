@@ -27,8 +27,8 @@ from evaluation.services import (
     send_back_for_review,
 )
 from training import selectors as training_selectors
+from training.base_models import base_model_suggestions
 from training.models import TrainingRun
-from training.services import base_model_suggestions
 
 
 @login_required

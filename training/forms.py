@@ -10,7 +10,11 @@ class TrainingRunForm(forms.Form):
 
     version = forms.ModelChoiceField(queryset=DatasetVersion.objects.none(), empty_label=None)
     base_model = forms.CharField(
-        max_length=500, help_text="A model folder on the GPU hosts (or an id in their offline cache)."
+        max_length=500,
+        help_text=(
+            "A model folder the workers can read: on a GPU host, or on this machine when training runs on "
+            "the CPU (or an id in their offline cache). Choosing a listed model fills in its recommended settings."
+        ),
     )
     name = forms.CharField(required=False, max_length=200)
     epochs = forms.IntegerField(
@@ -30,8 +34,11 @@ class TrainingRunForm(forms.Form):
     HYPERPARAMETERS = ("epochs", "learning_rate", "batch_size", "max_seq_length", "early_stopping_patience")
     LORA = ("r", "alpha")
 
-    def __init__(self, *args: Any, versions: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, versions: Any, base_models: dict[str, dict[str, Any]] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self._start_from_model(base_models or {})
         version_field = self.fields["version"]
         assert isinstance(version_field, forms.ModelChoiceField)
         version_field.queryset = versions
@@ -39,6 +46,17 @@ class TrainingRunForm(forms.Form):
             f"v{version.number} {version.name} ({version.counts.get('train', 0)} train, "
             f"{version.counts.get('eval', 0)} eval)"
         )
+
+    def _start_from_model(self, base_models: dict[str, dict[str, Any]]) -> None:
+        """One model offered: it is preselected and the fields start from its recommendations
+        (the page's script does the same when another listed model is chosen)."""
+        if len(base_models) != 1 or self.is_bound:
+            return
+        ((path, recommended),) = base_models.items()
+        self.initial.setdefault("base_model", path)
+        for name, value in recommended.items():
+            if name in self.fields:
+                self.initial.setdefault(name, value)
 
     def launch_arguments(self) -> dict[str, Any]:
         data = self.cleaned_data

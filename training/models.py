@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from curation.models import DatasetVersion, Job, JobStatus
+from training.learning import Learning, learning_verdict
 
 
 class TrainingRun(Job):
@@ -48,6 +49,13 @@ class TrainingRun(Job):
 
     def __str__(self) -> str:
         return f"training run {self.pk} on {self.version} ({self.status})"
+
+    @property
+    def learning(self) -> Learning | None:
+        """Whether the finished run's adapter learned (training/learning.py); None before it ends."""
+        if self.status != JobStatus.SUCCEEDED:
+            return None
+        return learning_verdict(initial_eval_loss=self.initial_eval_loss, best_eval_loss=self.best_eval_loss)
 
 
 class TrainingMetric(models.Model):

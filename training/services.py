@@ -95,14 +95,6 @@ def _checked_base_model(base_model: str) -> str:
     return value
 
 
-def base_model_suggestions() -> list[str]:
-    """Model folders under FINCH_BASE_MODELS_DIR: suggestions for the launch form."""
-    root = Path(settings.FINCH_BASE_MODELS_DIR)
-    if not root.is_dir():
-        return []
-    return sorted(str(config.parent) for config in root.glob("*/config.json"))
-
-
 def run_cancel(*, run: TrainingRun, user: User | None) -> TrainingRun:
     """A queued run is cancelled at once; a running one stops before its next step."""
     with transaction.atomic():

@@ -14,8 +14,9 @@ from curation.models import Role, VersionStatus
 from curation.roles import require_role
 from curation.views.common import abilities, django_errors, project_for, signed_in
 from training import selectors
+from training.base_models import base_model_choices
 from training.forms import TrainingRunForm
-from training.services import base_model_suggestions, run_cancel, run_create
+from training.services import run_cancel, run_create
 
 
 @login_required
@@ -23,10 +24,11 @@ from training.services import base_model_suggestions, run_cancel, run_create
 def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_for(request, project_id)
     versions = project.versions.filter(status=VersionStatus.FROZEN).order_by("-number")
-    form = TrainingRunForm(versions=versions)
+    base_models = base_model_choices()
+    form = TrainingRunForm(versions=versions, base_models=base_models)
     if request.method == "POST":
         project = project_for(request, project_id, min_role=Role.LEAD)
-        form = TrainingRunForm(request.POST, versions=versions)
+        form = TrainingRunForm(request.POST, versions=versions, base_models=base_models)
         if form.is_valid():
             try:
                 run = run_create(user=signed_in(request), **form.launch_arguments())
@@ -44,7 +46,7 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
         "runs": runs,
         "form": form,
         "has_versions": versions.exists(),
-        "base_models": base_model_suggestions(),
+        "base_models": base_models,
     }
     return render(request, "training/runs.html", context)
 

@@ -24,6 +24,16 @@ class TrainingMetricOutput(serializers.Serializer):
     tokens_per_s = serializers.FloatField(allow_null=True)
 
 
+class LearningOutput(serializers.Serializer):
+    """Whether a succeeded run's adapter learned: its eval loss before training against its best."""
+
+    verdict = serializers.ChoiceField(choices=["barely", "some", "learned"])
+    eval_loss_fell = serializers.FloatField(
+        help_text="The fraction of the eval loss before training removed."
+    )
+    message = serializers.CharField()
+
+
 class TrainingRunOutput(JobOutput):
     project = serializers.IntegerField(source="version.project_id")
     version = serializers.IntegerField(source="version_id")
@@ -46,6 +56,7 @@ class TrainingRunOutput(JobOutput):
     best_step = serializers.IntegerField(allow_null=True)
     best_eval_loss = serializers.FloatField(allow_null=True)
     initial_eval_loss = serializers.FloatField(allow_null=True)
+    learning = LearningOutput(allow_null=True, read_only=True, help_text="Null until the run succeeds.")
     metrics = serializers.SerializerMethodField()
     adapter = serializers.SerializerMethodField()
 
@@ -69,3 +80,4 @@ class TrainingRunSummaryOutput(JobOutput):
     total_steps = serializers.IntegerField()
     stopped_early = serializers.BooleanField()
     best_eval_loss = serializers.FloatField(allow_null=True)
+    learning = LearningOutput(allow_null=True, read_only=True, help_text="Null until the run succeeds.")

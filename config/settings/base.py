@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here: the docs work offline
     "django_htmx",
     "curation",
     "training",
@@ -161,6 +162,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Pinned copies of Swagger UI and ReDoc from drf-spectacular-sidecar, served as static files
+    # (WhiteNoise), not a CDN's latest: /api/docs/ and /api/redoc/ work without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: an embedded broker (files under FINCH_HOME) unless CELERY_BROKER_URL names a server.

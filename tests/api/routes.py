@@ -18,8 +18,8 @@ from tests.api.test_permissions import Scene
 
 # Pages that are not lists of the project's data or that take no query: the admin, the API (its
 # own tests), sign-in, the account pages (an invitation, a password change or reset, which read no
-# query; tests/curation/test_ui_people.py) and the probes.
-NOT_PAGES = ("api/", "admin/", "login/", "logout/", "healthz", "readyz", "invite/", "account/")
+# query; tests/curation/test_ui_people.py), the probes and the favicon.
+NOT_PAGES = ("api/", "admin/", "login/", "logout/", "healthz", "readyz", "invite/", "account/", "favicon.ico")
 
 
 def api_get_operations() -> dict[str, dict[str, str]]:

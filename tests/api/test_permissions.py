@@ -58,7 +58,8 @@ API = "/api"
 PASSWORD = "pw-for-tests"
 MISSING_ID = 2_000_000_000  # no row has this id
 ACTORS = ("anonymous", "outsider", "annotator", "reviewer", "lead", "staff")
-UNLISTED = {"api-schema", "api-docs"}  # not in the matrix: tested separately, reachable by anyone
+# Not in the matrix: tested separately, reachable by anyone.
+UNLISTED = {"api-schema", "api-docs", "api-redoc"}
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_CODES = {401: "not_authenticated", 403: "permission_denied", 404: "not_found"}
 

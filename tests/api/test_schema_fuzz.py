@@ -51,7 +51,14 @@ from tests.training.support import LABELS, labelled_examples
 CASES_PER_OPERATION = 25  # the fuzzing phase's; the examples and coverage phases add a few each
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
-config = schemathesis.Config.from_dict({"seed": 20_251_129, "generation": {"database": "none"}})
+# No request cache either: schemathesis would keep it in `.schemathesis/` in the working folder.
+config = schemathesis.Config.from_dict(
+    {
+        "seed": 20_251_129,
+        "generation": {"database": "none"},
+        "cache": {"enabled": False, "directory": "test-output/schemathesis"},
+    }
+)
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler(), config=config)
 
 # Ids of the module's objects: by path parameter (for `job_id` and `run_id`, by the path's first

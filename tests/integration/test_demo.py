@@ -4,6 +4,7 @@ on a scratch database, then a second run that reuses everything."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,20 @@ def counts() -> dict[str, int]:
 
 
 def test_the_demo_builds_every_step_of_the_loop_and_a_second_run_reuses_it(
-    tiny_model: str, tmp_path: Path, settings: Any
+    tiny_model: str, tmp_path: Path, settings: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
     output = demo(tiny_model, tmp_path, settings)
+
+    # It said one line a step with the time since it started, and how far training was while it
+    # trained; its logs went to a file, not the console (no INFO lines, no weight-loading bars)
+    lines = output.splitlines()
+    steps = [line for line in lines if line.startswith("demo [")]
+    assert len(steps) >= 9 and all(re.match(r"demo \[\d+:\d\d\] ", line) for line in steps), steps
+    assert any(re.match(r"demo \[\d+:\d\d\]   training: step \d+ of \d+ \(\d+%\)", line) for line in lines)
+    assert re.search(r"^demo: done in \d+:\d\d$", output, re.MULTILINE)
+    console = output + "".join(capfd.readouterr())
+    assert " INFO " not in console and "Loading weights" not in console
+    assert "INFO training.services: training run" in (tmp_path / "log" / "demo.log").read_text()
 
     # The sample and the planted noise came in through two successful imports
     project = Project.objects.get(name=DEMO_PROJECT_NAME)

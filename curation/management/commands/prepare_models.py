@@ -1,9 +1,11 @@
 import time
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config.observability import logs_to_file
 from curation.dedup import int8
 from curation.services.embedding_cache import fast_available, model_path
 
@@ -21,5 +23,6 @@ class Command(BaseCommand):
             )
             return
         started = time.perf_counter()
-        path = int8.quantized_path(model_path(), settings.FINCH_MODELS_DIR)
+        with logs_to_file(Path(settings.FINCH_HOME) / "log" / "prepare_models.log"):  # no weight-loading bars
+            path = int8.quantized_path(model_path(), settings.FINCH_MODELS_DIR)
         self.stdout.write(f"int8 embedding model: {path} ({time.perf_counter() - started:.1f} s)")

@@ -1,10 +1,14 @@
+import time
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from curation.services.demo import demo_admin_ensure, run_jobs_here
-from evaluation.demo import default_base_model, demo_loop
+from config.observability import logs_to_file
+from curation.services.demo import DemoLogin, demo_admin_ensure, run_jobs_here
+from evaluation.demo import DemoResult, default_base_model, demo_loop
 
 
 class Command(BaseCommand):
@@ -26,22 +30,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self._started = time.monotonic()
         base_model = options["base_model"] or str(default_base_model())
         if not options["base_model"] and not default_base_model().joinpath("config.json").exists():
             raise CommandError(f"No model at {base_model}: run `manage.py make_tiny_model` first.")
-        login = demo_admin_ensure(username=options["username"], password=options["password"])
-        user = get_user_model().objects.get(username=login.username)
-        run_jobs_here()
-        try:
-            result = demo_loop(
-                user=user,
-                base_model=base_model,
-                epochs=options["epochs"],
-                say=lambda line: self.stdout.write(f"demo: {line}"),
-            )
-        except RuntimeError as exc:  # a step failed; running the command again retries it
-            raise CommandError(str(exc)) from exc
+        log_file = Path(settings.FINCH_HOME) / "log" / "demo.log"
+        self.stdout.write(f"demo: building the demo; its logs go to {log_file}")
+        with logs_to_file(log_file):
+            result, login = self._build(base_model, options)
         url = options["url"].rstrip("/")
+        self.stdout.write(f"demo: done in {self._elapsed()}")
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nFinch is starting at {url}/\n"
@@ -53,3 +51,22 @@ class Command(BaseCommand):
                 f"  API token: .venv/bin/python manage.py drf_create_token {login.username}\n"
             )
         )
+
+    def _build(self, base_model: str, options: dict[str, Any]) -> tuple[DemoResult, DemoLogin]:
+        login = demo_admin_ensure(username=options["username"], password=options["password"])
+        user = get_user_model().objects.get(username=login.username)
+        run_jobs_here()
+        try:
+            result = demo_loop(user=user, base_model=base_model, epochs=options["epochs"], say=self._say)
+        except RuntimeError as exc:  # a step failed; running the command again retries it
+            raise CommandError(str(exc)) from exc
+        return result, login
+
+    def _say(self, line: str) -> None:
+        """One line a step, with the time since the command started, shown at once (even in a pipe)."""
+        self.stdout.write(f"demo [{self._elapsed()}] {line}")
+        self.stdout.flush()
+
+    def _elapsed(self) -> str:
+        seconds = int(time.monotonic() - self._started)
+        return f"{seconds // 60}:{seconds % 60:02d}"

@@ -5,7 +5,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from curation.models import Project
-from training.tiny import TinyShape, make_tiny_model, sample_texts
+from training.base_models import SETTINGS_FILE
+from training.tiny import TinyShape, make_tiny_model, recommend, sample_texts
 
 
 class Command(BaseCommand):
@@ -26,6 +27,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         folder = options["path"] or Path(settings.FINCH_BASE_MODELS_DIR) / "tiny-banking77"
         if options["if_missing"] and (folder / "config.json").exists():
+            if not (folder / SETTINGS_FILE).exists():  # made before models carried their settings
+                recommend(folder)
             self.stdout.write(f"tiny model: {folder.resolve()} (already there)")
             return
         texts = sample_texts() if options["from_project"] is None else _project_texts(options["from_project"])
