@@ -267,6 +267,15 @@ ACTIONS = [
         302,
     ),
     Action(
+        "review-undo",
+        "reviewer",
+        lambda w: f"/examples/{w.first}/review/undo/",
+        "post",
+        lambda w: {"revision": str(w.revision)},
+        200,
+        htmx=True,
+    ),
+    Action(
         "review-decide",
         "reviewer",
         lambda w: f"/examples/{w.first}/review/",
@@ -443,6 +452,7 @@ class TestRoleMatrix:
             "find-contradictions",
             "cluster-decide",
             "review-decide",
+            "review-undo",
             "training-run-cancel",
             "comparison-feedback",
             "deployment-report",
