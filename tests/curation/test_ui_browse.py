@@ -113,7 +113,7 @@ class TestFilters:
 
     def test_htmx_gets_only_the_rows(self, team: Team, catalog: Catalog) -> None:
         page = browse(logged_in(team.annotator), team, "?q=beta", **HTMX)
-        assert page.lstrip().startswith('<table class="grid">')
+        assert '<table class="grid">' in page and 'class="filters"' not in page
         assert "<html" not in page
         assert row_ids(page) == [catalog.imported.pk]
 
