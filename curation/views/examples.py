@@ -14,6 +14,7 @@ from curation.errors import ApplicationError, Conflict
 from curation.forms import ExampleForm
 from curation.models import Example, ExampleStatus
 from curation.search import search_bounded
+from curation.services.embedding_cache import model_loaded
 from curation.services.examples import example_create, example_update
 from curation.services.similar import similar_examples
 from curation.views.common import (
@@ -70,6 +71,7 @@ def example_detail(request: HttpRequest, example_id: int) -> HttpResponse:
         "history": history_with_changes(example),
         "reviews": example.reviews.select_related("reviewer")[:20],
         "flags": example.flags.select_related("created_by").order_by("-id")[:20],
+        "embedding_loaded": model_loaded(),
     }
     return render(request, "curation/example.html", context)
 
