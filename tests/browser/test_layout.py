@@ -95,11 +95,12 @@ def swept_pages(ids: dict[str, Any]) -> list[tuple[str, str]]:
 
         path = "/" + re.sub(r"<(?:\w+:)?(\w+)>", value, route)
         pages.append((str(pattern.name), path + QUERIES.get(str(pattern.name), "").format(**ids)))
-    return pages + [
+    errors = [
         ("error-404-project", "/projects/999999/"),
         ("error-404-not-a-number", "/examples/abc/"),
         ("error-400-filter", f"/projects/{ids['project_id']}/examples/?status=bogus"),
     ]
+    return [*pages, *errors]
 
 
 def signed_in(new_page: Callable[[], Page], login: tuple[str, str]) -> Page:
