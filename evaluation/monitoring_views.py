@@ -48,7 +48,7 @@ def deployment_list(request: HttpRequest, project_id: int) -> HttpResponse:
         for deployment in selectors.deployment_list(user=request.user, project_id=project.pk)
     ]
     runs = (
-        numbered(TrainingRun.objects, "version__project")
+        numbered(TrainingRun.objects.all(), "version__project")
         .filter(version__project=project, status=JobStatus.SUCCEEDED)
         .exclude(adapter_sha256="")
     )

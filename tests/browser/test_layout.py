@@ -153,8 +153,7 @@ def test_no_page_scrolls_sideways_at_1280_or_1024(
     # The 35-character project name keeps the navigation on one line at 1280 px, cut with an ellipsis.
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"/projects/{project.pk}/")
-    name = page.get_by_test_id("project-name")
-    expect(name).to_have_attribute("title", LONG_NAME)
+    expect(page.get_by_test_id("project-name")).to_have_attribute("title", LONG_NAME)
     nav = page.locator(".projectnav").bounding_box()
     assert nav is not None and nav["height"] < 50, nav
     page.goto(f"/projects/{project.pk}/examples/")
