@@ -654,7 +654,7 @@ class TestDashboard:
             (1, "submitted"),
             (1, "approved"),
             (1, "rejected"),
-            (1, "needs_changes"),
+            (1, "needs changes"),
             (1, "open flags"),
             (1, "duplicates marked"),
             (2, "my drafts"),
