@@ -25,8 +25,10 @@ from curation.services.export_jobs import export_job_create
 from evaluation.demo import NOISE_FILE
 from evaluation.models import Comparison, DriftReport
 from evaluation.monitoring import deployment_create
+from evaluation.services import comparison_create
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_demo_tour import demo_admin  # noqa: F401  (the fixture)
+from tests.evaluation.test_pages_and_command import scored_run
 from training.models import TrainingRun
 
 WIDTHS = (1280, 1024)
@@ -73,10 +75,19 @@ def demo_objects(admin: Any) -> dict[str, Any]:
         "export_job_id": export_job_create(project=project, user=admin, file_format="jsonl", filters={}).pk,
         "version_id": version.pk,
         "run_id": run.pk,
-        "comparison_id": Comparison.objects.get(baseline__version=version).pk,
+        "comparison_id": with_fixes(version, admin).pk,
         "deployment_id": deployment.pk,
         "report_id": reports[-1].pk,
     }
+
+
+def with_fixes(version: Any, admin: Any) -> Comparison:
+    """A comparison whose Fixes table is full (the demo's short run may flip few items): its
+    buttons and Input column are what pushed the page sideways at 1280 px."""
+    eval_ids = list(version.items.filter(split="eval").values_list("example_id", flat=True))
+    baseline = scored_run(version, dict.fromkeys(eval_ids[:12], "a_label_the_baseline_made_up_for_this_item"))
+    candidate = scored_run(version, {})
+    return comparison_create(baseline=baseline, candidate=candidate, user=admin)
 
 
 def swept_pages(ids: dict[str, Any]) -> list[tuple[str, str]]:
