@@ -10,7 +10,8 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.defaults import page_not_found
+from django.shortcuts import render
+from django.urls import Resolver404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -67,7 +68,15 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         message = f"No API endpoint at {request.path}; ids in paths are numbers."
         return JsonResponse(error_body("not_found", message), status=404)
-    return page_not_found(request, exception)
+    return render(request, "404.html", {"exception": _not_found_message(request, exception)}, status=404)
+
+
+def _not_found_message(request: HttpRequest, exception: Exception) -> str:
+    """The refusal's own words (No such project.), or for a URL no route matches, the path."""
+    said = exception.args[0] if exception.args else None
+    if isinstance(said, str) and not isinstance(exception, Resolver404):
+        return said
+    return f"Nothing lives at {request.path}."
 
 
 def _flatten(field: str | None, details: Any) -> list[dict[str, Any]]:

@@ -57,6 +57,7 @@ urlpatterns = [
     path("examples/<int:example_id>/", examples.example_detail, name="example"),
     path("examples/<int:example_id>/similar/", examples.similar, name="example-similar"),
     path("examples/<int:example_id>/review/", review.review_decide, name="review-decide"),
+    path("examples/<int:example_id>/review/undo/", review.review_undo, name="review-undo"),
     path("examples/<int:example_id>/flag/", flags.flag_search, name="flag-search"),
     path("examples/<int:example_id>/flag/compare/", flags.flag_compare, name="flag-compare"),
     path("flags/<int:flag_id>/", flags.flag_detail, name="flag"),

@@ -192,7 +192,9 @@ class DedupJobForm(forms.Form):
         min_value=0.01,
         max_value=1.0,
         help_text="MinHash: Jaccard similarity (default 0.8); embedding: cosine (default 0.95).",
-        widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "threshold"}),
+        widget=forms.NumberInput(
+            attrs={"step": "0.05", "placeholder": "threshold", "aria-label": "Threshold"}
+        ),
     )
 
     def job_parameters(self) -> dict[str, Any]:

@@ -29,6 +29,11 @@ class Dashboard:
     def to_review(self) -> int:
         return self.counts[ExampleStatus.SUBMITTED]
 
+    @property
+    def labelled_counts(self) -> list[tuple[str, str, int]]:
+        """(status, its label for people, count) in the statuses' order."""
+        return [(value, str(label).lower(), self.counts[value]) for value, label in ExampleStatus.choices]
+
 
 def dashboard(*, project: Project, user: User) -> Dashboard:
     mine = project.examples.filter(created_by=user)

@@ -11,6 +11,7 @@ from curation import filters as query
 from curation.errors import NotFound
 from curation.filters import MAX_ID
 from curation.models import (
+    ClusterStatus,
     ContradictionJob,
     DatasetVersion,
     DedupJob,
@@ -102,6 +103,13 @@ def example_history(*, example: Example) -> list[ExampleRevision]:
     """Every revision, newest first: the current one, then those it superseded."""
     older = example.revisions.select_related("changed_by").order_by("-revision")
     return [example.as_revision(), *older]
+
+
+def example_open_groups(*, example: Example) -> dict[str, list[Any]]:
+    """The open flags and active duplicate clusters the example is in (the review card names them)."""
+    flags = Flag.objects.filter(memberships__example=example, status=FlagStatus.OPEN).order_by("id")
+    clusters = DuplicateCluster.objects.filter(members__example=example, status=ClusterStatus.ACTIVE)
+    return {"flags": list(flags[:10]), "clusters": list(clusters.order_by("id")[:10])}
 
 
 def flag_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Flag]:

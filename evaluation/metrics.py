@@ -42,6 +42,18 @@ GUARDRAILS = {
     "generation": {},
     "chat": {},
 }
+# The metrics as pages name them (the API keeps the names above).
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "invalid_label": "answers that name no label",
+    "macro_f1": "macro-F1",
+    "json_valid": "answers that are valid JSON",
+    "schema_valid": "answers that pass the schema",
+    "field_exact_match": "fields matching exactly",
+    "exact_match": "exact matches",
+    "chrf": "chrF",
+    "rouge_l": "ROUGE-L",
+}
 BINARY = {"accuracy", "invalid_label", "json_valid", "schema_valid", "exact_match"}
 SET_LEVEL = {"macro_f1"}
 

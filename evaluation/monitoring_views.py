@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from curation.errors import ApplicationError
 from curation.models import JobStatus, Role
+from curation.numbering import numbered
 from curation.views.common import abilities, django_errors, project_for, signed_in
 from evaluation import selectors
 from evaluation.drift import DEFAULT_THRESHOLDS
@@ -46,8 +47,10 @@ def deployment_list(request: HttpRequest, project_id: int) -> HttpResponse:
         (deployment, deployment.reports.order_by("-id").first())
         for deployment in selectors.deployment_list(user=request.user, project_id=project.pk)
     ]
-    runs = TrainingRun.objects.filter(version__project=project, status=JobStatus.SUCCEEDED).exclude(
-        adapter_sha256=""
+    runs = (
+        numbered(TrainingRun.objects.all(), "version__project")
+        .filter(version__project=project, status=JobStatus.SUCCEEDED)
+        .exclude(adapter_sha256="")
     )
     context = {**abilities(request, project), "deployments": deployments, "runs": runs.order_by("-id")}
     return render(request, "evaluation/deployments.html", context)

@@ -9,9 +9,11 @@ from django.db.models import QuerySet
 from curation import filters as query
 from curation.errors import NotFound
 from curation.models import Project, Role
+from curation.numbering import numbered
 from curation.roles import AnyUser, require_role
 from curation.selectors import as_id
 from evaluation.models import Comparison, Deployment, DriftReport, DriftReportJob, EvalPrediction, EvalRun
+from training.models import TrainingRun
 
 
 def eval_run_list(*, user: AnyUser, filters: dict[str, str] | None = None) -> QuerySet[EvalRun]:
@@ -23,7 +25,11 @@ def eval_run_list(*, user: AnyUser, filters: dict[str, str] | None = None) -> Qu
         runs = runs.filter(version__project_id=project_id)
     if (version_id := query.object_id(filters.get("version"), "version")) is not None:
         runs = runs.filter(version_id=version_id)
-    return runs.order_by("-id")
+    runs = numbered(runs, "version__project")
+    training = numbered(
+        runs, "version__project", name="training_number", id_field="training_run_id", of=TrainingRun
+    )
+    return training.order_by("-id")
 
 
 def eval_run_get(*, user: AnyUser, run_id: Any, min_role: str = Role.ANNOTATOR) -> EvalRun:
@@ -44,6 +50,17 @@ def comparison_list(*, user: AnyUser, version_id: int | None = None) -> QuerySet
     ).filter(baseline__version__project__in=Project.objects.for_user(user))
     if version_id is not None:
         comparisons = comparisons.filter(baseline__version_id=version_id)
+    project = "baseline__version__project"
+    comparisons = numbered(comparisons, project)
+    for side in ("baseline", "candidate"):
+        comparisons = numbered(
+            comparisons,
+            project,
+            name=f"{side}_number",
+            id_field=f"{side}_id",
+            of=EvalRun,
+            of_project="version__project",
+        )
     return comparisons.order_by("-id")
 
 
@@ -61,6 +78,15 @@ def deployment_list(*, user: AnyUser, project_id: int | None = None) -> QuerySet
     )
     if project_id is not None:
         deployments = deployments.filter(training_run__version__project_id=project_id)
+    project = "training_run__version__project"
+    deployments = numbered(
+        deployments,
+        project,
+        name="training_number",
+        id_field="training_run_id",
+        of=TrainingRun,
+        of_project="version__project",
+    )
     return deployments.order_by("-id")
 
 

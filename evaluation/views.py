@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from curation import selectors as curation_selectors
 from curation.errors import ApplicationError
 from curation.models import JobStatus, Role
+from curation.numbering import numbered
 from curation.roles import require_role
 from curation.views.common import abilities, django_errors, int_param, signed_in
 from evaluation import selectors
@@ -52,9 +53,9 @@ def leaderboard(request: HttpRequest, version_id: int) -> HttpResponse:
         "primary": primary,
         "finished": finished,
         "comparisons": selectors.comparison_list(user=request.user, version_id=version.pk)[:20],
-        "training_runs": TrainingRun.objects.filter(version=version, status=JobStatus.SUCCEEDED).order_by(
-            "-id"
-        ),
+        "training_runs": numbered(TrainingRun.objects.filter(version=version), "version__project")
+        .filter(status=JobStatus.SUCCEEDED)
+        .order_by("-id"),
         "base_models": base_model_suggestions(),
     }
     return render(request, "evaluation/leaderboard.html", context)
@@ -83,7 +84,8 @@ def _act(request: HttpRequest, version: Any) -> HttpResponse:
         training_run=training_run,
         few_shot=int_param(request.POST.get("few_shot"), "few_shot") or 0,
     )
-    messages.success(request, f"Eval run {run.pk} ({run.kind}) launched.")
+    number = selectors.eval_run_get(user=request.user, run_id=run.pk).number  # type: ignore[attr-defined]
+    messages.success(request, f"Eval run {number} ({run.kind}) launched.")
     return redirect("leaderboard", version_id=version.pk)
 
 

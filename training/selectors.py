@@ -9,13 +9,15 @@ from django.db.models import QuerySet
 from curation import filters as query
 from curation.errors import NotFound
 from curation.models import JobStatus, Project, Role
+from curation.numbering import numbered
 from curation.roles import AnyUser, require_role
 from curation.selectors import as_id
 from training.models import TrainingRun
 
 
 def run_list(*, user: AnyUser, filters: dict[str, str] | None = None) -> QuerySet[TrainingRun]:
-    """Runs of the user's projects, newest first; `project`, `version` and `status` narrow it."""
+    """Runs of the user's projects, newest first, each with its per-project `number`; `project`,
+    `version` and `status` narrow it."""
     filters = filters or {}
     runs = TrainingRun.objects.select_related("version__project", "created_by").filter(
         version__project__in=Project.objects.for_user(user)
@@ -26,7 +28,7 @@ def run_list(*, user: AnyUser, filters: dict[str, str] | None = None) -> QuerySe
         runs = runs.filter(version_id=version_id)
     if status := query.choice(filters.get("status"), JobStatus.values, "status"):
         runs = runs.filter(status=status)
-    return runs.order_by("-id")
+    return numbered(runs, "version__project").order_by("-id")
 
 
 def run_get(*, user: AnyUser, run_id: Any, min_role: str = Role.ANNOTATOR) -> TrainingRun:

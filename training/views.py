@@ -32,9 +32,10 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
         if form.is_valid():
             try:
                 run = run_create(user=signed_in(request), **form.launch_arguments())
+                number = selectors.run_get(user=request.user, run_id=run.pk).number  # type: ignore[attr-defined]
                 messages.success(
                     request,
-                    f"Training run {run.pk} launched: a GPU worker (or a CPU one) takes it from the queue.",
+                    f"Training run {number} launched: a GPU worker (or a CPU one) takes it from the queue.",
                 )
                 return redirect("training-run", run_id=run.pk)
             except ApplicationError as exc:
@@ -65,9 +66,10 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
 def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
     run = selectors.run_get(user=request.user, run_id=run_id)
     require_role(request.user, run.version.project, Role.LEAD)
+    number = run.number  # type: ignore[attr-defined]
     try:
         run = run_cancel(run=run, user=signed_in(request))
-        messages.success(request, f"Run {run.pk} is {run.status if run.is_finished else 'stopping'}.")
+        messages.success(request, f"Run {number} is {run.status if run.is_finished else 'stopping'}.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("training-run", run_id=run.pk)

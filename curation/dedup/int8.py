@@ -119,6 +119,11 @@ def _session(model_path: str, folder: str) -> tuple[Any, Any]:
     return session, AutoTokenizer.from_pretrained(model_path)
 
 
+def session_loaded() -> bool:
+    """Whether this process holds an int8 session already (loading one takes seconds)."""
+    return _session.cache_info().currsize > 0
+
+
 def encode(texts: list[str], model_path: str, folder: Path) -> npt.NDArray[np.float32]:
     """Unit-length int8-model embeddings, in the order of `texts`."""
     session, tokenizer = _session(model_path, str(folder))

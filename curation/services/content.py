@@ -18,6 +18,8 @@ from curation.models import Project, TaskType
 from curation.pipeline import json_values
 
 CHAT_ROLES = ("system", "user", "assistant")
+# How many schema problems of one output a refusal names before "and N more".
+SCHEMA_PROBLEMS_SHOWN = 5
 
 
 def canonical_json(value: Any) -> str:
@@ -215,14 +217,23 @@ def _checked_messages(value: Any) -> list[dict[str, str]]:
 
 
 def _checked_message(index: int, message: Any) -> dict[str, str]:
+    """One message; a refusal names it as people count (Message 2) and, for API users, its path."""
     where = f"input[{index}]"
     if not isinstance(message, dict) or set(message) != {"role", "content"}:
-        raise InvalidInput(f"{where} must be an object with exactly role and content.", field="input")
+        raise InvalidInput(
+            f"Message {index + 1} must be an object with exactly role and content ({where}).", field="input"
+        )
     role, content = message["role"], message["content"]
     if role not in CHAT_ROLES:
-        raise InvalidInput(f"{where}.role {role!r} is not one of {', '.join(CHAT_ROLES)}.", field="input")
+        raise InvalidInput(
+            f"Message {index + 1}: role {role!r} is not one of {', '.join(CHAT_ROLES)} ({where}.role).",
+            field="input",
+        )
     if not isinstance(content, str) or not content.strip():
-        raise InvalidInput(f"{where}.content must be a non-empty string.", field="input")
+        raise InvalidInput(
+            f"Message {index + 1} ({role}) is empty: write its text or remove it ({where}.content).",
+            field="input",
+        )
     return {"role": role, "content": content}
 
 
@@ -259,15 +270,26 @@ def extraction_checker(output_schema: dict[str, Any] | None) -> Callable[[str], 
             ) from exc
         if validator is None:
             return
-        error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-        if error is not None:
-            path = "/".join(str(part) for part in error.absolute_path) or "(root)"
+        errors = sorted(
+            validator.iter_errors(document), key=lambda error: [str(part) for part in error.absolute_path]
+        )
+        if errors:
             raise InvalidInput(
-                f"output does not match the project's output_schema at {path}: {error.message}",
+                f"output does not match the project's output_schema: {_schema_problems(errors)}",
                 field="output",
             )
 
     return check
+
+
+def _schema_problems(errors: list[jsonschema.exceptions.ValidationError]) -> str:
+    """Every problem, each at its path, capped at SCHEMA_PROBLEMS_SHOWN then "and N more"."""
+    shown = [
+        f"at {'/'.join(str(part) for part in error.absolute_path) or '(root)'}: {_clip(error.message, 160)}"
+        for error in errors[:SCHEMA_PROBLEMS_SHOWN]
+    ]
+    more = len(errors) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more." if more else ".")
 
 
 def _check_length(text: str, field: str) -> None:

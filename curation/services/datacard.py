@@ -25,8 +25,9 @@ from curation.models import (
 )
 from curation.services.embedding_cache import model_label, model_path
 
-CHAR_BINS = [0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
-TOKEN_BINS = [0, 8, 16, 32, 64, 128, 256, 512, 1024]
+# Length histograms: bins at quantiles of the observed lengths (train and eval together), so
+# each holds data whatever the range; fixed power-of-two bins left most of them empty.
+LENGTH_BINS = 8
 TOKEN_SAMPLE = 2000  # per split: token counts of a spread-out sample, not of every text
 LABELS_SHOWN = 30
 
@@ -74,18 +75,39 @@ def _lengths(
     inputs: list[str], outputs: list[str], sides: dict[str, npt.NDArray[np.int64]]
 ) -> dict[str, Any]:
     tokenizer = _tokenizer()
-    lengths: dict[str, Any] = {"input_chars": {}, "output_chars": {}, "input_tokens": {}, "output_tokens": {}}
+    measured: dict[str, dict[str, list[int]]] = {
+        "input_chars": {},
+        "output_chars": {},
+        "input_tokens": {},
+        "output_tokens": {},
+    }
+    sampled: dict[str, dict[str, int]] = {"input": {}, "output": {}}
     for side, rows in sides.items():
         for field, texts in (("input", inputs), ("output", outputs)):
-            chars = [len(texts[row]) for row in rows.tolist()]
-            lengths[f"{field}_chars"][side] = _histogram(chars, CHAR_BINS)
+            measured[f"{field}_chars"][side] = [len(texts[row]) for row in rows.tolist()]
             step = max(1, len(rows) // TOKEN_SAMPLE)
             sample = [texts[row] for row in rows[::step].tolist()]
-            tokens = [
+            measured[f"{field}_tokens"][side] = [
                 len(encoding.ids) for encoding in tokenizer.encode_batch(sample, add_special_tokens=False)
             ]
-            lengths[f"{field}_tokens"][side] = {**_histogram(tokens, TOKEN_BINS), "sampled": len(sample)}
+            sampled[field][side] = len(sample)
+    lengths: dict[str, Any] = {}
+    for measure, by_side in measured.items():
+        edges = length_edges([value for values in by_side.values() for value in values])
+        lengths[measure] = {side: _histogram(values, edges) for side, values in by_side.items()}
+        if measure.endswith("_tokens"):
+            for side, figure in lengths[measure].items():
+                figure["sampled"] = sampled[measure.split("_")[0]][side]
     return lengths
+
+
+def length_edges(values: list[int], bins: int = LENGTH_BINS) -> list[int]:
+    """Lower edges of up to `bins` bins at the quantiles of `values` (the last bin runs to the
+    maximum), so every bin covers observed lengths."""
+    if not values:
+        return [0]
+    quantiles = np.quantile(np.asarray(values), np.linspace(0, 1, bins + 1))[:-1]
+    return sorted({int(value) for value in np.floor(quantiles)})
 
 
 def _tokenizer() -> Any:

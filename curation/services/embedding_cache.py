@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
-from curation.dedup import int8
+from curation.dedup import embeddings, int8
 from curation.dedup.embeddings import Pairs, Vectors, all_cores, default_model_path, encode, similar_pairs
 from curation.models import CachedEmbedding
 from curation.services.lookups import matching
@@ -38,6 +38,12 @@ def fast_available() -> bool:
     length a core embeds 1.5x as many texts a second with it as with the model in bfloat16, and
     about 3x as many as in fp32 (docs/benchmarks.md)."""
     return bool(settings.FINCH_EMBEDDING_INT8) and int8.available(model_path())
+
+
+def model_loaded() -> bool:
+    """Whether this process already holds the embedding model that a similarity search uses
+    (its first use in a process loads it: seconds, which the page says while it waits)."""
+    return int8.session_loaded() if fast_available() else embeddings.model_loaded()
 
 
 # The int8 copy's cosine of a pair runs lower than the model's (its rounding errors differ

@@ -84,7 +84,7 @@ def example_update(*, example: Example, user: User, revision: int | None, change
 
 
 def _update(example: Example, user: User, revision: int | None, changes: dict[str, Any]) -> Example:
-    _check_revision(example, revision)
+    check_revision(example, revision)
     previous = example.as_revision()
     before = _audited(example)
     project = example.project
@@ -141,7 +141,7 @@ def example_review(
             field="decision",
         )
     if revision is not None:
-        _check_revision(example, revision)
+        check_revision(example, revision)
     if example.status == ExampleStatus.DRAFT:
         raise InvalidInput("This example is a draft; it must be submitted before review.")
     if decision == ReviewDecision.REQUEST_CHANGES and not comment.strip():
@@ -213,7 +213,8 @@ def _apply_content(example: Example, changes: dict[str, Any], status: str) -> bo
     return changed
 
 
-def _check_revision(example: Example, revision: int | None) -> None:
+def check_revision(example: Example, revision: int | None) -> None:
+    """Conflict unless `revision` is the example's current one (the optimistic-concurrency check)."""
     if revision is None:
         raise Conflict(
             f"revision is required: send the revision you last read (current is {example.revision}).",

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from curation import filters as query
 from curation import selectors
@@ -36,9 +37,7 @@ def django_errors(view: View) -> View:
         except PermissionDenied as exc:
             raise DjangoPermissionDenied(exc.message) from exc
         except ApplicationError as exc:  # a bad filter or parameter in the URL
-            return HttpResponseBadRequest(
-                f"Bad request: {exc.message}", content_type="text/plain; charset=utf-8"
-            )
+            return render(request, "400.html", {"message": exc.message}, status=400)
 
     return wrapped
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -11,7 +13,7 @@ from django.views.decorators.http import require_POST
 from curation import selectors
 from curation.errors import ApplicationError
 from curation.forms import DedupJobForm
-from curation.models import ClusterStatus, DedupJob, Role
+from curation.models import ClusterStatus, DedupJob, Project, Role
 from curation.services.dedup import cluster_dissolve, cluster_keep, dedup_job_create
 from curation.views.common import abilities, django_errors, int_param, project_for, signed_in
 
@@ -23,7 +25,7 @@ CLUSTERS_SHOWN = 50
 def duplicates(request: HttpRequest, project_id: int) -> HttpResponse:
     """The project's active clusters, its dedup jobs, and (for leads) a form to start one."""
     project = project_for(request, project_id)
-    form = DedupJobForm()
+    form = DedupJobForm(initial=_last_choices(project))
     if request.method == "POST":
         project = project_for(request, project_id, min_role=Role.LEAD)
         form = DedupJobForm(request.POST)
@@ -42,6 +44,19 @@ def duplicates(request: HttpRequest, project_id: int) -> HttpResponse:
         "clusters": clusters,
     }
     return render(request, "curation/duplicates.html", context)
+
+
+def _last_choices(project: Project) -> dict[str, Any]:
+    """The form starts from the project's last job's settings, so Start keeps the chosen method."""
+    last = selectors.job_list(DedupJob, project=project).first()
+    if last is None:
+        return {}
+    return {
+        "method": last.method,
+        "compare": last.fields,
+        "threshold": last.threshold,
+        "shingle": last.shingle,
+    }
 
 
 @login_required

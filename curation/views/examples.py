@@ -14,6 +14,7 @@ from curation.errors import ApplicationError, Conflict
 from curation.forms import ExampleForm
 from curation.models import Example, ExampleStatus
 from curation.search import search_bounded
+from curation.services.embedding_cache import model_loaded
 from curation.services.examples import example_create, example_update
 from curation.services.similar import similar_examples
 from curation.views.common import (
@@ -70,6 +71,7 @@ def example_detail(request: HttpRequest, example_id: int) -> HttpResponse:
         "history": history_with_changes(example),
         "reviews": example.reviews.select_related("reviewer")[:20],
         "flags": example.flags.select_related("created_by").order_by("-id")[:20],
+        "embedding_loaded": model_loaded(),
     }
     return render(request, "curation/example.html", context)
 
@@ -119,17 +121,24 @@ def my_work(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @django_errors
 def browse(request: HttpRequest, project_id: int) -> HttpResponse:
-    """Every example, filtered, newest first, 50 at a time."""
+    """Every example, filtered, newest first, 50 at a time; a bad filter is named beside the filters."""
     project = project_for(request, project_id)
     filters = {name: request.GET.get(name, "").strip() for name in BROWSE_FILTERS}
-    examples = selectors.example_list(project=project, filters={k: v for k, v in filters.items() if v})
-    with search_bounded(filters["q"]):
-        page = queues.keyset_page(examples, before=int_param(request.GET.get("before"), "before"))
-    context = {
+    context: dict[str, Any] = {
         **abilities(request, project),
-        "page": page,
         "filters": filters,
-        "statuses": ExampleStatus.values,
+        "statuses": ExampleStatus.choices,
     }
+    try:
+        examples = selectors.example_list(project=project, filters={k: v for k, v in filters.items() if v})
+        with search_bounded(filters["q"]):
+            page = queues.keyset_page(examples, before=int_param(request.GET.get("before"), "before"))
+    except ApplicationError as exc:
+        # A partial keeps 200 so htmx swaps the message in; the page itself answers 400.
+        context["filter_error"] = exc.message
+        status = 200 if is_htmx(request) else 400
+        template = "curation/_browse_rows.html" if is_htmx(request) else "curation/browse.html"
+        return render(request, template, context, status=status)
+    context["page"] = page
     template = "curation/_browse_rows.html" if is_htmx(request) else "curation/browse.html"
     return render(request, template, context)

@@ -12,11 +12,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from curation import queues
+from curation import queues, selectors
 from curation.errors import ApplicationError, Conflict, InvalidInput
 from curation.models import Example, Project, Role
 from curation.services import duties
 from curation.services.examples import example_review
+from curation.services.review_undo import example_review_undo
 from curation.views.common import (
     abilities,
     django_errors,
@@ -67,8 +68,27 @@ def review_decide(request: HttpRequest, example_id: int) -> HttpResponse:
     except ApplicationError as exc:
         return _card(request, project, example, skip, full_page=not is_htmx(request), problem=exc.message)
     following = queues.review_neighbour(project=project, skip_own_of=skip, after=example.pk)
-    done = f"Example {example.pk}: {example.status}."
-    return _card(request, project, following, skip, full_page=not is_htmx(request), done=done)
+    done = f"Example {example.pk}: {example.get_status_display().lower()}."
+    return _card(request, project, following, skip, full_page=not is_htmx(request), done=done, undo=example)
+
+
+@login_required
+@require_POST
+@django_errors
+def review_undo(request: HttpRequest, example_id: int) -> HttpResponse:
+    """Undo the reviewer's own last decision on an example, then show that example again."""
+    example = example_for(request, example_id, min_role=Role.REVIEWER)
+    project = example.project
+    skip = _skip_own_of(request, project)
+    revision = int_param(request.POST.get("revision"), "revision")
+    try:
+        example = example_review_undo(example=example, user=signed_in(request), revision=revision)
+    except ApplicationError as exc:
+        following = queues.review_neighbour(project=project, skip_own_of=skip, after=example.pk)
+        problem = f"Example {example.pk}: {exc.message}"
+        return _card(request, project, following, skip, full_page=not is_htmx(request), problem=problem)
+    done = f"Undone: example {example.pk} is {example.get_status_display().lower()} again."
+    return _card(request, project, example, skip, full_page=not is_htmx(request), done=done)
 
 
 def _skip_own_of(request: HttpRequest, project: Project) -> User | None:
@@ -95,10 +115,13 @@ def _card(
     full_page: bool = False,
     problem: str = "",
     done: str = "",
+    undo: Example | None = None,
 ) -> HttpResponse:
     context = {
         **abilities(request, project),
         "example": example,
+        "undo": undo,
+        "groups": selectors.example_open_groups(example=example) if example else {},
         "history": history_with_changes(example) if example else [],
         "problem": problem,
         "done": done,

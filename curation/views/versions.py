@@ -125,12 +125,13 @@ def _charts(version: DatasetVersion) -> list[dict[str, Any]]:
     for measure, sides in (version.stats.get("lengths") or {}).items():
         totals = {side: max(sum(figure["counts"]), 1) for side, figure in sides.items()}
         edges = sides["train"]["edges"]
+        top = max(figure.get("max", 0) for figure in sides.values())
         used = [
             index for index in range(len(edges)) if any(figure["counts"][index] for figure in sides.values())
         ]
         bins = []
         for index in range(used[0], used[-1] + 1) if used else []:
-            upper = f"-{edges[index + 1] - 1}" if index + 1 < len(edges) else "+"
+            upper = f"-{edges[index + 1] - 1}" if index + 1 < len(edges) else f"-{top}"
             shares = {
                 side: round(100 * figure["counts"][index] / totals[side], 1) for side, figure in sides.items()
             }

@@ -91,7 +91,7 @@ class TestChat:
             ("plain text", "list of {role, content} messages"),
             ([{"role": "robot", "content": "x"}], "'robot' is not one of"),
             ([{"role": "user"}], "exactly role and content"),
-            ([{"role": "user", "content": "  "}], "content must be a non-empty string"),
+            ([{"role": "user", "content": "  "}], r"\(user\) is empty"),
             ([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}], "Only the first"),
             (
                 [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
@@ -126,3 +126,32 @@ class TestProjectSettings:
 
     def test_labels_are_trimmed(self) -> None:
         assert validate_project_settings(TaskType.CLASSIFICATION, [" a ", "b"], None) == (["a", "b"], None)
+
+
+def test_every_schema_problem_of_an_output_is_named_up_to_five_then_counted() -> None:
+    schema = {"type": "object", "required": [f"field_{n}" for n in range(7)]}
+    with pytest.raises(InvalidInput) as refused:
+        validate_content(
+            task_type=TaskType.EXTRACTION,
+            labels=[],
+            output_schema=schema,
+            input_value="Pay me",
+            output_value="{}",
+            require_output=True,
+        )
+    message = refused.value.message
+    assert message.count("is a required property") == 5 and message.endswith("; and 2 more.")
+    assert "'field_0' is a required property" in message
+
+
+def test_a_chat_message_is_named_as_people_count_it() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        validate_content(
+            task_type=TaskType.CHAT,
+            labels=[],
+            output_schema=None,
+            input_value=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": " "}],
+            output_value="Hi",
+            require_output=True,
+        )
+    assert refused.value.message.startswith("Message 2 (user) is empty")

@@ -283,8 +283,16 @@ BAD_ROWS = [
         "rows.jsonl",
         b'{"input": "Pay me", "output": {"amount": "five"}}',
         {},
-        "output does not match the project's output_schema at amount",
+        "output does not match the project's output_schema: at amount",
         id="extraction-schema-violation",
+    ),
+    pytest.param(
+        "extraction",
+        "rows.jsonl",
+        b'{"input": "Pay me", "output": {"amount": "five", "currency": 5}}',
+        {},
+        "output_schema: at amount: 'five' is not of type 'number'; at currency: 5 is not of type 'string'.",
+        id="extraction-every-schema-problem",
     ),
     pytest.param(
         "extraction",
@@ -299,7 +307,7 @@ BAD_ROWS = [
         "rows.jsonl",
         b'{"input": [{"role": "robot", "content": "hi"}], "output": "hello"}',
         {},
-        "input[0].role 'robot' is not one of system, user, assistant.",
+        "Message 1: role 'robot' is not one of system, user, assistant (input[0].role).",
         id="chat-bad-role",
     ),
     pytest.param(
@@ -315,7 +323,7 @@ BAD_ROWS = [
         "rows.jsonl",
         b'{"input": [{"role": "user", "content": "  "}], "output": "x"}',
         {},
-        "input[0].content must be a non-empty string.",
+        "Message 1 (user) is empty: write its text or remove it (input[0].content).",
         id="chat-empty-message",
     ),
     pytest.param(

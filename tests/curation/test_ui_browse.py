@@ -116,6 +116,7 @@ class TestFilters:
         # The rows, and the export form above them that carries the same filters.
         assert page.lstrip().startswith('<form method="post" action="/projects/')
         assert '<input type="hidden" name="q" value="beta">' in page
+        assert 'class="filters"' not in page
         assert "<html" not in page
         assert row_ids(page) == [catalog.imported.pk]
 

@@ -123,7 +123,10 @@ class TestWriteExtraction:
         )
         assert response.status_code == 200
         page = text(response)
-        assert '<p class="error">output does not match the project&#x27;s output_schema at amount' in page
+        assert (
+            'data-field-error="output">output does not match the project&#x27;s output_schema: at amount'
+            in page
+        )
         assert "&quot;ten&quot;" in page  # the JSON typed is kept in the field
         assert not Example.objects.exists()
 
@@ -131,13 +134,13 @@ class TestWriteExtraction:
         response = logged_in(team.annotator).post(
             write_url(project), {"input": "Paid 10", "output": '{"amount": 10}', "submit": "1"}
         )
-        assert "output_schema at (root): &#x27;currency&#x27; is a required property" in text(response)
+        assert "output_schema: at (root): &#x27;currency&#x27; is a required property" in text(response)
 
     def test_invalid_json_is_shown_inline(self, team: Team, project: Project) -> None:
         response = logged_in(team.annotator).post(
             write_url(project), {"input": "Paid 10", "output": '{"amount": 10,', "submit": "1"}
         )
-        assert '<p class="error">output is not valid JSON' in text(response)
+        assert 'data-field-error="output">output is not valid JSON' in text(response)
         assert not Example.objects.exists()
 
     @pytest.mark.parametrize(("button", "status"), [("submit", "submitted"), ("draft", "draft")])

@@ -92,7 +92,7 @@ def comparison(team: Team, frozen: FreezeFn) -> Comparison:
 def test_leaderboard_and_comparison_pages(team: Team, comparison: Comparison) -> None:
     version = comparison.baseline.version
     board = logged_in(team.annotator).get(f"/versions/{version.pk}/evaluation/").content.decode()
-    assert f"run {comparison.candidate_id}" in board and "Launch eval run" not in board
+    assert "<td>eval run 2</td>" in board and "Launch eval run" not in board  # per-project numbers
     assert (
         "Launch eval run" in logged_in(team.lead).get(f"/versions/{version.pk}/evaluation/").content.decode()
     )

@@ -57,8 +57,11 @@
         status.className = "json-status small error";
       }
     }
-    field.addEventListener("input", check);
-    check();
+    // After a refused save the server's error already says what is wrong with this text: the live
+    // check speaks again only once the text changes (one message, not two wordings of it).
+    const refused = field.form.querySelector("[data-field-error=output]");
+    field.addEventListener("input", () => { if (refused) refused.remove(); check(); });
+    if (!refused) check();
   }
 
   function typing(target) {
@@ -146,16 +149,21 @@
         const live = !["succeeded", "failed", "cancelled"].includes(run.status);
         const progress = document.getElementById("run-bar");
         if (progress) progress.style.width = Math.round(run.progress * 100) + "%";
-        const step = document.getElementById("run-step");
-        if (step) step.textContent = run.step;
-        const total = document.getElementById("run-total");
-        if (total) total.textContent = run.total_steps;
+        const steps = document.getElementById("run-steps");
+        if (steps && run.total_steps) steps.textContent = `step ${run.step} of ${run.total_steps}`;
+        else if (steps && run.status !== "queued" && live) steps.textContent = "preparing the data";
         if (figure.dataset.live === "1" && !live) return window.location.reload();
         if (!live) return;
       }
       setTimeout(poll, 2000);
     }
     poll();
+  }
+
+  // A form that destroys work asks first (data-confirm holds the question).
+  function confirmSubmit(event) {
+    const form = event.target.closest("form[data-confirm]");
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
   }
 
   function init(root) {
@@ -168,5 +176,6 @@
   document.addEventListener("DOMContentLoaded", () => init(document));
   document.addEventListener("htmx:afterSwap", (event) => init(event.target));
   document.addEventListener("keydown", reviewKeys);
+  document.addEventListener("submit", confirmSubmit);
   document.addEventListener("keydown", (event) => { if (event.target.matches && event.target.matches("textarea")) commentEnter(event); });
 })();
