@@ -10,6 +10,8 @@ and fits 1280 and 1024 px without sideways scrolling."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable
 
 import pytest
@@ -19,7 +21,8 @@ from playwright.sync_api import Page, expect
 from curation.models import Example, Membership, Project, Role, TaskType, ValidationJob
 from curation.services.flags import flag_create
 from curation.services.projects import project_create
-from tests.browser.conftest import CHROMIUM
+from tests.browser.conftest import CHROMIUM, SCREENSHOTS
+from tests.browser.test_demo_tour import DOCS_IMAGES
 from tests.factories import UserFactory
 
 pytestmark = [
@@ -37,6 +40,8 @@ GUIDELINES = (
     "## Good\n\n- *card_arrival*: the customer waits for a card.\n\n"
     "## Bad\n\n- *lost_card* when the card is only late."
 )
+# With FINCH_DOCS_SCREENSHOTS=1 the 1280 px screenshots also go to docs/images/ (getting-started.md).
+FOR_THE_DOCS = os.environ.get("FINCH_DOCS_SCREENSHOTS") == "1"
 RECEIPT_SCHEMA = {
     "type": "object",
     "properties": {"merchant": {"type": "string"}, "amount": {"type": "number"}},
@@ -51,6 +56,8 @@ def fits(page: Page, step: str, screenshot: Screenshot) -> None:
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (step, width)
         screenshot(page, f"first-day-{step}-{width}")
     page.set_viewport_size({"width": 1280, "height": 900})
+    if FOR_THE_DOCS:
+        shutil.copyfile(SCREENSHOTS / f"first-day-{step}-1280.png", DOCS_IMAGES / f"first-day-{step}.png")
 
 
 def invite(page: Page, project: Project, role: str) -> str:
