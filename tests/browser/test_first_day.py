@@ -94,7 +94,9 @@ def test_a_new_teams_first_day(
 ) -> None:
     # Staff invite the team's lead into a first project
     staff = UserFactory.create(is_staff=True)
-    welcome = project_create(user=staff, name="Welcome", task_type=TaskType.GENERATION, target_behavior="Hello.")
+    welcome = project_create(
+        user=staff, name="Welcome", task_type=TaskType.GENERATION, target_behavior="Hello."
+    )
     admin_page = log_in(staff)
     lead_link = invite(admin_page, welcome, Role.LEAD)
     fits(admin_page, "people", screenshot)
