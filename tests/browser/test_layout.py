@@ -22,6 +22,7 @@ from config import urls as config_urls
 from curation.models import DedupJob, DuplicateCluster, Example, ExampleStatus, Flag, ImportJob, Project
 from curation.services.demo import DEMO_PROJECT_NAME
 from curation.services.export_jobs import export_job_create
+from curation.services.invitations import invitation_create
 from evaluation.demo import NOISE_FILE
 from evaluation.models import Comparison, DriftReport
 from evaluation.monitoring import deployment_create
@@ -32,8 +33,10 @@ from tests.evaluation.test_pages_and_command import scored_run
 from training.models import TrainingRun
 
 WIDTHS = (1280, 1024)
-# Not pages: health probes, sign-in/out, the admin and the API (included URL confs) are left out.
-NOT_SWEPT = {"health", "ready", "login", "logout", "admin-login"}
+# Not pages: health probes, sign-in/out, the favicon, the admin and the API (included URL confs)
+# are left out, and the password-reset page, whose link needs a user's token (its width is checked
+# with the other account pages in tests/browser/test_people.py).
+NOT_SWEPT = {"health", "ready", "login", "logout", "admin-login", "favicon", "password-reset"}
 # Pages a route needs a query for.
 QUERIES = {"flag-compare": "?other={second}"}
 NO_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
@@ -78,7 +81,14 @@ def demo_objects(admin: Any) -> dict[str, Any]:
         "comparison_id": with_fixes(version, admin).pk,
         "deployment_id": deployment.pk,
         "report_id": reports[-1].pk,
+        **invitation(project, admin),
     }
+
+
+def invitation(project: Project, admin: Any) -> dict[str, Any]:
+    """A pending invitation's id (for its revoke form) and its token (for its page)."""
+    pending, token = invitation_create(project=project, user=admin, role="annotator")
+    return {"invitation_id": pending.pk, "token": token}
 
 
 def with_fixes(version: Any, admin: Any) -> Comparison:

@@ -46,6 +46,7 @@ ROLE_RANK = {"annotator": 1, "reviewer": 2, "lead": 3, "staff": 3}
 # The account pages (an invitation's, a password change or reset) are not a project's: their own
 # tests are in tests/curation/test_ui_people.py.
 UNLISTED = {
+    "favicon",  # a redirect to the static icon, the same for everyone (tests/deploy/test_site_files.py)
     "health",
     "ready",
     "login",
