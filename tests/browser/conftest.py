@@ -128,3 +128,16 @@ def screenshot() -> Callable[[Page, str], Path]:
         return path
 
     return save
+
+
+WIDTHS = (1280, 1024)
+
+
+def assert_fits(page: Page, name: str, screenshot: Callable[[Page, str], object]) -> None:
+    """The page fits 1280 and 1024 px without sideways scrolling; a screenshot `<name>-<width>` at each."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert fits, f"{name} scrolls sideways at {width} px"
+        screenshot(page, f"{name}-{width}")
+    page.set_viewport_size({"width": 1280, "height": 900})

@@ -21,7 +21,7 @@ from playwright.sync_api import Page, expect
 from curation.models import Example, Membership, Project, Role, TaskType, ValidationJob
 from curation.services.flags import flag_create
 from curation.services.projects import project_create
-from tests.browser.conftest import CHROMIUM, SCREENSHOTS
+from tests.browser.conftest import CHROMIUM, SCREENSHOTS, assert_fits
 from tests.browser.test_demo_tour import DOCS_IMAGES
 from tests.factories import UserFactory
 
@@ -50,12 +50,8 @@ RECEIPT_SCHEMA = {
 
 
 def fits(page: Page, step: str, screenshot: Screenshot) -> None:
-    """The page fits 1280 and 1024 px without sideways scrolling; a screenshot at each width."""
-    for width in (1280, 1024):
-        page.set_viewport_size({"width": width, "height": 900})
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (step, width)
-        screenshot(page, f"first-day-{step}-{width}")
-    page.set_viewport_size({"width": 1280, "height": 900})
+    """The step's page fits both widths (screenshots first-day-<step>-<width>); for the docs too."""
+    assert_fits(page, f"first-day-{step}", screenshot)
     if FOR_THE_DOCS:
         shutil.copyfile(SCREENSHOTS / f"first-day-{step}-1280.png", DOCS_IMAGES / f"first-day-{step}.png")
 

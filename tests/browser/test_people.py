@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from curation.models import Membership, Role
-from tests.browser.conftest import CHROMIUM, Crew
+from tests.browser.conftest import CHROMIUM, Crew, assert_fits
 from tests.factories import MembershipFactory
 
 pytestmark = [
@@ -24,15 +24,6 @@ pytestmark = [
 LogIn = Callable[[User], Page]
 Screenshot = Callable[[Page, str], object]
 NEW_PASSWORD = "a-Long-enough-passphrase-42"
-
-
-def fits(page: Page, name: str, screenshot: Screenshot) -> None:
-    """No horizontal scroll at 1280 and 1024 px wide; a screenshot at each width."""
-    for width in (1280, 1024):
-        page.set_viewport_size({"width": width, "height": 900})
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), (name, width)
-        screenshot(page, f"{name}-{width}")
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def test_a_lead_invites_and_a_new_reviewer_signs_up_through_the_link(
@@ -49,12 +40,12 @@ def test_a_lead_invites_and_a_new_reviewer_signs_up_through_the_link(
     page.get_by_test_id("new-invitation").get_by_role("button", name="Copy").click()
     expect(page.get_by_test_id("new-invitation").get_by_role("button", name="Copied")).to_be_visible()
     expect(page.get_by_test_id("invitations")).to_contain_text("pending")
-    fits(page, "people", screenshot)
+    assert_fits(page, "people", screenshot)
 
     newcomer = new_page()
     newcomer.goto(link)
     expect(newcomer.get_by_role("heading", name=f"Join {crew.project.name}")).to_be_visible()
-    fits(newcomer, "invitation", screenshot)
+    assert_fits(newcomer, "invitation", screenshot)
     form = newcomer.get_by_test_id("signup")
     form.get_by_label("Username").fill("rita")
     form.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
@@ -77,7 +68,7 @@ def test_a_user_changes_their_password_from_the_top_bar(
 ) -> None:
     page = log_in(crew.annotator)
     page.get_by_test_id("password-change-link").click()
-    fits(page, "password-change", screenshot)
+    assert_fits(page, "password-change", screenshot)
     page.get_by_label("Old password").fill("pw-for-tests")
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("New password confirmation").fill(NEW_PASSWORD)

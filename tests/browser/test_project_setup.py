@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from curation.models import GuidelinesRead, Membership, Project, Role, TaskType
 from curation.services.examples import example_create
 from curation.services.projects import project_update
-from tests.browser.conftest import CHROMIUM, Crew
+from tests.browser.conftest import CHROMIUM, Crew, assert_fits
 from tests.factories import UserFactory
 
 pytestmark = [
@@ -26,18 +26,7 @@ pytestmark = [
 
 LogIn = Callable[[User], Page]
 Screenshot = Callable[[Page, str], object]
-WIDTHS = (1280, 1024)
 GUIDELINES = "## Good\n\n- *refund*: the customer wants money back.\n\n## Bad\n\n- *other* when a label fits."
-
-
-def assert_no_sideways_scroll(page: Page, name: str, screenshot: Screenshot) -> None:
-    """At each width the page fits the window (and a screenshot shows it)."""
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-        assert fits, f"{name} scrolls sideways at {width} px"
-        screenshot(page, f"{name}-{width}")
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def add_label(page: Page, label: str) -> None:
@@ -64,7 +53,7 @@ def test_a_user_creates_a_classification_project_with_the_label_editor(
     rows.nth(2).get_by_role("button", name="Move up").click()  # "other" above "shipping"
     expect(page.locator("[data-task-only=extraction]")).to_be_hidden()
     page.get_by_label("Guidelines").fill(GUIDELINES)
-    assert_no_sideways_scroll(page, "project-new", screenshot)
+    assert_fits(page, "project-new", screenshot)
     page.get_by_test_id("project-create").click()
     # Then the project exists with the labels in the order shown, and they lead it
     expect(page.get_by_role("heading", name="Support intents", exact=True)).to_be_visible()
@@ -100,7 +89,7 @@ def test_the_schema_editor_checks_as_you_type_and_shows_an_example(
     expect(page.get_by_test_id("schema-status")).to_contain_text("Valid JSON Schema")
     example = json.loads(page.get_by_test_id("schema-example").inner_text())
     assert set(example) == {"merchant", "amount"}
-    assert_no_sideways_scroll(page, "project-new-schema", screenshot)
+    assert_fits(page, "project-new-schema", screenshot)
     page.get_by_test_id("project-create").click()
     expect(page.get_by_role("heading", name="Receipts", exact=True)).to_be_visible()
     assert Project.objects.get(name="Receipts").output_schema == valid
@@ -125,7 +114,7 @@ def test_a_lead_renames_a_label_and_relabels_its_examples(
     page.get_by_test_id("settings-save").click()
     # Then the page counts the example under the renamed label before saving anything
     expect(page.get_by_test_id("impact-renamed")).to_have_text("1")
-    assert_no_sideways_scroll(page, "settings-impact", screenshot)
+    assert_fits(page, "settings-impact", screenshot)
     page.get_by_label("Move the examples of renamed labels to their new names", exact=False).check()
     page.get_by_test_id("settings-confirm").click()
     expect(page.locator(".message")).to_contain_text("Relabeled 1 example.")
@@ -151,9 +140,9 @@ def test_an_annotator_reads_the_guidelines_on_write(
     # Then they read the rendered guidelines, and the "updated" badge goes, for good
     expect(panel.get_by_role("heading", name="Good")).to_be_visible()
     expect(panel.get_by_test_id("guidelines-updated")).to_have_count(0)
-    assert_no_sideways_scroll(page, "write-guidelines", screenshot)
+    assert_fits(page, "write-guidelines", screenshot)
     assert GuidelinesRead.objects.get(project=crew.project, user=crew.annotator).revision == 1
     page.reload()
     expect(page.get_by_test_id("guidelines-updated")).to_have_count(0)
     page.goto(f"/projects/{crew.project.pk}/guidelines/")
-    assert_no_sideways_scroll(page, "guidelines", screenshot)
+    assert_fits(page, "guidelines", screenshot)
