@@ -36,6 +36,7 @@ from curation.models import (
 )
 from curation.services.audit import audit
 from curation.services.jobs import HandedOff, ProgressFn
+from curation.services.locks import project_lock
 from curation.services.lookups import matching
 
 DEFAULT_THRESHOLDS = {DedupMethod.EXACT: 1.0, DedupMethod.MINHASH: 0.8, DedupMethod.EMBEDDING: 0.95}
@@ -136,7 +137,7 @@ def apply_groups(job: DedupJob, groups: list[list[int]], similarity: Similarity,
     with transaction.atomic():
         # One apply per project at a time: another job's uncommitted clusters would be invisible,
         # and both would cluster the same examples.
-        Project.objects.select_for_update().filter(pk=job.project_id).first()
+        project_lock(job.project_id)
         locked = DedupJob.objects.select_for_update().get(pk=job.pk)
         if locked.is_finished:
             return

@@ -35,6 +35,7 @@ from curation.services.import_rows import ImportReport, StagedRow, rules_for, st
 from curation.services.import_staging import Staging
 from curation.services.import_uploads import pending_upload_check, upload_size
 from curation.services.jobs import ProgressFn
+from curation.services.locks import project_lock
 
 READ_SHARE = 0.8  # of a whole-document import's progress: reading; the rest is the merge
 # Bytes of the upload's own name kept in its stored name (after a 33-byte uuid prefix): file
@@ -84,7 +85,7 @@ def import_job_create(
 @transaction.atomic
 def _job_save(job: ImportJob, *, queue: bool) -> None:
     # The project's row lock orders concurrent uploads, so together they stay within the quota.
-    list(Project.objects.select_for_update().filter(pk=job.project_id).values_list("pk"))
+    project_lock(job.project_id)
     pending_upload_check(project=job.project, size=job.size)
     job.save()
     summary = f"Started import {job.pk} of {job.filename} (rows land as {job.initial_status})"

@@ -15,6 +15,7 @@ from curation.models import Membership, Project, Role
 from curation.services.audit import audit, changed
 from curation.services.content import refuse_nul, validate_project_settings
 from curation.services.guidelines import checked_guidelines, guidelines_record
+from curation.services.locks import project_lock
 
 PROJECT_EDITABLE_FIELDS = (
     "name",
@@ -143,7 +144,9 @@ def membership_set(
     """
     if role not in Role.values:
         raise InvalidInput(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.", field="role")
-    _lock_members(project)
+    # Member changes take turns: two leads demoting or removing each other at once would each
+    # see the other as the remaining lead and leave none.
+    project_lock(project.pk)
     refuse_nul(username, "username")
     membership = Membership.objects.filter(project=project, user__username=username).first()
     if membership is None:
@@ -163,7 +166,7 @@ def membership_set(
 def membership_remove(*, project: Project, user: User | None, username: str) -> None:
     """Remove a member; the last lead cannot leave a project without a lead."""
     refuse_nul(username, "username")
-    _lock_members(project)
+    project_lock(project.pk)  # member changes take turns (see membership_set)
     membership = Membership.objects.filter(project=project, user__username=username).first()
     if membership is None:
         raise InvalidInput(f"{username!r} is not a member of this project.", field="username")
@@ -171,12 +174,6 @@ def membership_remove(*, project: Project, user: User | None, username: str) -> 
         _ensure_another_lead(project, membership)
     _audit_member(membership, user, f"Removed {username}", {"role": (membership.role, None)})
     membership.delete()
-
-
-def _lock_members(project: Project) -> None:
-    # Member changes of one project take turns: two leads demoting or removing each other at
-    # once would each see the other as the remaining lead and leave none.
-    Project.objects.select_for_update().filter(pk=project.pk).first()
 
 
 def addable_users(user: User | None) -> QuerySet[User]:

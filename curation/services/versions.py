@@ -51,6 +51,7 @@ from curation.services.audit import audit
 from curation.services.heartbeat import beating, heartbeat_forget
 from curation.services.jobs import ProgressFn
 from curation.services.leakage import leakage_check, ngram_pairs
+from curation.services.locks import project_lock
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def version_create(
     if len(name) > 200:
         raise InvalidInput("name must be at most 200 characters.", field="name")
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()  # one freeze at a time
+        project_lock(project.pk)  # one freeze at a time
         busy = project.versions.filter(status=VersionStatus.FREEZING).first()
         if busy is not None:
             raise Conflict(f"Version {busy.number} of this project is still freezing; wait for it to finish.")
