@@ -76,6 +76,10 @@ def example_get(*, user: AnyUser, example_id: Any, min_role: str = Role.ANNOTATO
     return example
 
 
+# The filters example_list reads: the browse page's, the API list's and an export job's.
+EXAMPLE_FILTERS = ("status", "flagged", "duplicate", "q", "source", "created_by")
+
+
 def example_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Example]:
     """Examples filtered by status, flagged, duplicate, source, created_by and text `q`."""
     examples = project.examples.select_related("project", "created_by")

@@ -35,7 +35,6 @@ from curation.services.exports import check_export_format, examples_export
 from curation.services.jobs import ProgressFn, job_fail_if_running
 from curation.services.version_exports import HF_FORMAT
 
-FILTERS = ("status", "flagged", "duplicate", "q", "source", "created_by")
 WRITE_CHUNK = 1 << 20
 EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", HF_FORMAT: "zip"}
 
@@ -43,7 +42,7 @@ EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", HF_FORMAT: "zip"}
 def clean_filters(filters: Mapping[str, Any]) -> dict[str, str]:
     """The examples list's filters that are set, as the strings the list reads."""
     cleaned = {}
-    for name in FILTERS:
+    for name in selectors.EXAMPLE_FILTERS:
         value = filters.get(name)
         if value is None or value == "":
             continue

@@ -28,8 +28,6 @@ from curation.views.common import (
     signed_in,
 )
 
-BROWSE_FILTERS = ("status", "flagged", "duplicate", "source", "created_by", "q")
-
 
 @login_required
 @django_errors
@@ -123,7 +121,7 @@ def my_work(request: HttpRequest, project_id: int) -> HttpResponse:
 def browse(request: HttpRequest, project_id: int) -> HttpResponse:
     """Every example, filtered, newest first, 50 at a time; a bad filter is named beside the filters."""
     project = project_for(request, project_id)
-    filters = {name: request.GET.get(name, "").strip() for name in BROWSE_FILTERS}
+    filters = {name: request.GET.get(name, "").strip() for name in selectors.EXAMPLE_FILTERS}
     context: dict[str, Any] = {
         **abilities(request, project),
         "filters": filters,

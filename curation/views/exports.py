@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from curation import selectors
 from curation.errors import ApplicationError
-from curation.services.export_jobs import FILTERS, export_job_create, version_export_job_create
+from curation.services.export_jobs import export_job_create, version_export_job_create
 from curation.views.common import abilities, django_errors, project_for, signed_in
 
 
@@ -21,7 +21,7 @@ from curation.views.common import abilities, django_errors, project_for, signed_
 def export_start(request: HttpRequest, project_id: int) -> HttpResponse:
     """Export the examples that match the posted filters, in the posted format, as a job."""
     project = project_for(request, project_id)
-    filters = {name: request.POST.get(name, "").strip() for name in FILTERS}
+    filters = {name: request.POST.get(name, "").strip() for name in selectors.EXAMPLE_FILTERS}
     try:
         job = export_job_create(
             project=project,
