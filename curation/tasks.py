@@ -79,6 +79,13 @@ def expire_exports() -> int:
     return exports_expire()
 
 
+@shared_task(name="curation.release_expired_claims")
+def release_expired_claims() -> int:
+    from curation.services.labeling import release_expired_claims as release
+
+    return release()
+
+
 @shared_task(name="curation.reap_stale_jobs")
 def reap_stale_jobs() -> int:
     """Fail jobs and freezes whose worker has gone silent (Celery beat runs this every minute)."""

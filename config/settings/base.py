@@ -211,6 +211,7 @@ CELERY_BEAT_SCHEDULE = {
     "drift-reports": {"task": "evaluation.drift_reports", "schedule": 3600.0},
     "delete-expired-uploads": {"task": "curation.delete_expired_uploads", "schedule": 3600.0},
     "expire-exports": {"task": "curation.expire_exports", "schedule": 900.0},
+    "release-expired-claims": {"task": "curation.release_expired_claims", "schedule": 60.0},
 }
 
 FILE_UPLOAD_HANDLERS = [
@@ -253,6 +254,8 @@ FINCH_MODELS_DIR = Path(env_str("FINCH_MODELS_DIR", str(FINCH_HOME / "models")))
 # Celery task (202, the version is `freezing` until it ends).
 # Export jobs' files stay downloadable this long, then beat deletes them (the job says expired).
 FINCH_EXPORT_RETENTION_HOURS = env_int("FINCH_EXPORT_RETENTION_HOURS", 24)
+# How long an annotator holds a labeling-queue item before its slot goes back to the queue.
+FINCH_LABELING_CLAIM_SECONDS = env_int("FINCH_LABELING_CLAIM_SECONDS", 20 * 60)
 # The streaming export answers within a request up to this many rows; above, it refuses (413)
 # and names the export job. Measured in bench/export.py: a quarter of the web timeout's worth.
 FINCH_EXPORT_SYNC_MAX_ROWS = env_int("FINCH_EXPORT_SYNC_MAX_ROWS", 100_000)

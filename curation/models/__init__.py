@@ -17,6 +17,13 @@ from curation.models.exports import ExportJob
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
 from curation.models.invitations import Invitation, InvitationStatus
 from curation.models.jobs import ImportJob, Job, JobHeartbeat, JobStatus, ValidationJob
+from curation.models.labeling import (
+    MAX_OVERLAP,
+    AssignmentState,
+    ItemStatus,
+    LabelingAssignment,
+    LabelingItem,
+)
 from curation.models.projects import (
     ROLE_RANK,
     GuidelinesRead,
@@ -29,7 +36,9 @@ from curation.models.projects import (
 from curation.models.versions import DatasetVersion, Split, VersionItem, VersionStatus
 
 __all__ = [
+    "MAX_OVERLAP",
     "ROLE_RANK",
+    "AssignmentState",
     "AuditEvent",
     "CachedEmbedding",
     "ClusterMember",
@@ -54,9 +63,12 @@ __all__ = [
     "ImportJob",
     "Invitation",
     "InvitationStatus",
+    "ItemStatus",
     "Job",
     "JobHeartbeat",
     "JobStatus",
+    "LabelingAssignment",
+    "LabelingItem",
     "Membership",
     "Project",
     "RaisedBy",

@@ -68,6 +68,15 @@ class Example(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    # The labeling-queue item whose annotations this example came from (its provenance).
+    labeling_item = models.ForeignKey(
+        "curation.LabelingItem",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="examples",
+        db_index=False,  # a partial index below: most examples were written whole
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -93,6 +102,11 @@ class Example(models.Model):
                 fields=["duplicate_of"],
                 condition=models.Q(duplicate_of__isnull=False),
                 name="example_duplicate_of",
+            ),
+            models.Index(
+                fields=["labeling_item"],
+                condition=models.Q(labeling_item__isnull=False),
+                name="example_labeling_item",
             ),
         ]
 

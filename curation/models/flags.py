@@ -13,6 +13,8 @@ class FlagKind(models.TextChoices):
     QUALITY = "quality", "Quality"
     PII = "pii", "Personal data"
     FORMAT = "format", "Format"
+    # Annotators of one labeling-queue input gave different answers (each answer an example).
+    DISAGREEMENT = "disagreement", "Disagreement"
 
 
 class FlagStatus(models.TextChoices):
@@ -27,6 +29,9 @@ class FlagResolution(models.TextChoices):
     KEEP_BOTH = "keep_both", "Keep both"
     EDITED = "edited", "Edited to agree"
     DISMISS = "dismiss", "Dismiss"
+    # Disagreement flags: keep one answer (optionally edited), reject the others; or drop them all.
+    KEEP_ONE = "keep_one", "Keep one answer, reject the others"
+    REJECT_ALL = "reject_all", "Reject every answer (drop the input)"
 
 
 class RaisedBy(models.TextChoices):

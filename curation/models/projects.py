@@ -58,6 +58,18 @@ class Project(models.Model):
     guidelines_revision = models.PositiveIntegerField(
         default=0, help_text="Counts the guidelines' changes; 0 while there are none."
     )
+    labeling_overlap = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="How many independent annotations each input of the labeling queue gets (1 to 5).",
+    )
+    labeling_overlap_share = models.FloatField(
+        default=1.0,
+        help_text="The share of queued inputs that get the overlap (a seeded sample); the rest get one "
+        "annotation. 1 gives every input the overlap.",
+    )
+    labeling_sample_seed = models.PositiveIntegerField(
+        default=0, help_text="Seed of the overlap sample: the same seed picks the same inputs."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -71,6 +83,14 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(task_type__in=TaskType.values), name="project_task_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(labeling_overlap__gte=1, labeling_overlap__lte=5),
+                name="project_labeling_overlap_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(labeling_overlap_share__gt=0, labeling_overlap_share__lte=1),
+                name="project_labeling_share_range",
             ),
         ]
 

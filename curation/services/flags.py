@@ -25,7 +25,7 @@ from curation.models import (
     ReviewDecision,
 )
 from curation.services.audit import audit
-from curation.services.examples import example_set_status
+from curation.services.examples import example_set_status, example_update
 
 MAX_FLAG_EXAMPLES = 1000
 KEEP_RESOLUTIONS = {FlagResolution.KEEP_FIRST: 1, FlagResolution.KEEP_SECOND: 0}
@@ -77,8 +77,12 @@ def flag_create(
 
 
 @transaction.atomic
-def flag_resolve(*, flag: Flag, user: User, resolution: str, note: str = "") -> Flag:
-    """Close an open flag. keep_first/keep_second on a contradiction reject the other example."""
+def flag_resolve(
+    *, flag: Flag, user: User, resolution: str, note: str = "", keep: int | None = None, output: Any = None
+) -> Flag:
+    """Close an open flag. keep_first/keep_second on a contradiction reject the other example;
+    keep_one on a disagreement keeps the `keep` example (its output replaced by `output` when
+    given) and rejects the others; reject_all rejects every example of a disagreement."""
     if resolution not in FlagResolution.values:
         raise InvalidInput(
             f"Unknown resolution {resolution!r}; use one of {', '.join(FlagResolution.values)}.",
@@ -87,8 +91,13 @@ def flag_resolve(*, flag: Flag, user: User, resolution: str, note: str = "") -> 
     flag = Flag.objects.select_for_update().get(pk=flag.pk)
     if flag.status != FlagStatus.OPEN:
         raise Conflict(f"This flag is already {flag.status}.")
+    _check_resolution_fits(flag, resolution, keep, output)
     if resolution in KEEP_RESOLUTIONS:
         _reject_loser(flag, user, KEEP_RESOLUTIONS[FlagResolution(resolution)])
+    elif resolution == FlagResolution.KEEP_ONE:
+        _keep_one_answer(flag, user, keep, output)
+    elif resolution == FlagResolution.REJECT_ALL:
+        _reject_members(flag, user, kept=None)
     flag.status = FlagStatus.DISMISSED if resolution == FlagResolution.DISMISS else FlagStatus.RESOLVED
     flag.resolution = resolution
     flag.resolution_note = note
@@ -122,6 +131,45 @@ def _reject_loser(flag: Flag, user: User, loser_position: int) -> None:
         comment=f"Rejected resolving contradiction flag {flag.pk} in favour of example {kept.pk}.",
         revision=loser.revision - 1,
     )
+
+
+def _check_resolution_fits(flag: Flag, resolution: str, keep: int | None, output: Any) -> None:
+    answers_only = (FlagResolution.KEEP_ONE, FlagResolution.REJECT_ALL)
+    if resolution in answers_only and flag.kind != FlagKind.DISAGREEMENT:
+        raise InvalidInput(f"{resolution} resolves disagreement flags only.", field="resolution")
+    if resolution == FlagResolution.KEEP_ONE and keep is None:
+        raise InvalidInput("keep_one needs keep: the id of the example (answer) to keep.", field="keep")
+    if resolution != FlagResolution.KEEP_ONE and (keep is not None or output is not None):
+        raise InvalidInput("keep and output go with the keep_one resolution only.", field="keep")
+
+
+def _keep_one_answer(flag: Flag, user: User, keep: int | None, output: Any) -> None:
+    kept = next((m.example for m in _members(flag) if m.example_id == keep), None)
+    if kept is None:
+        raise InvalidInput(f"Example {keep} is not one of this flag's answers.", field="keep")
+    if output is not None and output != kept.output:
+        example_update(example=kept, user=user, revision=kept.revision, changes={"output": output})
+    _reject_members(flag, user, kept=kept)
+
+
+def _reject_members(flag: Flag, user: User, *, kept: Example | None) -> None:
+    reason = f"in favour of example {kept.pk}" if kept else "with every other answer"
+    for member in _members(flag):
+        example = member.example
+        if example == kept or example.status == ExampleStatus.REJECTED:
+            continue
+        example_set_status(example=example, user=user, status=ExampleStatus.REJECTED, change="flag_resolved")
+        Review.objects.create(
+            example=example,
+            reviewer=user,
+            decision=ReviewDecision.REJECT,
+            comment=f"Rejected resolving {flag.kind} flag {flag.pk} {reason}.",
+            revision=example.revision - 1,
+        )
+
+
+def _members(flag: Flag) -> list[FlagExample]:
+    return list(flag.memberships.select_related("example__project").order_by("position"))
 
 
 def _checked_ids(project: Project, kind: str, example_ids: Sequence[Any]) -> list[int]:

@@ -60,7 +60,7 @@ EXCLUSION_SAMPLE = 10
 EXCLUSION_REASONS = {
     "not_approved": "not approved",
     "duplicate": "marked a duplicate",
-    "open_contradiction": "in an open contradiction flag",
+    "open_contradiction": "in an open contradiction or disagreement flag",
     "empty_output": "no output",
 }
 
@@ -76,8 +76,12 @@ class FreezePreview:
 
 
 def _in_open_contradiction(project: Project) -> Q:
+    """In an open flag that says the examples cannot all be right: a contradiction, or the
+    annotators of one input disagreeing."""
     open_flags = FlagExample.objects.filter(
-        flag__project=project, flag__kind=FlagKind.CONTRADICTION, flag__status=FlagStatus.OPEN
+        flag__project=project,
+        flag__kind__in=(FlagKind.CONTRADICTION, FlagKind.DISAGREEMENT),
+        flag__status=FlagStatus.OPEN,
     )
     return Q(Exists(open_flags.filter(example_id=OuterRef("pk"))))
 
@@ -274,7 +278,7 @@ def _manifest(
             "block_on_leakage": version.block_on_leakage,
         },
         "rules": {
-            "included": "approved, not a duplicate, not in an open contradiction flag, with an output",
+            "included": "approved, not a duplicate, not in an open contradiction or disagreement flag, with an output",
             "groups": "equal normalized inputs and dedup cluster members share a side",
             "eval_lineage": "examples in the eval split of an earlier version stay in eval",
             "stratified_by": "label" if project.task_type == TaskType.CLASSIFICATION else None,

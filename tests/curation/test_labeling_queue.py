@@ -1,0 +1,288 @@
+"""The labeling queue's services: queueing inputs, handing out items by coverage, claims that
+expire, skips, and what an item becomes once it has its annotations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.utils import timezone
+
+from curation.errors import Conflict, InvalidInput
+from curation.models import (
+    AssignmentState,
+    Example,
+    ExampleStatus,
+    Flag,
+    FlagKind,
+    FlagResolution,
+    FlagStatus,
+    ItemStatus,
+    LabelingAssignment,
+    LabelingItem,
+    Membership,
+    Project,
+    Role,
+    TaskType,
+)
+from curation.services.flags import flag_resolve
+from curation.services.labeling import (
+    annotation_submit,
+    assignment_skip,
+    items_enqueue,
+    next_assignment,
+    release_expired_claims,
+    retarget_untouched,
+)
+from curation.services.overlap_sample import in_sample, target_overlap, target_overlap_sql
+from curation.services.versions import included_examples
+from tests.conftest import Team
+from tests.factories import MembershipFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def annotators(project: Project, count: int) -> list[User]:
+    return [MembershipFactory.create(project=project, role=Role.ANNOTATOR).user for _ in range(count)]
+
+
+def queue(project: Project, *texts: str, lead: User | None = None) -> list[LabelingItem]:
+    return items_enqueue(project=project, user=lead, inputs=[{"input": t} for t in texts]).created
+
+
+def label(project: Project, user: User, output: str) -> LabelingItem:
+    assignment = next_assignment(project=project, user=user)
+    assert assignment is not None
+    annotation_submit(item=assignment.item, user=user, output=output)
+    return LabelingItem.objects.get(pk=assignment.item_id)
+
+
+def test_queued_inputs_are_validated_and_an_input_queued_twice_is_counted_not_duplicated(team: Team) -> None:
+    first = items_enqueue(project=team.project, user=team.lead, inputs=[{"input": "Where is my card?"}])
+    again = items_enqueue(
+        project=team.project,
+        user=team.lead,
+        inputs=[{"input": "Where is my card?"}, {"input": "Rate today?"}],
+    )
+    assert len(first.created) == 1 and len(again.created) == 1 and again.already_queued == 1
+    with pytest.raises(InvalidInput, match=r"inputs\[1\]: input must not be empty"):
+        items_enqueue(project=team.project, user=team.lead, inputs=[{"input": "ok"}, {"input": " "}])
+    with pytest.raises(InvalidInput, match="unknown fields: output"):
+        items_enqueue(project=team.project, user=team.lead, inputs=[{"input": "x", "output": "card_arrival"}])
+    assert LabelingItem.objects.filter(project=team.project).count() == 2
+
+
+def test_the_queue_hands_out_least_covered_first_and_never_the_same_item_twice_to_one_annotator(
+    team: Team,
+) -> None:
+    team.project.labeling_overlap = 2
+    team.project.save()
+    first, second = queue(team.project, "one", "two")
+    ann_a, ann_b = annotators(team.project, 2)
+    a1 = next_assignment(project=team.project, user=ann_a)
+    assert a1 is not None and a1.item_id == first.pk
+    # Asking again returns the same live claim, not a second one.
+    again = next_assignment(project=team.project, user=ann_a)
+    assert again is not None and again.pk == a1.pk
+    # Another annotator gets the untouched item before the half-covered one.
+    b1 = next_assignment(project=team.project, user=ann_b)
+    assert b1 is not None and b1.item_id == second.pk
+    annotation_submit(item=a1.item, user=ann_a, output="card_arrival")
+    a2 = next_assignment(project=team.project, user=ann_a)
+    assert a2 is not None and a2.item_id == second.pk
+    annotation_submit(item=a2.item, user=ann_a, output="card_arrival")
+    assert next_assignment(project=team.project, user=ann_a) is None  # labeled both
+
+
+def test_an_item_is_never_handed_out_beyond_its_overlap(team: Team) -> None:
+    (item,) = queue(team.project, "only one")
+    people = annotators(team.project, 3)
+    got = [next_assignment(project=team.project, user=user) for user in people]
+    assert [g.item_id if g else None for g in got] == [item.pk, None, None]
+
+
+def test_an_expired_claim_gives_its_slot_back_and_nothing_is_lost(team: Team) -> None:
+    (item,) = queue(team.project, "slow one")
+    slow, quick = annotators(team.project, 2)
+    claim = next_assignment(project=team.project, user=slow)
+    assert claim is not None
+    assert next_assignment(project=team.project, user=quick) is None
+    later = timezone.now() + timedelta(hours=1)
+    got = next_assignment(project=team.project, user=quick, now=later)
+    assert got is not None and got.item_id == item.pk
+    assert not LabelingAssignment.objects.filter(annotator=slow).exists()
+    annotation_submit(item=got.item, user=quick, output="card_linking")
+    # The slow annotator's late answer finds no slot left and says so.
+    with pytest.raises(Conflict, match="has all the annotations it needs"):
+        annotation_submit(item=item, user=slow, output="card_arrival")
+    assert Example.objects.get(labeling_item=item).output == "card_linking"
+
+
+def test_release_expired_claims_frees_only_expired_ones(team: Team) -> None:
+    team.project.labeling_overlap = 2
+    team.project.save()
+    (item,) = queue(team.project, "x")
+    a, b = annotators(team.project, 2)
+    next_assignment(project=team.project, user=a)
+    next_assignment(project=team.project, user=b, now=timezone.now() + timedelta(minutes=15))
+    assert release_expired_claims(now=timezone.now() + timedelta(minutes=25)) == 1
+    item.refresh_from_db()
+    assert item.coverage == 1
+
+
+def test_a_skip_returns_the_slot_and_is_not_handed_to_the_same_annotator_again(team: Team) -> None:
+    (item,) = queue(team.project, "hard to say")
+    skipper, other = annotators(team.project, 2)
+    claim = next_assignment(project=team.project, user=skipper)
+    assert claim is not None
+    assignment_skip(item=claim.item, user=skipper)
+    assert next_assignment(project=team.project, user=skipper) is None
+    got = next_assignment(project=team.project, user=other)
+    assert got is not None and got.item_id == item.pk
+    assert LabelingAssignment.objects.get(annotator=skipper).state == AssignmentState.SKIPPED
+
+
+def test_answers_outside_the_label_set_and_double_submits_are_refused(team: Team) -> None:
+    (item,) = queue(team.project, "x")
+    (user,) = annotators(team.project, 1)
+    next_assignment(project=team.project, user=user)
+    with pytest.raises(InvalidInput, match="not one of the project's labels"):
+        annotation_submit(item=item, user=user, output="no_such_label")
+    annotation_submit(item=item, user=user, output="card_arrival")
+    with pytest.raises(Conflict, match="already labeled"):
+        annotation_submit(item=item, user=user, output="card_arrival")
+
+
+def test_agreeing_annotations_become_one_submitted_example_with_its_provenance(team: Team) -> None:
+    team.project.labeling_overlap = 2
+    team.project.save()
+    (item,) = queue(team.project, "My card has not come yet")
+    a, b = annotators(team.project, 2)
+    label(team.project, a, "card_arrival")
+    item = label(team.project, b, "card_arrival")
+    assert item.status == ItemStatus.AGREED
+    example = Example.objects.get(labeling_item=item)
+    assert (example.output, example.status, example.created_by) == (
+        "card_arrival",
+        ExampleStatus.SUBMITTED,
+        a,
+    )
+    answers = {(x.annotator, x.output) for x in item.assignments.all()}
+    assert answers == {(a, "card_arrival"), (b, "card_arrival")}
+
+
+def test_a_disagreement_becomes_a_flag_that_keeps_the_input_out_of_versions_until_resolved(
+    team: Team,
+) -> None:
+    team.project.labeling_overlap = 3
+    team.project.save()
+    (item,) = queue(team.project, "I was charged twice at the exchange")
+    a, b, c = annotators(team.project, 3)
+    label(team.project, a, "exchange_rate")
+    label(team.project, b, "card_arrival")
+    item = label(team.project, c, "exchange_rate")
+    assert item.status == ItemStatus.DISAGREED
+    flag = Flag.objects.get(project=team.project, kind=FlagKind.DISAGREEMENT)
+    answers = {e.output: e for e in flag.examples.all()}
+    assert set(answers) == {"exchange_rate", "card_arrival"}
+    assert "'exchange_rate' from 2" in flag.note
+    for example in answers.values():  # even approved, nothing of it enters a version
+        Example.objects.filter(pk=example.pk).update(status=ExampleStatus.APPROVED)
+    assert not included_examples(team.project).filter(labeling_item=item).exists()
+    flag_resolve(
+        flag=flag, user=team.lead, resolution=FlagResolution.KEEP_ONE, keep=answers["exchange_rate"].pk
+    )
+    flag.refresh_from_db()
+    assert flag.status == FlagStatus.RESOLVED
+    assert Example.objects.get(pk=answers["card_arrival"].pk).status == ExampleStatus.REJECTED
+    assert list(included_examples(team.project).filter(labeling_item=item)) == [answers["exchange_rate"]]
+
+
+def test_a_disagreement_resolved_by_an_edit_keeps_the_edited_answer_and_reject_all_drops_the_input(
+    team: Team,
+) -> None:
+    team.project.labeling_overlap = 2
+    team.project.save()
+    queue(team.project, "one", "two")
+    a, b = annotators(team.project, 2)
+    for user in (a, b):
+        label(team.project, user, "card_arrival" if user == a else "card_linking")
+        label(team.project, user, "card_arrival" if user == a else "card_linking")
+    first, second = Flag.objects.filter(kind=FlagKind.DISAGREEMENT).order_by("id")
+    kept = first.examples.order_by("id").first()
+    assert kept is not None
+    flag_resolve(
+        flag=first,
+        user=team.lead,
+        resolution=FlagResolution.KEEP_ONE,
+        keep=kept.pk,
+        output="lost_or_stolen_card",
+    )
+    assert Example.objects.get(pk=kept.pk).output == "lost_or_stolen_card"
+    flag_resolve(flag=second, user=team.lead, resolution=FlagResolution.REJECT_ALL)
+    assert set(second.examples.values_list("status", flat=True)) == {ExampleStatus.REJECTED}
+    with pytest.raises(InvalidInput, match="disagreement flags only"):
+        contradiction = Flag.objects.create(
+            project=team.project, kind=FlagKind.CONTRADICTION, examples_key="k"
+        )
+        flag_resolve(flag=contradiction, user=team.lead, resolution=FlagResolution.REJECT_ALL)
+
+
+def test_generation_answers_that_differ_become_alternatives_not_a_flag(db: None) -> None:
+    project = ProjectFactory.create(task_type=TaskType.GENERATION, labels=[], labeling_overlap=2)
+    queue(project, "Say hello politely")
+    a, b = annotators(project, 2)
+    label(project, a, "Hello, how can I help?")
+    item = label(project, b, "Good morning! What can I do for you?")
+    assert item.status == ItemStatus.ALTERNATIVES
+    assert Example.objects.filter(labeling_item=item, status=ExampleStatus.SUBMITTED).count() == 2
+    assert not Flag.objects.filter(project=project).exists()
+
+
+def test_extraction_answers_agree_when_their_json_is_equal(db: None) -> None:
+    project = ProjectFactory.create(task_type=TaskType.EXTRACTION, labels=[], labeling_overlap=2)
+    queue(project, "Ship 3 red mugs")
+    a, b = annotators(project, 2)
+    label(project, a, '{"item": "mug", "count": 3}')
+    item = label(project, b, '{"count":3,"item":"mug"}')
+    assert item.status == ItemStatus.AGREED
+
+
+def test_the_overlap_sample_is_seeded_and_sql_decides_as_python_does(team: Team) -> None:
+    project = team.project
+    project.labeling_overlap, project.labeling_overlap_share, project.labeling_sample_seed = 3, 0.3, 7
+    project.save()
+    items = queue(project, *[f"input {n}" for n in range(400)])
+    expected = {item.pk: target_overlap(project, item.input_hash) for item in items}
+    share = sum(1 for v in expected.values() if v == 3) / len(items)
+    assert 0.2 < share < 0.4
+    assert all(in_sample(i.input_hash, 1.0, 7) for i in items)
+    expression, params = target_overlap_sql(project)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, {expression} FROM curation_labelingitem WHERE project_id = %s", [*params, project.pk]
+        )
+        assert dict(cursor.fetchall()) == expected
+    other_seed = sum(in_sample(i.input_hash, 0.3, 8) == in_sample(i.input_hash, 0.3, 7) for i in items)
+    assert other_seed < len(items)
+
+
+def test_a_settings_change_retargets_only_items_nobody_has_touched(team: Team) -> None:
+    first, second = queue(team.project, "a", "b")
+    (user,) = annotators(team.project, 1)
+    next_assignment(project=team.project, user=user)
+    team.project.labeling_overlap = 2
+    team.project.save()
+    assert retarget_untouched(team.project) == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.target_overlap, second.target_overlap) == (1, 2)
+
+
+def test_annotators_in_other_projects_cannot_reach_this_queue_through_ids(team: Team) -> None:
+    (item,) = queue(team.project, "x")
+    stranger = Membership.objects.create(project=ProjectFactory.create(), user=team.outsider, role=Role.LEAD)
+    assert next_assignment(project=stranger.project, user=team.outsider) is None
+    assert LabelingItem.objects.get(pk=item.pk).coverage == 0

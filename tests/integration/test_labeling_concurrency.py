@@ -1,0 +1,65 @@
+"""Annotators asking the labeling queue for work at the same moment, each in its own thread and
+database connection: no item is handed out beyond its overlap, nobody gets an item twice, and
+items whose claims expire go back to the queue."""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from curation.models import LabelingAssignment, LabelingItem, Role
+from curation.services.labeling import annotation_submit, items_enqueue, next_assignment
+from tests.conftest import Team
+from tests.factories import MembershipFactory
+from tests.integration.test_concurrency import at_once
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+ANNOTATORS = 8
+
+
+def test_parallel_claims_never_exceed_an_items_overlap_and_expired_claims_lose_nothing(team: Team) -> None:
+    project = team.project
+    project.labeling_overlap = 2
+    project.save()
+    items_enqueue(project=project, user=team.lead, inputs=[{"input": f"message {n}"} for n in range(6)])
+    people = [MembershipFactory.create(project=project, role=Role.ANNOTATOR).user for _ in range(ANNOTATORS)]
+
+    def take_three(user_index: int) -> list[int]:
+        user = people[user_index]
+        taken = []
+        for _ in range(3):
+            claim = next_assignment(project=project, user=user)
+            if claim is None:
+                break
+            taken.append(claim.item_id)
+            annotation_submit(item=claim.item, user=user, output="card_arrival")
+        return taken
+
+    outcomes = at_once([functools.partial(take_three, i) for i in range(ANNOTATORS)])
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    per_item = Counter(item for taken in outcomes for item in taken)
+    assert set(per_item.values()) == {2} and len(per_item) == 6  # 12 slots, every one filled once
+    assert all(len(set(taken)) == len(taken) for taken in outcomes)
+    assert set(LabelingItem.objects.values_list("status", flat=True)) == {"agreed"}
+
+
+def test_claims_that_expire_while_others_ask_are_handed_out_again_exactly_once(team: Team) -> None:
+    project = team.project
+    items_enqueue(project=project, user=team.lead, inputs=[{"input": f"message {n}"} for n in range(4)])
+    people = [MembershipFactory.create(project=project, role=Role.ANNOTATOR).user for _ in range(ANNOTATORS)]
+    for user in people[:4]:  # four claims that are then abandoned
+        assert next_assignment(project=project, user=user) is not None
+    later = timezone.now() + timedelta(hours=1)
+    outcomes = at_once(
+        [functools.partial(next_assignment, project=project, user=u, now=later) for u in people[4:]]
+    )
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    taken = sorted(o.item_id for o in outcomes if o is not None)
+    assert len(taken) == len(set(taken)) == 4
+    assert LabelingAssignment.objects.count() == 4
+    assert set(LabelingItem.objects.values_list("coverage", flat=True)) == {1}
