@@ -11,10 +11,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from curation.errors import ApplicationError, InvalidInput, PermissionDenied
-from curation.models import Membership, Project, Role
+from curation.models import MAX_OVERLAP, Membership, Project, Role
 from curation.services.audit import audit, changed
 from curation.services.content import refuse_nul, validate_project_settings
 from curation.services.guidelines import checked_guidelines, guidelines_record
+from curation.services.labeling import retarget_untouched
 from curation.services.locks import project_lock
 
 PROJECT_EDITABLE_FIELDS = (
@@ -26,7 +27,11 @@ PROJECT_EDITABLE_FIELDS = (
     "min_gain",
     "reviewers_may_not_review_own",
     "guidelines",
+    "labeling_overlap",
+    "labeling_overlap_share",
+    "labeling_sample_seed",
 )
+LABELING_FIELDS = ("labeling_overlap", "labeling_overlap_share", "labeling_sample_seed")
 
 
 def may_create_projects(user: User) -> bool:
@@ -116,10 +121,13 @@ def _update(project: Project, user: User | None, changes: dict[str, Any]) -> Pro
     project.name = _required_text(project.name, "name")
     project.target_behavior = _required_text(project.target_behavior, "target_behavior")
     project.guidelines = checked_guidelines(project.guidelines)
+    _check_labeling_settings(project)
     project.save()
     after = {field: getattr(project, field) for field in PROJECT_EDITABLE_FIELDS}
     if after["guidelines"] != before["guidelines"]:
         guidelines_record(project=project, user=user)
+    if any(after[field] != before[field] for field in LABELING_FIELDS):
+        retarget_untouched(project)
     if difference := changed(before, after):
         summary = f"Changed the project's {', '.join(sorted(difference))}"
         audit(
@@ -217,6 +225,26 @@ def _ensure_another_lead(project: Project, membership: Membership) -> None:
     others = Membership.objects.filter(project=project, role=Role.LEAD).exclude(pk=membership.pk)
     if not others.exists():
         raise InvalidInput("A project must keep at least one lead.", field="role")
+
+
+def _check_labeling_settings(project: Project) -> None:
+    overlap, share, seed = (
+        project.labeling_overlap,
+        project.labeling_overlap_share,
+        project.labeling_sample_seed,
+    )
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or not 1 <= overlap <= MAX_OVERLAP:
+        raise InvalidInput(
+            f"labeling_overlap must be a whole number from 1 to {MAX_OVERLAP}.", field="labeling_overlap"
+        )
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        raise InvalidInput(
+            "labeling_overlap_share must be a number above 0 and at most 1.", field="labeling_overlap_share"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise InvalidInput(
+            "labeling_sample_seed must be a whole number from 0 to 2147483647.", field="labeling_sample_seed"
+        )
 
 
 def _required_text(value: str, field: str) -> str:

@@ -37,6 +37,7 @@ from curation.services.labeling import (
     retarget_untouched,
 )
 from curation.services.overlap_sample import in_sample, target_overlap, target_overlap_sql
+from curation.services.projects import project_update
 from curation.services.versions import included_examples
 from tests.conftest import Team
 from tests.factories import MembershipFactory, ProjectFactory
@@ -286,3 +287,28 @@ def test_annotators_in_other_projects_cannot_reach_this_queue_through_ids(team: 
     stranger = Membership.objects.create(project=ProjectFactory.create(), user=team.outsider, role=Role.LEAD)
     assert next_assignment(project=stranger.project, user=team.outsider) is None
     assert LabelingItem.objects.get(pk=item.pk).coverage == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("labeling_overlap", 6),
+        ("labeling_overlap", 0),
+        ("labeling_overlap_share", 0),
+        ("labeling_sample_seed", -1),
+    ],
+)
+def test_labeling_settings_out_of_range_are_refused_naming_the_field(
+    team: Team, field: str, value: int
+) -> None:
+    with pytest.raises(InvalidInput, match=field):
+        project_update(project=team.project, user=team.lead, changes={field: value})
+    team.project.refresh_from_db()
+    assert (team.project.labeling_overlap, team.project.labeling_overlap_share) == (1, 1.0)
+
+
+def test_changing_the_overlap_through_settings_retargets_untouched_items(team: Team) -> None:
+    (item,) = queue(team.project, "x")
+    project_update(project=team.project, user=team.lead, changes={"labeling_overlap": 3})
+    item.refresh_from_db()
+    assert item.target_overlap == 3
