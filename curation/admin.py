@@ -12,6 +12,8 @@ from curation.models import (
     Flag,
     FlagExample,
     Invitation,
+    LabelingAssignment,
+    LabelingItem,
     Membership,
     Project,
     Review,
@@ -93,7 +95,7 @@ class ExampleAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "project"]
     search_fields = ["input", "output", "external_id"]
-    raw_id_fields = ["duplicate_of", "created_by", "updated_by"]
+    raw_id_fields = ["duplicate_of", "created_by", "updated_by", "labeling_item"]
     # History and identity are derived by the services; admin shows them, never edits them.
     readonly_fields = ["content_hash", "revision", "created_at", "updated_at"]
     inlines = [ExampleRevisionInline]
@@ -124,6 +126,19 @@ class FlagAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "status", "raised_by"]
     readonly_fields = ["examples_key"]
     inlines = [FlagExampleInline]
+
+
+class LabelingAssignmentInline(ReadOnlyInline):
+    model = LabelingAssignment
+    raw_id_fields = ["annotator"]
+
+
+@admin.register(LabelingItem)
+class LabelingItemAdmin(ReadOnlyAdmin):
+    list_display = ["id", "project", "status", "target_overlap", "annotation_count", "source", "created_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["project", "created_by"]
+    inlines = [LabelingAssignmentInline]
 
 
 @admin.register(ValidationJob)
