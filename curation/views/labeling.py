@@ -96,19 +96,8 @@ def label_queue(request: HttpRequest, project_id: int) -> HttpResponse:
     """Leads paste inputs (one a line) into the queue and see the newest queued items."""
     project = project_for(request, project_id, min_role=Role.LEAD)
     form = QueueInputsForm(request.POST or None, project=project)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                queued = items_enqueue(project=project, user=signed_in(request), inputs=form.rows())
-            except ApplicationError as exc:
-                form.add_error("inputs", exc.message)
-            else:
-                messages.success(
-                    request, f"Queued {len(queued.created)} input(s); {queued.already_queued} already queued."
-                )
-                return redirect("label-queue", project_id=project.pk)
-        status = 400
+    if request.method == "POST" and _queued(request, project, form):
+        return redirect("label-queue", project_id=project.pk)
     page = queues.keyset_page(
         queues.labeling_items(project), before=int_param(request.GET.get("before"), "before")
     )
@@ -119,7 +108,22 @@ def label_queue(request: HttpRequest, project_id: int) -> HttpResponse:
         "waiting": queues.labeling_queue_size(project=project),
         "cap": queues.QUEUE_COUNT_CAP,
     }
-    return render(request, "curation/label_queue.html", context, status=status)
+    return render(request, "curation/label_queue.html", context, status=400 if form.errors else 200)
+
+
+def _queued(request: HttpRequest, project: Project, form: QueueInputsForm) -> bool:
+    """Queue the pasted inputs, saying how many; False (with the problem on the form) if refused."""
+    if not form.is_valid():
+        return False
+    try:
+        queued = items_enqueue(project=project, user=signed_in(request), inputs=form.rows())
+    except ApplicationError as exc:
+        form.add_error("inputs", exc.message)
+        return False
+    messages.success(
+        request, f"Queued {len(queued.created)} input(s); {queued.already_queued} already queued."
+    )
+    return True
 
 
 def _posted_item(request: HttpRequest, project: Project) -> LabelingItem:
