@@ -2,7 +2,17 @@ from typing import Any
 
 from django import forms
 
-from curation.models import DedupFields, DedupMethod, Example, ExampleStatus, Project, Role, Shingle, TaskType
+from curation.models import (
+    MAX_OVERLAP,
+    DedupFields,
+    DedupMethod,
+    Example,
+    ExampleStatus,
+    Project,
+    Role,
+    Shingle,
+    TaskType,
+)
 from curation.pipeline import json_values
 from curation.pipeline.formats import FORMATS
 
@@ -111,6 +121,30 @@ class ProjectSettingsForm(ProjectFieldsForm):
     relabel = forms.BooleanField(
         required=False, label="Move the examples of renamed labels to their new names"
     )
+    # The labeling queue (see docs/user-guide.md, "Labeling queue"); left empty: unchanged.
+    labeling_overlap = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_OVERLAP,
+        label="Annotations per input (overlap)",
+        help_text=f"How many annotators label each queued input independently: 1 to {MAX_OVERLAP}.",
+    )
+    labeling_overlap_percent = forms.FloatField(
+        required=False,
+        min_value=0.01,
+        max_value=100,
+        label="Share of inputs that get the overlap (%)",
+        help_text="A seeded sample of this share of the queued inputs gets the overlap, the rest one "
+        "annotation each: agreement measured at low cost. 100 gives every input the overlap.",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+    labeling_sample_seed = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        label="Sample seed",
+        help_text="The same seed picks the same inputs for the overlap sample.",
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         kwargs["initial"] = {
@@ -123,8 +157,23 @@ class ProjectSettingsForm(ProjectFieldsForm):
             "reviewers_may_not_review_own": project.reviewers_may_not_review_own,
             "guidelines": project.guidelines,
             "label_renames": {},
+            "labeling_overlap": project.labeling_overlap,
+            "labeling_overlap_percent": round(project.labeling_overlap_share * 100, 6),
+            "labeling_sample_seed": project.labeling_sample_seed,
         }
         super().__init__(*args, **kwargs)
+        self.project = project
+
+    def changes(self) -> dict[str, Any]:
+        data = super().changes()
+        for name in ("labeling_overlap", "labeling_sample_seed"):
+            if self.cleaned_data.get(name) is not None:
+                data[name] = self.cleaned_data[name]
+        percent = self.cleaned_data.get("labeling_overlap_percent")
+        # The percentage shown is rounded: an unchanged box keeps the stored share exactly.
+        if percent is not None and abs(percent / 100 - self.project.labeling_overlap_share) > 1e-9:
+            data["labeling_overlap_share"] = percent / 100
+        return data
 
     def renames(self) -> dict[str, str]:
         """The renames to apply to examples: only when the lead asked to relabel."""
@@ -132,6 +181,42 @@ class ProjectSettingsForm(ProjectFieldsForm):
         if not self.cleaned_data.get("relabel") or not isinstance(renames, dict):
             return {}
         return {str(old): str(new) for old, new in renames.items() if old != new}
+
+
+class QueueInputsForm(forms.Form):
+    """Inputs pasted one a line (chat: a JSON list of messages a line) for the labeling queue."""
+
+    inputs = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "data-testid": "queue-inputs", "spellcheck": "false"}),
+        strip=False,
+        label="Inputs, one a line",
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+        if project.task_type == TaskType.CHAT:
+            self.fields[
+                "inputs"
+            ].label = 'Conversations, one a line as a JSON list: [{"role": "user", "content": "…"}]'
+
+    def clean_inputs(self) -> list[Any]:
+        lines = [line for line in self.cleaned_data["inputs"].splitlines() if line.strip()]
+        if not lines:
+            raise forms.ValidationError("Paste at least one input.")
+        if self.project.task_type != TaskType.CHAT:
+            return [line.strip() for line in lines]
+        return [self._conversation(number, line) for number, line in enumerate(lines, start=1)]
+
+    def _conversation(self, number: int, line: str) -> Any:
+        try:
+            return json_values.loads(line)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Line {number} is not a JSON list of messages: {exc}") from exc
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The inputs as items_enqueue takes them (it validates each)."""
+        return [{"input": value} for value in self.cleaned_data["inputs"]]
 
 
 class MemberForm(forms.Form):

@@ -6,11 +6,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
-from curation.models import Example, ExampleStatus, FlagStatus, Project, Review
+from curation.errors import NotFound
+from curation.models import (
+    Example,
+    ExampleStatus,
+    FlagStatus,
+    LabelingAssignment,
+    LabelingItem,
+    Project,
+    Review,
+)
 from curation.selectors import project_status_counts
 from curation.services.duties import without_own_work
+from curation.services.labeling import open_items
 
 PAGE_SIZE = 50
 QUEUE_COUNT_CAP = 1000
@@ -24,6 +34,7 @@ class Dashboard:
     duplicates: int
     my_drafts: int
     my_sent_back: int
+    to_label: int  # queued items with a slot the user may take
 
     @property
     def to_review(self) -> int:
@@ -43,6 +54,7 @@ def dashboard(*, project: Project, user: User) -> Dashboard:
         duplicates=project.examples.filter(duplicate_of__isnull=False).count(),
         my_drafts=mine.filter(status=ExampleStatus.DRAFT).count(),
         my_sent_back=mine.filter(status=ExampleStatus.NEEDS_CHANGES).count(),
+        to_label=labeling_queue_size(project=project, user=user),
     )
 
 
@@ -86,10 +98,41 @@ class Page:
     next_before: int | None
 
 
-def keyset_page(examples: QuerySet[Example], *, before: int | None, size: int = PAGE_SIZE) -> Page:
-    """Newest first, `size` at a time, continuing below an id: fast at any depth, no COUNT."""
+def keyset_page(rows_of: QuerySet[Any], *, before: int | None, size: int = PAGE_SIZE) -> Page:
+    """Newest first, `size` at a time, continuing below an id: fast at any depth, no COUNT
+    (examples, labeling items: any model with an integer id)."""
     if before is not None:
-        examples = examples.filter(id__lt=before)
-    rows = list(examples.order_by("-id")[: size + 1])
+        rows_of = rows_of.filter(id__lt=before)
+    rows = list(rows_of.order_by("-id")[: size + 1])
     more = len(rows) > size
     return Page(rows=rows[:size], next_before=rows[size - 1].pk if more else None)
+
+
+# -- the labeling queue ---------------------------------------------------------------------------
+
+
+def labeling_queue_size(*, project: Project, user: User | None = None, cap: int = QUEUE_COUNT_CAP) -> int:
+    """How many queued items have a free slot (for `user`: ones they have not labeled or
+    skipped), counted up to `cap`."""
+    items = open_items(project)
+    if user is not None:
+        items = items.exclude(Exists(LabelingAssignment.objects.filter(item=OuterRef("pk"), annotator=user)))
+    return items[:cap].count()
+
+
+def own_assignment(*, project: Project, user: User, item_id: int) -> LabelingAssignment:
+    """The user's own assignment on an item of the project; NotFound for any other item (an
+    annotator reads only their own answer)."""
+    assignment = (
+        LabelingAssignment.objects.filter(item__project=project, item_id=item_id, annotator=user)
+        .select_related("item__project")
+        .first()
+    )
+    if assignment is None:
+        raise NotFound(f"You have no answer or claim on item {item_id} in this project.")
+    return assignment
+
+
+def labeling_items(project: Project) -> QuerySet[LabelingItem]:
+    """The project's queued and labeled inputs, for the leads' queue page (newest first)."""
+    return LabelingItem.objects.filter(project=project).select_related("created_by")

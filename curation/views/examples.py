@@ -13,6 +13,7 @@ from curation import queues, selectors
 from curation.errors import ApplicationError, Conflict
 from curation.forms import ExampleForm
 from curation.models import Example, ExampleStatus
+from curation.provenance import example_provenance
 from curation.search import search_bounded
 from curation.services.embedding_cache import model_loaded
 from curation.services.examples import example_create, example_update
@@ -67,6 +68,7 @@ def example_detail(request: HttpRequest, example_id: int) -> HttpResponse:
         "example": example,
         "form": form,
         "history": history_with_changes(example),
+        "provenance": example_provenance(example),
         "reviews": example.reviews.select_related("reviewer")[:20],
         "flags": example.flags.select_related("created_by").order_by("-id")[:20],
         "embedding_loaded": model_loaded(),

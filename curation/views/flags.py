@@ -12,6 +12,7 @@ from curation import selectors
 from curation.errors import ApplicationError
 from curation.forms import FlagForm
 from curation.models import ContradictionJob, DedupMethod, Example, FlagKind, FlagResolution, FlagStatus, Role
+from curation.provenance import flag_answers
 from curation.search import search_bounded
 from curation.services.contradictions import contradiction_job_create
 from curation.services.flags import flag_create, flag_resolve
@@ -118,7 +119,8 @@ def find_contradictions(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @django_errors
 def flag_detail(request: HttpRequest, flag_id: int) -> HttpResponse:
-    """A flag's examples side by side; reviewers resolve it here."""
+    """A flag's examples side by side (a disagreement's answers with who gave each); reviewers
+    resolve it here."""
     flag = flag_for(request, flag_id)
     examples = [
         member.example for member in flag.memberships.select_related("example__project").order_by("position")
@@ -131,12 +133,22 @@ def flag_detail(request: HttpRequest, flag_id: int) -> HttpResponse:
                 user=signed_in(request),
                 resolution=request.POST.get("resolution", ""),
                 note=request.POST.get("note", ""),
+                keep=int_param(request.POST.get("keep"), "keep"),
+                output=request.POST.get("output"),  # "Edit and keep" only
             )
             messages.success(request, f"Flag {flag.pk} closed.")
             return redirect("flag", flag_id=flag.pk)
         except ApplicationError as exc:
             messages.error(request, exc.message)
-    pair = _pair(examples[0], examples[1]) if len(examples) == 2 else {"others": examples}
+    if flag.kind == FlagKind.DISAGREEMENT:
+        pair: dict[str, object] = {
+            "answers": flag_answers(examples),
+            "first": examples[0] if examples else None,
+        }
+    elif len(examples) == 2:
+        pair = _pair(examples[0], examples[1])
+    else:
+        pair = {"others": examples}
     context = {
         **abilities(request, flag.project),
         "flag": flag,

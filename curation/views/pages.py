@@ -26,6 +26,7 @@ def project_dashboard(request: HttpRequest, project_id: int) -> HttpResponse:
     context = {
         **abilities(request, project),
         "board": queues.dashboard(project=project, user=signed_in(request)),
+        "queue_cap": queues.QUEUE_COUNT_CAP,
         "members": selectors.members_list(project=project),
         "imports": selectors.import_job_list(project=project)[:3],
         "latest_version": project.versions.filter(status=VersionStatus.FROZEN).order_by("-number").first(),

@@ -101,8 +101,13 @@ def _settings_context(
     }
 
 
+# Service fields shown under another name on the settings form.
+FORM_FIELDS = {"labeling_overlap_share": "labeling_overlap_percent"}
+
+
 def _form_error(form: ProjectFieldsForm, exc: ApplicationError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+    field = FORM_FIELDS.get(str(exc.field), exc.field)
+    form.add_error(field if field in form.fields else None, exc.message)
 
 
 @login_required

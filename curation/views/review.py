@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from curation import queues, selectors
 from curation.errors import ApplicationError, Conflict, InvalidInput
 from curation.models import Example, Project, Role
+from curation.provenance import example_provenance
 from curation.services import duties
 from curation.services.examples import example_review
 from curation.services.review_undo import example_review_undo
@@ -67,7 +68,7 @@ def review_decide(request: HttpRequest, example_id: int) -> HttpResponse:
         return _card(request, project, example, skip, full_page=not is_htmx(request), problem=message)
     except ApplicationError as exc:
         return _card(request, project, example, skip, full_page=not is_htmx(request), problem=exc.message)
-    following = queues.review_neighbour(project=project, skip_own_of=skip, after=example.pk)
+    following = _following(request, project, skip, example)
     done = f"Example {example.pk}: {example.get_status_display().lower()}."
     return _card(request, project, following, skip, full_page=not is_htmx(request), done=done, undo=example)
 
@@ -91,17 +92,28 @@ def review_undo(request: HttpRequest, example_id: int) -> HttpResponse:
     return _card(request, project, example, skip, full_page=not is_htmx(request), done=done)
 
 
+def _following(request: HttpRequest, project: Project, skip: User | None, decided: Example) -> Example | None:
+    """The card after a decision: the next in the queue, or (`then`, a decision on an alternative
+    shown beside the card) the card it was made from, while that one still waits."""
+    then = _position(request, "then", request.POST)
+    if then is not None:
+        shown = queues.review_neighbour(project=project, skip_own_of=skip, after=then - 1)
+        if shown is not None and shown.pk == then:
+            return shown
+    return queues.review_neighbour(project=project, skip_own_of=skip, after=decided.pk)
+
+
 def _skip_own_of(request: HttpRequest, project: Project) -> User | None:
     """The reviewer whose own work the queue leaves out, where separation of duties binds them."""
     user = signed_in(request)
     return user if duties.bound_by_rule(project, user) else None
 
 
-def _position(request: HttpRequest, name: str) -> int | None:
+def _position(request: HttpRequest, name: str, params: QueryDict | None = None) -> int | None:
     """Where the queue continues from; a position that is not an id starts it from the top (a
     stale or mangled link still opens the queue)."""
     try:
-        return int_param(request.GET.get(name), name)
+        return int_param((request.GET if params is None else params).get(name), name)
     except InvalidInput:
         return None
 
@@ -123,6 +135,7 @@ def _card(
         "undo": undo,
         "groups": selectors.example_open_groups(example=example) if example else {},
         "history": history_with_changes(example) if example else [],
+        "provenance": example_provenance(example) if example else None,
         "problem": problem,
         "done": done,
         "remaining": queues.queue_size(project=project, skip_own_of=skip_own_of),

@@ -23,6 +23,7 @@ from curation.models import DedupJob, DuplicateCluster, Example, ExampleStatus, 
 from curation.services.demo import DEMO_PROJECT_NAME
 from curation.services.export_jobs import export_job_create
 from curation.services.invitations import invitation_create
+from curation.services.labeling import items_enqueue
 from evaluation.demo import NOISE_FILE
 from evaluation.models import Comparison, DriftReport
 from evaluation.monitoring import deployment_create
@@ -82,7 +83,16 @@ def demo_objects(admin: Any) -> dict[str, Any]:
         "deployment_id": deployment.pk,
         "report_id": reports[-1].pk,
         **invitation(project, admin),
+        **labeling_queue(project, admin),
     }
+
+
+def labeling_queue(project: Project, admin: Any) -> dict[str, Any]:
+    """Inputs in the labeling queue, so the label page shows a card (the demo queues none) and
+    the queue page a list; the label routes need no id of their own."""
+    long_input = "My card was charged twice for the same coffee and the app shows " * 4
+    items_enqueue(project=project, user=admin, inputs=[{"input": long_input}, {"input": "Rate today?"}])
+    return {}
 
 
 def invitation(project: Project, admin: Any) -> dict[str, Any]:

@@ -156,6 +156,19 @@ def test_answers_outside_the_label_set_and_double_submits_are_refused(team: Team
         annotation_submit(item=item, user=user, output="card_arrival")
 
 
+def test_an_answer_without_a_claim_takes_a_free_slot(team: Team) -> None:
+    # Given an item nobody claimed (the annotator posts before asking for it)
+    (item,) = queue(team.project, "x")
+    (user,) = annotators(team.project, 1)
+    # When they answer it
+    assignment = annotation_submit(item=item, user=user, output="card_arrival")
+    # Then the answer is recorded in a new assignment, the slot counted, the item complete
+    stored = LabelingAssignment.objects.get(pk=assignment.pk)
+    assert (stored.state, stored.output) == (AssignmentState.SUBMITTED, "card_arrival")
+    item.refresh_from_db()
+    assert (item.coverage, item.annotation_count, item.status) == (1, 1, ItemStatus.AGREED)
+
+
 def test_agreeing_annotations_become_one_submitted_example_with_its_provenance(team: Team) -> None:
     team.project.labeling_overlap = 2
     team.project.save()

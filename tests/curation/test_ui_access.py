@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import uuid4
 
 import pytest
 from django.contrib.auth.models import User
@@ -23,6 +24,7 @@ from django.urls import URLPattern, resolve
 
 from config import urls as config_urls
 from curation.models import (
+    MAX_OVERLAP,
     DatasetVersion,
     DuplicateCluster,
     ExampleStatus,
@@ -33,6 +35,7 @@ from curation.models import (
     VersionItem,
 )
 from curation.services.flags import flag_create
+from curation.services.labeling import items_enqueue, next_assignment
 from evaluation.models import Comparison, Deployment, EvalRun
 from evaluation.services import comparison_create
 from tests.api.test_permissions import MISSING_ID, Scene
@@ -210,6 +213,21 @@ def deploy(w: World) -> dict[str, Any]:
     return {"training_run": w.scene.training_run(w.home, with_adapter=True).pk, "name": "staging"}
 
 
+def a_queued_input(w: World) -> dict[str, Any]:
+    """A fresh input in the labeling queue, answered without a claim (a free slot takes it)."""
+    (item,) = items_enqueue(project=w.home, user=None, inputs=[{"input": f"Label me {uuid4()}"}]).created
+    return {"item": item.pk, "output": "card_arrival"}
+
+
+def a_held_input(w: World) -> dict[str, Any]:
+    """A fresh queued input with a slot for each of the team's users, each of whom claims it."""
+    w.home.labeling_overlap = MAX_OVERLAP
+    (item,) = items_enqueue(project=w.home, user=None, inputs=[{"input": f"Skip me {uuid4()}"}]).created
+    for role in ("annotator", "reviewer", "lead", "staff"):
+        next_assignment(project=w.home, user=w.team.user(role))
+    return {"item": item.pk}
+
+
 ACTIONS = [
     Action("home", "annotator", lambda w: "/", outsider=200),  # lists the user's own projects
     Action("dashboard", "annotator", lambda w: f"/projects/{w.project}/"),
@@ -221,6 +239,28 @@ ACTIONS = [
     Action("browse-rows", "annotator", lambda w: f"/projects/{w.project}/examples/?q=card", htmx=True),
     Action("review", "reviewer", lambda w: f"/projects/{w.project}/review/"),
     Action("review-next", "reviewer", lambda w: f"/projects/{w.project}/review/?after={w.first}", htmx=True),
+    Action("label", "annotator", lambda w: f"/projects/{w.project}/label/"),
+    Action("label-next", "annotator", lambda w: f"/projects/{w.project}/label/", htmx=True),
+    Action(
+        "label-submit",
+        "annotator",
+        lambda w: f"/projects/{w.project}/label/submit/",
+        "post",
+        a_queued_input,
+        302,
+    ),
+    Action(
+        "label-skip", "annotator", lambda w: f"/projects/{w.project}/label/skip/", "post", a_held_input, 302
+    ),
+    Action("label-queue", "lead", lambda w: f"/projects/{w.project}/label/queue/"),
+    Action(
+        "queue-inputs",
+        "lead",
+        lambda w: f"/projects/{w.project}/label/queue/",
+        "post",
+        lambda w: {"inputs": "Where is my new card?\nCan I pay in euros?"},
+        302,
+    ),
     Action("flags", "annotator", lambda w: f"/projects/{w.project}/flags/"),
     Action("import", "annotator", lambda w: f"/projects/{w.project}/import/"),
     Action("example", "annotator", lambda w: f"/examples/{w.first}/"),
@@ -512,6 +552,8 @@ class TestRoleMatrix:
             "report-to-annotation",
             "guidelines-read",
             "validation-job-start",
+            "label-submit",
+            "label-skip",
         }
         answers = {name: logged_in(world.team.lead).get(url).status_code for name, url in post_only.items()}
         assert answers == dict.fromkeys(post_only, 405)

@@ -1,4 +1,4 @@
-// Finch's few behaviours: the chat message editor, live JSON checks, review shortcuts.
+// Finch's few behaviours: the chat message editor, live JSON checks, review and label shortcuts.
 (function () {
   "use strict";
 
@@ -91,6 +91,41 @@
     comment.closest("[data-review-card]").querySelector(`[data-key="${decision}"]`).click();
   }
 
+  // The label page: 1-9 pick a label, Enter (Ctrl+Enter in a text box) submits, s/j/k as on Review.
+  function labelKeys(event) {
+    const card = document.querySelector("[data-label-card]");
+    if (!card || event.metaKey || event.altKey) return;
+    const form = card.querySelector("form.label-answer");
+    if (event.key === "Enter" && form && labelEnter(event, form)) return;
+    if (event.ctrlKey || event.target.closest("textarea, select, input:not([type=radio]), [contenteditable]")) return;
+    const choice = card.querySelector(`[data-label-key="${event.key}"]`);
+    if (choice) { event.preventDefault(); choice.checked = true; choice.focus(); return; }
+    const button = card.querySelector(`[data-key="${event.key}"]`);
+    if (button) { event.preventDefault(); button.click(); }
+  }
+
+  function labelEnter(event, form) {
+    const inText = event.target.closest("textarea");
+    if (inText ? !(event.ctrlKey || event.metaKey) : event.target.closest("button, a")) return false;
+    event.preventDefault();
+    form.requestSubmit();
+    return true;
+  }
+
+  // More labels than keys: typing in the filter box narrows the list and picks the first match.
+  function labelFilter(box) {
+    const list = box.form.querySelector(".label-select");
+    box.addEventListener("input", () => {
+      const wanted = box.value.trim().toLowerCase();
+      let first = null;
+      [...list.options].forEach((option) => {
+        option.hidden = !option.value.toLowerCase().includes(wanted);
+        if (!option.hidden && !first) first = option;
+      });
+      list.value = first ? first.value : "";
+    });
+  }
+
   // A running job's row: its bar and status follow the job's API; the page reloads when it ends.
   function jobProgress(row) {
     async function poll() {
@@ -171,11 +206,13 @@
     root.querySelectorAll(".chat-editor").forEach(chatEditor);
     root.querySelectorAll("textarea.json").forEach(jsonCheck);
     root.querySelectorAll("[data-job-url]").forEach(jobProgress);
+    root.querySelectorAll(".label-filter").forEach(labelFilter);
   }
 
   document.addEventListener("DOMContentLoaded", () => init(document));
   document.addEventListener("htmx:afterSwap", (event) => init(event.target));
   document.addEventListener("keydown", reviewKeys);
+  document.addEventListener("keydown", labelKeys);
   document.addEventListener("submit", confirmSubmit);
   document.addEventListener("keydown", (event) => { if (event.target.matches && event.target.matches("textarea")) commentEnter(event); });
 })();

@@ -1,0 +1,216 @@
+"""The labeling queue in the browser: annotators take items and answer them from the keyboard;
+leads queue inputs.
+
+Like Review, each step swaps only the card (htmx). An answer or a skip the queue refuses (a label
+not in the set, a claim that expired and whose slot was taken, a second submit) comes back as the
+card with the reason: 200 for htmx, so the message is swapped in; 400 or 409 for a plain post.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from curation import queues
+from curation.errors import ApplicationError, Conflict, InvalidInput, NotFound
+from curation.forms import ExampleForm, QueueInputsForm
+from curation.models import AssignmentState, LabelingAssignment, LabelingItem, Project, Role
+from curation.models.examples import decode_input
+from curation.services.labeling import annotation_submit, assignment_skip, items_enqueue, next_assignment
+from curation.views.common import abilities, django_errors, int_param, is_htmx, project_for, signed_in
+
+# How many labeled items `k` walks back through (per project, in the signed-in session).
+HISTORY = 50
+MANY_LABELS = 9  # more labels than keys 1-9: a filterable list instead of numbered buttons
+
+
+@login_required
+@django_errors
+def label(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The label page with the user's next item, or (htmx, `?item=`) one they labeled before."""
+    project = project_for(request, project_id)
+    item_id = int_param(request.GET.get("item"), "item")
+    if item_id is None:
+        return _next_card(request, project)
+    assignment = queues.own_assignment(project=project, user=signed_in(request), item_id=item_id)
+    return _card(request, project, assignment)
+
+
+@login_required
+@require_POST
+@django_errors
+def label_submit(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Record the user's answer, then show their next item (or this one with the problem)."""
+    project = project_for(request, project_id)
+    user = signed_in(request)
+    item = _posted_item(request, project)
+    answer = request.POST.get("output", "")
+    try:
+        annotation_submit(item=item, user=user, output=answer)
+    except InvalidInput as exc:
+        held = _claim_on(project, request, item)
+        if held is None:
+            return _next_card(request, project, problem=exc.message, status=400)
+        return _card(request, project, held, problem=exc.message, answer=answer, status=400)
+    except Conflict as exc:
+        return _next_card(request, project, problem=exc.message, status=409)
+    _remember(request, project, item.pk)
+    done = f"Item {item.pk} labeled."
+    if not is_htmx(request):
+        messages.success(request, done)
+        return redirect("label", project_id=project.pk)
+    return _next_card(request, project, done=done)
+
+
+@login_required
+@require_POST
+@django_errors
+def label_skip(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Pass on the item the user holds; it goes back to the queue for the others."""
+    project = project_for(request, project_id)
+    item = _posted_item(request, project)
+    try:
+        if _claim_on(project, request, item) is None:
+            raise Conflict(
+                f"You do not hold item {item.pk} (your claim was released, or it was never yours)."
+            )
+        assignment_skip(item=item, user=signed_in(request))
+    except ApplicationError as exc:
+        return _next_card(request, project, problem=exc.message, status=409)
+    done = f"Skipped item {item.pk}; it will not come back to you."
+    if not is_htmx(request):
+        messages.success(request, done)
+        return redirect("label", project_id=project.pk)
+    return _next_card(request, project, done=done)
+
+
+@login_required
+@django_errors
+def label_queue(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Leads paste inputs (one a line) into the queue and see the newest queued items."""
+    project = project_for(request, project_id, min_role=Role.LEAD)
+    form = QueueInputsForm(request.POST or None, project=project)
+    if request.method == "POST" and _queued(request, project, form):
+        return redirect("label-queue", project_id=project.pk)
+    page = queues.keyset_page(
+        queues.labeling_items(project), before=int_param(request.GET.get("before"), "before")
+    )
+    context = {
+        **abilities(request, project),
+        "form": form,
+        "page": page,
+        "waiting": queues.labeling_queue_size(project=project),
+        "cap": queues.QUEUE_COUNT_CAP,
+    }
+    return render(request, "curation/label_queue.html", context, status=400 if form.errors else 200)
+
+
+def _queued(request: HttpRequest, project: Project, form: QueueInputsForm) -> bool:
+    """Queue the pasted inputs, saying how many; False (with the problem on the form) if refused."""
+    if not form.is_valid():
+        return False
+    try:
+        queued = items_enqueue(project=project, user=signed_in(request), inputs=form.rows())
+    except ApplicationError as exc:
+        form.add_error("inputs", exc.message)
+        return False
+    messages.success(
+        request, f"Queued {len(queued.created)} input(s); {queued.already_queued} already queued."
+    )
+    return True
+
+
+def _posted_item(request: HttpRequest, project: Project) -> LabelingItem:
+    """The item named in the form, in this project: 400 for a missing or mangled id, 404 for
+    an item the project does not have."""
+    item_id = int_param(request.POST.get("item"), "item")
+    if item_id is None:
+        raise InvalidInput("Say which item: item is missing.", field="item")
+    item = LabelingItem.objects.filter(project=project, pk=item_id).select_related("project").first()
+    if item is None:
+        raise NotFound(f"No item {item_id} in this project's labeling queue.")
+    return item
+
+
+def _claim_on(project: Project, request: HttpRequest, item: LabelingItem) -> LabelingAssignment | None:
+    """The user's claim on the item (live or expired but not yet released), if any."""
+    try:
+        assignment = queues.own_assignment(project=project, user=signed_in(request), item_id=item.pk)
+    except NotFound:
+        return None
+    return assignment if assignment.state == AssignmentState.CLAIMED else None
+
+
+def _history_key(project: Project) -> str:
+    return f"labeled-{project.pk}"
+
+
+def _remember(request: HttpRequest, project: Project, item_id: int) -> None:
+    history = [pk for pk in request.session.get(_history_key(project), []) if pk != item_id]
+    request.session[_history_key(project)] = [*history, item_id][-HISTORY:]
+
+
+def _neighbours(request: HttpRequest, project: Project, item_id: int | None) -> tuple[int | None, int | None]:
+    """The items before and after this one among those the user labeled in this session; the
+    item after the last is the queue (None)."""
+    history: list[int] = request.session.get(_history_key(project), [])
+    if item_id not in history:
+        return (history[-1] if history else None), None
+    at = history.index(item_id)
+    before = history[at - 1] if at > 0 else None
+    after = history[at + 1] if at + 1 < len(history) else None
+    return before, after
+
+
+def _next_card(
+    request: HttpRequest, project: Project, *, done: str = "", problem: str = "", status: int = 200
+) -> HttpResponse:
+    assignment = next_assignment(project=project, user=signed_in(request))
+    return _card(request, project, assignment, done=done, problem=problem, status=status)
+
+
+def _card(
+    request: HttpRequest,
+    project: Project,
+    assignment: LabelingAssignment | None,
+    *,
+    done: str = "",
+    problem: str = "",
+    answer: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    full_page = not is_htmx(request)
+    context = {**abilities(request, project), **_card_context(request, project, assignment)}
+    context.update(done=done, problem=problem)
+    if assignment is not None and assignment.state == AssignmentState.CLAIMED:
+        context["form"] = ExampleForm(project=project, initial={"output": answer})
+        context["answer"] = answer
+    template = "curation/label.html" if full_page else "curation/_label_card.html"
+    # A refusal swapped in by htmx keeps 200: htmx swaps no 4xx body.
+    return render(request, template, context, status=status if full_page else 200)
+
+
+def _card_context(
+    request: HttpRequest, project: Project, assignment: LabelingAssignment | None
+) -> dict[str, Any]:
+    item = assignment.item if assignment else None
+    back, forward = _neighbours(request, project, item.pk if item else None)
+    now = timezone.now()
+    return {
+        "assignment": assignment,
+        "item": item,
+        "item_input": decode_input(project.task_type, item.input) if item else None,
+        "claimed": assignment is not None and assignment.state == AssignmentState.CLAIMED,
+        "expired": bool(assignment and assignment.expires_at and assignment.expires_at <= now),
+        "back": back,
+        "forward": forward,
+        "many_labels": len(project.labels) > MANY_LABELS,
+        "remaining": queues.labeling_queue_size(project=project, user=signed_in(request)),
+        "cap": queues.QUEUE_COUNT_CAP,
+    }
