@@ -57,7 +57,6 @@ from bench.ui import cpu_summary  # noqa: E402
 
 LABELS = ["card_arrival", "card_linking", "exchange_rate", "pin_blocked", "refund_not_showing_up"]
 TARGET_P95_MS = 20.0
-NAIVE_ATTEMPTS = 5
 ITEM = "curation_labelingitem"
 ASSIGNMENT = "curation_labelingassignment"
 
@@ -285,7 +284,7 @@ def naive_next(project_id: int, user_id: int) -> int | None:
     lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""  # SQLite: one writer anyway
     pick = NAIVE_PICK.format(item=ITEM, assignment=ASSIGNMENT, live=LIVE, lock=lock)
     recount = NAIVE_RECOUNT.format(assignment=ASSIGNMENT, live=LIVE)
-    for _ in range(NAIVE_ATTEMPTS):
+    while True:  # until it claims one, or the queue has nothing for the user
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(pick, [project_id, user_id, stamp, stamp])
             row = cursor.fetchone()
@@ -302,7 +301,6 @@ def naive_next(project_id: int, user_id: int) -> int | None:
                 [row[0], user_id, stamp, expires],
             )
             return int(row[0])
-    return None
 
 
 def naive_turn(project: Any) -> Callable[[int, Any], tuple[float, float, int | None]]:
@@ -409,6 +407,7 @@ def report(name: str, run: Run, counters_too: bool) -> dict[str, float]:
     broken = {what: count for what, count in violations(run, counters_too).items() if count}
     if run.empty:
         print(f"    {run.empty} call(s) found nothing to hand out", flush=True)
+    print(f"    wall {run.wall_s:.1f} s, load average after: {os.getloadavg()[0]:.1f}", flush=True)
     print(f"    checks: {broken or 'all hold'}", flush=True)
     if broken:
         raise SystemExit(f"{name}: the queue broke its rules: {broken}")
@@ -478,6 +477,7 @@ def main() -> None:
 
 def bench(args: argparse.Namespace) -> None:
     print(cpu_summary(), flush=True)
+    print(f"load average at the start: {os.getloadavg()[0]:.1f}", flush=True)
     start = time.perf_counter()
     project, people = load(args.items, args.covered, args.annotators)
     print(
