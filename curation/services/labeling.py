@@ -339,7 +339,11 @@ def annotation_submit(
     rules = ContentRules.for_project(project, require_output=True)
     _, stored_output = rules.validate(_stored_form_input(item), output)
     with transaction.atomic():
-        locked = LabelingItem.objects.select_for_update().select_related("project").get(pk=item.pk)
+        # Only the item's row: FOR UPDATE over the join would also lock the project's row and
+        # make every submit in the project wait for the one before it.
+        locked = (
+            LabelingItem.objects.select_for_update(of=("self",)).select_related("project").get(pk=item.pk)
+        )
         assignment = _holding_assignment(locked, user, now)
         assignment.state = AssignmentState.SUBMITTED
         assignment.output = stored_output
