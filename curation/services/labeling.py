@@ -4,7 +4,9 @@ Handing out is safe under concurrency on both databases: the claim is a conditio
 (`coverage < target_overlap`) plus a row unique per (item, annotator), so no item is handed out
 beyond its overlap and nobody gets an item twice. On PostgreSQL the candidate is picked with
 FOR UPDATE SKIP LOCKED, so annotators asking at once take different items instead of queueing
-behind one row lock; SQLite runs one writer at a time anyway.
+behind one row lock, and pick, slot and claim are one statement (CLAIM_SQL): with the query
+for the queue's state before it, a hand-out is two round trips (bench/labeling_queue.py).
+SQLite runs one writer at a time anyway and takes the same steps through the ORM.
 
 A claim expires after FINCH_LABELING_CLAIM_SECONDS; expired claims are released (their slot
 goes back to the queue) before every hand-out and by a periodic task, so none is lost.
@@ -181,6 +183,7 @@ def _queue_state(project: Project, user: User, now: datetime) -> tuple[bool, boo
 
 
 def queue_state_query(project: Project, user: User, now: datetime) -> QuerySet[Project, tuple[bool, bool]]:
+    """The query behind _queue_state (bench/labeling_queue.py prints its plan)."""
     claims = LabelingAssignment.objects.filter(item__project=OuterRef("pk"), state=AssignmentState.CLAIMED)
     state = Project.objects.filter(pk=project.pk).annotate(
         holds=Exists(claims.filter(annotator=user, expires_at__gt=now)),
