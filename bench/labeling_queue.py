@@ -357,7 +357,7 @@ def violations(run: Run, counters_too: bool) -> dict[str, int]:
     (Finch's counters) coverage or annotation counts that do not match the assignments."""
     from django.db import connection
 
-    found = {
+    found: dict[str, tuple[str, list[Any]]] = {
         "items beyond their overlap": (
             f"SELECT COUNT(*) FROM (SELECT a.item_id FROM {ASSIGNMENT} a JOIN {ITEM} i ON i.id = a.item_id"
             " WHERE a.state IN ('claimed', 'submitted') GROUP BY a.item_id, i.target_overlap"
