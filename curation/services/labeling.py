@@ -4,7 +4,9 @@ Handing out is safe under concurrency on both databases: the claim is a conditio
 (`coverage < target_overlap`) plus a row unique per (item, annotator), so no item is handed out
 beyond its overlap and nobody gets an item twice. On PostgreSQL the candidate is picked with
 FOR UPDATE SKIP LOCKED, so annotators asking at once take different items instead of queueing
-behind one row lock; SQLite runs one writer at a time anyway.
+behind one row lock, and pick, slot and claim are one statement (CLAIM_SQL): with the query
+for the queue's state before it, a hand-out is two round trips (bench/labeling_queue.py).
+SQLite runs one writer at a time anyway and takes the same steps through the ORM.
 
 A claim expires after FINCH_LABELING_CLAIM_SECONDS; expired claims are released (their slot
 goes back to the queue) before every hand-out and by a periodic task, so none is lost.
@@ -12,7 +14,9 @@ goes back to the queue) before every hand-out and by a periodic task, so none is
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -156,19 +160,36 @@ def next_assignment(
     """The user's live claim in the project, else a new claim on the least-covered item they have
     not labeled or skipped; None when the queue has nothing for them."""
     now = now or timezone.now()
-    current = live_claim(project=project, user=user, now=now)
-    if current is not None:
-        return current
-    release_expired_claims(now=now, project=project)
+    holds_one, expired_waiting = _queue_state(project, user, now)
+    if holds_one:
+        return live_claim(project=project, user=user, now=now)
+    if expired_waiting:
+        release_expired_claims(now=now, project=project)
     for _ in range(CLAIM_ATTEMPTS):
-        with transaction.atomic():
-            candidate = _candidate(project, user)
-            if candidate is None:
-                return None
-            claimed = _claim(candidate, user, now)
-        if claimed is not None:
-            return claimed
+        try:
+            found, claim = _claim_next(project, user, now)
+        except IntegrityError:
+            continue  # the same user claimed it in another tab a moment ago: all of it rolled back
+        if claim is not None or not found:
+            return claim
     return None
+
+
+def _queue_state(project: Project, user: User, now: datetime) -> tuple[bool, bool]:
+    """(whether the user holds a live claim in the project, whether expired claims wait to be
+    released there) in one query: a hand-out that needs neither then costs one more."""
+    holds, expired = queue_state_query(project, user, now).get()
+    return holds, expired
+
+
+def queue_state_query(project: Project, user: User, now: datetime) -> QuerySet[Project, tuple[bool, bool]]:
+    """The query behind _queue_state (bench/labeling_queue.py prints its plan)."""
+    claims = LabelingAssignment.objects.filter(item__project=OuterRef("pk"), state=AssignmentState.CLAIMED)
+    state = Project.objects.filter(pk=project.pk).annotate(
+        holds=Exists(claims.filter(annotator=user, expires_at__gt=now)),
+        expired=Exists(claims.filter(expires_at__lte=now)),
+    )
+    return state.values_list("holds", "expired")
 
 
 def live_claim(*, project: Project, user: User, now: datetime | None = None) -> LabelingAssignment | None:
@@ -190,54 +211,121 @@ def open_items(project: Project) -> QuerySet[LabelingItem]:
     ).order_by("coverage", "id")
 
 
-def _candidate(project: Project, user: User) -> int | None:
+def _claim_next(project: Project, user: User, now: datetime) -> tuple[bool, LabelingAssignment | None]:
+    """One try at claiming the next item: (whether there was a candidate, the claim). Raises
+    IntegrityError, with nothing written, when the user holds the candidate already."""
+    if connection.vendor == "postgresql":
+        return _claim_next_postgresql(project, user, now)
+    with transaction.atomic():
+        candidate = _candidate(project, user)
+        if candidate is None:
+            return False, None
+        return True, _claim(candidate, project, user, now)
+
+
+def _candidate(project: Project, user: User) -> LabelingItem | None:
     touched = LabelingAssignment.objects.filter(item=OuterRef("pk"), annotator=user)
     candidates = open_items(project).exclude(Exists(touched))
     if connection.features.has_select_for_update_skip_locked:
         candidates = candidates.select_for_update(skip_locked=True)
-    return candidates.values_list("pk", flat=True).first()
+    return candidates.first()
 
 
-def _claim(item_id: int, user: User, now: datetime) -> LabelingAssignment | None:
+def _claim(item: LabelingItem, project: Project, user: User, now: datetime) -> LabelingAssignment | None:
+    """Take a slot of the candidate (in the caller's transaction) and record the user's claim; the
+    claim comes with its item and project loaded, as callers use them."""
     taken = LabelingItem.objects.filter(
-        pk=item_id, status=ItemStatus.QUEUED, coverage__lt=F("target_overlap")
+        pk=item.pk, status=ItemStatus.QUEUED, coverage__lt=F("target_overlap")
     ).update(coverage=F("coverage") + 1)
     if not taken:
         return None
-    try:
-        with transaction.atomic():
-            assignment = LabelingAssignment.objects.create(
-                item_id=item_id,
-                annotator=user,
-                claimed_at=now,
-                expires_at=now + claim_lifetime(),
-            )
-    except IntegrityError:
-        # The same user claimed it in another tab a moment ago; give the slot back.
-        LabelingItem.objects.filter(pk=item_id).update(coverage=F("coverage") - 1)
-        return None
-    return LabelingAssignment.objects.select_related("item__project").get(pk=assignment.pk)
+    # The row was read in this transaction (SQLite has one writer), so this is the value just
+    # written. An IntegrityError (the user's claim from another tab) rolls it all back.
+    item.coverage += 1
+    item.project = project
+    return LabelingAssignment.objects.create(
+        item=item, annotator=user, claimed_at=now, expires_at=now + claim_lifetime()
+    )
+
+
+# open_items() and _candidate() in SQL: the partial index labeling_item_next in (coverage, id)
+# order, the user's own items left out by the (item, annotator) index, rows another hand-out
+# holds skipped. Kept in step with them by tests/curation/test_labeling_queue.py.
+CANDIDATE_SQL = (
+    "SELECT item.id FROM curation_labelingitem item"
+    " WHERE item.project_id = %s AND item.status = 'queued' AND item.coverage < item.target_overlap"
+    " AND NOT EXISTS (SELECT 1 FROM curation_labelingassignment mine"
+    " WHERE mine.item_id = item.id AND mine.annotator_id = %s)"
+    " ORDER BY item.coverage, item.id LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+CLAIM_SQL = (
+    f"WITH candidate AS ({CANDIDATE_SQL}),"
+    " taken AS (UPDATE curation_labelingitem item SET coverage = item.coverage + 1 FROM candidate"
+    " WHERE item.id = candidate.id AND item.status = 'queued' AND item.coverage < item.target_overlap"
+    " RETURNING item.*),"
+    " claim AS (INSERT INTO curation_labelingassignment"
+    " (item_id, annotator_id, state, output, claimed_at, expires_at)"
+    " SELECT taken.id, %s, 'claimed', '', %s, %s FROM taken RETURNING id, item_id)"
+    " SELECT taken.*, claim.id AS claim_id FROM taken JOIN claim ON claim.item_id = taken.id"
+)
+
+
+def _claim_next_postgresql(
+    project: Project, user: User, now: datetime
+) -> tuple[bool, LabelingAssignment | None]:
+    """Pick, take a slot and record the claim in one statement: one round trip, where the steps
+    cost five, which is what keeps a hand-out fast when many annotators ask at once."""
+    expires_at = now + claim_lifetime()
+    params = [project.pk, user.pk, user.pk, now, expires_at]
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        rows = list(LabelingItem.objects.raw(CLAIM_SQL, params))
+    if not rows:
+        return False, None
+    item = rows[0]
+    item.project = project
+    claim = LabelingAssignment(
+        id=item.claim_id,  # type: ignore[attr-defined]
+        item=item,
+        annotator=user,
+        state=AssignmentState.CLAIMED,
+        claimed_at=now,
+        expires_at=expires_at,
+    )
+    claim._state.adding = False
+    claim._state.db = item._state.db
+    return True, claim
 
 
 def release_expired_claims(*, now: datetime | None = None, project: Project | None = None) -> int:
-    """Give the slots of expired claims back to the queue. How many were released."""
+    """Give the slots of expired claims back to the queue. How many were released.
+
+    Set-based, a batch at a time: the expired claims are locked, deleted, and each item's coverage
+    lowered by its count. A release running at the same time waits for those locks rather than
+    skipping them, so it returns only once the slots are back (its caller may hand them out)
+    and never gives one back twice. With none expired it is one query on the partial index
+    labeling_claim_expiry and no transaction, as it runs before every hand-out."""
     now = now or timezone.now()
     expired = LabelingAssignment.objects.filter(state=AssignmentState.CLAIMED, expires_at__lte=now)
     if project is not None:
         expired = expired.filter(item__project=project)
+    if not expired.exists():
+        return 0  # the usual case: one query, no transaction
+    expired = expired.select_for_update(of=("self",))
     released = 0
-    for pk in list(expired.values_list("pk", flat=True)[:REAP_BATCH]):
+    while True:
         with transaction.atomic():
-            claim = LabelingAssignment.objects.select_for_update().filter(
-                pk=pk, state=AssignmentState.CLAIMED, expires_at__lte=now
-            )
-            row = claim.values_list("item_id", flat=True).first()
-            if row is None:
-                continue  # submitted or released meanwhile
-            claim.delete()
-            LabelingItem.objects.filter(pk=row).update(coverage=F("coverage") - 1)
-            released += 1
-    return released
+            rows = list(expired.values_list("pk", "item_id")[:REAP_BATCH])
+            if not rows:
+                return released
+            LabelingAssignment.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+            per_item = Counter(item_id for _, item_id in rows)
+            for count in set(per_item.values()):
+                LabelingItem.objects.filter(pk__in=[i for i, n in per_item.items() if n == count]).update(
+                    coverage=F("coverage") - count
+                )
+        released += len(rows)
+        if len(rows) < REAP_BATCH:
+            return released
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -254,7 +342,11 @@ def annotation_submit(
     rules = ContentRules.for_project(project, require_output=True)
     _, stored_output = rules.validate(_stored_form_input(item), output)
     with transaction.atomic():
-        locked = LabelingItem.objects.select_for_update().select_related("project").get(pk=item.pk)
+        # Only the item's row: FOR UPDATE over the join would also lock the project's row and
+        # make every submit in the project wait for the one before it.
+        locked = (
+            LabelingItem.objects.select_for_update(of=("self",)).select_related("project").get(pk=item.pk)
+        )
         assignment = _holding_assignment(locked, user, now)
         assignment.state = AssignmentState.SUBMITTED
         assignment.output = stored_output

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from curation.errors import Conflict, InvalidInput
@@ -29,10 +30,12 @@ from curation.models import (
 )
 from curation.services.flags import flag_resolve
 from curation.services.labeling import (
+    CANDIDATE_SQL,
     annotation_submit,
     assignment_skip,
     items_enqueue,
     next_assignment,
+    open_items,
     release_expired_claims,
     retarget_untouched,
 )
@@ -131,6 +134,59 @@ def test_release_expired_claims_frees_only_expired_ones(team: Team) -> None:
     assert release_expired_claims(now=timezone.now() + timedelta(minutes=25)) == 1
     item.refresh_from_db()
     assert item.coverage == 1
+
+
+def test_release_gives_back_every_expired_slot_of_items_with_several_at_once(team: Team) -> None:
+    team.project.labeling_overlap = 3
+    team.project.save()
+    crowded, single = queue(team.project, "a", "b")
+    people = annotators(team.project, 4)
+    now = timezone.now()
+    for user, item, minutes in [(p, crowded, 20) for p in people[:3]] + [(people[3], single, 120)]:
+        LabelingAssignment.objects.create(
+            item=item, annotator=user, claimed_at=now, expires_at=now + timedelta(minutes=minutes)
+        )
+    LabelingItem.objects.filter(pk=crowded.pk).update(coverage=3)
+    LabelingItem.objects.filter(pk=single.pk).update(coverage=1)
+    assert release_expired_claims(now=now + timedelta(hours=1), project=team.project) == 3
+    assert LabelingItem.objects.get(pk=crowded.pk).coverage == 0
+    assert LabelingItem.objects.get(pk=single.pk).coverage == 1  # the live claim keeps its slot
+    assert list(LabelingAssignment.objects.values_list("annotator", flat=True)) == [people[3].pk]
+
+
+def test_a_claim_comes_back_as_stored_with_its_item_and_project_inside_a_transaction(team: Team) -> None:
+    queue(team.project, "first", "second")
+    (user,) = annotators(team.project, 1)
+    with transaction.atomic():
+        claim = next_assignment(project=team.project, user=user)
+    assert claim is not None
+    stored = LabelingAssignment.objects.select_related("item__project").get(pk=claim.pk)
+    fields = ("item_id", "annotator_id", "state", "output", "claimed_at", "expires_at", "submitted_at")
+    assert [getattr(claim, f) for f in fields] == [getattr(stored, f) for f in fields]
+    assert (claim.item.input, claim.item.coverage, claim.item.project) == ("first", 1, team.project)
+    assert stored.item.coverage == 1
+    annotation_submit(item=claim.item, user=user, output="card_arrival")
+    assert LabelingItem.objects.get(pk=claim.item_id).status == ItemStatus.AGREED
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement claim is PostgreSQL's")
+def test_the_claim_statement_picks_what_open_items_hands_out_first(team: Team) -> None:
+    team.project.labeling_overlap = 3
+    team.project.save()
+    items = queue(team.project, *[f"message {n}" for n in range(6)])
+    LabelingItem.objects.filter(pk__in=[items[0].pk, items[1].pk]).update(coverage=2)
+    LabelingItem.objects.filter(pk=items[2].pk).update(coverage=3)
+    LabelingItem.objects.filter(pk=items[3].pk).update(status=ItemStatus.AGREED)
+    (user,) = annotators(team.project, 1)
+    LabelingAssignment.objects.create(
+        item=items[4], annotator=user, state=AssignmentState.SKIPPED, claimed_at=timezone.now()
+    )
+    mine = LabelingAssignment.objects.filter(item=OuterRef("pk"), annotator=user)
+    expected = list(open_items(team.project).exclude(Exists(mine)).values_list("pk", flat=True))
+    assert expected == [items[5].pk, items[0].pk, items[1].pk]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(CANDIDATE_SQL, [team.project.pk, user.pk])
+        assert cursor.fetchone() == (expected[0],)
 
 
 def test_a_skip_returns_the_slot_and_is_not_handed_to_the_same_annotator_again(team: Team) -> None:

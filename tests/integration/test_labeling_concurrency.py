@@ -5,13 +5,15 @@ items whose claims expire go back to the queue."""
 from __future__ import annotations
 
 import functools
+import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
-from curation.models import LabelingAssignment, LabelingItem, Role
+from curation.models import LabelingAssignment, LabelingItem, Project, Role
 from curation.services.labeling import annotation_submit, items_enqueue, next_assignment
 from tests.conftest import Team
 from tests.factories import MembershipFactory
@@ -63,3 +65,33 @@ def test_claims_that_expire_while_others_ask_are_handed_out_again_exactly_once(t
     assert len(taken) == len(set(taken)) == 4
     assert LabelingAssignment.objects.count() == 4
     assert set(LabelingItem.objects.values_list("coverage", flat=True)) == {1}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's")
+def test_a_submit_locks_its_item_not_the_project(team: Team) -> None:
+    project = team.project
+    items_enqueue(project=project, user=team.lead, inputs=[{"input": "message"}])
+    claim = next_assignment(project=project, user=team.annotator)
+    assert claim is not None
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_project_row() -> None:  # as an update of the project's row (its settings) does
+        try:
+            with transaction.atomic():
+                Project.objects.select_for_update(no_key=True).get(pk=project.pk)
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=hold_the_project_row)
+    other.start()
+    try:
+        assert holding.wait(30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting on the project row fails the test
+        annotation_submit(item=claim.item, user=team.annotator, output="card_arrival")
+    finally:
+        release.set()
+        other.join(30)
+    assert LabelingItem.objects.get(pk=claim.item_id).status == "agreed"
