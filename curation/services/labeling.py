@@ -298,6 +298,8 @@ def assignment_skip(*, item: LabelingItem, user: User) -> None:
         assignment = LabelingAssignment.objects.filter(item=locked, annotator=user).first()
         if assignment is not None and assignment.state == AssignmentState.SUBMITTED:
             raise Conflict(f"You already labeled item {item.pk}.")
+        if locked.status != ItemStatus.QUEUED:
+            raise Conflict(f"Item {item.pk} is labeled already ({locked.status}): there is nothing to skip.")
         if assignment is None:
             LabelingAssignment.objects.create(
                 item=locked, annotator=user, state=AssignmentState.SKIPPED, claimed_at=timezone.now()
