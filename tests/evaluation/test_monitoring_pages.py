@@ -36,9 +36,9 @@ def test_pages_show_the_drift_and_alerts(team: Team, deployment: Deployment) -> 
 
     page = logged_in(team.reviewer).get(f"/deployments/{deployment.pk}/").content.decode()
     assert "out of distribution" in page and 'class="series"' in page and 'class="alert"' in page
-    assert "inputs to annotators" in page
+    assert "inputs to the labeling queue" in page
     assert (
-        "inputs to annotators"
+        "inputs to the labeling queue"
         not in logged_in(team.annotator).get(f"/deployments/{deployment.pk}/").content.decode()
     )
     assert logged_in(team.outsider).get(f"/deployments/{deployment.pk}/").status_code == 404
