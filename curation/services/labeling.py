@@ -260,7 +260,10 @@ def annotation_submit(
         assignment.output = stored_output
         assignment.expires_at = None
         assignment.submitted_at = now
-        assignment.save(update_fields=["state", "output", "expires_at", "submitted_at"])
+        if assignment.pk is None:  # an answer without a claim, on a free slot
+            assignment.save()
+        else:
+            assignment.save(update_fields=["state", "output", "claimed_at", "expires_at", "submitted_at"])
         locked.annotation_count += 1
         locked.save(update_fields=["annotation_count"])
         if locked.annotation_count >= locked.target_overlap:
