@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -26,7 +27,7 @@ def annotations_by_item(item_ids: Iterable[int]) -> dict[int, list[dict[str, Any
     found: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for item_id, annotator, output, submitted_at in answers:
         found[item_id].append(
-            {"annotator": annotator, "output": output, "submitted_at": submitted_at.isoformat()}
+            {"annotator": annotator, "output": output, "submitted_at": _iso(submitted_at)}
         )
     return found
 
@@ -55,3 +56,8 @@ def items_of_examples(example_ids: Iterable[int]) -> dict[int, int]:
     """example id -> its labeling item, for the examples that came from the queue."""
     rows = Example.objects.filter(pk__in=list(example_ids), labeling_item__isnull=False)
     return dict(rows.values_list("pk", "labeling_item_id"))
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 as the API writes it (UTC as `Z`)."""
+    return moment.isoformat().replace("+00:00", "Z")
