@@ -51,7 +51,7 @@ def labeling_item_get(*, user: AnyUser, item_id: Any, min_role: str = Role.ANNOT
     return item
 
 
-def visible_annotations(*, item: LabelingItem, user: AnyUser, role: str) -> list[LabelingAssignment]:
+def visible_annotations(*, item: LabelingItem, user: AnyUser, role: str | None) -> list[LabelingAssignment]:
     """The item's submitted answers the user may read: all of them for reviewers and leads, and
     for anyone once the item is labeled; only their own while it still waits for annotations,
     so that annotators label independently."""

@@ -26,9 +26,7 @@ def annotations_by_item(item_ids: Iterable[int]) -> dict[int, list[dict[str, Any
     )
     found: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for item_id, annotator, output, submitted_at in answers:
-        found[item_id].append(
-            {"annotator": annotator, "output": output, "submitted_at": _iso(submitted_at)}
-        )
+        found[item_id].append({"annotator": annotator, "output": output, "submitted_at": _iso(submitted_at)})
     return found
 
 
