@@ -56,6 +56,6 @@ def items_of_examples(example_ids: Iterable[int]) -> dict[int, int]:
     return dict(rows.values_list("pk", "labeling_item_id"))
 
 
-def _iso(moment: datetime) -> str:
-    """ISO 8601 as the API writes it (UTC as `Z`)."""
-    return moment.isoformat().replace("+00:00", "Z")
+def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601 as the API writes it (UTC as `Z`); a submitted answer always has its time."""
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None

@@ -48,6 +48,10 @@ def jsonl(*records: dict[str, Any]) -> bytes:
     return "".join(json.dumps(record) + "\n" for record in records).encode()
 
 
+def body(response: Any) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
 def sampled(team: Team) -> Project:
     project = team.project
     project.labeling_overlap, project.labeling_overlap_share, project.labeling_sample_seed = 2, 0.5, 11
@@ -180,7 +184,7 @@ def test_the_streamed_export_lists_every_annotation_on_request_and_only_then(
     def lines(**params: str) -> list[dict[str, Any]]:
         response = me.get(url, params)
         assert response.status_code == 200
-        return [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+        return [json.loads(line) for line in body(response).decode().splitlines()]
 
     plain = {row["id"]: row for row in lines()}
     annotated = {row["id"]: row for row in lines(annotations="true")}
@@ -198,18 +202,17 @@ def test_the_streamed_export_lists_every_annotation_on_request_and_only_then(
     assert bad.status_code == 400
 
     response = me.get(url, {"annotations": "true", "format": "csv"})
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
     by_id = {int(row["id"]): row for row in rows}
     assert len(json.loads(by_id[labeled.pk]["annotations"])) == 2 and by_id[written.pk]["annotations"] == ""
-    plain_csv = b"".join(me.get(url, {"format": "csv"}).streaming_content).decode()
+    plain_csv = body(me.get(url, {"format": "csv"})).decode()
     assert "annotations" not in plain_csv.splitlines()[0]
 
 
 def download(client: APIClient, job_id: int) -> str:
     response = client.get(f"{API}/exports/{job_id}/download/")
     assert response.status_code == 200, response.content
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-    return body.decode()
+    return body(response).decode()
 
 
 def test_export_jobs_of_the_project_and_of_a_version_carry_the_annotations_on_request(
