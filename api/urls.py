@@ -34,6 +34,13 @@ from api.views.exports import (
 from api.views.flags import FlagDetailView, FlagResolveView, ProjectFlagsView
 from api.views.imports import ImportJobDetailView, ImportJobErrorsView, ProjectExportView, ProjectImportsView
 from api.views.invitations import InvitationRevokeView, ProjectInvitationsView
+from api.views.labeling import (
+    LabelingAnnotationsView,
+    LabelingItemDetailView,
+    LabelingNextView,
+    LabelingSkipView,
+    ProjectLabelingItemsView,
+)
 from api.views.monitoring import (
     DeploymentDetailView,
     DeploymentDriftView,
@@ -167,6 +174,19 @@ urlpatterns = [
         ExampleReviewsView.as_view(),
         name="api-example-reviews",
     ),
+    path(
+        "projects/<int:project_id>/labeling/items/",
+        ProjectLabelingItemsView.as_view(),
+        name="api-labeling-items",
+    ),
+    path("projects/<int:project_id>/labeling/next/", LabelingNextView.as_view(), name="api-labeling-next"),
+    path("labeling/items/<int:item_id>/", LabelingItemDetailView.as_view(), name="api-labeling-item"),
+    path(
+        "labeling/items/<int:item_id>/annotations/",
+        LabelingAnnotationsView.as_view(),
+        name="api-labeling-annotations",
+    ),
+    path("labeling/items/<int:item_id>/skip/", LabelingSkipView.as_view(), name="api-labeling-skip"),
     path("flags/<int:flag_id>/", FlagDetailView.as_view(), name="api-flag"),
     path("flags/<int:flag_id>/resolve/", FlagResolveView.as_view(), name="api-flag-resolve"),
     path("projects/<int:project_id>/versions/", ProjectVersionsView.as_view(), name="api-versions"),

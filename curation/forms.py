@@ -15,6 +15,7 @@ from curation.models import (
 )
 from curation.pipeline import json_values
 from curation.pipeline.formats import FORMATS
+from curation.services.import_rows import UNLABELED
 
 FORMAT_LABELS = {
     "auto": "Detect automatically",
@@ -33,14 +34,28 @@ class ImportForm(forms.Form):
     output_field = forms.CharField(
         required=False, max_length=200, help_text="Default: output, label, completion, …"
     )
-    status = forms.ChoiceField(choices=ExampleStatus.choices, initial=ExampleStatus.DRAFT)
+    status = forms.ChoiceField(
+        choices=ExampleStatus.choices,
+        initial=ExampleStatus.DRAFT,
+        label="Rows become",
+        help_text="Examples of this status, or (leads) inputs of the labeling queue: a file of inputs only.",
+    )
 
-    def __init__(self, *args: Any, can_approve: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, can_approve: bool = False, is_lead: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if not can_approve:
-            field = self.fields["status"]
-            assert isinstance(field, forms.ChoiceField)
-            field.choices = [(ExampleStatus.DRAFT, "Draft"), (ExampleStatus.SUBMITTED, "Submitted")]
+        field = self.fields["status"]
+        assert isinstance(field, forms.ChoiceField)
+        choices = (
+            list(ExampleStatus.choices)
+            if can_approve
+            else [
+                (ExampleStatus.DRAFT, "Draft"),
+                (ExampleStatus.SUBMITTED, "Submitted"),
+            ]
+        )
+        if is_lead:
+            choices.append((UNLABELED, "Unlabeled: inputs for the labeling queue"))
+        field.choices = choices
 
 
 class SchemaField(forms.JSONField):

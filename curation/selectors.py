@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 
 from curation import filters as query
 from curation.errors import NotFound
 from curation.filters import MAX_ID
 from curation.models import (
+    AssignmentState,
     ClusterStatus,
     ContradictionJob,
     DatasetVersion,
@@ -26,6 +27,7 @@ from curation.models import (
     FlagStatus,
     ImportJob,
     Invitation,
+    LabelingAssignment,
     Membership,
     Project,
     RaisedBy,
@@ -116,8 +118,23 @@ def example_open_groups(*, example: Example) -> dict[str, list[Any]]:
     return {"flags": list(flags[:10]), "clusters": list(clusters.order_by("id")[:10])}
 
 
+# A flag's members, with what a disagreement flag shows of each answer (its labeling item's
+# submitted assignments and their annotators): a fixed number of queries for a page of flags.
+FLAG_MEMBERS = (
+    "memberships",
+    Prefetch("memberships__example", queryset=Example.objects.only("id", "output", "labeling_item_id")),
+    "memberships__example__labeling_item",
+    Prefetch(
+        "memberships__example__labeling_item__assignments",
+        queryset=LabelingAssignment.objects.filter(state=AssignmentState.SUBMITTED)
+        .select_related("annotator")
+        .order_by("submitted_at", "id"),
+    ),
+)
+
+
 def flag_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Flag]:
-    flags = project.flags.select_related("created_by", "resolved_by").prefetch_related("memberships")
+    flags = project.flags.select_related("created_by", "resolved_by").prefetch_related(*FLAG_MEMBERS)
     if kind := query.choice(filters.get("kind"), FlagKind.values, "kind"):
         flags = flags.filter(kind=kind)
     if status := query.choice(filters.get("status"), FlagStatus.values, "status"):
@@ -130,7 +147,7 @@ def flag_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Flag]:
 def flag_get(*, user: AnyUser, flag_id: Any, min_role: str = Role.ANNOTATOR) -> Flag:
     flag = (
         Flag.objects.select_related("project", "created_by", "resolved_by")
-        .prefetch_related("memberships")
+        .prefetch_related(*FLAG_MEMBERS)
         .filter(pk=as_id(flag_id), project__in=Project.objects.for_user(user))
         .first()
     )

@@ -15,10 +15,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from curation.errors import Conflict, InvalidInput
-from curation.models import ExampleStatus, JobStatus, Split, VersionItem
+from curation.models import JobStatus, Split, VersionItem
 from curation.services.audit import audit
 from curation.services.content import storable_json
 from curation.services.embedding_cache import cached_vectors, fast_available, model_label
+from curation.services.labeling import QueuedInputs, items_enqueue
 from evaluation import drift
 from evaluation.extract import json_object_of, label_of
 from evaluation.metrics import schema_validator
@@ -290,27 +291,18 @@ def reports_due(now: datetime | None = None) -> int:
 # -- back to the annotators ----------------------------------------------------------------------
 
 
-def ood_to_annotation(*, report: DriftReport, user: User) -> int:
-    """The report's out-of-distribution inputs as draft examples (output to write), tagged with
-    their deployment; an input already waiting as an empty draft is skipped. How many were created."""
-    from curation.services.examples import example_create
-
+def ood_to_annotation(*, report: DriftReport, user: User) -> QueuedInputs:
+    """Send the report's out-of-distribution inputs to the project's labeling queue, tagged with
+    their deployment (source `deployment:<name>`, metadata naming the deployment, report and
+    sample); an input already in the queue is counted, not queued twice."""
     deployment = report.deployment
     project = deployment.training_run.version.project
     samples = LiveSample.objects.filter(pk__in=report.ood_sample_ids, deployment=deployment).order_by("id")
-    created = 0
-    for sample in samples:
-        value: Any = json.loads(sample.input) if project.task_type == "chat" else sample.input
-        try:
-            example_create(
-                project=project,
-                user=user,
-                input=value,
-                status=ExampleStatus.DRAFT,
-                source=f"deployment:{deployment.name}"[:200],
-                metadata={"deployment": deployment.pk, "drift_report": report.pk, "live_sample": sample.pk},
-            )
-        except InvalidInput:
-            continue  # the same input is in the project already
-        created += 1
-    return created
+    inputs = [
+        {
+            "input": json.loads(sample.input) if project.task_type == "chat" else sample.input,
+            "metadata": {"deployment": deployment.pk, "drift_report": report.pk, "live_sample": sample.pk},
+        }
+        for sample in samples
+    ]
+    return items_enqueue(project=project, user=user, inputs=inputs, source=f"deployment:{deployment.name}")

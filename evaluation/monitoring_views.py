@@ -97,8 +97,11 @@ def deployment_report_now(request: HttpRequest, deployment_id: int) -> HttpRespo
 @django_errors
 def report_to_annotation(request: HttpRequest, report_id: int) -> HttpResponse:
     report = selectors.report_get(user=request.user, report_id=report_id, min_role=Role.REVIEWER)
-    created = ood_to_annotation(report=report, user=signed_in(request))
-    messages.success(request, f"{created} out-of-distribution inputs are drafts for annotators to answer.")
+    queued = ood_to_annotation(report=report, user=signed_in(request))
+    already = f" ({queued.already_queued} were queued already)" if queued.already_queued else ""
+    messages.success(
+        request, f"{len(queued.created)} out-of-distribution inputs joined the labeling queue{already}."
+    )
     return redirect("deployment", deployment_id=report.deployment_id)
 
 

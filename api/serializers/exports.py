@@ -23,11 +23,23 @@ class ExportInput(StrictInputSerializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=1000)
     source = serializers.CharField(required=False, allow_blank=True, max_length=200)  # type: ignore[assignment]  # a field named like Field.source
     created_by = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    annotations = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Each row whose example came from the labeling queue also lists every annotation "
+        "of its item (annotator, output, submitted_at).",
+    )
 
 
 class VersionExportInput(StrictInputSerializer):
     split = serializers.ChoiceField(choices=SPLITS, required=False, default="all")
     format = serializers.ChoiceField(choices=VERSION_FORMATS, required=False, default="jsonl")
+    annotations = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="jsonl only: each row whose example came from the labeling queue also lists every annotation "
+        "of its item (annotator, output, submitted_at).",
+    )
 
 
 @extend_schema_field({"type": "string", "nullable": True, "format": "uri"})
@@ -53,6 +65,7 @@ class ExportJobOutput(JobOutput):
     split = serializers.CharField()
     format = serializers.CharField()
     filters = serializers.DictField(child=serializers.CharField())
+    annotations = serializers.BooleanField(help_text="Rows list every annotation of their labeling item.")
     total = serializers.IntegerField(help_text="Rows to write, counted when the job starts.")
     row_count = serializers.IntegerField(
         allow_null=True, help_text="Rows written; set only once the file is whole."

@@ -3,6 +3,7 @@ from rest_framework import serializers
 from api.serializers.common import JobOutput, StrictInputSerializer
 from curation.models import ExampleStatus
 from curation.pipeline.formats import FORMATS
+from curation.services.import_rows import UNLABELED
 
 
 class ImportInput(StrictInputSerializer):
@@ -11,7 +12,11 @@ class ImportInput(StrictInputSerializer):
     input_field = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     output_field = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(
-        choices=ExampleStatus.values, required=False, default=ExampleStatus.DRAFT
+        choices=[*ExampleStatus.values, UNLABELED],
+        required=False,
+        default=ExampleStatus.DRAFT,
+        help_text="The status rows land as; `unlabeled` (lead) fills the labeling queue with the "
+        "file's inputs instead (a row with an output is a row error).",
     )
 
 

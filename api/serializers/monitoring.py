@@ -110,4 +110,5 @@ class DriftReportJobOutput(JobOutput):
 
 
 class AnnotationCreated(serializers.Serializer):
-    created = serializers.IntegerField()
+    created = serializers.IntegerField(help_text="Inputs newly queued for labeling.")
+    already_queued = serializers.IntegerField(help_text="Inputs that were in the labeling queue already.")

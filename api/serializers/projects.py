@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from api.serializers.common import StrictInputSerializer, UsernameField
 from curation.models import Role, TaskType
+from curation.models.labeling import MAX_OVERLAP
 
 
 class ProjectInput(StrictInputSerializer):
@@ -26,6 +27,24 @@ class ProjectInput(StrictInputSerializer):
         max_length=100_000,
         help_text="Annotation guidelines (Markdown); each change is kept as a new revision.",
     )
+    labeling_overlap = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_OVERLAP,
+        help_text="Independent annotations each input of the labeling queue gets (1 to 5).",
+    )
+    labeling_overlap_share = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="The share of queued inputs (above 0, at most 1) that get the overlap; the others get one.",
+    )
+    labeling_sample_seed = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=2**31 - 1,
+        help_text="Picks which inputs are in the overlap sample; the same seed picks the same ones.",
+    )
 
 
 class ProjectOutput(serializers.Serializer):
@@ -38,6 +57,9 @@ class ProjectOutput(serializers.Serializer):
     output_schema = serializers.JSONField(allow_null=True)
     min_gain = serializers.FloatField()
     reviewers_may_not_review_own = serializers.BooleanField()
+    labeling_overlap = serializers.IntegerField()
+    labeling_overlap_share = serializers.FloatField()
+    labeling_sample_seed = serializers.IntegerField()
     created_by = UsernameField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -49,6 +71,11 @@ class ProjectDetailOutput(ProjectOutput):
     guidelines_revision = serializers.IntegerField(help_text="0 while there are none; +1 per change.")
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="Examples by status.")
     open_flags = serializers.IntegerField()
+    labeling = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Labeling-queue items by status (queued, agreed, disagreed, alternatives), and "
+        "`claimable`: queued items with a free slot now.",
+    )
 
 
 class MemberInput(StrictInputSerializer):

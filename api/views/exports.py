@@ -39,8 +39,10 @@ class ProjectExportsView(FinchAPIView):
         job; its `download_url` serves the whole file once it has succeeded."""
         project = selectors.project_get(user=request.user, project_id=project_id)
         fields = self.valid_input(ExportInput)
-        file_format = fields.pop("format")
-        job = export_job_create(project=project, user=self.user, file_format=file_format, filters=fields)
+        file_format, annotations = fields.pop("format"), fields.pop("annotations")
+        job = export_job_create(
+            project=project, user=self.user, file_format=file_format, filters=fields, annotations=annotations
+        )
         return Response(
             ExportJobOutput(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
         )
@@ -58,7 +60,11 @@ class VersionExportsView(FinchAPIView):
             )
         fields = self.valid_input(VersionExportInput)
         job = version_export_job_create(
-            version=version, user=self.user, split=fields["split"], file_format=fields["format"]
+            version=version,
+            user=self.user,
+            split=fields["split"],
+            file_format=fields["format"],
+            annotations=fields["annotations"],
         )
         return Response(
             ExportJobOutput(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED

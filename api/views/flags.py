@@ -8,11 +8,11 @@ from rest_framework.response import Response
 from api.serializers.flags import FlagInput, FlagOutput, FlagResolveInput
 from api.views.base import FinchAPIView
 from curation import selectors
-from curation.models import Role
+from curation.models import FlagKind, Role
 from curation.services.flags import flag_create, flag_resolve
 
 FLAG_FILTERS = [
-    OpenApiParameter("kind", str, enum=["contradiction", "duplicate", "quality", "pii", "format"]),
+    OpenApiParameter("kind", str, enum=FlagKind.values),
     OpenApiParameter("status", str, enum=["open", "resolved", "dismissed"]),
     OpenApiParameter("raised_by", str, enum=["user", "job"]),
 ]

@@ -13,6 +13,7 @@ from api.schema import ErrorOutput
 from api.serializers.imports import ImportInput, ImportJobOutput
 from api.views.base import FileFormatNegotiation, FinchAPIView
 from api.views.examples import EXAMPLE_FILTERS
+from curation import filters as query
 from curation import selectors
 from curation.services.exports import check_streamable, examples_export
 from curation.services.imports import import_errors_csv, import_job_create
@@ -67,7 +68,15 @@ class ProjectExportView(FinchAPIView):
     content_negotiation_class = FileFormatNegotiation
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=["jsonl", "csv"]), *EXAMPLE_FILTERS[:-1]],
+        parameters=[
+            OpenApiParameter("format", str, enum=["jsonl", "csv"]),
+            OpenApiParameter(
+                "annotations",
+                bool,
+                description="Rows from the labeling queue also list every annotation of their item.",
+            ),
+            *EXAMPLE_FILTERS[:-1],
+        ],
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.STR,
             (200, "text/csv"): OpenApiTypes.STR,
@@ -80,9 +89,12 @@ class ProjectExportView(FinchAPIView):
         project = selectors.project_get(user=request.user, project_id=project_id)
         filters = request.query_params.dict()
         file_format = filters.pop("format", "jsonl")
+        annotations = bool(query.boolean(filters.pop("annotations", None), "annotations"))
         examples = selectors.example_list(project=project, filters=filters)
         check_streamable(examples=examples, job_route=reverse("api-exports", args=[project.pk]))
-        lines = examples_export(project=project, examples=examples, file_format=file_format)
+        lines = examples_export(
+            project=project, examples=examples, file_format=file_format, annotations=annotations
+        )
         response = StreamingHttpResponse(lines, content_type=CONTENT_TYPES[file_format])
         response["Content-Disposition"] = (
             f'attachment; filename="project-{project.pk}-examples.{file_format}"'

@@ -120,9 +120,10 @@ class DeploymentReportsView(FinchAPIView):
 class ReportToAnnotationView(FinchAPIView):
     @extend_schema(request=None, responses=AnnotationCreated)
     def post(self, request: Request, report_id: int) -> Response:
-        """The report's out-of-distribution inputs as draft examples for annotators (reviewer)."""
+        """Send the report's out-of-distribution inputs to the project's labeling queue (reviewer)."""
         report = selectors.report_get(user=request.user, report_id=report_id, min_role=Role.REVIEWER)
-        return Response({"created": ood_to_annotation(report=report, user=self.user)})
+        queued = ood_to_annotation(report=report, user=self.user)
+        return Response({"created": len(queued.created), "already_queued": queued.already_queued})
 
 
 def _no_report(deployment: Deployment, hours: float | None) -> DriftReport:

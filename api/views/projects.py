@@ -16,6 +16,7 @@ from api.serializers.projects import (
 )
 from api.views.base import FinchAPIView
 from curation import selectors
+from curation.labeling_selectors import labeling_summary
 from curation.models import FlagStatus, Project, Role, ValidationJob
 from curation.services.projects import (
     membership_remove,
@@ -60,6 +61,7 @@ def _detail(project: Project) -> dict[str, object]:
     data["guidelines_revision"] = project.guidelines_revision
     data["counts"] = selectors.project_status_counts(project)
     data["open_flags"] = project.flags.filter(status=FlagStatus.OPEN).count()
+    data["labeling"] = labeling_summary(project)
     return data
 
 

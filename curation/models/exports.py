@@ -21,6 +21,9 @@ class ExportJob(Job):
     split = models.CharField(max_length=10, blank=True, help_text="Of a version: train, eval or all.")
     format = models.CharField(max_length=20, default="jsonl")
     filters = models.JSONField(default=dict, blank=True, help_text="The examples list's filters.")
+    annotations = models.BooleanField(
+        default=False, help_text="Each labeled row also lists every annotation of its labeling item."
+    )
     total = models.PositiveBigIntegerField(default=0, help_text="Rows to write, counted at the start.")
     row_count = models.PositiveBigIntegerField(null=True, blank=True)
     size = models.PositiveBigIntegerField(null=True, blank=True)

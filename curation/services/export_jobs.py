@@ -52,14 +52,21 @@ def clean_filters(filters: Mapping[str, Any]) -> dict[str, str]:
 
 @transaction.atomic
 def export_job_create(
-    *, project: Project, user: User, file_format: str, filters: Mapping[str, Any]
+    *,
+    project: Project,
+    user: User,
+    file_format: str,
+    filters: Mapping[str, Any],
+    annotations: bool = False,
 ) -> ExportJob:
-    """Queue an export of the project's examples that match `filters`; InvalidInput names a bad
-    format or filter."""
+    """Queue an export of the project's examples that match `filters` (with every annotation of
+    labeled rows, on request); InvalidInput names a bad format or filter."""
     check_export_format(file_format)
     cleaned = clean_filters(filters)
     selectors.example_list(project=project, filters=cleaned)  # refuses a bad filter now, not later
-    job = ExportJob.objects.create(project=project, created_by=user, format=file_format, filters=cleaned)
+    job = ExportJob.objects.create(
+        project=project, created_by=user, format=file_format, filters=cleaned, annotations=annotations
+    )
     described = ", ".join(f"{name}={value}" for name, value in cleaned.items()) or "all examples"
     _started(job, user, f"Started export {job.pk} ({file_format}, {described})")
     return job
@@ -67,15 +74,21 @@ def export_job_create(
 
 @transaction.atomic
 def version_export_job_create(
-    *, version: DatasetVersion, user: User, split: str, file_format: str
+    *, version: DatasetVersion, user: User, split: str, file_format: str, annotations: bool = False
 ) -> ExportJob:
-    """Queue an export of a frozen version's split in a fine-tuning format; InvalidInput names a
-    bad split or format."""
+    """Queue an export of a frozen version's split in a fine-tuning format (jsonl: with every
+    annotation of labeled rows, on request); InvalidInput names a bad split or format."""
     version_exports.check_export_request(split, file_format)
+    version_exports.check_annotations_fit(file_format, annotations)
     if file_format == HF_FORMAT and split != "all":
         raise InvalidInput("hf_parquet holds the whole version: use split all.", field="split")
     job = ExportJob.objects.create(
-        project=version.project, version=version, split=split, format=file_format, created_by=user
+        project=version.project,
+        version=version,
+        split=split,
+        format=file_format,
+        created_by=user,
+        annotations=annotations,
     )
     _started(job, user, f"Started export {job.pk} of version {version.number} ({split}, {file_format})")
     return job
@@ -124,8 +137,15 @@ def _source_total(job: ExportJob) -> int:
 def _text(job: ExportJob, seen: Callable[[int], None]) -> Iterator[str]:
     if job.version is None:
         examples = selectors.example_list(project=job.project, filters=job.filters)
-        return examples_export(project=job.project, examples=examples, file_format=job.format, on_row=seen)
-    return _numbered(version_exports.export_lines(job.version, job.split, job.format), seen)
+        return examples_export(
+            project=job.project,
+            examples=examples,
+            file_format=job.format,
+            on_row=seen,
+            annotations=job.annotations,
+        )
+    lines = version_exports.export_lines(job.version, job.split, job.format, annotations=job.annotations)
+    return _numbered(lines, seen)
 
 
 def _numbered(lines: Iterator[str], seen: Callable[[int], None]) -> Iterator[str]:
@@ -246,7 +266,12 @@ def stored_version_export(version: DatasetVersion, split: str, file_format: str)
     (a version never changes, so any finished export of it is the file)."""
     return (
         ExportJob.objects.filter(
-            version=version, split=split, format=file_format, status=JobStatus.SUCCEEDED, expired_at=None
+            version=version,
+            split=split,
+            format=file_format,
+            annotations=False,  # the plain file; annotated ones are their own
+            status=JobStatus.SUCCEEDED,
+            expired_at=None,
         )
         .exclude(file_name="")
         .order_by("-id")

@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from curation.errors import InvalidInput, TooLarge
 from curation.models import Example, Project
 from curation.models.examples import decode_input
+from curation.services.export_annotations import with_annotations
 
 EXPORT_FORMATS = ("jsonl", "csv")
 EXPORT_FIELDS = ("id", "input", "output", "metadata", "external_id", "status", "source", "duplicate_of_id")
@@ -47,15 +48,35 @@ def examples_export(
     examples: QuerySet[Example],
     file_format: str,
     on_row: Callable[[int], None] | None = None,
+    annotations: bool = False,
 ) -> Iterator[str]:
     """Text of the export, oldest example first (JSONL lines, CSV in chunks of whole rows);
-    `on_row(n)` is told each row's number as it is rendered. InvalidInput for an unknown format."""
+    `on_row(n)` is told each row's number as it is rendered. With `annotations`, a row whose
+    example came from the labeling queue lists every annotation of its item (JSONL: an
+    `annotations` key; CSV: an `annotations` column of JSON). InvalidInput for an unknown format."""
     check_export_format(file_format)
-    rows = keyset_rows(examples, key="id", fields=EXPORT_FIELDS)
-    records: Iterator[dict[str, Any]] = (_record(project.task_type, row) for row in rows)
+    fields = (*EXPORT_FIELDS, "labeling_item_id") if annotations else EXPORT_FIELDS
+    rows = keyset_rows(examples, key="id", fields=fields)
+    records: Iterator[dict[str, Any]] = (_record(project.task_type, row, fields) for row in rows)
+    if annotations:
+        records = with_annotations(records, _item_of, _attach)
     if on_row is not None:
         records = _counted(records, on_row)
-    return _jsonl(records) if file_format == "jsonl" else _csv(records)
+    if file_format == "jsonl":
+        return _jsonl(records)
+    return _csv(records, (*CSV_COLUMNS, "annotations") if annotations else CSV_COLUMNS)
+
+
+def _item_of(record: dict[str, Any]) -> int | None:
+    item: int | None = record["labeling_item_id"]
+    return item
+
+
+def _attach(record: dict[str, Any], answers: list[dict[str, Any]] | None) -> dict[str, Any]:
+    del record["labeling_item_id"]
+    if answers is not None:
+        record["annotations"] = answers
+    return record
 
 
 def keyset_rows(
@@ -95,8 +116,8 @@ def _counted(records: Iterator[dict[str, Any]], on_row: Callable[[int], None]) -
         yield record
 
 
-def _record(task_type: str, row: tuple[Any, ...]) -> dict[str, Any]:
-    record = dict(zip(EXPORT_FIELDS, row, strict=True))
+def _record(task_type: str, row: tuple[Any, ...], fields: Sequence[str] = EXPORT_FIELDS) -> dict[str, Any]:
+    record = dict(zip(fields, row, strict=True))
     record["input"] = decode_input(task_type, record["input"])
     record["duplicate_of"] = record.pop("duplicate_of_id")
     return record
@@ -107,15 +128,17 @@ def _jsonl(records: Iterator[dict[str, Any]]) -> Iterator[str]:
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
-def _csv(records: Iterator[dict[str, Any]]) -> Iterator[str]:
+def _csv(records: Iterator[dict[str, Any]], columns: Sequence[str] = CSV_COLUMNS) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     for record in records:
         record["metadata"] = json.dumps(record["metadata"], ensure_ascii=False)
         if not isinstance(record["input"], str):
             record["input"] = json.dumps(record["input"], ensure_ascii=False)
-        writer.writerow([spreadsheet_safe(record[column]) for column in CSV_COLUMNS])
+        if "annotations" in record:
+            record["annotations"] = json.dumps(record["annotations"], ensure_ascii=False)
+        writer.writerow([spreadsheet_safe(record.get(column, "")) for column in columns])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)

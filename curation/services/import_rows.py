@@ -24,9 +24,14 @@ BATCH_ROWS = 20_000
 BATCH_CHARS = 64 * 1024 * 1024
 
 
+# An import's initial_status that sends its rows to the labeling queue instead of examples.
+UNLABELED = "unlabeled"
+
+
 def rules_for(job: ImportJob) -> ContentRules:
     """The project's content rules for the import's rows (a copy the reader thread can use)."""
-    return ContentRules.for_project(job.project, require_output=job.initial_status != ExampleStatus.DRAFT)
+    require_output = job.initial_status not in (ExampleStatus.DRAFT, UNLABELED)
+    return ContentRules.for_project(job.project, require_output=require_output)
 
 
 @dataclass
@@ -42,7 +47,12 @@ class ImportReport:
 
 
 def staged_batches(
-    items: Iterator[MappedItem], rules: ContentRules, report: ImportReport, *, size: int = BATCH_ROWS
+    items: Iterator[MappedItem],
+    rules: ContentRules,
+    report: ImportReport,
+    *,
+    size: int = BATCH_ROWS,
+    inputs_only: bool = False,
 ) -> Iterator[list[StagedRow]]:
     """Validate each row; the valid ones come out in batches, the others go to the report."""
     batch: list[StagedRow] = []
@@ -52,6 +62,8 @@ def staged_batches(
         try:
             if isinstance(item, RowError):
                 raise item
+            if inputs_only:
+                refuse_output(line, item)
             row = staged_row(line, item, rules)
         except (RowError, ApplicationError) as exc:
             report.fail(line, str(exc))
@@ -63,6 +75,16 @@ def staged_batches(
             batch, chars = [], 0
     if batch:
         yield batch
+
+
+def refuse_output(line: int, row: MappedRow) -> None:
+    """A labeling-queue import takes inputs only: an answer in the file would be silently lost."""
+    output = row.output
+    if output is not None and (not isinstance(output, str) or output.strip()):
+        raise RowError(
+            f"This import fills the labeling queue; row {line} has an output. Leave the output out "
+            "(or empty), or import the file as examples."
+        )
 
 
 def staged_row(line: int, row: MappedRow, rules: ContentRules) -> StagedRow:

@@ -17,7 +17,7 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
-from curation.models import Example
+from curation.models import Example, ItemStatus, LabelingItem
 from curation.services.import_rows import StagedRow
 
 STAGING_COLUMNS = "line, input, output, metadata, external_id, content_hash"
@@ -26,6 +26,10 @@ STAGING_TABLE = (
     " external_id text, content_hash text NOT NULL)"
 )
 BINARY_TYPES = ["int4", "text", "text", "text", "text", "text"]
+QUEUED_COLUMNS = (
+    "project_id, input, input_hash, metadata, external_id, source, status, target_overlap, coverage,"
+    " annotation_count, created_by_id, created_at"
+)
 MERGED_COLUMNS = (
     "project_id, input, output, metadata, external_id, content_hash, status, revision, last_change,"
     " source, created_by_id, updated_by_id, created_at, updated_at"
@@ -87,7 +91,10 @@ class Staging:
         return table
 
     def merge(self, table: str) -> int:
-        """Insert the batch's new rows into examples, in file order; returns how many."""
+        """Insert the batch's new rows into examples (or the labeling queue), in file order;
+        returns how many."""
+        if self.values.get("overlap_sql") is not None:
+            return self._merge_queued(table)
         metadata = "metadata::jsonb" if self.is_postgres else "metadata"
         now, values = timezone.now(), self.values
         with transaction.atomic(), connection.cursor() as cursor:
@@ -104,6 +111,31 @@ class Staging:
                     values["user_id"],
                     now,
                     now,
+                ],
+            )
+            created = int(cursor.rowcount)
+        self._drop(table)
+        return created
+
+    def _merge_queued(self, table: str) -> int:
+        """Queue the batch's new inputs. A staged row has an empty output, so its content hash
+        is content_hash(input, ""): the item's input_hash, whose unique constraint (and
+        external_id's) skips inputs already queued; the overlap sample is drawn from it in SQL."""
+        metadata = "metadata::jsonb" if self.is_postgres else "metadata"
+        overlap, overlap_params = self.values["overlap_sql"]
+        values = self.values
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {LabelingItem._meta.db_table} ({QUEUED_COLUMNS})"
+                f" SELECT %s, input, content_hash, {metadata}, external_id, %s, %s, {overlap}, 0, 0, %s, %s"
+                f" FROM {table} WHERE TRUE ORDER BY line ON CONFLICT DO NOTHING",
+                [
+                    values["project_id"],
+                    values["source"],
+                    ItemStatus.QUEUED.value,
+                    *overlap_params,
+                    values["user_id"],
+                    timezone.now(),
                 ],
             )
             created = int(cursor.rowcount)

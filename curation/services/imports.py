@@ -21,21 +21,23 @@ from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import connection, transaction
 
-from curation.errors import ApplicationError, InvalidInput
-from curation.models import Example, ExampleStatus, ImportJob, Project
+from curation.errors import ApplicationError, InvalidInput, PermissionDenied
+from curation.models import Example, ExampleStatus, ImportJob, Project, Role
 from curation.pipeline.background import in_background
 from curation.pipeline.decoding import open_text
 from curation.pipeline.errors import UnreadableFile
 from curation.pipeline.formats import FORMATS, detect_format, mapped_rows, reads_by_line
 from curation.pipeline.mapping import FieldMapping
+from curation.roles import has_role, role_of
 from curation.services.audit import audit
 from curation.services.examples import check_initial_status
 from curation.services.exports import spreadsheet_safe
-from curation.services.import_rows import ImportReport, StagedRow, rules_for, staged_batches
+from curation.services.import_rows import UNLABELED, ImportReport, StagedRow, rules_for, staged_batches
 from curation.services.import_staging import Staging
 from curation.services.import_uploads import pending_upload_check, upload_size
 from curation.services.jobs import ProgressFn
 from curation.services.locks import project_lock
+from curation.services.overlap_sample import target_overlap_sql
 
 READ_SHARE = 0.8  # of a whole-document import's progress: reading; the rest is the merge
 # Bytes of the upload's own name kept in its stored name (after a 33-byte uuid prefix): file
@@ -61,7 +63,7 @@ def import_job_create(
         raise InvalidInput(
             f"Unknown format {file_format!r}; use one of {', '.join(FORMATS)}.", field="format"
         )
-    check_initial_status(project, user, status)
+    _check_destination(project, user, status)
     pending_upload_check(project=project, size=upload_size(upload))  # before a byte is stored
     job = ImportJob(
         project=project,
@@ -82,13 +84,27 @@ def import_job_create(
     return job
 
 
+def _check_destination(project: Project, user: User, status: str) -> None:
+    """Rows land as examples of an initial status, or as inputs of the labeling queue (`unlabeled`,
+    which like queueing inputs by hand is the lead's to decide)."""
+    if status != UNLABELED:
+        check_initial_status(project, user, status)
+    elif not has_role(role_of(user, project), Role.LEAD):
+        raise PermissionDenied("Only leads may fill the labeling queue (status unlabeled).")
+
+
 @transaction.atomic
 def _job_save(job: ImportJob, *, queue: bool) -> None:
     # The project's row lock orders concurrent uploads, so together they stay within the quota.
     project_lock(job.project_id)
     pending_upload_check(project=job.project, size=job.size)
     job.save()
-    summary = f"Started import {job.pk} of {job.filename} (rows land as {job.initial_status})"
+    landing = (
+        "inputs go to the labeling queue"
+        if job.initial_status == UNLABELED
+        else f"rows land as {job.initial_status}"
+    )
+    summary = f"Started import {job.pk} of {job.filename} ({landing})"
     audit(project=job.project, actor=job.created_by, action="import.start", target=job, summary=summary)
     if queue:
         from curation.tasks import import_examples
@@ -119,7 +135,8 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         rows = mapped_rows(
             text, head, file_format, mapping, job.project.task_type, settings.FINCH_MAX_ROW_BYTES
         )
-        batches = staged_batches(rows, rules_for(job), report)
+        unlabeled = job.initial_status == UNLABELED
+        batches = staged_batches(rows, rules_for(job), report, inputs_only=unlabeled)
         with Staging(job.pk, _merge_values(job), one_batch_at_a_time=streaming) as staging:
             created = _stage_and_land(staging, batches, streaming, stream, job, report, progress)
     ImportJob.objects.filter(pk=job.pk).update(
@@ -190,11 +207,15 @@ def _land(
 
 
 def _merge_values(job: ImportJob) -> dict[str, object]:
+    """What the merge writes besides each row; `overlap_sql` (queue imports only) draws each
+    input's target overlap."""
+    unlabeled = job.initial_status == UNLABELED
     return {
         "project_id": job.project_id,
         "status": job.initial_status,
         "source": f"import:{job.pk}",
         "user_id": job.created_by_id,
+        "overlap_sql": target_overlap_sql(job.project, "content_hash") if unlabeled else None,
     }
 
 

@@ -352,10 +352,10 @@ def annotation_submit(
         assignment.output = stored_output
         assignment.expires_at = None
         assignment.submitted_at = now
-        if assignment.pk is None:  # an answer without a claim, into a free slot
+        if assignment.pk is None:  # an answer without a claim, on a free slot
             assignment.save()
         else:
-            assignment.save(update_fields=["state", "output", "expires_at", "submitted_at"])
+            assignment.save(update_fields=["state", "output", "claimed_at", "expires_at", "submitted_at"])
         locked.annotation_count += 1
         locked.save(update_fields=["annotation_count"])
         if locked.annotation_count >= locked.target_overlap:
@@ -393,6 +393,8 @@ def assignment_skip(*, item: LabelingItem, user: User) -> None:
         assignment = LabelingAssignment.objects.filter(item=locked, annotator=user).first()
         if assignment is not None and assignment.state == AssignmentState.SUBMITTED:
             raise Conflict(f"You already labeled item {item.pk}.")
+        if locked.status != ItemStatus.QUEUED:
+            raise Conflict(f"Item {item.pk} is labeled already ({locked.status}): there is nothing to skip.")
         if assignment is None:
             LabelingAssignment.objects.create(
                 item=locked, annotator=user, state=AssignmentState.SKIPPED, claimed_at=timezone.now()

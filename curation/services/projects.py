@@ -62,12 +62,18 @@ def project_create(
     min_gain: float = 0.0,
     reviewers_may_not_review_own: bool = True,
     guidelines: str = "",
+    labeling_overlap: int = 1,
+    labeling_overlap_share: float = 1.0,
+    labeling_sample_seed: int = 0,
 ) -> Project:
     """Create a project with the creator as its lead. Raises InvalidInput for bad settings and
     PermissionDenied when FINCH_PROJECT_CREATORS does not let the user create one."""
     require_project_creator(user)
     clean_labels, clean_schema = validate_project_settings(task_type, labels, output_schema)
-    project = Project.objects.create(
+    project = Project(
+        labeling_overlap=labeling_overlap,
+        labeling_overlap_share=labeling_overlap_share,
+        labeling_sample_seed=labeling_sample_seed,
         name=_required_text(name, "name"),
         task_type=task_type,
         target_behavior=_required_text(target_behavior, "target_behavior"),
@@ -79,6 +85,8 @@ def project_create(
         guidelines=checked_guidelines(guidelines),
         created_by=user,
     )
+    _check_labeling_settings(project)
+    project.save()
     Membership.objects.create(project=project, user=user, role=Role.LEAD)
     if project.guidelines.strip():
         guidelines_record(project=project, user=user)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 import tempfile
 import zipfile
@@ -25,6 +26,7 @@ from curation.errors import InvalidInput
 from curation.freeze import formats
 from curation.models import DatasetVersion, Split, TaskType, VersionItem
 from curation.models.examples import decode_input
+from curation.services.export_annotations import annotations_by_item, batched, items_of_examples
 from curation.services.exports import keyset_rows
 
 SPLITS = ("train", "eval", "all")
@@ -73,13 +75,44 @@ def rendering(version: DatasetVersion) -> formats.Rendering:
     return formats.Rendering(system_prompt=system_prompt, target_behavior=version.project.target_behavior)
 
 
-def export_lines(version: DatasetVersion, split: str, file_format: str) -> Iterator[str]:
+def export_lines(
+    version: DatasetVersion, split: str, file_format: str, *, annotations: bool = False
+) -> Iterator[str]:
+    """The split's lines in a format; with `annotations` (jsonl only), a line whose example came
+    from the labeling queue also lists every annotation of its item."""
     check_export_request(split, file_format)
+    check_annotations_fit(file_format, annotations)
     if file_format == HF_FORMAT:
         raise InvalidInput("hf_parquet is an archive, not lines; see hf_archive.", field="format")
+    if annotations:
+        yield from _annotated_lines(version, split)
+        return
     shape = rendering(version)
     for item in items(version, split):
         yield formats.line(item, file_format, shape)
+
+
+def check_annotations_fit(file_format: str, annotations: bool) -> None:
+    """Annotations have no place in a fine-tuning format; the jsonl export carries them."""
+    if annotations and file_format != "jsonl":
+        raise InvalidInput(
+            f"annotations go with the jsonl format only; {file_format} is a fine-tuning format.",
+            field="annotations",
+        )
+
+
+def _annotated_lines(version: DatasetVersion, split: str) -> Iterator[str]:
+    for batch in batched(items(version, split)):
+        item_of_example = items_of_examples(item.example_id for item in batch)
+        answers = annotations_by_item(item_of_example.values())
+        for item in batch:
+            labeling_item = item_of_example.get(item.example_id)
+            if labeling_item is None:
+                yield formats.jsonl_line(item)
+                continue
+            record = json.loads(formats.jsonl_line(item))
+            record["annotations"] = answers.get(labeling_item, [])
+            yield formats.canonical(record) + "\n"
 
 
 def export_hashes(version: DatasetVersion) -> dict[str, str]:

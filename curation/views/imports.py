@@ -22,11 +22,12 @@ from curation.views.common import abilities, django_errors, project_for, signed_
 def import_page(request: HttpRequest, project_id: int) -> HttpResponse:
     """Upload a file to import, and see the project's recent imports."""
     project = project_for(request, project_id)
-    can_approve = abilities(request, project)["can_review"]
-    form, status = ImportForm(can_approve=can_approve), 200
+    allowed = abilities(request, project)
+    roles = {"can_approve": allowed["can_review"], "is_lead": allowed["is_lead"]}
+    form, status = ImportForm(**roles), 200
     if request.method == "POST":
         try:
-            form = ImportForm(request.POST, request.FILES, can_approve=can_approve)
+            form = ImportForm(request.POST, request.FILES, **roles)
             if form.is_valid():
                 job = _start_import(request, project, form.cleaned_data)
                 return redirect("import-detail", job_id=job.pk)
@@ -34,7 +35,7 @@ def import_page(request: HttpRequest, project_id: int) -> HttpResponse:
             messages.error(request, exc.message)
             status = exc.status_code
     imports = selectors.import_job_list(project=project)[:20]
-    context = {**abilities(request, project), "form": form, "imports": imports}
+    context = {**allowed, "form": form, "imports": imports}
     return render(request, "curation/import.html", context, status=status)
 
 

@@ -162,6 +162,10 @@ class Objects:
         return self.scene.invitation(self.project).pk
 
     @cached_property
+    def item_id(self) -> int:  # /api/labeling/items/{item_id}/
+        return self.scene.labeling_item(self.project).pk
+
+    @cached_property
     def username(self) -> str:
         user: User = self.scene.member(self.project)
         return user.username

@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from curation.models import AuditEvent, Example
+from curation.models import AuditEvent, Example, LabelingItem
 from evaluation.models import Deployment, DriftReport, DriftReportJob, LiveSample
 from evaluation.monitoring import drift_report, samples_add
 from tests.api.support import error_fields
@@ -69,10 +69,13 @@ def test_deploy_ingest_and_report_over_the_api(
     assert lead.get(f"{base}/reports/").json()["results"][0]["id"] == report["id"]
 
     created = client_for(team.reviewer).post(f"/api/drift-reports/{report['id']}/to-annotation/")
-    assert (
-        created.status_code == 200
-        and created.json()["created"] == Example.objects.filter(source="deployment:prod").count() > 0
-    )
+    queued = LabelingItem.objects.filter(project=team.project, source="deployment:prod")
+    assert created.status_code == 200
+    sent = created.json()
+    assert sent["created"] == queued.count() > 0
+    # Live traffic repeats itself: an input sent twice in one report is queued once
+    assert sent["created"] + sent["already_queued"] == report["ood_samples"]
+    assert not Example.objects.filter(source="deployment:prod").exists()  # no empty drafts any more
     assert (
         client_for(team.annotator).post(f"/api/drift-reports/{report['id']}/to-annotation/").status_code
         == 403

@@ -39,12 +39,14 @@ from curation.models import (
     FlagKind,
     ImportJob,
     Invitation,
+    LabelingItem,
     Project,
     Role,
     ValidationJob,
 )
 from curation.services.flags import flag_create
 from curation.services.invitations import invitation_create
+from curation.services.labeling import items_enqueue
 from curation.services.versions import version_create
 from curation.tasks import dedup_examples, export_data
 from evaluation.drift_jobs import drift_report_job_create
@@ -194,6 +196,11 @@ class Scene:
         lead = project.memberships.filter(role=Role.LEAD).first()
         return invitation_create(project=project, user=lead.user if lead else None, role=Role.ANNOTATOR)[0]
 
+    def labeling_item(self, project: Project) -> LabelingItem:
+        """A new input in the project's labeling queue, nobody's yet."""
+        text = f"Queued for labeling {next(_serial)}: where is my card?"
+        return items_enqueue(project=project, user=None, inputs=[{"input": text}]).created[0]
+
     def user_outside(self) -> User:
         user = UserFactory()
         assert isinstance(user, User)
@@ -295,6 +302,16 @@ def a_drift_report(scene: Scene, project: Project) -> dict[str, Any]:
 
 def a_drift_job(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.drift_job(project).pk}
+
+
+def a_labeling_item(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.labeling_item(project).pk}
+
+
+def a_queue(scene: Scene, project: Project) -> dict[str, Any]:
+    """The project, with a new item in its labeling queue to hand out."""
+    scene.labeling_item(project)
+    return {"id": project.pk}
 
 
 def two_versions(scene: Scene, project: Project) -> dict[str, Any]:
@@ -405,6 +422,14 @@ def keep_other(scene: Scene, project: Project, user: User | None) -> dict[str, A
     return {"example": cluster.members.exclude(example_id=cluster.kept_id).get().example_id}
 
 
+def new_inputs(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"inputs": [{"input": f"Label me {next(_serial)}", "metadata": {"from": "matrix"}}]}
+
+
+def a_label(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"output": "card_arrival"}
+
+
 def dismiss(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
     return {"resolution": "dismiss", "note": "Not a problem."}
 
@@ -488,6 +513,12 @@ MATRIX = [
     Row("GET    /versions/{id}/card/",               a_version,  no_body,     (401, 404, 200, 200, 200, 200)),
     Row("GET    /versions/{id}/diff/{other}/",       two_versions, no_body,   (401, 404, 200, 200, 200, 200)),
     Row("POST   /flags/{id}/resolve/",               open_flag,  dismiss,     (401, 404, 403, 200, 200, 200)),
+    Row("GET    /projects/{id}/labeling/items/",     project,    no_body,     (401, 404, 403, 200, 200, 200)),
+    Row("POST   /projects/{id}/labeling/items/",     project,    new_inputs,  (401, 404, 403, 403, 201, 201)),
+    Row("POST   /projects/{id}/labeling/next/",      a_queue,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("GET    /labeling/items/{id}/",              a_labeling_item, no_body, (401, 404, 200, 200, 200, 200)),
+    Row("POST   /labeling/items/{id}/annotations/",  a_labeling_item, a_label, (401, 404, 201, 201, 201, 201)),
+    Row("POST   /labeling/items/{id}/skip/",         a_labeling_item, no_body, (401, 404, 204, 204, 204, 204)),
     Row("GET    /training-runs/",                    None,       no_body,     (401, 200, 200, 200, 200, 200)),
     Row("POST   /training-runs/",                    None,       new_run,     (401, 404, 403, 403, 202, 202)),
     Row("GET    /training-runs/{id}/",               a_run,      no_body,     (401, 404, 200, 200, 200, 200)),

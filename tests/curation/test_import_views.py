@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from curation.models import Example, ImportJob
+from curation.models import Example, ImportJob, LabelingItem
 from tests.conftest import Team
 
 
@@ -50,6 +50,41 @@ class TestImportPage:
         page = client.get(f"/imports/{job.pk}/").content.decode()
         assert "not one of the project&#x27;s labels" in page
         assert f"/api/imports/{job.pk}/errors.csv" in page
+
+    def test_a_lead_fills_the_labeling_queue_from_the_page_and_others_are_not_offered_it(
+        self, team: Team, django_capture_on_commit_callbacks: object
+    ) -> None:
+        url = f"/projects/{team.project.pk}/import/"
+        assert 'value="unlabeled"' not in logged_in(team.reviewer).get(url).content.decode()
+        lead = logged_in(team.lead)
+        assert 'value="unlabeled"' in lead.get(url).content.decode()
+        with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+            response = lead.post(
+                url, {"file": upload("rows.jsonl", GOOD_AND_BAD), "format": "auto", "status": "unlabeled"}
+            )
+        job = ImportJob.objects.get()
+        assert response.status_code == 302 and (job.initial_status, job.created, job.failed) == (
+            "unlabeled",
+            0,
+            2,
+        )
+        page = lead.get(f"/imports/{job.pk}/").content.decode()
+        assert "inputs for the labeling queue" in page and "row 1 has an output" in page
+        with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+            lead.post(
+                url,
+                {
+                    "file": upload("inputs.jsonl", b'{"text": "Where is my card?"}\n'),
+                    "format": "auto",
+                    "status": "unlabeled",
+                },
+            )
+        assert list(LabelingItem.objects.values_list("input", flat=True)) == ["Where is my card?"]
+        assert not Example.objects.exists()
+        refused = logged_in(team.reviewer).post(
+            url, {"file": upload("rows.jsonl", GOOD_AND_BAD), "format": "auto", "status": "unlabeled"}
+        )
+        assert refused.status_code == 200 and ImportJob.objects.count() == 2  # not a choice for them
 
     def test_a_file_over_the_limit_is_refused_with_a_message(self, team: Team, settings: object) -> None:
         settings.FINCH_MAX_UPLOAD_BYTES = 50  # type: ignore[attr-defined]

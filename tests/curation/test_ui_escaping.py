@@ -17,6 +17,7 @@ from curation.models import (
     FlagKind,
     ImportJob,
     JobStatus,
+    LabelingItem,
     Split,
     TaskType,
     VersionItem,
@@ -356,13 +357,13 @@ class TestEscapingJobsAndModels:
         again = lead.post(deployments, {"training_run": run.pk, "name": SCRIPT}, follow=True)
         assert "already has a deployment named" in text(again)
         assert_escaped(text(again))
-        # And the live input sent to annotators shows escaped, with its source naming the deployment
-        lead.post(f"/drift-reports/{report.pk}/to-annotation/")
-        draft = Example.objects.get(source__startswith="deployment:")
-        assert draft.input == f"{SCRIPT} live"
-        annotator = logged_in(team.annotator)
-        assert_escaped(text(annotator.get(f"/examples/{draft.pk}/")))
-        assert_escaped(text(annotator.get(f"/projects/{team.project.pk}/examples/?status=draft")))
+        # And the live input sent to the labeling queue is stored as sent, its source naming the
+        # deployment, and the page it lands back on stays escaped
+        sent = lead.post(f"/drift-reports/{report.pk}/to-annotation/", follow=True)
+        assert "joined the labeling queue" in text(sent)
+        assert_escaped(text(sent))
+        item = LabelingItem.objects.get(source__startswith="deployment:")
+        assert item.input == f"{SCRIPT} live"
 
 
 HOSTILE_GUIDELINES = (

@@ -12,7 +12,15 @@ import pytest
 from django.utils import timezone
 
 from curation.errors import InvalidInput
-from curation.models import DatasetVersion, Example, ExampleStatus, JobStatus, Project
+from curation.models import (
+    DatasetVersion,
+    Example,
+    ExampleStatus,
+    ItemStatus,
+    JobStatus,
+    LabelingItem,
+    Project,
+)
 from curation.services.versions import version_create
 from evaluation.models import Deployment, LiveSample
 from evaluation.monitoring import deployment_create, drift_report, ood_to_annotation, samples_add
@@ -142,7 +150,7 @@ def test_schema_violations_are_counted(team: Team) -> None:
     assert report.alert and any("break the schema" in reason for reason in report.reasons)
 
 
-def test_out_of_distribution_samples_go_to_annotators_as_drafts(
+def test_out_of_distribution_samples_go_to_the_labeling_queue(
     team: Team, banking: tuple[Deployment, list[tuple[str, str]]]
 ) -> None:
     deployment, _ = banking
@@ -150,14 +158,19 @@ def test_out_of_distribution_samples_go_to_annotators_as_drafts(
         deployment=deployment, rows=[{"input": text, "output": "x"} for text in restaurant_texts()[:60]]
     )
     report = drift_report(deployment=deployment)
+    project = deployment.training_run.version.project
 
-    created = ood_to_annotation(report=report, user=team.lead)
+    queued = ood_to_annotation(report=report, user=team.lead)
 
-    drafts = Example.objects.filter(project=deployment.training_run.version.project, source="deployment:prod")
-    assert created == len(report.ood_sample_ids) == drafts.count() > 30
-    assert all(draft.status == ExampleStatus.DRAFT and draft.output == "" for draft in drafts)
-    assert drafts.first().metadata["drift_report"] == report.pk  # type: ignore[union-attr]
-    assert ood_to_annotation(report=report, user=team.lead) == 0  # already there: not twice
+    items = LabelingItem.objects.filter(project=project, source="deployment:prod")
+    assert len(queued.created) == len(report.ood_sample_ids) == items.count() > 30
+    assert all(item.status == ItemStatus.QUEUED for item in items)
+    first = items.order_by("id").first()
+    assert first is not None and first.metadata["drift_report"] == report.pk
+    assert first.metadata["deployment"] == deployment.pk and "live_sample" in first.metadata
+    assert not Example.objects.filter(project=project, source="deployment:prod").exists()  # no drafts
+    again = ood_to_annotation(report=report, user=team.lead)  # already queued: not twice
+    assert again.created == [] and again.already_queued == items.count()
 
 
 def test_bad_samples_are_named_and_nothing_is_stored(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from curation.models import Example
+from curation.models import LabelingItem
 from evaluation.models import Deployment, DriftReport, DriftReportJob
 from evaluation.monitoring import drift_report, samples_add
 from tests.conftest import Team
@@ -36,9 +36,9 @@ def test_pages_show_the_drift_and_alerts(team: Team, deployment: Deployment) -> 
 
     page = logged_in(team.reviewer).get(f"/deployments/{deployment.pk}/").content.decode()
     assert "out of distribution" in page and 'class="series"' in page and 'class="alert"' in page
-    assert "inputs to annotators" in page
+    assert "inputs to the labeling queue" in page
     assert (
-        "inputs to annotators"
+        "inputs to the labeling queue"
         not in logged_in(team.annotator).get(f"/deployments/{deployment.pk}/").content.decode()
     )
     assert logged_in(team.outsider).get(f"/deployments/{deployment.pk}/").status_code == 404
@@ -67,7 +67,7 @@ def test_report_now_is_a_leads_job(team: Team, deployment: Deployment) -> None:
     assert 'id="report-job"' not in page
 
 
-def test_report_now_and_send_to_annotators(
+def test_report_now_and_send_to_the_labeling_queue(
     team: Team, deployment: Deployment, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
@@ -78,8 +78,10 @@ def test_report_now_and_send_to_annotators(
     assert 'id="report-job"' not in page and 'id="latest"' in page
     assert report.alert
     assert logged_in(team.annotator).post(f"/drift-reports/{report.pk}/to-annotation/").status_code == 403
-    assert logged_in(team.reviewer).post(f"/drift-reports/{report.pk}/to-annotation/").status_code == 302
-    assert Example.objects.filter(source="deployment:prod").count() == len(report.ood_sample_ids) > 0
+    sent = logged_in(team.reviewer).post(f"/drift-reports/{report.pk}/to-annotation/", follow=True)
+    queued = LabelingItem.objects.filter(source="deployment:prod")
+    assert queued.count() == len(report.ood_sample_ids) > 0
+    assert f"{queued.count()} out-of-distribution inputs joined the labeling queue" in sent.content.decode()
 
 
 def test_a_lead_creates_a_deployment_from_the_page(team: Team, deployment: Deployment) -> None:

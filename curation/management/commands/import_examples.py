@@ -23,7 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--format", default="auto", choices=FORMATS)
         parser.add_argument("--input-field", default="")
         parser.add_argument("--output-field", default="")
-        parser.add_argument("--status", default="draft", help="Initial status of the new examples.")
+        parser.add_argument(
+            "--status",
+            default="draft",
+            help="Initial status of the new examples, or unlabeled to fill the labeling queue (leads).",
+        )
         parser.add_argument("--user", default=None, help="Importing user (default: the project's creator).")
 
     def handle(self, *args: Any, **options: Any) -> None:

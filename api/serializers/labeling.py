@@ -1,0 +1,115 @@
+"""The labeling queue over the API: queue inputs, take the next item, answer or skip it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from api.serializers.common import StrictInputSerializer, UsernameField
+from api.serializers.examples import ExampleInputJSONField, ExampleOutputJSONField
+from curation import labeling_selectors as reads
+from curation.models import LabelingItem
+from curation.models.examples import decode_input
+from curation.services.labeling import MAX_INPUTS_PER_CALL
+
+
+class QueueRowInput(StrictInputSerializer):
+    input = ExampleInputJSONField(help_text="A string, or for chat a list of {role, content} messages.")
+    metadata = serializers.DictField(required=False)
+    external_id = serializers.CharField(max_length=255, required=False, allow_null=True)
+
+
+class QueueInput(StrictInputSerializer):
+    inputs = serializers.ListField(child=QueueRowInput(), min_length=1, max_length=MAX_INPUTS_PER_CALL)
+
+
+class QueuedOutput(serializers.Serializer):
+    created = serializers.ListField(child=serializers.IntegerField(), help_text="Ids of the new items.")
+    already_queued = serializers.IntegerField(help_text="Inputs that were in the queue already.")
+
+
+class ItemInputField(serializers.Field):
+    """The stored input decoded for the project's task type (chat: the messages)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.update(read_only=True, source="*")
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: LabelingItem) -> Any:
+        task_type = self.context.get("task_type") or value.project.task_type
+        return decode_input(task_type, value.input)
+
+
+class LabelingItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    input = ItemInputField()
+    metadata = serializers.DictField()
+    external_id = serializers.CharField(allow_null=True)
+    source = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.source
+    status = serializers.CharField()
+    target_overlap = serializers.IntegerField(help_text="Annotations this item gets.")
+    annotation_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class AnnotationOutput(serializers.Serializer):
+    annotator = UsernameField()
+    output = serializers.CharField()
+    submitted_at = serializers.DateTimeField()
+    seconds = serializers.FloatField(
+        source="seconds_spent", allow_null=True, help_text="From claim to answer."
+    )
+
+
+class LabelingItemDetailOutput(LabelingItemOutput):
+    """Context: `user` and their `role` in the project (what of the answers they may see)."""
+
+    annotations = serializers.SerializerMethodField(
+        help_text="Every answer for reviewers and leads; an annotator sees only their own until the "
+        "item is labeled."
+    )
+    examples = serializers.SerializerMethodField(help_text="The examples the item became.")
+    flag = serializers.SerializerMethodField(help_text="The disagreement flag its answers raised, if any.")
+
+    @extend_schema_field(AnnotationOutput(many=True))
+    def get_annotations(self, item: LabelingItem) -> Any:
+        answers = reads.visible_annotations(item=item, user=self.context["user"], role=self.context["role"])
+        return AnnotationOutput(answers, many=True).data
+
+    def get_examples(self, item: LabelingItem) -> list[int]:
+        return reads.item_example_ids(item)
+
+    def get_flag(self, item: LabelingItem) -> int | None:
+        return reads.item_flag_id(item)
+
+
+class ClaimedItemOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    input = ItemInputField()
+    metadata = serializers.DictField()
+
+
+class ClaimOutput(serializers.Serializer):
+    item = ClaimedItemOutput()
+    expires_at = serializers.DateTimeField(
+        help_text="Answer before then, or the slot goes back to the queue."
+    )
+
+
+class AnnotationInput(StrictInputSerializer):
+    output = ExampleOutputJSONField(help_text="A label of the project; for extraction a JSON object.")
+
+
+class SubmittedOutput(serializers.Serializer):
+    item = serializers.IntegerField()
+    annotator = serializers.CharField()
+    output = serializers.CharField()
+    submitted_at = serializers.DateTimeField()
+    seconds = serializers.FloatField(allow_null=True)
+    item_status = serializers.CharField(help_text="queued until the item has all its annotations.")
+    examples = serializers.ListField(child=serializers.IntegerField(), help_text="Once labeled.")
+    flag = serializers.IntegerField(allow_null=True, help_text="The disagreement flag it raised.")
