@@ -281,3 +281,30 @@ def _field_value(answer: Any, name: str) -> str:
     if isinstance(answer, dict) and name in answer:
         return canonical_json(answer[name])
     return MISSING
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+# Krippendorff (2004, Content Analysis, 2nd ed., p. 241): rely on data with alpha >= .800;
+# consider .667 <= alpha < .800 only for tentative conclusions.
+GOOD, TENTATIVE = 0.8, 0.667
+
+
+def alpha_reading(value: float | None) -> tuple[str, str]:
+    """(level, a plain-language sentence) for an alpha: good, tentative, low, or unknown."""
+    if value is None:
+        return "unknown", "Not enough overlapping annotations to say yet."
+    if value >= GOOD:
+        return "good", (
+            "Good: at or above 0.8, Krippendorff's threshold for data you can rely on. The "
+            "annotators read the guidelines the same way."
+        )
+    if value >= TENTATIVE:
+        return "tentative", (
+            "Tentative: between 0.667 and 0.8, Krippendorff's range for tentative conclusions "
+            "only. Look at the most confused labels below and sharpen the guidelines there."
+        )
+    return "low", (
+        "Low: below 0.667 the annotators disagree too often for the labels to be trusted. The "
+        "guidelines need work: start with the most confused labels below, then measure again."
+    )
