@@ -29,7 +29,8 @@ from sklearn.metrics import cohen_kappa_score
 
 from curation.services.content import canonical_json
 
-Item = Mapping[Hashable, str]
+# annotator -> answer; annotators are any hashable id (Mapping's key type is invariant: Any).
+Item = Mapping[Any, str]
 RESAMPLES = 1000
 RESAMPLE_CHUNK = 50  # resamples drawn at once: bounds the weight matrix at 50 x items
 MISSING = "(missing)"
@@ -259,7 +260,7 @@ def confused_pairs(items: Sequence[Item], *, top: int = 10) -> Confusion:
 
 
 def field_alphas(
-    answers: Sequence[Mapping[Hashable, Any]], *, resamples: int = RESAMPLES, seed: int = 0
+    answers: Sequence[Mapping[Any, Any]], *, resamples: int = RESAMPLES, seed: int = 0
 ) -> list[FieldAlpha]:
     """Per top-level field of extraction answers (parsed JSON): nominal alpha over the field's
     canonical JSON, a field an answer lacks (or an answer that is not an object) being MISSING."""

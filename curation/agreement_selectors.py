@@ -204,8 +204,9 @@ def _living(annotator: Hashable) -> bool:
 
 def _usernames(annotators: Iterable[Hashable]) -> dict[Hashable, str]:
     ids = {who for who in annotators if isinstance(who, int)}
-    found = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
-    return defaultdict(lambda: DELETED_USER, found)
+    names: dict[Hashable, str] = defaultdict(lambda: DELETED_USER)
+    names.update(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+    return names
 
 
 # -- per annotator -------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ class AlphaOutput(serializers.Serializer):
 
 
 class LabelAlphaOutput(serializers.Serializer):
-    label = serializers.CharField()
+    # The JSON key is "label"; DRF's stubs type Field.label (its display name) as a string.
+    label = serializers.CharField()  # type: ignore[assignment]
     items = serializers.IntegerField(help_text="Items where at least one annotator gave this label.")
     alpha = AlphaOutput(help_text="One-vs-rest alpha: this label against every other answer.")
 

@@ -153,6 +153,7 @@ def test_per_label_alpha_is_one_vs_rest_and_counts_the_items_a_label_appears_in(
     three = next(entry for entry in label_alphas(items) if entry.label == "3")
     assert three.alpha.value == pytest.approx(expected)
     assert three.alpha.interval is not None
+    assert three.alpha.value is not None
     assert three.alpha.interval[0] <= three.alpha.value <= three.alpha.interval[1]
 
 
@@ -166,7 +167,7 @@ def test_kappa_equals_scikit_learn_on_the_items_both_labeled() -> None:
 
 
 def test_field_alpha_treats_a_missing_field_as_its_own_value() -> None:
-    answers = [
+    answers: list[dict[str, dict[str, object]]] = [
         {"x": {"city": "Paris", "amount": 10}, "y": {"city": "Paris", "amount": 10}},
         {"x": {"city": "Rome", "amount": 5}, "y": {"city": "Roma", "amount": 5}},
         {"x": {"city": "Oslo"}, "y": {"city": "Oslo", "amount": 7}},

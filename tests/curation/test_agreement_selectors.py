@@ -295,7 +295,7 @@ def test_banking77_labeled_twice_with_a_known_disagreement_set_gives_those_flags
 
     # Then exactly the planted set is flagged, the rest agreed, and alpha is the package's
     flags = Flag.objects.filter(project=team.project, kind=FlagKind.DISAGREEMENT)
-    flagged = {flag.examples.first().input for flag in flags}
+    flagged = {flag.examples.values_list("input", flat=True)[0] for flag in flags}
     assert flagged == disagreed
     assert LabelingItem.objects.filter(project=team.project, status=ItemStatus.AGREED).count() == len(
         truth
