@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from api.views.agreement import ProjectAgreementView
 from api.views.audit import ProjectAuditView
 from api.views.auth import TokenView
 from api.views.dedup import (
@@ -126,6 +127,7 @@ urlpatterns = [
         name="api-invitation-revoke",
     ),
     path("projects/<int:project_id>/audit/", ProjectAuditView.as_view(), name="api-audit"),
+    path("projects/<int:project_id>/agreement/", ProjectAgreementView.as_view(), name="api-agreement"),
     path(
         "projects/<int:project_id>/members/<str:username>/",
         ProjectMemberDetailView.as_view(),

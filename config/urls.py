@@ -16,6 +16,7 @@ from curation.views import (
     people,
     projects,
     review,
+    team,
     versions,
 )
 from evaluation import monitoring_views as monitoring
@@ -38,6 +39,7 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/members/", people.member_change, name="project-member"),
     path("projects/<int:project_id>/people/", people.people, name="project-people"),
+    path("projects/<int:project_id>/team/", team.team, name="team"),
     path("projects/<int:project_id>/people/search/", people.people_search, name="people-search"),
     path("projects/<int:project_id>/invitations/", people.invitation_new, name="invitation-new"),
     path("invitations/<int:invitation_id>/revoke/", people.invitation_cancel, name="invitation-revoke"),

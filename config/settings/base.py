@@ -256,6 +256,10 @@ FINCH_MODELS_DIR = Path(env_str("FINCH_MODELS_DIR", str(FINCH_HOME / "models")))
 FINCH_EXPORT_RETENTION_HOURS = env_int("FINCH_EXPORT_RETENTION_HOURS", 24)
 # How long an annotator holds a labeling-queue item before its slot goes back to the queue.
 FINCH_LABELING_CLAIM_SECONDS = env_int("FINCH_LABELING_CLAIM_SECONDS", 20 * 60)
+# Agreement (the team page, its API, a version's data card) stands on at most this many of the
+# most recent items with two or more answers: the krippendorff package holds an items x labels x
+# labels array, about 50 MB per array at 1,000 items and 77 labels.
+FINCH_AGREEMENT_MAX_ITEMS = env_int("FINCH_AGREEMENT_MAX_ITEMS", 1_000)
 # The streaming export answers within a request up to this many rows; above, it refuses (413)
 # and names the export job. Measured in bench/export.py: a quarter of the web timeout's worth.
 FINCH_EXPORT_SYNC_MAX_ROWS = env_int("FINCH_EXPORT_SYNC_MAX_ROWS", 100_000)

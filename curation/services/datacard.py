@@ -12,6 +12,7 @@ import numpy.typing as npt
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from curation.agreement_selectors import version_agreement
 from curation.models import (
     DatasetVersion,
     Flag,
@@ -57,6 +58,7 @@ def figures(
         "excluded": excluded,
         "sources": dict(sorted(sources.items(), key=lambda pair: (-pair[1], pair[0]))),
         "annotators": _usernames(authors),
+        "agreement": version_agreement(version),
         **_reviews_and_flags(version),
     }
 
@@ -194,6 +196,7 @@ def card_markdown(version: DatasetVersion) -> str:
     lines += _label_table(stats.get("labels") or {})
     lines += _length_table(stats.get("lengths") or {}, stats.get("tokenizer", ""))
     lines += _provenance_lines(stats)
+    lines += _agreement_lines(stats.get("agreement"))
     lines += _leakage_lines(version.leakage)
     lines += _guidelines_lines(version)
     return "\n".join(lines) + "\n"
@@ -264,6 +267,26 @@ def _provenance_lines(stats: dict[str, Any]) -> list[str]:
         f"- Contradictions resolved among these examples: {stats.get('contradictions_resolved', 0)}",
     ]
     return lines
+
+
+def agreement_sentence(figure: dict[str, Any] | None) -> str:
+    """The data card's reading of annotator agreement on the version's examples."""
+    if figure is None:
+        return "Not recorded: this version was frozen before Finch measured annotator agreement."
+    if not figure.get("with_overlap"):
+        return "None of these examples was labeled by two or more annotators, so agreement was not measured."
+    on = f"{figure['items']} labeling-queue items with two or more annotations"
+    if figure["items"] < figure["with_overlap"]:
+        on += f" (the most recent of {figure['with_overlap']})"
+    if figure.get("value") is None:
+        return f"Krippendorff's alpha (nominal) on {on}: not defined. {figure.get('reason', '')}".strip()
+    interval = figure.get("interval")
+    spread = f", 95% bootstrap interval {interval[0]:.3f} to {interval[1]:.3f}" if interval else ""
+    return f"Krippendorff's alpha (nominal) {figure['value']:.3f}{spread}, on {on}."
+
+
+def _agreement_lines(figure: dict[str, Any] | None) -> list[str]:
+    return ["", "## Annotator agreement", "", agreement_sentence(figure)]
 
 
 def _leakage_lines(leakage: dict[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ from curation import selectors
 from curation.errors import ApplicationError
 from curation.forms import VersionForm
 from curation.models import DatasetVersion, Role
+from curation.services.datacard import agreement_sentence
 from curation.services.export_jobs import stored_version_export
 from curation.services.version_exports import EXPORT_FORMATS, HF_FORMAT
 from curation.services.versions import (
@@ -76,6 +77,7 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
         "hf_direct": _hf_direct(version),
         "charts": _charts(version),
         "labels": _label_rows(version),
+        "agreement": agreement_sentence(version.stats.get("agreement")),
     }
     compare = int_param(request.GET.get("compare"), "compare")
     if compare and version.is_frozen:

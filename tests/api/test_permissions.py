@@ -468,6 +468,7 @@ MATRIX = [
     Row("PATCH  /projects/{id}/",                    project,    rename,      (401, 404, 403, 403, 200, 200)),
     Row("GET    /projects/{id}/members/",            project,    no_body,     (401, 404, 200, 200, 200, 200)),
     Row("GET    /projects/{id}/audit/",              project,    no_body,     (401, 404, 403, 403, 200, 200)),
+    Row("GET    /projects/{id}/agreement/",          project,    no_body,     (401, 404, 403, 200, 200, 200)),
     Row("POST   /projects/{id}/members/",            project,    new_member,  (401, 404, 403, 403, 201, 201)),
     Row("DELETE /projects/{id}/members/{username}/", a_member,   no_body,     (401, 404, 403, 403, 204, 204)),
     Row("GET    /projects/{id}/invitations/",        project,    no_body,     (401, 404, 403, 403, 200, 200)),

@@ -318,6 +318,7 @@ ACTIONS = [
         302,
     ),
     Action("people", "lead", lambda w: f"/projects/{w.project}/people/"),
+    Action("team", "reviewer", lambda w: f"/projects/{w.project}/team/"),
     Action("people-search", "lead", lambda w: f"/projects/{w.project}/people/search/?username=a", htmx=True),
     Action(
         "invite",
