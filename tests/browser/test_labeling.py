@@ -8,17 +8,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import krippendorff
+import numpy as np
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from curation.models import (
+    AssignmentState,
     Example,
     ExampleStatus,
     Flag,
     FlagKind,
     FlagStatus,
     ItemStatus,
+    LabelingAssignment,
     LabelingItem,
     Project,
     Role,
@@ -130,5 +134,20 @@ def test_two_annotators_label_five_inputs_and_the_lead_resolves_their_disagreeme
         "card_arrival": ExampleStatus.REJECTED,
     }
     assert Flag.objects.get(pk=flag.pk).status == FlagStatus.RESOLVED
-    # The team page's agreement (Krippendorff's alpha) is checked here once the agreement
-    # helper's branch is merged (issue 22): open /projects/<id>/team/ and read alpha.
+
+    # And the team page shows Krippendorff's alpha of the two annotators' answers, as the
+    # krippendorff package computes it on the same matrix (4 of 5 inputs agree)
+    lead_page.goto(f"/projects/{project.pk}/team/")
+    expect(lead_page.get_by_test_id("alpha")).to_contain_text(f"{expected_alpha(project, annotators):.3f}")
+    assert_fits(lead_page, "labeling-team", screenshot)
+
+
+def expected_alpha(project: Project, annotators: list[User]) -> float:
+    answers = LabelingAssignment.objects.filter(item__project=project, state=AssignmentState.SUBMITTED)
+    items = sorted({a.item_id for a in answers})
+    codes = {label: code for code, label in enumerate(project.labels)}
+    matrix = np.full((len(annotators), len(items)), np.nan)
+    for answer in answers:
+        row = [a.pk for a in annotators].index(answer.annotator_id)
+        matrix[row, items.index(answer.item_id)] = codes[answer.output]
+    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal"))
