@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.common import StrictInputSerializer, UsernameField
-from api.serializers.examples import ExampleInputJSONField, ExampleOutputJSONField
+from api.serializers.examples import EXAMPLE_INPUT, ExampleInputJSONField, ExampleOutputJSONField
 from curation import labeling_selectors as reads
 from curation.models import LabelingItem
 from curation.models.examples import decode_input
@@ -30,6 +30,7 @@ class QueuedOutput(serializers.Serializer):
     already_queued = serializers.IntegerField(help_text="Inputs that were in the queue already.")
 
 
+@extend_schema_field(EXAMPLE_INPUT)
 class ItemInputField(serializers.Field):
     """The stored input decoded for the project's task type (chat: the messages)."""
 

@@ -167,6 +167,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # An import's status also takes `unlabeled` (the labeling queue): its own enum, not a clash
+    # with the examples' status.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": ["draft", "submitted", "approved", "rejected", "needs_changes"],
+        "ImportStatusEnum": ["draft", "submitted", "approved", "rejected", "needs_changes", "unlabeled"],
+    },
 }
 
 # Celery: an embedded broker (files under FINCH_HOME) unless CELERY_BROKER_URL names a server.
