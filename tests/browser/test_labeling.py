@@ -69,12 +69,17 @@ def label_all(page: Page, project: Project, who: int, screenshot: Screenshot) ->
     expect(page.get_by_test_id("label-empty")).to_be_visible()
 
 
+# No htmx request, swap or settle under way: the card on screen is wired up.
+SETTLED = "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+
+
 def look_back_and_return(page: Page, last: str) -> None:
     """k shows the last answer read-only; j goes back to the item held in the queue."""
     held = page.get_by_test_id("label-input").inner_text()
     page.keyboard.press("k")
     expect(page.get_by_test_id("label-input")).to_have_text(last)
     expect(page.get_by_test_id("label-own-answer")).to_be_visible()
+    page.wait_for_function(SETTLED)
     page.keyboard.press("j")
     expect(page.get_by_test_id("label-input")).to_have_text(held.strip())
     expect(page.get_by_test_id("label-submit")).to_be_visible()
@@ -147,7 +152,8 @@ def expected_alpha(project: Project, annotators: list[User]) -> float:
     items = sorted({a.item_id for a in answers})
     codes = {label: code for code, label in enumerate(project.labels)}
     matrix = np.full((len(annotators), len(items)), np.nan)
+    rows: dict[int | None, int] = {user.pk: row for row, user in enumerate(annotators)}
     for answer in answers:
-        row = [a.pk for a in annotators].index(answer.annotator_id)
+        row = rows[answer.annotator_id]
         matrix[row, items.index(answer.item_id)] = codes[answer.output]
     return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal"))

@@ -80,7 +80,7 @@
       return;
     }
     const button = card.querySelector(`[data-key="${event.key}"]`);
-    if (button) { event.preventDefault(); button.click(); }
+    if (button) { event.preventDefault(); pressKey(button); }
   }
 
   function commentEnter(event) {
@@ -101,7 +101,14 @@
     const choice = card.querySelector(`[data-label-key="${event.key}"]`);
     if (choice) { event.preventDefault(); choice.checked = true; choice.focus(); return; }
     const button = card.querySelector(`[data-key="${event.key}"]`);
-    if (button) { event.preventDefault(); button.click(); }
+    if (button) { event.preventDefault(); pressKey(button); }
+  }
+
+  // A key pressed right after a swap may come before htmx has wired the new card up (it does so
+  // once the swap settles); wiring it here first makes the key work at once.
+  function pressKey(button) {
+    if (window.htmx) window.htmx.process(button);
+    button.click();
   }
 
   function labelEnter(event, form) {
