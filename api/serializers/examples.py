@@ -60,7 +60,8 @@ class ExampleUpdateInput(StrictInputSerializer):
 
 @extend_schema_field(EXAMPLE_INPUT)
 class ExampleInputField(serializers.Field):
-    """The stored input decoded for the project's task type."""
+    """The stored input (of an example or a labeling item) decoded for the project's task type;
+    a list view names the task type in its context, so no row loads its project for it."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs["read_only"] = True
@@ -68,7 +69,8 @@ class ExampleInputField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_representation(self, value: Any) -> Any:
-        return decode_input(value.project.task_type, value.input)
+        task_type = self.context.get("task_type") or value.project.task_type
+        return decode_input(task_type, value.input)
 
 
 class ExampleOutput(serializers.Serializer):

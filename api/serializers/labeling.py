@@ -8,10 +8,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.common import StrictInputSerializer, UsernameField
-from api.serializers.examples import EXAMPLE_INPUT, ExampleInputJSONField, ExampleOutputJSONField
+from api.serializers.examples import ExampleInputField, ExampleInputJSONField, ExampleOutputJSONField
 from curation import labeling_selectors as reads
 from curation.models import LabelingItem
-from curation.models.examples import decode_input
 from curation.services.labeling import MAX_INPUTS_PER_CALL
 
 
@@ -30,23 +29,10 @@ class QueuedOutput(serializers.Serializer):
     already_queued = serializers.IntegerField(help_text="Inputs that were in the queue already.")
 
 
-@extend_schema_field(EXAMPLE_INPUT)
-class ItemInputField(serializers.Field):
-    """The stored input decoded for the project's task type (chat: the messages)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.update(read_only=True, source="*")
-        super().__init__(**kwargs)
-
-    def to_representation(self, value: LabelingItem) -> Any:
-        task_type = self.context.get("task_type") or value.project.task_type
-        return decode_input(task_type, value.input)
-
-
 class LabelingItemOutput(serializers.Serializer):
     id = serializers.IntegerField()
     project = serializers.IntegerField(source="project_id")
-    input = ItemInputField()
+    input = ExampleInputField()
     metadata = serializers.DictField()
     external_id = serializers.CharField(allow_null=True)
     source = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.source
@@ -90,7 +76,7 @@ class LabelingItemDetailOutput(LabelingItemOutput):
 
 class ClaimedItemOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    input = ItemInputField()
+    input = ExampleInputField()
     metadata = serializers.DictField()
 
 
