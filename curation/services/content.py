@@ -164,7 +164,7 @@ def validate_content(
         return stored_input, stored_output
     if task_type == TaskType.CLASSIFICATION and stored_output not in labels:
         raise InvalidInput(
-            f"output {_clip(stored_output)!r} is not one of the project's labels.", field="output"
+            f"output {clip(stored_output)!r} is not one of the project's labels.", field="output"
         )
     if task_type == TaskType.EXTRACTION:
         check_extraction_output(stored_output, output_schema)
@@ -285,7 +285,7 @@ def extraction_checker(output_schema: dict[str, Any] | None) -> Callable[[str], 
 def _schema_problems(errors: list[jsonschema.exceptions.ValidationError]) -> str:
     """Every problem, each at its path, capped at SCHEMA_PROBLEMS_SHOWN then "and N more"."""
     shown = [
-        f"at {'/'.join(str(part) for part in error.absolute_path) or '(root)'}: {_clip(error.message, 160)}"
+        f"at {'/'.join(str(part) for part in error.absolute_path) or '(root)'}: {clip(error.message, 160)}"
         for error in errors[:SCHEMA_PROBLEMS_SHOWN]
     ]
     more = len(errors) - len(shown)
@@ -304,5 +304,6 @@ def _check_length(text: str, field: str) -> None:
         raise InvalidInput(f"{field} is {len(text)} characters long; the limit is {limit}.", field=field)
 
 
-def _clip(text: str, width: int = 80) -> str:
+def clip(text: str, width: int = 80) -> str:
+    """The text, cut to `width` characters with an ellipsis, for a message that quotes it."""
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -23,7 +23,7 @@ from curation.dedup.unionfind import groups as connected_groups
 from curation.errors import InvalidInput
 from curation.models import ContradictionJob, DedupMethod, ExampleStatus, Flag, FlagKind, Project, TaskType
 from curation.services.audit import audit
-from curation.services.content import canonical_json
+from curation.services.content import canonical_json, clip
 from curation.services.embedding_cache import cached_vectors
 from curation.services.flags import examples_key, flag_create
 from curation.services.jobs import ProgressFn
@@ -112,7 +112,7 @@ def _disagreeing_pairs(
     for camp in camps[1:]:
         for index in camp:
             other = members[index]
-            note = f"Same input, different outputs: {_clip(anchor[2])!r} vs {_clip(other[2])!r}."
+            note = f"Same input, different outputs: {clip(anchor[2], 60)!r} vs {clip(other[2], 60)!r}."
             found.append(((anchor[0], other[0]), note))
     return found
 
@@ -140,7 +140,3 @@ def _text_camps(outputs: list[str]) -> list[list[int]]:
     joined = connected_groups(agreeing)
     seen = {index for group in joined for index in group}
     return joined + [[index] for index in range(len(outputs)) if index not in seen]
-
-
-def _clip(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

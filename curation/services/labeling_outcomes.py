@@ -29,7 +29,7 @@ from curation.models import (
     LabelingItem,
     TaskType,
 )
-from curation.services.content import canonical_json, content_hash
+from curation.services.content import canonical_json, clip, content_hash
 from curation.services.flags import flag_create
 
 LABELING_JOB = "labeling"
@@ -118,9 +118,5 @@ def _external_id_free(item: LabelingItem) -> bool:
 
 
 def _disagreement_note(item: LabelingItem, groups: dict[str, list[LabelingAssignment]]) -> str:
-    parts = [f"{_clip(group[0].output)!r} from {len(group)}" for group in groups.values()]
+    parts = [f"{clip(group[0].output)!r} from {len(group)}" for group in groups.values()]
     return f"Annotators disagree on labeling item {item.pk}: " + "; ".join(parts) + "."
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
