@@ -4,8 +4,8 @@ Handing out is safe under concurrency on both databases: the claim is a conditio
 (`coverage < target_overlap`) plus a row unique per (item, annotator), so no item is handed out
 beyond its overlap and nobody gets an item twice. On PostgreSQL the candidate is picked with
 FOR UPDATE SKIP LOCKED, so annotators asking at once take different items instead of queueing
-behind one row lock, and pick, slot and claim are one statement (CLAIM_SQL): with the query
-for the queue's state before it, a hand-out is two round trips (bench/labeling_queue.py).
+behind one row lock, and the queue's state, pick, slot and claim are one statement (CLAIM_SQL):
+a hand-out is one round trip, and so is the usual answer (bench/labeling_queue.py).
 SQLite runs one writer at a time anyway and takes the same steps through the ORM.
 
 A claim expires after FINCH_LABELING_CLAIM_SECONDS; expired claims are released (their slot
@@ -158,38 +158,64 @@ def next_assignment(
     *, project: Project, user: User, now: datetime | None = None
 ) -> LabelingAssignment | None:
     """The user's live claim in the project, else a new claim on the least-covered item they have
-    not labeled or skipped; None when the queue has nothing for them."""
+    not labeled or skipped; None when the queue has nothing for them.
+
+    One statement claims, unless the user holds a live claim or expired claims wait to be
+    released, and says which: the usual hand-out is one round trip."""
     now = now or timezone.now()
-    holds_one, expired_waiting = _queue_state(project, user, now)
-    if holds_one:
-        return live_claim(project=project, user=user, now=now)
-    if expired_waiting:
-        release_expired_claims(now=now, project=project)
     for _ in range(CLAIM_ATTEMPTS):
         try:
-            found, claim = _claim_next(project, user, now)
+            attempt = _claim_next(project, user, now)
         except IntegrityError:
             continue  # the same user claimed it in another tab a moment ago: all of it rolled back
-        if claim is not None or not found:
-            return claim
+        if attempt.claim is not None:
+            return attempt.claim
+        if attempt.holds_one:
+            return live_claim(project=project, user=user, now=now)
+        if not attempt.expired_waiting:
+            return None
+        release_expired_claims(now=now, project=project)
     return None
+
+
+@dataclass(frozen=True)
+class ClaimAttempt:
+    """A new claim, or why there is none: the user holds a live one, expired claims wait to be
+    released (either way nothing was claimed), or neither (the queue has nothing for the user)."""
+
+    claim: LabelingAssignment | None
+    holds_one: bool = False
+    expired_waiting: bool = False
+
+
+# Why nothing is claimed: the user's live claim in the project, expired claims to release there.
+HOLDS_LIVE_CLAIM_SQL = (
+    "EXISTS (SELECT 1 FROM curation_labelingassignment own"
+    " JOIN curation_labelingitem own_item ON own_item.id = own.item_id"
+    " WHERE own_item.project_id = %s AND own.annotator_id = %s AND own.state = 'claimed'"
+    " AND own.expires_at > %s)"
+)
+EXPIRED_WAITING_SQL = (
+    "EXISTS (SELECT 1 FROM curation_labelingassignment stale"
+    " JOIN curation_labelingitem stale_item ON stale_item.id = stale.item_id"
+    " WHERE stale_item.project_id = %s AND stale.state = 'claimed' AND stale.expires_at <= %s)"
+)
+# Raw SQL, not the ORM: built by the ORM it cost three times as long in Python as in the database.
+QUEUE_STATE_SQL = f"SELECT {HOLDS_LIVE_CLAIM_SQL}, {EXPIRED_WAITING_SQL}"
+
+
+def queue_state_params(project: Project, user: User, now: datetime) -> list[Any]:
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    return [project.pk, user.pk, stamp, project.pk, stamp]
 
 
 def _queue_state(project: Project, user: User, now: datetime) -> tuple[bool, bool]:
     """(whether the user holds a live claim in the project, whether expired claims wait to be
-    released there) in one query: a hand-out that needs neither then costs one more."""
-    holds, expired = queue_state_query(project, user, now).get()
-    return holds, expired
-
-
-def queue_state_query(project: Project, user: User, now: datetime) -> QuerySet[Project, tuple[bool, bool]]:
-    """The query behind _queue_state (bench/labeling_queue.py prints its plan)."""
-    claims = LabelingAssignment.objects.filter(item__project=OuterRef("pk"), state=AssignmentState.CLAIMED)
-    state = Project.objects.filter(pk=project.pk).annotate(
-        holds=Exists(claims.filter(annotator=user, expires_at__gt=now)),
-        expired=Exists(claims.filter(expires_at__lte=now)),
-    )
-    return state.values_list("holds", "expired")
+    released there)."""
+    with connection.cursor() as cursor:
+        cursor.execute(QUEUE_STATE_SQL, queue_state_params(project, user, now))
+        holds, expired = cursor.fetchone()
+    return bool(holds), bool(expired)
 
 
 def live_claim(*, project: Project, user: User, now: datetime | None = None) -> LabelingAssignment | None:
@@ -211,16 +237,18 @@ def open_items(project: Project) -> QuerySet[LabelingItem]:
     ).order_by("coverage", "id")
 
 
-def _claim_next(project: Project, user: User, now: datetime) -> tuple[bool, LabelingAssignment | None]:
-    """One try at claiming the next item: (whether there was a candidate, the claim). Raises
-    IntegrityError, with nothing written, when the user holds the candidate already."""
+def _claim_next(project: Project, user: User, now: datetime) -> ClaimAttempt:
+    """One try at claiming the next item; nothing is claimed while the user holds a live claim in
+    the project or expired claims wait there. Raises IntegrityError, with nothing written, when
+    the user holds the candidate already."""
     if connection.vendor == "postgresql":
         return _claim_next_postgresql(project, user, now)
     with transaction.atomic():
+        holds_one, expired_waiting = _queue_state(project, user, now)
+        if holds_one or expired_waiting:
+            return ClaimAttempt(None, holds_one, expired_waiting)
         candidate = _candidate(project, user)
-        if candidate is None:
-            return False, None
-        return True, _claim(candidate, project, user, now)
+        return ClaimAttempt(_claim(candidate, project, user, now) if candidate is not None else None)
 
 
 def _candidate(project: Project, user: User) -> LabelingItem | None:
@@ -251,49 +279,52 @@ def _claim(item: LabelingItem, project: Project, user: User, now: datetime) -> L
 # open_items() and _candidate() in SQL: the partial index labeling_item_next in (coverage, id)
 # order, the user's own items left out by the (item, annotator) index, rows another hand-out
 # holds skipped. Kept in step with them by tests/curation/test_labeling_queue.py.
-CANDIDATE_SQL = (
-    "SELECT item.id FROM curation_labelingitem item"
+CANDIDATE_FROM = (
+    "FROM curation_labelingitem item"
     " WHERE item.project_id = %s AND item.status = 'queued' AND item.coverage < item.target_overlap"
     " AND NOT EXISTS (SELECT 1 FROM curation_labelingassignment mine"
     " WHERE mine.item_id = item.id AND mine.annotator_id = %s)"
-    " ORDER BY item.coverage, item.id LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
+CANDIDATE_ORDER = " ORDER BY item.coverage, item.id LIMIT 1 FOR UPDATE SKIP LOCKED"
+CANDIDATE_SQL = f"SELECT item.id {CANDIDATE_FROM}{CANDIDATE_ORDER}"
 CLAIM_SQL = (
-    f"WITH candidate AS ({CANDIDATE_SQL}),"
+    f"WITH state AS (SELECT {HOLDS_LIVE_CLAIM_SQL} AS holds_one, {EXPIRED_WAITING_SQL} AS expired_waiting),"
+    f" candidate AS (SELECT item.id {CANDIDATE_FROM}"
+    f" AND NOT (SELECT holds_one OR expired_waiting FROM state){CANDIDATE_ORDER}),"
     " taken AS (UPDATE curation_labelingitem item SET coverage = item.coverage + 1 FROM candidate"
     " WHERE item.id = candidate.id AND item.status = 'queued' AND item.coverage < item.target_overlap"
     " RETURNING item.*),"
     " claim AS (INSERT INTO curation_labelingassignment"
     " (item_id, annotator_id, state, output, claimed_at, expires_at)"
     " SELECT taken.id, %s, 'claimed', '', %s, %s FROM taken RETURNING id, item_id)"
-    " SELECT taken.*, claim.id AS claim_id FROM taken JOIN claim ON claim.item_id = taken.id"
+    # One row whatever happened: the claimed item, or NULLs and why nothing was claimed.
+    " SELECT taken.*, claim.id AS claim_id, state.holds_one, state.expired_waiting"
+    " FROM state LEFT JOIN (taken JOIN claim ON claim.item_id = taken.id) ON true"
 )
 
 
-def _claim_next_postgresql(
-    project: Project, user: User, now: datetime
-) -> tuple[bool, LabelingAssignment | None]:
-    """Pick, take a slot and record the claim in one statement: one round trip, where the steps
-    cost five, which is what keeps a hand-out fast when many annotators ask at once."""
+def _claim_next_postgresql(project: Project, user: User, now: datetime) -> ClaimAttempt:
+    """Check the queue's state, pick, take a slot and record the claim in one statement: one round
+    trip where the steps cost six, which is what keeps a hand-out fast when many annotators ask
+    at once."""
     expires_at = now + claim_lifetime()
-    params = [project.pk, user.pk, user.pk, now, expires_at]
+    params = [*queue_state_params(project, user, now), project.pk, user.pk, user.pk, now, expires_at]
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
-        rows = list(LabelingItem.objects.raw(CLAIM_SQL, params))
-    if not rows:
-        return False, None
-    item = rows[0]
-    item.project = project
+        (row,) = LabelingItem.objects.raw(CLAIM_SQL, params)
+    if row.claim_id is None:  # type: ignore[attr-defined]
+        return ClaimAttempt(None, row.holds_one, row.expired_waiting)  # type: ignore[attr-defined]
+    row.project = project
     claim = LabelingAssignment(
-        id=item.claim_id,  # type: ignore[attr-defined]
-        item=item,
+        id=row.claim_id,  # type: ignore[attr-defined]
+        item=row,
         annotator=user,
         state=AssignmentState.CLAIMED,
         claimed_at=now,
         expires_at=expires_at,
     )
     claim._state.adding = False
-    claim._state.db = item._state.db
-    return True, claim
+    claim._state.db = row._state.db
+    return ClaimAttempt(claim)
 
 
 def release_expired_claims(*, now: datetime | None = None, project: Project | None = None) -> int:
@@ -338,29 +369,64 @@ def annotation_submit(
     when it was the last answer it needed. InvalidInput for an answer the project refuses,
     Conflict for an item already answered by the user or with no slot left."""
     now = now or timezone.now()
-    project = item.project
-    rules = ContentRules.for_project(project, require_output=True)
+    rules = ContentRules.for_project(item.project, require_output=True)
     _, stored_output = rules.validate(_stored_form_input(item), output)
     with transaction.atomic():
-        # Only the item's row: FOR UPDATE over the join would also lock the project's row and
-        # make every submit in the project wait for the one before it.
-        locked = (
-            LabelingItem.objects.select_for_update(of=("self",)).select_related("project").get(pk=item.pk)
-        )
-        assignment = _holding_assignment(locked, user, now)
-        assignment.state = AssignmentState.SUBMITTED
-        assignment.output = stored_output
-        assignment.expires_at = None
-        assignment.submitted_at = now
-        if assignment.pk is None:  # an answer without a claim, on a free slot
-            assignment.save()
-        else:
-            assignment.save(update_fields=["state", "output", "claimed_at", "expires_at", "submitted_at"])
-        locked.annotation_count += 1
-        locked.save(update_fields=["annotation_count"])
-        if locked.annotation_count >= locked.target_overlap:
+        answered = _answer_claim(item, user, stored_output, now)
+        if answered is None:
+            answered = _answer_without_claim(item, user, stored_output, now)
+        assignment, annotation_count, target_overlap = answered
+        if annotation_count >= target_overlap:
+            locked = LabelingItem.objects.select_related("project").get(pk=item.pk)  # locked above
             complete_item(locked, now=now)
     return assignment
+
+
+Answered = tuple[LabelingAssignment, int, int]  # the answer, the item's answers, its overlap
+
+# The usual answer, to the user's claim, in one statement (PostgreSQL): the claim's row and then
+# the item's are locked, in the order release_expired_claims locks them.
+ANSWER_CLAIM_SQL = (
+    "WITH answered AS (UPDATE curation_labelingassignment"
+    " SET state = 'submitted', output = %s, expires_at = NULL, submitted_at = %s"
+    " WHERE item_id = %s AND annotator_id = %s AND state = 'claimed' RETURNING *),"
+    " counted AS (UPDATE curation_labelingitem item SET annotation_count = item.annotation_count + 1"
+    " FROM answered WHERE item.id = answered.item_id"
+    " RETURNING item.annotation_count AS item_answers, item.target_overlap AS item_overlap)"
+    " SELECT answered.*, counted.item_answers, counted.item_overlap FROM answered, counted"
+)
+
+
+def _answer_claim(item: LabelingItem, user: User, output: str, now: datetime) -> Answered | None:
+    """The answer on the user's claim (an expired claim not yet released still holds its slot);
+    None when the user holds no claim on the item, or off PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return None
+    rows = list(LabelingAssignment.objects.raw(ANSWER_CLAIM_SQL, [output, now, item.pk, user.pk]))
+    if not rows:
+        return None
+    answer = rows[0]
+    return answer, answer.item_answers, answer.item_overlap  # type: ignore[attr-defined]
+
+
+def _answer_without_claim(item: LabelingItem, user: User, output: str, now: datetime) -> Answered:
+    """The answer through the ORM, in the caller's transaction: to a claim (SQLite), or taking a
+    free slot when the claim was released or the user had skipped the item."""
+    # Only the item's row: FOR UPDATE over the join would also lock the project's row and make
+    # every submit in the project wait for the one before it.
+    locked = LabelingItem.objects.select_for_update(of=("self",)).select_related("project").get(pk=item.pk)
+    assignment = _holding_assignment(locked, user, now)
+    assignment.state = AssignmentState.SUBMITTED
+    assignment.output = output
+    assignment.expires_at = None
+    assignment.submitted_at = now
+    if assignment.pk is None:  # an answer without a claim, on a free slot
+        assignment.save()
+    else:
+        assignment.save(update_fields=["state", "output", "claimed_at", "expires_at", "submitted_at"])
+    locked.annotation_count += 1
+    locked.save(update_fields=["annotation_count"])
+    return assignment, locked.annotation_count, locked.target_overlap
 
 
 def _stored_form_input(item: LabelingItem) -> Any:

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from curation.errors import Conflict, InvalidInput
@@ -187,6 +188,31 @@ def test_the_claim_statement_picks_what_open_items_hands_out_first(team: Team) -
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(CANDIDATE_SQL, [team.project.pk, user.pk])
         assert cursor.fetchone() == (expected[0],)
+
+
+def sent(statements: CaptureQueriesContext) -> list[str]:
+    """The statements, less the savepoints of the test's own transaction."""
+    return [q["sql"] for q in statements if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement claim is PostgreSQL's")
+def test_a_hand_out_is_one_statement_held_back_by_a_live_or_expired_claim(team: Team) -> None:
+    queue(team.project, "first", "second", "third")
+    holder, other = annotators(team.project, 2)
+    with CaptureQueriesContext(connection) as statements:
+        claim = next_assignment(project=team.project, user=holder)
+    assert claim is not None and len(sent(statements)) == 1
+    # Asking again: the claim statement claims nothing and says the user holds a live claim.
+    with CaptureQueriesContext(connection) as statements:
+        again = next_assignment(project=team.project, user=holder)
+    assert again is not None and again.pk == claim.pk
+    assert LabelingAssignment.objects.filter(annotator=holder).count() == 1
+    assert "claim_id" in sent(statements)[0] and len(sent(statements)) == 2  # claim, the live claim
+    # An expired claim in the project holds every claim back until it is released.
+    later = timezone.now() + timedelta(hours=1)
+    got = next_assignment(project=team.project, user=other, now=later)
+    assert got is not None and got.item_id == claim.item_id  # least covered again once released
+    assert not LabelingAssignment.objects.filter(annotator=holder).exists()
 
 
 def test_a_skip_returns_the_slot_and_is_not_handed_to_the_same_annotator_again(team: Team) -> None:
