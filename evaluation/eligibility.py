@@ -37,7 +37,7 @@ def max_seq_length(run: EvalRun) -> int:
     return int(settings.get("max_seq_length") or HYPERPARAMETER_DEFAULTS["max_seq_length"])
 
 
-def eligible(tokenizer: Any, items: list[Item], rendering: Rendering, limit: int) -> Eligible:
+def by_length(tokenizer: Any, items: list[Item], rendering: Rendering, limit: int) -> Eligible:
     """The items that fit `limit` tokens, in order, and those that do not, each with its reason."""
     found = Eligible()
     for item in items:
@@ -46,6 +46,12 @@ def eligible(tokenizer: Any, items: list[Item], rendering: Rendering, limit: int
             found.items.append(item)
         else:
             found.skipped.append({"example_id": item.example_id, "reason": reason})
+    return found
+
+
+def eligible(tokenizer: Any, items: list[Item], rendering: Rendering, limit: int) -> Eligible:
+    """by_length, refusing a run that would put no item to the model."""
+    found = by_length(tokenizer, items, rendering, limit)
     if not found.items:
         raise EvaluationFailed(
             f"Every one of the {len(items)} eval items is longer than max_seq_length={limit} tokens "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from curation.models import DatasetVersion, Job, JobStatus
+from curation.models import DatasetVersion, Job, JobStatus, Project
 from training.models import TrainingRun
 
 
@@ -202,3 +202,63 @@ class DriftReportJob(Job):
 
     def __str__(self) -> str:
         return f"drift report job {self.pk} of {self.deployment_id} ({self.status})"
+
+
+class SuggestionTarget(models.TextChoices):
+    QUEUE = "queue", "The labeling queue's waiting inputs"
+    DRAFTS = "drafts", "Draft examples without an output"
+
+
+class SuggestionRun(Job):
+    """A model proposing outputs for inputs people have yet to label: the base model with the
+    project's prompt card (zero- or few-shot from the latest frozen version's train split, as
+    evaluation asks it), or base + a shipped (or deployed) run's adapter. Its suggestions are
+    `curation.Suggestion` rows, kept only once the run succeeds."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="suggestion_runs")
+    base_model = models.CharField(max_length=500)
+    training_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="suggestion_runs"
+    )
+    adapter_sha256 = models.CharField(max_length=64, blank=True)
+    deployment = models.ForeignKey(
+        "evaluation.Deployment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Few-shot pairs and the system prompt come from this frozen version (none: the project's
+    # current system prompt, zero-shot).
+    version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    few_shot = models.PositiveIntegerField(default=0)
+    target = models.CharField(max_length=20, choices=SuggestionTarget.choices, default=SuggestionTarget.QUEUE)
+    # The ids of the items (queue) or examples (drafts) to suggest for, fixed at launch.
+    target_ids = models.JSONField(default=list, blank=True)
+    n_targets = models.PositiveIntegerField(default=0)
+    n_done = models.PositiveIntegerField(default=0)
+    n_skipped = models.PositiveIntegerField(default=0, help_text="Inputs too long for the model.")
+    seed = models.BigIntegerField(default=0)
+    prompt_card = models.JSONField(default=dict, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    host = models.CharField(max_length=255, blank=True)
+    environment = models.JSONField(default=dict, blank=True)
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values), name="suggestion_run_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(target__in=SuggestionTarget.values), name="suggestion_run_target_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"suggestion run {self.pk} ({self.model_label})"
+
+    @property
+    def model_label(self) -> str:
+        """The model as people know it: the base model, or the training run's adapter on it."""
+        name = self.base_model.rstrip("/").rsplit("/", 1)[-1]
+        if self.training_run_id:
+            return f"training run {self.training_run_id} ({name} + adapter {self.adapter_sha256[:8]})"
+        return f"{name} ({self.few_shot}-shot)" if self.few_shot else name

@@ -169,7 +169,7 @@ def _evaluate(run: EvalRun, work: Path) -> None:
     version, project = run.version, run.version.project
     rendering = version_exports.rendering(version)
     shots = few_shot_items(version, run.few_shot)
-    adapter = _adapter_folder(run, work)
+    adapter = adapter_folder(run.training_run, work) if run.training_run is not None else None
     job_update(run, environment=modeling.environment())
     model, tokenizer = generate.load(run.base_model, adapter)
     limit = eligibility.max_seq_length(run)
@@ -180,7 +180,15 @@ def _evaluate(run: EvalRun, work: Path) -> None:
     job_update(run, n_skipped=len(found.skipped), skipped=found.skipped)
     references = [item.output for item in items]
     new_tokens = generate.max_new_tokens(tokenizer, references)
-    card = _prompt_card(run, tokenizer, rendering, shots, new_tokens) | {"max_seq_length": limit}
+    card = prompt_card(
+        task_type=project.task_type,
+        tokenizer=tokenizer,
+        rendering=rendering,
+        few_shot=run.few_shot,
+        shots=shots,
+        new_tokens=new_tokens,
+        adapter_sha256=run.training_run.adapter_sha256 if run.training_run else None,
+    ) | {"max_seq_length": limit}
     job_update(run, prompt_card=card)
 
     def progress(done: int) -> None:
@@ -223,34 +231,38 @@ def conversation(item: Item, rendering: Rendering, shots: list[Item]) -> Message
     return [*system, *earlier, *[message for message in asked if message["role"] != "system"]]
 
 
-def _adapter_folder(run: EvalRun, work: Path) -> Path | None:
-    if run.training_run is None:
-        return None
+def adapter_folder(training_run: TrainingRun, work: Path) -> Path:
+    """The run's stored adapter, downloaded into `work` and checked against its sha256."""
     folder = work / "adapter"
-    artifacts.folder_download(run.training_run.adapter_path, folder)
-    if artifacts.file_sha256(folder / artifacts.ADAPTER_WEIGHTS) != run.training_run.adapter_sha256:
-        raise InvalidInput(
-            f"The stored adapter of training run {run.training_run.pk} does not match its sha256."
-        )
+    artifacts.folder_download(training_run.adapter_path, folder)
+    if artifacts.file_sha256(folder / artifacts.ADAPTER_WEIGHTS) != training_run.adapter_sha256:
+        raise InvalidInput(f"The stored adapter of training run {training_run.pk} does not match its sha256.")
     return folder
 
 
-def _prompt_card(
-    run: EvalRun, tokenizer: Any, rendering: Rendering, shots: list[Item], new_tokens: int
+def prompt_card(
+    *,
+    task_type: str,
+    tokenizer: Any,
+    rendering: Rendering,
+    few_shot: int,
+    shots: list[Item],
+    new_tokens: int,
+    adapter_sha256: str | None,
 ) -> dict[str, Any]:
+    """How every item is put to the model and read back (eval and suggestion runs record it)."""
     from training.prompts import STOP, uses_chat_template
 
     templated = uses_chat_template(tokenizer)
-    task_type = run.version.project.task_type
     return {
         "prompt_format": "chat_template" if templated else "plain",
         "system_prompt": rendering.system_prompt,
-        "few_shot": run.few_shot,
+        "few_shot": few_shot,
         "few_shot_example_ids": [shot.example_id for shot in shots],
         "decoding": {"strategy": "greedy", "max_new_tokens": new_tokens, "stop": None if templated else STOP},
         "extraction": extract.RULES[task_type],
         "primary_metric": metrics.PRIMARY[task_type],
-        "adapter_sha256": run.training_run.adapter_sha256 if run.training_run else None,
+        "adapter_sha256": adapter_sha256,
     }
 
 

@@ -13,6 +13,14 @@ def evaluate(run_id: int) -> None:
     eval_execute(run_id)
 
 
+@shared_task(name="evaluation.suggest", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+def suggest(run_id: int) -> None:
+    """Run suggestion run `run_id` (a redelivered one starts over)."""
+    from evaluation.suggestions import suggestion_run_execute
+
+    suggestion_run_execute(run_id)
+
+
 @shared_task(name="evaluation.drift_reports")
 def drift_reports() -> int:
     """A drift report for every deployment with recent samples (Celery beat runs this hourly)."""
@@ -32,8 +40,9 @@ def compute_drift_report(job_id: int) -> None:
 
 @shared_task(name="evaluation.reap_stale_runs")
 def reap_stale_runs() -> int:
-    """Fail eval runs and drift report jobs whose worker has gone silent (Celery beat runs this
-    every minute)."""
+    """Fail eval runs, suggestion runs and drift report jobs whose worker has gone silent (Celery
+    beat runs this every minute)."""
     from evaluation.drift_jobs import drift_report_jobs_reap
+    from evaluation.suggestions import suggestion_runs_reap
 
-    return eval_runs_reap() + drift_report_jobs_reap()
+    return eval_runs_reap() + suggestion_runs_reap() + drift_report_jobs_reap()

@@ -307,6 +307,10 @@ FINCH_TRAINING_HEARTBEAT_TIMEOUT_S = env_int("FINCH_TRAINING_HEARTBEAT_TIMEOUT_S
 # Evaluation generates in batches of at most this many tokens (rows times the longest prompt plus
 # the answer's room, padded); lower it where a model runs out of memory evaluating.
 FINCH_EVAL_BATCH_TOKENS = env_int("FINCH_EVAL_BATCH_TOKENS", 8192)
+# A suggestion run asks its model about at most this many inputs, and gives a free-text answer
+# this much room when the project has no frozen version to size it from.
+FINCH_SUGGESTION_MAX_INPUTS = env_int("FINCH_SUGGESTION_MAX_INPUTS", 10_000)
+FINCH_SUGGESTION_MAX_NEW_TOKENS = env_int("FINCH_SUGGESTION_MAX_NEW_TOKENS", 256)
 # Base models offered in the launch form: the model folders (with a config.json) found here.
 FINCH_BASE_MODELS_DIR = Path(env_str("FINCH_BASE_MODELS_DIR", str(FINCH_MODELS_DIR / "base"))).resolve()
 

@@ -23,16 +23,19 @@ from curation.models.labeling import (
     ItemStatus,
     LabelingAssignment,
     LabelingItem,
+    SuggestionUse,
 )
 from curation.models.projects import (
     ROLE_RANK,
     GuidelinesRead,
     GuidelinesRevision,
+    LabelingOrder,
     Membership,
     Project,
     Role,
     TaskType,
 )
+from curation.models.suggestions import Suggestion
 from curation.models.versions import DatasetVersion, Split, VersionItem, VersionStatus
 
 __all__ = [
@@ -69,6 +72,7 @@ __all__ = [
     "JobStatus",
     "LabelingAssignment",
     "LabelingItem",
+    "LabelingOrder",
     "Membership",
     "Project",
     "RaisedBy",
@@ -77,6 +81,8 @@ __all__ = [
     "Role",
     "Shingle",
     "Split",
+    "Suggestion",
+    "SuggestionUse",
     "TaskType",
     "ValidationJob",
     "VersionItem",

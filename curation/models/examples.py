@@ -77,6 +77,17 @@ class Example(models.Model):
         related_name="examples",
         db_index=False,  # a partial index below: most examples were written whole
     )
+    # A model suggestion this output came from or was checked against, and what people did
+    # with it (accepted unchanged, edited, replaced; unseen: nobody saw it before answering).
+    suggestion = models.ForeignKey(
+        "curation.Suggestion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # read from the suggestion's side (its item or example)
+    )
+    suggestion_use = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -43,6 +43,10 @@ class LabelingItem(models.Model):
     # target_overlap, least covered first.
     coverage = models.PositiveSmallIntegerField(default=0)
     annotation_count = models.PositiveSmallIntegerField(default=0)
+    # Among items equally covered, lower first (the project's labeling_order): a suggestion's
+    # confidence, or the input's similarity to the latest version's training inputs; NULL (the
+    # arrival order) after those that have one.
+    priority = models.FloatField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -81,7 +85,7 @@ class LabelingItem(models.Model):
             models.Index(fields=["project", "status", "id"], name="labeling_item_status"),
             # The queue's "next item": open slots only, least covered first.
             models.Index(
-                fields=["project", "coverage", "id"],
+                fields=["project", "coverage", "priority", "id"],
                 condition=models.Q(status="queued", coverage__lt=models.F("target_overlap")),
                 name="labeling_item_next",
             ),
@@ -89,6 +93,13 @@ class LabelingItem(models.Model):
 
     def __str__(self) -> str:
         return f"Labeling item {self.pk} ({self.status})"
+
+
+class SuggestionUse(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted unchanged"
+    EDITED = "edited", "Edited"
+    REPLACED = "replaced", "Replaced"
+    UNSEEN = "unseen", "Answered without seeing it"
 
 
 class AssignmentState(models.TextChoices):
@@ -110,6 +121,19 @@ class LabelingAssignment(models.Model):
     claimed_at = models.DateTimeField()
     expires_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # The model suggestion the item had when answered, whether the annotator saw it before
+    # answering (not in the project's blind sample), and what the answer did with it.
+    suggestion = models.ForeignKey(
+        "curation.Suggestion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # read from the suggestion's side (its item or example)
+    )
+    # Database defaults: the queue's claim statement inserts rows in SQL.
+    suggestion_shown = models.BooleanField(default=False, db_default=False)
+    suggestion_use = models.CharField(max_length=20, choices=SuggestionUse.choices, blank=True, db_default="")
 
     class Meta:
         ordering = ["id"]

@@ -26,6 +26,12 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.LEAD: 3}
 
 
+class LabelingOrder(models.TextChoices):
+    ARRIVAL = "arrival", "In the order they were queued"
+    UNCERTAINTY = "uncertainty", "Least confident model suggestion first"
+    NOVELTY = "novelty", "Farthest from the latest version's training inputs first"
+
+
 class ProjectQuerySet(models.QuerySet["Project"]):
     def for_user(self, user: User | AnonymousUser) -> ProjectQuerySet:
         """Projects the user may see: all for staff, else those they are a member of."""
@@ -70,6 +76,17 @@ class Project(models.Model):
     labeling_sample_seed = models.PositiveIntegerField(
         default=0, help_text="Seed of the overlap sample: the same seed picks the same inputs."
     )
+    labeling_order = models.CharField(
+        max_length=20,
+        choices=LabelingOrder.choices,
+        default=LabelingOrder.ARRIVAL,
+        help_text="Among the least-covered queued inputs, which come first.",
+    )
+    suggestion_blind_share = models.FloatField(
+        default=0.0,
+        help_text="The share of queued inputs (a seeded sample) whose model suggestion an annotator "
+        "sees only after answering: how often the model is right, measured without its influence.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -91,6 +108,14 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=models.Q(labeling_overlap_share__gt=0, labeling_overlap_share__lte=1),
                 name="project_labeling_share_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(labeling_order__in=LabelingOrder.values),
+                name="project_labeling_order_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(suggestion_blind_share__gte=0, suggestion_blind_share__lte=1),
+                name="project_suggestion_blind_share_range",
             ),
         ]
 

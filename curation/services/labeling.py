@@ -231,10 +231,11 @@ def live_claim(*, project: Project, user: User, now: datetime | None = None) -> 
 
 
 def open_items(project: Project) -> QuerySet[LabelingItem]:
-    """Items with a free slot, in the order the queue hands them out."""
+    """Items with a free slot, in the order the queue hands them out: least covered first, then
+    by priority (the project's labeling order), then as they were queued."""
     return LabelingItem.objects.filter(
         project=project, status=ItemStatus.QUEUED, coverage__lt=F("target_overlap")
-    ).order_by("coverage", "id")
+    ).order_by("coverage", F("priority").asc(nulls_last=True), "id")
 
 
 def _claim_next(project: Project, user: User, now: datetime) -> ClaimAttempt:
@@ -276,8 +277,8 @@ def _claim(item: LabelingItem, project: Project, user: User, now: datetime) -> L
     )
 
 
-# open_items() and _candidate() in SQL: the partial index labeling_item_next in (coverage, id)
-# order, the user's own items left out by the (item, annotator) index, rows another hand-out
+# open_items() and _candidate() in SQL: the partial index labeling_item_next in (coverage,
+# priority, id) order (ASC puts NULL last on PostgreSQL), the user's own items left out by the (item, annotator) index, rows another hand-out
 # holds skipped. Kept in step with them by tests/curation/test_labeling_queue.py.
 CANDIDATE_FROM = (
     "FROM curation_labelingitem item"
@@ -285,7 +286,7 @@ CANDIDATE_FROM = (
     " AND NOT EXISTS (SELECT 1 FROM curation_labelingassignment mine"
     " WHERE mine.item_id = item.id AND mine.annotator_id = %s)"
 )
-CANDIDATE_ORDER = " ORDER BY item.coverage, item.id LIMIT 1 FOR UPDATE SKIP LOCKED"
+CANDIDATE_ORDER = " ORDER BY item.coverage, item.priority, item.id LIMIT 1 FOR UPDATE SKIP LOCKED"
 CANDIDATE_SQL = f"SELECT item.id {CANDIDATE_FROM}{CANDIDATE_ORDER}"
 CLAIM_SQL = (
     f"WITH state AS (SELECT {HOLDS_LIVE_CLAIM_SQL} AS holds_one, {EXPIRED_WAITING_SQL} AS expired_waiting),"

@@ -1,0 +1,88 @@
+"""What a loaded model proposes for each conversation (torch through evaluation.generate; no
+Django): the same rendering, batching and answer extraction as evaluation.
+
+- classification: every label of the project scored as the answer
+  (`generate.label_probabilities`); the suggestion is the most probable label, its confidence
+  that probability, so a suggestion is always a valid label;
+- extraction: the generated answer's first JSON object (as evaluation extracts it), valid when it
+  passes the project's JSON Schema; confidence: the answer's mean token log-probability;
+- generation and chat: the generated answer, stripped; the same confidence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from evaluation import generate
+from evaluation.extract import extract
+from evaluation.metrics import schema_validator
+from training.prompts import Messages
+
+TOP_ALTERNATIVES = 5
+
+
+@dataclass(frozen=True)
+class Proposed:
+    output: str
+    raw: str
+    valid: bool
+    confidence: float
+    alternatives: list[dict[str, Any]] = field(default_factory=list)  # {"label", "probability"}
+
+
+def propose(
+    model: Any,
+    tokenizer: Any,
+    conversations: list[Messages],
+    *,
+    task_type: str,
+    labels: list[str],
+    schema: dict[str, Any] | None,
+    new_tokens: int,
+    batch_tokens: int,
+    progress: Callable[[int], None] = lambda done: None,
+) -> list[Proposed]:
+    """One proposal per conversation, in order."""
+    if task_type == "classification":
+        return _labels(model, tokenizer, conversations, labels, batch_tokens, progress)
+    answers = generate.scored_answers(
+        model, tokenizer, conversations, new_tokens, progress, batch_tokens=batch_tokens
+    )
+    validator = schema_validator(schema) if task_type == "extraction" else None
+    return [_generated(task_type, raw, mean_logprob, validator) for raw, mean_logprob in answers]
+
+
+def _labels(
+    model: Any,
+    tokenizer: Any,
+    conversations: list[Messages],
+    labels: list[str],
+    batch_tokens: int,
+    progress: Callable[[int], None],
+) -> list[Proposed]:
+    if not labels:
+        raise ValueError("A classification project needs its labels before a model can suggest one.")
+    probabilities = generate.label_probabilities(
+        model, tokenizer, conversations, labels, progress, batch_tokens=batch_tokens
+    )
+    proposed = []
+    for row in probabilities:
+        ranked = sorted(range(len(labels)), key=lambda index: (-row[index], index))
+        best = ranked[0]
+        alternatives = [
+            {"label": labels[index], "probability": round(float(row[index]), 6)}
+            for index in ranked[:TOP_ALTERNATIVES]
+        ]
+        proposed.append(Proposed(labels[best], "", True, float(row[best]), alternatives))
+    return proposed
+
+
+def _generated(task_type: str, raw: str, mean_logprob: float, validator: Any) -> Proposed:
+    value = extract(task_type, raw).value
+    if task_type == "extraction":
+        valid = value is not None and (validator is None or validator.is_valid(json.loads(value)))
+        return Proposed(value if value is not None else raw.strip(), raw, valid, mean_logprob)
+    return Proposed(value or "", raw, bool(value), mean_logprob)
