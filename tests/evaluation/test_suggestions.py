@@ -205,4 +205,4 @@ def test_the_queue_can_hand_out_the_least_confident_first(team: Team, tiny_model
     expected = sorted(confidence, key=lambda item_id: (confidence[item_id], item_id))
     assert list(open_items(team.project).values_list("pk", flat=True)) == expected
     assert {item.pk for item in items} == set(expected)
-    assert timezone.now() >= run.finished_at
+    assert run.finished_at is not None and timezone.now() >= run.finished_at
