@@ -59,6 +59,12 @@ from api.views.projects import (
     ProjectValidationJobsView,
     ValidationJobDetailView,
 )
+from api.views.suggestions import (
+    ProjectSuggestionRunsView,
+    SuggestionRunCancelView,
+    SuggestionRunDetailView,
+    SuggestionRunSuggestionsView,
+)
 from api.views.training import (
     TrainingRunAdapterView,
     TrainingRunCancelView,
@@ -103,6 +109,22 @@ urlpatterns = [
     ),
     path("comparisons/", ComparisonsView.as_view(), name="api-comparisons"),
     path("comparisons/<int:comparison_id>/", ComparisonDetailView.as_view(), name="api-comparison"),
+    path(
+        "projects/<int:project_id>/suggestion-runs/",
+        ProjectSuggestionRunsView.as_view(),
+        name="api-suggestion-runs",
+    ),
+    path("suggestion-runs/<int:run_id>/", SuggestionRunDetailView.as_view(), name="api-suggestion-run"),
+    path(
+        "suggestion-runs/<int:run_id>/cancel/",
+        SuggestionRunCancelView.as_view(),
+        name="api-suggestion-run-cancel",
+    ),
+    path(
+        "suggestion-runs/<int:run_id>/suggestions/",
+        SuggestionRunSuggestionsView.as_view(),
+        name="api-suggestions",
+    ),
     path("training-runs/", TrainingRunsView.as_view(), name="api-training-runs"),
     path("training-runs/<int:run_id>/", TrainingRunDetailView.as_view(), name="api-training-run"),
     path(

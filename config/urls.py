@@ -20,6 +20,7 @@ from curation.views import (
     versions,
 )
 from evaluation import monitoring_views as monitoring
+from evaluation import suggestion_views as suggestions
 from evaluation import views as evaluation
 from training import views as training
 
@@ -94,6 +95,15 @@ urlpatterns = [
         "drift-reports/<int:report_id>/to-annotation/",
         monitoring.report_to_annotation,
         name="report-to-annotation",
+    ),
+    path("projects/<int:project_id>/suggestions/", suggestions.suggestion_runs, name="suggestion_runs"),
+    path(
+        "suggestion-runs/<int:suggestion_run_id>/", suggestions.suggestion_run_detail, name="suggestion_run"
+    ),
+    path(
+        "suggestion-runs/<int:suggestion_run_id>/cancel/",
+        suggestions.suggestion_run_cancel_view,
+        name="suggestion_run_cancel",
     ),
     path("favicon.ico", assets.favicon, name="favicon"),
     path("healthz", health.healthz, name="health"),

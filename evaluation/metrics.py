@@ -154,18 +154,28 @@ def _validator(schema_json: str) -> Any:
 
 
 def _generation(answers: Sequence[Answer], references: Sequence[str]) -> Scores:
-    from sacrebleu.metrics import CHRF
-
-    chrf = CHRF()
     texts = [answer.value or "" for answer in answers]
     per_example = {
         "exact_match": [
             float(normalized(t) == normalized(r)) for t, r in zip(texts, references, strict=True)
         ],
-        "chrf": [chrf.sentence_score(t, [r]).score / 100 for t, r in zip(texts, references, strict=True)],
+        "chrf": [chrf(t, [r]) for t, r in zip(texts, references, strict=True)],
         "rouge_l": [rouge_l(t, r) for t, r in zip(texts, references, strict=True)],
     }
     return Scores(per_example, _means(per_example))
+
+
+def chrf(candidate: str, references: Sequence[str]) -> float:
+    """sacrebleu's sentence chrF (0..1) against the best of the references."""
+    scorer = _chrf_scorer()
+    return max(scorer.sentence_score(candidate, [reference]).score for reference in references) / 100
+
+
+@lru_cache(maxsize=1)
+def _chrf_scorer() -> Any:
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
 
 
 def normalized(text: str) -> str:

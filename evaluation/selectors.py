@@ -1,4 +1,5 @@
-"""Reads of eval runs and comparisons, for members of their project only."""
+"""Reads of eval runs, comparisons, deployments and suggestion runs, for members of their
+project only."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ from typing import Any
 from django.db.models import QuerySet
 
 from curation import filters as query
-from curation.errors import NotFound
-from curation.models import Project, Role
+from curation.errors import InvalidInput, NotFound
+from curation.models import JobHeartbeat, Project, Role, Suggestion
 from curation.numbering import numbered
 from curation.roles import AnyUser, require_role
 from curation.selectors import as_id
-from evaluation.models import Comparison, Deployment, DriftReport, DriftReportJob, EvalPrediction, EvalRun
+from evaluation.models import (
+    Comparison,
+    Deployment,
+    DriftReport,
+    DriftReportJob,
+    EvalPrediction,
+    EvalRun,
+    SuggestionRun,
+)
 from training.models import TrainingRun
 
 
@@ -124,3 +133,42 @@ def drift_report_job_get(*, user: AnyUser, job_id: Any) -> DriftReportJob:
         raise NotFound("No such drift report job.")
     require_role(user, job.deployment.training_run.version.project, Role.ANNOTATOR)
     return job
+
+
+def suggestion_run_list(*, user: AnyUser, project: Project) -> QuerySet[SuggestionRun]:
+    """The project's suggestion runs, newest first, numbered per project (the caller checks the role)."""
+    runs = SuggestionRun.objects.select_related("project", "training_run", "created_by").filter(
+        project=project, project__in=Project.objects.for_user(user)
+    )
+    return numbered(runs, "project").order_by("-id")
+
+
+def suggestion_run_get(*, user: AnyUser, run_id: Any, min_role: str = Role.REVIEWER) -> SuggestionRun:
+    """A run of one of the user's projects; reviewers and leads read them, leads act on them."""
+    run = (
+        numbered(SuggestionRun.objects.select_related("project", "training_run", "created_by"), "project")
+        .filter(pk=as_id(run_id), project__in=Project.objects.for_user(user))
+        .first()
+    )
+    if run is None:
+        raise NotFound("No such suggestion run.")
+    require_role(user, run.project, min_role)
+    return run
+
+
+def suggestions_of(*, run: SuggestionRun) -> QuerySet[Suggestion]:
+    """The run's suggestions with the input each is for (a queued item's or a draft's)."""
+    return Suggestion.objects.filter(run=run).select_related("item", "example").order_by("id")
+
+
+def heartbeat_of(run: SuggestionRun) -> JobHeartbeat | None:
+    """The running job's last heartbeat (none once it has finished)."""
+    return JobHeartbeat.objects.filter(kind=run._meta.label_lower, object_id=run.pk).first()
+
+
+def project_training_run(*, project: Project, run_id: int) -> TrainingRun:
+    """A training run of this project by id; InvalidInput naming `training_run` otherwise."""
+    run = TrainingRun.objects.filter(pk=run_id, version__project=project).first()
+    if run is None:
+        raise InvalidInput(f"training_run: the project has no training run {run_id}.", field="training_run")
+    return run

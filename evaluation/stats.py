@@ -60,6 +60,17 @@ def mean_statistic(scores: Sequence[float] | Floats) -> Statistic:
     return lambda sample: float(values[sample].mean())
 
 
+def bootstrap_mean(
+    scores: Sequence[float] | Floats, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> Interval:
+    """The mean of per-item scores and its 95% percentile-bootstrap interval (`delta` is the mean):
+    the paired bootstrap against a system that scores 0 on every item, so one resampling rule
+    serves both."""
+    return paired_bootstrap(
+        lambda sample: 0.0, mean_statistic(scores), len(scores), resamples=resamples, seed=seed
+    )
+
+
 def mcnemar_exact(baseline: Sequence[float], candidate: Sequence[float]) -> tuple[int, int, float]:
     """(items only the baseline got, items only the candidate got, two-sided exact p-value)."""
     only_baseline = sum(b >= 0.5 > c for b, c in zip(baseline, candidate, strict=True))
