@@ -142,6 +142,12 @@ class Objects:
         return self.scene.eval_run(self.project).pk
 
     @cached_property
+    def suggestion_run_id(
+        self,
+    ) -> int:  # /api/suggestion-runs/{run_id}/ and /suggestion-runs/{suggestion_run_id}/
+        return self.scene.suggestion_run(self.project).pk
+
+    @cached_property
     def comparison_id(self) -> int:
         return self.scene.comparison(self.project).pk
 

@@ -42,6 +42,7 @@ from curation.models import (
     LabelingItem,
     Project,
     Role,
+    Suggestion,
     ValidationJob,
 )
 from curation.services.flags import flag_create
@@ -50,7 +51,15 @@ from curation.services.labeling import items_enqueue
 from curation.services.versions import version_create
 from curation.tasks import dedup_examples, export_data
 from evaluation.drift_jobs import drift_report_job_create
-from evaluation.models import Comparison, Deployment, DriftReport, DriftReportJob, EvalPrediction, EvalRun
+from evaluation.models import (
+    Comparison,
+    Deployment,
+    DriftReport,
+    DriftReportJob,
+    EvalPrediction,
+    EvalRun,
+    SuggestionRun,
+)
 from evaluation.monitoring import deployment_create, drift_report
 from evaluation.services import comparison_create
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory, sharing_a_project
@@ -201,6 +210,16 @@ class Scene:
         text = f"Queued for labeling {next(_serial)}: where is my card?"
         return items_enqueue(project=project, user=None, inputs=[{"input": text}]).created[0]
 
+    def suggestion_run(self, project: Project) -> SuggestionRun:
+        """A queued suggestion run on a new queued input, with the suggestion it will have (so its
+        list has a row; a queued run's would be dropped if it failed)."""
+        item = self.labeling_item(project)
+        run = SuggestionRun.objects.create(
+            project=project, base_model="/models/base", target_ids=[item.pk], n_targets=1
+        )
+        Suggestion.objects.create(run=run, project=project, item=item, output="card_arrival", confidence=0.5)
+        return run
+
     def user_outside(self) -> User:
         user = UserFactory()
         assert isinstance(user, User)
@@ -314,6 +333,10 @@ def a_queue(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": project.pk}
 
 
+def a_suggestion_run(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.suggestion_run(project).pk}
+
+
 def two_versions(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.frozen_version(project).pk, "other": scene.frozen_version(project).pk}
 
@@ -414,6 +437,11 @@ def new_deployment(scene: Scene, project: Project, user: User | None) -> dict[st
 
 def live_samples(scene: Scene, project: Project, user: User | None) -> list[dict[str, Any]]:
     return [{"input": "Where is my card?", "output": "card_arrival"}] * 3
+
+
+def new_suggestion_run(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    """The base model on a new queued input of the project (never run here: no commit)."""
+    return {"base_model": "/models/base", "ids": [scene.labeling_item(project).pk]}
 
 
 def keep_other(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
@@ -529,6 +557,11 @@ MATRIX = [
     Row("POST   /eval-runs/",                        None,       new_eval_run, (401, 404, 403, 403, 202, 202)),
     Row("GET    /eval-runs/{id}/",                   an_eval_run, no_body,    (401, 404, 200, 200, 200, 200)),
     Row("GET    /eval-runs/{id}/predictions/",       an_eval_run, no_body,    (401, 404, 200, 200, 200, 200)),
+    Row("GET    /projects/{id}/suggestion-runs/",    project,    no_body,     (401, 404, 403, 200, 200, 200)),
+    Row("POST   /projects/{id}/suggestion-runs/",    project,    new_suggestion_run, (401, 404, 403, 403, 201, 201)),
+    Row("GET    /suggestion-runs/{id}/",             a_suggestion_run, no_body, (401, 404, 403, 200, 200, 200)),
+    Row("POST   /suggestion-runs/{id}/cancel/",      a_suggestion_run, no_body, (401, 404, 403, 403, 200, 200)),
+    Row("GET    /suggestion-runs/{id}/suggestions/", a_suggestion_run, no_body, (401, 404, 403, 200, 200, 200)),
     Row("GET    /comparisons/",                      None,       no_body,     (401, 200, 200, 200, 200, 200)),
     Row("POST   /comparisons/",                      None,       new_comparison, (401, 404, 403, 403, 201, 201)),
     Row("GET    /comparisons/{id}/",                 a_comparison, no_body,   (401, 404, 200, 200, 200, 200)),

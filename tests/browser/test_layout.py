@@ -19,13 +19,23 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from config import urls as config_urls
-from curation.models import DedupJob, DuplicateCluster, Example, ExampleStatus, Flag, ImportJob, Project
+from curation.models import (
+    DedupJob,
+    DuplicateCluster,
+    Example,
+    ExampleStatus,
+    Flag,
+    ImportJob,
+    LabelingItem,
+    Project,
+    Suggestion,
+)
 from curation.services.demo import DEMO_PROJECT_NAME
 from curation.services.export_jobs import export_job_create
 from curation.services.invitations import invitation_create
 from curation.services.labeling import items_enqueue
 from evaluation.demo import NOISE_FILE
-from evaluation.models import Comparison, DriftReport
+from evaluation.models import Comparison, DriftReport, SuggestionRun
 from evaluation.monitoring import deployment_create
 from evaluation.services import comparison_create
 from tests.browser.conftest import SCREENSHOTS
@@ -84,6 +94,7 @@ def demo_objects(admin: Any) -> dict[str, Any]:
         "report_id": reports[-1].pk,
         **invitation(project, admin),
         **labeling_queue(project, admin),
+        **suggestion_run(project, admin),
     }
 
 
@@ -93,6 +104,31 @@ def labeling_queue(project: Project, admin: Any) -> dict[str, Any]:
     long_input = "My card was charged twice for the same coffee and the app shows " * 4
     items_enqueue(project=project, user=admin, inputs=[{"input": long_input}, {"input": "Rate today?"}])
     return {}
+
+
+def suggestion_run(project: Project, admin: Any) -> dict[str, Any]:
+    """A finished suggestion run on the queued inputs, with a long prompt card (the demo runs none)."""
+    items = list(LabelingItem.objects.filter(project=project))
+    card = {
+        "system_prompt": "Answer with the intent label only. " * 12,
+        "few_shot": 0,
+        "decoding": {"strategy": "label_scores"},
+    }
+    run = SuggestionRun.objects.create(
+        project=project,
+        base_model="/models/a-rather-long-folder-name/Qwen2.5-0.5B-Instruct",
+        status="succeeded",
+        target_ids=[item.pk for item in items],
+        n_targets=len(items),
+        n_done=len(items),
+        prompt_card=card,
+        created_by=admin,
+    )
+    Suggestion.objects.bulk_create(
+        Suggestion(run=run, project=project, item=item, output=project.labels[0], confidence=0.61)
+        for item in items
+    )
+    return {"suggestion_run_id": run.pk}
 
 
 def invitation(project: Project, admin: Any) -> dict[str, Any]:

@@ -228,6 +228,12 @@ def a_held_input(w: World) -> dict[str, Any]:
     return {"item": item.pk}
 
 
+def launch_suggestions(w: World) -> dict[str, Any]:
+    """The base model on a fresh input of the labeling queue."""
+    items_enqueue(project=w.home, user=None, inputs=[{"input": f"Suggest for me {uuid4()}"}])
+    return {"model": "base", "base_model": "/models/base", "few_shot": "0", "target": "queue", "limit": "1"}
+
+
 ACTIONS = [
     Action("home", "annotator", lambda w: "/", outsider=200),  # lists the user's own projects
     Action("dashboard", "annotator", lambda w: f"/projects/{w.project}/"),
@@ -281,6 +287,23 @@ ACTIONS = [
     Action("comparison", "annotator", lambda w: f"/comparisons/{item_comparison(w).pk}/"),
     Action("deployments", "annotator", lambda w: f"/projects/{w.project}/deployments/"),
     Action("deployment", "annotator", lambda w: f"/deployments/{w.scene.deployment(w.home).pk}/"),
+    Action("suggestion-runs", "lead", lambda w: f"/projects/{w.project}/suggestions/"),
+    Action(
+        "launch-suggestions",
+        "lead",
+        lambda w: f"/projects/{w.project}/suggestions/",
+        "post",
+        launch_suggestions,
+        302,
+    ),
+    Action("suggestion-run", "reviewer", lambda w: f"/suggestion-runs/{w.scene.suggestion_run(w.home).pk}/"),
+    Action(
+        "cancel-suggestion-run",
+        "lead",
+        lambda w: f"/suggestion-runs/{w.scene.suggestion_run(w.home).pk}/cancel/",
+        "post",
+        ok=302,
+    ),
     Action("project-new", "annotator", lambda w: "/projects/new/", outsider=200),  # any signed-in user
     Action(
         "create-project",
@@ -555,6 +578,7 @@ class TestRoleMatrix:
             "validation-job-start",
             "label-submit",
             "label-skip",
+            "suggestion_run_cancel",
         }
         answers = {name: logged_in(world.team.lead).get(url).status_code for name, url in post_only.items()}
         assert answers == dict.fromkeys(post_only, 405)
