@@ -11,8 +11,9 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from curation.models import JobStatus, LabelingItem, Role
+from curation.models import JobStatus, LabelingItem, Role, Suggestion
 from curation.services.labeling import annotation_submit, items_enqueue
+from evaluation.models import SuggestionRun
 from evaluation.suggestions import suggestion_run_create
 from tests.api.support import error_fields
 from tests.api.test_permissions import Scene
@@ -121,3 +122,26 @@ def test_an_empty_queue_and_another_projects_training_run_are_named(
     elsewhere = Scene(team=team, other=other).training_run(other, with_adapter=True)
     refused = lead.post(runs_url(team), {"training_run": elsewhere.pk}, format="json")
     assert refused.status_code == 400 and error_fields(refused) == ["training_run"]
+
+
+@pytest.mark.parametrize("rows", [1, 30])
+def test_lists_take_the_same_queries_whatever_their_length(
+    team: Team, client_for: ClientFor, django_assert_num_queries: Any, rows: int
+) -> None:
+    team.project.labels = LABELS
+    team.project.save()
+    inputs = [{"input": f"Where is card {n}?"} for n in range(rows)]
+    items = items_enqueue(project=team.project, user=None, inputs=inputs).created
+    for _ in range(rows):
+        suggestion_run_create(project=team.project, user=team.lead, base_model="/m", queue=False)
+    run = SuggestionRun.objects.latest("id")
+    Suggestion.objects.bulk_create(
+        Suggestion(run=run, project=team.project, item=item, output=LABELS[0], confidence=0.5)
+        for item in items
+    )
+    lead = client_for(team.lead)
+    # However long the page: a fixed number of queries (auth, the project and role, the rows).
+    with django_assert_num_queries(4):
+        assert len(lead.get(runs_url(team)).json()["results"]) == rows
+    with django_assert_num_queries(4):
+        assert len(lead.get(f"/api/suggestion-runs/{run.pk}/suggestions/").json()["results"]) == rows
