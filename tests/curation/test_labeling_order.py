@@ -1,0 +1,152 @@
+"""The labeling queue's order, set by the lead: as queued, least confident model suggestion first,
+or the inputs least like the latest version's training inputs first (embedded by a task)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from curation.errors import InvalidInput
+from curation.models import JobStatus, LabelingItem, LabelingOrder, Project, Suggestion
+from curation.services.labeling import items_enqueue, next_assignment, open_items
+from curation.services.labeling_order import INVALID_PRIORITY, novelty_pending
+from curation.services.projects import project_update
+from evaluation.models import SuggestionRun
+from tests.conftest import Team
+from tests.factories import MembershipFactory
+from tests.training.support import FreezeFn
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
+
+Capture = Callable[..., Any]  # django_capture_on_commit_callbacks
+
+
+def queue(project: Project, *texts: str) -> list[LabelingItem]:
+    return items_enqueue(project=project, user=None, inputs=[{"input": t} for t in texts]).created
+
+
+def handed_out(project: Project) -> list[int]:
+    return list(open_items(project).values_list("pk", flat=True))
+
+
+def suggestion_run(project: Project, status: str = JobStatus.SUCCEEDED) -> SuggestionRun:
+    return SuggestionRun.objects.create(project=project, base_model="/models/base", status=status)
+
+
+def suggest(run: SuggestionRun, item: LabelingItem, confidence: float, valid: bool = True) -> None:
+    Suggestion.objects.create(
+        run=run, project=run.project, item=item, output="card_arrival", valid=valid, confidence=confidence
+    )
+
+
+def set_order(project: Project, lead: User, order: str) -> None:
+    project_update(project=project, user=lead, changes={"labeling_order": order})
+
+
+def test_uncertainty_hands_out_the_least_confident_first_then_those_without_a_suggestion(team: Team) -> None:
+    sure, unsure, broken, bare, overruled = queue(team.project, "a", "b", "c", "d", "e")
+    older, newer = suggestion_run(team.project), suggestion_run(team.project)
+    suggest(older, sure, 0.2)
+    suggest(newer, sure, 0.95)  # the latest succeeded run's suggestion counts
+    suggest(newer, unsure, 0.4)
+    suggest(newer, broken, 0.99, valid=False)  # an invalid suggestion: first of all
+    suggest(older, overruled, 0.6)
+    failed = suggestion_run(team.project, JobStatus.FAILED)
+    suggest(failed, overruled, 0.01)  # a failed run's suggestion does not count
+
+    set_order(team.project, team.lead, LabelingOrder.UNCERTAINTY)
+
+    assert handed_out(team.project) == [broken.pk, unsure.pk, overruled.pk, sure.pk, bare.pk]
+    assert LabelingItem.objects.get(pk=broken.pk).priority == INVALID_PRIORITY
+    assert LabelingItem.objects.get(pk=bare.pk).priority is None
+    annotator = MembershipFactory.create(project=team.project, role="annotator").user
+    claim = next_assignment(project=team.project, user=annotator)
+    assert claim is not None and claim.item_id == broken.pk
+
+    set_order(team.project, team.lead, LabelingOrder.ARRIVAL)  # back: as queued, priorities gone
+    assert not LabelingItem.objects.filter(project=team.project).exclude(priority=None).exists()
+    assert handed_out(team.project) == [sure.pk, unsure.pk, bare.pk, overruled.pk]  # `broken` is claimed
+
+
+def test_arrival_is_the_order_items_were_queued(team: Team) -> None:
+    items = queue(team.project, "one", "two", "three")
+    LabelingItem.objects.filter(pk=items[2].pk).update(priority=0.1)  # left over from another order
+    set_order(team.project, team.lead, LabelingOrder.UNCERTAINTY)
+    set_order(team.project, team.lead, LabelingOrder.ARRIVAL)
+    assert handed_out(team.project) == [item.pk for item in items]
+
+
+BANKING = ["My card still has not arrived (ref 900)?", "Why is the euro exchange rate so bad (ref 901)?"]
+FAR = "Slow-roast the lamb shoulder with rosemary, garlic and anchovies for five hours"
+
+
+def test_novelty_hands_out_the_input_least_like_the_training_inputs_first(
+    team: Team, frozen: FreezeFn, django_capture_on_commit_callbacks: Capture
+) -> None:
+    frozen(team.project, team.lead, count=30)
+    near, far, nearer = queue(team.project, BANKING[0], FAR, BANKING[1])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        set_order(team.project, team.lead, LabelingOrder.NOVELTY)  # the task runs after commit
+
+    priority = dict(LabelingItem.objects.filter(project=team.project).values_list("pk", "priority"))
+    assert all(value is not None for value in priority.values())
+    assert handed_out(team.project)[0] == far.pk
+    assert priority[far.pk] < min(priority[near.pk], priority[nearer.pk]) - 0.2
+
+    # Newly queued inputs are ranked too, among the others.
+    with django_capture_on_commit_callbacks(execute=True):
+        (other,) = queue(team.project, "Bake the sourdough at 250 degrees with steam for twenty minutes")
+    assert LabelingItem.objects.get(pk=other.pk).priority is not None
+    assert set(handed_out(team.project)[:2]) == {far.pk, other.pk}
+    assert novelty_pending(team.project) == 0
+
+
+def test_novelty_writes_nothing_once_the_lead_chose_another_order(
+    team: Team, frozen: FreezeFn, django_capture_on_commit_callbacks: Capture
+) -> None:
+    from curation.services.labeling_order import novelty_priorities
+
+    frozen(team.project, team.lead, count=30)
+    queue(team.project, FAR)
+    with django_capture_on_commit_callbacks(execute=False):
+        set_order(team.project, team.lead, LabelingOrder.NOVELTY)  # queued, not run yet
+    assert novelty_pending(team.project) == 1
+    set_order(team.project, team.lead, LabelingOrder.ARRIVAL)
+    assert novelty_priorities(team.project.pk, only_new=False) == 0
+    assert not LabelingItem.objects.filter(project=team.project).exclude(priority=None).exists()
+
+
+def test_novelty_without_a_frozen_version_is_refused_naming_the_setting(team: Team) -> None:
+    with pytest.raises(InvalidInput, match=r"labeling_order novelty .* no frozen version") as refused:
+        set_order(team.project, team.lead, LabelingOrder.NOVELTY)
+    assert refused.value.field == "labeling_order"
+    team.project.refresh_from_db()
+    assert team.project.labeling_order == LabelingOrder.ARRIVAL
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("labeling_order", "random"),
+        ("labeling_order", 3),
+        ("suggestion_blind_share", 1.5),
+        ("suggestion_blind_share", -0.1),
+        ("suggestion_blind_share", "half"),
+        ("suggestion_blind_share", True),
+    ],
+)
+def test_bad_order_and_blind_share_are_refused_naming_the_field(team: Team, field: str, value: Any) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        project_update(project=team.project, user=team.lead, changes={field: value})
+    assert refused.value.field == field and field in refused.value.message
+    team.project.refresh_from_db()
+    assert (team.project.labeling_order, team.project.suggestion_blind_share) == ("arrival", 0.0)
+
+
+def test_the_blind_share_is_kept(team: Team) -> None:
+    project_update(project=team.project, user=team.lead, changes={"suggestion_blind_share": 0.25})
+    assert Project.objects.get(pk=team.project.pk).suggestion_blind_share == 0.25
