@@ -15,7 +15,9 @@ from curation.services.labeling import items_enqueue, next_assignment, open_item
 from curation.services.labeling_order import INVALID_PRIORITY, novelty_pending
 from curation.services.projects import project_update
 from evaluation.models import SuggestionRun
+from tests.api.support import error_fields
 from tests.conftest import Team
+from tests.curation.ui_support import logged_in, text
 from tests.factories import MembershipFactory
 from tests.training.support import FreezeFn
 
@@ -154,3 +156,81 @@ def test_bad_order_and_blind_share_are_refused_naming_the_field(team: Team, fiel
 def test_the_blind_share_is_kept(team: Team) -> None:
     project_update(project=team.project, user=team.lead, changes={"suggestion_blind_share": 0.25})
     assert Project.objects.get(pk=team.project.pk).suggestion_blind_share == 0.25
+
+
+# -- in the settings page and the API ------------------------------------------------------------
+
+
+def settings_data(project: Project, **labeling: str) -> dict[str, str]:
+    return {
+        "name": project.name,
+        "target_behavior": project.target_behavior,
+        "labels": "\n".join(project.labels),
+        "output_schema": "",
+        **labeling,
+    }
+
+
+def test_a_lead_sets_the_order_and_the_blind_share_on_the_settings_page(team: Team) -> None:
+    sure, unsure = queue(team.project, "a", "b")
+    run = suggestion_run(team.project)
+    suggest(run, sure, 0.9)
+    suggest(run, unsure, 0.3)
+    client = logged_in(team.lead)
+    url = f"/projects/{team.project.pk}/settings/"
+    page = text(client.get(url))
+    assert 'name="labeling_order"' in page and 'name="labeling_blind_percent"' in page
+
+    saved = client.post(
+        url, settings_data(team.project, labeling_order="uncertainty", labeling_blind_percent="20")
+    )
+
+    assert saved.status_code == 302
+    team.project.refresh_from_db()
+    assert (team.project.labeling_order, team.project.suggestion_blind_share) == ("uncertainty", 0.2)
+    assert handed_out(team.project) == [unsure.pk, sure.pk]  # the change ranked the queue
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        ({"labeling_order": "random"}, "Select a valid choice"),
+        ({"labeling_blind_percent": "150"}, "less than or equal to 100"),
+        ({"labeling_order": "novelty"}, "no frozen version"),  # the service's refusal, on the field
+    ],
+)
+def test_bad_values_are_shown_on_the_form_and_nothing_is_saved(
+    team: Team, data: dict[str, str], shown: str
+) -> None:
+    response = logged_in(team.lead).post(
+        f"/projects/{team.project.pk}/settings/", settings_data(team.project, **data)
+    )
+    page = text(response)
+    assert response.status_code == 200 and shown in page and 'class="error"' in page
+    team.project.refresh_from_db()
+    assert (team.project.labeling_order, team.project.suggestion_blind_share) == ("arrival", 0.0)
+
+
+def test_the_api_reads_and_changes_the_order_and_the_blind_share(team: Team, client_for: Any) -> None:
+    lead = client_for(team.lead)
+    url = f"/api/projects/{team.project.pk}/"
+    body = lead.get(url).json()
+    assert (body["labeling_order"], body["suggestion_blind_share"]) == ("arrival", 0.0)
+    changed = lead.patch(url, {"labeling_order": "uncertainty", "suggestion_blind_share": 0.1}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert (changed.json()["labeling_order"], changed.json()["suggestion_blind_share"]) == (
+        "uncertainty",
+        0.1,
+    )
+    for bad, field in (
+        ({"labeling_order": "random"}, "labeling_order"),
+        ({"labeling_order": "novelty"}, "labeling_order"),  # no frozen version
+        ({"suggestion_blind_share": 1.5}, "suggestion_blind_share"),
+        ({"suggestion_blind_share": "half"}, "suggestion_blind_share"),
+    ):
+        refused = lead.patch(url, bad, format="json")
+        assert refused.status_code == 400 and error_fields(refused) == [field], (bad, refused.content)
+    assert (
+        client_for(team.reviewer).patch(url, {"labeling_order": "arrival"}, format="json").status_code == 403
+    )
+    assert Project.objects.get(pk=team.project.pk).labeling_order == "uncertainty"
