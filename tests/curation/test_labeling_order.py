@@ -3,11 +3,13 @@ or the inputs least like the latest version's training inputs first (embedded by
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from curation.errors import InvalidInput
 from curation.models import JobStatus, LabelingItem, LabelingOrder, Project, Suggestion
@@ -109,6 +111,26 @@ def test_novelty_hands_out_the_input_least_like_the_training_inputs_first(
     assert LabelingItem.objects.get(pk=other.pk).priority is not None
     assert set(handed_out(team.project)[:2]) == {far.pk, other.pk}
     assert novelty_pending(team.project) == 0
+
+
+def test_inputs_imported_into_the_queue_are_ranked_by_novelty(
+    team: Team, frozen: FreezeFn, client_for: Any, django_capture_on_commit_callbacks: Capture
+) -> None:
+    frozen(team.project, team.lead, count=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        set_order(team.project, team.lead, LabelingOrder.NOVELTY)
+    content = "".join(json.dumps({"text": text}) + "\n" for text in [BANKING[0], FAR]).encode()
+    upload = {"file": SimpleUploadedFile("inputs.jsonl", content), "status": "unlabeled"}
+
+    with django_capture_on_commit_callbacks(execute=True):  # the import, then the ranking
+        response = client_for(team.lead).post(
+            f"/api/projects/{team.project.pk}/imports/", upload, format="multipart"
+        )
+
+    assert response.status_code == 202, response.content
+    items = dict(LabelingItem.objects.filter(project=team.project).values_list("input", "pk"))
+    assert novelty_pending(team.project) == 0
+    assert handed_out(team.project) == [items[FAR], items[BANKING[0]]]
 
 
 def test_novelty_writes_nothing_once_the_lead_chose_another_order(
