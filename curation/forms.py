@@ -8,6 +8,7 @@ from curation.models import (
     DedupMethod,
     Example,
     ExampleStatus,
+    LabelingOrder,
     Project,
     Role,
     Shingle,
@@ -160,6 +161,24 @@ class ProjectSettingsForm(ProjectFieldsForm):
         label="Sample seed",
         help_text="The same seed picks the same inputs for the overlap sample.",
     )
+    labeling_order = forms.ChoiceField(
+        required=False,
+        choices=LabelingOrder.choices,
+        label="Order",
+        help_text="Among the least-covered inputs, which come first: as queued; the least confident "
+        "model suggestion (inputs without one after those); or the inputs least like the latest "
+        "frozen version's training inputs (needs a frozen version; a worker ranks them).",
+    )
+    labeling_blind_percent = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        label="Suggestions shown only after answering (%)",
+        help_text="For a seeded sample of this share of the inputs, annotators see the model's "
+        "suggestion only once they have answered: how often the model is right, measured without "
+        "its influence. 0: always shown first.",
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         kwargs["initial"] = {
@@ -175,6 +194,8 @@ class ProjectSettingsForm(ProjectFieldsForm):
             "labeling_overlap": project.labeling_overlap,
             "labeling_overlap_percent": round(project.labeling_overlap_share * 100, 6),
             "labeling_sample_seed": project.labeling_sample_seed,
+            "labeling_order": project.labeling_order,
+            "labeling_blind_percent": round(project.suggestion_blind_share * 100, 6),
         }
         super().__init__(*args, **kwargs)
         self.project = project
@@ -188,6 +209,11 @@ class ProjectSettingsForm(ProjectFieldsForm):
         # The percentage shown is rounded: an unchanged box keeps the stored share exactly.
         if percent is not None and abs(percent / 100 - self.project.labeling_overlap_share) > 1e-9:
             data["labeling_overlap_share"] = percent / 100
+        if self.cleaned_data.get("labeling_order"):
+            data["labeling_order"] = self.cleaned_data["labeling_order"]
+        blind = self.cleaned_data.get("labeling_blind_percent")
+        if blind is not None and abs(blind / 100 - self.project.suggestion_blind_share) > 1e-9:
+            data["suggestion_blind_share"] = blind / 100
         return data
 
     def renames(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ from curation.services.export_jobs import export_run, exports_expire
 from curation.services.import_uploads import expired_uploads_delete, upload_release
 from curation.services.imports import import_run
 from curation.services.jobs import job_run, job_step
+from curation.services.labeling_order import novelty_priorities
 from curation.services.reaping import curation_jobs_reap
 from curation.services.validation_jobs import examples_validate
 from curation.services.versions import freeze
@@ -96,3 +97,9 @@ def reap_stale_jobs() -> int:
 def delete_expired_uploads() -> int:
     """Delete the uploads of finished imports past FINCH_UPLOAD_RETENTION_DAYS (beat: hourly)."""
     return expired_uploads_delete()
+
+
+@shared_task(name="curation.labeling_novelty", acks_late=True)
+def labeling_novelty(project_id: int, only_new: bool) -> int:
+    """Rank project `project_id`'s queued items by novelty (with `only_new`: the unranked ones)."""
+    return novelty_priorities(project_id, only_new=only_new)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from curation.dedup.embeddings import nearest_similarity
+
 Vectors = npt.NDArray[np.float32]
 
 DEFAULT_THRESHOLDS = {
@@ -31,21 +33,11 @@ DEFAULT_THRESHOLDS = {
     "length_shift_p": 0.001,  # KS p-value below this
 }
 CALIBRATION_PERCENTILE = 5.0
-BLOCK = 4096
 MAX_CLASSIFIER_ROWS = 2000  # per side: enough for a stable AUC, fast on a CPU
 PERMUTATIONS = 20
 PERMUTATION_MAX_ROWS = 500  # per side; larger windows use the normal approximation
 Z_95 = 1.6449
 FOLDS = 5
-
-
-def nearest_similarity(queries: Vectors, reference: Vectors) -> npt.NDArray[np.float32]:
-    """Each query's highest cosine to any reference row (rows unit length), in blocks."""
-    best = np.full(len(queries), -1.0, dtype=np.float32)
-    for start in range(0, len(reference), BLOCK):
-        block = queries @ reference[start : start + BLOCK].T
-        np.maximum(best, block.max(axis=1), out=best)
-    return best
 
 
 def calibrated_threshold(evaluation: Vectors, train: Vectors) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,21 +16,28 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from curation.errors import Conflict, InvalidInput
-from curation.models import JobStatus, Split, VersionItem
+from curation.models import JobStatus, Project, Role, Split, VersionItem
+from curation.roles import require_role
 from curation.services.audit import audit
 from curation.services.content import storable_json
-from curation.services.embedding_cache import cached_vectors, fast_available, model_label
-from curation.services.labeling import QueuedInputs, items_enqueue
+from curation.services.embedding_cache import (
+    MAX_REFERENCE_ROWS,
+    cached_vectors,
+    fast_available,
+    model_label,
+    reference_inputs,
+)
+from curation.services.labeling import QueuedInputs, items_enqueue, queued_ids_of
 from evaluation import drift
 from evaluation.extract import json_object_of, label_of
 from evaluation.metrics import schema_validator
-from evaluation.models import Deployment, DriftReport, LiveSample
+from evaluation.models import Deployment, DriftReport, LiveSample, SuggestionRun, SuggestionTarget
+from evaluation.suggestions import suggestion_run_create
 from training.models import TrainingRun
 
 MAX_SAMPLES_PER_REQUEST = 10_000
 MAX_FIELD_CHARS = 100_000
 SAMPLE_BATCH = 5_000
-MAX_REFERENCE_ROWS = 50_000  # training inputs compared against: a seeded sample beyond this
 OOD_KEPT = 500
 # Inputs embedded per report: a seeded uniform sample beyond this (the OOD rate's margin of
 # error is then under 1 point at 95%); output checks always read every sample.
@@ -190,15 +198,7 @@ def drift_report(
 
 
 def _split_inputs(deployment: Deployment, split: str) -> list[str]:
-    inputs = list(
-        VersionItem.objects.filter(version_id=deployment.training_run.version_id, split=split)
-        .order_by("example_id")
-        .values_list("input", flat=True)
-    )
-    if len(inputs) > MAX_REFERENCE_ROWS:
-        rng = np.random.default_rng(0)
-        inputs = [inputs[i] for i in sorted(rng.choice(len(inputs), MAX_REFERENCE_ROWS, replace=False))]
-    return inputs
+    return reference_inputs(deployment.training_run.version_id, split)
 
 
 def _input_figures(report: DriftReport, deployment: Deployment, rows: list[tuple[int, str, str]]) -> None:
@@ -291,12 +291,25 @@ def reports_due(now: datetime | None = None) -> int:
 # -- back to the annotators ----------------------------------------------------------------------
 
 
-def ood_to_annotation(*, report: DriftReport, user: User) -> QueuedInputs:
+@dataclass(frozen=True)
+class SentToAnnotation(QueuedInputs):
+    # The deployed adapter's suggestion run on the report's queued inputs, when asked for.
+    suggestion_run: SuggestionRun | None = None
+
+
+@transaction.atomic
+def ood_to_annotation(*, report: DriftReport, user: User, with_suggestions: bool = False) -> SentToAnnotation:
     """Send the report's out-of-distribution inputs to the project's labeling queue, tagged with
     their deployment (source `deployment:<name>`, metadata naming the deployment, report and
-    sample); an input already in the queue is counted, not queued twice."""
+    sample); an input already in the queue is counted, not queued twice.
+
+    `with_suggestions` (a lead's call): the deployed adapter itself suggests outputs for those of
+    the report's inputs that wait in the queue, so annotators correct what the live model did.
+    InvalidInput when the deployment's training run has no adapter; nothing is queued then."""
     deployment = report.deployment
     project = deployment.training_run.version.project
+    if with_suggestions:
+        _check_can_suggest(deployment, project, user)
     samples = LiveSample.objects.filter(pk__in=report.ood_sample_ids, deployment=deployment).order_by("id")
     inputs = [
         {
@@ -305,4 +318,23 @@ def ood_to_annotation(*, report: DriftReport, user: User) -> QueuedInputs:
         }
         for sample in samples
     ]
-    return items_enqueue(project=project, user=user, inputs=inputs, source=f"deployment:{deployment.name}")
+    queued = items_enqueue(project=project, user=user, inputs=inputs, source=f"deployment:{deployment.name}")
+    run = None
+    if with_suggestions:
+        ids = queued_ids_of(project, [row["input"] for row in inputs])
+        if ids:
+            run = suggestion_run_create(
+                project=project, deployment=deployment, target=SuggestionTarget.QUEUE, ids=ids, user=user
+            )
+    return SentToAnnotation(created=queued.created, already_queued=queued.already_queued, suggestion_run=run)
+
+
+def _check_can_suggest(deployment: Deployment, project: Project, user: User) -> None:
+    require_role(user, project, Role.LEAD)  # a suggestion run is a lead's to start
+    run = deployment.training_run
+    if run.status != JobStatus.SUCCEEDED or not run.adapter_sha256:
+        raise InvalidInput(
+            f"with_suggestions: deployment {deployment.name!r} serves training run {run.pk}, which has "
+            "no adapter to suggest with; send the inputs without suggestions.",
+            field="with_suggestions",
+        )

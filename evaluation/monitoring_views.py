@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from curation.errors import ApplicationError
+from curation.errors import ApplicationError, InvalidInput
 from curation.models import JobStatus, Role
 from curation.numbering import numbered
 from curation.views.common import abilities, django_errors, project_for, signed_in
@@ -97,10 +97,22 @@ def deployment_report_now(request: HttpRequest, deployment_id: int) -> HttpRespo
 @django_errors
 def report_to_annotation(request: HttpRequest, report_id: int) -> HttpResponse:
     report = selectors.report_get(user=request.user, report_id=report_id, min_role=Role.REVIEWER)
-    queued = ood_to_annotation(report=report, user=signed_in(request))
-    already = f" ({queued.already_queued} were queued already)" if queued.already_queued else ""
+    try:
+        sent = ood_to_annotation(
+            report=report, user=signed_in(request), with_suggestions="with_suggestions" in request.POST
+        )
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+        return redirect("deployment", deployment_id=report.deployment_id)
+    already = f" ({sent.already_queued} were queued already)" if sent.already_queued else ""
+    note = ""
+    if sent.suggestion_run is not None:
+        note = (
+            f" Suggestion run {sent.suggestion_run.pk} asks the deployed adapter about its "
+            f"{sent.suggestion_run.n_targets} waiting inputs; its suggestions appear in the queue when it ends."
+        )
     messages.success(
-        request, f"{len(queued.created)} out-of-distribution inputs joined the labeling queue{already}."
+        request, f"{len(sent.created)} out-of-distribution inputs joined the labeling queue{already}.{note}"
     )
     return redirect("deployment", deployment_id=report.deployment_id)
 

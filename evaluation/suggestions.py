@@ -47,6 +47,7 @@ from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_fail_if_running, job_update
+from curation.services.labeling_order import priorities_from_suggestions
 from evaluation import eligibility
 from evaluation.models import Comparison, Deployment, SuggestionRun, SuggestionTarget, Verdict
 from evaluation.services import MAX_FEW_SHOT, adapter_folder, conversation, few_shot_items, prompt_card
@@ -56,8 +57,6 @@ from training.models import TrainingRun
 log = logging.getLogger(__name__)
 
 CHUNK = 256  # inputs asked and stored at a time; a cancel is seen between chunks
-# An invalid suggestion's place in the "least confident first" order: before every valid one.
-INVALID_PRIORITY = -1.0e9
 
 
 # -- launch --------------------------------------------------------------------------------------
@@ -382,36 +381,6 @@ def _row(run: SuggestionRun, item: Item, found: Any) -> Suggestion:
         confidence=found.confidence,
         alternatives=found.alternatives,
     )
-
-
-# -- the queue's order ---------------------------------------------------------------------------
-
-
-def priorities_from_suggestions(project: Project, run: SuggestionRun | None = None) -> int:
-    """Least confident first: each queued item's priority becomes the confidence of its latest
-    suggestion (an invalid one first of all). Only the run's items when one is given."""
-    items = LabelingItem.objects.filter(project=project, status=ItemStatus.QUEUED)
-    if run is not None:
-        items = items.filter(suggestions__run=run)
-    changed = 0
-    for item_id, confidence, valid in _latest_confidences(items):
-        changed += LabelingItem.objects.filter(pk=item_id).update(
-            priority=confidence if valid else INVALID_PRIORITY
-        )
-    return changed
-
-
-def _latest_confidences(items: QuerySet[LabelingItem]) -> Iterator[tuple[int, float, bool]]:
-    latest = (
-        Suggestion.objects.filter(item__in=items.values("pk"), run__status=JobStatus.SUCCEEDED)
-        .order_by("item_id", "-run_id")
-        .values_list("item_id", "confidence", "valid")
-    )
-    seen: set[int] = set()
-    for item_id, confidence, valid in latest.iterator(chunk_size=2000):
-        if item_id not in seen:
-            seen.add(item_id)
-            yield item_id, confidence, valid
 
 
 # -- reading -------------------------------------------------------------------------------------

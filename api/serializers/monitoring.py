@@ -109,6 +109,20 @@ class DriftReportJobOutput(JobOutput):
     report = serializers.IntegerField(source="report_id", allow_null=True)
 
 
+class ToAnnotationInput(StrictInputSerializer):
+    with_suggestions = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also start a suggestion run of the deployed adapter itself on the report's "
+        "waiting inputs (lead; 400 when the deployment's training run has no adapter).",
+    )
+
+
 class AnnotationCreated(serializers.Serializer):
     created = serializers.IntegerField(help_text="Inputs newly queued for labeling.")
     already_queued = serializers.IntegerField(help_text="Inputs that were in the labeling queue already.")
+    suggestion_run = serializers.IntegerField(
+        allow_null=True,
+        help_text="The suggestion run started with `with_suggestions` (null without, or when none "
+        "of the report's inputs waits in the queue).",
+    )

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from api.serializers.common import StrictInputSerializer, UsernameField
-from curation.models import Role, TaskType
+from curation.models import LabelingOrder, Role, TaskType
 from curation.models.labeling import MAX_OVERLAP
 
 
@@ -45,6 +45,20 @@ class ProjectInput(StrictInputSerializer):
         max_value=2**31 - 1,
         help_text="Picks which inputs are in the overlap sample; the same seed picks the same ones.",
     )
+    labeling_order = serializers.ChoiceField(
+        required=False,
+        choices=LabelingOrder.values,
+        help_text="Which of the least-covered queued inputs come first: `arrival` (as queued), "
+        "`uncertainty` (least confident model suggestion first) or `novelty` (least like the latest "
+        "frozen version's train inputs first; needs a frozen version, ranked by a worker).",
+    )
+    suggestion_blind_share = serializers.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="The share of queued inputs (a seeded sample, 0 to 1) whose model suggestion "
+        "annotators see only after answering.",
+    )
 
 
 class ProjectOutput(serializers.Serializer):
@@ -60,6 +74,8 @@ class ProjectOutput(serializers.Serializer):
     labeling_overlap = serializers.IntegerField()
     labeling_overlap_share = serializers.FloatField()
     labeling_sample_seed = serializers.IntegerField()
+    labeling_order = serializers.CharField()
+    suggestion_blind_share = serializers.FloatField()
     created_by = UsernameField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

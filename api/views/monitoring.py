@@ -16,6 +16,7 @@ from api.serializers.monitoring import (
     LatestDriftOutput,
     LiveSampleInput,
     SamplesAccepted,
+    ToAnnotationInput,
 )
 from api.views.base import FinchAPIView
 from curation import filters as query
@@ -118,12 +119,20 @@ class DeploymentReportsView(FinchAPIView):
 
 
 class ReportToAnnotationView(FinchAPIView):
-    @extend_schema(request=None, responses=AnnotationCreated)
+    @extend_schema(request=ToAnnotationInput, responses=AnnotationCreated)
     def post(self, request: Request, report_id: int) -> Response:
-        """Send the report's out-of-distribution inputs to the project's labeling queue (reviewer)."""
+        """Send the report's out-of-distribution inputs to the project's labeling queue (reviewer);
+        `with_suggestions` (lead) also has the deployed adapter suggest outputs for them."""
         report = selectors.report_get(user=request.user, report_id=report_id, min_role=Role.REVIEWER)
-        queued = ood_to_annotation(report=report, user=self.user)
-        return Response({"created": len(queued.created), "already_queued": queued.already_queued})
+        sent = ood_to_annotation(report=report, user=self.user, **self.valid_input(ToAnnotationInput))
+        run = sent.suggestion_run
+        return Response(
+            {
+                "created": len(sent.created),
+                "already_queued": sent.already_queued,
+                "suggestion_run": run.pk if run is not None else None,
+            }
+        )
 
 
 def _no_report(deployment: Deployment, hours: float | None) -> DriftReport:

@@ -35,6 +35,7 @@ RECALL_AT_THRESHOLD = 0.995
 VERIFY_CHUNK = 20_000  # pairs per gather: 2 x 20k x 384 floats at a time
 # A shared SimHash band is weak evidence: compare each row with more of its bucket than MinHash does.
 LSH_RUN_WINDOW = 16
+NEAREST_BLOCK = 4096  # reference rows per matrix product in nearest_similarity
 
 
 @lru_cache(maxsize=1)
@@ -119,6 +120,16 @@ def encode(texts: list[str], model_path: str, *, fp32: bool = False) -> Vectors:
             vectors[rows] = batch
     assert vectors is not None
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def nearest_similarity(queries: Vectors, reference: Vectors) -> npt.NDArray[np.float32]:
+    """Each query's highest cosine to any reference row (rows unit length), in blocks; -1 with
+    no reference rows. Monitoring's out-of-distribution test and the queue's novelty order."""
+    best = np.full(len(queries), -1.0, dtype=np.float32)
+    for start in range(0, len(reference), NEAREST_BLOCK):
+        block = queries @ reference[start : start + NEAREST_BLOCK].T
+        np.maximum(best, block.max(axis=1), out=best)
+    return best
 
 
 @contextmanager

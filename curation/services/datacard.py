@@ -21,6 +21,7 @@ from curation.models import (
     FlagStatus,
     Review,
     ReviewDecision,
+    SuggestionUse,
     TaskType,
     VersionItem,
 )
@@ -41,9 +42,11 @@ def figures(
     excluded: dict[str, int],
     sources: Counter[str],
     authors: Counter[int | None],
+    suggestion_uses: list[str],
 ) -> dict[str, Any]:
     """The card's figures for rows split by `in_eval` (inputs and outputs in stored form), with
-    the rows' sources and authors (user ids) counted as they were read."""
+    the rows' sources and authors (user ids) counted as they were read, and what annotators did
+    with each row's model suggestion (Example.suggestion_use, "" without one)."""
     sides = {"train": np.flatnonzero(~in_eval), "eval": np.flatnonzero(in_eval)}
     classification = version.project.task_type == TaskType.CLASSIFICATION
     return {
@@ -59,8 +62,53 @@ def figures(
         "sources": dict(sorted(sources.items(), key=lambda pair: (-pair[1], pair[0]))),
         "annotators": _usernames(authors),
         "agreement": version_agreement(version),
+        "suggestions": _suggestion_uses(suggestion_uses, sides),
         **_reviews_and_flags(version),
     }
+
+
+def _suggestion_uses(uses: list[str], sides: dict[str, npt.NDArray[np.int64]]) -> dict[str, Any]:
+    """Per split and overall: how many outputs were a model suggestion accepted unchanged,
+    edited, replaced, or answered without seeing it, and the shares accepted and suggested."""
+    by_side = {side: Counter(uses[row] for row in rows.tolist()) for side, rows in sides.items()}
+    by_side["all"] = by_side["train"] + by_side["eval"]
+    sizes = {side: len(rows) for side, rows in sides.items()}
+    sizes["all"] = len(uses)
+    return {side: _use_figure(counts, sizes[side]) for side, counts in by_side.items()}
+
+
+def _use_figure(counts: Counter[str], examples: int) -> dict[str, Any]:
+    figure: dict[str, Any] = {"examples": examples}
+    figure.update({use: counts.get(use, 0) for use in SuggestionUse.values})
+    figure["with_suggestion"] = sum(figure[use] for use in SuggestionUse.values)
+    figure["accepted_share"] = figure[SuggestionUse.ACCEPTED] / examples if examples else 0.0
+    figure["suggested_share"] = figure["with_suggestion"] / examples if examples else 0.0
+    return figure
+
+
+# Above this share of outputs accepted unchanged, the card warns that a tune learns little.
+MOSTLY_ACCEPTED = 0.5
+
+
+def suggestions_sentence(figure: dict[str, Any] | None) -> str:
+    """The data card's reading of how much of the version is the model's own outputs."""
+    if figure is None:
+        return "Not recorded: this version was frozen before Finch recorded the use of model suggestions."
+    overall = figure["all"]
+    if not overall["with_suggestion"]:
+        return "No output of this version came from a model suggestion."
+    sentence = (
+        f"{overall['accepted_share']:.0%} of the outputs are model suggestions accepted unchanged "
+        f"({overall['accepted']} of {overall['examples']}); {overall['suggested_share']:.0%} had a "
+        f"suggestion ({overall['edited']} edited, {overall['replaced']} replaced, "
+        f"{overall['unseen']} answered before seeing it)."
+    )
+    if overall["accepted_share"] > MOSTLY_ACCEPTED:
+        sentence += (
+            " This version is mostly the model's own outputs: a tune on them teaches it little it "
+            "did not know."
+        )
+    return sentence
 
 
 def _usernames(authors: Counter[int | None]) -> dict[str, int]:
@@ -197,6 +245,7 @@ def card_markdown(version: DatasetVersion) -> str:
     lines += _length_table(stats.get("lengths") or {}, stats.get("tokenizer", ""))
     lines += _provenance_lines(stats)
     lines += _agreement_lines(stats.get("agreement"))
+    lines += _suggestion_lines(stats.get("suggestions"))
     lines += _leakage_lines(version.leakage)
     lines += _guidelines_lines(version)
     return "\n".join(lines) + "\n"
@@ -287,6 +336,24 @@ def agreement_sentence(figure: dict[str, Any] | None) -> str:
 
 def _agreement_lines(figure: dict[str, Any] | None) -> list[str]:
     return ["", "## Annotator agreement", "", agreement_sentence(figure)]
+
+
+def _suggestion_lines(figure: dict[str, Any] | None) -> list[str]:
+    lines = ["", "## Model suggestions", "", suggestions_sentence(figure)]
+    if figure is None or not figure["all"]["with_suggestion"]:
+        return lines
+    lines += [
+        "",
+        "| split | examples | accepted unchanged | edited | replaced | answered before seeing it | accepted share |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for side in ("train", "eval", "all"):
+        row = figure[side]
+        lines.append(
+            f"| {side} | {row['examples']} | {row['accepted']} | {row['edited']} | {row['replaced']} |"
+            f" {row['unseen']} | {row['accepted_share']:.1%} |"
+        )
+    return lines
 
 
 def _leakage_lines(leakage: dict[str, Any]) -> list[str]:

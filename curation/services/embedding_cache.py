@@ -12,8 +12,26 @@ from django.conf import settings
 
 from curation.dedup import embeddings, int8
 from curation.dedup.embeddings import Pairs, Vectors, all_cores, default_model_path, encode, similar_pairs
-from curation.models import CachedEmbedding
+from curation.models import CachedEmbedding, VersionItem
 from curation.services.lookups import matching
+
+# Inputs of a version compared against (monitoring's out-of-distribution test, the queue's
+# novelty order): a seeded sample beyond this many.
+MAX_REFERENCE_ROWS = 50_000
+
+
+def reference_inputs(version_id: int, split: str) -> list[str]:
+    """The inputs (stored form) of a version's split, in example order; a seeded sample of
+    MAX_REFERENCE_ROWS beyond that, the same on every call."""
+    inputs = list(
+        VersionItem.objects.filter(version_id=version_id, split=split)
+        .order_by("example_id")
+        .values_list("input", flat=True)
+    )
+    if len(inputs) > MAX_REFERENCE_ROWS:
+        rng = np.random.default_rng(0)
+        inputs = [inputs[i] for i in sorted(rng.choice(len(inputs), MAX_REFERENCE_ROWS, replace=False))]
+    return inputs
 
 
 def model_path() -> str:

@@ -36,6 +36,7 @@ from curation.services.import_rows import UNLABELED, ImportReport, StagedRow, ru
 from curation.services.import_staging import Staging
 from curation.services.import_uploads import pending_upload_check, upload_size
 from curation.services.jobs import ProgressFn
+from curation.services.labeling_order import novelty_after_queueing
 from curation.services.locks import project_lock
 from curation.services.overlap_sample import target_overlap_sql
 
@@ -148,6 +149,8 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         skipped_existing=report.total - report.failed - created,
     )
     _refresh_statistics(created)
+    if unlabeled and created:
+        novelty_after_queueing(job.project)
 
 
 # After this many new rows the planner's estimates are stale enough to matter: a freeze or a

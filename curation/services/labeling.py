@@ -39,6 +39,7 @@ from curation.models.examples import decode_input
 from curation.services.audit import audit
 from curation.services.content import ContentRules, content_hash
 from curation.services.examples import checked_external_id, checked_metadata
+from curation.services.labeling_order import novelty_after_queueing
 from curation.services.labeling_outcomes import complete_item
 from curation.services.overlap_sample import target_overlap, target_overlap_sql
 
@@ -73,6 +74,8 @@ def items_enqueue(
     rules = ContentRules.for_project(project, require_output=False)
     items = [_new_item(project, user, rules, row, position, source) for position, row in enumerate(rows)]
     created = _insert_new(project, items)
+    if created:
+        novelty_after_queueing(project)
     if created and user is not None:
         audit(
             project=project,
@@ -128,6 +131,15 @@ def _insert_new(project: Project, items: list[LabelingItem]) -> list[LabelingIte
             "An input was queued by someone else at the same moment, or an external_id is already "
             "used in this project's queue; nothing was queued. Send the request again."
         ) from exc
+
+
+def queued_ids_of(project: Project, inputs: list[Any]) -> list[int]:
+    """The ids of the project's queued items holding these inputs (as items_enqueue takes
+    them), whoever queued them and when."""
+    rules = ContentRules.for_project(project, require_output=False)
+    hashes = [content_hash(rules.validate(value, "")[0], "") for value in inputs]
+    found = LabelingItem.objects.filter(project=project, status=ItemStatus.QUEUED, input_hash__in=hashes)
+    return sorted(found.values_list("pk", flat=True))
 
 
 def retarget_untouched(project: Project) -> int:

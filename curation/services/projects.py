@@ -11,11 +11,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from curation.errors import ApplicationError, InvalidInput, PermissionDenied
-from curation.models import MAX_OVERLAP, Membership, Project, Role
+from curation.models import MAX_OVERLAP, LabelingOrder, Membership, Project, Role
 from curation.services.audit import audit, changed
 from curation.services.content import refuse_nul, validate_project_settings
 from curation.services.guidelines import checked_guidelines, guidelines_record
 from curation.services.labeling import retarget_untouched
+from curation.services.labeling_order import check_order, priorities_refresh
 from curation.services.locks import project_lock
 
 PROJECT_EDITABLE_FIELDS = (
@@ -30,6 +31,8 @@ PROJECT_EDITABLE_FIELDS = (
     "labeling_overlap",
     "labeling_overlap_share",
     "labeling_sample_seed",
+    "labeling_order",
+    "suggestion_blind_share",
 )
 LABELING_FIELDS = ("labeling_overlap", "labeling_overlap_share", "labeling_sample_seed")
 
@@ -65,6 +68,8 @@ def project_create(
     labeling_overlap: int = 1,
     labeling_overlap_share: float = 1.0,
     labeling_sample_seed: int = 0,
+    labeling_order: str = LabelingOrder.ARRIVAL,
+    suggestion_blind_share: float = 0.0,
 ) -> Project:
     """Create a project with the creator as its lead. Raises InvalidInput for bad settings and
     PermissionDenied when FINCH_PROJECT_CREATORS does not let the user create one."""
@@ -74,6 +79,8 @@ def project_create(
         labeling_overlap=labeling_overlap,
         labeling_overlap_share=labeling_overlap_share,
         labeling_sample_seed=labeling_sample_seed,
+        labeling_order=labeling_order,
+        suggestion_blind_share=suggestion_blind_share,
         name=_required_text(name, "name"),
         task_type=task_type,
         target_behavior=_required_text(target_behavior, "target_behavior"),
@@ -85,7 +92,7 @@ def project_create(
         guidelines=checked_guidelines(guidelines),
         created_by=user,
     )
-    _check_labeling_settings(project)
+    _check_labeling_settings(project, order_before=None)
     project.save()
     Membership.objects.create(project=project, user=user, role=Role.LEAD)
     if project.guidelines.strip():
@@ -129,13 +136,15 @@ def _update(project: Project, user: User | None, changes: dict[str, Any]) -> Pro
     project.name = _required_text(project.name, "name")
     project.target_behavior = _required_text(project.target_behavior, "target_behavior")
     project.guidelines = checked_guidelines(project.guidelines)
-    _check_labeling_settings(project)
+    _check_labeling_settings(project, order_before=before["labeling_order"])
     project.save()
     after = {field: getattr(project, field) for field in PROJECT_EDITABLE_FIELDS}
     if after["guidelines"] != before["guidelines"]:
         guidelines_record(project=project, user=user)
     if any(after[field] != before[field] for field in LABELING_FIELDS):
         retarget_untouched(project)
+    if after["labeling_order"] != before["labeling_order"]:
+        priorities_refresh(project)
     if difference := changed(before, after):
         summary = f"Changed the project's {', '.join(sorted(difference))}"
         audit(
@@ -235,7 +244,7 @@ def _ensure_another_lead(project: Project, membership: Membership) -> None:
         raise InvalidInput("A project must keep at least one lead.", field="role")
 
 
-def _check_labeling_settings(project: Project) -> None:
+def _check_labeling_settings(project: Project, *, order_before: str | None) -> None:
     overlap, share, seed = (
         project.labeling_overlap,
         project.labeling_overlap_share,
@@ -253,6 +262,12 @@ def _check_labeling_settings(project: Project) -> None:
         raise InvalidInput(
             "labeling_sample_seed must be a whole number from 0 to 2147483647.", field="labeling_sample_seed"
         )
+    blind = project.suggestion_blind_share
+    if isinstance(blind, bool) or not isinstance(blind, int | float) or not 0 <= blind <= 1:
+        raise InvalidInput(
+            "suggestion_blind_share must be a number from 0 to 1.", field="suggestion_blind_share"
+        )
+    check_order(project, order_before)
 
 
 def _required_text(value: str, field: str) -> str:

@@ -41,6 +41,7 @@ from curation.models import (
     FlagExample,
     FlagKind,
     FlagStatus,
+    LabelingOrder,
     Project,
     Split,
     TaskType,
@@ -50,6 +51,7 @@ from curation.models import (
 from curation.services.audit import audit
 from curation.services.heartbeat import beating, heartbeat_forget
 from curation.services.jobs import ProgressFn
+from curation.services.labeling_order import novelty_schedule
 from curation.services.leakage import leakage_check, ngram_pairs
 from curation.services.locks import project_lock
 
@@ -200,6 +202,10 @@ def freeze(version_id: int) -> None:
     except Exception as exc:
         log.exception("freezing version %s failed", version_id)
         _fail(version, str(exc) or exc.__class__.__name__, traceback.format_exc())
+    else:
+        # The queue's novelty is measured against the latest version: rank it again.
+        if version.project.labeling_order == LabelingOrder.NOVELTY:
+            novelty_schedule(version.project, only_new=False)
     heartbeat_forget(version)
 
 
@@ -242,7 +248,14 @@ def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
         )
     progress(0.7)
     stats = datacard.figures(
-        version, rows.inputs, rows.outputs, in_eval, excluded, rows.sources, rows.authors
+        version,
+        rows.inputs,
+        rows.outputs,
+        in_eval,
+        excluded,
+        rows.sources,
+        rows.authors,
+        rows.suggestion_uses,
     )
     clock.lap("card")
     progress(0.85)
@@ -323,6 +336,7 @@ class _Rows:
     input_keys: list[str] = field(default_factory=list)  # normalized, for grouping and leakage
     sources: Counter[str] = field(default_factory=Counter)
     authors: Counter[int | None] = field(default_factory=Counter)  # user ids
+    suggestion_uses: list[str] = field(default_factory=list)  # Example.suggestion_use per row
 
     @classmethod
     def read(cls, project: Project) -> _Rows:
@@ -334,10 +348,17 @@ class _Rows:
             included_examples(project)
             .order_by("id")
             .values_list(
-                "id", "input", "output", Cast("metadata", TextField()), "content_hash", "source", "created_by"
+                "id",
+                "input",
+                "output",
+                Cast("metadata", TextField()),
+                "content_hash",
+                "source",
+                "created_by",
+                "suggestion_use",
             )
         )
-        for pk, text, output, metadata, content, source, author in query.iterator(chunk_size=10_000):
+        for pk, text, output, metadata, content, source, author, use in query.iterator(chunk_size=10_000):
             rows.ids.append(pk)
             rows.inputs.append(text)
             rows.outputs.append(output)
@@ -347,6 +368,7 @@ class _Rows:
             rows.hashes.append(content)
             rows.sources[source] += 1
             rows.authors[author] += 1
+            rows.suggestion_uses.append(use)
         rows.input_keys = [exact_key(text) for text in rows.inputs]
         return rows
 

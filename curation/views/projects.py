@@ -18,6 +18,7 @@ from curation.markdown import render_markdown
 from curation.models import Project, Role, ValidationJob
 from curation.services.guidelines import guidelines_history, guidelines_mark_read
 from curation.services.label_changes import SettingsImpact, project_settings_change, settings_impact
+from curation.services.labeling_order import novelty_pending
 from curation.services.projects import project_create, require_project_creator
 from curation.services.validation_jobs import validation_job_create
 from curation.views.common import abilities, django_errors, project_for, signed_in
@@ -98,11 +99,15 @@ def _settings_context(
         "form": form,
         "impact": impact,
         "validation_jobs": selectors.job_list(ValidationJob, project=project)[:5],
+        "novelty_pending": novelty_pending(project),
     }
 
 
 # Service fields shown under another name on the settings form.
-FORM_FIELDS = {"labeling_overlap_share": "labeling_overlap_percent"}
+FORM_FIELDS = {
+    "labeling_overlap_share": "labeling_overlap_percent",
+    "suggestion_blind_share": "labeling_blind_percent",
+}
 
 
 def _form_error(form: ProjectFieldsForm, exc: ApplicationError) -> None:

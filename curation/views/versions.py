@@ -15,7 +15,7 @@ from curation import selectors
 from curation.errors import ApplicationError
 from curation.forms import VersionForm
 from curation.models import DatasetVersion, Role
-from curation.services.datacard import agreement_sentence
+from curation.services.datacard import agreement_sentence, suggestions_sentence
 from curation.services.export_jobs import stored_version_export
 from curation.services.version_exports import EXPORT_FORMATS, HF_FORMAT
 from curation.services.versions import (
@@ -78,6 +78,8 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
         "charts": _charts(version),
         "labels": _label_rows(version),
         "agreement": agreement_sentence(version.stats.get("agreement")),
+        "suggestions": suggestions_sentence(version.stats.get("suggestions")),
+        "suggestion_rows": _suggestion_rows(version),
     }
     compare = int_param(request.GET.get("compare"), "compare")
     if compare and version.is_frozen:
@@ -89,6 +91,14 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
         }
         context["diff_counts"] = {key: len(value) for key, value in diff.__dict__.items()}
     return render(request, "curation/version.html", context)
+
+
+def _suggestion_rows(version: DatasetVersion) -> list[dict[str, Any]]:
+    """The card's suggestion figures per split (train, eval, all), where any output had one."""
+    figure = version.stats.get("suggestions")
+    if not figure or not figure["all"]["with_suggestion"]:
+        return []
+    return [{"split": side, **figure[side]} for side in ("train", "eval", "all")]
 
 
 def _download_rows(version: DatasetVersion) -> list[dict[str, Any]]:
