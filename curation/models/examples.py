@@ -87,7 +87,7 @@ class Example(models.Model):
         related_name="+",
         db_index=False,  # read from the suggestion's side (its item or example)
     )
-    suggestion_use = models.CharField(max_length=20, blank=True)
+    suggestion_use = models.CharField(max_length=20, blank=True, db_default="")  # imports insert in SQL
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
