@@ -47,6 +47,9 @@ from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_fail_if_running, job_update
+from curation.services.suggestion_use import (
+    latest_suggestion as latest_suggestion,  # one place, read here too
+)
 from evaluation import eligibility
 from evaluation.models import Comparison, Deployment, SuggestionRun, SuggestionTarget, Verdict
 from evaluation.services import MAX_FEW_SHOT, adapter_folder, conversation, few_shot_items, prompt_card
@@ -412,18 +415,6 @@ def _latest_confidences(items: QuerySet[LabelingItem]) -> Iterator[tuple[int, fl
         if item_id not in seen:
             seen.add(item_id)
             yield item_id, confidence, valid
-
-
-# -- reading -------------------------------------------------------------------------------------
-
-
-def latest_suggestion(
-    *, item: LabelingItem | None = None, example: Example | None = None
-) -> Suggestion | None:
-    """The suggestion of the latest succeeded run for a queued item or a draft, with its run."""
-    found = Suggestion.objects.filter(run__status=JobStatus.SUCCEEDED).select_related("run")
-    found = found.filter(item=item) if item is not None else found.filter(example=example)
-    return found.order_by("-run_id").first()
 
 
 # -- reaping -------------------------------------------------------------------------------------
