@@ -15,7 +15,7 @@ def suggestion_run(project: Project, status: str = JobStatus.SUCCEEDED, **fields
         base_model=MODEL,
         status=status,
         progress=1.0,
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
 
 
@@ -29,17 +29,18 @@ def suggest(
 ) -> Suggestion:
     """A suggestion for a queued item or a draft, from `run` (default: a new succeeded run)."""
     project = target.project
-    on_queue = isinstance(target, LabelingItem)
+    item = target if isinstance(target, LabelingItem) else None
+    example = target if isinstance(target, Example) else None
     if run is None:
-        run = suggestion_run(project, target=SuggestionTarget.QUEUE if on_queue else SuggestionTarget.DRAFTS)
+        run = suggestion_run(project, target=SuggestionTarget.QUEUE if item else SuggestionTarget.DRAFTS)
     alternatives = (
         [{"label": output, "probability": confidence}] if project.task_type == "classification" else []
     )
     return Suggestion.objects.create(
         run=run,
         project=project,
-        item=target if on_queue else None,
-        example=None if on_queue else target,
+        item=item,
+        example=example,
         output=output,
         valid=valid,
         confidence=confidence,

@@ -116,6 +116,7 @@
     const inText = event.target.closest("textarea");
     if (inText ? !(event.ctrlKey || event.metaKey) : event.target.closest("button, a")) return false;
     event.preventDefault();
+    if (window.htmx) window.htmx.process(form);  // as pressKey: a card just swapped in may not be wired yet
     form.requestSubmit();
     return true;
   }
