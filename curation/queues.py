@@ -63,7 +63,7 @@ def review_neighbour(
 ) -> Example | None:
     """The next submitted example after an id (or the first), or the one before an id; without
     the work of `skip_own_of` (see curation/services/duties.py)."""
-    queue = _review_queue(project, skip_own_of).select_related("project", "created_by")
+    queue = _review_queue(project, skip_own_of).select_related("project", "created_by", "suggestion__run")
     if before is not None:
         return queue.filter(id__lt=before).order_by("-id").first()
     if after is not None:

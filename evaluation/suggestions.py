@@ -383,18 +383,6 @@ def _row(run: SuggestionRun, item: Item, found: Any) -> Suggestion:
     )
 
 
-# -- reading -------------------------------------------------------------------------------------
-
-
-def latest_suggestion(
-    *, item: LabelingItem | None = None, example: Example | None = None
-) -> Suggestion | None:
-    """The suggestion of the latest succeeded run for a queued item or a draft, with its run."""
-    found = Suggestion.objects.filter(run__status=JobStatus.SUCCEEDED).select_related("run")
-    found = found.filter(item=item) if item is not None else found.filter(example=example)
-    return found.order_by("-run_id").first()
-
-
 # -- reaping -------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,8 @@ from rest_framework import serializers
 from api.serializers.common import StrictInputSerializer, UsernameField
 from api.serializers.examples import ExampleInputField, ExampleInputJSONField, ExampleOutputJSONField
 from curation import labeling_selectors as reads
-from curation.models import LabelingItem
+from curation.models import LabelingItem, Suggestion, SuggestionUse
+from curation.services import suggestion_use
 from curation.services.labeling import MAX_INPUTS_PER_CALL
 
 
@@ -43,6 +44,46 @@ class LabelingItemOutput(serializers.Serializer):
     completed_at = serializers.DateTimeField(allow_null=True)
 
 
+class SuggestionAlternativeOutput(serializers.Serializer):
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.label
+    probability = serializers.FloatField()
+
+
+class SuggestionOutput(serializers.Serializer):
+    """A model suggestion for an item (a suggestion with its run loaded)."""
+
+    id = serializers.IntegerField()
+    output = serializers.CharField(help_text="In stored form: a label, JSON text, or text.")
+    confidence = serializers.FloatField(
+        help_text="Classification: the label's probability over the label set. Others: the answer's "
+        "mean token log-probability (at most 0)."
+    )
+    valid = serializers.BooleanField(
+        help_text="Whether it can be kept as it is (a label of the set, "
+        "JSON valid against the schema, text that is not empty)."
+    )
+    alternatives = SuggestionAlternativeOutput(
+        many=True, help_text="Classification: the most probable labels, most probable first."
+    )
+    model = serializers.CharField(source="run.model_label")
+    run = serializers.IntegerField(source="run_id", help_text="The suggestion run that made it.")
+
+
+@extend_schema_field(SuggestionOutput(allow_null=True))
+class ItemSuggestionField(serializers.Field):
+    """The item's latest model suggestion as the caller may see it: null without one, and null
+    for an item of the blind sample until the caller answered it (context `user`; without one,
+    as before answering)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.update(read_only=True, source="*")
+        super().__init__(**kwargs)
+
+    def to_representation(self, item: LabelingItem) -> Any:
+        found: Suggestion | None = suggestion_use.visible_suggestion(item, self.context.get("user"))
+        return SuggestionOutput(found).data if found is not None else None
+
+
 class AnnotationOutput(serializers.Serializer):
     annotator = UsernameField()
     output = serializers.CharField()
@@ -61,6 +102,7 @@ class LabelingItemDetailOutput(LabelingItemOutput):
     )
     examples = serializers.SerializerMethodField(help_text="The examples the item became.")
     flag = serializers.SerializerMethodField(help_text="The disagreement flag its answers raised, if any.")
+    suggestion = ItemSuggestionField()
 
     @extend_schema_field(AnnotationOutput(many=True))
     def get_annotations(self, item: LabelingItem) -> Any:
@@ -78,6 +120,7 @@ class ClaimedItemOutput(serializers.Serializer):
     id = serializers.IntegerField()
     input = ExampleInputField()
     metadata = serializers.DictField()
+    suggestion = ItemSuggestionField()
 
 
 class ClaimOutput(serializers.Serializer):
@@ -89,6 +132,11 @@ class ClaimOutput(serializers.Serializer):
 
 class AnnotationInput(StrictInputSerializer):
     output = ExampleOutputJSONField(help_text="A label of the project; for extraction a JSON object.")
+    suggestion = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The id of the suggestion the item showed you (default: the item's latest).",
+    )
 
 
 class SubmittedOutput(serializers.Serializer):
@@ -100,3 +148,9 @@ class SubmittedOutput(serializers.Serializer):
     item_status = serializers.CharField(help_text="queued until the item has all its annotations.")
     examples = serializers.ListField(child=serializers.IntegerField(), help_text="Once labeled.")
     flag = serializers.IntegerField(allow_null=True, help_text="The disagreement flag it raised.")
+    suggestion = serializers.IntegerField(allow_null=True, help_text="The suggestion the item had.")
+    suggestion_use = serializers.ChoiceField(
+        choices=[*SuggestionUse.values, ""],
+        help_text="What your answer did with it: accepted (unchanged), edited, replaced, unseen (the item "
+        "is in the blind sample: it was not shown before you answered); empty without a suggestion.",
+    )

@@ -62,7 +62,8 @@ class LabelingNextView(FinchAPIView):
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         claim = {"item": assignment.item, "expires_at": assignment.expires_at}
-        return Response(ClaimOutput(claim, context={"task_type": project.task_type}).data)
+        context = {"task_type": project.task_type, "user": self.user}
+        return Response(ClaimOutput(claim, context=context).data)
 
 
 class LabelingItemDetailView(FinchAPIView):
@@ -77,13 +78,16 @@ class LabelingItemDetailView(FinchAPIView):
 class LabelingAnnotationsView(FinchAPIView):
     @extend_schema(request=AnnotationInput, responses={201: SubmittedOutput})
     def post(self, request: Request, item_id: int) -> Response:
-        """Answer an item you claimed (or one with a free slot); says what the item became when
-        yours was the last answer it needed. 400 for an answer the project refuses (a label not
-        in its set), 409 when you answered it already or its slots were taken after your claim
-        expired."""
+        """Answer an item you claimed (or one with a free slot), with the model suggestion it
+        showed you (default: its latest); says what your answer did with the suggestion, and what
+        the item became when yours was the last answer it needed. 400 for an answer the project
+        refuses (a label not in its set) or a suggestion not of this item, 409 when you answered
+        it already or its slots were taken after your claim expired."""
         item = reads.labeling_item_get(user=request.user, item_id=item_id)
-        output = self.valid_input(AnnotationInput)["output"]
-        answer = annotation_submit(item=item, user=self.user, output=output)
+        fields = self.valid_input(AnnotationInput)
+        answer = annotation_submit(
+            item=item, user=self.user, output=fields["output"], suggestion_id=fields.get("suggestion")
+        )
         item.refresh_from_db()
         data = {
             "item": item.pk,
@@ -94,6 +98,8 @@ class LabelingAnnotationsView(FinchAPIView):
             "item_status": item.status,
             "examples": reads.item_example_ids(item),
             "flag": reads.item_flag_id(item),
+            "suggestion": answer.suggestion_id,
+            "suggestion_use": answer.suggestion_use,
         }
         return Response(SubmittedOutput(data).data, status=status.HTTP_201_CREATED)
 

@@ -27,6 +27,17 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+def answer_key(task_type: str, output: str) -> str:
+    """What two outputs in stored form must share to be the same answer: the label, the JSON
+    value, or the trimmed text."""
+    if task_type == TaskType.EXTRACTION:
+        try:
+            return canonical_json(json.loads(output))
+        except ValueError:
+            return output.strip()
+    return output.strip()
+
+
 def storable_json(value: Any, field: str) -> str:
     """The value as canonical JSON text, refused (naming the field) if no database can store it:
     NaN or Infinity, an integer of thousands of digits, nesting past json_values.MAX_DEPTH."""

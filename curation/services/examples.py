@@ -24,6 +24,7 @@ from curation.roles import has_role, role_of
 from curation.services import duties
 from curation.services.audit import audit, changed
 from curation.services.content import ContentRules, content_hash, refuse_nul, storable_json
+from curation.services.suggestion_use import draft_use
 
 # Statuses an author sets; the others come from reviews.
 AUTHOR_STATUSES = (ExampleStatus.DRAFT, ExampleStatus.SUBMITTED)
@@ -96,6 +97,7 @@ def _update(example: Example, user: User, revision: int | None, changes: dict[st
             field="status",
         )
     content_changed = _apply_content(example, changes, status)
+    _record_suggestion_use(example, previous.output)
     edited_approved = content_changed and status == ExampleStatus.APPROVED
     if edited_approved and not duties.may_keep_approval(project, user):
         status = ExampleStatus.SUBMITTED  # edited approved content goes back for review
@@ -117,6 +119,13 @@ def _update(example: Example, user: User, revision: int | None, changes: dict[st
             changes=difference,
         )
     return example
+
+
+def _record_suggestion_use(example: Example, output_before: str) -> None:
+    """A draft without output that gets one: what it did with its model suggestion."""
+    use = draft_use(example, output_before, example.output)
+    if use.suggestion is not None:
+        example.suggestion, example.suggestion_use = use.suggestion, use.use
 
 
 def _audited(example: Example) -> dict[str, Any]:
@@ -244,6 +253,8 @@ def _conditional_save(example: Example, user: User, *, previous: ExampleRevision
         updated_by=user,
         updated_at=now,
         last_change=change,
+        suggestion_id=example.suggestion_id,
+        suggestion_use=example.suggestion_use,
         revision=F("revision") + 1,
     )
     if not written:

@@ -5,7 +5,9 @@ Handing out is safe under concurrency on both databases: the claim is a conditio
 beyond its overlap and nobody gets an item twice. On PostgreSQL the candidate is picked with
 FOR UPDATE SKIP LOCKED, so annotators asking at once take different items instead of queueing
 behind one row lock, and the queue's state, pick, slot and claim are one statement (CLAIM_SQL):
-a hand-out is one round trip, and so is the usual answer (bench/labeling_queue.py).
+a hand-out is one round trip, and the usual answer two: the suggestion the item had (what the
+answer did with it is recorded with the answer, curation.services.suggestion_use), then one
+statement that records the answer (bench/labeling_queue.py).
 SQLite runs one writer at a time anyway and takes the same steps through the ORM.
 
 A claim expires after FINCH_LABELING_CLAIM_SECONDS; expired claims are released (their slot
@@ -42,6 +44,7 @@ from curation.services.examples import checked_external_id, checked_metadata
 from curation.services.labeling_order import novelty_after_queueing
 from curation.services.labeling_outcomes import complete_item
 from curation.services.overlap_sample import target_overlap, target_overlap_sql
+from curation.services.suggestion_use import Use, answer_use, item_suggestion
 
 MAX_INPUTS_PER_CALL = 1000
 # Candidates tried per hand-out before giving up on a queue that others keep emptying.
@@ -376,18 +379,26 @@ def release_expired_claims(*, now: datetime | None = None, project: Project | No
 
 
 def annotation_submit(
-    *, item: LabelingItem, user: User, output: Any, now: datetime | None = None
+    *,
+    item: LabelingItem,
+    user: User,
+    output: Any,
+    suggestion_id: Any = None,
+    now: datetime | None = None,
 ) -> LabelingAssignment:
-    """Record the user's answer on an item they hold (or can still take); completes the item
-    when it was the last answer it needed. InvalidInput for an answer the project refuses,
-    Conflict for an item already answered by the user or with no slot left."""
+    """Record the user's answer on an item they hold (or can still take), with the model
+    suggestion it had (`suggestion_id`: the one the page showed; else the item's latest) and
+    what the answer did with it; completes the item when it was the last answer it needed.
+    InvalidInput for an answer the project refuses or a suggestion not of this item, Conflict
+    for an item already answered by the user or with no slot left."""
     now = now or timezone.now()
     rules = ContentRules.for_project(item.project, require_output=True)
     _, stored_output = rules.validate(_stored_form_input(item), output)
+    use = answer_use(item, item_suggestion(item, suggestion_id), stored_output)
     with transaction.atomic():
-        answered = _answer_claim(item, user, stored_output, now)
+        answered = _answer_claim(item, user, stored_output, use, now)
         if answered is None:
-            answered = _answer_without_claim(item, user, stored_output, now)
+            answered = _answer_without_claim(item, user, stored_output, use, now)
         assignment, annotation_count, target_overlap = answered
         if annotation_count >= target_overlap:
             locked = LabelingItem.objects.select_related("project").get(pk=item.pk)  # locked above
@@ -396,12 +407,14 @@ def annotation_submit(
 
 
 Answered = tuple[LabelingAssignment, int, int]  # the answer, the item's answers, its overlap
+SUGGESTION_FIELDS = ("suggestion", "suggestion_shown", "suggestion_use")
 
 # The usual answer, to the user's claim, in one statement (PostgreSQL): the claim's row and then
 # the item's are locked, in the order release_expired_claims locks them.
 ANSWER_CLAIM_SQL = (
     "WITH answered AS (UPDATE curation_labelingassignment"
-    " SET state = 'submitted', output = %s, expires_at = NULL, submitted_at = %s"
+    " SET state = 'submitted', output = %s, expires_at = NULL, submitted_at = %s,"
+    " suggestion_id = %s, suggestion_shown = %s, suggestion_use = %s"
     " WHERE item_id = %s AND annotator_id = %s AND state = 'claimed' RETURNING *),"
     " counted AS (UPDATE curation_labelingitem item SET annotation_count = item.annotation_count + 1"
     " FROM answered WHERE item.id = answered.item_id"
@@ -410,19 +423,22 @@ ANSWER_CLAIM_SQL = (
 )
 
 
-def _answer_claim(item: LabelingItem, user: User, output: str, now: datetime) -> Answered | None:
+def _answer_claim(item: LabelingItem, user: User, output: str, use: Use, now: datetime) -> Answered | None:
     """The answer on the user's claim (an expired claim not yet released still holds its slot);
     None when the user holds no claim on the item, or off PostgreSQL."""
     if connection.vendor != "postgresql":
         return None
-    rows = list(LabelingAssignment.objects.raw(ANSWER_CLAIM_SQL, [output, now, item.pk, user.pk]))
+    suggestion_id = use.suggestion.pk if use.suggestion is not None else None
+    params = [output, now, suggestion_id, use.shown, use.use, item.pk, user.pk]
+    rows = list(LabelingAssignment.objects.raw(ANSWER_CLAIM_SQL, params))
     if not rows:
         return None
     answer = rows[0]
+    answer.suggestion = use.suggestion  # the row holds its id; callers read the suggestion
     return answer, answer.item_answers, answer.item_overlap  # type: ignore[attr-defined]
 
 
-def _answer_without_claim(item: LabelingItem, user: User, output: str, now: datetime) -> Answered:
+def _answer_without_claim(item: LabelingItem, user: User, output: str, use: Use, now: datetime) -> Answered:
     """The answer through the ORM, in the caller's transaction: to a claim (SQLite), or taking a
     free slot when the claim was released or the user had skipped the item."""
     # Only the item's row: FOR UPDATE over the join would also lock the project's row and make
@@ -433,10 +449,13 @@ def _answer_without_claim(item: LabelingItem, user: User, output: str, now: date
     assignment.output = output
     assignment.expires_at = None
     assignment.submitted_at = now
+    assignment.suggestion, assignment.suggestion_shown = use.suggestion, use.shown
+    assignment.suggestion_use = use.use
     if assignment.pk is None:  # an answer without a claim, on a free slot
         assignment.save()
     else:
-        assignment.save(update_fields=["state", "output", "claimed_at", "expires_at", "submitted_at"])
+        fields = ["state", "output", "claimed_at", "expires_at", "submitted_at", *SUGGESTION_FIELDS]
+        assignment.save(update_fields=fields)
     locked.annotation_count += 1
     locked.save(update_fields=["annotation_count"])
     return assignment, locked.annotation_count, locked.target_overlap

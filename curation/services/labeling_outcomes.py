@@ -8,12 +8,12 @@
 - Generation or chat answers that differ: alternatives, each a submitted example; reviewers see
   them side by side.
 
-Every example keeps a link to its item, and through it to every annotator and their answer.
+Every example keeps a link to its item, and through it to every annotator and their answer,
+and the model suggestion its answers had with what they did with it (suggestion_use.example_use).
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import datetime
 
@@ -29,28 +29,19 @@ from curation.models import (
     LabelingItem,
     TaskType,
 )
-from curation.services.content import canonical_json, clip, content_hash
+from curation.services.content import answer_key, clip, content_hash
 from curation.services.flags import flag_create
+from curation.services.suggestion_use import example_use
 
 LABELING_JOB = "labeling"
-
-
-def answer_key(task_type: str, output: str) -> str:
-    """What two answers must share to agree: the label, the JSON value, or the trimmed text."""
-    if task_type == TaskType.EXTRACTION:
-        try:
-            return canonical_json(json.loads(output))
-        except ValueError:
-            return output.strip()
-    return output.strip()
 
 
 def complete_item(item: LabelingItem, *, now: datetime) -> list[Example]:
     """Turn a (locked) item with all its annotations into examples; returns them."""
     answers = list(
-        LabelingAssignment.objects.filter(item=item, state=AssignmentState.SUBMITTED).order_by(
-            "submitted_at", "id"
-        )
+        LabelingAssignment.objects.filter(item=item, state=AssignmentState.SUBMITTED)
+        .select_related("suggestion")
+        .order_by("submitted_at", "id")
     )
     groups: dict[str, list[LabelingAssignment]] = defaultdict(list)
     for answer in answers:
@@ -82,6 +73,7 @@ def _outcome(item: LabelingItem, distinct_answers: int) -> str:
 def _example_for(item: LabelingItem, group: list[LabelingAssignment]) -> Example:
     """A submitted example with the group's answer, or the project's identical example."""
     first = group[0]
+    use = example_use(item.project.task_type, first.output, group)
     digest = content_hash(item.input, first.output)
     existing = Example.objects.filter(project_id=item.project_id, content_hash=digest).first()
     if existing is not None:
@@ -101,6 +93,8 @@ def _example_for(item: LabelingItem, group: list[LabelingAssignment]) -> Example
         created_by_id=first.annotator_id,
         updated_by_id=first.annotator_id,
         labeling_item=item,
+        suggestion=use.suggestion,
+        suggestion_use=use.use,
     )
     try:
         with transaction.atomic():

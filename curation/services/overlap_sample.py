@@ -3,7 +3,8 @@
 An input is in the sample when its hash falls in a window of the hash circle, [offset,
 offset + share), where the offset comes from the project's seed. The rule reads the first 16 hex
 digits of the input hash, so Python (one input) and SQL (a whole import, a settings change)
-decide it the same way; the same seed always picks the same inputs.
+decide it the same way; the same seed always picks the same inputs. Another sample (the
+suggestion blind sample, curation.services.suggestion_use) uses the same rule with its own salt.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from curation.models import Project
 
 DIGITS = 16
 SPAN = 16**DIGITS
+OVERLAP_SALT = "finch-overlap"
 
 
-def _window(share: float, seed: int) -> tuple[str, str, bool]:
+def _window(share: float, seed: int, salt: str = OVERLAP_SALT) -> tuple[str, str, bool]:
     """(low, high, wraps): hex bounds of the window; wraps when it crosses zero."""
-    offset = int(hashlib.sha256(f"finch-overlap:{seed}".encode()).hexdigest()[:DIGITS], 16)
+    offset = int(hashlib.sha256(f"{salt}:{seed}".encode()).hexdigest()[:DIGITS], 16)
     width = round(share * SPAN)
     high = (offset + width) % SPAN
     return f"{offset:0{DIGITS}x}", f"{high:0{DIGITS}x}", offset + width >= SPAN
@@ -33,10 +35,10 @@ def target_overlap(project: Project, input_hash: str) -> int:
     return 1
 
 
-def in_sample(input_hash: str, share: float, seed: int) -> bool:
+def in_sample(input_hash: str, share: float, seed: int, salt: str = OVERLAP_SALT) -> bool:
     if share >= 1:
         return True
-    low, high, wraps = _window(share, seed)
+    low, high, wraps = _window(share, seed, salt)
     key = input_hash[:DIGITS]
     return (key >= low or key < high) if wraps else low <= key < high
 

@@ -18,6 +18,7 @@ from curation.search import search_bounded
 from curation.services.embedding_cache import model_loaded
 from curation.services.examples import example_create, example_update
 from curation.services.similar import similar_examples
+from curation.services.suggestion_use import latest_suggestion
 from curation.views.common import (
     abilities,
     django_errors,
@@ -56,7 +57,11 @@ def write(request: HttpRequest, project_id: int) -> HttpResponse:
 def example_detail(request: HttpRequest, example_id: int) -> HttpResponse:
     """Read and edit one example; its history with the changes marked."""
     example = example_for(request, example_id)
-    form = ExampleForm(project=example.project, initial=ExampleForm.initial_for(example))
+    draft_suggestion = latest_suggestion(example=example) if not example.output else None
+    initial = ExampleForm.initial_for(example)
+    if draft_suggestion is not None:  # a draft without output: its suggestion, pre-filled
+        initial["output"] = draft_suggestion.output
+    form = ExampleForm(project=example.project, initial=initial)
     if request.method == "POST":
         form = ExampleForm(request.POST, project=example.project)
         if form.is_valid():
@@ -66,6 +71,7 @@ def example_detail(request: HttpRequest, example_id: int) -> HttpResponse:
     context = {
         **abilities(request, example.project),
         "example": example,
+        "draft_suggestion": draft_suggestion,
         "form": form,
         "history": history_with_changes(example),
         "provenance": example_provenance(example),

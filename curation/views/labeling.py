@@ -1,6 +1,11 @@
 """The labeling queue in the browser: annotators take items and answer them from the keyboard;
 leads queue inputs.
 
+The item's latest model suggestion is shown pre-filled and marked as such; `a` submits it as the
+answer, and editing the answer replaces it (curation.services.suggestion_use records which).
+Items in the project's blind sample show none until answered: the next card says what the model
+had suggested.
+
 Like Review, each step swaps only the card (htmx). An answer or a skip the queue refuses (a label
 not in the set, a claim that expired and whose slot was taken, a second submit) comes back as the
 card with the reason: 200 for htmx, so the message is swapped in; 400 or 409 for a plain post.
@@ -22,7 +27,9 @@ from curation.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from curation.forms import ExampleForm, QueueInputsForm
 from curation.models import AssignmentState, LabelingAssignment, LabelingItem, Project, Role
 from curation.models.examples import decode_input
+from curation.services.content import clip
 from curation.services.labeling import annotation_submit, assignment_skip, items_enqueue, next_assignment
+from curation.services.suggestion_use import confidence_text, shown_suggestion
 from curation.views.common import abilities, django_errors, int_param, is_htmx, project_for, signed_in
 
 # How many labeled items `k` walks back through (per project, in the signed-in session).
@@ -52,7 +59,9 @@ def label_submit(request: HttpRequest, project_id: int) -> HttpResponse:
     item = _posted_item(request, project)
     answer = request.POST.get("output", "")
     try:
-        annotation_submit(item=item, user=user, output=answer)
+        answered = annotation_submit(
+            item=item, user=user, output=answer, suggestion_id=request.POST.get("suggestion")
+        )
     except InvalidInput as exc:
         held = _claim_on(project, request, item)
         if held is None:
@@ -62,10 +71,22 @@ def label_submit(request: HttpRequest, project_id: int) -> HttpResponse:
         return _next_card(request, project, problem=exc.message, status=409)
     _remember(request, project, item.pk)
     done = f"Item {item.pk} labeled."
+    revealed = _revealed(project, answered)
     if not is_htmx(request):
         messages.success(request, done)
+        if revealed:
+            messages.info(request, revealed)
         return redirect("label", project_id=project.pk)
-    return _next_card(request, project, done=done)
+    return _next_card(request, project, done=done, revealed=revealed)
+
+
+def _revealed(project: Project, answered: LabelingAssignment) -> str:
+    """For an item of the blind sample, what the model had suggested, once the answer is in."""
+    suggestion = answered.suggestion
+    if suggestion is None or answered.suggestion_shown:
+        return ""
+    confidence = confidence_text(project.task_type, suggestion)
+    return f"The model had suggested {clip(suggestion.output)!r} ({confidence}) for item {answered.item_id}."
 
 
 @login_required
@@ -169,10 +190,16 @@ def _neighbours(request: HttpRequest, project: Project, item_id: int | None) -> 
 
 
 def _next_card(
-    request: HttpRequest, project: Project, *, done: str = "", problem: str = "", status: int = 200
+    request: HttpRequest,
+    project: Project,
+    *,
+    done: str = "",
+    problem: str = "",
+    revealed: str = "",
+    status: int = 200,
 ) -> HttpResponse:
     assignment = next_assignment(project=project, user=signed_in(request))
-    return _card(request, project, assignment, done=done, problem=problem, status=status)
+    return _card(request, project, assignment, done=done, problem=problem, revealed=revealed, status=status)
 
 
 def _card(
@@ -182,15 +209,20 @@ def _card(
     *,
     done: str = "",
     problem: str = "",
+    revealed: str = "",
     answer: str = "",
     status: int = 200,
 ) -> HttpResponse:
     full_page = not is_htmx(request)
     context = {**abilities(request, project), **_card_context(request, project, assignment)}
-    context.update(done=done, problem=problem)
+    context.update(done=done, problem=problem, revealed=revealed)
     if assignment is not None and assignment.state == AssignmentState.CLAIMED:
+        suggestion = shown_suggestion(assignment.item)
+        # Pre-filled with the suggestion: submitting it unchanged accepts it, editing replaces it.
+        answer = answer or (suggestion.output if suggestion is not None else "")
         context["form"] = ExampleForm(project=project, initial={"output": answer})
         context["answer"] = answer
+        context["suggestion"] = suggestion
     template = "curation/label.html" if full_page else "curation/_label_card.html"
     # A refusal swapped in by htmx keeps 200: htmx swaps no 4xx body.
     return render(request, template, context, status=status if full_page else 200)

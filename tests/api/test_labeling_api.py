@@ -187,7 +187,13 @@ def test_next_hands_out_a_claim_keeps_it_until_answered_and_is_204_when_nothing_
 
     assert claim.status_code == 200
     body = claim.json()
-    assert set(body) == {"item", "expires_at"} and set(body["item"]) == {"id", "input", "metadata"}
+    assert set(body) == {"item", "expires_at"} and set(body["item"]) == {
+        "id",
+        "input",
+        "metadata",
+        "suggestion",
+    }
+    assert body["item"]["suggestion"] is None  # no suggestion run yet (test_labeling_suggestions_api.py)
     assert body["item"]["input"] == "Where is my card?"
     assert again.json()["item"]["id"] == body["item"]["id"]  # the live claim, not a second item
     done = answer(me, body["item"]["id"], "card_arrival")

@@ -20,9 +20,9 @@ from curation.models import (
     TaskType,
 )
 from curation.services.labeling import items_enqueue, open_items
+from curation.services.suggestion_use import latest_suggestion
 from evaluation.models import Comparison, SuggestionRun, SuggestionTarget, Verdict
 from evaluation.suggestions import (
-    latest_suggestion,
     suggestion_run_cancel,
     suggestion_run_create,
     suggestion_run_execute,

@@ -91,7 +91,8 @@
     comment.closest("[data-review-card]").querySelector(`[data-key="${decision}"]`).click();
   }
 
-  // The label page: 1-9 pick a label, Enter (Ctrl+Enter in a text box) submits, s/j/k as on Review.
+  // The label page: 1-9 pick a label, Enter (Ctrl+Enter in a text box) submits, a submits the model's
+  // suggestion as the answer (its button submits a form of its own), s/j/k as on Review.
   function labelKeys(event) {
     const card = document.querySelector("[data-label-card]");
     if (!card || event.metaKey || event.altKey) return;
@@ -107,7 +108,7 @@
   // A key pressed right after a swap may come before htmx has wired the new card up (it does so
   // once the swap settles); wiring it here first makes the key work at once.
   function pressKey(button) {
-    if (window.htmx) window.htmx.process(button);
+    if (window.htmx) window.htmx.process(button.form || button);
     button.click();
   }
 
@@ -115,6 +116,7 @@
     const inText = event.target.closest("textarea");
     if (inText ? !(event.ctrlKey || event.metaKey) : event.target.closest("button, a")) return false;
     event.preventDefault();
+    if (window.htmx) window.htmx.process(form);  // as pressKey: a card just swapped in may not be wired yet
     form.requestSubmit();
     return true;
   }
