@@ -1,10 +1,8 @@
-"""Model-assisted labeling in headless Chromium: the tiny model suggests labels for two queued
-inputs (a real suggestion run on the CPU); an annotator accepts one suggestion with the `a` key
+"""Model-assisted labeling in headless Chromium: a lead starts a suggestion run of the tiny model
+on two queued inputs from the suggestion runs page (a real run on the CPU; Celery is eager in
+tests, so it finishes within the request); an annotator accepts one suggestion with the `a` key
 and corrects the other by choosing a different label; the answers record accepted and replaced,
-and so do the examples they became.
-
-The run is started through the service (`suggestion_run_create`, as the suggestion runs page does
-on submit): that page is built on another branch of issue 23."""
+and so do the examples they became."""
 
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from curation.models import Example, JobStatus, LabelingAssignment, Role, Suggestion, SuggestionUse
 from curation.services.labeling import items_enqueue
-from evaluation.suggestions import suggestion_run_create, suggestion_run_execute
+from evaluation.models import SuggestionRun
 from tests.browser.conftest import CHROMIUM, assert_fits
 from tests.factories import MembershipFactory, ProjectFactory
 from tests.training.support import LABELS
@@ -43,10 +41,14 @@ def test_an_annotator_accepts_one_suggestion_with_a_key_and_corrects_another(
     lead = MembershipFactory.create(project=project, role=Role.LEAD).user
     annotator = MembershipFactory.create(project=project, role=Role.ANNOTATOR).user
     items_enqueue(project=project, user=lead, inputs=[{"input": text} for text in INPUTS])
-    run = suggestion_run_create(project=project, user=lead, base_model=tiny_model, queue=False)
-    suggestion_run_execute(run.pk)
-    run.refresh_from_db()
-    assert run.status == JobStatus.SUCCEEDED, run.error
+    lead_page = log_in(lead)
+    lead_page.goto(f"/projects/{project.pk}/suggestions/")
+    lead_page.get_by_label("Base model folder").fill(tiny_model)
+    lead_page.get_by_role("button", name="Launch suggestion run").click()
+    expect(lead_page.locator("#run-status")).to_have_text("succeeded")
+    expect(lead_page.get_by_test_id("run-progress")).to_contain_text("2 of 2 inputs done")
+    run = SuggestionRun.objects.get(project=project)
+    assert (run.status, run.base_model, run.created_by) == (JobStatus.SUCCEEDED, tiny_model, lead)
     suggested = {s.item_id: s for s in Suggestion.objects.filter(run=run)}
 
     # When the annotator opens the label page, the suggestion is shown, marked, and picked
