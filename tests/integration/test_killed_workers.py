@@ -1,4 +1,5 @@
-"""Workers killed with SIGKILL in the middle of an import, a freeze, an export and an evaluation.
+"""Workers killed with SIGKILL in the middle of an import, a freeze, an export, an evaluation and a
+suggestion run.
 
 Each test runs the work on a real Celery worker (Redis broker, the test database), kills the
 worker once the work is visibly under way, and checks that the database holds nothing half
@@ -28,17 +29,22 @@ from curation.models import (
     ImportJob,
     JobHeartbeat,
     JobStatus,
+    LabelingItem,
     Project,
+    Suggestion,
     VersionItem,
     VersionStatus,
 )
 from curation.services.content import content_hash
 from curation.services.export_jobs import export_job_create, partial_path, published_name
 from curation.services.imports import import_job_create
+from curation.services.labeling import items_enqueue
 from curation.services.reaping import curation_jobs_reap
+from curation.services.suggestion_use import latest_suggestion
 from curation.services.versions import version_create
-from evaluation.models import EvalPrediction, EvalRun
+from evaluation.models import EvalPrediction, EvalRun, SuggestionRun
 from evaluation.services import eval_run_create, eval_runs_reap
+from evaluation.suggestions import suggestion_run_create, suggestion_runs_reap
 from tests.conftest import Team
 from tests.factories import ProjectFactory
 from tests.integration import test_worker
@@ -288,3 +294,49 @@ def test_a_killed_evaluation_stores_no_prediction_and_running_it_again_succeeds(
     again.refresh_from_db()
     assert again.status == JobStatus.SUCCEEDED, f"{again.error}\n{fresh.output()}"
     assert again.n == EvalPrediction.objects.filter(run=again).count() == version.counts["eval"]
+
+
+def test_a_killed_suggestion_run_shows_no_suggestion_and_running_it_again_succeeds(
+    team: Team,
+    tiny_model: str,
+    start_worker: StartWorker,
+    redis_url: str,
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    # Given a suggestion run of the tiny model over 1,500 queued inputs, on a `gpu` worker
+    team.project.labels = ["card_arrival", "exchange_rate", "lost_or_stolen_card"]
+    team.project.save()
+    inputs = [{"input": f"Where is my card number {n}?"} for n in range(1500)]
+    for start in range(0, len(inputs), 1000):
+        items_enqueue(project=team.project, user=team.lead, inputs=inputs[start : start + 1000])
+    worker = _worker(start_worker, tmp_path / "home", redis_url, queues="gpu")
+    run = suggestion_run_create(project=team.project, user=team.lead, base_model=tiny_model, queue=False)
+    test_worker._send(redis_url, run.pk, task="evaluation.suggest", queue="gpu")
+
+    # When the worker is killed once a first chunk of suggestions is stored
+    _wait(worker, lambda: SuggestionRun.objects.get(pk=run.pk).n_done > 0, "the first suggestions")
+    _kill(worker)
+
+    # Then the run is still running and no item shows a suggestion of it
+    run.refresh_from_db()
+    assert run.status == JobStatus.RUNNING, "the run ended before the kill: use more inputs"
+    item = LabelingItem.objects.filter(project=team.project).order_by("id").first()
+    assert item is not None and latest_suggestion(item=item) is None
+
+    # When the reaper runs, then the run failed, saying why, and what it stored is gone
+    assert _reap_after_timeout(suggestion_runs_reap, settings) == 1
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED and run.error.startswith("No heartbeat from its worker")
+    assert not Suggestion.objects.filter(run=run).exists()
+
+    # When the same run is started again on a fresh worker, then every input gets a suggestion
+    fresh = _worker(start_worker, tmp_path / "home", redis_url, queues="gpu")
+    again = suggestion_run_create(project=team.project, user=team.lead, base_model=tiny_model, queue=False)
+    test_worker._send(redis_url, again.pk, task="evaluation.suggest", queue="gpu")
+    _wait(fresh, lambda: SuggestionRun.objects.get(pk=again.pk).is_finished, "the second run finished")
+    again.refresh_from_db()
+    assert again.status == JobStatus.SUCCEEDED, f"{again.error}\n{fresh.output()}"
+    assert Suggestion.objects.filter(run=again).count() == len(inputs)
+    found = latest_suggestion(item=item)
+    assert found is not None and found.run_id == again.pk
