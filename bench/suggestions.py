@@ -3,7 +3,7 @@ budget as a suggestion run batches them, against one input at a time, in the sam
 
     .venv/bin/python bench/suggestions.py [--inputs 10000] [--baseline-inputs 200] [--labels 77]
         [--task classification|generation] [--new-tokens 16] [--model tiny|qwen2-0.5b|PATH]
-        [--batch-tokens 8192]
+        [--batch-tokens 8192] [--threads N]
 
 Inputs: real banking77 customer messages (../shared/datasets, train and test splits, distinct,
 shuffled with a fixed seed), asked as a suggestion run asks them: `evaluation.services.conversation`
@@ -201,6 +201,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--new-tokens", type=int, default=16, help="generation only")
     parser.add_argument("--model", default="tiny", help="tiny, qwen2-0.5b (random weights) or a model folder")
     parser.add_argument("--batch-tokens", type=int, default=int(settings.FINCH_EVAL_BATCH_TOKENS))
+    parser.add_argument("--threads", type=int, help="torch threads (default: as torch starts)")
     args = parser.parse_args(argv)
     if not 1 <= args.labels <= 77 or args.baseline_inputs > args.inputs:
         parser.error("--labels is 1 to 77 and --baseline-inputs at most --inputs")
@@ -209,6 +210,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.set_verbosity_error()  # their progress bars would bury the figures
