@@ -165,11 +165,11 @@ def bench(args: argparse.Namespace, work: Path) -> None:
     alone, alone_s = timed(lambda: [found for one in subset for found in suggest([one])])
     alone_rate = len(subset) / alone_s
     print(
-        f"one input at a time: {len(subset):,} in {alone_s:.1f} s, {alone_rate:.1f}/s; {load()}", flush=True
+        f"one input at a time: {len(subset):,} in {alone_s:.1f} s, {alone_rate:,.2f}/s; {load()}", flush=True
     )
     batched, batched_s = timed(lambda: suggest(asked))
     batched_rate = len(asked) / batched_s
-    print(f"batched: {len(asked):,} in {batched_s:.1f} s, {batched_rate:.1f}/s; {load()}", flush=True)
+    print(f"batched: {len(asked):,} in {batched_s:.1f} s, {batched_rate:,.2f}/s; {load()}", flush=True)
     if args.task == "generation":  # a model that ends its answers early makes generation cheap
         answered = [len(found.raw) for found in batched]
         print(
@@ -182,8 +182,8 @@ def bench(args: argparse.Namespace, work: Path) -> None:
         f" largest confidence difference {gap:.1e}, tolerance {TOLERANCE:.0e})"
     )
     print(
-        f"\n{args.task}, {args.model}: batched {batched_rate:,.1f} suggestions/s vs one at a time"
-        f" {alone_rate:,.1f}/s: {batched_rate / alone_rate:.2f}x"
+        f"\n{args.task}, {args.model}: batched {batched_rate:,.2f} suggestions/s vs one at a time"
+        f" {alone_rate:,.2f}/s: {batched_rate / alone_rate:.2f}x"
         f" (10,000 inputs: {10_000 / batched_rate / 60:.1f} min batched)"
     )
     if same != "same":

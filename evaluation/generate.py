@@ -207,6 +207,7 @@ def _prompt_logliks(
         )
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # the answer's first token
     pairs = [(row, column) for row, row_answers in enumerate(answers) for column in range(len(row_answers))]
+    pairs.sort(key=lambda pair: len(answers[pair[0]][pair[1]]))  # a pass pads to its longest answer
     span = max(len(ids) for row_answers in answers for ids in row_answers)
     per_pass = max(1, batch_tokens // (width + span))
     scores = np.zeros((len(prompts), len(answers[0])))
