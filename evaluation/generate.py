@@ -11,6 +11,7 @@ caller leaves them out by training's length rule (`training.preflight.too_long`)
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -143,44 +144,115 @@ def label_probabilities(
     """For each conversation, the probability of each label being the answer: the log-likelihood
     of the label's tokens and the end token after the prompt, as training renders the pair,
     normalized over the label set (rows: conversations, columns: labels). A suggestion taken from
-    it is always one of the labels."""
-    encoded = [
-        encode(tokenizer, [*conversation, {"role": "assistant", "content": label}])
-        for conversation in conversations
-        for label in labels
-    ]
-    loglik = np.zeros(len(encoded))
+    it is always one of the labels.
+
+    Every label follows the same prompt, so the prompt is run once (a batch of prompts of about
+    one length) and its key/value cache serves each label's tokens: a forward pass over the
+    labels' few tokens instead of prompt and label for every pair."""
+    if not conversations or not labels:
+        return np.zeros((len(conversations), len(labels)))
+    prompts, answers = _pairs(tokenizer, conversations, labels)
+    longest_answer = max((len(ids) for row in answers for ids in row), default=1)
+    loglik = np.zeros((len(conversations), len(labels)))
     done = 0
-    for batch in length_batches([len(e.input_ids) for e in encoded], batch_tokens):
+    for batch in length_batches([len(ids) + longest_answer for ids in prompts], batch_tokens):
         rows = [int(row) for row in batch]
-        loglik[rows] = _answer_logliks(model, tokenizer, [encoded[row] for row in rows])
+        loglik[rows] = _prompt_logliks(
+            model, tokenizer, [prompts[row] for row in rows], [answers[row] for row in rows], batch_tokens
+        )
         done += len(rows)
-        progress(done // max(len(labels), 1))
-    scores = loglik.reshape(len(conversations), len(labels))
-    scores -= scores.max(axis=1, keepdims=True)
-    probabilities = np.exp(scores)
+        progress(done)
+    loglik -= loglik.max(axis=1, keepdims=True)
+    probabilities = np.exp(loglik)
     return probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
-def _answer_logliks(model: Any, tokenizer: Any, rows: list[Any]) -> list[float]:
-    """Sum of the answer tokens' log-probabilities for each encoded pair. Padded on the left, so
-    every answer ends at the last position and only the last positions' logits are computed."""
+def _pairs(
+    tokenizer: Any, conversations: list[Messages], labels: list[str]
+) -> tuple[list[list[int]], list[list[list[int]]]]:
+    """Each conversation's prompt tokens, and each label's answer tokens after it (end token
+    included), split from `encode` as training renders the pair. Without a chat template the
+    answer is the label alone, the same after every prompt: tokenized once per label."""
+
+    def split(conversation: Messages, label: str) -> tuple[list[int], list[int]]:
+        encoded = encode(tokenizer, [*conversation, {"role": "assistant", "content": label}])
+        start = len(encoded.labels) - sum(token != IGNORE for token in encoded.labels)
+        return encoded.input_ids[:start], encoded.input_ids[start:]
+
+    prompts = [split(conversation, labels[0])[0] for conversation in conversations]
+    if not uses_chat_template(tokenizer):
+        shared = [split(conversations[0], label)[1] for label in labels]
+        return prompts, [shared] * len(conversations)
+    return prompts, [[split(conversation, label)[1] for label in labels] for conversation in conversations]
+
+
+def _prompt_logliks(
+    model: Any, tokenizer: Any, prompts: list[list[int]], answers: list[list[list[int]]], batch_tokens: int
+) -> np.ndarray:
+    """Each prompt's answers' log-likelihoods (rows: prompts, columns: answers). The prompts run
+    once, padded on the left; then (prompt, answer) pairs, at most `batch_tokens` of cache and
+    answer tokens a pass, continue from a copy of their prompt's cache."""
     device = next(model.parameters()).device
-    width = max(len(row.input_ids) for row in rows)
-    answer_span = max(sum(label != IGNORE for label in row.labels) for row in rows)
+    width = max(len(ids) for ids in prompts)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.tensor([[pad] * (width - len(r.input_ids)) + r.input_ids for r in rows], device=device)
-    mask = torch.tensor(
-        [[0] * (width - len(r.input_ids)) + [1] * len(r.input_ids) for r in rows], device=device
-    )
-    targets = torch.tensor([[IGNORE] * (width - len(r.labels)) + r.labels for r in rows], device=device)
-    positions = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # as if unpadded
+    input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts], device=device)
+    mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=device)
     with torch.no_grad():
-        logits = model(
-            input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=answer_span + 1
-        ).logits
-    # logits[:, i] predicts the token after position (width - answer_span - 1 + i)
-    predicted = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    wanted = targets[:, width - answer_span :]
-    picked = predicted.gather(-1, wanted.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (picked * (wanted != IGNORE)).sum(dim=-1).tolist()
+        out = model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=(mask.cumsum(dim=-1) - 1).clamp(min=0),  # as if unpadded
+            use_cache=True,
+            logits_to_keep=1,
+        )
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # the answer's first token
+    pairs = [(row, column) for row, row_answers in enumerate(answers) for column in range(len(row_answers))]
+    pairs.sort(key=lambda pair: len(answers[pair[0]][pair[1]]))  # a pass pads to its longest answer
+    span = max(len(ids) for row_answers in answers for ids in row_answers)
+    per_pass = max(1, batch_tokens // (width + span))
+    scores = np.zeros((len(prompts), len(answers[0])))
+    for start in range(0, len(pairs), per_pass):
+        chunk = pairs[start : start + per_pass]
+        chunk_answers = [answers[row][column] for row, column in chunk]
+        sums = _answer_logliks(model, out.cache, mask, first, [row for row, _ in chunk], chunk_answers, pad)
+        for (row, column), value in zip(chunk, sums, strict=True):
+            scores[row, column] = value
+    return scores
+
+
+def _answer_logliks(
+    model: Any,
+    cache: Any,
+    prompt_mask: torch.Tensor,
+    first: torch.Tensor,
+    rows: list[int],
+    answers: list[list[int]],
+    pad: int,
+) -> list[float]:
+    """Sum of each answer's token log-probabilities after its prompt (`rows`: the prompt of each
+    answer in the cached batch; `first`: each prompt's log-probabilities of the next token).
+    Answers are padded on the right, where nothing before them can see the padding."""
+    device = prompt_mask.device
+    span = max(len(ids) for ids in answers)
+    index = torch.tensor(rows, device=device)
+    tokens = torch.tensor([ids + [pad] * (span - len(ids)) for ids in answers], device=device)
+    real = torch.tensor([[1] * len(ids) + [0] * (span - len(ids)) for ids in answers], device=device)
+    prefix = prompt_mask[index]
+    positions = prefix.sum(dim=-1, keepdim=True) + torch.arange(span, device=device)
+    pair_cache = copy.deepcopy(cache)  # a pass appends the answers to the cache it is given
+    pair_cache.batch_select_indices(index)
+    picked = first[index].gather(-1, tokens[:, :1]).squeeze(-1)
+    if span > 1:
+        with torch.no_grad():
+            logits = model(
+                input_ids=tokens[:, :-1],
+                attention_mask=torch.cat([prefix, real[:, :-1]], dim=-1),
+                position_ids=positions[:, :-1],
+                cache=pair_cache,
+                use_cache=True,
+            ).logits
+        following = (
+            torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
+        )
+        picked = picked + (following * real[:, 1:]).sum(dim=-1)
+    return picked.tolist()
