@@ -174,9 +174,9 @@ def _targets(project: Project, target: str, ids: list[int] | None, limit: int | 
         raise InvalidInput(f"ids: not {what} of this project: {missing}.", field="ids")
     if not found:
         raise InvalidInput(
-            "There is nothing to suggest for: the queue has no waiting inputs."
+            "target: the queue has no waiting inputs, so there is nothing to suggest for."
             if target == SuggestionTarget.QUEUE
-            else "There is nothing to suggest for: the project has no draft without an output.",
+            else "target: the project has no draft without an output, so there is nothing to suggest for.",
             field="target",
         )
     return sorted(found) if ids is not None else found
@@ -290,6 +290,7 @@ def _suggest(run: SuggestionRun, work: Path) -> None:
         adapter_sha256=run.adapter_sha256 or None,
     )
     if project.task_type == TaskType.CLASSIFICATION:
+        card["extraction"] = "none: the suggestion is the most probable label of the set"
         card["decoding"] = {
             "strategy": "label_scores",
             "rule": "each label's log-likelihood as the answer (its tokens and the end token), "
