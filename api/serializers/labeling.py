@@ -49,7 +49,7 @@ class SuggestionAlternativeOutput(serializers.Serializer):
     probability = serializers.FloatField()
 
 
-class SuggestionOutput(serializers.Serializer):
+class ItemSuggestionOutput(serializers.Serializer):
     """A model suggestion for an item (a suggestion with its run loaded)."""
 
     id = serializers.IntegerField()
@@ -69,7 +69,7 @@ class SuggestionOutput(serializers.Serializer):
     run = serializers.IntegerField(source="run_id", help_text="The suggestion run that made it.")
 
 
-@extend_schema_field(SuggestionOutput(allow_null=True))
+@extend_schema_field(ItemSuggestionOutput(allow_null=True))
 class ItemSuggestionField(serializers.Field):
     """The item's latest model suggestion as the caller may see it: null without one, and null
     for an item of the blind sample until the caller answered it (context `user`; without one,
@@ -81,7 +81,7 @@ class ItemSuggestionField(serializers.Field):
 
     def to_representation(self, item: LabelingItem) -> Any:
         found: Suggestion | None = suggestion_use.visible_suggestion(item, self.context.get("user"))
-        return SuggestionOutput(found).data if found is not None else None
+        return ItemSuggestionOutput(found).data if found is not None else None
 
 
 class AnnotationOutput(serializers.Serializer):
