@@ -28,7 +28,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.observability import bind_job
-from curation.errors import Conflict, InvalidInput
+from curation.errors import InvalidInput
 from curation.freeze.formats import Item, Rendering
 from curation.models import (
     DatasetVersion,
@@ -46,7 +46,7 @@ from curation.models.examples import decode_input
 from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
-from curation.services.jobs import job_fail_if_running, job_update
+from curation.services.jobs import job_cancel_request, job_fail_if_running, job_update
 from curation.services.labeling_order import priorities_from_suggestions
 from evaluation import eligibility
 from evaluation.models import Comparison, Deployment, SuggestionRun, SuggestionTarget, Verdict
@@ -185,16 +185,7 @@ def _targets(project: Project, target: str, ids: list[int] | None, limit: int | 
 def suggestion_run_cancel(*, run: SuggestionRun, user: User | None) -> SuggestionRun:
     """A queued run is cancelled at once; a running one stops after its current chunk."""
     with transaction.atomic():
-        run = SuggestionRun.objects.select_for_update().get(pk=run.pk)
-        if run.is_finished:
-            raise Conflict(f"Suggestion run {run.pk} already {run.status}; there is nothing to cancel.")
-        before = run.status
-        run.cancel_requested = True
-        fields = ["cancel_requested"]
-        if run.status == JobStatus.QUEUED:
-            run.status, run.finished_at = JobStatus.CANCELLED, timezone.now()
-            fields += ["status", "finished_at"]
-        run.save(update_fields=fields)
+        run, before = job_cancel_request(SuggestionRun, run.pk, f"Suggestion run {run.pk}")
         summary = f"Cancelled suggestion run {run.pk} (it was {before})"
         audit(project=run.project_id, actor=user, action="suggestion_run.cancel", target=run, summary=summary)
     return run

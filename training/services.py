@@ -21,12 +21,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.observability import bind_job
-from curation.errors import Conflict, InvalidInput
+from curation.errors import InvalidInput
 from curation.freeze.formats import chat_messages
 from curation.models import DatasetVersion, JobStatus
 from curation.services import version_exports
 from curation.services.audit import audit
-from curation.services.jobs import job_update
+from curation.services.jobs import job_cancel_request, job_update
 from training import artifacts
 from training.hyperparameters import hyperparameters_resolve, lora_resolve
 from training.models import TrainingMetric, TrainingRun
@@ -98,16 +98,7 @@ def _checked_base_model(base_model: str) -> str:
 def run_cancel(*, run: TrainingRun, user: User | None) -> TrainingRun:
     """A queued run is cancelled at once; a running one stops before its next step."""
     with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        if run.is_finished:
-            raise Conflict(f"Training run {run.pk} already {run.status}; there is nothing to cancel.")
-        before = run.status
-        run.cancel_requested = True
-        fields = ["cancel_requested"]
-        if run.status == JobStatus.QUEUED:
-            run.status, run.finished_at = JobStatus.CANCELLED, timezone.now()
-            fields += ["status", "finished_at"]
-        run.save(update_fields=fields)
+        run, before = job_cancel_request(TrainingRun, run.pk, f"Training run {run.pk}")
         summary = f"Cancelled training run {run.pk} (it was {before})"
         project_id = DatasetVersion.objects.values_list("project_id", flat=True).get(pk=run.version_id)
         audit(project=project_id, actor=user, action="training_run.cancel", target=run, summary=summary)

@@ -14,6 +14,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from config.observability import bind_job
+from curation.errors import Conflict
 from curation.models import Job, JobStatus
 from curation.services.heartbeat import beating, heartbeat_forget
 
@@ -116,6 +117,30 @@ def job_update(job: Job, **fields: Any) -> None:
     for name, value in fields.items():
         setattr(job, name, value)
     type(job)._default_manager.filter(pk=job.pk).update(**fields)
+
+
+class Cancellable(Protocol):
+    status: str
+    cancel_requested: bool
+    finished_at: Any
+
+
+def job_cancel_request(model: type[JobT], pk: int, what: str) -> tuple[JobT, str]:
+    """Cancel a job whose worker checks `cancel_requested` (in the caller's transaction): a queued
+    one at once, a running one when its worker next looks. The locked job and the status it had;
+    Conflict for a finished one, naming it as `what` ("Training run 7")."""
+    job = model._default_manager.select_for_update().get(pk=pk)
+    if job.is_finished:
+        raise Conflict(f"{what} already {job.status}; there is nothing to cancel.")
+    before = job.status
+    cancellable: Cancellable = job  # type: ignore[assignment]
+    cancellable.cancel_requested = True
+    fields = ["cancel_requested"]
+    if before == JobStatus.QUEUED:
+        cancellable.status, cancellable.finished_at = JobStatus.CANCELLED, timezone.now()
+        fields += ["status", "finished_at"]
+    job.save(update_fields=fields)
+    return job, before
 
 
 def job_fail_if_running(job: Job, error: str, **fields: Any) -> bool:
