@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
+from django.db import connection
+
 from curation.errors import InvalidInput
 from curation.models import (
     AssignmentState,
@@ -100,10 +102,27 @@ def suggestion_blind(project: Project, input_hash: str) -> bool:
 def latest_suggestion(
     *, item: LabelingItem | None = None, example: Example | None = None
 ) -> Suggestion | None:
-    """The suggestion of the latest succeeded run for a queued item or a draft, with its run."""
-    found = Suggestion.objects.filter(run__status=JobStatus.SUCCEEDED).select_related("run")
-    found = found.filter(item=item) if item is not None else found.filter(example=example)
-    return found.order_by("-run_id").first()
+    """The suggestion of the latest succeeded run for a queued item or a draft, with its run.
+
+    Every answer and every label page asks, and most items have none: the id is looked up in
+    one plain query first, and the suggestion loaded only when there is one (the run without
+    its list of targets, which may hold thousands of ids)."""
+    column, target = ("item_id", item) if item is not None else ("example_id", example)
+    with connection.cursor() as cursor:
+        cursor.execute(LATEST_SQL.format(column=column), [getattr(target, "pk", None), JobStatus.SUCCEEDED])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Suggestion.objects.select_related("run").defer(*HEAVY_RUN_FIELDS).get(pk=row[0])
+
+
+LATEST_SQL = (
+    f"SELECT suggestion.id FROM {Suggestion._meta.db_table} suggestion"
+    f" JOIN {Suggestion._meta.get_field('run').related_model._meta.db_table} run"  # type: ignore[union-attr]
+    " ON run.id = suggestion.run_id WHERE suggestion.{column} = %s AND run.status = %s"
+    " ORDER BY suggestion.run_id DESC LIMIT 1"
+)
+HEAVY_RUN_FIELDS = ("run__target_ids", "run__prompt_card", "run__environment", "run__traceback")
 
 
 def shown_suggestion(item: LabelingItem) -> Suggestion | None:
@@ -138,7 +157,7 @@ def item_suggestion(item: LabelingItem, suggestion_id: Any) -> Suggestion | None
     found = (
         Suggestion.objects.filter(pk=wanted, item=item, run__status=JobStatus.SUCCEEDED) if wanted else None
     )
-    suggestion = found.select_related("run").first() if found is not None else None
+    suggestion = found.select_related("run").defer(*HEAVY_RUN_FIELDS).first() if found is not None else None
     if suggestion is None:
         raise InvalidInput(
             f"suggestion {suggestion_id!r} is not a suggestion of item {item.pk} from a finished "
