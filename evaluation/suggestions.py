@@ -31,7 +31,6 @@ from config.observability import bind_job
 from curation.errors import InvalidInput
 from curation.freeze.formats import Item, Rendering
 from curation.models import (
-    DatasetVersion,
     Example,
     ExampleStatus,
     ItemStatus,
@@ -47,7 +46,7 @@ from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_cancel_request, job_fail_if_running, job_update
-from curation.services.labeling_order import priorities_from_suggestions
+from curation.services.labeling_order import latest_frozen_version, priorities_from_suggestions
 from evaluation import eligibility
 from evaluation.models import Comparison, Deployment, SuggestionRun, SuggestionTarget, Verdict
 from evaluation.services import MAX_FEW_SHOT, adapter_folder, conversation, few_shot_items, prompt_card
@@ -92,7 +91,7 @@ def suggestion_run_create(
         raise InvalidInput("base_model: give the path of a model folder or a model id.", field="base_model")
     if not 0 <= few_shot <= MAX_FEW_SHOT:
         raise InvalidInput(f"few_shot must be between 0 and {MAX_FEW_SHOT}.", field="few_shot")
-    version = training_run.version if training_run is not None else latest_frozen(project)
+    version = training_run.version if training_run is not None else latest_frozen_version(project)
     if few_shot and version is None:
         raise InvalidInput(
             "few_shot: the project has no frozen version to draw examples from; freeze one or use 0.",
@@ -120,10 +119,6 @@ def suggestion_run_create(
 
         transaction.on_commit(lambda: suggest.delay(run.pk))
     return run
-
-
-def latest_frozen(project: Project) -> DatasetVersion | None:
-    return DatasetVersion.objects.filter(project=project, status="frozen").order_by("-number").first()
 
 
 def shipped_runs(project: Project) -> QuerySet[TrainingRun]:
