@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from curation import filters as query
 from curation.errors import InvalidInput, NotFound
-from curation.models import JobHeartbeat, Project, Role, Suggestion
+from curation.models import Project, Role, Suggestion
 from curation.numbering import numbered
 from curation.roles import AnyUser, require_role
 from curation.selectors import as_id
@@ -159,11 +159,6 @@ def suggestion_run_get(*, user: AnyUser, run_id: Any, min_role: str = Role.REVIE
 def suggestions_of(*, run: SuggestionRun) -> QuerySet[Suggestion]:
     """The run's suggestions with the input each is for (a queued item's or a draft's)."""
     return Suggestion.objects.filter(run=run).select_related("item", "example").order_by("id")
-
-
-def heartbeat_of(run: SuggestionRun) -> JobHeartbeat | None:
-    """The running job's last heartbeat (none once it has finished)."""
-    return JobHeartbeat.objects.filter(kind=run._meta.label_lower, object_id=run.pk).first()
 
 
 def project_training_run(*, project: Project, run_id: int) -> TrainingRun:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from curation.errors import ApplicationError
 from curation.models import JobStatus, Role
+from curation.services.heartbeat import heartbeat_of
 from curation.views.common import abilities, django_errors, project_for, signed_in
 from evaluation import selectors
 from evaluation.forms import SuggestionRunForm
@@ -56,7 +57,7 @@ def suggestion_run_detail(request: HttpRequest, suggestion_run_id: int) -> HttpR
     context = {
         **abilities(request, run.project),
         "run": run,
-        "heartbeat": selectors.heartbeat_of(run),
+        "heartbeat": heartbeat_of(run),
         "quality": suggestion_quality(run) if succeeded else None,
         "scopes": [SCOPE_LABELS[scope] for scope in SCOPES],
         "suggestions": selectors.suggestions_of(run=run)[:SHOWN],

@@ -5,8 +5,8 @@ from rest_framework import serializers
 
 from api.serializers.common import JobOutput, StrictInputSerializer
 from curation.models import Suggestion
+from curation.services.heartbeat import heartbeat_of
 from evaluation.models import SuggestionRun, SuggestionTarget
-from evaluation.selectors import heartbeat_of
 from evaluation.services import MAX_FEW_SHOT
 from evaluation.suggestion_quality import suggestion_quality
 

@@ -85,6 +85,11 @@ def _stamp(kind: str, object_id: int, host: str, *, create: bool) -> None:
         JobHeartbeat.objects.filter(kind=kind, object_id=object_id).update(beat_at=now)
 
 
+def heartbeat_of(row: models.Model) -> JobHeartbeat | None:
+    """The running job's last heartbeat (none once it has finished)."""
+    return JobHeartbeat.objects.filter(kind=_kind(row), object_id=row.pk).first()
+
+
 def heartbeat_forget(row: models.Model) -> None:
     """Drop the heartbeat of a job that has finished."""
     JobHeartbeat.objects.filter(kind=_kind(row), object_id=row.pk).delete()
