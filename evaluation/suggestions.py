@@ -18,6 +18,7 @@ import socket
 import tempfile
 import traceback
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from curation.models import (
     LabelingItem,
     LabelingOrder,
     Project,
+    Split,
     Suggestion,
     TaskType,
 )
@@ -55,6 +57,7 @@ from training.models import TrainingRun
 
 log = logging.getLogger(__name__)
 
+REFERENCE_OUTPUTS = 1000  # train outputs that size a generated answer's room
 CHUNK = 256  # inputs asked and stored at a time; a cancel is seen between chunks
 
 
@@ -265,7 +268,7 @@ def _suggest(run: SuggestionRun, work: Path) -> None:
     job_update(run, environment=modeling.environment())
     model, tokenizer = generate.load(run.base_model, adapter)
     limit = _max_seq_length(run)
-    new_tokens = _new_tokens(run, tokenizer, shots)
+    new_tokens = _new_tokens(run, tokenizer)
     card = prompt_card(
         task_type=project.task_type,
         tokenizer=tokenizer,
@@ -319,19 +322,18 @@ def _max_seq_length(run: SuggestionRun) -> int:
     return int(chosen.get("max_seq_length") or HYPERPARAMETER_DEFAULTS["max_seq_length"])
 
 
-def _new_tokens(run: SuggestionRun, tokenizer: Any, shots: list[Item]) -> int:
-    """Room for an answer: as evaluation sizes it from reference answers, here the version's
-    train outputs (a seeded sample), else settings.FINCH_SUGGESTION_MAX_NEW_TOKENS."""
+def _new_tokens(run: SuggestionRun, tokenizer: Any) -> int:
+    """Room for an answer: as evaluation sizes it from reference answers, here the first
+    REFERENCE_OUTPUTS train outputs of the version, else settings.FINCH_SUGGESTION_MAX_NEW_TOKENS."""
     from evaluation import generate
 
     if run.project.task_type == TaskType.CLASSIFICATION:
         return 0  # labels are scored, not generated
-    if run.version is None:
+    train = version_exports.items(run.version, Split.TRAIN) if run.version is not None else iter(())
+    references = [item.output for item in islice(train, REFERENCE_OUTPUTS)]
+    if not references:
         return int(settings.FINCH_SUGGESTION_MAX_NEW_TOKENS)
-    references = [item.output for item in version_exports.items(run.version, "train")][:1000] or [
-        shot.output for shot in shots
-    ]
-    return generate.max_new_tokens(tokenizer, references) if references else 256
+    return generate.max_new_tokens(tokenizer, references)
 
 
 def _chunks(run: SuggestionRun) -> Iterator[list[LabelingItem | Example]]:
