@@ -303,8 +303,15 @@ CANDIDATE_FROM = (
 )
 CANDIDATE_ORDER = " ORDER BY item.coverage, item.priority, item.id LIMIT 1 FOR UPDATE SKIP LOCKED"
 CANDIDATE_SQL = f"SELECT item.id {CANDIDATE_FROM}{CANDIDATE_ORDER}"
-CLAIM_SQL = (
-    f"WITH state AS (SELECT {HOLDS_LIVE_CLAIM_SQL} AS holds_one, {EXPIRED_WAITING_SQL} AS expired_waiting),"
+# A claim is a lease that expires: PostgreSQL may commit it without waiting for the WAL to reach
+# the disk (synchronous_commit off, for the claim's own transaction only). A crash can then lose
+# the last fraction of a second of claims, each whole (its slot and its row go together), and the
+# item is handed out again; an answer still commits durably. Where a caller holds a transaction
+# open, the setting would cover all of it, so it is left as it is there.
+ASYNC_COMMIT_SQL = ", set_config('synchronous_commit', 'off', true) AS async_commit"
+CLAIM_SQL_TEMPLATE = (
+    f"WITH state AS (SELECT {HOLDS_LIVE_CLAIM_SQL} AS holds_one, {EXPIRED_WAITING_SQL} AS expired_waiting"
+    "{async_commit}),"
     f" candidate AS (SELECT item.id {CANDIDATE_FROM}"
     f" AND NOT (SELECT holds_one OR expired_waiting FROM state){CANDIDATE_ORDER}),"
     " taken AS (UPDATE curation_labelingitem item SET coverage = item.coverage + 1 FROM candidate"
@@ -317,6 +324,8 @@ CLAIM_SQL = (
     " SELECT taken.*, claim.id AS claim_id, state.holds_one, state.expired_waiting"
     " FROM state LEFT JOIN (taken JOIN claim ON claim.item_id = taken.id) ON true"
 )
+CLAIM_SQL = CLAIM_SQL_TEMPLATE.format(async_commit="")
+CLAIM_ASYNC_COMMIT_SQL = CLAIM_SQL_TEMPLATE.format(async_commit=ASYNC_COMMIT_SQL)
 
 
 def _claim_next_postgresql(project: Project, user: User, now: datetime) -> ClaimAttempt:
@@ -325,8 +334,9 @@ def _claim_next_postgresql(project: Project, user: User, now: datetime) -> Claim
     at once."""
     expires_at = now + claim_lifetime()
     params = [*queue_state_params(project, user, now), project.pk, user.pk, user.pk, now, expires_at]
-    with transaction.atomic() if connection.in_atomic_block else nullcontext():
-        (row,) = LabelingItem.objects.raw(CLAIM_SQL, params)
+    in_transaction = connection.in_atomic_block
+    with transaction.atomic() if in_transaction else nullcontext():
+        (row,) = LabelingItem.objects.raw(CLAIM_SQL if in_transaction else CLAIM_ASYNC_COMMIT_SQL, params)
     if row.claim_id is None:  # type: ignore[attr-defined]
         return ClaimAttempt(None, row.holds_one, row.expired_waiting)  # type: ignore[attr-defined]
     row.project = project

@@ -215,6 +215,30 @@ def test_a_hand_out_is_one_statement_held_back_by_a_live_or_expired_claim(team: 
     assert not LabelingAssignment.objects.filter(annotator=holder).exists()
 
 
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return str(cursor.fetchone()[0])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement claim is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_alone_commits_without_waiting_for_the_disk_and_nothing_else_does(team: Team) -> None:
+    queue(team.project, "first", "second")
+    (user,) = annotators(team.project, 1)
+    with CaptureQueriesContext(connection) as statements:
+        claim = next_assignment(project=team.project, user=user)
+    assert claim is not None and LabelingAssignment.objects.filter(pk=claim.pk).exists()
+    assert "set_config('synchronous_commit', 'off', true)" in statements[0]["sql"]
+    assert synchronous_commit() == "on"  # its own transaction only: the answer commits durably
+    annotation_submit(item=claim.item, user=user, output="card_arrival")
+    with transaction.atomic():  # a caller's transaction keeps the setting it has
+        with CaptureQueriesContext(connection) as statements:
+            assert next_assignment(project=team.project, user=user) is not None
+        assert "synchronous_commit" not in statements[0]["sql"]
+        assert synchronous_commit() == "on"
+
+
 def test_a_skip_returns_the_slot_and_is_not_handed_to_the_same_annotator_again(team: Team) -> None:
     (item,) = queue(team.project, "hard to say")
     skipper, other = annotators(team.project, 2)
