@@ -56,11 +56,14 @@ class BaseModel(models.Model):
 
     @property
     def parameters_label(self) -> str:
-        """The parameter count as people say it: 134.5M, 7.2B ("" when unknown)."""
+        """The parameter count as people say it: 37.0K, 134.5M, 7.2B ("" when unknown)."""
         count = self.parameter_count
         if not count:
             return ""
-        return f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.1f}M"
+        for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+            if count >= size:
+                return f"{count / size:.1f}{unit}"
+        return str(count)
 
 
 class TrainingRun(Job):

@@ -89,7 +89,9 @@ def tiny_copy(tiny_model: str, tmp_path: Path) -> Path:
     return Path(shutil.copytree(tiny_model, tmp_path / "tiny-copy"))
 
 
-def base_model_row(name: str, path: str, recommended: dict[str, Any] | None = None, **fields: Any) -> BaseModel:
+def base_model_row(
+    name: str, path: str, recommended: dict[str, Any] | None = None, **fields: Any
+) -> BaseModel:
     """A registry record without files behind it: for pages and forms, which read the record only."""
     defaults: dict[str, Any] = {
         "weights_sha256": "a" * 64,

@@ -31,7 +31,9 @@ def test_a_folder_is_registered_with_its_name_license_and_settings(tiny_copy: Pa
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(json.dumps({"hyperparameters": {"learning_rate": 0.001}, "lora": {"r": 8}}))
 
-    out = imported(str(tiny_copy), "--name", "tiny-v1", "--license", "mit", "--recommend-json", str(settings_file))
+    out = imported(
+        str(tiny_copy), "--name", "tiny-v1", "--license", "mit", "--recommend-json", str(settings_file)
+    )
 
     model = BaseModel.objects.get()
     assert f"base model tiny-v1: {tiny_copy.resolve()} (registered;" in out
@@ -83,7 +85,10 @@ def test_a_folder_that_is_not_a_model_is_refused(tiny_copy: Path, damage: Any, m
         (["{folder}/model.safetensors"], "is not a GGUF file"),
         (["{folder}", "--name", "Not A Slug"], "name 'Not A Slug': use lowercase letters"),
         (["{folder}", "--recommend-json", "{folder}/config.json"], "unknown section"),
-        (["{folder}", "--recommend-json", "{folder}/bad.json"], r"hyperparameters: unknown setting\(s\) learnng_rate"),
+        (
+            ["{folder}", "--recommend-json", "{folder}/bad.json"],
+            r"hyperparameters: unknown setting\(s\) learnng_rate",
+        ),
         (["{folder}", "--recommend-json", "{folder}/absent.json"], "cannot be read as JSON"),
         (["--bundled", "smollm2", "--name", "mine"], "--bundled takes no --name"),
     ],
@@ -108,7 +113,9 @@ def test_a_gguf_that_fails_after_conversion_leaves_nothing(
     settings.FINCH_BASE_MODELS_DIR = tmp_path / "models"
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"GGUF" + b"\0" * 64)
-    monkeypatch.setattr(registry, "gguf_to_folder", lambda source, folder: shutil.copytree(tiny_model, folder))
+    monkeypatch.setattr(
+        registry, "gguf_to_folder", lambda source, folder: shutil.copytree(tiny_model, folder)
+    )
 
     def interrupted(**arguments: Any) -> None:
         raise KeyboardInterrupt
@@ -170,7 +177,9 @@ def test_make_tiny_model_registers_what_it_writes(tmp_path: Path) -> None:
     # --if-missing keeps it; without, a registered model is never rewritten
     call_command("make_tiny_model", str(folder), "--if-missing", stdout=StringIO())
     assert BaseModel.objects.count() == 1
-    with pytest.raises(CommandError, match="is registered as tiny-banking77: a registered model is never rewritten"):
+    with pytest.raises(
+        CommandError, match="is registered as tiny-banking77: a registered model is never rewritten"
+    ):
         call_command("make_tiny_model", str(folder), stdout=StringIO())
     assert registry.verify_for_load(model) == model.weights_sha256
 
