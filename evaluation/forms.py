@@ -24,8 +24,11 @@ class SuggestionRunForm(forms.Form):
     base_model = forms.CharField(
         required=False,
         max_length=500,
-        label="Base model folder",
-        help_text="For the base model: a folder the workers can read (or a model id in their offline cache).",
+        label="Base model",
+        help_text=(
+            "For the base model: a registered model's name, or a folder the workers can read (or a model id "
+            "in their offline cache)."
+        ),
     )
     few_shot = forms.IntegerField(
         required=False,

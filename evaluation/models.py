@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from curation.models import DatasetVersion, Job, JobStatus, Project
-from training.models import TrainingRun
+from training.models import BaseModel, TrainingRun
 
 
 class EvalRun(Job):
@@ -18,6 +18,11 @@ class EvalRun(Job):
         TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="eval_runs"
     )
     base_model = models.CharField(max_length=500)
+    # As on training runs: PROTECT keeps the record a run was checked against.
+    registered_model = models.ForeignKey(
+        BaseModel, null=True, blank=True, on_delete=models.PROTECT, related_name="eval_runs"
+    )
+    base_model_sha256 = models.CharField(max_length=64, blank=True, help_text="Of the weights loaded.")
     few_shot = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=200, blank=True)
     # How every item was put to the model and read back: the same for baseline and tuned runs.
@@ -217,6 +222,10 @@ class SuggestionRun(Job):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="suggestion_runs")
     base_model = models.CharField(max_length=500)
+    registered_model = models.ForeignKey(
+        BaseModel, null=True, blank=True, on_delete=models.PROTECT, related_name="suggestion_runs"
+    )
+    base_model_sha256 = models.CharField(max_length=64, blank=True, help_text="Of the weights loaded.")
     training_run = models.ForeignKey(
         TrainingRun, null=True, blank=True, on_delete=models.PROTECT, related_name="suggestion_runs"
     )

@@ -27,9 +27,9 @@ from training.models import TrainingRun
 
 def eval_run_list(*, user: AnyUser, filters: dict[str, str] | None = None) -> QuerySet[EvalRun]:
     filters = filters or {}
-    runs = EvalRun.objects.select_related("version__project", "training_run", "created_by").filter(
-        version__project__in=Project.objects.for_user(user)
-    )
+    runs = EvalRun.objects.select_related(
+        "version__project", "training_run", "registered_model", "created_by"
+    ).filter(version__project__in=Project.objects.for_user(user))
     if (project_id := query.object_id(filters.get("project"), "project")) is not None:
         runs = runs.filter(version__project_id=project_id)
     if (version_id := query.object_id(filters.get("version"), "version")) is not None:
@@ -137,16 +137,19 @@ def drift_report_job_get(*, user: AnyUser, job_id: Any) -> DriftReportJob:
 
 def suggestion_run_list(*, user: AnyUser, project: Project) -> QuerySet[SuggestionRun]:
     """The project's suggestion runs, newest first, numbered per project (the caller checks the role)."""
-    runs = SuggestionRun.objects.select_related("project", "training_run", "created_by").filter(
-        project=project, project__in=Project.objects.for_user(user)
-    )
+    runs = SuggestionRun.objects.select_related(
+        "project", "training_run", "registered_model", "created_by"
+    ).filter(project=project, project__in=Project.objects.for_user(user))
     return numbered(runs, "project").order_by("-id")
 
 
 def suggestion_run_get(*, user: AnyUser, run_id: Any, min_role: str = Role.REVIEWER) -> SuggestionRun:
     """A run of one of the user's projects; reviewers and leads read them, leads act on them."""
     run = (
-        numbered(SuggestionRun.objects.select_related("project", "training_run", "created_by"), "project")
+        numbered(
+            SuggestionRun.objects.select_related("project", "training_run", "registered_model", "created_by"),
+            "project",
+        )
         .filter(pk=as_id(run_id), project__in=Project.objects.for_user(user))
         .first()
     )

@@ -27,10 +27,11 @@ from curation.services.audit import audit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_fail_if_running, job_update
 from evaluation import eligibility, extract, metrics, stats
-from evaluation.models import Comparison, EvalPrediction, EvalRun, Verdict
+from evaluation.models import Comparison, EvalPrediction, EvalRun, SuggestionRun, Verdict
 from training import artifacts
 from training.models import TrainingRun
 from training.prompts import Messages
+from training.registry import resolve_for_launch, sha256_for_load
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +67,20 @@ def eval_run_create(
         )
     if not 0 <= few_shot <= MAX_FEW_SHOT:
         raise InvalidInput(f"few_shot must be between 0 and {MAX_FEW_SHOT}.", field="few_shot")
-    base_model = (base_model or "").strip()
+    base_model, registered = resolve_for_launch(base_model or "")
     if training_run is not None:
         base_model = _checked_training_run(training_run, version, base_model)
+        registered = training_run.registered_model
     if not base_model:
-        raise InvalidInput("base_model: give the path of a model folder or a model id.", field="base_model")
+        raise InvalidInput(
+            "base_model: give a registered model's name, the path of a model folder or a model id.",
+            field="base_model",
+        )
     run = EvalRun.objects.create(
         version=version,
         training_run=training_run,
         base_model=base_model,
+        registered_model=registered,
         few_shot=few_shot,
         name=name.strip(),
         primary_metric=metrics.PRIMARY[version.project.task_type],
@@ -115,7 +121,9 @@ def _checked_training_run(run: TrainingRun, version: DatasetVersion, base_model:
 
 def eval_execute(run_id: int) -> None:
     """The task's body: answer every eval item, score, store; a redelivered run starts over."""
-    run = EvalRun.objects.select_related("version__project", "training_run").get(pk=run_id)
+    run = EvalRun.objects.select_related("version__project", "training_run", "registered_model").get(
+        pk=run_id
+    )
     with bind_job("EvalRun", run.pk, run.version.project_id):
         _execute(run)
 
@@ -148,6 +156,19 @@ def _execute(run: EvalRun) -> None:
     heartbeat_forget(run)
 
 
+def loaded_sha256(run: EvalRun | SuggestionRun) -> str:
+    """The base model's weights' sha256, checked before they load (an eval or suggestion run): a
+    registered model must match its registration, and an adapter's base the weights it was trained
+    on."""
+    training_run = run.training_run
+    return sha256_for_load(
+        base_model=run.base_model,
+        registered=run.registered_model,
+        expected=training_run.base_model_sha256 if training_run is not None else "",
+        expected_by=f"Training run {training_run.pk}" if training_run is not None else "",
+    )
+
+
 def eval_run_fail_stale(run: EvalRun, error: str) -> bool:
     """Fail a run whose worker died (the reaper's call) and drop any predictions it stored."""
     with transaction.atomic():
@@ -170,7 +191,7 @@ def _evaluate(run: EvalRun, work: Path) -> None:
     rendering = version_exports.rendering(version)
     shots = few_shot_items(version, run.few_shot)
     adapter = adapter_folder(run.training_run, work) if run.training_run is not None else None
-    job_update(run, environment=modeling.environment())
+    job_update(run, environment=modeling.environment(), base_model_sha256=loaded_sha256(run))
     model, tokenizer = generate.load(run.base_model, adapter)
     limit = eligibility.max_seq_length(run)
     found = eligibility.eligible(

@@ -17,7 +17,7 @@ from evaluation import selectors
 from evaluation.forms import SuggestionRunForm
 from evaluation.suggestion_quality import SCOPE_LABELS, SCOPES, suggestion_quality
 from evaluation.suggestions import shipped_runs, suggestion_run_cancel, suggestion_run_create
-from training.base_models import base_model_suggestions
+from training.base_models import offered_models
 
 SHOWN = 50  # suggestions listed on a run's page; the API pages through all of them
 # The service names the training run; the form offers it as the model.
@@ -39,12 +39,15 @@ def suggestion_runs(request: HttpRequest, project_id: int) -> HttpResponse:
         except ApplicationError as exc:
             field = FORM_FIELDS.get(exc.field or "", exc.field)
             form.add_error(field if field in form.fields else None, exc.message)
+    base_models = offered_models()
     form.fields["base_model"].widget.attrs["list"] = "suggest-base-models"
+    if len(base_models) == 1:  # the one registered model is the likely choice
+        form.fields["base_model"].initial = base_models[0].name
     context = {
         **abilities(request, project),
         "runs": selectors.suggestion_run_list(user=request.user, project=project),
         "form": form,
-        "base_models": base_model_suggestions(),
+        "base_models": base_models,
     }
     return render(request, "evaluation/suggestion_runs.html", context)
 

@@ -51,9 +51,18 @@ from curation.services.jobs import job_cancel_request, job_fail_if_running, job_
 from curation.services.labeling_order import latest_frozen_version, priorities_from_suggestions
 from evaluation import eligibility
 from evaluation.models import Comparison, Deployment, SuggestionRun, SuggestionTarget, Verdict
-from evaluation.services import MAX_FEW_SHOT, adapter_folder, conversation, few_shot_items, prompt_card
+from evaluation.services import (
+    MAX_FEW_SHOT,
+    adapter_folder,
+    conversation,
+    few_shot_items,
+    loaded_sha256,
+    prompt_card,
+)
 from training.hyperparameters import HYPERPARAMETER_DEFAULTS
 from training.models import TrainingRun
+from training.preflight import PreflightError
+from training.registry import resolve_for_launch
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +96,15 @@ def suggestion_run_create(
     (`"drafts"`), the `ids` given or the next `limit` the queue would hand out."""
     if deployment is not None:
         training_run = deployment.training_run
+    base_model, registered = resolve_for_launch(base_model or "")
     if training_run is not None:
         base_model = _checked_adapter(project, training_run, deployment)
-    base_model = (base_model or "").strip()
+        registered = training_run.registered_model
     if not base_model or len(base_model) > 500:
-        raise InvalidInput("base_model: give the path of a model folder or a model id.", field="base_model")
+        raise InvalidInput(
+            "base_model: give a registered model's name, the path of a model folder or a model id.",
+            field="base_model",
+        )
     if not 0 <= few_shot <= MAX_FEW_SHOT:
         raise InvalidInput(f"few_shot must be between 0 and {MAX_FEW_SHOT}.", field="few_shot")
     version = training_run.version if training_run is not None else latest_frozen_version(project)
@@ -104,6 +117,7 @@ def suggestion_run_create(
     run = SuggestionRun.objects.create(
         project=project,
         base_model=base_model,
+        registered_model=registered,
         training_run=training_run,
         adapter_sha256=training_run.adapter_sha256 if training_run is not None else "",
         deployment=deployment,
@@ -199,7 +213,9 @@ class _Cancelled(Exception):
 def suggestion_run_execute(run_id: int) -> None:
     """The task's body: suggest for every target, then keep the suggestions; a redelivered run
     starts over (what an earlier attempt stored is dropped first)."""
-    run = SuggestionRun.objects.select_related("project", "training_run", "version").get(pk=run_id)
+    run = SuggestionRun.objects.select_related("project", "training_run", "version", "registered_model").get(
+        pk=run_id
+    )
     with bind_job("SuggestionRun", run.pk, run.project_id):
         _execute(run)
 
@@ -245,7 +261,7 @@ def _end_without_suggestions(run: SuggestionRun, status: str, error: str, trace:
 def _failure_message(exc: BaseException, run: SuggestionRun) -> str:
     from curation.errors import ApplicationError
 
-    if isinstance(exc, ApplicationError | eligibility.EvaluationFailed | ValueError):
+    if isinstance(exc, ApplicationError | eligibility.EvaluationFailed | PreflightError | ValueError):
         return str(exc)
     return (
         f"The suggestion run stopped on an unexpected error ({type(exc).__name__}); the worker's log "
@@ -265,7 +281,7 @@ def _suggest(run: SuggestionRun, work: Path) -> None:
     rendering = _rendering(run)
     shots = few_shot_items(run.version, run.few_shot) if run.version is not None else []
     adapter = adapter_folder(run.training_run, work) if run.training_run is not None else None
-    job_update(run, environment=modeling.environment())
+    job_update(run, environment=modeling.environment(), base_model_sha256=loaded_sha256(run))
     model, tokenizer = generate.load(run.base_model, adapter)
     limit = _max_seq_length(run)
     new_tokens = _new_tokens(run, tokenizer)

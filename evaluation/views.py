@@ -28,7 +28,7 @@ from evaluation.services import (
     send_back_for_review,
 )
 from training import selectors as training_selectors
-from training.base_models import base_model_suggestions
+from training.base_models import offered_models
 from training.models import TrainingRun
 
 
@@ -56,7 +56,7 @@ def leaderboard(request: HttpRequest, version_id: int) -> HttpResponse:
         "training_runs": numbered(TrainingRun.objects.filter(version=version), "version__project")
         .filter(status=JobStatus.SUCCEEDED)
         .order_by("-id"),
-        "base_models": base_model_suggestions(),
+        "base_models": offered_models(),
     }
     return render(request, "evaluation/leaderboard.html", context)
 

@@ -13,7 +13,12 @@ from rest_framework.test import APIClient
 
 from curation.models import Project, Role
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-from tests.training.support import frozen, smollm2_folder, tiny_model  # noqa: F401  # fixtures for every test module
+from tests.training.support import (  # noqa: F401  # fixtures for every test module
+    frozen,
+    smollm2_folder,
+    tiny_copy,
+    tiny_model,
+)
 
 
 @dataclass

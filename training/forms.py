@@ -3,6 +3,7 @@ from typing import Any
 from django import forms
 
 from curation.models import DatasetVersion
+from training.base_models import Offered
 
 
 class TrainingRunForm(forms.Form):
@@ -12,8 +13,9 @@ class TrainingRunForm(forms.Form):
     base_model = forms.CharField(
         max_length=500,
         help_text=(
-            "A model folder the workers can read: on a GPU host, or on this machine when training runs on "
-            "the CPU (or an id in their offline cache). Choosing a listed model fills in its recommended settings."
+            "A registered model's name, or a model folder the workers can read: on a GPU host, or on this "
+            "machine when training runs on the CPU (or an id in their offline cache). Choosing a registered "
+            "model fills in its recommended settings."
         ),
     )
     name = forms.CharField(required=False, max_length=200)
@@ -35,10 +37,10 @@ class TrainingRunForm(forms.Form):
     LORA = ("r", "alpha")
 
     def __init__(
-        self, *args: Any, versions: Any, base_models: dict[str, dict[str, Any]] | None = None, **kwargs: Any
+        self, *args: Any, versions: Any, base_models: list[Offered] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self._start_from_model(base_models or {})
+        self._start_from_model(base_models or [])
         version_field = self.fields["version"]
         assert isinstance(version_field, forms.ModelChoiceField)
         version_field.queryset = versions
@@ -47,14 +49,14 @@ class TrainingRunForm(forms.Form):
             f"{version.counts.get('eval', 0)} eval)"
         )
 
-    def _start_from_model(self, base_models: dict[str, dict[str, Any]]) -> None:
-        """One model offered: it is preselected and the fields start from its recommendations
-        (the page's script does the same when another listed model is chosen)."""
+    def _start_from_model(self, base_models: list[Offered]) -> None:
+        """One model registered: it is preselected and the fields start from its recommendations
+        (the page's script does the same when another registered model is chosen)."""
         if len(base_models) != 1 or self.is_bound:
             return
-        ((path, recommended),) = base_models.items()
-        self.initial.setdefault("base_model", path)
-        for name, value in recommended.items():
+        (model,) = base_models
+        self.initial.setdefault("base_model", model.name)
+        for name, value in model.settings.items():
             if name in self.fields:
                 self.initial.setdefault(name, value)
 

@@ -35,11 +35,12 @@ def compute_dtype(on: torch.device) -> torch.dtype | None:
 
 def config_sha256(base_model: str) -> str:
     """Of the model's config.json: which architecture and size a run was trained on."""
-    config = _resolve(base_model) / "config.json"
+    config = model_folder(base_model) / "config.json"
     return hashlib.sha256(config.read_bytes()).hexdigest()
 
 
-def _resolve(base_model: str) -> Path:
+def model_folder(base_model: str) -> Path:
+    """The folder of `base_model`: a local folder, or the snapshot of an id in the offline cache."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path = Path(base_model).expanduser()
     if path.is_dir():
@@ -60,7 +61,7 @@ def _resolve(base_model: str) -> Path:
 def tokenizer_load(base_model: str) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(_resolve(base_model)))
+    tokenizer = AutoTokenizer.from_pretrained(str(model_folder(base_model)))
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token  # pads are masked out; any id will do
     return tokenizer
@@ -73,7 +74,7 @@ def base_load(base_model: str, on: torch.device) -> Any:
     if on.type == "cuda":  # what stays fp32 (the LoRA weights, the loss) may use TF32 matmuls
         torch.backends.cuda.matmul.allow_tf32 = True
     model = AutoModelForCausalLM.from_pretrained(
-        str(_resolve(base_model)), dtype=dtype, attn_implementation="sdpa"
+        str(model_folder(base_model)), dtype=dtype, attn_implementation="sdpa"
     )
     return model.to(on)  # type: ignore[arg-type]  # transformers' stubs miss to(device)
 

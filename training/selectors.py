@@ -19,7 +19,7 @@ def run_list(*, user: AnyUser, filters: dict[str, str] | None = None) -> QuerySe
     """Runs of the user's projects, newest first, each with its per-project `number`; `project`,
     `version` and `status` narrow it."""
     filters = filters or {}
-    runs = TrainingRun.objects.select_related("version__project", "created_by").filter(
+    runs = TrainingRun.objects.select_related("version__project", "created_by", "registered_model").filter(
         version__project__in=Project.objects.for_user(user)
     )
     if (project_id := query.object_id(filters.get("project"), "project")) is not None:

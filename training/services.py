@@ -31,6 +31,7 @@ from training import artifacts
 from training.hyperparameters import hyperparameters_resolve, lora_resolve
 from training.models import TrainingMetric, TrainingRun
 from training.preflight import PreflightError, Prepared, prepare
+from training.registry import resolve_for_launch, sha256_for_load
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,11 @@ def run_create(
     train_count = int(version.counts.get("train", 0))
     if not train_count:
         raise InvalidInput(f"Version {version.number} has no train examples.", field="version")
-    base_model = _checked_base_model(base_model)
+    base_model, registered = resolve_for_launch(_checked_base_model(base_model))
     run = TrainingRun.objects.create(
         version=version,
         base_model=base_model,
+        registered_model=registered,
         name=name.strip(),
         lora=lora_resolve(lora),
         hyperparameters=hyperparameters_resolve(hyperparameters, train_count),
@@ -85,8 +87,9 @@ def run_create(
 
 
 def _checked_base_model(base_model: str) -> str:
-    """The name as given, refused only when it cannot name a model anywhere: where it exists is
-    for the GPU host to say (its preflight fails the run with a clear message)."""
+    """The name as given (a registered model's, a path or a hub id), refused only when it cannot
+    name a model anywhere: where it exists is for the GPU host to say (its preflight fails the run
+    with a clear message)."""
     value = (base_model or "").strip()
     if not value:
         raise InvalidInput("base_model: give the path of a model folder or a model id.", field="base_model")
@@ -110,7 +113,7 @@ def run_cancel(*, run: TrainingRun, user: User | None) -> TrainingRun:
 
 def run_execute(run_id: int) -> None:
     """The task's body: train, or resume after a lost worker, and record the outcome."""
-    run = TrainingRun.objects.select_related("version__project").get(pk=run_id)
+    run = TrainingRun.objects.select_related("version__project", "registered_model").get(pk=run_id)
     with bind_job("TrainingRun", run.pk, run.version.project_id):
         _execute(run)
 
@@ -190,6 +193,14 @@ def _train(run: TrainingRun, work: Path) -> None:
         environment=modeling.environment(),
         base_model_config_sha256=modeling.config_sha256(run.base_model),
     )
+    # Checked before anything loads; a resumed run must find the very weights it started on.
+    loaded = sha256_for_load(
+        base_model=run.base_model,
+        registered=run.registered_model,
+        expected=run.base_model_sha256,
+        expected_by=f"Training run {run.pk}'s first attempt",
+    )
+    job_update(run, base_model_sha256=loaded)
     tokenizer = modeling.tokenizer_load(run.base_model)
     prepared = _prepared(run, tokenizer)
     job_update(run, preflight=prepared.report)

@@ -1,5 +1,5 @@
-"""Training in the web UI: the project's runs with the launch form, and a run's page with its
-live loss curves, settings, reproducibility record and adapter."""
+"""Training in the web UI: the project's runs with the launch form, a run's page with its live
+loss curves, settings, reproducibility record and adapter, and the registered base models."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from curation.errors import ApplicationError
 from curation.models import Role, VersionStatus
 from curation.roles import require_role
 from curation.views.common import abilities, django_errors, project_for, signed_in
-from training import selectors
-from training.base_models import base_model_choices
+from training import registry, selectors
+from training.base_models import offered_models, recommendations
 from training.forms import TrainingRunForm
 from training.services import run_cancel, run_create
 
@@ -24,7 +24,7 @@ from training.services import run_cancel, run_create
 def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_for(request, project_id)
     versions = project.versions.filter(status=VersionStatus.FROZEN).order_by("-number")
-    base_models = base_model_choices()
+    base_models = offered_models()
     form = TrainingRunForm(versions=versions, base_models=base_models)
     if request.method == "POST":
         project = project_for(request, project_id, min_role=Role.LEAD)
@@ -48,6 +48,7 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
         "form": form,
         "has_versions": versions.exists(),
         "base_models": base_models,
+        "recommendations": recommendations(base_models),
     }
     return render(request, "training/runs.html", context)
 
@@ -73,3 +74,9 @@ def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("training-run", run_id=run.pk)
+
+
+@login_required
+def base_model_list(request: HttpRequest) -> HttpResponse:
+    """Every registered base model, for any signed-in user (registering is an operator's command)."""
+    return render(request, "training/base_models.html", {"models": registry.base_model_list()})

@@ -1,12 +1,19 @@
 from rest_framework import serializers
 
+from api.serializers.base_models import RegisteredModelOutput
 from api.serializers.common import JobOutput, StrictInputSerializer, UsernameField
 from evaluation.stats import DEFAULT_RESAMPLES
 
 
 class EvalRunInput(StrictInputSerializer):
     version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    base_model = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    base_model = serializers.CharField(
+        max_length=500,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="A registered model's name, or a model folder on the workers (or a hub id).",
+    )
     training_run = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False, allow_null=True)
     few_shot = serializers.IntegerField(min_value=0, max_value=32, required=False, default=0)
     name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
@@ -19,6 +26,10 @@ class EvalRunOutput(JobOutput):
     kind = serializers.CharField(help_text="baseline (prompting alone) or tuned (base + adapter)")
     name = serializers.CharField()
     base_model = serializers.CharField()
+    registered_model = RegisteredModelOutput(
+        allow_null=True, help_text="The registered model run on (null: an unregistered path or id)."
+    )
+    base_model_sha256 = serializers.CharField(help_text="Of the weights loaded; empty until it starts.")
     few_shot = serializers.IntegerField()
     prompt_card = serializers.JSONField()
     metrics = serializers.DictField(child=serializers.FloatField())

@@ -3,6 +3,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.serializers.base_models import RegisteredModelOutput
 from api.serializers.common import JobOutput, StrictInputSerializer
 from curation.models import Suggestion
 from curation.services.heartbeat import heartbeat_of
@@ -15,7 +16,11 @@ BIGGEST_ID = 2**63 - 1
 
 class SuggestionRunInput(StrictInputSerializer):
     base_model = serializers.CharField(
-        max_length=500, required=False, default="", allow_blank=True, help_text="Without training_run."
+        max_length=500,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Without training_run: a registered model's name, or a model folder on the workers.",
     )
     training_run = serializers.IntegerField(
         min_value=1,
@@ -45,6 +50,10 @@ class SuggestionRunOutput(JobOutput):
     project = serializers.IntegerField(source="project_id")
     model = serializers.CharField(source="model_label", help_text="The model as people know it.")
     base_model = serializers.CharField()
+    registered_model = RegisteredModelOutput(
+        allow_null=True, help_text="The registered model run on (null: an unregistered path or id)."
+    )
+    base_model_sha256 = serializers.CharField(help_text="Of the weights loaded; empty until it starts.")
     training_run = serializers.IntegerField(source="training_run_id", allow_null=True)
     adapter_sha256 = serializers.CharField()
     deployment = serializers.IntegerField(source="deployment_id", allow_null=True)

@@ -2,13 +2,16 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api.serializers.base_models import RegisteredModelOutput
 from api.serializers.common import JobOutput, StrictInputSerializer
 from training.models import TrainingRun
 
 
 class TrainingRunInput(StrictInputSerializer):
     version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    base_model = serializers.CharField(max_length=500)
+    base_model = serializers.CharField(
+        max_length=500, help_text="A registered model's name, or a model folder on the workers (or a hub id)."
+    )
     name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
     # Checked and resolved by training.hyperparameters, which names any bad setting.
     lora = serializers.JSONField(required=False, default=dict)
@@ -39,8 +42,14 @@ class TrainingRunOutput(JobOutput):
     version = serializers.IntegerField(source="version_id")
     version_sha256 = serializers.CharField()
     name = serializers.CharField()
-    base_model = serializers.CharField()
+    base_model = serializers.CharField(help_text="The path the workers load (a registered model's path).")
+    registered_model = RegisteredModelOutput(
+        allow_null=True, help_text="The registered model run on (null: an unregistered path or id)."
+    )
     base_model_config_sha256 = serializers.CharField()
+    base_model_sha256 = serializers.CharField(
+        help_text="Of the weights the worker loaded; empty until it starts (docs/training.md)."
+    )
     lora = serializers.JSONField()
     hyperparameters = serializers.JSONField()
     environment = serializers.JSONField()
@@ -76,6 +85,10 @@ class TrainingRunSummaryOutput(JobOutput):
     version = serializers.IntegerField(source="version_id")
     name = serializers.CharField()
     base_model = serializers.CharField()
+    registered_model = RegisteredModelOutput(
+        allow_null=True, help_text="The registered model run on (null: an unregistered path or id)."
+    )
+    base_model_sha256 = serializers.CharField()
     step = serializers.IntegerField()
     total_steps = serializers.IntegerField()
     stopped_early = serializers.BooleanField()

@@ -130,6 +130,10 @@ class Objects:
         return self.scene.frozen_version(self.project).pk
 
     @cached_property
+    def base_model_id(self) -> int:  # /api/base-models/{base_model_id}/
+        return self.scene.base_model().pk
+
+    @cached_property
     def training_run_id(self) -> int:
         return self.scene.training_run(self.project, with_adapter=True).pk
 

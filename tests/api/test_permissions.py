@@ -63,7 +63,8 @@ from evaluation.models import (
 from evaluation.monitoring import deployment_create, drift_report
 from evaluation.services import comparison_create
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory, sharing_a_project
-from training.models import TrainingRun
+from tests.training.support import base_model_row
+from training.models import BaseModel, TrainingRun
 
 API = "/api"
 PASSWORD = "pw-for-tests"
@@ -220,6 +221,11 @@ class Scene:
         Suggestion.objects.create(run=run, project=project, item=item, output="card_arrival", confidence=0.5)
         return run
 
+    def base_model(self) -> BaseModel:
+        """A registered base model (no project's: every signed-in user reads the registry)."""
+        serial = next(_serial)
+        return base_model_row(f"model-{serial}", f"/models/registered-{serial}")
+
     def user_outside(self) -> User:
         user = UserFactory()
         assert isinstance(user, User)
@@ -289,6 +295,10 @@ def a_dedup_job(scene: Scene, project: Project) -> dict[str, Any]:
 
 def a_cluster(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.active_cluster(project).pk}
+
+
+def a_base_model(scene: Scene, project: Project) -> dict[str, Any]:
+    return {"id": scene.base_model().pk}
 
 
 def a_version(scene: Scene, project: Project) -> dict[str, Any]:
@@ -548,6 +558,8 @@ MATRIX = [
     Row("GET    /labeling/items/{id}/",              a_labeling_item, no_body, (401, 404, 200, 200, 200, 200)),
     Row("POST   /labeling/items/{id}/annotations/",  a_labeling_item, a_label, (401, 404, 201, 201, 201, 201)),
     Row("POST   /labeling/items/{id}/skip/",         a_labeling_item, no_body, (401, 404, 204, 204, 204, 204)),
+    Row("GET    /base-models/",                      None,       no_body,     (401, 200, 200, 200, 200, 200)),
+    Row("GET    /base-models/{id}/",                 a_base_model, no_body,   (401, 200, 200, 200, 200, 200)),
     Row("GET    /training-runs/",                    None,       no_body,     (401, 200, 200, 200, 200, 200)),
     Row("POST   /training-runs/",                    None,       new_run,     (401, 404, 403, 403, 202, 202)),
     Row("GET    /training-runs/{id}/",               a_run,      no_body,     (401, 404, 200, 200, 200, 200)),
@@ -577,7 +589,8 @@ MATRIX = [
 ]
 # fmt: on
 
-SCOPED = [row for row in MATRIX if row.target is not None]
+# Rows of a project's objects (the registry's base models are everyone's: not scoped).
+SCOPED = [row for row in MATRIX if row.target is not None and row.status_for("outsider") == 404]
 
 
 def send(client: APIClient, method: str, url: str, body: Any) -> Any:

@@ -43,7 +43,7 @@ def test_an_annotator_accepts_one_suggestion_with_a_key_and_corrects_another(
     items_enqueue(project=project, user=lead, inputs=[{"input": text} for text in INPUTS])
     lead_page = log_in(lead)
     lead_page.goto(f"/projects/{project.pk}/suggestions/")
-    lead_page.get_by_label("Base model folder").fill(tiny_model)
+    lead_page.get_by_label("Base model", exact=True).fill(tiny_model)
     lead_page.get_by_role("button", name="Launch suggestion run").click()
     expect(lead_page.locator("#run-status")).to_have_text("succeeded")
     expect(lead_page.get_by_test_id("run-progress")).to_contain_text("2 of 2 inputs done")

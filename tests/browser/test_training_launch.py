@@ -1,12 +1,9 @@
-"""The training launch form starts from the chosen model's recommended settings, and a run whose
-adapter barely learned says so on its page (issue 21), in headless Chromium."""
+"""The training launch form starts from the chosen registered model's recommended settings, and a
+run whose adapter barely learned says so on its page (issue 21), in headless Chromium."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -15,8 +12,7 @@ from playwright.sync_api import Page, expect
 from curation.models import JobStatus, Role
 from tests.browser.conftest import CHROMIUM, Crew
 from tests.factories import MembershipFactory
-from tests.training.support import FreezeFn
-from training.base_models import SETTINGS_FILE
+from tests.training.support import FreezeFn, base_model_row
 from training.models import TrainingRun
 from training.services import run_create
 
@@ -31,25 +27,19 @@ LogIn = Callable[[User], Page]
 Screenshot = Callable[[Page, str], object]
 
 
-def model_folder(root: Path, name: str, recommended: dict[str, Any]) -> str:
-    folder = root / name
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text("{}")
-    (folder / SETTINGS_FILE).write_text(json.dumps({"recommended": recommended}))
-    return str(folder)
-
-
 def test_choosing_a_model_fills_in_its_recommended_settings(
-    crew: Crew, log_in: LogIn, screenshot: Screenshot, frozen: FreezeFn, tmp_path: Path, settings: Any
+    crew: Crew, log_in: LogIn, screenshot: Screenshot, frozen: FreezeFn
 ) -> None:
-    # Given two base models with their own recommendations, and a frozen version
-    settings.FINCH_BASE_MODELS_DIR = tmp_path
-    tiny = model_folder(
-        tmp_path, "tiny", {"hyperparameters": {"learning_rate": 0.005, "epochs": 30}, "lora": {"r": 64}}
+    # Given two registered base models with their own recommendations, and a frozen version
+    tiny = "tiny"
+    base_model_row(
+        tiny, "/models/tiny", {"hyperparameters": {"learning_rate": 0.005, "epochs": 30}, "lora": {"r": 64}}
     )
-    large = model_folder(
-        tmp_path, "large", {"hyperparameters": {"learning_rate": 0.0002, "epochs": 3}, "lora": {"r": 16}}
-    )
+    large = base_model_row(
+        "large",
+        "/models/large",
+        {"hyperparameters": {"learning_rate": 0.0002, "epochs": 3}, "lora": {"r": 16}},
+    ).path  # chosen by its path: the script knows both
     lead = MembershipFactory.create(project=crew.project, role=Role.LEAD).user
     frozen(crew.project, lead)
     page = log_in(lead)

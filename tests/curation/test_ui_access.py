@@ -283,6 +283,7 @@ ACTIONS = [
     Action("version-diff", "annotator", version_diff),
     Action("training-runs", "annotator", lambda w: f"/projects/{w.project}/training/"),
     Action("training-run", "annotator", lambda w: f"/training/{w.scene.training_run(w.home).pk}/"),
+    Action("base-models", "annotator", lambda w: "/base-models/", outsider=200),  # the registry is everyone's
     Action("leaderboard", "annotator", leaderboard),
     Action("comparison", "annotator", lambda w: f"/comparisons/{item_comparison(w).pk}/"),
     Action("deployments", "annotator", lambda w: f"/projects/{w.project}/deployments/"),

@@ -5,8 +5,10 @@ can learn in seconds on a CPU."""
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -15,6 +17,7 @@ from curation.models import DatasetVersion, ExampleStatus, Project
 from curation.services.versions import version_create
 from tests.factories import ExampleFactory
 from training.gguf import gguf_to_folder, smollm2_gguf_path
+from training.models import BaseModel
 from training.tiny import TinyShape, make_tiny_model, sample_texts
 
 LABELS = ["card_arrival", "exchange_rate", "lost_or_stolen_card"]
@@ -78,3 +81,27 @@ def frozen(db: None) -> FreezeFn:
 
 def storage_path(settings: object, name: str) -> Path:
     return Path(settings.MEDIA_ROOT) / name  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def tiny_copy(tiny_model: str, tmp_path: Path) -> Path:
+    """A copy of the session's tiny model that a test may register, edit or break."""
+    return Path(shutil.copytree(tiny_model, tmp_path / "tiny-copy"))
+
+
+def base_model_row(
+    name: str, path: str, recommended: dict[str, Any] | None = None, **fields: Any
+) -> BaseModel:
+    """A registry record without files behind it: for pages and forms, which read the record only."""
+    defaults: dict[str, Any] = {
+        "weights_sha256": "a" * 64,
+        "config_sha256": "b" * 64,
+        "parameter_count": 134_515_008,
+        "context_length": 8192,
+        "has_chat_template": True,
+        "license": "apache-2.0",
+        "registered_by": "ops@gpu-1",
+    }
+    return BaseModel.objects.create(
+        name=name, path=path, recommended=recommended or {}, **{**defaults, **fields}
+    )

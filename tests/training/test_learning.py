@@ -1,14 +1,13 @@
-"""A run that succeeded but barely learned says so (page, run list, API), and the launch form starts
-from the chosen model's recommended settings (issue 21: the form's defaults on the tiny model took
-its eval loss from 10.51 to 10.30 under a green badge)."""
+"""A run that succeeded but barely learned says so (page, run list, API), and the tiny model
+carries the settings it learns with (issue 21: the form's defaults on the tiny model took its eval
+loss from 10.51 to 10.30 under a green badge). The launch form's start from a registered model's
+settings is tested in test_registry_pages.py."""
 
 from __future__ import annotations
 
-import json
 import re
 from io import StringIO
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -17,9 +16,9 @@ from curation.models import JobStatus
 from tests.conftest import Team
 from tests.curation.ui_support import logged_in
 from tests.training.support import FreezeFn
-from training.base_models import SETTINGS_FILE, recommended_settings
+from training.base_models import SETTINGS_FILE, form_settings, recommended_file
 from training.learning import learning_verdict
-from training.models import TrainingRun
+from training.models import BaseModel, TrainingRun
 from training.services import run_create
 from training.tiny import RECOMMENDED_HYPERPARAMETERS, RECOMMENDED_LORA
 
@@ -95,72 +94,17 @@ def test_a_run_that_learned_keeps_its_green_badge_and_an_unfinished_one_has_no_v
     assert logged_in(team.lead).get(f"/api/training-runs/{queued.pk}/").json()["learning"] is None
 
 
-def model_folder(root: Path, name: str, recommended: dict[str, Any] | None) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    (folder / "config.json").write_text("{}")
-    if recommended is not None:
-        (folder / SETTINGS_FILE).write_text(json.dumps({"recommended": recommended}))
-    return folder
-
-
-def field_value(page: str, name: str) -> str | None:
-    tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
-    assert tag, name
-    value = re.search(r'value="([^"]*)"', tag.group(0))
-    return value.group(1) if value else None
-
-
-def test_one_model_is_preselected_and_the_form_starts_from_its_recommendations(
-    team: Team, frozen: FreezeFn, tmp_path: Path, settings: Any
-) -> None:
-    # Given one base model, which recommends its settings
-    settings.FINCH_BASE_MODELS_DIR = tmp_path
-    recommended = {"hyperparameters": {"learning_rate": 0.005, "epochs": 30}, "lora": {"r": 64, "alpha": 128}}
-    folder = model_folder(tmp_path, "tiny", recommended)
-    frozen(team.project, team.lead)
-
-    # When a lead opens the launch form
-    page = logged_in(team.lead).get(f"/projects/{team.project.pk}/training/").content.decode()
-
-    # Then the model is chosen and its settings filled in; the page carries them for the script
-    assert field_value(page, "base_model") == str(folder)
-    assert (field_value(page, "learning_rate"), field_value(page, "epochs")) == ("0.005", "30")
-    assert (field_value(page, "r"), field_value(page, "alpha")) == ("64", "128")
-    assert 'id="base-model-recommendations"' in page and "/static/training/launch.js" in page
-    assert "on this machine when training runs on the CPU" in page
-
-
-def test_with_several_models_none_is_preselected_and_each_carries_its_recommendations(
-    team: Team, frozen: FreezeFn, tmp_path: Path, settings: Any
-) -> None:
-    settings.FINCH_BASE_MODELS_DIR = tmp_path
-    tiny = model_folder(tmp_path, "a-tiny", {"hyperparameters": {"learning_rate": 0.005}, "lora": {"r": 64}})
-    model_folder(tmp_path, "b-plain", None)
-    model_folder(tmp_path, "c-broken", None).joinpath(SETTINGS_FILE).write_text("{not json")
-    frozen(team.project, team.lead)
-
-    page = logged_in(team.lead).get(f"/projects/{team.project.pk}/training/").content.decode()
-
-    assert field_value(page, "base_model") is None and field_value(page, "learning_rate") is None
-    data = re.search(r'<script id="base-model-recommendations" type="application/json">(.*?)</script>', page)
-    assert data is not None
-    assert json.loads(data.group(1)) == {
-        str(tiny): {"learning_rate": 0.005, "r": 64},
-        str(tmp_path / "b-plain"): {},
-        str(tmp_path / "c-broken"): {},
-    }
-
-
 def test_make_tiny_model_writes_the_settings_it_trains_well_with(tmp_path: Path) -> None:
     folder = tmp_path / "tiny"
     call_command(
         "make_tiny_model", str(folder), "--vocab-size", "300", "--hidden-size", "16", stdout=StringIO()
     )
-    assert recommended_settings(folder) == {**RECOMMENDED_HYPERPARAMETERS, **RECOMMENDED_LORA}
-    assert recommended_settings(folder)["learning_rate"] == 5e-3
+    written = recommended_file(folder / SETTINGS_FILE)
+    assert form_settings(written) == {**RECOMMENDED_HYPERPARAMETERS, **RECOMMENDED_LORA}
+    assert written["hyperparameters"]["learning_rate"] == 5e-3
+    assert BaseModel.objects.get().recommended == written  # registered with them
 
     # A model made before models carried settings gets them with --if-missing
     (folder / SETTINGS_FILE).unlink()
     call_command("make_tiny_model", str(folder), "--if-missing", stdout=StringIO())
-    assert recommended_settings(folder)["r"] == 64
+    assert recommended_file(folder / SETTINGS_FILE)["lora"]["r"] == 64

@@ -4,21 +4,28 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from curation.errors import ApplicationError
 from curation.models import Project
 from training.base_models import SETTINGS_FILE
+from training.registry import lookup, register_folder
 from training.tiny import TinyShape, make_tiny_model, recommend, sample_texts
+
+# Made here from random weights and a tokenizer trained on the bundled banking77 sample (CC BY 4.0).
+TINY_LICENSE = "random weights; tokenizer from banking77 (CC BY 4.0)"
 
 
 class Command(BaseCommand):
     help = (
         "Write a tiny causal LM and a tokenizer trained here on a project's texts (or the bundled "
         "banking77 sample) to PATH (default: FINCH_BASE_MODELS_DIR/tiny-banking77, which the launch "
-        "form offers): a base model for tests, the demo and CPU-only hosts."
+        "form offers) and register it (as NAME, default: the folder's name): a base model for tests, the "
+        "demo and CPU-only hosts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path, nargs="?")
         parser.add_argument("--if-missing", action="store_true", help="keep a model already at PATH")
+        parser.add_argument("--name", default="", help="its registered name; default: the folder's name")
         parser.add_argument("--from-project", type=int, help="train the tokenizer on this project's examples")
         parser.add_argument("--layers", type=int, default=TinyShape.layers)
         parser.add_argument("--hidden-size", type=int, default=TinyShape.hidden_size)
@@ -30,7 +37,13 @@ class Command(BaseCommand):
             if not (folder / SETTINGS_FILE).exists():  # made before models carried their settings
                 recommend(folder)
             self.stdout.write(f"tiny model: {folder.resolve()} (already there)")
+            self._register(folder, options["name"])
             return
+        if registered := lookup(str(folder)):
+            raise CommandError(
+                f"{folder.resolve()} is registered as {registered.name}: a registered model is never "
+                "rewritten (runs check its files). Give another PATH, or --if-missing to keep it."
+            )
         texts = sample_texts() if options["from_project"] is None else _project_texts(options["from_project"])
         shape = TinyShape(
             vocab_size=options["vocab_size"],
@@ -40,6 +53,18 @@ class Command(BaseCommand):
         )
         make_tiny_model(folder, texts, shape)
         self.stdout.write(f"tiny model: {folder.resolve()}")
+        self._register(folder, options["name"])
+
+    def _register(self, folder: Path, name: str) -> None:
+        """Register the folder unless it is registered already (a model made before the registry
+        is registered by --if-missing)."""
+        model = lookup(str(folder))
+        if model is None:
+            try:
+                model = register_folder(folder=folder, name=name, license=TINY_LICENSE)
+            except ApplicationError as exc:
+                raise CommandError(exc.message) from exc
+        self.stdout.write(f"registered as {model.name} (weights sha256 {model.weights_sha256[:16]}...)")
 
 
 def _project_texts(project_id: int) -> list[str]:

@@ -1,5 +1,5 @@
-// The training launch form: choosing a listed base model fills in the settings it recommends
-// (its finch.json, read by the server into #base-model-recommendations).
+// The training launch form: choosing a registered base model (by its name or its path) fills in
+// the settings it recommends (from the registry, read by the server into #base-model-recommendations).
 (function () {
   "use strict";
   const form = document.getElementById("launch");
