@@ -7,6 +7,7 @@ Face cache (HF_HUB_OFFLINE is set before transformers loads).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -18,7 +19,7 @@ import torch
 
 from training.preflight import PreflightError
 
-PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "finch")
+PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "bitsandbytes", "finch")
 
 
 def device() -> torch.device:
@@ -31,6 +32,29 @@ def compute_dtype(on: torch.device) -> torch.dtype | None:
     if on.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
+
+
+def cuda_devices() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def gpu_free_bytes(count: int) -> list[int] | None:
+    """Free memory of GPUs 0 .. count-1 (torch.cuda.mem_get_info); None on a host without CUDA."""
+    if not torch.cuda.is_available():
+        return None
+    return [torch.cuda.mem_get_info(index)[0] for index in range(min(count, torch.cuda.device_count()))]
+
+
+def bitsandbytes_installed() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("bitsandbytes") is not None
+
+
+def config_load(base_model: str) -> dict[str, Any]:
+    """The model's config.json: its sizes, read without loading a weight."""
+    loaded = json.loads((_resolve(base_model) / "config.json").read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def config_sha256(base_model: str) -> str:
@@ -138,13 +162,27 @@ def lora_attach(
     return model
 
 
-def adapter_changes_outputs(base_model: str, adapter: Path, input_ids: list[list[int]]) -> float:
+def model_for_training(
+    base_model: str, on: torch.device, lora: dict[str, Any], settings: dict[str, Any]
+) -> Any:
+    """The base model with LoRA attached, as the run's hyperparameters ask (quantization, gradient
+    checkpointing; runs recorded before those settings existed have neither)."""
+    quantization = settings.get("quantization", "none")
+    model = base_load(base_model, on, quantization=quantization)
+    checkpointing = bool(settings.get("gradient_checkpointing", False))
+    torch.manual_seed(settings.get("seed", 0))  # the adapter's initial weights follow the run's seed
+    return lora_attach(model, lora, gradient_checkpointing=checkpointing, quantization=quantization)
+
+
+def adapter_changes_outputs(
+    base_model: str, adapter: Path, input_ids: list[list[int]], *, quantization: str = "none"
+) -> float:
     """Largest logit difference between the base model and base + the saved adapter, reloaded
     from disk with PeftModel.from_pretrained: 0 means the adapter does nothing."""
     from peft import PeftModel
 
     on = device()
-    model = base_load(base_model, on).eval()
+    model = base_load(base_model, on, quantization=quantization).eval()
     batch = [torch.tensor([ids], device=on) for ids in input_ids]
     with torch.no_grad():
         before = [model(input_ids=ids).logits.float() for ids in batch]
