@@ -144,19 +144,26 @@ def memory_check(report: dict[str, Any], settings: dict[str, Any]) -> None:
     raise PreflightError(
         f"The run needs about {memory.gib(parts['total'])} of GPU memory ({detail}; an estimate from the "
         f"model's config.json) but the GPU has {memory.gib(report['free_bytes'])} free. "
-        f"{_advice(settings)}"
+        f"{_advice(settings, parts, report['free_bytes'])}"
     )
 
 
-def _advice(settings: dict[str, Any]) -> str:
+def _advice(settings: dict[str, Any], parts: dict[str, int], free: int) -> str:
+    """What would shrink the estimate: the batch's share only while the weights fit at all (data
+    parallelism copies the whole model to every GPU)."""
+    quantize = 'use quantization "nf4" (QLoRA)'
+    if parts["weights"] + parts["adapter"] > free:
+        if settings.get("quantization", "none") == "none":
+            return f"The weights alone do not fit: {quantize}, or train on a GPU with more memory."
+        return "The weights alone do not fit even in 4 bits: train on a GPU with more memory."
     advice = []
     if not settings.get("gradient_checkpointing"):
         advice.append("turn on gradient_checkpointing")
-    if settings.get("quantization", "none") == "none":
-        advice.append('use quantization "nf4" (QLoRA)')
     size = "tokens_per_batch" if settings.get("batching") == "token_budget" else "batch_size"
     advice.append(
         f"lower {size} or max_seq_length (raise gradient_accumulation_steps to keep the step's size)"
     )
-    advice.append("train on more GPUs (FINCH_GPU_COUNT) or a larger one")
+    advice.append("train on more GPUs (FINCH_GPU_COUNT), each taking a share of the batch")
+    if settings.get("quantization", "none") == "none":
+        advice.append(quantize)
     return f"To fit: {'; '.join(advice)}."
