@@ -90,7 +90,8 @@ def command(run_id: int, work: Path, processes: int, resume: Path | None) -> lis
 def child_environment() -> dict[str, str]:
     """This worker's environment and settings module, with this checkout first on the path."""
     env = dict(os.environ)
-    env["DJANGO_SETTINGS_MODULE"] = settings.SETTINGS_MODULE
+    # The worker's module (settings.SETTINGS_MODULE is None under an override, as in tests)
+    env["DJANGO_SETTINGS_MODULE"] = env.get("DJANGO_SETTINGS_MODULE") or settings.SETTINGS_MODULE
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -108,8 +109,13 @@ def _supervise(run: TrainingRun, process: subprocess.Popen[bytes]) -> None:
                 raise Cancelled
         if now - last_beat >= HEARTBEAT_EVERY_S:
             last_beat = now
-            TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+            heartbeat(run)
         time.sleep(POLL_S)
+
+
+def heartbeat(run: TrainingRun) -> None:
+    """The task's sign of life for the reaper, whatever the processes are doing (loading a model)."""
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

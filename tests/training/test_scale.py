@@ -34,14 +34,16 @@ def test_every_gpu_of_the_worker_or_those_the_run_asks_for() -> None:
 
 
 def test_more_gpus_than_the_worker_may_use_is_refused() -> None:
-    with pytest.raises(PreflightError, match=r"asks for 3 GPUs but this worker may use 2 \(FINCH_GPU_COUNT\)"):
+    with pytest.raises(
+        PreflightError, match=r"asks for 3 GPUs but this worker may use 2 \(FINCH_GPU_COUNT\)"
+    ):
         _scale({"gpus": 3}, gpu_count=2, cuda_devices=8)
     with pytest.raises(PreflightError, match="FINCH_GPU_COUNT=4\\) but this host has 2"):
         _scale({}, gpu_count=4, cuda_devices=2)
 
 
 def test_data_parallel_on_the_cpu_only_where_the_worker_allows_it() -> None:
-    with pytest.raises(PreflightError, match='no CUDA GPU. Run it on a GPU worker, or give it "gpus": 1'):
+    with pytest.raises(PreflightError, match=r'no CUDA GPU\. Run it on a GPU worker, or give it "gpus": 1'):
         _scale({}, gpu_count=2, cuda_devices=0)
     assert _scale({}, gpu_count=2, cuda_devices=0, cpu_data_parallel=True) == Scale(2, "cpu", "gloo")
 
