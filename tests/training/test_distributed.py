@@ -3,7 +3,8 @@ supervises them (heartbeat, cancel by ending the process group, failure with the
 rank 0 alone writes the metrics and the adapter.
 
 The processes reach this test's database and media folder through their environment, as a GPU
-worker's processes reach the worker's. Transactional tests: they must see committed rows.
+worker's processes reach the worker's. Transactional tests, so that they see committed rows; there
+the launch's on_commit runs the (eager) task at once: `run_create` trains the run.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.integration.test_worker import _test_database_url
 from tests.training.support import FAST, FreezeFn
 from training import launcher
 from training.models import TrainingRun
-from training.services import run_cancel, run_create, run_execute
+from training.services import run_cancel, run_create
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -44,10 +45,10 @@ def two_cpu_processes(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def _launch(version: DatasetVersion, model: str, **hyperparameters: Any) -> TrainingRun:
+    """Launch a run; the task trains it before this returns (see above)."""
     run = run_create(
         version=version, user=None, base_model=model, lora=LORA, hyperparameters={**FAST, **hyperparameters}
     )
-    run_execute(run.pk)
     run.refresh_from_db()
     return run
 
@@ -104,13 +105,7 @@ def test_two_processes_train_the_adapter_one_process_trains(
 def test_cancel_ends_every_process_of_the_run(
     team: Team, frozen: FreezeFn, tiny_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = run_create(
-        version=frozen(team.project, team.lead),
-        user=None,
-        base_model=tiny_model,
-        lora=LORA,
-        hyperparameters={**FAST, "epochs": 50},
-    )
+    version = frozen(team.project, team.lead)
     beats: list[int] = []
     beat = launcher.heartbeat
 
@@ -124,10 +119,9 @@ def test_cancel_ends_every_process_of_the_run(
 
     monkeypatch.setattr(launcher, "HEARTBEAT_EVERY_S", 0.2)
     monkeypatch.setattr(launcher, "heartbeat", cancel_once_training)
-    run_execute(run.pk)
-    run.refresh_from_db()
+    run = _launch(version, tiny_model, epochs=50)
 
-    assert run.status == JobStatus.CANCELLED
+    assert run.status == JobStatus.CANCELLED, beats
     assert 2 <= run.step < run.total_steps == 300
     assert len(beats) > 1 and beats[0] == 0  # the task beat while the processes loaded the model
     assert _ranks_alive(run.pk) == []  # torchrun and both workers are gone
