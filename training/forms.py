@@ -32,8 +32,41 @@ class TrainingRunForm(forms.Form):
         required=False, min_value=1, max_value=1024, label="LoRA r", help_text="Empty: 16."
     )
     alpha = forms.FloatField(required=False, min_value=1e-6, label="LoRA alpha", help_text="Empty: 32.")
+    # Memory and scale (docs/training.md): the worker refuses what its host cannot run.
+    gradient_checkpointing = forms.BooleanField(
+        required=False, help_text="Less activation memory for about a third more compute."
+    )
+    quantization = forms.ChoiceField(
+        choices=[("none", "none (bf16 base)"), ("nf4", "nf4: QLoRA, a 4-bit base (GPU with bitsandbytes)")],
+        initial="none",
+        required=False,
+    )
+    batching = forms.ChoiceField(
+        choices=[("fixed", "fixed: batch_size examples"), ("token_budget", "token budget: tokens_per_batch")],
+        initial="fixed",
+        required=False,
+    )
+    tokens_per_batch = forms.IntegerField(
+        required=False,
+        min_value=8,
+        help_text="Token budget only. Empty: batch size times max sequence length.",
+    )
+    gpus = forms.IntegerField(
+        required=False, min_value=1, max_value=64, label="GPUs", help_text="Empty: all the worker has."
+    )
 
-    HYPERPARAMETERS = ("epochs", "learning_rate", "batch_size", "max_seq_length", "early_stopping_patience")
+    HYPERPARAMETERS = (
+        "epochs",
+        "learning_rate",
+        "batch_size",
+        "max_seq_length",
+        "early_stopping_patience",
+        "gradient_checkpointing",
+        "quantization",
+        "batching",
+        "tokens_per_batch",
+        "gpus",
+    )
     LORA = ("r", "alpha")
 
     def __init__(
@@ -66,6 +99,8 @@ class TrainingRunForm(forms.Form):
             "version": data["version"],
             "base_model": data["base_model"],
             "name": data["name"],
-            "hyperparameters": {name: data[name] for name in self.HYPERPARAMETERS if data[name] is not None},
+            "hyperparameters": {
+                name: data[name] for name in self.HYPERPARAMETERS if data[name] not in (None, "")
+            },
             "lora": {name: data[name] for name in self.LORA if data[name] is not None},
         }

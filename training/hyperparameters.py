@@ -5,6 +5,8 @@ Defaults follow what works for LoRA on instruction data (the QLoRA paper, axolot
 LLaMA-Factory's examples): r=16, alpha=32, dropout=0.05 on every linear layer; learning rate 2e-4
 with a short warmup and cosine decay. Epochs, when not given, follow OpenAI's fine-tuning
 heuristic: 3, more for tiny sets (so that about 100 examples are seen), fewer for huge ones.
+Memory and scale are off unless asked for: full-precision (bf16) weights, no gradient
+checkpointing, fixed-size batches, and every GPU the worker may use (FINCH_GPU_COUNT, 1 by default).
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ HYPERPARAMETER_DEFAULTS: dict[str, Any] = {
     "logging_steps": None,  # about a hundred train-loss points a run
     "max_truncated_fraction": 0.05,
     "seed": 0,
+    # Memory and scale (docs/training.md, "Memory and scale").
+    "gradient_checkpointing": False,
+    "quantization": "none",  # "nf4": QLoRA, the base in 4 bits (a CUDA GPU and bitsandbytes)
+    "batching": "fixed",  # "token_budget": batches of similar lengths up to tokens_per_batch
+    "tokens_per_batch": None,  # token_budget only: batch_size x max_seq_length when not given
+    "gpus": "all",  # data parallel over this many of the worker's FINCH_GPU_COUNT GPUs
 }
 
 # name: (type, lowest, highest); None = no bound.
@@ -46,6 +54,7 @@ _INT_LIMITS: dict[str, tuple[int, int | None]] = {
     "checkpoint_steps": (1, None),
     "logging_steps": (1, None),
     "seed": (0, 2**32 - 1),
+    "tokens_per_batch": (8, 2**31 - 1),
 }
 _FLOAT_LIMITS: dict[str, tuple[float, float]] = {
     "learning_rate": (1e-8, 1.0),
@@ -55,6 +64,15 @@ _FLOAT_LIMITS: dict[str, tuple[float, float]] = {
     "early_stopping_min_delta": (0.0, 1e3),
     "max_truncated_fraction": (0.0, 1.0),
 }
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "quantization": ("none", "nf4"),
+    "batching": ("fixed", "token_budget"),
+}
+MAX_GPUS = 64
+# Filled in from the run's real batches on the worker when batching is token_budget (how many
+# batches an epoch makes depends on the examples' lengths, known after tokenizing).
+STEP_SETTINGS = ("eval_steps", "checkpoint_steps", "logging_steps")
 
 TARGET_EPOCHS = 3
 MIN_TARGET_EXAMPLES = 100
@@ -111,16 +129,59 @@ def hyperparameters_resolve(given: dict[str, Any] | None, train_count: int) -> d
             _check_int(values, name, low, high, "hyperparameters")
     for name, (low_f, high_f) in _FLOAT_LIMITS.items():
         _check_number(values, name, low_f, high_f, "hyperparameters")
+    _check_scale(values)
     if values["epochs"] is None:
         values["epochs"] = default_epochs(train_count)
-    plan = schedule(train_count, values)
+    if values["batching"] == "fixed":
+        plan = schedule(train_count, values)
+        step_defaults(values, plan.steps_per_epoch, plan.total_steps)
+    return values
+
+
+def step_defaults(values: dict[str, Any], steps_per_epoch: int, total_steps: int) -> dict[str, Any]:
+    """Fill in eval, checkpoint and logging intervals not given, for a run of `total_steps`."""
     if values["eval_steps"] is None:
-        values["eval_steps"] = max(1, min(plan.steps_per_epoch, math.ceil(plan.total_steps / EVALS_PER_RUN)))
+        values["eval_steps"] = max(1, min(steps_per_epoch, math.ceil(total_steps / EVALS_PER_RUN)))
     if values["checkpoint_steps"] is None:
         values["checkpoint_steps"] = values["eval_steps"]
     if values["logging_steps"] is None:
-        values["logging_steps"] = max(1, plan.total_steps // LOG_POINTS_PER_RUN)
+        values["logging_steps"] = max(1, total_steps // LOG_POINTS_PER_RUN)
     return values
+
+
+def _check_scale(values: dict[str, Any]) -> None:
+    """The memory and scale settings: choices, a flag, a GPU count, a token budget that holds the
+    longest example allowed."""
+    for name, choices in _CHOICES.items():
+        if values[name] not in choices:
+            raise InvalidInput(
+                f"hyperparameters.{name}: one of {', '.join(choices)}; got {values[name]!r}.",
+                field="hyperparameters",
+            )
+    if not isinstance(values["gradient_checkpointing"], bool):
+        raise InvalidInput("hyperparameters.gradient_checkpointing: true or false.", field="hyperparameters")
+    gpus = values["gpus"]
+    if gpus != "all" and (isinstance(gpus, bool) or not isinstance(gpus, int) or not 1 <= gpus <= MAX_GPUS):
+        raise InvalidInput(
+            f'hyperparameters.gpus: "all" (the worker\'s FINCH_GPU_COUNT) or a number from 1 to {MAX_GPUS}; '
+            f"got {gpus!r}.",
+            field="hyperparameters",
+        )
+    if values["batching"] == "fixed":
+        if values["tokens_per_batch"] is not None:
+            raise InvalidInput(
+                'hyperparameters.tokens_per_batch: applies only with batching "token_budget".',
+                field="hyperparameters",
+            )
+        return
+    if values["tokens_per_batch"] is None:
+        values["tokens_per_batch"] = values["batch_size"] * values["max_seq_length"]
+    if values["tokens_per_batch"] < values["max_seq_length"]:
+        raise InvalidInput(
+            f"hyperparameters.tokens_per_batch: must be at least max_seq_length ({values['max_seq_length']}) "
+            f"so that the longest example fits a batch; got {values['tokens_per_batch']}.",
+            field="hyperparameters",
+        )
 
 
 def _known(given: Any, defaults: dict[str, Any], where: str) -> dict[str, Any]:

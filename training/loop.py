@@ -4,9 +4,12 @@ Why not transformers' Trainer: the run needs its own hooks at every step (cancel
 metrics into the database, checkpoints on shared storage) and a resume that restores exactly
 where it was; a short loop says all of that plainly.
 
-- Batches: each epoch shuffles the examples from (seed, epoch), groups similar lengths (less
-  padding) and shuffles the batches; the same seed gives the same batches, so a resumed run skips
-  the batches it did and continues with the very next one.
+- Batches (training/batching.py): each epoch shuffles the examples from (seed, epoch), groups
+  similar lengths (less padding) into batches of `batch_size` examples or of `tokens_per_batch`
+  padded tokens, and shuffles the batches; the same seed gives the same batches, so a resumed run
+  skips the batches it did and continues with the very next one.
+- Data parallel (training/parallel.py): under torchrun each process takes its share of every
+  batch through DDP, and rank 0 alone reports and writes adapters and checkpoints.
 - Loss: summed over supervised tokens and divided by the supervised tokens of the whole optimizer
   step, so gradient accumulation weighs every token alike.
 - Eval loss before the first step and every `eval_steps`: the best adapter is kept (the untouched
@@ -19,22 +22,26 @@ where it was; a short loop says all of that plainly.
 
 from __future__ import annotations
 
+import itertools
 import math
-import random
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
-from training.prompts import IGNORE, Encoded
+from training.batching import Batching, epoch_batches
+from training.loss import SummedLoss, collate, summed_loss
+from training.parallel import Parallel, single
+from training.prompts import Encoded
+
+__all__ = ["Cancelled", "LoraLoop", "Outcome", "Plan", "Point", "collate", "epoch_batches", "summed_loss"]
 
 STATE_FILE = "state.pt"
 ADAPTER_FOLDER = "adapter"
-GROUP_BATCHES = 50  # batches per length-sorted group: enough to cut padding, still shuffled
 
 
 @dataclass(frozen=True)
@@ -52,12 +59,20 @@ class Plan:
     checkpoint_steps: int
     logging_steps: int
     seed: int
+    batching: str = "fixed"
+    tokens_per_batch: int | None = None
 
     @classmethod
     def of(cls, hyperparameters: dict[str, Any]) -> Plan:
-        return cls(**{name: hyperparameters[name] for name in cls.__dataclass_fields__})
+        fields = cls.__dataclass_fields__
+        return cls(**{name: hyperparameters[name] for name in fields if name in hyperparameters})
+
+    @property
+    def batcher(self) -> Batching:
+        return Batching.of(asdict(self))
 
     def steps_per_epoch(self, examples: int) -> int:
+        """Optimizer steps an epoch of fixed-size batches makes."""
         return max(1, math.ceil(math.ceil(examples / self.batch_size) / self.gradient_accumulation_steps))
 
 
@@ -104,71 +119,6 @@ class _Progress:
     evals_without_improvement: int = 0
 
 
-def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The epoch's batches of example indexes: shuffled, length-grouped, in shuffled order."""
-    rng = random.Random(f"{seed}:{epoch}")
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    batches: list[list[int]] = []
-    group = batch_size * GROUP_BATCHES
-    for start in range(0, len(order), group):
-        by_length = sorted(order[start : start + group], key=lambda index: lengths[index])
-        batches.extend(by_length[i : i + batch_size] for i in range(0, len(by_length), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def collate(examples: list[Encoded], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """Right-padded tensors; padding is masked out of attention and loss."""
-    width = max(len(example.input_ids) for example in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for row, example in enumerate(examples):
-        size = len(example.input_ids)
-        ids[row, :size] = torch.tensor(example.input_ids)
-        labels[row, :size] = torch.tensor(example.labels)
-        mask[row, :size] = 1
-    return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device)}
-
-
-def summed_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy summed over the batch's supervised tokens (next-token prediction).
-
-    The output layer runs only at supervised positions: a short answer after a long prompt then
-    skips most of the vocabulary projection (the largest matrix of a small model) and the memory
-    of its logits and their gradients."""
-    targets = batch["labels"][:, 1:]
-    parts = _decoder_and_head(model)
-    if parts is None:  # a model whose forward does more to the logits than its output layer
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        shifted = logits[:, :-1, :].float()
-        return torch.nn.functional.cross_entropy(
-            shifted.reshape(-1, shifted.size(-1)), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
-        )
-    decoder, head = parts
-    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    supervised = targets != IGNORE
-    logits = head(hidden[:, :-1, :][supervised]).float()
-    return torch.nn.functional.cross_entropy(logits, targets[supervised], reduction="sum")
-
-
-def _decoder_and_head(model: Any) -> tuple[Any, Any] | None:
-    """The transformer body and the output layer of a causal LM (through a peft wrapper), when
-    its logits are the output layer's alone (no soft-capping or scaling after it)."""
-    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = getattr(causal, "config", None)
-    if any(getattr(config, name, None) for name in ("final_logit_softcapping", "logit_scale")):
-        return None
-    try:
-        decoder, head = causal.get_decoder(), causal.get_output_embeddings()
-    except (AttributeError, NotImplementedError):
-        return None
-    if decoder is None or head is None or decoder is causal:
-        return None
-    return decoder, head
-
-
 class LoraLoop:
     def __init__(
         self,
@@ -181,6 +131,7 @@ class LoraLoop:
         pad_id: int,
         device: torch.device,
         autocast_dtype: torch.dtype | None = None,
+        parallel: Parallel | None = None,
     ) -> None:
         self.model = model
         self.train = train
@@ -190,8 +141,12 @@ class LoraLoop:
         self.pad_id = pad_id
         self.device = device
         self.autocast_dtype = autocast_dtype
-        self.steps_per_epoch = plan.steps_per_epoch(len(train))
-        self.total_steps = self.steps_per_epoch * plan.epochs
+        self.parallel = parallel or single(device)
+        self.lengths = [len(example.input_ids) for example in train]
+        self.epoch_steps = plan.batcher.steps(self.lengths, plan.epochs)
+        self.steps_per_epoch = self.epoch_steps[0]
+        self.total_steps = sum(self.epoch_steps)
+        self.forward = self.parallel.wrap(SummedLoss(model))
         trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.AdamW(
             trainable,
@@ -240,29 +195,36 @@ class LoraLoop:
         )
 
     def _remaining_steps(self) -> Iterator[tuple[int, list[list[int]]]]:
-        lengths = [len(example.input_ids) for example in self.train]
         accumulation = self.plan.gradient_accumulation_steps
-        for epoch in range(self.plan.epochs):
-            batches = epoch_batches(lengths, self.plan.batch_size, self.plan.seed, epoch)
-            for index in range(self.steps_per_epoch):
-                step = epoch * self.steps_per_epoch + index + 1
-                if step > self.progress.step:  # done before a resume
-                    yield step, batches[index * accumulation : (index + 1) * accumulation]
+        done = 0  # steps of the epochs before
+        for epoch, steps in enumerate(self.epoch_steps):
+            if done + steps > self.progress.step:  # an epoch a resume has finished is skipped whole
+                batches = self.plan.batcher.batches(self.lengths, epoch)
+                for index in range(steps):
+                    step = done + index + 1
+                    if step > self.progress.step:  # done before a resume
+                        yield step, batches[index * accumulation : (index + 1) * accumulation]
+            done += steps
 
     def train_step(self, micro_batches: list[list[int]]) -> tuple[float, int, int, float]:
         """One optimizer step over the micro-batches (lists of train example indexes); returns
-        (summed loss, supervised tokens, tokens, seconds). The benchmark times these."""
+        (summed loss, supervised tokens, tokens, seconds), over every rank. The benchmark times these."""
         started = time.perf_counter()
         self.model.train()
         examples = [[self.train[index] for index in batch] for batch in micro_batches]
         supervised = sum(example.supervised for batch in examples for example in batch)
         tokens = sum(len(example.input_ids) for batch in examples for example in batch)
         total_loss = 0.0
-        for batch in examples:
-            with self._autocast():
-                loss = summed_loss(self.model, collate(batch, self.pad_id, self.device))
-            (loss / supervised).backward()
-            total_loss += float(loss.detach())
+        for number, batch in enumerate(micro_batches):
+            mine, weight = self.parallel.share(batch)
+            # DDP averages gradients at the last micro-batch's backward alone
+            syncing = number == len(micro_batches) - 1 or not hasattr(self.forward, "no_sync")
+            with nullcontext() if syncing else self.forward.no_sync(), self._autocast():
+                loss = self.forward(
+                    **collate([self.train[index] for index in mine], self.pad_id, self.device)
+                )
+                (loss * (weight * self.parallel.world / supervised)).backward()
+            total_loss += weight * float(loss.detach())
         if self.plan.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(
                 [p for p in self.model.parameters() if p.requires_grad], self.plan.max_grad_norm
@@ -270,6 +232,7 @@ class LoraLoop:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        (total_loss,) = self.parallel.sum([total_loss])
         return total_loss, supervised, tokens, time.perf_counter() - started
 
     def _autocast(self) -> Any:
@@ -278,24 +241,32 @@ class LoraLoop:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def _epoch(self, step: int) -> float:
-        return step / self.steps_per_epoch
+        """Epochs done at `step`, with the fraction of the current one."""
+        for epoch, (before, steps) in enumerate(zip(self._epoch_starts(), self.epoch_steps, strict=True)):
+            if step <= before + steps:
+                return epoch + (step - before) / steps
+        return float(len(self.epoch_steps))
+
+    def _epoch_starts(self) -> list[int]:
+        return [0, *itertools.accumulate(self.epoch_steps)][:-1]
 
     # -- evaluation and the best adapter ---------------------------------------------------------
 
     def eval_loss(self) -> float:
-        """Mean loss per supervised token over the eval split."""
+        """Mean loss per supervised token over the eval split (each rank takes its share of the
+        batches; the sums are added over the ranks)."""
         self.model.eval()
-        order = sorted(range(len(self.evaluation)), key=lambda index: len(self.evaluation[index].input_ids))
-        size = self.plan.batch_size * 2  # no gradients to keep: twice the batch fits
+        lengths = [len(example.input_ids) for example in self.evaluation]
         loss = 0.0
         tokens = 0
         with torch.no_grad():
-            for start in range(0, len(order), size):
-                batch = [self.evaluation[index] for index in order[start : start + size]]
+            for indexes in self.parallel.mine(self.plan.batcher.eval_batches(lengths)):
+                batch = [self.evaluation[index] for index in indexes]
                 with self._autocast():
                     loss += float(summed_loss(self.model, collate(batch, self.pad_id, self.device)))
                 tokens += sum(example.supervised for example in batch)
-        return loss / max(tokens, 1)
+        loss, total = self.parallel.sum([loss, float(tokens)])
+        return loss / max(total, 1)
 
     def _evaluate(self, work_dir: Path) -> bool:
         """Record the eval loss; keep the adapter if it is the best so far. True: stop early."""
@@ -311,9 +282,10 @@ class LoraLoop:
         ):
             progress.best_eval_loss, progress.best_step = loss, step
             progress.evals_without_improvement = 0
-            folder = work_dir / "best"
-            self.model.save_pretrained(str(folder))
-            self.reporter.best_saved(folder, step, loss)
+            if self.parallel.is_main:
+                folder = work_dir / "best"
+                self.model.save_pretrained(str(folder))
+                self.reporter.best_saved(folder, step, loss)
             return False
         progress.evals_without_improvement += 1
         patience = self.plan.early_stopping_patience
@@ -322,14 +294,19 @@ class LoraLoop:
     # -- checkpoints -----------------------------------------------------------------------------
 
     def _checkpoint(self, folder: Path) -> None:
+        """Rank 0 writes the adapter and state; every other rank its random state beside them."""
         folder.mkdir(parents=True, exist_ok=True)
+        if not self.parallel.is_main:
+            torch.save(_rng_state(), folder / f"rng-{self.parallel.rank}.pt")
+        self.parallel.barrier()
+        if not self.parallel.is_main:
+            return
         self.model.save_pretrained(str(folder / ADAPTER_FOLDER))
         state = {
             "progress": vars(self.progress),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            **_rng_state(),
         }
         torch.save(state, folder / STATE_FILE)
         self.reporter.checkpoint_saved(folder, self.progress.step)
@@ -346,9 +323,18 @@ class LoraLoop:
         self.progress = _Progress(**state["progress"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if state["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([rng.cpu() for rng in state["cuda_rng"]])
+        own = folder / f"rng-{self.parallel.rank}.pt"
+        rng = torch.load(own, weights_only=False) if own.exists() else state
+        torch.set_rng_state(rng["torch_rng"].cpu())
+        if rng["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([generator.cpu() for generator in rng["cuda_rng"]])
+
+
+def _rng_state() -> dict[str, Any]:
+    return {
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
 
 
 class _Window:

@@ -7,6 +7,7 @@ Face cache (HF_HUB_OFFLINE is set before transformers loads).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -18,7 +19,7 @@ import torch
 
 from training.preflight import PreflightError
 
-PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "finch")
+PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "bitsandbytes", "finch")
 
 
 def device() -> torch.device:
@@ -31,6 +32,29 @@ def compute_dtype(on: torch.device) -> torch.dtype | None:
     if on.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
+
+
+def cuda_devices() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def gpu_free_bytes(count: int) -> list[int] | None:
+    """Free memory of GPUs 0 .. count-1 (torch.cuda.mem_get_info); None on a host without CUDA."""
+    if not torch.cuda.is_available():
+        return None
+    return [torch.cuda.mem_get_info(index)[0] for index in range(min(count, torch.cuda.device_count()))]
+
+
+def bitsandbytes_installed() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("bitsandbytes") is not None
+
+
+def config_load(base_model: str) -> dict[str, Any]:
+    """The model's config.json: its sizes, read without loading a weight."""
+    loaded = json.loads((model_folder(base_model) / "config.json").read_text(encoding="utf-8"))
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def config_sha256(base_model: str) -> str:
@@ -67,21 +91,63 @@ def tokenizer_load(base_model: str) -> Any:
     return tokenizer
 
 
-def base_load(base_model: str, on: torch.device) -> Any:
+def base_load(base_model: str, on: torch.device, *, quantization: str = "none") -> Any:
+    """The base model on `on`: bf16 on GPUs that have it, fp32 on CPU; with quantization="nf4"
+    (QLoRA) its linear layers in 4-bit NF4 on the GPU (bitsandbytes)."""
     from transformers import AutoModelForCausalLM
 
     dtype = compute_dtype(on) or torch.float32
     if on.type == "cuda":  # what stays fp32 (the LoRA weights, the loss) may use TF32 matmuls
         torch.backends.cuda.matmul.allow_tf32 = True
-    model = AutoModelForCausalLM.from_pretrained(
-        str(model_folder(base_model)), dtype=dtype, attn_implementation="sdpa"
-    )
+    path = str(model_folder(base_model))
+    if quantization == "nf4":
+        return AutoModelForCausalLM.from_pretrained(
+            path,
+            quantization_config=nf4_config(),
+            dtype=torch.bfloat16,
+            attn_implementation="sdpa",
+            device_map={"": on.index or 0},  # a 4-bit model is placed as it loads; it cannot be moved
+        )
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
     return model.to(on)  # type: ignore[arg-type]  # transformers' stubs miss to(device)
 
 
-def lora_attach(model: Any, lora: dict[str, Any]) -> Any:
-    from peft import LoraConfig, get_peft_model
+def nf4_config() -> Any:
+    """QLoRA's quantization (Dettmers et al. 2023): 4-bit NormalFloat with double quantization of
+    the scales, computing in bf16."""
+    from transformers import BitsAndBytesConfig
 
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def lora_attach(
+    model: Any, lora: dict[str, Any], *, gradient_checkpointing: bool = False, quantization: str = "none"
+) -> Any:
+    """The model with LoRA adapters, the base frozen; with gradient checkpointing each decoder layer
+    keeps only its input and recomputes the rest in backward (non-reentrant: frozen embeddings
+    need no input gradient hook, and it works under DDP)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    checkpointing = {"use_reentrant": False}
+    if quantization == "nf4":  # norms to fp32, base frozen, checkpointing when asked
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=gradient_checkpointing,
+            gradient_checkpointing_kwargs=checkpointing,
+        )
+    elif gradient_checkpointing:
+        # transformers 5 renamed it; 4.x has only the old name
+        enable = (
+            getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        )
+        enable(checkpointing)
+    if gradient_checkpointing:
+        model.config.use_cache = False  # a cache is useless in training and clashes with recomputation
     config = LoraConfig(
         r=lora["r"],
         lora_alpha=lora["alpha"],
@@ -89,16 +155,35 @@ def lora_attach(model: Any, lora: dict[str, Any]) -> Any:
         target_modules=lora["target_modules"],
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
+    model = get_peft_model(model, config)
+    if quantization == "nf4":  # QLoRA trains its adapters in bf16, as the paper's reference code does
+        for parameter in model.parameters():
+            if parameter.requires_grad:
+                parameter.data = parameter.data.to(torch.bfloat16)
+    return model
 
 
-def adapter_changes_outputs(base_model: str, adapter: Path, input_ids: list[list[int]]) -> float:
+def model_for_training(
+    base_model: str, on: torch.device, lora: dict[str, Any], settings: dict[str, Any]
+) -> Any:
+    """The base model with LoRA attached, as the run's hyperparameters ask (quantization, gradient
+    checkpointing; runs recorded before those settings existed have neither)."""
+    quantization = settings.get("quantization", "none")
+    model = base_load(base_model, on, quantization=quantization)
+    checkpointing = bool(settings.get("gradient_checkpointing", False))
+    torch.manual_seed(settings.get("seed", 0))  # the adapter's initial weights follow the run's seed
+    return lora_attach(model, lora, gradient_checkpointing=checkpointing, quantization=quantization)
+
+
+def adapter_changes_outputs(
+    base_model: str, adapter: Path, input_ids: list[list[int]], *, quantization: str = "none"
+) -> float:
     """Largest logit difference between the base model and base + the saved adapter, reloaded
     from disk with PeftModel.from_pretrained: 0 means the adapter does nothing."""
     from peft import PeftModel
 
     on = device()
-    model = base_load(base_model, on).eval()
+    model = base_load(base_model, on, quantization=quantization).eval()
     batch = [torch.tensor([ids], device=on) for ids in input_ids]
     with torch.no_grad():
         before = [model(input_ids=ids).logits.float() for ids in batch]

@@ -9,11 +9,10 @@ import logging
 import os
 import socket
 import tempfile
-import time
 import traceback
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -27,16 +26,18 @@ from curation.models import DatasetVersion, JobStatus
 from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.jobs import job_cancel_request, job_update
-from training import artifacts
-from training.hyperparameters import hyperparameters_resolve, lora_resolve
-from training.models import TrainingMetric, TrainingRun
+from training import artifacts, capacity
+from training.hyperparameters import STEP_SETTINGS, hyperparameters_resolve, lora_resolve, step_defaults
+from training.models import TrainingRun
 from training.preflight import PreflightError, Prepared, prepare
 from training.registry import resolve_for_launch, sha256_for_load
+from training.reporting import DatabaseReporter
+
+if TYPE_CHECKING:
+    from training.loop import Outcome
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY_S = 5.0
-CANCEL_CHECK_EVERY_S = 1.0
 NO_OP_TOLERANCE = 1e-6
 NOOP_CHECK_EXAMPLES = 4
 
@@ -185,9 +186,8 @@ def _alive(pid: int) -> bool:
 
 def _train(run: TrainingRun, work: Path) -> None:
     from training import modeling
-    from training.loop import Cancelled, LoraLoop, Plan
+    from training.loop import Cancelled
 
-    on = modeling.device()
     job_update(
         run,
         environment=modeling.environment(),
@@ -201,25 +201,93 @@ def _train(run: TrainingRun, work: Path) -> None:
         expected_by=f"Training run {run.pk}'s first attempt",
     )
     job_update(run, base_model_sha256=loaded)
+    scale = _scale(run)
+    job_update(run, environment={**run.environment, "training": scale.as_dict()})
     tokenizer = modeling.tokenizer_load(run.base_model)
     prepared = _prepared(run, tokenizer)
+    _steps_complete(run, prepared)
+    prepared.report["memory"] = _memory_report(run, prepared, scale)
     job_update(run, preflight=prepared.report)
-    model = modeling.lora_attach(modeling.base_load(run.base_model, on), run.lora)
-    reporter = DatabaseReporter(run)
+    capacity.memory_check(prepared.report["memory"], run.hyperparameters)
+    try:
+        if scale.processes > 1:
+            from training import launcher
+
+            outcome = launcher.train_distributed(
+                run, work, prepared, scale, pad_id=tokenizer.pad_token_id, resume=_resume_folder(run, work)
+            )
+        else:
+            outcome = _train_here(run, work, prepared, pad_id=tokenizer.pad_token_id)
+    except Cancelled:
+        raise _Cancelled from None
+    _conclude(run, work, prepared, outcome)
+
+
+def _scale(run: TrainingRun) -> capacity.Scale:
+    """The processes and device this worker gives the run; PreflightError when it cannot run it."""
+    from training import modeling
+
+    return capacity.scale_for(
+        run.hyperparameters,
+        gpu_count=settings.FINCH_GPU_COUNT,
+        cuda_devices=modeling.cuda_devices(),
+        cpu_data_parallel=settings.FINCH_TRAINING_CPU_DATA_PARALLEL,
+        bitsandbytes=modeling.bitsandbytes_installed(),
+    )
+
+
+def _steps_complete(run: TrainingRun, prepared: Prepared) -> None:
+    """With token_budget batching the step settings left empty at launch, from the real batches."""
+    from training.batching import Batching
+
+    values = run.hyperparameters
+    if not any(values.get(name) is None for name in STEP_SETTINGS):
+        return
+    lengths = [len(example.input_ids) for example in prepared.train]
+    steps = Batching.of(values).steps(lengths, values["epochs"])
+    job_update(run, hyperparameters=step_defaults(dict(values), steps[0], sum(steps)))
+
+
+def _memory_report(run: TrainingRun, prepared: Prepared, scale: capacity.Scale) -> dict[str, Any]:
+    from training import modeling
+
+    on = modeling.device()
+    return capacity.memory_report(
+        modeling.config_load(run.base_model),
+        settings=run.hyperparameters,
+        lora=run.lora,
+        train_report=prepared.report["train"],
+        scale=scale,
+        dtype_bytes=2 if modeling.compute_dtype(on) else 4,
+        free_bytes=modeling.gpu_free_bytes(scale.processes),
+    )
+
+
+def _train_here(run: TrainingRun, work: Path, prepared: Prepared, *, pad_id: int) -> Outcome:
+    """One process trains: the loop in this worker, reporting to the database as it goes."""
+    from training import modeling
+    from training.loop import LoraLoop, Plan
+
+    on = modeling.device()
+    model = modeling.model_for_training(run.base_model, on, run.lora, run.hyperparameters)
     loop = LoraLoop(
         model,
         prepared.train,
         prepared.eval,
         Plan.of(run.hyperparameters),
-        reporter,
-        pad_id=tokenizer.pad_token_id,
+        DatabaseReporter(run),
+        pad_id=pad_id,
         device=on,
         autocast_dtype=modeling.compute_dtype(on),
     )
-    try:
-        outcome = loop.run(work, resume_from=_resume_folder(run, work))
-    except Cancelled:
-        raise _Cancelled from None
+    outcome = loop.run(work, resume_from=_resume_folder(run, work))
+    if not prepared.eval:  # nothing to choose the best by: the last adapter is the result
+        model.save_pretrained(str(work / "final"))
+    return outcome
+
+
+def _conclude(run: TrainingRun, work: Path, prepared: Prepared, outcome: Outcome) -> None:
+    """Refuse an adapter that learned nothing; deliver the one that did."""
     if prepared.eval:
         if outcome.best_step == 0:
             raise TrainingFailed(
@@ -227,9 +295,8 @@ def _train(run: TrainingRun, work: Path) -> None:
                 "so the best adapter is the untrained one. Try a higher learning rate, more epochs or more data."
             )
         adapter = work / "best"
-    else:  # no eval split: nothing to choose the best by; the last adapter is the result
+    else:
         adapter = work / "final"
-        model.save_pretrained(str(adapter))
     _check_not_no_op(run, adapter, prepared)
     _deliver(run, adapter, outcome)
 
@@ -270,7 +337,8 @@ def _check_not_no_op(run: TrainingRun, adapter: Path, prepared: Prepared) -> Non
     from training import modeling
 
     samples = [example.input_ids for example in (prepared.eval or prepared.train)[:NOOP_CHECK_EXAMPLES]]
-    difference = modeling.adapter_changes_outputs(run.base_model, adapter, samples)
+    quantization = run.hyperparameters.get("quantization", "none")
+    difference = modeling.adapter_changes_outputs(run.base_model, adapter, samples, quantization=quantization)
     if difference <= NO_OP_TOLERANCE:
         raise TrainingFailed(
             "The saved adapter, reloaded, does not change the base model's outputs (largest logit "
@@ -278,7 +346,7 @@ def _check_not_no_op(run: TrainingRun, adapter: Path, prepared: Prepared) -> Non
         )
 
 
-def _deliver(run: TrainingRun, adapter: Path, outcome: Any) -> None:
+def _deliver(run: TrainingRun, adapter: Path, outcome: Outcome) -> None:
     prefix = f"{artifacts.run_prefix(run.pk)}/adapter"
     artifacts.folder_delete(prefix)
     artifacts.folder_upload(adapter, prefix)
@@ -309,60 +377,6 @@ def _finish(run: TrainingRun, status: str, *, error: str = "", trace: str = "") 
         fields["progress"] = 1.0
     job_update(run, **fields)
     artifacts.checkpoints_discard(run.pk)  # they only serve a resume; a finished run is not resumed
-
-
-class DatabaseReporter:
-    """The loop's reports, written to the run's row and its metrics as it goes."""
-
-    def __init__(self, run: TrainingRun) -> None:
-        self.run = run
-        self._last_heartbeat = 0.0
-        self._last_cancel_check = 0.0
-
-    def started(self, total_steps: int, resumed_from: int | None) -> None:
-        if resumed_from is not None:  # points after the checkpoint are logged again
-            TrainingMetric.objects.filter(run=self.run, step__gt=resumed_from).delete()
-        else:
-            TrainingMetric.objects.filter(run=self.run).delete()
-        job_update(self.run, total_steps=total_steps, heartbeat_at=timezone.now())
-
-    def point(self, point: Any) -> None:
-        TrainingMetric.objects.create(
-            run=self.run,
-            step=point.step,
-            epoch=point.epoch,
-            train_loss=point.train_loss,
-            eval_loss=point.eval_loss,
-            learning_rate=point.learning_rate,
-            tokens_per_s=point.tokens_per_s,
-        )
-        self._heartbeat(point.step, force=True)
-
-    def step_done(self, step: int) -> None:
-        self._heartbeat(step)
-
-    def cancel_requested(self) -> bool:
-        now = time.monotonic()
-        if now - self._last_cancel_check < CANCEL_CHECK_EVERY_S:
-            return False
-        self._last_cancel_check = now
-        return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
-
-    def checkpoint_saved(self, folder: Path, step: int) -> None:
-        artifacts.checkpoint_publish(self.run.pk, folder, step)
-
-    def best_saved(self, folder: Path, step: int, eval_loss: float) -> None:
-        prefix = f"{artifacts.run_prefix(self.run.pk)}/best"
-        artifacts.folder_delete(prefix)
-        artifacts.folder_upload(folder, prefix)
-        job_update(self.run, best_step=step, best_eval_loss=eval_loss)
-
-    def _heartbeat(self, step: int, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_heartbeat >= HEARTBEAT_EVERY_S:
-            self._last_heartbeat = now
-            total = max(self.run.total_steps, 1)
-            job_update(self.run, step=step, progress=min(step / total, 1.0), heartbeat_at=timezone.now())
 
 
 # -- the reaper ----------------------------------------------------------------------------------

@@ -304,6 +304,14 @@ CACHES = {
 FINCH_JOB_HEARTBEAT_TIMEOUT_S = env_int("FINCH_JOB_HEARTBEAT_TIMEOUT_S", 300)
 # A running training run whose worker has written no heartbeat for this long is marked failed.
 FINCH_TRAINING_HEARTBEAT_TIMEOUT_S = env_int("FINCH_TRAINING_HEARTBEAT_TIMEOUT_S", 600)
+# GPUs a gpu worker gives one training run: above 1 the run trains data parallel, one process a GPU
+# under torchrun (a run may ask for fewer with its `gpus` setting; docs/training.md).
+FINCH_GPU_COUNT = env_int("FINCH_GPU_COUNT", 1)
+if FINCH_GPU_COUNT < 1:
+    raise ImproperlyConfigured("FINCH_GPU_COUNT must be at least 1.")
+# Tests and development only: data parallel processes on the CPU (gloo) where there is no GPU, so
+# the launcher, DDP and rank 0's writing run on any machine. Slow; never for real training.
+FINCH_TRAINING_CPU_DATA_PARALLEL = env_bool("FINCH_TRAINING_CPU_DATA_PARALLEL", False)
 # Evaluation generates in batches of at most this many tokens (rows times the longest prompt plus
 # the answer's room, padded); lower it where a model runs out of memory evaluating.
 FINCH_EVAL_BATCH_TOKENS = env_int("FINCH_EVAL_BATCH_TOKENS", 8192)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from training import modeling
-from training.hyperparameters import hyperparameters_resolve, lora_resolve
+from training.batching import Batching
+from training.hyperparameters import hyperparameters_resolve, lora_resolve, step_defaults
 from training.loop import LoraLoop, Plan, Point, collate, epoch_batches, summed_loss
 from training.prompts import IGNORE, Encoded, encode
 
@@ -39,6 +40,9 @@ class Recorder:
 
     def best_saved(self, folder: Path, step: int, eval_loss: float) -> None:
         self.best.append((step, eval_loss))
+
+    def points_of(self, name: str) -> list[tuple[int, float]]:
+        return [(p.step, getattr(p, name)) for p in self.points if getattr(p, name) is not None]
 
 
 def test_epoch_batches_cover_every_example_once_and_repeat_with_the_seed() -> None:
@@ -107,3 +111,62 @@ def test_early_stopping_on_a_rising_eval_loss(tiny_model: str, tmp_path: Path) -
     assert all(loss >= best_loss for _, loss in evals[-3:])  # patience 3: three without improvement
     assert (outcome.best_step, outcome.best_eval_loss) == (best_step, best_loss) == recorder.best[-1]
     assert outcome.initial_eval_loss == evals[0][1]
+
+
+def _loop_run(tiny_model: str, tmp_path: Path, **settings: Any) -> tuple[Any, LoraLoop, Recorder]:
+    """A short run of the loop on yes/no questions, the model made as a run makes it."""
+    tokenizer = modeling.tokenizer_load(tiny_model)
+    questions = [f"Is item {index} in stock?" for index in range(40)]
+    train = [encode(tokenizer, _conversation(q, "yes" if i % 3 else "no")) for i, q in enumerate(questions)]
+    evaluation = train[:8]
+    hyperparameters = hyperparameters_resolve(
+        {"epochs": 2, "learning_rate": 1e-2, "eval_steps": 2, "early_stopping_patience": 0, **settings},
+        train_count=len(train),
+    )
+    if hyperparameters["logging_steps"] is None:  # token_budget: as the worker fills them in
+        lengths = [len(example.input_ids) for example in train]
+        steps = Batching.of(hyperparameters).steps(lengths, hyperparameters["epochs"])
+        step_defaults(hyperparameters, steps[0], sum(steps))
+    cpu = torch.device("cpu")
+    model = modeling.model_for_training(tiny_model, cpu, lora_resolve(None), hyperparameters)
+    recorder = Recorder()
+    loop = LoraLoop(
+        model,
+        train,
+        evaluation,
+        Plan.of(hyperparameters),
+        recorder,
+        pad_id=tokenizer.pad_token_id,
+        device=cpu,
+    )
+    return loop.run(tmp_path), loop, recorder
+
+
+def test_gradient_checkpointing_trains_to_the_same_losses(tiny_model: str, tmp_path: Path) -> None:
+    _, plain_loop, plain = _loop_run(tiny_model, tmp_path / "plain")
+    outcome, loop, checkpointed = _loop_run(
+        tiny_model, tmp_path / "checkpointed", gradient_checkpointing=True
+    )
+
+    assert loop.model.get_base_model().is_activation_checkpointing  # really on
+    assert not plain_loop.model.get_base_model().is_activation_checkpointing
+    train = checkpointed.points_of("train_loss")
+    assert len(train) == loop.total_steps == 10
+    # Recomputing the activations gives the same gradients (dropout masks replayed): same losses.
+    assert train == [(step, pytest.approx(loss, rel=1e-4)) for step, loss in plain.points_of("train_loss")]
+    assert [loss for _, loss in checkpointed.points_of("eval_loss")] == pytest.approx(
+        [loss for _, loss in plain.points_of("eval_loss")], rel=1e-4
+    )
+    assert outcome.best_eval_loss < outcome.initial_eval_loss  # and it learned
+
+
+def test_token_budget_batches_train_every_example_within_the_budget(tiny_model: str, tmp_path: Path) -> None:
+    outcome, loop, recorder = _loop_run(
+        tiny_model, tmp_path, batching="token_budget", tokens_per_batch=64, max_seq_length=32
+    )
+    lengths = loop.lengths
+    for epoch in range(2):
+        batches = loop.plan.batcher.batches(lengths, epoch)
+        assert all(len(batch) * max(lengths[i] for i in batch) <= 64 for batch in batches)
+    assert loop.total_steps == sum(loop.epoch_steps) == recorder.total_steps
+    assert outcome.steps == loop.total_steps and outcome.best_eval_loss < outcome.initial_eval_loss

@@ -17,7 +17,7 @@ from curation.errors import InvalidInput
 from curation.models import DatasetVersion, JobStatus, VersionStatus
 from tests.conftest import Team
 from tests.training.support import FAST, FreezeFn
-from training import artifacts, services
+from training import artifacts, reporting, services
 from training.models import TrainingRun
 from training.services import run_cancel, run_create, run_execute, runs_reap
 
@@ -125,7 +125,7 @@ def test_cancel_stops_a_running_run_at_the_next_step(
     run = run_create(
         version=frozen(team.project, team.lead), user=None, base_model=tiny_model, hyperparameters=FAST
     )
-    monkeypatch.setattr(services, "CANCEL_CHECK_EVERY_S", 0.0)
+    monkeypatch.setattr(reporting, "CANCEL_CHECK_EVERY_S", 0.0)
     step_done = services.DatabaseReporter.step_done
 
     def cancel_at_step_3(self: services.DatabaseReporter, step: int) -> None:
