@@ -18,7 +18,7 @@ import torch
 
 from training.preflight import PreflightError
 
-PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "finch")
+PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "vllm", "finch")
 
 
 def device() -> torch.device:
@@ -57,6 +57,11 @@ def _resolve(base_model: str) -> Path:
         ) from exc
 
 
+def folder(base_model: str) -> Path:
+    """The local folder of `base_model` (a folder, or an id in the Hugging Face cache)."""
+    return _resolve(base_model)
+
+
 def tokenizer_load(base_model: str) -> Any:
     from transformers import AutoTokenizer
 
@@ -66,10 +71,11 @@ def tokenizer_load(base_model: str) -> Any:
     return tokenizer
 
 
-def base_load(base_model: str, on: torch.device) -> Any:
+def base_load(base_model: str, on: torch.device, dtype: torch.dtype | None = None) -> Any:
+    """The base model on `on`, in `dtype` (default: the device's compute precision)."""
     from transformers import AutoModelForCausalLM
 
-    dtype = compute_dtype(on) or torch.float32
+    dtype = dtype or compute_dtype(on) or torch.float32
     if on.type == "cuda":  # what stays fp32 (the LoRA weights, the loss) may use TF32 matmuls
         torch.backends.cuda.matmul.allow_tf32 = True
     model = AutoModelForCausalLM.from_pretrained(

@@ -20,7 +20,10 @@ class EvalRunOutput(JobOutput):
     name = serializers.CharField()
     base_model = serializers.CharField()
     few_shot = serializers.IntegerField()
-    prompt_card = serializers.JSONField()
+    prompt_card = serializers.JSONField(
+        help_text="How every item was put to the model and read back, with the generation `engine` "
+        "(transformers or vllm) and `engine_reason`."
+    )
     metrics = serializers.DictField(child=serializers.FloatField())
     primary_metric = serializers.CharField()
     n = serializers.IntegerField()
