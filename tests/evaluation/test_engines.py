@@ -203,7 +203,7 @@ def test_the_vllm_engine_without_an_adapter_asks_for_no_lora(
     table = scripted(tokenizer)
     calls = vllm_fake.install(monkeypatch, lambda ids: table[tuple(ids)])
 
-    engine = engines.load(tiny_model, None, engine="vllm")
+    engine = vllm_engine.VllmEngine(tiny_model, None)
     answers = engines.answers(engine, CONVERSATIONS[:2], 8, batch_tokens=64)
 
     assert answers == [LABELS[0], LABELS[1]]
@@ -219,7 +219,7 @@ def test_outputs_out_of_the_order_of_their_prompts_are_refused(
     tokenizer = modeling.tokenizer_load(tiny_model)
     table = scripted(tokenizer)
     vllm_fake.install(monkeypatch, lambda ids: table[tuple(ids)])
-    engine = engines.load(tiny_model, None, engine="vllm")
+    engine = vllm_engine.VllmEngine(tiny_model, None)
     in_order = engine.llm.generate
     engine.llm.generate = lambda *args, **kwargs: list(reversed(in_order(*args, **kwargs)))
 
