@@ -60,6 +60,7 @@ from bench.train_gpu import SYSTEM_PROMPT, device_name, make_model, versions  # 
 from bench.ui import cpu_summary  # noqa: E402
 from curation.freeze.formats import Item, Rendering  # noqa: E402
 from evaluation import generate  # noqa: E402
+from evaluation.engines import TransformersEngine  # noqa: E402
 from evaluation.services import conversation  # noqa: E402
 from evaluation.suggest import Proposed, propose  # noqa: E402
 from training import modeling  # noqa: E402
@@ -134,6 +135,7 @@ def bench(args: argparse.Namespace, work: Path) -> None:
     print(f"{load()} at the start; torch threads {torch.get_num_threads()}; {versions()}", flush=True)
     folder, made = model_folder(args.model, work)
     model, tokenizer = generate.load(folder, None)
+    engine = TransformersEngine(model, tokenizer)
     categories = json.loads((BANKING / "categories.json").read_text(encoding="utf-8"))
     labels = categories[: args.labels]
     asked = conversations(messages(args.inputs))
@@ -150,8 +152,7 @@ def bench(args: argparse.Namespace, work: Path) -> None:
 
     def suggest(batch: list[Messages]) -> list[Proposed]:
         return propose(
-            model,
-            tokenizer,
+            engine,
             batch,
             task_type=args.task,
             labels=labels,

@@ -14,6 +14,7 @@ from typing import Any
 
 from curation.errors import ApplicationError
 from curation.freeze.formats import Item, Rendering, chat_messages
+from evaluation.engines import EngineUnavailable
 from evaluation.models import EvalRun
 from training.hyperparameters import HYPERPARAMETER_DEFAULTS
 from training.preflight import PreflightError, too_long
@@ -64,7 +65,7 @@ def eligible(tokenizer: Any, items: list[Item], rendering: Rendering, limit: int
 def failure_message(exc: BaseException, run: EvalRun) -> str:
     """What the leaderboard and the API say about a failed run: the message of a refusal Finch
     made, else a plain sentence (the raw error and its traceback go to the worker's log only)."""
-    if isinstance(exc, ApplicationError | PreflightError | EvaluationFailed):
+    if isinstance(exc, ApplicationError | PreflightError | EvaluationFailed | EngineUnavailable):
         return str(exc)
     if _out_of_memory(exc):
         return (

@@ -5,13 +5,20 @@ generated greedily in batches of similar length, padded on the left so every ans
 right after its prompt. A batch is bounded by tokens, not by a count: rows times its longest
 prompt plus the new tokens stay within `batch_tokens` (a longer prompt goes alone), so one long
 item never pads a whole batch to its length. Items too long for the model never get here: the
-caller leaves them out by training's length rule (`training.preflight.too_long`). With the plain prompt format an answer ends at the next block header
-(`training.prompts.STOP`), which a model that never learned to stop would otherwise run into.
+caller leaves them out by training's length rule (`training.preflight.too_long`). With the plain
+prompt format an answer ends at the next block header (`training.prompts.STOP`), which a model
+that never learned to stop would otherwise run into.
+
+This is the `transformers` engine (evaluation.engines). The token ids a prompt becomes
+(`prompt_ids`), where an answer ends (`end_token_ids`), how its text is read back (`reply`) and
+its mean log-probability (`mean_logprob`) are shared with the vLLM engine, so both answer the same
+prompts by the same rules.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,11 +33,12 @@ from training.prompts import IGNORE, STOP, Messages, encode, prompt_text, uses_c
 MAX_NEW_TOKENS_CAP = 1024
 
 
-def load(base_model: str, adapter: Path | None) -> tuple[Any, Any]:
-    """The model to evaluate (base, or base + adapter) in eval mode, and its tokenizer."""
+def load(base_model: str, adapter: Path | None, dtype: torch.dtype | None = None) -> tuple[Any, Any]:
+    """The model to evaluate (base, or base + adapter) in eval mode, and its tokenizer; `dtype`
+    overrides the device's compute precision."""
     on = modeling.device()
     tokenizer = modeling.tokenizer_load(base_model)
-    model = modeling.base_load(base_model, on)
+    model = modeling.base_load(base_model, on, dtype)
     if adapter is not None:
         from peft import PeftModel
 
@@ -71,24 +79,60 @@ def scored_answers(
     batch_tokens: int,
 ) -> list[tuple[str, float]]:
     """Each answer with the mean log-probability of its tokens (up to where it ends)."""
-    templated = uses_chat_template(tokenizer)
     prompts = [prompt_text(tokenizer, conversation) for conversation in conversations]
-    lengths = (
-        [len(ids) + new_tokens for ids in tokenizer(prompts, add_special_tokens=not templated)["input_ids"]]
-        if prompts
-        else []
-    )
+    lengths = [len(ids) + new_tokens for ids in _tokenized(tokenizer, prompts)]
     results: list[tuple[str, float]] = [("", 0.0)] * len(prompts)
     tokenizer.padding_side = "left"
     done = 0
     for batch in length_batches(lengths, batch_tokens):
         rows = [int(row) for row in batch]
         generated = _generate(model, tokenizer, [prompts[row] for row in rows], new_tokens)
-        for row, (text, mean_logprob) in zip(rows, generated, strict=True):
-            results[row] = (text if templated else text.split(STOP)[0], mean_logprob)
+        for row, scored in zip(rows, generated, strict=True):
+            results[row] = scored
         done += len(rows)
         progress(done)
     return results
+
+
+def prompt_ids(tokenizer: Any, conversations: list[Messages]) -> list[list[int]]:
+    """The token ids each engine is given: Finch's rendering (`prompt_text`), tokenized as
+    training tokenized it (special tokens added unless a chat template put them in the text)."""
+    return _tokenized(tokenizer, [prompt_text(tokenizer, conversation) for conversation in conversations])
+
+
+def _tokenized(tokenizer: Any, prompts: list[str]) -> list[list[int]]:
+    if not prompts:
+        return []
+    templated = uses_chat_template(tokenizer)
+    return [list(ids) for ids in tokenizer(prompts, add_special_tokens=not templated)["input_ids"]]
+
+
+def end_token_ids(tokenizer: Any, generation_config: Any) -> list[int]:
+    """Where an answer ends: the tokenizer's end token and any the model's generation config names
+    (an instruct model may end a turn with either), as vLLM stops too."""
+    configured = getattr(generation_config, "eos_token_id", None)
+    named = [configured] if isinstance(configured, int) else list(configured or [])
+    return sorted({tokenizer.eos_token_id, *named} - {None})
+
+
+def reply(tokenizer: Any, ids: list[int]) -> str:
+    """An answer's text from its generated token ids, read the same whichever engine made them:
+    special tokens dropped, and with the plain format cut before the next block header."""
+    # PostgreSQL text holds no NUL
+    text = tokenizer.decode(ids, skip_special_tokens=True).replace("\x00", "\ufffd")
+    return text if uses_chat_template(tokenizer) else text.split(STOP)[0]
+
+
+def mean_logprob(ids: list[int], logprobs: list[float], ends: set[int]) -> float:
+    """The mean log-probability of an answer's tokens, its end token included, what follows it
+    (padding in a batch) left out."""
+    kept = len(ids)
+    for position, token in enumerate(ids):
+        if token in ends:
+            kept = position + 1
+            break
+    values = [value for value in logprobs[:kept] if math.isfinite(value)]
+    return sum(values) / len(values) if values else 0.0
 
 
 def _generate(model: Any, tokenizer: Any, prompts: list[str], new_tokens: int) -> list[tuple[str, float]]:
@@ -96,40 +140,26 @@ def _generate(model: Any, tokenizer: Any, prompts: list[str], new_tokens: int) -
     batch = tokenizer(
         prompts, add_special_tokens=not uses_chat_template(tokenizer), padding=True, return_tensors="pt"
     ).to(device)
+    ends = end_token_ids(tokenizer, model.generation_config)
     with torch.no_grad():
         output = model.generate(
             **batch,
             max_new_tokens=new_tokens,
             do_sample=False,
+            # Plain greedy, as vLLM's: no penalty a model's generation config may ask for.
+            repetition_penalty=1.0,
             pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
+            eos_token_id=ends,
             output_scores=True,
             return_dict_in_generate=True,
         )
     generated = output.sequences[:, batch["input_ids"].shape[1] :]
     logprobs = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)
+    stops = {*ends, tokenizer.pad_token_id} - {None}
     return [
-        # PostgreSQL text holds no NUL
-        (
-            tokenizer.decode(ids, skip_special_tokens=True).replace("\x00", "\ufffd"),
-            _mean_up_to_end(ids, row, tokenizer),
-        )
+        (reply(tokenizer, ids.tolist()), mean_logprob(ids.tolist(), row.float().tolist(), stops))
         for ids, row in zip(generated, logprobs, strict=True)
     ]
-
-
-def _mean_up_to_end(ids: torch.Tensor, logprobs: torch.Tensor, tokenizer: Any) -> float:
-    """The mean log-probability of an answer's tokens, its end token included, padding after it
-    left out."""
-    ends = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    kept = len(ids)
-    for position, token in enumerate(ids.tolist()):
-        if token in ends:
-            kept = position + 1
-            break
-    values = logprobs[:kept].float()
-    values = values[torch.isfinite(values)]
-    return float(values.mean()) if len(values) else 0.0
 
 
 def label_probabilities(

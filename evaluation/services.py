@@ -27,6 +27,7 @@ from curation.services.audit import audit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_fail_if_running, job_update
 from evaluation import eligibility, extract, metrics, stats
+from evaluation.engines import Choice, Engine
 from evaluation.models import Comparison, EvalPrediction, EvalRun, SuggestionRun, Verdict
 from training import artifacts
 from training.models import TrainingRun
@@ -184,15 +185,25 @@ def eval_runs_reap() -> int:
 
 
 def _evaluate(run: EvalRun, work: Path) -> None:
-    from evaluation import generate
+    from evaluation import engines
     from training import modeling
 
-    version, project = run.version, run.version.project
-    rendering = version_exports.rendering(version)
-    shots = few_shot_items(version, run.few_shot)
     adapter = adapter_folder(run.training_run, work) if run.training_run is not None else None
     job_update(run, environment=modeling.environment(), base_model_sha256=loaded_sha256(run))
-    model, tokenizer = generate.load(run.base_model, adapter)
+    choice = engines.choose(settings.FINCH_GENERATION_ENGINE, adapter)
+    engine = engines.load(run.base_model, adapter, engine=choice.engine)
+    try:
+        _answer_and_score(run, engine, choice)
+    finally:
+        engine.close()
+
+
+def _answer_and_score(run: EvalRun, engine: Engine, choice: Choice) -> None:
+    from evaluation import engines, generate
+
+    version, project, tokenizer = run.version, run.version.project, engine.tokenizer
+    rendering = version_exports.rendering(version)
+    shots = few_shot_items(version, run.few_shot)
     limit = eligibility.max_seq_length(run)
     found = eligibility.eligible(
         tokenizer, list(version_exports.items(version, Split.EVAL)), rendering, limit
@@ -209,15 +220,15 @@ def _evaluate(run: EvalRun, work: Path) -> None:
         shots=shots,
         new_tokens=new_tokens,
         adapter_sha256=run.training_run.adapter_sha256 if run.training_run else None,
-    ) | {"max_seq_length": limit}
-    job_update(run, prompt_card=card)
+    )
+    job_update(run, prompt_card=card | engine_card(choice) | {"max_seq_length": limit})
 
     def progress(done: int) -> None:
         job_update(run, progress=0.95 * done / max(len(items), 1))
 
     conversations = [conversation(item, rendering, shots) for item in items]
-    raws = generate.answers(
-        model, tokenizer, conversations, new_tokens, progress, batch_tokens=settings.FINCH_EVAL_BATCH_TOKENS
+    raws = engines.answers(
+        engine, conversations, new_tokens, progress, batch_tokens=settings.FINCH_EVAL_BATCH_TOKENS
     )
     answers = [extract.extract(project.task_type, raw, project.labels) for raw in raws]
     scored = metrics.score(
@@ -225,6 +236,11 @@ def _evaluate(run: EvalRun, work: Path) -> None:
     )
     _store_predictions(run, items, answers, scored)
     job_update(run, metrics=scored.aggregate, n=len(items))
+
+
+def engine_card(choice: Choice) -> dict[str, str]:
+    """The prompt card's record of the engine that generated (eval and suggestion runs)."""
+    return {"engine": choice.engine, "engine_reason": choice.reason}
 
 
 def few_shot_items(version: DatasetVersion, k: int) -> list[Item]:

@@ -1,9 +1,9 @@
-"""What a loaded model proposes for each conversation (torch through evaluation.generate; no
+"""What a loaded model proposes for each conversation (through an evaluation.engines engine; no
 Django): the same rendering, batching and answer extraction as evaluation.
 
 - classification: every label of the project scored as the answer
-  (`generate.label_probabilities`); the suggestion is the most probable label, its confidence
-  that probability, so a suggestion is always a valid label;
+  (`generate.label_probabilities`, on the transformers engine); the suggestion is the most
+  probable label, its confidence that probability, so a suggestion is always a valid label;
 - extraction: the generated answer's first JSON object (as evaluation extracts it), valid when it
   passes the project's JSON Schema; confidence: the answer's mean token log-probability;
 - generation and chat: the generated answer, stripped; the same confidence.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluation import generate
+from evaluation.engines import Engine, TransformersEngine
 from evaluation.extract import extract
 from evaluation.metrics import schema_validator
 from training.prompts import Messages
@@ -34,8 +34,7 @@ class Proposed:
 
 
 def propose(
-    model: Any,
-    tokenizer: Any,
+    engine: Engine,
     conversations: list[Messages],
     *,
     task_type: str,
@@ -47,17 +46,16 @@ def propose(
 ) -> list[Proposed]:
     """One proposal per conversation, in order."""
     if task_type == "classification":
-        return _labels(model, tokenizer, conversations, labels, batch_tokens, progress)
-    answers = generate.scored_answers(
-        model, tokenizer, conversations, new_tokens, progress, batch_tokens=batch_tokens
-    )
+        if not isinstance(engine, TransformersEngine):
+            raise TypeError("Label scores run on the transformers engine.")
+        return _labels(engine, conversations, labels, batch_tokens, progress)
+    answers = engine.scored_answers(conversations, new_tokens, progress, batch_tokens=batch_tokens)
     validator = schema_validator(schema) if task_type == "extraction" else None
     return [_generated(task_type, raw, mean_logprob, validator) for raw, mean_logprob in answers]
 
 
 def _labels(
-    model: Any,
-    tokenizer: Any,
+    engine: TransformersEngine,
     conversations: list[Messages],
     labels: list[str],
     batch_tokens: int,
@@ -65,9 +63,7 @@ def _labels(
 ) -> list[Proposed]:
     if not labels:
         raise ValueError("A classification project needs its labels before a model can suggest one.")
-    probabilities = generate.label_probabilities(
-        model, tokenizer, conversations, labels, progress, batch_tokens=batch_tokens
-    )
+    probabilities = engine.label_probabilities(conversations, labels, progress, batch_tokens=batch_tokens)
     proposed = []
     for row in probabilities:
         ranked = sorted(range(len(labels)), key=lambda index: (-row[index], index))

@@ -50,11 +50,13 @@ from curation.services.heartbeat import Reapable, beating, heartbeat_forget, job
 from curation.services.jobs import job_cancel_request, job_fail_if_running, job_update
 from curation.services.labeling_order import latest_frozen_version, priorities_from_suggestions
 from evaluation import eligibility
+from evaluation.engines import Choice, Engine, EngineUnavailable
 from evaluation.models import Comparison, Deployment, SuggestionRun, SuggestionTarget, Verdict
 from evaluation.services import (
     MAX_FEW_SHOT,
     adapter_folder,
     conversation,
+    engine_card,
     few_shot_items,
     loaded_sha256,
     prompt_card,
@@ -261,7 +263,9 @@ def _end_without_suggestions(run: SuggestionRun, status: str, error: str, trace:
 def _failure_message(exc: BaseException, run: SuggestionRun) -> str:
     from curation.errors import ApplicationError
 
-    if isinstance(exc, ApplicationError | eligibility.EvaluationFailed | PreflightError | ValueError):
+    if isinstance(
+        exc, ApplicationError | eligibility.EvaluationFailed | PreflightError | EngineUnavailable | ValueError
+    ):
         return str(exc)
     return (
         f"The suggestion run stopped on an unexpected error ({type(exc).__name__}); the worker's log "
@@ -272,36 +276,40 @@ def _failure_message(exc: BaseException, run: SuggestionRun) -> str:
 def _suggest(run: SuggestionRun, work: Path) -> None:
     import torch
 
-    from evaluation import generate, suggest
+    from evaluation import engines
     from training import modeling
 
-    project = run.project
     torch.manual_seed(run.seed)
     random.seed(run.seed)
-    rendering = _rendering(run)
-    shots = few_shot_items(run.version, run.few_shot) if run.version is not None else []
     adapter = adapter_folder(run.training_run, work) if run.training_run is not None else None
     job_update(run, environment=modeling.environment(), base_model_sha256=loaded_sha256(run))
-    model, tokenizer = generate.load(run.base_model, adapter)
+    choice = _engine_choice(run, adapter)
+    engine = engines.load(run.base_model, adapter, engine=choice.engine)
+    try:
+        _propose_all(run, engine, choice)
+    finally:
+        engine.close()
+
+
+def _engine_choice(run: SuggestionRun, adapter: Path | None) -> Choice:
+    """The setting's engine, except for classification: every label is scored on transformers."""
+    from evaluation import engines
+
+    if run.project.task_type == TaskType.CLASSIFICATION:
+        return Choice(engines.TRANSFORMERS, "classification: label scores run on transformers")
+    return engines.choose(settings.FINCH_GENERATION_ENGINE, adapter)
+
+
+def _propose_all(run: SuggestionRun, engine: Engine, choice: Choice) -> None:
+    from evaluation import suggest
+
+    project, tokenizer = run.project, engine.tokenizer
+    rendering = _rendering(run)
+    shots = few_shot_items(run.version, run.few_shot) if run.version is not None else []
     limit = _max_seq_length(run)
     new_tokens = _new_tokens(run, tokenizer)
-    card = prompt_card(
-        task_type=project.task_type,
-        tokenizer=tokenizer,
-        rendering=rendering,
-        few_shot=run.few_shot,
-        shots=shots,
-        new_tokens=new_tokens,
-        adapter_sha256=run.adapter_sha256 or None,
-    )
-    if project.task_type == TaskType.CLASSIFICATION:
-        card["extraction"] = "none: the suggestion is the most probable label of the set"
-        card["decoding"] = {
-            "strategy": "label_scores",
-            "rule": "each label's log-likelihood as the answer (its tokens and the end token), "
-            "normalized over the label set; the most probable label is suggested",
-        }
-    job_update(run, prompt_card=card | {"max_seq_length": limit, "seed": run.seed})
+    card = _card(run, tokenizer, rendering, shots, new_tokens)
+    job_update(run, prompt_card=card | engine_card(choice) | {"max_seq_length": limit, "seed": run.seed})
     done = skipped = 0
     for chunk in _chunks(run):
         if SuggestionRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
@@ -309,8 +317,7 @@ def _suggest(run: SuggestionRun, work: Path) -> None:
         items = [_as_item(project, target) for target in chunk]
         fits = eligibility.by_length(tokenizer, items, rendering, limit)
         proposed = suggest.propose(
-            model,
-            tokenizer,
+            engine,
             [conversation(item, rendering, shots) for item in fits.items],
             task_type=project.task_type,
             labels=list(project.labels),
@@ -324,6 +331,28 @@ def _suggest(run: SuggestionRun, work: Path) -> None:
         done += len(chunk)
         skipped += len(fits.skipped)
         job_update(run, n_done=done, n_skipped=skipped, progress=0.99 * done / max(run.n_targets, 1))
+
+
+def _card(
+    run: SuggestionRun, tokenizer: Any, rendering: Rendering, shots: list[Item], new_tokens: int
+) -> dict[str, Any]:
+    card = prompt_card(
+        task_type=run.project.task_type,
+        tokenizer=tokenizer,
+        rendering=rendering,
+        few_shot=run.few_shot,
+        shots=shots,
+        new_tokens=new_tokens,
+        adapter_sha256=run.adapter_sha256 or None,
+    )
+    if run.project.task_type == TaskType.CLASSIFICATION:
+        card["extraction"] = "none: the suggestion is the most probable label of the set"
+        card["decoding"] = {
+            "strategy": "label_scores",
+            "rule": "each label's log-likelihood as the answer (its tokens and the end token), "
+            "normalized over the label set; the most probable label is suggested",
+        }
+    return card
 
 
 def _rendering(run: SuggestionRun) -> Rendering:

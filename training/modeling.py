@@ -19,7 +19,7 @@ import torch
 
 from training.preflight import PreflightError
 
-PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "bitsandbytes", "finch")
+PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "bitsandbytes", "vllm", "finch")
 
 
 def device() -> torch.device:
@@ -91,12 +91,15 @@ def tokenizer_load(base_model: str) -> Any:
     return tokenizer
 
 
-def base_load(base_model: str, on: torch.device, *, quantization: str = "none") -> Any:
-    """The base model on `on`: bf16 on GPUs that have it, fp32 on CPU; with quantization="nf4"
-    (QLoRA) its linear layers in 4-bit NF4 on the GPU (bitsandbytes)."""
+def base_load(
+    base_model: str, on: torch.device, dtype: torch.dtype | None = None, *, quantization: str = "none"
+) -> Any:
+    """The base model on `on`, in `dtype` (default: the device's compute precision: bf16 on GPUs
+    that have it, fp32 on CPU); with quantization="nf4" (QLoRA) its linear layers in 4-bit NF4 on
+    the GPU (bitsandbytes)."""
     from transformers import AutoModelForCausalLM
 
-    dtype = compute_dtype(on) or torch.float32
+    dtype = dtype or compute_dtype(on) or torch.float32
     if on.type == "cuda":  # what stays fp32 (the LoRA weights, the loss) may use TF32 matmuls
         torch.backends.cuda.matmul.allow_tf32 = True
     path = str(model_folder(base_model))

@@ -31,7 +31,10 @@ class EvalRunOutput(JobOutput):
     )
     base_model_sha256 = serializers.CharField(help_text="Of the weights loaded; empty until it starts.")
     few_shot = serializers.IntegerField()
-    prompt_card = serializers.JSONField()
+    prompt_card = serializers.JSONField(
+        help_text="How every item was put to the model and read back, with the generation `engine` "
+        "(transformers or vllm) and `engine_reason`."
+    )
     metrics = serializers.DictField(child=serializers.FloatField())
     primary_metric = serializers.CharField()
     n = serializers.IntegerField()

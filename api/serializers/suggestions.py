@@ -107,7 +107,10 @@ class QualityOutput(serializers.Serializer):
 
 
 class SuggestionRunDetailOutput(SuggestionRunOutput):
-    prompt_card = serializers.JSONField()
+    prompt_card = serializers.JSONField(
+        help_text="How every input was put to the model and read back, with the generation `engine` "
+        "(transformers or vllm) and `engine_reason`."
+    )
     host = serializers.CharField()
     heartbeat_at = serializers.SerializerMethodField()
     environment = serializers.JSONField()

@@ -315,6 +315,12 @@ FINCH_TRAINING_CPU_DATA_PARALLEL = env_bool("FINCH_TRAINING_CPU_DATA_PARALLEL", 
 # Evaluation generates in batches of at most this many tokens (rows times the longest prompt plus
 # the answer's room, padded); lower it where a model runs out of memory evaluating.
 FINCH_EVAL_BATCH_TOKENS = env_int("FINCH_EVAL_BATCH_TOKENS", 8192)
+# What generates eval and suggestion answers (evaluation/engines.py): `auto` (vLLM where it is
+# installed, the `vllm` extra, and a CUDA GPU is there, else transformers), `transformers`, or
+# `vllm` (a run fails saying why on a worker that cannot). Read by the GPU workers.
+FINCH_GENERATION_ENGINE = env_str("FINCH_GENERATION_ENGINE", "auto")
+if FINCH_GENERATION_ENGINE not in ("auto", "transformers", "vllm"):
+    raise ImproperlyConfigured("FINCH_GENERATION_ENGINE must be `auto`, `transformers` or `vllm`.")
 # A suggestion run asks its model about at most this many inputs, and gives a free-text answer
 # this much room when the project has no frozen version to size it from.
 FINCH_SUGGESTION_MAX_INPUTS = env_int("FINCH_SUGGESTION_MAX_INPUTS", 10_000)

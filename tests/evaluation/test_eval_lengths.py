@@ -153,7 +153,7 @@ def test_a_failed_evaluation_says_plainly_why_and_logs_the_raw_error(
     def out_of_memory(*args: Any, **kwargs: Any) -> list[str]:
         raise RuntimeError(ALLOCATOR)
 
-    monkeypatch.setattr(generate, "answers", out_of_memory)
+    monkeypatch.setattr(generate, "scored_answers", out_of_memory)
 
     # When it is evaluated
     with caplog.at_level(logging.ERROR, logger="evaluation.services"):

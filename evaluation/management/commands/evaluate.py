@@ -1,10 +1,12 @@
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from curation.errors import ApplicationError
 from curation.models import DatasetVersion, JobStatus
+from evaluation import engines
 from evaluation.models import EvalRun, Verdict
 from evaluation.services import comparison_create, eval_execute, eval_run_create
 from training.models import TrainingRun
@@ -87,6 +89,10 @@ class Command(BaseCommand):
             )
             if done is not None:
                 return done
+        try:  # the run is made and run here: refuse before recording one this host cannot run
+            engines.choose(settings.FINCH_GENERATION_ENGINE)
+        except engines.EngineUnavailable as exc:
+            raise CommandError(str(exc)) from exc
         run = eval_run_create(
             version=version,
             user=None,
