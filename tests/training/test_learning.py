@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from transformers import AutoTokenizer
 
 from curation.models import JobStatus
 from tests.conftest import Team
@@ -21,7 +22,7 @@ from training.base_models import SETTINGS_FILE, recommended_settings
 from training.learning import learning_verdict
 from training.models import TrainingRun
 from training.services import run_create
-from training.tiny import RECOMMENDED_HYPERPARAMETERS, RECOMMENDED_LORA
+from training.tiny import CHAT_TEMPLATE, RECOMMENDED_HYPERPARAMETERS, RECOMMENDED_LORA
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
@@ -160,7 +161,10 @@ def test_make_tiny_model_writes_the_settings_it_trains_well_with(tmp_path: Path)
     assert recommended_settings(folder) == {**RECOMMENDED_HYPERPARAMETERS, **RECOMMENDED_LORA}
     assert recommended_settings(folder)["learning_rate"] == 5e-3
 
-    # A model made before models carried settings gets them with --if-missing
+    # A model made before models carried settings, or a chat template, gets them with --if-missing
     (folder / SETTINGS_FILE).unlink()
+    (folder / "chat_template.jinja").unlink()
+    assert not AutoTokenizer.from_pretrained(folder).chat_template
     call_command("make_tiny_model", str(folder), "--if-missing", stdout=StringIO())
     assert recommended_settings(folder)["r"] == 64
+    assert AutoTokenizer.from_pretrained(folder).chat_template == CHAT_TEMPLATE

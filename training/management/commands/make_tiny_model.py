@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from curation.models import Project
 from training.base_models import SETTINGS_FILE
-from training.tiny import TinyShape, make_tiny_model, recommend, sample_texts
+from training.tiny import TinyShape, chat_template_add, make_tiny_model, recommend, sample_texts
 
 
 class Command(BaseCommand):
@@ -29,6 +29,7 @@ class Command(BaseCommand):
         if options["if_missing"] and (folder / "config.json").exists():
             if not (folder / SETTINGS_FILE).exists():  # made before models carried their settings
                 recommend(folder)
+            chat_template_add(folder)  # made before the tiny model had a chat template
             self.stdout.write(f"tiny model: {folder.resolve()} (already there)")
             return
         texts = sample_texts() if options["from_project"] is None else _project_texts(options["from_project"])
