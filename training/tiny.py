@@ -6,6 +6,13 @@ built from a transformers config; both are saved to a folder that
 `AutoModelForCausalLM.from_pretrained` and `AutoTokenizer.from_pretrained` load. No weights are
 downloaded. Trained with LoRA it learns a label scheme in seconds on a CPU; it is not a language
 model anyone would deploy.
+
+The tokenizer carries a chat template (`CHAT_TEMPLATE`), so trainers that take conversations
+(TRL's `SFTTrainer`, axolotl, LLaMA-Factory) accept it. It renders Finch's plain prompt format
+(training/prompts.py), a single-turn conversation token for token, so it trains the same through
+Finch and through them; every assistant answer ends with the end token (an earlier turn's too,
+where the plain format has none) and is marked, with it, as `{% generation %}`, so
+`return_assistant_tokens_mask` (TRL's `assistant_only_loss`) supervises the answers alone.
 """
 
 from __future__ import annotations
@@ -33,6 +40,26 @@ RECOMMENDED_HYPERPARAMETERS: dict[str, Any] = {
     "early_stopping_patience": 0,
 }
 RECOMMENDED_LORA: dict[str, Any] = {"r": 64, "alpha": 128}
+
+
+# Finch's plain format as a template: {system}\n\n, ### Input:\n{user}\n\n, ### Output:\n{answer}<eos>;
+# the roles Finch writes (curation.services.content.CHAT_ROLES) and no other.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] not in ['system', 'user', 'assistant'] %}"
+    "{{ raise_exception('Unknown role ' ~ message['role'] ~ ': this template renders system, user and assistant.') }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{{- bos_token }}"
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'system' %}{{- message['content'] + '\n\n' }}"
+    "{%- elif message['role'] == 'user' %}{{- '### Input:\n' + message['content'] + '\n\n' }}"
+    "{%- else %}{{- '### Output:\n' }}{% generation %}{{- message['content'] + eos_token }}{% endgeneration %}"
+    "{%- if not loop.last %}{{- '\n\n' }}{% endif %}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '### Output:\n' }}{% endif %}"
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +137,20 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
     core.train_from_iterator(texts or [""], trainer=trainer)
     bos = core.token_to_id(BOS)
     core.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, bos)])
-    return PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK
     )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def chat_template_add(folder: Path) -> bool:
+    """Give a tiny model made before it had one the chat template; False when it has one."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if tokenizer.chat_template:
+        return False
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(folder))
+    return True

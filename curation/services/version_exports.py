@@ -193,31 +193,47 @@ def read_files(names: list[str]) -> Iterator[bytes]:
 
 def hf_dataset_save(version: DatasetVersion, folder: Path) -> Path:
     """Write the version as a DatasetDict folder: data/{train,eval}-00000-of-00001.parquet and a
-    README.md (the data card, with the split layout `datasets.load_dataset(folder)` reads)."""
-    import pyarrow as pa
+    README.md (the data card, with the split layout `datasets.load_dataset(folder)` reads).
+
+    Columns: `id`, `input` (text, or for chat projects a list of {role, content}), `output`,
+    `messages` (the conversation of the `openai_chat` export, as a list of {role, content}: what
+    TRL, axolotl and LLaMA-Factory take as conversational data) and `metadata` (a struct of one
+    type across the version: curation.freeze.arrow_types). Written in chunks of CHUNK_ROWS rows."""
     import pyarrow.parquet as pq
 
+    from curation.freeze import arrow_types
     from curation.services.datacard import card_markdown
 
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
     chat = version.project.task_type == TaskType.CHAT
+    shape = arrow_types.unified(arrow_types.shape_of(json.loads(row.metadata)) for row in items(version, "all"))
+    shown = rendering(version)
     for split in (Split.TRAIN, Split.EVAL):
-        rows = list(items(version, split))
-        table = pa.table(
-            {
-                "id": pa.array([row.example_id for row in rows], type=pa.int64()),
-                "input": [formats.canonical(row.input) if chat else row.input for row in rows],
-                "output": [row.output for row in rows],
-                "messages": [
-                    formats.canonical(formats.chat_messages(row, rendering(version))) for row in rows
-                ],
-                "metadata": [row.metadata for row in rows],
-            }
-        )
-        pq.write_table(table, data / f"{split.value}-00000-of-00001.parquet")
+        schema = _hf_table([], shape, chat, shown).schema  # a split without items has a file too
+        with pq.ParquetWriter(data / f"{split.value}-00000-of-00001.parquet", schema) as writer:
+            for rows in batched(items(version, split), CHUNK_ROWS):
+                writer.write_table(_hf_table(rows, shape, chat, shown))
     (folder / "README.md").write_text(_dataset_header() + card_markdown(version), encoding="utf-8")
     return folder
+
+
+def _hf_table(rows: list[formats.Item], shape: Any, chat: bool, shown: formats.Rendering) -> Any:
+    import pyarrow as pa
+
+    from curation.freeze import arrow_types
+
+    return pa.table(
+        {
+            "id": pa.array([row.example_id for row in rows], type=pa.int64()),
+            "input": arrow_types.messages_array([row.input for row in rows])
+            if chat
+            else pa.array([row.input for row in rows], type=pa.string()),
+            "output": pa.array([row.output for row in rows], type=pa.string()),
+            "messages": arrow_types.messages_array([formats.chat_messages(row, shown) for row in rows]),
+            "metadata": arrow_types.metadata_array([json.loads(row.metadata) for row in rows], shape),
+        }
+    )
 
 
 def _dataset_header() -> str:

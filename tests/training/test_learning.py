@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from transformers import AutoTokenizer
 
 from curation.models import JobStatus
 from tests.conftest import Team
@@ -20,7 +21,7 @@ from training.base_models import SETTINGS_FILE, form_settings, recommended_file
 from training.learning import learning_verdict
 from training.models import BaseModel, TrainingRun
 from training.services import run_create
-from training.tiny import RECOMMENDED_HYPERPARAMETERS, RECOMMENDED_LORA
+from training.tiny import CHAT_TEMPLATE, RECOMMENDED_HYPERPARAMETERS, RECOMMENDED_LORA
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
@@ -104,7 +105,10 @@ def test_make_tiny_model_writes_the_settings_it_trains_well_with(tmp_path: Path)
     assert written["hyperparameters"]["learning_rate"] == 5e-3
     assert BaseModel.objects.get().recommended == written  # registered with them
 
-    # A model made before models carried settings gets them with --if-missing
+    # A model made before models carried settings, or a chat template, gets them with --if-missing
     (folder / SETTINGS_FILE).unlink()
+    (folder / "chat_template.jinja").unlink()
+    assert not AutoTokenizer.from_pretrained(folder).chat_template
     call_command("make_tiny_model", str(folder), "--if-missing", stdout=StringIO())
     assert recommended_file(folder / SETTINGS_FILE)["lora"]["r"] == 64
+    assert AutoTokenizer.from_pretrained(folder).chat_template == CHAT_TEMPLATE

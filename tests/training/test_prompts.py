@@ -9,7 +9,7 @@ import pytest
 
 from training.modeling import tokenizer_load
 from training.preflight import PreflightError, prepare
-from training.prompts import IGNORE, encode, prompt_text
+from training.prompts import IGNORE, encode, prompt_text, uses_chat_template
 
 MESSAGES = [
     {"role": "system", "content": "Answer with the label."},
@@ -23,14 +23,24 @@ def tokenizer(tiny_model: str) -> Any:
     return tokenizer_load(tiny_model)
 
 
-def test_plain_prompt_format(tokenizer: Any) -> None:
+@pytest.fixture(scope="module")
+def plain(tiny_model: str) -> Any:
+    """The tiny model's tokenizer without its chat template: a base model that has none."""
+    tokenizer = tokenizer_load(tiny_model)
+    tokenizer.chat_template = None
+    return tokenizer
+
+
+def test_plain_prompt_format(plain: Any) -> None:
+    tokenizer = plain
     assert (
         prompt_text(tokenizer, MESSAGES)
         == "Answer with the label.\n\n### Input:\nI lost my card\n\n### Output:\n"
     )
 
 
-def test_only_the_answer_and_its_end_token_are_supervised(tokenizer: Any) -> None:
+def test_only_the_answer_and_its_end_token_are_supervised(plain: Any) -> None:
+    tokenizer = plain
     encoded = encode(tokenizer, MESSAGES)
     prompt_ids = tokenizer(prompt_text(tokenizer, MESSAGES))["input_ids"]
     answer_ids = tokenizer("lost_or_stolen_card", add_special_tokens=False)["input_ids"]
@@ -55,6 +65,55 @@ def test_a_chat_template_renders_the_prompt_and_its_end_of_turn_is_learned(tiny_
         token for token, label in zip(encoded.input_ids, encoded.labels, strict=True) if label != IGNORE
     ]
     assert tokenizer.decode(supervised) == "lost_or_stolen_card<|eos|>"  # the template's own end, once
+
+
+def test_the_tiny_models_chat_template_renders_the_plain_format_token_for_token(
+    tokenizer: Any, plain: Any
+) -> None:
+    assert uses_chat_template(tokenizer)
+    for conversation in (MESSAGES, MESSAGES[1:]):
+        assert encode(tokenizer, conversation) == encode(plain, conversation)
+    assert prompt_text(tokenizer, MESSAGES) == "<|bos|>" + prompt_text(plain, MESSAGES)
+    # An earlier answer ends with its end token too (the plain format has none there)
+    earlier = [*MESSAGES, {"role": "user", "content": "and now?"}]
+    assert prompt_text(tokenizer, earlier) == (
+        "<|bos|>Answer with the label.\n\n### Input:\nI lost my card\n\n### Output:\nlost_or_stolen_card<|eos|>"
+        "\n\n### Input:\nand now?\n\n### Output:\n"
+    )
+
+
+def test_the_tiny_models_template_marks_each_answer_and_its_end_token_for_assistant_masks(
+    tokenizer: Any,
+) -> None:
+    conversation = [
+        *MESSAGES,
+        {"role": "user", "content": "and now?"},
+        {"role": "assistant", "content": "card_arrival"},
+    ]
+    rendered = tokenizer.apply_chat_template(
+        conversation, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    ids, mask = rendered["input_ids"], rendered["assistant_masks"]
+    spans = [tokenizer.decode(ids[start:end]) for start, end in _runs(mask)]
+    assert spans == ["lost_or_stolen_card<|eos|>", "card_arrival<|eos|>"]
+    assert ids[0] == tokenizer.bos_token_id and mask[0] == 0
+
+
+def test_the_tiny_models_template_refuses_a_role_finch_does_not_write(tokenizer: Any) -> None:
+    with pytest.raises(Exception, match="Unknown role tool"):
+        tokenizer.apply_chat_template([{"role": "tool", "content": "42"}], tokenize=False)
+
+
+def _runs(mask: list[int]) -> list[tuple[int, int]]:
+    """(start, end) of each run of 1s."""
+    runs, start = [], None
+    for position, bit in enumerate([*mask, 0]):
+        if bit and start is None:
+            start = position
+        elif not bit and start is not None:
+            runs.append((start, position))
+            start = None
+    return runs
 
 
 def test_prepare_reports_and_drops_what_does_not_fit(tokenizer: Any) -> None:

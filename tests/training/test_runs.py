@@ -61,7 +61,7 @@ def test_a_run_trains_a_stored_adapter_with_metrics_and_a_record(
     assert run.lora == {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
     assert {"torch", "transformers", "peft"} <= set(run.environment["packages"])
     assert "git_commit" in run.environment
-    assert run.preflight["prompt_format"] == "plain"
+    assert run.preflight["prompt_format"] == "chat_template"  # the tiny model carries one
     assert run.preflight["train"]["kept"] == 48 and run.preflight["eval"]["kept"] == 12
     # Checkpoints only serve a resume: a finished run keeps its adapter alone.
     assert artifacts.checkpoint_latest(run.pk) is None

@@ -8,7 +8,7 @@ from curation.errors import ApplicationError
 from curation.models import Project
 from training.base_models import SETTINGS_FILE
 from training.registry import lookup, register_folder
-from training.tiny import TinyShape, make_tiny_model, recommend, sample_texts
+from training.tiny import TinyShape, chat_template_add, make_tiny_model, recommend, sample_texts
 
 # Made here from random weights and a tokenizer trained on the bundled banking77 sample (CC BY 4.0).
 TINY_LICENSE = "random weights; tokenizer from banking77 (CC BY 4.0)"
@@ -36,6 +36,7 @@ class Command(BaseCommand):
         if options["if_missing"] and (folder / "config.json").exists():
             if not (folder / SETTINGS_FILE).exists():  # made before models carried their settings
                 recommend(folder)
+            chat_template_add(folder)  # made before the tiny model had a chat template
             self.stdout.write(f"tiny model: {folder.resolve()} (already there)")
             self._register(folder, options["name"])
             return
