@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import csv
 import random
+from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 from curation.dedup import candidates, static
 from curation.dedup.embeddings import default_model_path, encode
@@ -118,3 +121,20 @@ def test_candidates_never_lose_a_pair_the_model_keeps_above_the_margin(
     held = sum((a, b) in found for a, b in zip(rows.tolist(), columns.tolist(), strict=True))
     assert held >= 0.95 * len(rows)
     assert len(np.unique(pairs[cosines >= cutoff])) < (0.75 if threshold < 0.95 else 0.5) * len(model)
+
+
+def test_prepare_models_makes_the_static_copy_once_and_reports_where(settings: Any) -> None:
+    # Given the static copy exists (made here if no earlier test made it), static candidates on
+    settings.FINCH_EMBEDDING_STATIC, settings.FINCH_EMBEDDING_INT8 = True, False
+    made = static.distilled_path(default_model_path(), settings.FINCH_MODELS_DIR)
+    assert not [path for path in made.parent.iterdir() if path.name.startswith(".")]
+    stamp = (made / "model.safetensors").stat().st_mtime_ns
+
+    # When the command runs
+    output = StringIO()
+    call_command("prepare_models", stdout=output)
+
+    # Then it names that folder and did not make it again; no temporary folder is left behind
+    assert f"static embedding model: {made}" in output.getvalue()
+    assert (made / "model.safetensors").stat().st_mtime_ns == stamp
+    assert not [path for path in made.parent.iterdir() if path.name.startswith(".")]
