@@ -12,8 +12,8 @@ the texts of candidate pairs, not every text.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -27,18 +27,7 @@ from curation.services import embedding_cache as cache
 Cosine = Callable[[int, int], float]
 
 
-@dataclass(frozen=True)
-class CandidateReport:
-    """What the candidate stage did, for logs and the benchmark."""
-
-    neighbour_pairs: int
-    sampled: int
-    cutoff: float
-    candidates: int
-    texts_embedded: int
-
-
-LAST_REPORT: list[CandidateReport] = []  # the latest run's, in this process (the benchmark reads it)
+logger = logging.getLogger(__name__)
 
 
 def enabled() -> bool:
@@ -62,9 +51,10 @@ def static_text_pairs(
     chosen = cosines >= cutoff
     chosen[sampled] = True  # decided already: the cache makes them free
     kept, cosine = decide(texts, pairs[chosen], threshold)
-    LAST_REPORT[:] = [
-        CandidateReport(len(pairs), len(sampled), cutoff, int(chosen.sum()), len(np.unique(pairs[chosen])))
-    ]
+    logger.info(
+        "static candidates: %d neighbour pairs, %d sampled, cutoff %.2f, %d candidates over %d texts",
+        len(pairs), len(sampled), cutoff, int(chosen.sum()), len(np.unique(pairs[chosen])),
+    )  # fmt: skip
     return pairs[chosen][kept], cosine
 
 
