@@ -255,6 +255,10 @@ FINCH_EMBEDDING_MODEL = env_str("FINCH_EMBEDDING_MODEL", "")
 FINCH_EMBEDDING_INT8 = env_str("FINCH_EMBEDDING_INT8", "true").lower() == "auto" or env_bool(
     "FINCH_EMBEDDING_INT8", True
 )
+# Embedding dedup with static candidates (docs/quality-jobs.md): a model2vec copy of the model,
+# distilled once under FINCH_MODELS_DIR, and an HNSW index (usearch) propose the pairs; the
+# transformer embeds only their texts. Off by default until it meets issue 25's targets.
+FINCH_EMBEDDING_STATIC = env_bool("FINCH_EMBEDDING_STATIC", False)
 FINCH_MODELS_DIR = Path(env_str("FINCH_MODELS_DIR", str(FINCH_HOME / "models"))).resolve()
 # Freezes of at most this many examples finish within the request (201); larger ones run as a
 # Celery task (202, the version is `freezing` until it ends).

@@ -23,7 +23,7 @@ from django.db.models.functions import Length
 from curation.dedup.minhash import Shingling, Sketches, bands_for, bucket_pairs, sketch, verified_groups
 from curation.dedup.unionfind import groups as connected
 from curation.models import DedupFields, DedupJob, DedupMethod, Example, Shingle
-from curation.services import lsh_index
+from curation.services import embedding_candidates, lsh_index
 from curation.services.dedup import DEFAULT_THRESHOLDS, Similarity, apply_groups, example_texts, job_examples
 from curation.services.embedding_cache import embed_missing, fast_available, similar_text_pairs
 from curation.services.jobs import HANDED_OFF, HandedOff, ProgressFn
@@ -72,7 +72,7 @@ def chunk_run(job: DedupJob, index: int) -> None:
         _save_sketches(job, index, np.asarray(ids, dtype=np.int64), sketches)
         if lsh_index.enabled():
             lsh_index.index_add(job, np.asarray(ids, dtype=np.int64), sketches.keys)
-    else:
+    elif not embedding_candidates.enabled():  # static candidates: the merge embeds only theirs
         embed_missing(texts, fast=fast_available())  # what the merge needs is then in the cache
     if _count_done(job, index, len(ids)):
         from curation.tasks import dedup_merge

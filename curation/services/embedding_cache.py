@@ -83,7 +83,13 @@ def similar_text_pairs(
     With the int8 copy of the model: candidates at the threshold less INT8_BELOW; those at the
     threshold plus INT8_ABOVE or more are kept as they are, and the model itself, embedding only
     their texts, decides those in between. Without: the model's own embeddings decide directly.
-    `wanted` drops candidate pairs not worth checking (say, pairs within one split)."""
+    `wanted` drops candidate pairs not worth checking (say, pairs within one split). With
+    FINCH_EMBEDDING_STATIC, candidates come from static embeddings instead (only their texts
+    are embedded: curation.services.embedding_candidates)."""
+    from curation.services import embedding_candidates
+
+    if embedding_candidates.enabled():
+        return embedding_candidates.static_text_pairs(texts, threshold, wanted=wanted)
     fast = fast_available()
     vectors = cached_vectors(texts, fast=fast)
     with all_cores():
@@ -100,7 +106,7 @@ def similar_text_pairs(
     fast_cosine = np.einsum("ij,ij->i", vectors[candidates[:, 0]], vectors[candidates[:, 1]])
     keep = fast_cosine >= threshold + INT8_ABOVE  # clear of the threshold: int8 decides
     near = candidates[~keep]
-    keep[~keep], model_cosine = _model_decides(texts, near, threshold)
+    keep[~keep], model_cosine = model_decides(texts, near, threshold)
 
     def best_cosine(a: int, b: int) -> float:
         """The model's cosine where it embedded both texts, else the int8 copy's."""
@@ -110,7 +116,7 @@ def similar_text_pairs(
     return candidates[keep], best_cosine
 
 
-def _model_decides(
+def model_decides(
     texts: list[str], pairs: Pairs, threshold: float
 ) -> tuple[npt.NDArray[np.bool_], Callable[[int, int], float | None]]:
     """Whether each pair's cosine by the model itself reaches the threshold (only the pairs'

@@ -247,6 +247,29 @@ class TestEmbeddingChunks:
         assert encoded == []
         assert sorted(text for call in verified for text in call) == sorted(example.input for example in rows)
 
+    def test_static_candidates_find_the_cluster_with_the_model_deciding_in_the_merge(
+        self, team: Team, settings: Settings, encoded: list[list[str]], verified: list[list[str]]
+    ) -> None:
+        # Given static candidates on (the model alone deciding them), in chunks of 3
+        rows = self.question_rows(team.project)
+        settings.FINCH_EMBEDDING_STATIC, settings.FINCH_EMBEDDING_INT8 = True, False
+        settings.FINCH_DEDUP_CHUNK_ROWS = 3
+
+        # When an embedding job runs
+        job = run(team.project, team.lead, "embedding", threshold=0.9)
+
+        # Then the same one cluster is found, each member at 0.9 or more to the kept one
+        variants = {example.pk for example in rows if example.input in (QUESTION, *VARIANTS)}
+        cluster = DuplicateCluster.objects.get()
+        assert set(cluster.members.values_list("example_id", flat=True)) == variants
+        assert all(member.similarity >= 0.9 for member in cluster.members.all())
+        assert (job.examples_checked, job.clusters, job.duplicates_marked) == (8, 1, 4)
+        # And the chunks embedded nothing: the merge embedded the candidates' texts, each once
+        # (the calibration's sample first, then the rest), never with the int8 copy
+        assert encoded == [] and 1 <= len(verified) <= 2
+        embedded = [text for call in verified for text in call]
+        assert len(embedded) == len(set(embedded))
+
     @pytest.mark.parametrize(
         ("fields", "expected"),
         [
