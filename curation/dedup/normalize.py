@@ -32,6 +32,28 @@ def exact_key(text: str) -> str:
     return " ".join(folded.translate(_punctuation_to_space()).split())
 
 
+SEPARATOR = "\x00"  # a control character: neither punctuation nor space, kept by exact_key
+
+
+@functools.cache
+def _ascii_fold() -> bytes:
+    """The ASCII table with upper case folded to lower as well: one translate does both."""
+    lower = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+    return _ascii_punctuation_to_space().translate(lower)
+
+
+def exact_keys(texts: list[str]) -> list[str]:
+    """exact_key of each text. The ASCII ones (most) are joined and normalized together in three
+    passes over their bytes, the last compiled, instead of several Python calls per text (about
+    twice as fast on 100-600 character texts)."""
+    from curation.dedup.sketch import squeeze_spaces
+
+    plain = [text.isascii() and SEPARATOR not in text for text in texts]
+    joined = SEPARATOR.join([text for text, ascii in zip(texts, plain, strict=True) if ascii])
+    folded = iter(squeeze_spaces(joined.encode().translate(_ascii_fold())).decode().split(SEPARATOR))
+    return [next(folded) if ascii else exact_key(text) for text, ascii in zip(texts, plain, strict=True)]
+
+
 def same_key_groups(keys: Iterable[str]) -> list[list[int]]:
     """Indexes grouped by equal key, in first-seen order; single members make groups too."""
     groups: dict[str, list[int]] = {}
