@@ -264,7 +264,8 @@ def _squeeze(data):  # pragma: no cover
 def squeeze_spaces(data: bytes) -> bytes:
     """`data` (NUL-separated texts) with each text's spaces as str.split then " ".join leave
     them: runs made one, none at the ends."""
-    return _squeeze(np.frombuffer(data, dtype=np.uint8)).tobytes()  # type: ignore[no-any-return]
+    squeezed: bytes = _squeeze(np.frombuffer(data, dtype=np.uint8)).tobytes()
+    return squeezed
 
 
 def _codes(texts: list[str]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
