@@ -37,21 +37,30 @@ SEPARATOR = "\x00"  # a control character: neither punctuation nor space, kept b
 
 @functools.cache
 def _ascii_fold() -> bytes:
-    """The ASCII table with upper case folded to lower as well: one translate does both."""
+    """The ASCII table with upper case folded to lower as well: one lookup does both."""
     lower = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
     return _ascii_punctuation_to_space().translate(lower)
 
 
 def exact_keys(texts: list[str]) -> list[str]:
-    """exact_key of each text. The ASCII ones (most) are joined and normalized together in three
-    passes over their bytes, the last compiled, instead of several Python calls per text (about
-    twice as fast on 100-600 character texts)."""
-    from curation.dedup.sketch import squeeze_spaces
-
+    """exact_key of each text. ASCII texts (most) are joined and normalized together in one
+    compiled pass over their bytes instead of several Python calls per text (about twice as
+    fast on 100-600 character texts)."""
+    joined = SEPARATOR.join(texts)
+    if joined.isascii() and joined.count(SEPARATOR) == len(texts) - 1:
+        return _ascii_keys(joined) if texts else []
     plain = [text.isascii() and SEPARATOR not in text for text in texts]
-    joined = SEPARATOR.join([text for text, ascii in zip(texts, plain, strict=True) if ascii])
-    folded = iter(squeeze_spaces(joined.encode().translate(_ascii_fold())).decode().split(SEPARATOR))
+    folded = iter(
+        _ascii_keys(SEPARATOR.join([text for text, ascii in zip(texts, plain, strict=True) if ascii]))
+    )
     return [next(folded) if ascii else exact_key(text) for text, ascii in zip(texts, plain, strict=True)]
+
+
+def _ascii_keys(joined: str) -> list[str]:
+    """The keys of NUL-separated ASCII texts."""
+    from curation.dedup.sketch import fold_and_squeeze
+
+    return fold_and_squeeze(joined.encode(), _ascii_fold()).decode().split(SEPARATOR)
 
 
 def same_key_groups(keys: Iterable[str]) -> list[list[int]]:

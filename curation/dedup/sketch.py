@@ -243,12 +243,14 @@ def _pair_jaccard(buffer, starts, sizes, left, right):  # pragma: no cover
 
 
 @numba.njit(cache=True)
-def _squeeze(data):  # pragma: no cover
-    """Runs of spaces to one, none at either end of a text (texts end at NUL or the end)."""
+def _fold_and_squeeze(data, table):  # pragma: no cover
+    """Each byte through `table`, then runs of spaces made one and none left at either end of a
+    text (texts end at NUL or at the end)."""
     out = np.empty_like(data)
     size = 0
-    pending = False  # a space seen after a text's last character, written only if one follows
-    for byte in data:
+    pending = False  # a space after a text's last character, written only if one follows
+    for raw in data:
+        byte = table[raw]
         if byte == SPACE:
             pending = size > 0 and out[size - 1] != 0
         else:
@@ -261,11 +263,12 @@ def _squeeze(data):  # pragma: no cover
     return out[:size]
 
 
-def squeeze_spaces(data: bytes) -> bytes:
-    """`data` (NUL-separated texts) with each text's spaces as str.split then " ".join leave
-    them: runs made one, none at the ends."""
-    squeezed: bytes = _squeeze(np.frombuffer(data, dtype=np.uint8)).tobytes()
-    return squeezed
+def fold_and_squeeze(data: bytes, table: bytes) -> bytes:
+    """`data` (NUL-separated ASCII texts) translated by `table`, with each text's spaces as
+    str.split then " ".join leave them: runs made one, none at the ends."""
+    codes, lookup = np.frombuffer(data, dtype=np.uint8), np.frombuffer(table, dtype=np.uint8)
+    folded: bytes = _fold_and_squeeze(codes, lookup).tobytes()
+    return folded
 
 
 def _codes(texts: list[str]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
