@@ -20,8 +20,12 @@ def _punctuation_to_space() -> dict[int, str]:
 def _ascii_punctuation_to_space() -> bytes:
     """The same mapping for ASCII as a bytes.translate table (whitespace too, so bytes.split()
     splits where str.split() would)."""
-    spaced = _punctuation_to_space()
-    return bytes(32 if code in spaced or chr(code).isspace() else code for code in range(256))
+    # Its own 256 look-ups: the full table takes a second or more to build, in each new worker.
+    return bytes(32 if _spaced(chr(code)) else code for code in range(256))
+
+
+def _spaced(character: str) -> bool:
+    return unicodedata.category(character).startswith("P") or character.isspace()
 
 
 def exact_key(text: str) -> str:
