@@ -2,8 +2,9 @@
 
 Texts of 100 to 600 characters are strung together from the banking77 sentences shipped in
 curation/sample_data (CC BY 4.0), so that unrelated texts share whole sentences as real data
-does. Each planted variant is one or two edits of an original: case, punctuation, a typo, a
-filler word, two words swapped. A planted pair counts as found when both texts end up in one
+does. Each planted variant is one to eight edits of an original (case, punctuation, a typo, a
+filler word, two words swapped), so that a tenth of them fall below 0.8 and more sit just above
+it, where LSH misses pairs: with 11 bands instead of 21 the recall here drops to 0.986. A planted pair counts as found when both texts end up in one
 group; the truth is the Jaccard of the character 5-gram sets of the normalized texts, computed
 here with Python sets, independently of the compiled code.
 """
@@ -65,7 +66,7 @@ def planted() -> tuple[list[str], list[tuple[int, int]]]:
     pairs = []
     for source in rng.sample(range(len(texts)), 400):
         copy = texts[source]
-        for _ in range(rng.randint(1, 2)):
+        for _ in range(rng.randint(1, 8)):
             copy = edit(copy, rng)
         pairs.append((source, len(texts)))
         texts.append(copy)
@@ -81,7 +82,7 @@ def test_recall_and_precision_on_planted_pairs(planted: tuple[list[str], list[tu
     group_of = {member: index for index, group in enumerate(groups) for member in group}
     wanted = [(a, b) for a, b in pairs if true_jaccard(texts[a], texts[b]) >= THRESHOLD]
     found = sum(a in group_of and group_of.get(a) == group_of.get(b) for a, b in wanted)
-    assert len(wanted) > 300  # most one- and two-edit variants stay above the threshold
+    assert len(wanted) > 300  # most variants stay above the threshold
     assert found / len(wanted) >= 0.99
     for group in groups:  # each member is like another one: groups are joined by verified pairs
         for member in group:
