@@ -83,9 +83,14 @@ def bands_for(threshold: float, num_perm: int) -> int:
 
 
 def sketch(texts: list[str], shingling: Shingling, *, threshold: float, num_perm: int) -> Sketches:
-    matrix = compiled.signatures(texts, ngram=shingling.ngram, num_perm=num_perm, words=shingling.words)
-    keys = compiled.band_keys(matrix, bands_for(threshold, num_perm))
-    return Sketches(keys.astype(np.uint32), matrix.astype(np.uint8))  # the low bits
+    keys, bins = compiled.sketch_rows(
+        texts,
+        ngram=shingling.ngram,
+        num_perm=num_perm,
+        bands=bands_for(threshold, num_perm),
+        words=shingling.words,
+    )
+    return Sketches(keys, bins)
 
 
 def candidate_pairs(

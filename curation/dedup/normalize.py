@@ -20,8 +20,12 @@ def _punctuation_to_space() -> dict[int, str]:
 def _ascii_punctuation_to_space() -> bytes:
     """The same mapping for ASCII as a bytes.translate table (whitespace too, so bytes.split()
     splits where str.split() would)."""
-    spaced = _punctuation_to_space()
-    return bytes(32 if code in spaced or chr(code).isspace() else code for code in range(256))
+    # Its own 256 look-ups: the full table takes a second or more to build, in each new worker.
+    return bytes(32 if _spaced(chr(code)) else code for code in range(256))
+
+
+def _spaced(character: str) -> bool:
+    return unicodedata.category(character).startswith("P") or character.isspace()
 
 
 def exact_key(text: str) -> str:
@@ -30,6 +34,37 @@ def exact_key(text: str) -> str:
         return b" ".join(text.lower().encode().translate(_ascii_punctuation_to_space()).split()).decode()
     folded = unicodedata.normalize("NFKC", text).casefold()
     return " ".join(folded.translate(_punctuation_to_space()).split())
+
+
+SEPARATOR = "\x00"  # a control character: neither punctuation nor space, kept by exact_key
+
+
+@functools.cache
+def _ascii_fold() -> bytes:
+    """The ASCII table with upper case folded to lower as well: one lookup does both."""
+    lower = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+    return _ascii_punctuation_to_space().translate(lower)
+
+
+def exact_keys(texts: list[str]) -> list[str]:
+    """exact_key of each text. ASCII texts (most) are joined and normalized together in one
+    compiled pass over their bytes instead of several Python calls per text (about twice as
+    fast on 100-600 character texts)."""
+    joined = SEPARATOR.join(texts)
+    if joined.isascii() and joined.count(SEPARATOR) == len(texts) - 1:
+        return _ascii_keys(joined) if texts else []
+    plain = [text.isascii() and SEPARATOR not in text for text in texts]
+    folded = iter(
+        _ascii_keys(SEPARATOR.join([text for text, ascii in zip(texts, plain, strict=True) if ascii]))
+    )
+    return [next(folded) if ascii else exact_key(text) for text, ascii in zip(texts, plain, strict=True)]
+
+
+def _ascii_keys(joined: str) -> list[str]:
+    """The keys of NUL-separated ASCII texts."""
+    from curation.dedup.sketch import fold_and_squeeze
+
+    return fold_and_squeeze(joined.encode(), _ascii_fold()).decode().split(SEPARATOR)
 
 
 def same_key_groups(keys: Iterable[str]) -> list[list[int]]:

@@ -134,6 +134,70 @@ def _signatures(codes, offsets, ngram, num_perm, words):  # pragma: no cover
     return matrix
 
 
+@numba.njit(cache=True)
+def _char_minimums(codes, begin, end, ngram, row, num_perm):  # pragma: no cover
+    """The same hashes as _char_shingles, rolled (mod 2^64, so equal to recomputing each
+    n-gram) and folded into the row's bins as they come: no buffer of hashes."""
+    if end - begin < ngram:
+        _keep_minimum(row, _char_padded(codes, begin, end, ngram), num_perm)
+        return
+    top = np.uint64(1)
+    for _ in range(ngram):
+        top *= BASE
+    value = np.uint64(0)
+    for index in range(begin, end):
+        value = value * BASE + np.uint64(codes[index])
+        if index - begin >= ngram:
+            value -= top * np.uint64(codes[index - ngram])
+        if index - begin >= ngram - 1:
+            _keep_minimum(row, _mix(value), num_perm)
+
+
+@numba.njit(cache=True)
+def _char_padded(codes, begin, end, ngram):  # pragma: no cover
+    value = np.uint64(0)
+    for position in range(ngram):
+        code = codes[begin + position] if position < end - begin else SPACE
+        value = value * BASE + np.uint64(code)
+    return _mix(value)
+
+
+@numba.njit(cache=True)
+def _keep_minimum(row, value, num_perm):  # pragma: no cover
+    slot = ((value >> np.uint64(32)) * np.uint64(num_perm)) >> np.uint64(32)
+    low = value & np.uint64(0xFFFFFFFF)
+    if low < row[slot]:
+        row[slot] = low
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _sketch_rows(codes, offsets, ngram, num_perm, words, bands):  # pragma: no cover
+    """Per text, straight from its characters: band keys (low 32 bits) and bins (low 8 bits)
+    equal to band_keys(signatures(...)) and signatures(...), without the signature matrix."""
+    count = offsets.size - 1
+    keys = np.empty((count, bands), dtype=np.uint32)
+    bins = np.empty((count, num_perm), dtype=np.uint8)
+    per_band = num_perm // bands
+    for text in numba.prange(count):
+        row = np.full(num_perm, EMPTY, dtype=np.uint64)
+        begin, end = offsets[text], offsets[text + 1]
+        if words:
+            scratch = np.empty(end - begin + 1, dtype=np.uint64)
+            for index in range(_word_shingles(codes, begin, end, ngram, scratch)):
+                _keep_minimum(row, scratch[index], num_perm)
+        else:
+            _char_minimums(codes, begin, end, ngram, row, num_perm)
+        _densify(row, num_perm)
+        for band in range(bands):
+            key = np.uint64(0)
+            for column in range(band * per_band, (band + 1) * per_band):
+                key = key * BASE + row[column]
+            keys[text, band] = np.uint32((key ^ (key >> np.uint64(29))) & np.uint64(0xFFFFFFFF))
+        for column in range(num_perm):
+            bins[text, column] = np.uint8(row[column] & np.uint64(0xFF))
+    return keys, bins
+
+
 @numba.njit(parallel=True, cache=True)
 def _shingle_sets(codes, offsets, ngram, words):  # pragma: no cover
     """Each text's distinct shingle hashes, sorted, in its stretch of one buffer; and how many."""
@@ -178,6 +242,35 @@ def _pair_jaccard(buffer, starts, sizes, left, right):  # pragma: no cover
     return result
 
 
+@numba.njit(cache=True)
+def _fold_and_squeeze(data, table):  # pragma: no cover
+    """Each byte through `table`, then runs of spaces made one and none left at either end of a
+    text (texts end at NUL or at the end)."""
+    out = np.empty_like(data)
+    size = 0
+    pending = False  # a space after a text's last character, written only if one follows
+    for raw in data:
+        byte = table[raw]
+        if byte == SPACE:
+            pending = size > 0 and out[size - 1] != 0
+        else:
+            if pending and byte != 0:
+                out[size] = SPACE
+                size += 1
+            pending = False
+            out[size] = byte
+            size += 1
+    return out[:size]
+
+
+def fold_and_squeeze(data: bytes, table: bytes) -> bytes:
+    """`data` (NUL-separated ASCII texts) translated by `table`, with each text's spaces as
+    str.split then " ".join leave them: runs made one, none at the ends."""
+    codes, lookup = np.frombuffer(data, dtype=np.uint8), np.frombuffer(table, dtype=np.uint8)
+    folded: bytes = _fold_and_squeeze(codes, lookup).tobytes()
+    return folded
+
+
 def _codes(texts: list[str]) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
     codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
     lengths = np.fromiter((len(text) for text in texts), dtype=np.int64, count=len(texts))
@@ -212,6 +305,17 @@ def signatures(texts: list[str], *, ngram: int, num_perm: int = 128, words: bool
     codes, offsets = _codes(texts)
     result: U64 = _signatures(codes, offsets, ngram, num_perm, words)
     return result
+
+
+def sketch_rows(
+    texts: list[str], *, ngram: int, num_perm: int, bands: int, words: bool = False
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint8]]:
+    """What a MinHash job keeps per text, in one pass: band keys as band_keys(signatures(...))
+    gives them (their low 32 bits) and each bin's low 8 bits. The full signature matrix, 1 KB a
+    text at 128 bins, is never made."""
+    codes, offsets = _codes(texts)
+    keys, bins = _sketch_rows(codes, offsets, ngram, num_perm, words, bands)
+    return keys, bins
 
 
 def band_keys(matrix: U64, bands: int) -> U64:

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from curation.dedup.normalize import exact_key, same_key_groups
+from curation.dedup.normalize import exact_keys, same_key_groups
 from curation.errors import Conflict, InvalidInput
 from curation.models import (
     ClusterMember,
@@ -117,17 +117,15 @@ def example_texts(job: DedupJob, examples: QuerySet[Example]) -> tuple[list[int]
     both = job.fields == DedupFields.INPUT_OUTPUT
     rows = examples.values_list("id", "input", "output") if both else examples.values_list("id", "input")
     ids: list[int] = []
-    texts: list[str] = []
+    columns: list[list[str]] = [[], []] if both else [[]]
     for row in rows.iterator(chunk_size=5000):
         ids.append(row[0])
-        texts.append(_text(job.method, row[1:]))
-    return ids, texts
-
-
-def _text(method: str, fields: tuple[str, ...]) -> str:
-    if method == DedupMethod.EMBEDDING:
-        return "\n\n".join(fields)
-    return FIELD_SEPARATOR.join(exact_key(field) for field in fields)
+        for column, field in zip(columns, row[1:], strict=True):
+            column.append(field)
+    if job.method == DedupMethod.EMBEDDING:
+        return ids, ["\n\n".join(fields) for fields in zip(*columns, strict=True)]
+    keys = [exact_keys(column) for column in columns]
+    return ids, [FIELD_SEPARATOR.join(fields) for fields in zip(*keys, strict=True)]
 
 
 def apply_groups(job: DedupJob, groups: list[list[int]], similarity: Similarity, checked: int) -> None:
