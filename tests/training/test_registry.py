@@ -56,7 +56,10 @@ def test_registering_the_tiny_model_records_what_it_is(tiny_copy: Path) -> None:
     assert by_name["config.json"]["size"] == (tiny_copy / "config.json").stat().st_size
     assert model.config_sha256 == sha256_of(tiny_copy / "config.json")
     assert model.parameter_count == 37_024  # what transformers counts for this shape, read from the header
-    assert (model.context_length, model.has_chat_template) == (1024, False)
+    assert (model.context_length, model.has_chat_template) == (
+        1024,
+        True,
+    )  # the tiny model carries a chat template
     assert model.recommended == {"hyperparameters": RECOMMENDED_HYPERPARAMETERS, "lora": RECOMMENDED_LORA}
     assert model.license == "CC BY 4.0" and model.source_kind == BaseModelSource.FOLDER
     assert "@" in model.registered_by
