@@ -167,3 +167,25 @@ def _advice(settings: dict[str, Any], parts: dict[str, int], free: int) -> str:
     if settings.get("quantization", "none") == "none":
         advice.append(quantize)
     return f"To fit: {'; '.join(advice)}."
+
+
+def scale_record(
+    hyperparameters: dict[str, Any], environment: dict[str, Any], preflight: dict[str, Any]
+) -> dict[str, Any]:
+    """What a run asked for and what its worker used, from the run's record (the page and the API
+    show it): methods, processes and the memory estimate; None where the run has not got there."""
+    used = environment.get("training") or {}
+    estimated = preflight.get("memory") or {}
+    return {
+        "gradient_checkpointing": bool(hyperparameters.get("gradient_checkpointing", False)),
+        "quantization": hyperparameters.get("quantization", "none"),
+        "batching": hyperparameters.get("batching", "fixed"),
+        "tokens_per_batch": hyperparameters.get("tokens_per_batch"),
+        "gpus": hyperparameters.get("gpus", "all"),
+        "processes": used.get("processes"),
+        "device": used.get("device"),
+        "launcher": used.get("launcher"),
+        "backend": used.get("backend"),
+        "memory_estimate_bytes": (estimated.get("estimate") or {}).get("total"),
+        "gpu_free_bytes": estimated.get("free_bytes"),
+    }
