@@ -111,9 +111,12 @@ def memory_report(
         gradient_checkpointing=bool(settings.get("gradient_checkpointing", False)),
         dtype_bytes=dtype_bytes,
     )
-    shape = memory.ModelShape.of(config)
-    estimate = memory.estimate(shape, method, tokens=tokens, supervised_tokens=math.ceil(tokens * share))
     free = min(free_bytes) if free_bytes else None
+    try:
+        shape = memory.ModelShape.of(config)
+    except memory.UnknownShape as exc:  # no estimate: the run goes on, as it did before estimates
+        return {"estimate": None, "note": str(exc), "device": scale.device, "free_bytes": free, "fits": None}
+    estimate = memory.estimate(shape, method, tokens=tokens, supervised_tokens=math.ceil(tokens * share))
     return {
         "estimate": estimate.as_dict(),
         "parameters": shape.params,
