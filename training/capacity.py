@@ -111,9 +111,12 @@ def memory_report(
         gradient_checkpointing=bool(settings.get("gradient_checkpointing", False)),
         dtype_bytes=dtype_bytes,
     )
-    shape = memory.ModelShape.of(config)
-    estimate = memory.estimate(shape, method, tokens=tokens, supervised_tokens=math.ceil(tokens * share))
     free = min(free_bytes) if free_bytes else None
+    try:
+        shape = memory.ModelShape.of(config)
+    except memory.UnknownShape as exc:  # no estimate: the run goes on, as it did before estimates
+        return {"estimate": None, "note": str(exc), "device": scale.device, "free_bytes": free, "fits": None}
+    estimate = memory.estimate(shape, method, tokens=tokens, supervised_tokens=math.ceil(tokens * share))
     return {
         "estimate": estimate.as_dict(),
         "parameters": shape.params,
@@ -167,3 +170,25 @@ def _advice(settings: dict[str, Any], parts: dict[str, int], free: int) -> str:
     if settings.get("quantization", "none") == "none":
         advice.append(quantize)
     return f"To fit: {'; '.join(advice)}."
+
+
+def scale_record(
+    hyperparameters: dict[str, Any], environment: dict[str, Any], preflight: dict[str, Any]
+) -> dict[str, Any]:
+    """What a run asked for and what its worker used, from the run's record (the page and the API
+    show it): methods, processes and the memory estimate; None where the run has not got there."""
+    used = environment.get("training") or {}
+    estimated = preflight.get("memory") or {}
+    return {
+        "gradient_checkpointing": bool(hyperparameters.get("gradient_checkpointing", False)),
+        "quantization": hyperparameters.get("quantization", "none"),
+        "batching": hyperparameters.get("batching", "fixed"),
+        "tokens_per_batch": hyperparameters.get("tokens_per_batch"),
+        "gpus": hyperparameters.get("gpus", "all"),
+        "processes": used.get("processes"),
+        "device": used.get("device"),
+        "launcher": used.get("launcher"),
+        "backend": used.get("backend"),
+        "memory_estimate_bytes": (estimated.get("estimate") or {}).get("total"),
+        "gpu_free_bytes": estimated.get("free_bytes"),
+    }

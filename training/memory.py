@@ -16,8 +16,9 @@ The estimate adds four parts, for one GPU's share of a step:
 - logits: Finch computes the output layer at supervised tokens only (training/loop.py); the logits,
   their log-softmax and its gradient are fp32.
 
-It is an estimate: kernels' workspaces, the allocator's fragmentation and framework overheads
-are not counted (tests/training/test_memory.py measures it against a real step on the CPU).
+It is an estimate for dense Llama-style decoders (a mixture of experts counts every expert's
+weights, the rest as one dense MLP): kernels' workspaces, the allocator's fragmentation and
+framework overheads are not counted (tests/training/test_memory.py measures it against a real step on the CPU).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ FP32 = 4
 ADAM_STATE_BYTES = {FP32: 16, 2: 8}  # weight, gradient and two moments in the adapter's dtype
 LOGIT_COPIES = 3  # the logits, their log-softmax (kept for backward) and the gradient, all fp32
 LAYER_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+MLP_LINEARS = ("gate_proj", "up_proj", "down_proj")
 
 
 class UnknownShape(ValueError):
@@ -47,6 +49,7 @@ class ModelShape:
     q_width: int  # attention heads x head size
     kv_width: int  # key/value heads x head size
     tied: bool  # the output layer shares the embedding matrix
+    experts: int = 1  # a mixture of experts' MLPs a layer (their weights; a token runs a few)
 
     @classmethod
     def of(cls, config: dict[str, Any]) -> ModelShape:
@@ -63,6 +66,7 @@ class ModelShape:
             q_width=heads * head_dim,
             kv_width=(config.get("num_key_value_heads") or heads) * head_dim,
             tied=bool(config.get("tie_word_embeddings", True)),
+            experts=config.get("num_local_experts") or config.get("num_experts") or 1,
         )
 
     def linears(self) -> dict[str, tuple[int, int]]:
@@ -80,7 +84,9 @@ class ModelShape:
 
     @property
     def layer_linear_params(self) -> int:
-        return self.layers * sum(n_in * n_out for n_in, n_out in self.linears().values())
+        sizes = {name: n_in * n_out for name, (n_in, n_out) in self.linears().items()}
+        mlp = sum(size for name, size in sizes.items() if name in MLP_LINEARS)
+        return self.layers * (sum(sizes.values()) + (self.experts - 1) * mlp)
 
     @property
     def other_params(self) -> int:

@@ -3,6 +3,8 @@ log while they run."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -115,6 +117,13 @@ class TrainingRun(Job):
 
     def __str__(self) -> str:
         return f"training run {self.pk} on {self.version} ({self.status})"
+
+    @property
+    def scale(self) -> dict[str, Any]:
+        """Memory and scale: the methods asked for, the processes used, the memory estimate."""
+        from training.capacity import scale_record
+
+        return scale_record(self.hyperparameters, self.environment, self.preflight)
 
     @property
     def learning(self) -> Learning | None:

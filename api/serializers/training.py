@@ -15,7 +15,16 @@ class TrainingRunInput(StrictInputSerializer):
     name = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
     # Checked and resolved by training.hyperparameters, which names any bad setting.
     lora = serializers.JSONField(required=False, default=dict)
-    hyperparameters = serializers.JSONField(required=False, default=dict)
+    hyperparameters = serializers.JSONField(
+        required=False,
+        default=dict,
+        help_text=(
+            "Any of epochs, learning_rate, batch_size, gradient_accumulation_steps, max_seq_length, eval_steps, "
+            "early_stopping_patience, seed, ...; memory and scale: gradient_checkpointing (bool), "
+            'quantization ("none" | "nf4"), batching ("fixed" | "token_budget"), tokens_per_batch, '
+            'gpus ("all" | 1..64). See docs/training.md.'
+        ),
+    )
 
 
 class TrainingMetricOutput(serializers.Serializer):
@@ -35,6 +44,23 @@ class LearningOutput(serializers.Serializer):
         help_text="The fraction of the eval loss before training removed."
     )
     message = serializers.CharField()
+
+
+class TrainingScaleOutput(serializers.Serializer):
+    """Memory and scale: the methods the run asked for, what its worker used (null before a worker
+    starts it), and the memory estimate its preflight made."""
+
+    gradient_checkpointing = serializers.BooleanField()
+    quantization = serializers.ChoiceField(choices=["none", "nf4"])
+    batching = serializers.ChoiceField(choices=["fixed", "token_budget"])
+    tokens_per_batch = serializers.IntegerField(allow_null=True)
+    gpus = serializers.JSONField(help_text='"all" or a number of GPUs.')
+    processes = serializers.IntegerField(allow_null=True)
+    device = serializers.CharField(allow_null=True)
+    launcher = serializers.CharField(allow_null=True)
+    backend = serializers.CharField(allow_null=True)
+    memory_estimate_bytes = serializers.IntegerField(allow_null=True)
+    gpu_free_bytes = serializers.IntegerField(allow_null=True, help_text="Null on a CPU worker.")
 
 
 class TrainingRunOutput(JobOutput):
@@ -66,6 +92,7 @@ class TrainingRunOutput(JobOutput):
     best_eval_loss = serializers.FloatField(allow_null=True)
     initial_eval_loss = serializers.FloatField(allow_null=True)
     learning = LearningOutput(allow_null=True, read_only=True, help_text="Null until the run succeeds.")
+    scale = TrainingScaleOutput(read_only=True)
     metrics = serializers.SerializerMethodField()
     adapter = serializers.SerializerMethodField()
 

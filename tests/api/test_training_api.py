@@ -137,6 +137,16 @@ def test_a_version_of_another_project_is_not_found(
         ({"lora": [1]}, "lora", "lora: expected an object"),
         ({"base_model": ""}, "base_model", "blank"),
         ({"gpu": "a100"}, "gpu", "Unknown field"),
+        (
+            {"hyperparameters": {"quantization": "int4"}},
+            "hyperparameters",
+            "hyperparameters.quantization: one of none, nf4",
+        ),
+        (
+            {"hyperparameters": {"batching": "token_budget", "tokens_per_batch": 100}},
+            "hyperparameters",
+            "tokens_per_batch: must be at least max_seq_length (1024)",
+        ),
     ],
 )
 def test_bad_input_is_named(
@@ -160,3 +170,30 @@ def test_unknown_status_filter_is_named(team: Team, client_for: ClientFor) -> No
     response = client_for(team.lead).get("/api/training-runs/?status=done")
     assert response.status_code == 400
     assert error_fields(response) == ["status"]
+
+
+def test_memory_and_scale_options_are_taken_and_shown(
+    team: Team, version: DatasetVersion, tiny_model: str, client_for: ClientFor
+) -> None:
+    options = {
+        "gradient_checkpointing": True,
+        "quantization": "nf4",
+        "batching": "token_budget",
+        "tokens_per_batch": 4096,
+        "gpus": 2,
+    }
+    response = launch(client_for(team.lead), version, tiny_model, hyperparameters={**FAST, **options})
+
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert {name: body["hyperparameters"][name] for name in options} == options
+    # What the worker used is unknown until one starts it.
+    assert body["scale"] == {
+        **options,
+        "processes": None,
+        "device": None,
+        "launcher": None,
+        "backend": None,
+        "memory_estimate_bytes": None,
+        "gpu_free_bytes": None,
+    }

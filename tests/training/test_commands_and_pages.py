@@ -79,3 +79,59 @@ def test_the_launch_form_names_bad_settings(team: Team, frozen: FreezeFn, tiny_m
     assert response.status_code == 200
     assert "Ensure this value is greater than or equal to 1." in response.content.decode()
     assert not TrainingRun.objects.exists()
+
+
+def test_the_run_page_shows_memory_and_scale(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
+    version = frozen(team.project, team.lead)
+    options = {"gradient_checkpointing": True, "batching": "token_budget", "tokens_per_batch": 2048}
+    run = run_create(
+        version=version, user=team.lead, base_model=tiny_model, hyperparameters={**FAST, **options}
+    )
+    page = logged_in(team.annotator).get(f"/training/{run.pk}/").content.decode()
+    assert "gradient checkpointing on" in page and "batches of up to 2048 tokens" in page
+    assert "GPUs: all (decided by the worker)" in page and "Memory estimate" not in page
+
+    # As a worker records it: two processes under torchrun, the estimate against the GPU's memory.
+    TrainingRun.objects.filter(pk=run.pk).update(
+        environment={
+            "training": {"processes": 2, "device": "cuda", "backend": "nccl", "launcher": "torchrun"}
+        },
+        preflight={
+            "memory": {
+                "estimate": {
+                    "total": 3 * 1024**3,
+                    "weights": 2 * 1024**3,
+                    "adapter": 1024**2,
+                    "activations": 1024**3,
+                    "logits": 1024**2,
+                },
+                "free_bytes": 80 * 1024**3,
+            }
+        },
+    )
+    page = logged_in(team.annotator).get(f"/training/{run.pk}/").content.decode()
+    assert "data parallel over 2 processes (torchrun, nccl)" in page
+    assert "about 3.0\xa0GB a process" in page and "80.0\xa0GB free on the GPU" in page
+
+
+def test_the_launch_form_takes_memory_and_scale_options(
+    team: Team, frozen: FreezeFn, tiny_model: str
+) -> None:
+    version = frozen(team.project, team.lead)
+    response = logged_in(team.lead).post(
+        f"/projects/{team.project.pk}/training/",
+        {
+            "version": version.pk,
+            "base_model": tiny_model,
+            "gradient_checkpointing": "on",
+            "quantization": "nf4",
+            "batching": "token_budget",
+            "tokens_per_batch": "4096",
+            "gpus": "1",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    hyperparameters = TrainingRun.objects.get().hyperparameters
+    assert hyperparameters["gradient_checkpointing"] is True and hyperparameters["quantization"] == "nf4"
+    assert (hyperparameters["batching"], hyperparameters["tokens_per_batch"]) == ("token_budget", 4096)
+    assert hyperparameters["gpus"] == 1

@@ -156,3 +156,25 @@ def test_a_run_is_refused_before_its_model_loads_when_the_gpu_is_too_small(
 def test_the_docs_table_is_the_estimators() -> None:
     docs = (REPO_ROOT / "docs" / "training.md").read_text(encoding="utf-8")
     assert memory_table.table() in docs
+
+
+def test_a_mixture_of_experts_counts_every_experts_weights() -> None:
+    dense = ModelShape.of(LLAMA_7B)
+    mixture = ModelShape.of({**LLAMA_7B, "num_local_experts": 8})
+    mlp = 3 * 4096 * 11008 * 32
+    assert mixture.params == dense.params + 7 * mlp
+
+
+def test_a_config_the_estimate_cannot_read_is_recorded_and_not_refused() -> None:
+    report = capacity.memory_report(
+        {"model_type": "something-else"},
+        settings={"batch_size": 8, "max_seq_length": 1024},
+        lora={"r": 16, "dropout": 0.05, "target_modules": "all-linear"},
+        train_report={"longest_tokens": 20, "tokens": 100, "supervised_tokens": 20},
+        scale=capacity.Scale(processes=1, device="cuda", backend=None),
+        dtype_bytes=2,
+        free_bytes=[1024**3],
+    )
+    assert report["estimate"] is None and report["fits"] is None
+    assert "config.json has no hidden_size" in report["note"]
+    capacity.memory_check(report, {})
