@@ -7,8 +7,9 @@ reads back itself (`generate.reply`, `generate.mean_logprob`), so the text of an
 depend on vLLM's detokenizer. Sampling is plain greedy (`temperature=0`, no penalties: given
 sampling parameters keep vLLM from taking defaults from the model's generation config), to
 `max_tokens` or an end token: the tokenizer's and the generation config's, as
-`generate.end_token_ids` makes them the transformers engine's. vLLM batches by its own token budget (its scheduler's
-`max_num_batched_tokens`); Finch hands it `CALL` prompts at a time only to report progress.
+`generate.end_token_ids` makes them the transformers engine's. vLLM batches by its own token
+budget (its scheduler's `max_num_batched_tokens`); Finch hands it `CALL` prompts at a time only
+to report progress.
 """
 
 from __future__ import annotations
