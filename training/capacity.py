@@ -40,12 +40,12 @@ def scale_for(
     cuda_devices: int,
     cpu_data_parallel: bool,
     bitsandbytes: bool,
+    bf16: bool = True,
 ) -> Scale:
-    """The processes and device for a run's settings on a host with `cuda_devices` GPUs of which
-    the worker may use `gpu_count` (FINCH_GPU_COUNT)."""
-    _check_quantization(
-        settings.get("quantization", "none"), cuda=cuda_devices > 0, bitsandbytes=bitsandbytes
-    )
+    """The processes and device for a run's settings on a host with `cuda_devices` GPUs (`bf16`:
+    they compute in bfloat16) of which the worker may use `gpu_count` (FINCH_GPU_COUNT)."""
+    quantization = settings.get("quantization", "none")
+    _check_quantization(quantization, cuda=cuda_devices > 0, bitsandbytes=bitsandbytes, bf16=bf16)
     processes = _processes(settings.get("gpus", "all"), gpu_count)
     if cuda_devices:
         if processes > cuda_devices:
@@ -74,7 +74,7 @@ def _processes(gpus: int | str, gpu_count: int) -> int:
     return gpus
 
 
-def _check_quantization(quantization: str, *, cuda: bool, bitsandbytes: bool) -> None:
+def _check_quantization(quantization: str, *, cuda: bool, bitsandbytes: bool, bf16: bool) -> None:
     if quantization != "nf4":
         return
     if not cuda:
@@ -86,6 +86,11 @@ def _check_quantization(quantization: str, *, cuda: bool, bitsandbytes: bool) ->
         raise PreflightError(
             'QLoRA (quantization "nf4") needs bitsandbytes, which is not installed on this GPU worker: '
             f'{QLORA_PACKAGE} (or launch with quantization "none").'
+        )
+    if not bf16:
+        raise PreflightError(
+            'QLoRA (quantization "nf4") computes and trains its adapters in bfloat16, which this GPU lacks '
+            '(it needs compute capability 8.0 or newer). Launch it with quantization "none", or on a newer GPU.'
         )
 
 

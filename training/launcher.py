@@ -4,7 +4,8 @@
 - The task has tokenized the data and passed the preflight; it hands the examples to the
   processes in a file in the run's work folder, and they write the outcome beside it (rank 0).
 - The task writes the run's heartbeat while they run and reads its cancel request: a cancel
-  ends the whole process group (torchrun and its workers: SIGTERM, then SIGKILL after a grace).
+  sends SIGTERM to torchrun's process group (torchrun then ends its workers), and SIGKILL after
+  a grace.
 - The processes die with the task: torchrun gets SIGTERM when its parent goes, and each worker
   when torchrun goes (Linux; torchrun puts every worker in a session of its own), and the task
   ends them when it stops with an error.
@@ -63,7 +64,7 @@ def train_distributed(
             stderr=subprocess.STDOUT,
             env=child_environment(),
             cwd=PROJECT_ROOT,
-            start_new_session=True,  # its own process group, so a cancel ends every process of it
+            start_new_session=True,  # its own process group, which a cancel signals whole
             preexec_fn=die_with_parent,  # one prctl call, its function looked up before the fork
         )
     log.info("training run %s: torchrun (pid %s) starts %s processes", run.pk, process.pid, scale.processes)

@@ -233,6 +233,7 @@ def _scale(run: TrainingRun) -> capacity.Scale:
         cuda_devices=modeling.cuda_devices(),
         cpu_data_parallel=settings.FINCH_TRAINING_CPU_DATA_PARALLEL,
         bitsandbytes=modeling.bitsandbytes_installed(),
+        bf16=modeling.compute_dtype(modeling.device()) is not None,
     )
 
 

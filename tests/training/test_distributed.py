@@ -98,7 +98,8 @@ def test_two_processes_train_the_adapter_one_process_trains(
     assert [loss for _, loss in _evals(two)] == pytest.approx([loss for _, loss in _evals(one)], rel=1e-3)
     assert two.best_step == one.best_step
     assert two.adapter_sha256 == _stored_sha256(f"{two.adapter_path}/adapter_model.safetensors")
-    assert two.heartbeat_at is not None and two.heartbeat_at >= two.started_at
+    assert two.heartbeat_at is not None and two.started_at is not None
+    assert two.heartbeat_at >= two.started_at
 
 
 @pytest.mark.usefixtures("two_cpu_processes")

@@ -53,6 +53,8 @@ def test_qlora_needs_a_cuda_gpu_and_bitsandbytes() -> None:
         _scale({"quantization": "nf4"}, cuda_devices=0)
     with pytest.raises(PreflightError, match=r"needs bitsandbytes, .* pip install 'finch\[gpu\]'"):
         _scale({"quantization": "nf4"}, bitsandbytes=False)
+    with pytest.raises(PreflightError, match="bfloat16, which this GPU lacks"):
+        _scale({"quantization": "nf4"}, bf16=False)
     assert _scale({"quantization": "nf4"}).device == "cuda"
 
 
