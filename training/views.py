@@ -1,5 +1,5 @@
 """Training in the web UI: the project's runs with the launch form, and a run's page with its
-live loss curves, settings, reproducibility record and adapter."""
+live loss curves, settings, reproducibility record, adapter and merged model."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from curation.views.common import abilities, django_errors, project_for, signed_
 from training import selectors
 from training.base_models import base_model_choices
 from training.forms import TrainingRunForm
+from training.merged import merge_request, merged_record
 from training.services import run_cancel, run_create
 
 
@@ -56,7 +57,8 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
 @django_errors
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = selectors.run_get(user=request.user, run_id=run_id)
-    context = {**abilities(request, run.version.project), "run": run}
+    merged = merged_record(run) if run.adapter_sha256 else None
+    context = {**abilities(request, run.version.project), "run": run, "merged": merged}
     return render(request, "training/run.html", context)
 
 
@@ -70,6 +72,25 @@ def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
     try:
         run = run_cancel(run=run, user=signed_in(request))
         messages.success(request, f"Run {number} is {run.status if run.is_finished else 'stopping'}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("training-run", run_id=run.pk)
+
+
+@require_POST
+@login_required
+@django_errors
+def run_merge_view(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = selectors.run_get(user=request.user, run_id=run_id)
+    require_role(request.user, run.version.project, Role.LEAD)
+    try:
+        _, queued = merge_request(run=run, user=signed_in(request))
+        messages.success(
+            request,
+            "Merge queued: a GPU worker folds the adapter into the base model."
+            if queued
+            else "The merged model is there already.",
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("training-run", run_id=run.pk)
