@@ -70,6 +70,8 @@ from api.views.training import (
     TrainingRunAdapterView,
     TrainingRunCancelView,
     TrainingRunDetailView,
+    TrainingRunMergedFileView,
+    TrainingRunMergeView,
     TrainingRunsView,
 )
 from api.views.versions import (
@@ -137,6 +139,12 @@ urlpatterns = [
         "training-runs/<int:run_id>/adapter/",
         TrainingRunAdapterView.as_view(),
         name="api-training-run-adapter",
+    ),
+    path("training-runs/<int:run_id>/merge/", TrainingRunMergeView.as_view(), name="api-training-run-merge"),
+    path(
+        "training-runs/<int:run_id>/merged/<str:name>/",
+        TrainingRunMergedFileView.as_view(),
+        name="api-training-run-merged-file",
     ),
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -79,6 +79,7 @@ urlpatterns = [
     path("projects/<int:project_id>/training/", training.run_list, name="training-runs"),
     path("training/<int:run_id>/", training.run_detail, name="training-run"),
     path("training/<int:run_id>/cancel/", training.run_cancel_view, name="training-run-cancel"),
+    path("training/<int:run_id>/merge/", training.run_merge_view, name="training-run-merge"),
     path("base-models/", training.base_model_list, name="base-models"),
     path("versions/<int:version_id>/evaluation/", evaluation.leaderboard, name="leaderboard"),
     path("comparisons/<int:comparison_id>/", evaluation.comparison_detail, name="comparison"),

@@ -3,7 +3,9 @@ a resumed run on another GPU host finds the checkpoint, and the web tier serves 
 
 Layout under `training/run-{id}/`: `checkpoint-{step}/` folders, `latest.json` naming the newest
 complete one (written after the folder, so a reader never sees half a checkpoint), `best/` (the
-adapter with the lowest eval loss so far) and `adapter/` (the adapter the run delivered).
+adapter with the lowest eval loss so far), `adapter/` (the adapter the run delivered), and on
+request `merged/` (the base model with the adapter folded in) with `merged.json`, its record
+(training/merged.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
@@ -91,6 +94,18 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def json_write(name: str, document: dict[str, Any]) -> None:
+    _replace(name, json.dumps(document, sort_keys=True).encode())
+
+
+def json_read(name: str) -> dict[str, Any] | None:
+    if not default_storage.exists(name):
+        return None
+    with default_storage.open(name, "rb") as handle:
+        document: dict[str, Any] = json.loads(handle.read())
+    return document
 
 
 def _replace(name: str, content: bytes) -> None:

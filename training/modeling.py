@@ -20,6 +20,7 @@ import torch
 from training.preflight import PreflightError
 
 PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "bitsandbytes", "vllm", "finch")
+MERGED_SHARD_SIZE = "5GB"  # the Hugging Face Hub's usual shard: files a download can retry one by one
 
 
 def device() -> torch.device:
@@ -193,6 +194,24 @@ def adapter_changes_outputs(
         tuned = PeftModel.from_pretrained(model, str(adapter)).eval()
         after = [tuned(input_ids=ids).logits.float() for ids in batch]
     return max(float((a - b).abs().max()) for a, b in zip(after, before, strict=True))
+
+
+def merged_save(base_model: str, adapter: Path, out: Path) -> str:
+    """Fold the adapter into the base model's weights (peft's `merge_and_unload`) and save the
+    result with the base's tokenizer to `out`: a plain transformers model in safetensors, which
+    any server loads without peft. Returns the dtype it was saved in (the base's own).
+
+    On the CPU, in the dtype the base was saved in: a merge needs memory rather than a GPU (the
+    worker's GPU may not hold the whole model), and an fp32 base merges exactly."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = _resolve(base_model)
+    base = AutoModelForCausalLM.from_pretrained(str(path), dtype="auto")
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    merged.save_pretrained(str(out), max_shard_size=MERGED_SHARD_SIZE)
+    AutoTokenizer.from_pretrained(str(path)).save_pretrained(str(out))
+    return str(merged.dtype).removeprefix("torch.")
 
 
 def environment() -> dict[str, Any]:

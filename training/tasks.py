@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from training.merged import merge_execute
 from training.services import run_execute, runs_reap
 
 
@@ -11,6 +12,13 @@ from training.services import run_execute, runs_reap
 def train(run_id: int) -> None:
     """Train run `run_id`, or resume it."""
     run_execute(run_id)
+
+
+# On the `gpu` queue: the hosts that train are those that have the base model.
+@shared_task(name="training.merge", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+def merge(run_id: int) -> None:
+    """Merge run `run_id`'s adapter into its base model, as a lead asked."""
+    merge_execute(run_id)
 
 
 @shared_task(name="training.reap_stale_runs")

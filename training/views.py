@@ -1,6 +1,9 @@
 """Training in the web UI: the project's runs with the launch form, a run's page with its live
 loss curves, settings, reproducibility record and adapter, and the registered base models."""
 
+"""Training in the web UI: the project's runs with the launch form, and a run's page with its
+live loss curves, settings, reproducibility record, adapter and merged model."""
+
 from __future__ import annotations
 
 from django.contrib import messages
@@ -16,6 +19,7 @@ from curation.views.common import abilities, django_errors, project_for, signed_
 from training import registry, selectors
 from training.base_models import offered_models, recommendations
 from training.forms import TrainingRunForm
+from training.merged import merge_request, merged_record
 from training.services import run_cancel, run_create
 
 
@@ -57,7 +61,8 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
 @django_errors
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = selectors.run_get(user=request.user, run_id=run_id)
-    context = {**abilities(request, run.version.project), "run": run}
+    merged = merged_record(run) if run.adapter_sha256 else None
+    context = {**abilities(request, run.version.project), "run": run, "merged": merged}
     return render(request, "training/run.html", context)
 
 
@@ -80,3 +85,22 @@ def run_cancel_view(request: HttpRequest, run_id: int) -> HttpResponse:
 def base_model_list(request: HttpRequest) -> HttpResponse:
     """Every registered base model, for any signed-in user (registering is an operator's command)."""
     return render(request, "training/base_models.html", {"models": registry.base_model_list()})
+
+
+@require_POST
+@login_required
+@django_errors
+def run_merge_view(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = selectors.run_get(user=request.user, run_id=run_id)
+    require_role(request.user, run.version.project, Role.LEAD)
+    try:
+        _, queued = merge_request(run=run, user=signed_in(request))
+        messages.success(
+            request,
+            "Merge queued: a GPU worker folds the adapter into the base model."
+            if queued
+            else "The merged model is there already.",
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("training-run", run_id=run.pk)

@@ -1,9 +1,13 @@
 from typing import Any
 
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.base_models import RegisteredModelOutput
 from api.serializers.common import JobOutput, StrictInputSerializer
+from curation.models import JobStatus
+from training.merged import merged_record
 from training.models import TrainingRun
 
 
@@ -63,6 +67,40 @@ class TrainingScaleOutput(serializers.Serializer):
     gpu_free_bytes = serializers.IntegerField(allow_null=True, help_text="Null on a CPU worker.")
 
 
+class MergedFileOutput(serializers.Serializer):
+    name = serializers.CharField()
+    size = serializers.IntegerField(help_text="In bytes.")
+    sha256 = serializers.CharField()
+    url = serializers.CharField(help_text="Where to download it (GET).")
+
+
+class MergedModelOutput(serializers.Serializer):
+    """The run's adapter merged into its base model (training/merged.py): asked for by a lead
+    once the run succeeded, made by a GPU worker."""
+
+    status = serializers.ChoiceField(choices=JobStatus.values)
+    requested_at = serializers.DateTimeField()
+    requested_by = serializers.CharField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    host = serializers.CharField()
+    error = serializers.CharField()
+    base_model = serializers.CharField()
+    adapter_sha256 = serializers.CharField(help_text="The adapter merged.")
+    dtype = serializers.CharField(allow_null=True, help_text="The weights' dtype: the base model's own.")
+    path = serializers.CharField(help_text="Its storage folder, once merged.")
+    files = MergedFileOutput(many=True, help_text="Each file of the model folder, once merged.")
+
+
+def merged_output(run: TrainingRun, record: dict[str, Any]) -> dict[str, Any]:
+    """The record with each file's download URL."""
+    files = [
+        {**file, "url": reverse("api-training-run-merged-file", args=[run.pk, file["name"]])}
+        for file in record["files"]
+    ]
+    return dict(MergedModelOutput({**record, "files": files}).data)
+
+
 class TrainingRunOutput(JobOutput):
     project = serializers.IntegerField(source="version.project_id")
     version = serializers.IntegerField(source="version_id")
@@ -95,6 +133,7 @@ class TrainingRunOutput(JobOutput):
     scale = TrainingScaleOutput(read_only=True)
     metrics = serializers.SerializerMethodField()
     adapter = serializers.SerializerMethodField()
+    merged = serializers.SerializerMethodField(help_text="Null until a lead asks for the merged model.")
 
     def get_metrics(self, run: TrainingRun) -> list[dict[str, Any]]:
         return list(TrainingMetricOutput(run.metrics.all(), many=True).data)
@@ -103,6 +142,11 @@ class TrainingRunOutput(JobOutput):
         if not run.adapter_sha256:
             return None
         return {"path": run.adapter_path, "sha256": run.adapter_sha256}
+
+    @extend_schema_field(MergedModelOutput(allow_null=True))
+    def get_merged(self, run: TrainingRun) -> dict[str, Any] | None:
+        record = merged_record(run) if run.adapter_sha256 else None
+        return None if record is None else merged_output(run, record)
 
 
 class TrainingRunSummaryOutput(JobOutput):

@@ -5,19 +5,28 @@ import zipfile
 
 from django.core.files.storage import default_storage
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.serializers.training import TrainingRunInput, TrainingRunOutput, TrainingRunSummaryOutput
+from api.downloads import stored_file_response
+from api.serializers.training import (
+    MergedModelOutput,
+    TrainingRunInput,
+    TrainingRunOutput,
+    TrainingRunSummaryOutput,
+    merged_output,
+)
 from api.views.base import FinchAPIView
 from curation import selectors as curation_selectors
 from curation.errors import Conflict
 from curation.models import JobStatus, Role
 from curation.roles import require_role
 from training import selectors
+from training.merged import merge_request, merged_file
 from training.services import run_cancel, run_create
 
 LIST_FILTERS = [
@@ -83,3 +92,26 @@ class TrainingRunAdapterView(FinchAPIView):
         response["Content-Disposition"] = f'attachment; filename="finch-run-{run.pk}-adapter.zip"'
         response["X-Adapter-SHA256"] = run.adapter_sha256
         return response
+
+
+class TrainingRunMergeView(FinchAPIView):
+    @extend_schema(request=None, responses={202: MergedModelOutput, 200: MergedModelOutput})
+    def post(self, request: Request, run_id: int) -> Response:
+        """Merge the run's adapter into its base model (lead), on a GPU worker: 202 with the queued
+        record (then follow the run's `merged`), 200 when the merged model is there already, 409
+        when the run did not succeed or a merge of it is running."""
+        run = selectors.run_get(user=request.user, run_id=run_id, min_role=Role.LEAD)
+        record, queued = merge_request(run=run, user=self.user)
+        return Response(
+            merged_output(run, record), status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK
+        )
+
+
+class TrainingRunMergedFileView(FinchAPIView):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, run_id: int, name: str) -> HttpResponseBase:
+        """One file of the run's merged model (its names and sha256 are in the run's `merged`),
+        with its Content-Length; 409 before the merge succeeded, 404 for another name."""
+        run = selectors.run_get(user=request.user, run_id=run_id)
+        content_type = "application/json" if name.endswith(".json") else "application/octet-stream"
+        return stored_file_response([merged_file(run, name)], filename=name, content_type=content_type)

@@ -119,5 +119,6 @@ def metadata_array(values: list[dict[str, Any]], shape: Shape) -> pa.Array:
 def messages_array(conversations: list[list[dict[str, str]]]) -> pa.Array:
     """Conversations as lists of {role, content} structs."""
     return pa.array(
-        [[{"role": m["role"], "content": m["content"]} for m in turns] for turns in conversations], type=MESSAGES
+        [[{"role": m["role"], "content": m["content"]} for m in turns] for turns in conversations],
+        type=MESSAGES,
     )

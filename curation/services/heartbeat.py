@@ -36,17 +36,18 @@ def heartbeat_timeout() -> timedelta:
     return timedelta(seconds=settings.FINCH_JOB_HEARTBEAT_TIMEOUT_S)
 
 
-def _kind(row: models.Model) -> str:
-    return row._meta.label_lower
+def _kind(row: models.Model, kind: str | None = None) -> str:
+    return kind or row._meta.label_lower
 
 
 @contextmanager
-def beating(row: models.Model) -> Iterator[None]:
-    """Stamp the job's heartbeat now and every few seconds until the block ends.
+def beating(row: models.Model, kind: str | None = None) -> Iterator[None]:
+    """Stamp the job's heartbeat now and every few seconds until the block ends. `kind` names
+    work on the row other than the row's own job (a training run's merge), else the row's model.
 
     Inside a transaction (eager tasks in tests, or a caller's atomic block) only the first stamp
     is written: a second connection could neither see the row nor wait on the first's locks."""
-    kind, host = _kind(row), f"{socket.gethostname()}:{os.getpid()}"
+    kind, host = _kind(row, kind), f"{socket.gethostname()}:{os.getpid()}"
     _stamp(kind, row.pk, host, create=True)
     if connection.in_atomic_block:
         yield
@@ -85,14 +86,14 @@ def _stamp(kind: str, object_id: int, host: str, *, create: bool) -> None:
         JobHeartbeat.objects.filter(kind=kind, object_id=object_id).update(beat_at=now)
 
 
-def heartbeat_of(row: models.Model) -> JobHeartbeat | None:
+def heartbeat_of(row: models.Model, kind: str | None = None) -> JobHeartbeat | None:
     """The running job's last heartbeat (none once it has finished)."""
-    return JobHeartbeat.objects.filter(kind=_kind(row), object_id=row.pk).first()
+    return JobHeartbeat.objects.filter(kind=_kind(row, kind), object_id=row.pk).first()
 
 
-def heartbeat_forget(row: models.Model) -> None:
+def heartbeat_forget(row: models.Model, kind: str | None = None) -> None:
     """Drop the heartbeat of a job that has finished."""
-    JobHeartbeat.objects.filter(kind=_kind(row), object_id=row.pk).delete()
+    JobHeartbeat.objects.filter(kind=_kind(row, kind), object_id=row.pk).delete()
 
 
 # -- the reaper ----------------------------------------------------------------------------------

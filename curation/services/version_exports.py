@@ -207,7 +207,9 @@ def hf_dataset_save(version: DatasetVersion, folder: Path) -> Path:
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
     chat = version.project.task_type == TaskType.CHAT
-    shape = arrow_types.unified(arrow_types.shape_of(json.loads(row.metadata)) for row in items(version, "all"))
+    shape = arrow_types.unified(
+        arrow_types.shape_of(json.loads(row.metadata)) for row in items(version, "all")
+    )
     shown = rendering(version)
     for split in (Split.TRAIN, Split.EVAL):
         schema = _hf_table([], shape, chat, shown).schema  # a split without items has a file too

@@ -141,6 +141,10 @@ class Objects:
     def training_id(self) -> int:  # the web page's path: /training/{run_id}/
         return self.training_run_id
 
+    @property
+    def name(self) -> str:  # /api/training-runs/{run_id}/merged/{name}/: a file of a merged model
+        return "config.json"
+
     @cached_property
     def eval_run_id(self) -> int:
         return self.scene.eval_run(self.project).pk

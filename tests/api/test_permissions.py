@@ -313,6 +313,20 @@ def a_trained_run(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.training_run(project, with_adapter=True).pk}
 
 
+def a_merged_file(scene: Scene, project: Project) -> dict[str, Any]:
+    """A file of a trained run's merged model (its record written as a worker leaves it)."""
+    run = scene.training_run(project, with_adapter=True)
+    path = f"training/run-{run.pk}/merged"
+    default_storage.save(f"{path}/config.json", ContentFile(b"{}"))
+    record = {
+        "status": "succeeded",
+        "path": path,
+        "files": [{"name": "config.json", "size": 2, "sha256": "0" * 64}],
+    }
+    default_storage.save(f"training/run-{run.pk}/merged.json", ContentFile(json.dumps(record).encode()))
+    return {"id": run.pk, "name": "config.json"}
+
+
 def an_eval_run(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.eval_run(project).pk}
 
@@ -565,6 +579,8 @@ MATRIX = [
     Row("GET    /training-runs/{id}/",               a_run,      no_body,     (401, 404, 200, 200, 200, 200)),
     Row("POST   /training-runs/{id}/cancel/",        a_run,      no_body,     (401, 404, 403, 403, 200, 200)),
     Row("GET    /training-runs/{id}/adapter/",       a_trained_run, no_body,  (401, 404, 200, 200, 200, 200)),
+    Row("POST   /training-runs/{id}/merge/",         a_trained_run, no_body,  (401, 404, 403, 403, 202, 202)),
+    Row("GET    /training-runs/{id}/merged/{name}/", a_merged_file, no_body,  (401, 404, 200, 200, 200, 200)),
     Row("GET    /eval-runs/",                        None,       no_body,     (401, 200, 200, 200, 200, 200)),
     Row("POST   /eval-runs/",                        None,       new_eval_run, (401, 404, 403, 403, 202, 202)),
     Row("GET    /eval-runs/{id}/",                   an_eval_run, no_body,    (401, 404, 200, 200, 200, 200)),
@@ -685,7 +701,10 @@ def test_matrix_covers_every_endpoint_and_method() -> None:
         }
 
     covered = [
-        (row.method, str(resolve(row.path.format(id=1, username="someone", other=1)).url_name))
+        (
+            row.method,
+            str(resolve(row.path.format(id=1, username="someone", other=1, name="config.json")).url_name),
+        )
         for row in MATRIX
     ]
     assert routes - set(covered) == set(), "endpoints without a row in MATRIX"

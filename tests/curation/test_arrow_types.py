@@ -68,4 +68,6 @@ def test_the_same_values_give_the_same_type_in_any_order() -> None:
 def test_messages_are_lists_of_role_and_content() -> None:
     array = messages_array([[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]])
     assert array.type == MESSAGES
-    assert array.to_pylist() == [[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]]
+    assert array.to_pylist() == [
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    ]

@@ -462,6 +462,13 @@ ACTIONS = [
         ok=302,
     ),
     Action(
+        "merge-training",
+        "lead",
+        lambda w: f"/training/{w.scene.training_run(w.home, with_adapter=True).pk}/merge/",
+        "post",
+        ok=302,
+    ),
+    Action(
         "launch-evaluation",
         "lead",
         leaderboard,
@@ -572,6 +579,7 @@ class TestRoleMatrix:
             "review-decide",
             "review-undo",
             "training-run-cancel",
+            "training-run-merge",
             "comparison-feedback",
             "deployment-report",
             "report-to-annotation",

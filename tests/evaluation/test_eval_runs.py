@@ -48,7 +48,7 @@ def test_baseline_and_tuned_runs_and_a_ship_verdict(team: Team, frozen: FreezeFn
     assert baseline.n == tuned.n == version.counts["eval"] == 18
     assert set(tuned.metrics) == {"accuracy", "invalid_label", "macro_f1"}
     assert tuned.prompt_card["decoding"]["strategy"] == "greedy"
-    assert tuned.prompt_card["prompt_format"] == baseline.prompt_card["prompt_format"] == "plain"
+    assert tuned.prompt_card["prompt_format"] == baseline.prompt_card["prompt_format"] == "chat_template"
     assert tuned.prompt_card["adapter_sha256"] == training_run.adapter_sha256
     assert tuned.metrics["accuracy"] > baseline.metrics["accuracy"]
 
