@@ -206,7 +206,7 @@ def merged_save(base_model: str, adapter: Path, out: Path) -> str:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = _resolve(base_model)
+    path = model_folder(base_model)
     base = AutoModelForCausalLM.from_pretrained(str(path), dtype="auto")
     merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     merged.save_pretrained(str(out), max_shard_size=MERGED_SHARD_SIZE)

@@ -1,8 +1,6 @@
 """Training in the web UI: the project's runs with the launch form, a run's page with its live
-loss curves, settings, reproducibility record and adapter, and the registered base models."""
-
-"""Training in the web UI: the project's runs with the launch form, and a run's page with its
-live loss curves, settings, reproducibility record, adapter and merged model."""
+loss curves, settings, reproducibility record, adapter and merged model, and the registered base
+models."""
 
 from __future__ import annotations
 
