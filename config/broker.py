@@ -30,7 +30,8 @@ def message_name(queue: str) -> str:
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    # kombu's filesystem Channel's own signature, which its base class does not share.
+    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
         """Put the message on `queue`: written under a partial name, then renamed into place."""
         folder = self.data_folder_out
         # A leading dot: the part after the first dot is "<hex>.partial", which no queue is named.

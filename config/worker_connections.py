@@ -23,11 +23,14 @@ def connect_worker_connections() -> None:
     """Check the worker's connections before each task (called once by the Celery app)."""
     from celery.signals import task_prerun
 
-    @task_prerun.connect(weak=False)
-    def _check(task: Any = None, **_: Any) -> None:
-        # An eager task runs inside its caller's connection, and maybe its transaction.
-        if not getattr(getattr(task, "request", None), "is_eager", False):
-            connections_checked()
+    task_prerun.connect(before_task, weak=False)
+
+
+def before_task(task: Any = None, **_: Any) -> None:
+    """task_prerun: an eager task runs inside its caller's connection (and maybe its
+    transaction), which is the caller's to manage; a worker's task gets a working one."""
+    if not getattr(getattr(task, "request", None), "is_eager", False):
+        connections_checked()
 
 
 def connections_checked() -> None:
