@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.corpus import DATASETS, near_duplicate, text
+from bench.corpus import near_duplicate, text
+from bench.datasets import banking77_labels
 from bench.harness import run_django, running_service
 
 FLAGS_SCRIPT = """
@@ -35,7 +36,7 @@ print(json.dumps(pairs))
 
 def labeled_rows(count: int, seed: int = 0) -> tuple[list[dict[str, str]], set[tuple[str, str]]]:
     rng = random.Random(seed)
-    labels = json.loads((DATASETS / "banking77" / "categories.json").read_text())
+    labels = banking77_labels()
     planted_count = count // 100
     rows: list[dict[str, str]] = []
     seen: set[str] = set()
@@ -50,7 +51,8 @@ def labeled_rows(count: int, seed: int = 0) -> tuple[list[dict[str, str]], set[t
         other = rng.choice([label for label in labels if label != original["output"]])
         copy = {"id": f"c{source}", "input": near_duplicate(rng, original["input"]), "output": other}
         rows.append(copy)
-        planted.add(tuple(sorted((original["id"], copy["id"]))))
+        first, second = sorted((original["id"], copy["id"]))
+        planted.add((first, second))
     return rows, planted
 
 
@@ -62,7 +64,7 @@ def main() -> None:
     parser.add_argument("--backend", default="postgresql", choices=["postgresql", "sqlite"])
     args = parser.parse_args()
     rows, planted = labeled_rows(args.rows)
-    labels = json.loads((DATASETS / "banking77" / "categories.json").read_text())
+    labels = banking77_labels()
     with running_service(args.backend) as service:
         body = {
             "name": "contradictions",

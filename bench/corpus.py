@@ -1,4 +1,4 @@
-"""Realistic benchmark texts built from the real sentences in ../shared/datasets.
+"""Realistic benchmark texts built from the real sentences bundled in bench/data.
 
 Each text (20 to 400 characters) strings together real banking77 and restaurant8k sentences,
 with about a quarter of the words swapped for other words of the same corpus (drawn by their
@@ -8,26 +8,19 @@ planted near-duplicates of others (case, punctuation, a typo, a filler word, swa
 
 from __future__ import annotations
 
-import csv
-import json
 import random
 from functools import lru_cache
-from pathlib import Path
 
-DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+from bench.datasets import banking77, restaurant8k_texts
+
 SWAP_RATE = 0.25
 FILLERS = ["please", "hi", "thanks", "so", "um", "actually", "just", "hello"]
 
 
 @lru_cache(maxsize=1)
 def real_sentences() -> tuple[str, ...]:
-    sentences: list[str] = []
-    for name in ("train.csv", "test.csv"):
-        with (DATASETS / "banking77" / name).open(encoding="utf-8", newline="") as handle:
-            sentences.extend(row["text"].strip() for row in csv.DictReader(handle))
-    for name in ("train_0.json", "test.json"):
-        items = json.loads((DATASETS / "restaurant8k" / name).read_text(encoding="utf-8"))
-        sentences.extend(item["userInput"]["text"].strip() for item in items)
+    sentences = [text.strip() for split in ("train", "test") for text, _ in banking77(split)]
+    sentences += [text.strip() for split in ("train", "test") for text in restaurant8k_texts(split)]
     return tuple(sentence for sentence in sentences if sentence)
 
 

@@ -3,8 +3,8 @@ reports on them, on a running service (gunicorn + a Celery worker), in one run.
 
     .venv/bin/python bench/drift.py [--samples 100000] [--backend postgresql]
 
-Setup (not timed): a classification project of banking77 (../shared/datasets, else the bundled
-300-row sample), a frozen version, a tiny model trained on it on the CPU, a deployment.
+Setup (not timed): a classification project of banking77 (bundled in bench/data), a frozen
+version, a tiny model trained on it on the CPU, a deployment.
 The version: 2,000 banking77 training rows drawn with a seed (every intent). Traffic: banking77
 test messages and restaurant8k requests, half each (so the report alerts), cycled.
 - Ingest: batches of 10,000 samples a request; baseline: the same client posting one sample a
@@ -20,8 +20,6 @@ Target (issue 9): ingest and a report of 100,000 samples on this machine, timing
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import random
 import sys
 import time
@@ -30,28 +28,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, Service, run_django, running_service
+from bench.datasets import banking77, restaurant8k_texts
+from bench.harness import Service, run_django, running_service
 
-SHARED = ROOT.parent / "shared" / "datasets"
-SAMPLE_DATA = ROOT / "curation" / "sample_data"
 BATCH = 10_000
 READS = 20  # GET drift/ requests timed, after the reports
 BASELINE_SAMPLES = 1_000
 
 
 def banking(split: str) -> list[tuple[str, str]]:
-    path = SHARED / "banking77" / f"{split}.csv"
-    if not path.exists():
-        path = SAMPLE_DATA / "banking77_sample.csv"
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [(row["text"], row["category"]) for row in csv.DictReader(handle)]
+    return list(banking77(split))
 
 
 def restaurant() -> list[str]:
-    path = SHARED / "restaurant8k" / "test.json"
-    if path.exists():
-        return [row["userInput"]["text"] for row in json.loads(path.read_text())]
-    return (SAMPLE_DATA / "restaurant8k_sample.txt").read_text(encoding="utf-8").splitlines()
+    return restaurant8k_texts("test")
 
 
 def traffic(count: int) -> list[dict[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-POSTGRES_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432"
+DATABASE_NAME = re.compile(r"[A-Za-z0-9_]+")
 PASSWORD = "bench-password-1"
 MARKS_SCRIPT = """
 import json
@@ -124,19 +127,54 @@ def _vm_hwm_kb(pid: int) -> int:
 def _database_url(backend: str, home: Path) -> str:
     if backend == "sqlite":
         return f"sqlite:///{home / 'finch.sqlite3'}"
-    name = os.environ.get("FINCH_BENCH_DB", "finch_bench")  # its own, where benchmarks run side by side
-    admin = ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"]
-    subprocess.run([*admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True)
-    subprocess.run([*admin, f"CREATE DATABASE {name}"], check=True)
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
+    url = bench_database_url("finch_bench")
+    fresh_database(url)
+    return url
+
+
+def bench_database_url(default_name: str) -> str:
+    """The PostgreSQL database a benchmark fills, then drops or leaves: FINCH_BENCH_DB, either a
+    database name on the local server (as `postgres` on 127.0.0.1:5432) or a whole postgres://
+    URL; unset, `default_name` on the local server. Its own, where benchmarks run side by side."""
+    setting = os.environ.get("FINCH_BENCH_DB", "").strip() or default_name
+    url = setting if "://" in setting else f"{LOCAL_POSTGRES}/{setting}"
+    name = urllib.parse.urlsplit(url).path.lstrip("/")
+    if not DATABASE_NAME.fullmatch(name):
+        raise SystemExit(f"FINCH_BENCH_DB: {name!r} is no plain database name (letters, digits, _)")
+    return url
+
+
+def fresh_database(url: str) -> None:
+    """Drop the database the URL names (it is the benchmark's own) and create it empty."""
+    drop_database(url)
+    _admin(url, f'CREATE DATABASE "{_database_name(url)}"')
+
+
+def drop_database(url: str) -> None:
+    _admin(url, f'DROP DATABASE IF EXISTS "{_database_name(url)}" WITH (FORCE)')
+
+
+def _database_name(url: str) -> str:
+    return urllib.parse.urlsplit(url).path.lstrip("/")
+
+
+def _admin(url: str, statement: str) -> None:
+    """Run a statement on the server's `postgres` database, as the URL's user."""
+    server = urllib.parse.urlsplit(url)._replace(path="/postgres").geturl()
+    subprocess.run(["psql", "-q", "-d", server, "-c", statement], check=True)
 
 
 @contextmanager
 def running_service(
-    backend: str, port: int = 8765, worker_processes: int = 1, extra_env: dict[str, str] | None = None
+    backend: str,
+    port: int = 8765,
+    worker_processes: int = 1,
+    extra_env: dict[str, str] | None = None,
+    broker_url: str | None = None,
 ) -> Iterator[Service]:
     """A fresh database and FINCH_HOME, migrated, with a user, web and worker running (one
-    process, or a prefork pool of `worker_processes`)."""
+    process, or a prefork pool of `worker_processes`), on the embedded file broker unless
+    `broker_url` names another."""
     home = Path(tempfile.mkdtemp(prefix=f"finch-bench-{backend}-"))
     env = {
         **os.environ,
@@ -150,6 +188,8 @@ def running_service(
         **(extra_env or {}),
     }
     env.pop("CELERY_BROKER_URL", None)
+    if broker_url:
+        env["CELERY_BROKER_URL"] = broker_url
     manage = [str(VENV_BIN / "python"), "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     prepared = subprocess.run(

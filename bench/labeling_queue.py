@@ -11,7 +11,8 @@ so items fill gradually: least covered first), the items built by one INSERT ...
 already has one annotation (as a queue that has been worked on for a while: the least-covered
 items are the later ones), and one in 5,000 of those holds an expired claim of a former
 annotator instead, which the first hand-outs release. On PostgreSQL the bench makes its own
-database (FINCH_BENCH_DB, default finch_bench_labeling) and drops it at the end; on SQLite a
+database (FINCH_BENCH_DB: a name on the local server or a postgres:// URL; default
+finch_bench_labeling) and drops it at the end; on SQLite a
 file in a temporary FINCH_HOME.
 
 Timed: each annotator is a thread with its own database connection (opened before the clock
@@ -51,7 +52,6 @@ import multiprocessing
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -66,6 +66,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import bench_database_url, drop_database, fresh_database  # noqa: E402
 from bench.ui import cpu_summary  # noqa: E402
 from config import gunicorn_conf  # noqa: E402
 
@@ -98,7 +99,7 @@ def answer(item_id: int, annotator_index: int) -> str:
 
 
 def configure(backend: str) -> str | None:
-    """Environment for Django on a fresh database; the PostgreSQL database's name, to drop."""
+    """Environment for Django on a fresh database; the PostgreSQL database's URL, to drop."""
     home = tempfile.mkdtemp(prefix=f"finch-bench-labeling-{backend}-")
     os.environ["FINCH_HOME"] = home
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
@@ -106,16 +107,10 @@ def configure(backend: str) -> str | None:
     if backend == "sqlite":
         os.environ["DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
         return None
-    name = os.environ.get("FINCH_BENCH_DB", "finch_bench_labeling")
-    admin("DROP DATABASE IF EXISTS {name} WITH (FORCE)", name)
-    admin("CREATE DATABASE {name}", name)
-    os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"
-    return name
-
-
-def admin(statement: str, name: str) -> None:
-    command = ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"]
-    subprocess.run([*command, statement.format(name=name)], check=True)
+    url = bench_database_url("finch_bench_labeling")
+    fresh_database(url)
+    os.environ["DATABASE_URL"] = url
+    return url
 
 
 ITEMS_SQL = {
@@ -556,7 +551,7 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-            admin("DROP DATABASE IF EXISTS {name} WITH (FORCE)", database)
+            drop_database(database)
 
 
 def bench(args: argparse.Namespace) -> None:

@@ -19,8 +19,6 @@ Runs in process on a scratch SQLite database (jobs run as they do in a worker).
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import random
 import sys
@@ -31,7 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.corpus import DATASETS, _case, _filler, _punctuation, _swap, _typo
+from bench.corpus import _case, _filler, _punctuation, _swap, _typo
+from bench.datasets import banking77 as banking77_split
+from bench.datasets import banking77_labels
 
 EDITS: dict[str, Callable[[random.Random, str], str]] = {
     "case": _case,
@@ -60,11 +60,7 @@ def setup() -> None:
 
 
 def banking77() -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    for name in ("train.csv", "test.csv"):
-        with (DATASETS / "banking77" / name).open(encoding="utf-8", newline="") as handle:
-            rows.extend((row["text"], row["category"]) for row in csv.DictReader(handle))
-    return rows
+    return [*banking77_split("train"), *banking77_split("test")]
 
 
 def main() -> None:
@@ -82,7 +78,7 @@ def main() -> None:
         EDITS,
         args.variants,
         args.contradictions,
-        json.loads((DATASETS / "banking77" / "categories.json").read_text()),
+        banking77_labels(),
     )
     print(f"\n(total {time.process_time():.0f} s of CPU)")
 

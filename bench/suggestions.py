@@ -5,7 +5,7 @@ budget as a suggestion run batches them, against one input at a time, in the sam
         [--task classification|generation] [--new-tokens 16] [--model tiny|qwen2-0.5b|PATH]
         [--batch-tokens 8192] [--threads N]
 
-Inputs: real banking77 customer messages (../shared/datasets, train and test splits, distinct,
+Inputs: real banking77 customer messages (bench/data, train and test splits, distinct,
 shuffled with a fixed seed), asked as a suggestion run asks them: `evaluation.services.conversation`
 of a `curation.freeze.formats.Item` with the system prompt "Classify the banking message into one
 intent." and no few-shot examples. Classification scores every label of the set (banking77's 77
@@ -30,8 +30,6 @@ confidences within 1e-4). After a short untimed warm-up; CUDA is synchronized by
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import random
 import sys
@@ -55,7 +53,7 @@ django.setup()
 import torch  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from bench.corpus import DATASETS  # noqa: E402
+from bench.datasets import banking77, banking77_labels  # noqa: E402
 from bench.train_gpu import SYSTEM_PROMPT, device_name, make_model, versions  # noqa: E402
 from bench.ui import cpu_summary  # noqa: E402
 from curation.freeze.formats import Item, Rendering  # noqa: E402
@@ -67,7 +65,6 @@ from training import modeling  # noqa: E402
 from training.prompts import Messages, prompt_text  # noqa: E402
 from training.tiny import make_tiny_model, sample_texts  # noqa: E402
 
-BANKING = DATASETS / "banking77"
 SEED = 0
 TOLERANCE = 1e-4
 
@@ -75,9 +72,8 @@ TOLERANCE = 1e-4
 def messages(count: int) -> list[str]:
     """`count` distinct real customer messages from banking77's train and test splits."""
     seen: dict[str, None] = {}
-    for name in ("train.csv", "test.csv"):
-        with (BANKING / name).open(encoding="utf-8", newline="") as handle:
-            seen.update((row["text"].strip(), None) for row in csv.DictReader(handle) if row["text"].strip())
+    for split in ("train", "test"):
+        seen.update((text.strip(), None) for text, _ in banking77(split) if text.strip())
     texts = list(seen)
     if count > len(texts):
         raise SystemExit(f"--inputs {count}: banking77 has {len(texts):,} distinct messages")
@@ -136,7 +132,7 @@ def bench(args: argparse.Namespace, work: Path) -> None:
     folder, made = model_folder(args.model, work)
     model, tokenizer = generate.load(folder, None)
     engine = TransformersEngine(model, tokenizer)
-    categories = json.loads((BANKING / "categories.json").read_text(encoding="utf-8"))
+    categories = banking77_labels()
     labels = categories[: args.labels]
     asked = conversations(messages(args.inputs))
     prompt_tokens = [len(tokenizer(prompt_text(tokenizer, c))["input_ids"]) for c in asked[:1000]]

@@ -13,7 +13,7 @@ model's, which changes nothing in the cost). `tiny` (the default on CPU) is a tw
 the same architecture, fast enough for CI. Both are saved once to a temporary folder, so each row
 loads the same weights the way its side would.
 
-Data: banking77 (../shared/datasets, else the 300-row sample in curation/sample_data) as Finch
+Data: banking77's train split (bundled in bench/data) as Finch
 renders a classification example: the system prompt "Classify the banking message into one
 intent.", the message as the user turn, the intent as the answer; only the answer is supervised.
 
@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import gc
 import itertools
 import os
@@ -72,12 +71,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from bench.corpus import DATASETS
+from bench.datasets import banking77
 from training import modeling
 from training.hyperparameters import hyperparameters_resolve, lora_resolve
 from training.loop import LoraLoop, Plan, Point, epoch_batches
 from training.prompts import IGNORE, Encoded, encode
-from training.tiny import SAMPLES, train_tokenizer
+from training.tiny import train_tokenizer
 
 SYSTEM_PROMPT = "Classify the banking message into one intent."
 MODELS = ("qwen2-0.5b", "tiny")
@@ -129,14 +128,8 @@ class Row:
 
 
 def banking_rows() -> list[tuple[str, str]]:
-    """(message, intent) pairs: all of banking77's train split, else the bundled sample."""
-    path = DATASETS / "banking77" / "train.csv"
-    if not path.exists():  # CI clones the repository alone
-        path = SAMPLES[0]
-    with path.open(encoding="utf-8", newline="") as handle:
-        return [
-            (row["text"].strip(), row["category"]) for row in csv.DictReader(handle) if row["text"].strip()
-        ]
+    """(message, intent) pairs: all of banking77's train split (bundled in bench/data)."""
+    return [(text.strip(), intent) for text, intent in banking77("train") if text.strip()]
 
 
 def examples_of(tokenizer: Any, rows: list[tuple[str, str]]) -> list[Encoded]:

@@ -4,9 +4,10 @@ example and of the example table's first page, against naive versions in the sam
 `?q=<a rare word>` (UI browse page and API list) with the trigram indexes against the same
 requests with them dropped (a scan of the project's rows), in the same run.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/finch_bench_ui .venv/bin/python bench/ui.py [--rows 1000000]
+    .venv/bin/python bench/ui.py [--rows 1000000]
 
-The database is dropped and refilled (through the bulk import). Targets: p95 under 50 ms
+The database (FINCH_BENCH_DB: a name on the local server or a postgres:// URL; default
+finch_bench_ui) is dropped and refilled (through the bulk import). Targets: p95 under 50 ms
 (pages), under 100 ms (search for a rare word).
 """
 
@@ -16,7 +17,6 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +27,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/finch_bench_ui"
 REQUESTS = 200
 BASELINE_REQUESTS = 10
 RARE_WORD = "Quokkaesque"  # put into a few rows; searched in lower case
@@ -48,13 +47,6 @@ def cpu_summary() -> str:
         elif key.strip() == "flags" and not flags:
             flags = [flag for flag in value.split() if flag.startswith(("sse4", "avx", "amx"))]
     return f"{model}; {os.cpu_count()} CPUs; flags: {' '.join(flags) or 'none of sse4/avx/amx'}"
-
-
-def fresh_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c"]
-    subprocess.run([*admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True)
-    subprocess.run([*admin, f"CREATE DATABASE {name}"], check=True)
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -78,7 +70,9 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+    from bench.harness import bench_database_url, fresh_database
+
+    os.environ["DATABASE_URL"] = bench_database_url("finch_bench_ui")
     os.environ.setdefault("FINCH_HOME", tempfile.mkdtemp(prefix="finch-bench-ui-"))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
     # The baseline scans must run to the end: the search time bound would stop them.

@@ -5,6 +5,7 @@ import os
 from celery import Celery
 
 from config.observability import connect_celery_signals
+from config.worker_connections import connect_worker_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -12,3 +13,4 @@ app = Celery("finch")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 connect_celery_signals()  # every task's log lines carry its id and name
+connect_worker_connections()  # a task reuses the connection of the one before, when it still works

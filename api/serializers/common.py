@@ -5,6 +5,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from curation.phases import in_order
+
 
 class StrictInputSerializer(serializers.Serializer):
     """An input serializer that names unknown fields instead of silently ignoring them."""
@@ -42,3 +44,30 @@ class JobOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "number"},
+        "example": {"read": 0.412, "sketch": 2.031, "candidates": 0.187, "verify": 0.954, "write": 0.322},
+    }
+)
+class PhasesField(serializers.Field):
+    """Seconds per phase of a job's work, in the phases' order, to the millisecond."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> dict[str, float]:
+        return {name: round(seconds, 3) for name, seconds in in_order(value or {}).items()}
+
+
+class QualityJobOutput(JobOutput):
+    """What the dedup, contradiction and validation jobs add: where their time went."""
+
+    phases = PhasesField(
+        help_text="Seconds per phase of the work, summed over its tasks, in this order where the job"
+        " has them: read, sketch, embed, candidates, verify, write. Running jobs show the phases so far."
+    )

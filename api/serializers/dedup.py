@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.serializers.common import JobOutput, StrictInputSerializer, UsernameField
+from api.serializers.common import QualityJobOutput, StrictInputSerializer, UsernameField
 from curation.models import DedupFields, DedupJob, DedupMethod, DuplicateCluster, Shingle
 
 
@@ -16,7 +16,7 @@ class DedupJobInput(StrictInputSerializer):
     ngram = serializers.IntegerField(required=False, default=0, min_value=0, max_value=32)
 
 
-class DedupJobOutput(JobOutput):
+class DedupJobOutput(QualityJobOutput):
     project = serializers.IntegerField(source="project_id")
     method = serializers.CharField()
     fields = serializers.CharField()  # type: ignore[assignment]  # the contract's name; shadows Serializer.fields
@@ -63,7 +63,7 @@ class ContradictionJobInput(StrictInputSerializer):
     method = serializers.ChoiceField(choices=DedupMethod.values, required=False, default=DedupMethod.MINHASH)
 
 
-class ContradictionJobOutput(JobOutput):
+class ContradictionJobOutput(QualityJobOutput):
     project = serializers.IntegerField(source="project_id")
     method = serializers.CharField()
     threshold = serializers.FloatField()

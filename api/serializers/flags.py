@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.serializers.common import JobOutput, StrictInputSerializer, UsernameField
+from api.serializers.common import QualityJobOutput, StrictInputSerializer, UsernameField
 from api.serializers.examples import ExampleOutputJSONField
 from curation.labeling_selectors import disagreement_answers
 from curation.models import Flag, FlagKind, FlagResolution
@@ -68,7 +68,7 @@ class FlagOutput(serializers.Serializer):
         return AnswerOutput(disagreement_answers(flag), many=True).data
 
 
-class ValidationJobOutput(JobOutput):
+class ValidationJobOutput(QualityJobOutput):
     project = serializers.IntegerField(source="project_id")
     checked = serializers.IntegerField()
     invalid = serializers.IntegerField()

@@ -177,7 +177,13 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: an embedded broker (files under FINCH_HOME) unless CELERY_BROKER_URL names a server.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# An idle worker looks for new messages in the file broker's folder this often: a queued job
+# waits up to this long (kombu's default, 1,000 ms, was most of a job's start). A look is one
+# directory listing per queue (bench/job_start.py measures both).
+FINCH_BROKER_POLL_MS = env_int("FINCH_BROKER_POLL_MS", 50)
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's file transport, except that a message is written whole before a worker can see it.
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     _broker_dir = FINCH_HOME / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -187,6 +193,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        "polling_interval": FINCH_BROKER_POLL_MS / 1000,
     }
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
@@ -194,6 +201,11 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes a worker's database connections before and after every task, so
+# each job started by connecting again; kept (the default), it does so every 100th task only, and
+# config/worker_connections.py closes a broken connection before a task instead.
+FINCH_WORKER_KEEP_CONNECTIONS = env_bool("FINCH_WORKER_KEEP_CONNECTIONS", True)
+CELERY_DB_REUSE_MAX = 100 if FINCH_WORKER_KEEP_CONNECTIONS else None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

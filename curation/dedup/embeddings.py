@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from curation.dedup.minhash import candidate_pairs
 from curation.dedup.unionfind import groups
+from curation.phases import phase
 
 Vectors = npt.NDArray[np.float32]
 Pairs = npt.NDArray[np.int64]
@@ -161,9 +162,10 @@ def similar_pairs(
     vectors: Vectors, threshold: float, exact_max_rows: int = EXACT_MAX_ROWS
 ) -> list[tuple[int, int]]:
     """Row pairs whose cosine similarity reaches the threshold (exact search for small sets)."""
-    if len(vectors) <= exact_max_rows:
-        return _exact_pairs(vectors, threshold)
-    return _lsh_pairs(vectors, threshold)
+    with phase("candidates"):  # the LSH search's verify inside is a phase of its own
+        if len(vectors) <= exact_max_rows:
+            return _exact_pairs(vectors, threshold)
+        return _lsh_pairs(vectors, threshold)
 
 
 def _exact_pairs(vectors: Vectors, threshold: float) -> list[tuple[int, int]]:
@@ -198,7 +200,7 @@ def _lsh_pairs(vectors: Vectors, threshold: float, seed: int = 0) -> list[tuple[
         chunk = candidates[start : start + VERIFY_CHUNK]
         return chunk[np.einsum("ij,ij->i", vectors[chunk[:, 0]], vectors[chunk[:, 1]]) >= threshold]
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
+    with phase("verify"), ThreadPoolExecutor(max_workers=threads) as pool:
         found = list(pool.map(verified, range(0, len(candidates), VERIFY_CHUNK)))
     return [pair for chunk in found for pair in map(tuple, chunk.tolist())]
 

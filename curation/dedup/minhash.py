@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from curation.dedup import sketch as compiled
 from curation.dedup.unionfind import groups
+from curation.phases import phase
 
 Ints = npt.NDArray[np.int64]
 RECALL_AT_THRESHOLD = 0.995
@@ -83,14 +84,15 @@ def bands_for(threshold: float, num_perm: int) -> int:
 
 
 def sketch(texts: list[str], shingling: Shingling, *, threshold: float, num_perm: int) -> Sketches:
-    keys, bins = compiled.sketch_rows(
-        texts,
-        ngram=shingling.ngram,
-        num_perm=num_perm,
-        bands=bands_for(threshold, num_perm),
-        words=shingling.words,
-    )
-    return Sketches(keys, bins)
+    with phase("sketch"):
+        keys, bins = compiled.sketch_rows(
+            texts,
+            ngram=shingling.ngram,
+            num_perm=num_perm,
+            bands=bands_for(threshold, num_perm),
+            words=shingling.words,
+        )
+        return Sketches(keys, bins)
 
 
 def candidate_pairs(
@@ -199,13 +201,16 @@ def verified_groups(
     giving the exact Jaccard of any two rows in a group. `texts_of` returns the normalized texts
     of the given rows: only candidates' texts are ever needed. `candidates`: pairs found by an
     index elsewhere (else from the sketches' band keys)."""
-    pairs = candidate_pairs(sketches.keys) if candidates is None else candidates
-    verified, _, sets, place = _verify(sketches, pairs, texts_of, shingling, threshold)
+    with phase("candidates"):
+        pairs = candidate_pairs(sketches.keys) if candidates is None else candidates
+    with phase("verify"):
+        verified, _, sets, place = _verify(sketches, pairs, texts_of, shingling, threshold)
+        found = groups(verified.tolist())
 
     def similarity(a: int, b: int) -> float:
         return sets.one(place[a], place[b])
 
-    return groups(verified.tolist()), similarity
+    return found, similarity
 
 
 def verified_pairs(

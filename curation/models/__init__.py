@@ -16,7 +16,7 @@ from curation.models.examples import Example, ExampleRevision, ExampleStatus, Re
 from curation.models.exports import ExportJob
 from curation.models.flags import Flag, FlagExample, FlagKind, FlagResolution, FlagStatus, RaisedBy
 from curation.models.invitations import Invitation, InvitationStatus
-from curation.models.jobs import ImportJob, Job, JobHeartbeat, JobStatus, ValidationJob
+from curation.models.jobs import ImportJob, Job, JobHeartbeat, JobStatus, QualityJob, ValidationJob
 from curation.models.labeling import (
     MAX_OVERLAP,
     AssignmentState,
@@ -75,6 +75,7 @@ __all__ = [
     "LabelingOrder",
     "Membership",
     "Project",
+    "QualityJob",
     "RaisedBy",
     "Review",
     "ReviewDecision",

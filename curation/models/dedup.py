@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from curation.models.examples import Example
-from curation.models.jobs import Job, JobStatus
+from curation.models.jobs import JobStatus, QualityJob
 from curation.models.projects import Project
 
 
@@ -25,7 +25,7 @@ class Shingle(models.TextChoices):
     WORD = "word", "Word n-grams"
 
 
-class DedupJob(Job):
+class DedupJob(QualityJob):
     """Finds clusters of duplicates in a project and marks all but one member of each."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dedup_jobs")
@@ -41,7 +41,7 @@ class DedupJob(Job):
     clusters = models.PositiveIntegerField(default=0)
     duplicates_marked = models.PositiveIntegerField(default=0)
 
-    class Meta(Job.Meta):
+    class Meta(QualityJob.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=JobStatus.values), name="dedupjob_status_valid"
@@ -96,7 +96,7 @@ class ClusterMember(models.Model):
         return f"example {self.example_id} in cluster {self.cluster_id}"
 
 
-class ContradictionJob(Job):
+class ContradictionJob(QualityJob):
     """Finds pairs whose inputs are (near-)identical and whose outputs disagree; flags them."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="contradiction_jobs")
@@ -106,7 +106,7 @@ class ContradictionJob(Job):
     groups_checked = models.PositiveIntegerField(default=0)
     flags_raised = models.PositiveIntegerField(default=0)
 
-    class Meta(Job.Meta):
+    class Meta(QualityJob.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=JobStatus.values), name="contradictionjob_status_valid"

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from curation.models.projects import Project
+from curation.phases import in_order
 
 
 class JobStatus(models.TextChoices):
@@ -40,7 +41,26 @@ class Job(models.Model):
         return self.status in FINISHED_STATUSES
 
 
-class ValidationJob(Job):
+class QualityJob(Job):
+    """A job that records where its time goes: seconds per phase of its work, summed over its
+    tasks (curation/phases.py). The dedup, contradiction and validation jobs."""
+
+    phases = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Seconds per phase: read, sketch, embed, candidates, verify, write.",
+    )
+
+    class Meta(Job.Meta):
+        abstract = True
+
+    @property
+    def phase_seconds(self) -> list[tuple[str, float]]:
+        """(phase, seconds) in the phases' order."""
+        return list(in_order(self.phases or {}).items())
+
+
+class ValidationJob(QualityJob):
     """Re-checks every example of a project against its current task settings."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="validation_jobs")
@@ -48,7 +68,7 @@ class ValidationJob(Job):
     invalid = models.PositiveIntegerField(default=0)
     flags_raised = models.PositiveIntegerField(default=0)
 
-    class Meta(Job.Meta):
+    class Meta(QualityJob.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=JobStatus.values), name="validationjob_status_valid"

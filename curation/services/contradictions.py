@@ -22,6 +22,7 @@ from curation.dedup.normalize import exact_key, same_key_groups
 from curation.dedup.unionfind import groups as connected_groups
 from curation.errors import InvalidInput
 from curation.models import ContradictionJob, DedupMethod, ExampleStatus, Flag, FlagKind, Project, TaskType
+from curation.phases import phase
 from curation.services.audit import audit
 from curation.services.content import canonical_json, clip
 from curation.services.embedding_cache import cached_vectors
@@ -30,6 +31,7 @@ from curation.services.jobs import ProgressFn
 
 TEXT_AGREEMENT = 0.5
 NGRAM = 5
+Pair = tuple[tuple[int, int], str]  # two example ids, and the flag's note
 
 
 @transaction.atomic
@@ -55,17 +57,28 @@ def contradiction_job_create(
 def contradictions_run(job: ContradictionJob, progress: ProgressFn) -> None:
     """Group the inputs, find disagreeing camps, then raise all the flags at once."""
     project = job.project
-    rows = list(
-        project.examples.exclude(status=ExampleStatus.REJECTED)
-        .order_by("id")
-        .values_list("id", "input", "output")
-    )
+    with phase("read"):
+        rows = list(
+            project.examples.exclude(status=ExampleStatus.REJECTED)
+            .order_by("id")
+            .values_list("id", "input", "output")
+        )
     inputs = [text for _, text, _ in rows]
     groups = _input_groups(job, inputs)
     progress(0.7, examples_checked=len(rows))
-    pairs = [
-        pair for group in groups for pair in _disagreeing_pairs(project.task_type, [rows[i] for i in group])
-    ]
+    with phase("verify"):  # do the outputs of inputs alike disagree?
+        pairs = [
+            pair
+            for group in groups
+            for pair in _disagreeing_pairs(project.task_type, [rows[i] for i in group])
+        ]
+    with phase("write"):
+        _flags_raise(job, pairs, len(rows), len(groups))
+
+
+def _flags_raise(job: ContradictionJob, pairs: list[Pair], checked: int, groups: int) -> None:
+    """One flag per pair never flagged before (open, resolved or dismissed), and the job's counts."""
+    project = job.project
     already = set(
         Flag.objects.filter(project=project, kind=FlagKind.CONTRADICTION).values_list(
             "examples_key", flat=True
@@ -87,22 +100,23 @@ def contradictions_run(job: ContradictionJob, progress: ProgressFn) -> None:
             already.add(examples_key([first, second]))
             raised += 1
         ContradictionJob.objects.filter(pk=job.pk).update(
-            examples_checked=len(rows), groups_checked=len(groups), flags_raised=raised
+            examples_checked=checked, groups_checked=groups, flags_raised=raised
         )
 
 
 def _input_groups(job: ContradictionJob, inputs: list[str]) -> list[list[int]]:
+    """Groups of inputs alike (the phases inside: read and embed, or sketch; candidates; verify)."""
     if job.method == DedupMethod.EMBEDDING:
         return similar_groups(cached_vectors(inputs), job.threshold)[0]
-    keys = [exact_key(text) for text in inputs]
+    with phase("sketch"):  # normalized texts: what MinHash sketches, and exact keys themselves
+        keys = [exact_key(text) for text in inputs]
     if job.method == DedupMethod.MINHASH:
         return near_duplicate_groups(keys, threshold=job.threshold)[0]
-    return [group for group in same_key_groups(keys) if len(group) > 1]
+    with phase("candidates"):
+        return [group for group in same_key_groups(keys) if len(group) > 1]
 
 
-def _disagreeing_pairs(
-    task_type: str, members: list[tuple[int, str, str]]
-) -> list[tuple[tuple[int, int], str]]:
+def _disagreeing_pairs(task_type: str, members: list[tuple[int, str, str]]) -> list[Pair]:
     camps = _camps(task_type, [output for _, _, output in members])
     if len(camps) < 2:
         return []

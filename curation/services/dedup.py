@@ -34,6 +34,7 @@ from curation.models import (
     Project,
     Shingle,
 )
+from curation.phases import phase
 from curation.services.audit import audit
 from curation.services.jobs import HandedOff, ProgressFn
 from curation.services.locks import project_lock
@@ -96,10 +97,13 @@ def dedup_start(job: DedupJob, progress: ProgressFn) -> HandedOff | None:
     """Exact jobs run here; MinHash and embedding jobs hand their per-example work to chunk
     tasks (a Celery group: more workers finish sooner), the last of which queues the merge."""
     if job.method == DedupMethod.EXACT:
-        ids, texts = example_texts(job, job_examples(job))
-        groups = [group for group in same_key_groups(texts) if len(group) > 1]
+        with phase("read"):
+            ids, texts = example_texts(job, job_examples(job))
+        with phase("candidates"):  # equal normalized texts: the groups themselves
+            groups = [group for group in same_key_groups(texts) if len(group) > 1]
         progress(0.8, examples_checked=len(ids))
-        apply_groups(job, [[ids[i] for i in group] for group in groups], lambda a, b: 1.0, len(ids))
+        with phase("write"):
+            apply_groups(job, [[ids[i] for i in group] for group in groups], lambda a, b: 1.0, len(ids))
         return None
     from curation.services.dedup_chunks import chunks_dispatch
 

@@ -23,9 +23,11 @@ from django.db.models.functions import Length
 from curation.dedup.minhash import Shingling, Sketches, bands_for, bucket_pairs, sketch, verified_groups
 from curation.dedup.unionfind import groups as connected
 from curation.models import DedupFields, DedupJob, DedupMethod, Example, Shingle
+from curation.phases import phase
 from curation.services import embedding_candidates, lsh_index
 from curation.services.dedup import DEFAULT_THRESHOLDS, Similarity, apply_groups, example_texts, job_examples
 from curation.services.embedding_cache import embed_missing, fast_available, similar_text_pairs
+from curation.services.job_phases import phases_flush
 from curation.services.jobs import HANDED_OFF, HandedOff, ProgressFn
 from curation.services.lookups import matching
 
@@ -40,10 +42,11 @@ def chunks_dispatch(job: DedupJob) -> HandedOff | None:
 
     from curation.tasks import dedup_chunk
 
-    ids = list(job_examples(job).values_list("id", flat=True))
+    with phase("read"):
+        ids = list(job_examples(job).values_list("id", flat=True))
+        shingling = _shingling_for(job)
     size = settings.FINCH_DEDUP_CHUNK_ROWS
     bounds = [[ids[start], ids[min(start + size, len(ids)) - 1]] for start in range(0, len(ids), size)]
-    shingling = _shingling_for(job)
     job.shingle, job.ngram = (Shingle.WORD if shingling.words else Shingle.CHAR), shingling.ngram
     job.chunk_bounds, job.chunks_done = bounds, []
     job.save(update_fields=["shingle", "ngram", "chunk_bounds", "chunks_done"])
@@ -68,14 +71,18 @@ def chunk_run(job: DedupJob, index: int) -> None:
     """Do one chunk's per-example work, then count it done; the last chunk queues the merge."""
     first, last = job.chunk_bounds[index]
     examples = job_examples(job).filter(id__gte=first, id__lte=last)
-    ids, texts = example_texts(job, examples)
+    with phase("read"):
+        ids, texts = example_texts(job, examples)
     if job.method == DedupMethod.MINHASH:
-        sketches = _sketches(job, texts)
-        _save_sketches(job, index, np.asarray(ids, dtype=np.int64), sketches)
+        with phase("sketch"):  # the sketches and their file, which the merge reads
+            sketches = _sketches(job, texts)
+            _save_sketches(job, index, np.asarray(ids, dtype=np.int64), sketches)
         if lsh_index.enabled():
-            lsh_index.index_add(job, np.asarray(ids, dtype=np.int64), sketches.keys)
+            with phase("candidates"):
+                lsh_index.index_add(job, np.asarray(ids, dtype=np.int64), sketches.keys)
     elif not embedding_candidates.enabled():  # static candidates: the merge embeds only theirs
         embed_missing(texts, fast=fast_available())  # what the merge needs is then in the cache
+    phases_flush(job)  # this chunk's share is on the record before the merge can finish the job
     if _count_done(job, index, len(ids)):
         from curation.tasks import dedup_merge
 
@@ -122,17 +129,19 @@ def merge_run(job: DedupJob, progress: ProgressFn) -> None:
     if job.method == DedupMethod.MINHASH:
         ids, groups, similarity = _minhash_groups(job)
     else:
-        ids, texts = example_texts(job, _covered(job))
+        with phase("read"):
+            ids, texts = example_texts(job, _covered(job))
         groups, similarity = _embedding_groups(texts, _threshold(job))
     progress(0.9)
     row_of = {pk: row for row, pk in enumerate(ids)}
-    apply_groups(
-        job,
-        [[ids[row] for row in group] for group in groups],
-        lambda a, b: similarity(row_of[a], row_of[b]),
-        len(ids),
-    )
-    sketches_discard(job)
+    with phase("write"):
+        apply_groups(
+            job,
+            [[ids[row] for row in group] for group in groups],
+            lambda a, b: similarity(row_of[a], row_of[b]),
+            len(ids),
+        )
+        sketches_discard(job)
 
 
 def _embedding_groups(texts: list[str], threshold: float) -> tuple[list[list[int]], Similarity]:
@@ -141,23 +150,26 @@ def _embedding_groups(texts: list[str], threshold: float) -> tuple[list[list[int
 
 
 def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similarity]:
-    ids, sketches = _load_all_sketches(job)
+    with phase("read"):
+        ids, sketches = _load_all_sketches(job)
     shingling = Shingling.choose(job.shingle, job.ngram)
 
     def texts_of(rows: list[int]) -> list[str]:
         wanted = [ids[row] for row in rows]
         found: dict[int, str] = {}
-        for examples in matching(_covered(job), "id", wanted, sql_type="bigint"):
-            found.update(zip(*example_texts(job, examples), strict=True))
+        with phase("read"):  # while verifying: only the candidates' texts
+            for examples in matching(_covered(job), "id", wanted, sql_type="bigint"):
+                found.update(zip(*example_texts(job, examples), strict=True))
         # An example deleted since its chunk ran compares as empty; applying leaves it out.
         return [found.get(pk, "") for pk in wanted]
 
     candidates = None
     if lsh_index.enabled():  # the buckets the chunks built in Redis
-        row_of = {pk: row for row, pk in enumerate(ids)}
-        buckets = lsh_index.shared_buckets(job, sketches.keys.shape[1])
-        rows = ([row_of[pk] for pk in bucket if pk in row_of] for bucket in buckets)
-        candidates = bucket_pairs(sorted(bucket) for bucket in rows)
+        with phase("candidates"):
+            row_of = {pk: row for row, pk in enumerate(ids)}
+            buckets = lsh_index.shared_buckets(job, sketches.keys.shape[1])
+            rows = ([row_of[pk] for pk in bucket if pk in row_of] for bucket in buckets)
+            candidates = bucket_pairs(sorted(bucket) for bucket in rows)
     groups, similarity = verified_groups(sketches, texts_of, shingling, _threshold(job), candidates)
     return ids, groups, similarity
 

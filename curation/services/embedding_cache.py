@@ -13,6 +13,7 @@ from django.conf import settings
 from curation.dedup import embeddings, int8
 from curation.dedup.embeddings import Pairs, Vectors, all_cores, default_model_path, encode, similar_pairs
 from curation.models import CachedEmbedding, VersionItem
+from curation.phases import phase
 from curation.services.lookups import matching
 
 # Inputs of a version compared against (monitoring's out-of-distribution test, the queue's
@@ -103,10 +104,11 @@ def similar_text_pairs(
 
     if not fast or not len(candidates):
         return candidates, cosine
-    fast_cosine = np.einsum("ij,ij->i", vectors[candidates[:, 0]], vectors[candidates[:, 1]])
-    keep = fast_cosine >= threshold + INT8_ABOVE  # clear of the threshold: int8 decides
-    near = candidates[~keep]
-    keep[~keep], model_cosine = model_decides(texts, near, threshold)
+    with phase("verify"):  # the model's own embeddings of the near pairs' texts: embed
+        fast_cosine = np.einsum("ij,ij->i", vectors[candidates[:, 0]], vectors[candidates[:, 1]])
+        keep = fast_cosine >= threshold + INT8_ABOVE  # clear of the threshold: int8 decides
+        near = candidates[~keep]
+        keep[~keep], model_cosine = model_decides(texts, near, threshold)
 
     def best_cosine(a: int, b: int) -> float:
         """The model's cosine where it embedded both texts, else the int8 copy's."""
@@ -145,8 +147,9 @@ def cached_vectors(texts: list[str], *, fast: bool = False) -> Vectors:
     """Unit-length embeddings of the texts, computing and storing only the missing ones; `fast`:
     by the int8 copy of the model (for candidates only)."""
     name = _model_name(model_path(), fast)
-    keys = [text_key(text) for text in texts]
-    known = _known(name, sorted(set(keys)))
+    with phase("read"):
+        keys = [text_key(text) for text in texts]
+        known = _known(name, sorted(set(keys)))
     missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in known}
     known.update(_embed(name, missing, fast))
     if not keys:
@@ -174,11 +177,12 @@ def embed_missing(texts: list[str], *, fast: bool = False) -> int:
     """Embed and store the texts not cached yet, without reading the cached vectors back (what
     a dedup chunk does: the merge reads them all once); returns how many were embedded."""
     name = _model_name(model_path(), fast)
-    wanted = {text_key(text): text for text in texts}
-    cached = CachedEmbedding.objects.filter(model=name)
-    present: set[str] = set()
-    for rows in matching(cached, "text_hash", sorted(wanted), sql_type="text"):
-        present.update(rows.values_list("text_hash", flat=True))
+    with phase("read"):  # which texts the cache has already
+        wanted = {text_key(text): text for text in texts}
+        cached = CachedEmbedding.objects.filter(model=name)
+        present: set[str] = set()
+        for rows in matching(cached, "text_hash", sorted(wanted), sql_type="text"):
+            present.update(rows.values_list("text_hash", flat=True))
     return len(_embed(name, {key: text for key, text in wanted.items() if key not in present}, fast))
 
 
@@ -187,16 +191,19 @@ def _embed(name: str, missing: dict[str, str], fast: bool = False) -> dict[str, 
         return {}
     keys = sorted(missing)
     texts = [missing[key] for key in keys]
-    fresh = (
-        int8.encode(texts, model_path(), settings.FINCH_MODELS_DIR) if fast else encode(texts, model_path())
-    )
-    CachedEmbedding.objects.bulk_create(
-        [
-            CachedEmbedding(model=name, text_hash=key, vector=vector.tobytes())
-            for key, vector in zip(keys, fresh, strict=True)
-        ],
-        ignore_conflicts=True,
-    )
+    with phase("embed"):  # the model, and the cache rows of what it made
+        fresh = (
+            int8.encode(texts, model_path(), settings.FINCH_MODELS_DIR)
+            if fast
+            else encode(texts, model_path())
+        )
+        CachedEmbedding.objects.bulk_create(
+            [
+                CachedEmbedding(model=name, text_hash=key, vector=vector.tobytes())
+                for key, vector in zip(keys, fresh, strict=True)
+            ],
+            ignore_conflicts=True,
+        )
     return dict(zip(keys, fresh, strict=True))
 
 

@@ -17,6 +17,7 @@ from config.observability import bind_job
 from curation.errors import Conflict
 from curation.models import Job, JobStatus
 from curation.services.heartbeat import beating, heartbeat_forget
+from curation.services.job_phases import phases_flush, phases_recorded
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def _run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
 def _logged_run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
     log.info("%s %s: work starts", type(job).__name__, job.pk)
     try:
-        outcome = work(job, _throttled_progress(job))
+        with phases_recorded(job):  # quality jobs' seconds per phase, saved before the outcome
+            outcome = work(job, _throttled_progress(job))
     except Exception as exc:
         log.exception("%s %s failed", type(job).__name__, job.pk)
         job_update(
@@ -107,6 +109,7 @@ def _throttled_progress(job: Job) -> ProgressFn:
         if now - last_write >= PROGRESS_INTERVAL_S:
             last_write = now
             job_update(job, progress=max(0.0, min(1.0, fraction)), **counts)
+            phases_flush(job)
 
     return report
 

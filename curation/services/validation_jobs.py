@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import islice
+
 from django.contrib.auth.models import User
 from django.db import transaction
 
@@ -15,6 +18,7 @@ from curation.models import (
     Project,
     ValidationJob,
 )
+from curation.phases import phase
 from curation.services.audit import audit
 from curation.services.content import ContentRules
 from curation.services.flags import examples_key, flag_create
@@ -40,14 +44,22 @@ def examples_validate(job: ValidationJob, progress: ProgressFn) -> None:
     project = job.project
     total = project.examples.count() or 1
     checked = invalid = raised = 0
-    for example in project.examples.order_by("id").iterator(chunk_size=CHUNK):
-        checked += 1
-        problem = _problem(project, example)
-        if problem is not None:
-            invalid += 1
-            raised += _raise_format_flag(project, example, problem, job)
+    examples = project.examples.order_by("id").iterator(chunk_size=CHUNK)
+    while batch := _next_batch(examples):
+        with phase("verify"):
+            problems = [(example, _problem(project, example)) for example in batch]
+            found = [(example, problem) for example, problem in problems if problem is not None]
+        with phase("write"):
+            raised += sum(_raise_format_flag(project, example, problem, job) for example, problem in found)
+        checked, invalid = checked + len(batch), invalid + len(found)
         progress(checked / total)
-    ValidationJob.objects.filter(pk=job.pk).update(checked=checked, invalid=invalid, flags_raised=raised)
+    with phase("write"):
+        ValidationJob.objects.filter(pk=job.pk).update(checked=checked, invalid=invalid, flags_raised=raised)
+
+
+def _next_batch(examples: Iterator[Example]) -> list[Example]:
+    with phase("read"):
+        return list(islice(examples, CHUNK))
 
 
 def _problem(project: Project, example: Example) -> str | None:
