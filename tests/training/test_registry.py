@@ -139,7 +139,12 @@ def test_an_unchanged_copy_with_new_mtimes_is_rehashed_once(
         os.utime(path, ns=(1_000_000_000, 1_000_000_000))
     hashed: list[str] = []
     real = model_files.file_sha256
-    monkeypatch.setattr(model_files, "file_sha256", lambda path: hashed.append(path.name) or real(path))
+
+    def counted(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(model_files, "file_sha256", counted)
 
     # When a worker checks it twice
     first = registry.verify_for_load(BaseModel.objects.get(pk=model.pk))
@@ -208,7 +213,7 @@ def test_runs_launched_by_name_record_the_path_and_the_model(
 def executed(run: Any) -> TrainingRun:
     run_execute(run.pk)
     run.refresh_from_db()
-    return run  # type: ignore[no-any-return]
+    return run
 
 
 def test_a_run_records_the_weights_it_loaded(team: Team, frozen: FreezeFn, tiny_copy: Path) -> None:
