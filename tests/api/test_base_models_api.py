@@ -37,7 +37,7 @@ def test_the_list_and_a_models_detail(team: Team, client_for: ClientFor, tiny_co
     assert (detail["parameter_count"], detail["context_length"], detail["has_chat_template"]) == (
         37_024,
         1024,
-        False,
+        True,  # the tiny model carries a chat template
     )
     assert (detail["license"], detail["source_kind"], detail["source_file"]) == ("CC BY 4.0", "folder", "")
     assert {row["name"] for row in detail["files"]} >= {"config.json", "model.safetensors"}
