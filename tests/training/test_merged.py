@@ -155,8 +155,7 @@ def test_a_running_merge_is_held_until_its_worker_goes_silent(
     refused = merge(lead, run, django_capture_on_commit_callbacks)
     assert refused.status_code == 409 and "running on gpu-7:42" in refused.json()["errors"][0]["message"]
     merge_execute(run.pk)  # a second delivery drops it
-    stored = artifacts.json_read(record_name(run.pk))
-    assert stored is not None and stored["host"] == "gpu-7:42"
+    assert (artifacts.json_read(record_name(run.pk)) or {}).get("host") == "gpu-7:42"
 
     beat.beat_at = timezone.now() - timedelta(hours=1)
     beat.save()
