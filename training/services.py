@@ -58,8 +58,10 @@ def run_create(
     lora: dict[str, Any] | None = None,
     hyperparameters: dict[str, Any] | None = None,
     name: str = "",
+    queue: bool = True,
 ) -> TrainingRun:
-    """Record a run with every setting resolved and queue it for a GPU worker."""
+    """Record a run with every setting resolved and queue it for a GPU worker (or queue nothing,
+    with `queue=False`, for a caller that runs it: `run_execute`)."""
     if not version.is_frozen:
         raise InvalidInput(
             f"Version {version.number} is {version.status}: only a frozen version can be trained on.",
@@ -81,9 +83,10 @@ def run_create(
     )
     summary = f"Launched training run {run.pk} on {version.name} from {base_model}"
     audit(project=version.project_id, actor=user, action="training_run.launch", target=run, summary=summary)
-    from training.tasks import train  # the task module imports this one
+    if queue:
+        from training.tasks import train  # the task module imports this one
 
-    transaction.on_commit(lambda: train.delay(run.pk))
+        transaction.on_commit(lambda: train.delay(run.pk))
     return run
 
 

@@ -108,3 +108,10 @@ def run_jobs_here() -> None:
 
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
+
+
+def run_jobs_on_workers() -> None:
+    """Queue the jobs started from now on for the workers again (after `run_jobs_here`)."""
+    from config.celery_app import app
+
+    app.conf.task_always_eager = False

@@ -144,3 +144,66 @@ def test_seed_demo_makes_the_login_and_the_sample_project_without_a_worker(
     project = Project.objects.get(name=DEMO_PROJECT_NAME)
     assert project.examples.count() == len(sample_rows())
     assert project.examples.filter(status=ExampleStatus.APPROVED).count() == int(len(sample_rows()) * 0.8)
+
+
+def test_the_real_model_demo_queues_for_the_worker_or_runs_here_on_the_first_demos_version(
+    tiny_model: str, tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the bundled model stood in for by a copy of the tiny one (SmolLM2's own loop is
+    # tests/evaluation/test_real_model.py; here the demo's wiring), registered as the demo would
+    import shutil
+
+    from config.celery_app import app
+    from evaluation import demo as demo_module
+    from training import registry
+
+    stand_in = Path(shutil.copytree(tiny_model, tmp_path / "real-stand-in"))
+
+    def register_bundled(**_: Any) -> tuple[Any, bool]:
+        found = registry.lookup("real-stand-in")
+        return (found, False) if found else (registry.register_folder(folder=stand_in), True)
+
+    monkeypatch.setattr(demo_module, "register_bundled", register_bundled)
+    queued: list[int] = []
+    monkeypatch.setattr("evaluation.tasks.real_model_demo.delay", queued.append)
+    settings.FINCH_HOME = tmp_path
+    eager = app.conf.task_always_eager
+    try:
+        # Without --wait: the first demo built here, the model registered, the rest queued
+        out = io.StringIO()
+        call_command("demo", "--base-model", tiny_model, "--epochs", "1", "--real-model", stdout=out)
+        assert len(queued) == 1 and "real-model demo is queued for the worker" in out.getvalue()
+        assert "base model real-stand-in (registered now)" in out.getvalue()
+        assert TrainingRun.objects.count() == 1  # the first demo's only
+        # With --wait (the worker's task runs the same loop): a second run on the same version
+        out = io.StringIO()
+        call_command(
+            "demo", "--base-model", tiny_model, "--epochs", "1", "--real-model", "--wait", stdout=out
+        )
+    finally:
+        app.conf.task_always_eager = eager
+    version = DatasetVersion.objects.get()
+    real = TrainingRun.objects.get(registered_model__name="real-stand-in")
+    assert real.version == version and real.name == "demo LoRA of real-stand-in (real model)"
+    assert real.hyperparameters["epochs"] == 1 and real.status == JobStatus.SUCCEEDED
+    baseline = EvalRun.objects.get(registered_model__name="real-stand-in", training_run=None)
+    assert baseline.few_shot == 8 and baseline.name == "demo baseline: real-stand-in, 8-shot"
+    comparison = Comparison.objects.get(baseline=baseline, candidate__training_run=real)
+    assert f"the real-model comparison: http://127.0.0.1:8000/comparisons/{comparison.pk}/" in out.getvalue()
+    assert "baseline evaluation" in out.getvalue() and ", 8-shot: accuracy" in out.getvalue()
+
+    # The worker's task is the same loop: run again, it finds every step done
+    before = counts()
+    from evaluation.tasks import real_model_demo
+
+    assert real.created_by_id is not None
+    real_model_demo(real.created_by_id)
+    assert counts() == before
+
+
+def test_the_real_model_demo_needs_the_first_demo() -> None:
+    from evaluation.demo import real_model_demo_loop
+    from tests.factories import UserFactory
+
+    with pytest.raises(RuntimeError, match=r"run `manage\.py demo` first"):
+        real_model_demo_loop(user=UserFactory.create())

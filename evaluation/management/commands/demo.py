@@ -7,15 +7,16 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.observability import logs_to_file
-from curation.services.demo import DemoLogin, demo_admin_ensure, run_jobs_here
-from evaluation.demo import DemoResult, default_base_model, demo_loop
+from curation.services.demo import DemoLogin, demo_admin_ensure, run_jobs_here, run_jobs_on_workers
+from evaluation.demo import DemoResult, default_base_model, demo_loop, real_model_demo_loop, real_model_ensure
 
 
 class Command(BaseCommand):
     help = (
         "Build the demo (once; a second run reuses it): the banking77 sample imported and reviewed, "
         "dedup and contradiction jobs, a frozen version, a tiny-model LoRA run on the CPU, baseline and "
-        "tuned evaluations and their comparison; then print how to log in."
+        "tuned evaluations and their comparison; then print how to log in. With --real-model, a second "
+        "demo on that version with a real instruct model (SmolLM2-135M-Instruct), queued for the worker."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,6 +29,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--epochs", type=int, default=None, help="Of the demo's training run (default: its own)."
         )
+        parser.add_argument(
+            "--real-model",
+            action="store_true",
+            help="Then the real-model demo: SmolLM2-135M-Instruct 8-shot vs its LoRA on the same version, "
+            "queued for the worker (minutes on a CPU; its run page draws the loss as it trains).",
+        )
+        parser.add_argument(
+            "--wait", action="store_true", help="With --real-model: run it here and wait, not on the worker."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._started = time.monotonic()
@@ -38,8 +48,17 @@ class Command(BaseCommand):
         self.stdout.write(f"demo: building the demo; its logs go to {log_file}")
         with logs_to_file(log_file):
             result, login = self._build(base_model, options)
+            real = self._real_model(login.username, options) if options["real_model"] else None
         url = options["url"].rstrip("/")
         self.stdout.write(f"demo: done in {self._elapsed()}")
+        if real is not None:
+            self.stdout.write(f"  the real-model comparison: {url}/comparisons/{real.comparison.pk}/")
+        elif options["real_model"]:
+            self.stdout.write(
+                "  the real-model demo is queued for the worker (`make run`'s worker picks it up): "
+                f"its training run appears at {url}/projects/{result.project.pk}/training/ with its loss "
+                "curve, then its evaluations and comparison; the worker's log says each step."
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nFinch is starting at {url}/\n"
@@ -51,6 +70,12 @@ class Command(BaseCommand):
                 f"  API token: .venv/bin/python manage.py drf_create_token {login.username}\n"
             )
         )
+        if not options["real_model"]:
+            self.stdout.write(
+                "A second demo on a real instruct model (SmolLM2-135M-Instruct, 8-shot against its LoRA; "
+                "minutes on a CPU, on the worker in the background):\n"
+                "  .venv/bin/python manage.py demo --real-model\n"
+            )
 
     def _build(self, base_model: str, options: dict[str, Any]) -> tuple[DemoResult, DemoLogin]:
         login = demo_admin_ensure(username=options["username"], password=options["password"])
@@ -61,6 +86,23 @@ class Command(BaseCommand):
         except RuntimeError as exc:  # a step failed; running the command again retries it
             raise CommandError(str(exc)) from exc
         return result, login
+
+    def _real_model(self, username: str, options: dict[str, Any]) -> DemoResult | None:
+        """Register the real model here (so that the worker starts training at once), then run
+        its demo here (--wait) or queue it for the worker."""
+        from evaluation.tasks import real_model_demo
+
+        user = get_user_model().objects.get(username=username)
+        real_model_ensure(self._say)
+        if options["wait"]:
+            try:
+                return real_model_demo_loop(user=user, epochs=options["epochs"], say=self._say)
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from exc
+        run_jobs_on_workers()
+        real_model_demo.delay(user.pk)
+        self._say("real-model demo: queued for the worker")
+        return None
 
     def _say(self, line: str) -> None:
         """One line a step, with the time since the command started, shown at once (even in a pipe)."""
