@@ -20,6 +20,7 @@ from tests.training.support import FreezeFn
 from training.base_models import SETTINGS_FILE, form_settings, recommended_file
 from training.learning import learning_verdict
 from training.models import BaseModel, TrainingRun
+from training.registry import register_folder, verify_for_load
 from training.services import run_create
 from training.tiny import CHAT_TEMPLATE, RECOMMENDED_HYPERPARAMETERS, RECOMMENDED_LORA
 
@@ -105,10 +106,18 @@ def test_make_tiny_model_writes_the_settings_it_trains_well_with(tmp_path: Path)
     assert written["hyperparameters"]["learning_rate"] == 5e-3
     assert BaseModel.objects.get().recommended == written  # registered with them
 
-    # A model made before models carried settings, or a chat template, gets them with --if-missing
-    (folder / SETTINGS_FILE).unlink()
+    # A registered model's files are never rewritten (its runs would be refused): no template added
     (folder / "chat_template.jinja").unlink()
+    BaseModel.objects.all().delete()
+    model = register_folder(folder=folder)  # registered without one
+    call_command("make_tiny_model", str(folder), "--if-missing", stdout=StringIO())
     assert not AutoTokenizer.from_pretrained(folder).chat_template
+    assert verify_for_load(model) == model.weights_sha256
+
+    # A model made before the registry, models' settings and the chat template gets them all
+    model.delete()
+    (folder / SETTINGS_FILE).unlink()
     call_command("make_tiny_model", str(folder), "--if-missing", stdout=StringIO())
     assert recommended_file(folder / SETTINGS_FILE)["lora"]["r"] == 64
     assert AutoTokenizer.from_pretrained(folder).chat_template == CHAT_TEMPLATE
+    assert BaseModel.objects.get().has_chat_template

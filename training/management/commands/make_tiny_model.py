@@ -36,7 +36,8 @@ class Command(BaseCommand):
         if options["if_missing"] and (folder / "config.json").exists():
             if not (folder / SETTINGS_FILE).exists():  # made before models carried their settings
                 recommend(folder)
-            chat_template_add(folder)  # made before the tiny model had a chat template
+            if lookup(str(folder)) is None:  # a registered model is never rewritten: runs check its files
+                chat_template_add(folder)  # made before the tiny model had a chat template
             self.stdout.write(f"tiny model: {folder.resolve()} (already there)")
             self._register(folder, options["name"])
             return
