@@ -58,7 +58,9 @@ class FinchAutoSchema(AutoSchema):
             codes.append(400)
         if scoped:
             codes.append(404)
-        if scoped and self.method in WRITES:
+        # A read conflicts too where what it fetches is not there yet (an adapter before its run
+        # succeeded): such views say so with `conflicts_on_read`.
+        if scoped and (self.method in WRITES or getattr(self.view, "conflicts_on_read", False)):
             codes.append(409)
         if has_body:
             codes += [413, 415]

@@ -32,6 +32,16 @@ MAX_SAFETENSORS_HEADER = 100 << 20  # the format's own limit
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 
 
+def on_this_host(value: str) -> Path | None:
+    """The existing file or folder `value` names on this host, or None: also for a string no
+    filesystem takes as a path (a name past its length limit, a NUL), which an API caller may send."""
+    try:
+        path = Path(value).expanduser()
+        return path if path.exists() else None
+    except (OSError, ValueError):
+        return None
+
+
 @dataclass(frozen=True)
 class FileEntry:
     name: str  # the path in the folder, with "/"

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from training.model_files import on_this_host
 from training.preflight import PreflightError
 
 PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "bitsandbytes", "vllm", "finch")
@@ -67,8 +68,8 @@ def config_sha256(base_model: str) -> str:
 def model_folder(base_model: str) -> Path:
     """The folder of `base_model`: a local folder, or the snapshot of an id in the offline cache."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    path = Path(base_model).expanduser()
-    if path.is_dir():
+    path = on_this_host(base_model)
+    if path is not None and path.is_dir():
         if not (path / "config.json").exists():
             raise PreflightError(f"{base_model} is a folder without config.json: not a transformers model.")
         return path

@@ -236,8 +236,8 @@ def lookup(value: str) -> BaseModel | None:
     if re.fullmatch(NAME_PATTERN, value) and (model := BaseModel.objects.filter(name=value).first()):
         return model
     paths = {value, os.path.normpath(os.path.expanduser(value))}
-    if Path(value).expanduser().exists():  # a link, or a relative path, on this host
-        paths.add(str(Path(value).expanduser().resolve()))
+    if (found := model_files.on_this_host(value)) is not None:  # a link, or a relative path
+        paths.add(str(found.resolve()))
     return BaseModel.objects.filter(path__in=paths).first()
 
 

@@ -96,7 +96,10 @@ def _checked_base_model(base_model: str) -> str:
     with a clear message)."""
     value = (base_model or "").strip()
     if not value:
-        raise InvalidInput("base_model: give the path of a model folder or a model id.", field="base_model")
+        raise InvalidInput(
+            "base_model: give a registered model's name, the path of a model folder or a model id.",
+            field="base_model",
+        )
     if len(value) > 500 or "\x00" in value:
         raise InvalidInput("base_model: not a path or model id.", field="base_model")
     return value

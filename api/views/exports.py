@@ -80,6 +80,8 @@ class ExportJobDetailView(FinchAPIView):
 
 
 class ExportJobDownloadView(FinchAPIView):
+    conflicts_on_read = True  # no file before the export succeeded
+
     @extend_schema(
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.BINARY,

@@ -75,6 +75,8 @@ class TrainingRunCancelView(FinchAPIView):
 
 
 class TrainingRunAdapterView(FinchAPIView):
+    conflicts_on_read = True  # no adapter before the run succeeded
+
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request: Request, run_id: int) -> HttpResponse:
         """The run's LoRA adapter as a zip (adapter_config.json, adapter_model.safetensors), for
@@ -108,6 +110,8 @@ class TrainingRunMergeView(FinchAPIView):
 
 
 class TrainingRunMergedFileView(FinchAPIView):
+    conflicts_on_read = True  # no file before the merge succeeded
+
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, run_id: int, name: str) -> HttpResponseBase:
         """One file of the run's merged model (its names and sha256 are in the run's `merged`),

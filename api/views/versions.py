@@ -96,6 +96,8 @@ def _chunks(lines: Iterable[str]) -> Iterator[bytes]:
 
 
 class VersionExportView(FinchAPIView):
+    conflicts_on_read = True  # a version that is not frozen has nothing to read
+
     content_negotiation_class = FileFormatNegotiation
 
     @extend_schema(
@@ -163,6 +165,8 @@ def _check_renderable(version: DatasetVersion, split: str, file_format: str) -> 
 
 
 class VersionCardView(FinchAPIView):
+    conflicts_on_read = True  # a version that is not frozen has nothing to read
+
     content_negotiation_class = FileFormatNegotiation
 
     @extend_schema(responses={(200, "text/markdown"): OpenApiTypes.STR})
@@ -173,6 +177,8 @@ class VersionCardView(FinchAPIView):
 
 
 class VersionDiffView(FinchAPIView):
+    conflicts_on_read = True  # a version that is not frozen has nothing to read
+
     @extend_schema(responses=VersionDiffOutput)
     def get(self, request: Request, version_id: int, other_id: int) -> Response:
         """Example ids added, removed, changed or moved between splits from this version to the other."""

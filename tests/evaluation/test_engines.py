@@ -43,6 +43,17 @@ CONVERSATIONS = [[SYSTEM, {"role": "user", "content": text}] for text in MESSAGE
 ANSWERS = [LABELS[0], f"{LABELS[1]}\n### Input:\nrambling on", LABELS[2], LABELS[0], "x"]
 
 
+@pytest.fixture(scope="module")
+def plain_model(tiny_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny model without its chat template: the plain prompt format, whose answers are cut
+    at the next block header (ANSWERS[1] checks that both engines cut them alike)."""
+    import shutil
+
+    folder = Path(shutil.copytree(tiny_model, tmp_path_factory.mktemp("plain") / "tiny-plain"))
+    (folder / "chat_template.jinja").unlink()
+    return str(folder)
+
+
 def adapter_with_rank(folder: Path, rank: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "adapter_config.json").write_text(json.dumps({"r": rank, "rank_pattern": {}}))
@@ -145,10 +156,10 @@ def transformers_prompt_ids(tiny_model: str, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_the_vllm_engine_passes_finchs_prompt_ids_greedy_sampling_and_the_adapter(
-    tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    plain_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a fake vLLM that answers each prompt as scripted, calls of 2 prompts, and an adapter
-    tokenizer = modeling.tokenizer_load(tiny_model)
+    tokenizer = modeling.tokenizer_load(plain_model)
     table = scripted(tokenizer)
     calls = vllm_fake.install(monkeypatch, lambda ids: table[tuple(ids)])
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
@@ -156,7 +167,7 @@ def test_the_vllm_engine_passes_finchs_prompt_ids_greedy_sampling_and_the_adapte
     adapter = adapter_with_rank(tmp_path / "adapter", 24)
 
     # When the vLLM engine answers the conversations
-    engine = engines.load(tiny_model, adapter, engine="vllm", enforce_eager=True)
+    engine = engines.load(plain_model, adapter, engine="vllm", enforce_eager=True)
     done: list[int] = []
     got = engine.scored_answers(CONVERSATIONS, 12, done.append, batch_tokens=64)
 
@@ -164,7 +175,7 @@ def test_the_vllm_engine_passes_finchs_prompt_ids_greedy_sampling_and_the_adapte
     # adapter's rank (24 -> 32), the caller's options on top
     assert calls.llms == [
         {
-            "model": str(Path(tiny_model)),
+            "model": str(Path(plain_model)),
             "dtype": "bfloat16",
             "enable_lora": True,
             "max_lora_rank": 32,
@@ -175,7 +186,7 @@ def test_the_vllm_engine_passes_finchs_prompt_ids_greedy_sampling_and_the_adapte
     # given the very prompt ids the transformers engine gives its model, in the callers' order
     sent = [prompt["prompt_token_ids"] for call in calls.generates for prompt in call["prompts"]]
     assert sent == generate.prompt_ids(tokenizer, CONVERSATIONS)
-    assert sorted(sent) == sorted(transformers_prompt_ids(tiny_model, monkeypatch))
+    assert sorted(sent) == sorted(transformers_prompt_ids(plain_model, monkeypatch))
     # greedy, to the answer's room, the chosen tokens' log-probabilities, with the adapter loaded
     # as an adapter, 2 prompts a call with progress between calls
     assert [len(call["prompts"]) for call in calls.generates] == [2, 2, 1] and done == [2, 4, 5]
@@ -197,17 +208,17 @@ def test_the_vllm_engine_passes_finchs_prompt_ids_greedy_sampling_and_the_adapte
 
 
 def test_the_vllm_engine_without_an_adapter_asks_for_no_lora(
-    tiny_model: str, monkeypatch: pytest.MonkeyPatch
+    plain_model: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tokenizer = modeling.tokenizer_load(tiny_model)
+    tokenizer = modeling.tokenizer_load(plain_model)
     table = scripted(tokenizer)
     calls = vllm_fake.install(monkeypatch, lambda ids: table[tuple(ids)])
 
-    engine = vllm_engine.VllmEngine(tiny_model, None)
+    engine = vllm_engine.VllmEngine(plain_model, None)
     answers = engines.answers(engine, CONVERSATIONS[:2], 8, batch_tokens=64)
 
     assert answers == [LABELS[0], LABELS[1]]
-    assert calls.llms == [{"model": str(Path(tiny_model)), "dtype": "float32"}]  # this CPU host: no bf16
+    assert calls.llms == [{"model": str(Path(plain_model)), "dtype": "float32"}]  # this CPU host: no bf16
     assert [call["lora_request"] for call in calls.generates] == [None]
     engine.close()
     assert engine.llm is None

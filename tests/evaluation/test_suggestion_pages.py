@@ -62,7 +62,7 @@ def test_a_lead_launches_a_run_from_the_form_and_reads_its_page(
 @pytest.mark.parametrize(
     ("fields", "error"),
     [
-        ({"base_model": ""}, "base_model: give the path of a model folder"),
+        ({"base_model": ""}, "base_model: give a registered model's name"),
         ({"base_model": "/models/base", "few_shot": "2"}, "few_shot: the project has no frozen version"),
         ({"base_model": "/models/base", "target": "drafts"}, "no draft without an output"),
         ({"model": "run:999999", "base_model": ""}, "Select a valid choice"),

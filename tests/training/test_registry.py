@@ -190,6 +190,17 @@ def test_a_launch_names_a_model_by_its_name_or_its_path(tiny_copy: Path, tmp_pat
     assert registry.resolve_for_launch("HuggingFaceTB/SmolLM2-135M-Instruct")[1] is None
 
 
+@pytest.mark.parametrize("value", ["0" * 300, "models/\x00base"])
+def test_a_value_no_filesystem_takes_as_a_path_names_no_model(value: str) -> None:
+    # A name past the filesystem's limit (ENAMETOOLONG) or with a NUL: an API caller's input, not a 500
+    assert registry.lookup(value) is None
+    assert registry.resolve_for_launch(value) == (value, None)
+    from training import modeling
+
+    with pytest.raises(PreflightError, match="No model at"):
+        modeling.model_folder(value)
+
+
 def test_runs_launched_by_name_record_the_path_and_the_model(
     team: Team, frozen: FreezeFn, tiny_copy: Path
 ) -> None:
