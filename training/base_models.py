@@ -70,6 +70,19 @@ def recommended_write(folder: Path, *, hyperparameters: dict[str, Any], lora: di
     return path
 
 
+def recommended_rows(recommended: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """A recommendation as pages show it: each section with its settings, the form's fields first
+    in the form's order, then any other sorted (PostgreSQL's jsonb keeps no key order)."""
+    rows = []
+    for section in SECTIONS:
+        values = recommended.get(section) or {}
+        order = FORM_FIELDS[section]
+        names = [name for name in order if name in values] + sorted(set(values) - set(order))
+        if names:
+            rows.append((section, [(name, values[name]) for name in names]))
+    return rows
+
+
 def form_settings(recommended: dict[str, Any]) -> dict[str, Any]:
     """A recommendation as the launch form's field names (`epochs`, `r`, ...) to values."""
     return {

@@ -57,6 +57,12 @@ class BaseModel(models.Model):
         return self.name
 
     @property
+    def recommended_rows(self) -> list[tuple[str, list[tuple[str, Any]]]]:
+        from training.base_models import recommended_rows
+
+        return recommended_rows(self.recommended)
+
+    @property
     def parameters_label(self) -> str:
         """The parameter count as people say it: 37.0K, 134.5M, 7.2B ("" when unknown)."""
         count = self.parameter_count

@@ -43,7 +43,7 @@ def test_the_models_page_lists_every_registered_model(team: Team) -> None:
     smol, tiny = rows
     for words in ("/models/smollm2", "134.5M", "8192", "yes", "apache-2.0", "f00df00df00d<", "ops@gpu-1"):
         assert words in smol, words
-    assert "learning_rate 0.0005, epochs 3" in smol and "r 16, alpha 32" in smol
+    assert "epochs 3, learning_rate 0.0005" in smol and "r 16, alpha 32" in smol
     assert "37.0K" in tiny and ">no<" in tiny and "not given" in tiny and ">none<" in tiny
     assert logged_in(None).get("/base-models/")["Location"].startswith("/login/")
 
