@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import near_duplicate, text
-from bench.datasets import banking77_labels
 from bench.harness import run_django, running_service
+from bench.public_data import banking77_labels
 
 FLAGS_SCRIPT = """
 import json

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from functools import lru_cache
 
-from bench.datasets import banking77, restaurant8k_texts
+from bench.public_data import banking77, restaurant8k_texts
 
 SWAP_RATE = 0.25
 FILLERS = ["please", "hi", "thanks", "so", "um", "actually", "just", "hello"]

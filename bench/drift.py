@@ -28,8 +28,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.datasets import banking77, restaurant8k_texts
 from bench.harness import Service, run_django, running_service
+from bench.public_data import banking77, restaurant8k_texts
 
 BATCH = 10_000
 READS = 20  # GET drift/ requests timed, after the reports

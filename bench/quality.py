@@ -30,8 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import _case, _filler, _punctuation, _swap, _typo
-from bench.datasets import banking77 as banking77_split
-from bench.datasets import banking77_labels
+from bench.public_data import banking77 as banking77_split
+from bench.public_data import banking77_labels
 
 EDITS: dict[str, Callable[[random.Random, str], str]] = {
     "case": _case,

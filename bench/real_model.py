@@ -45,9 +45,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 os.environ.setdefault("FINCH_HOME", tempfile.mkdtemp(prefix="finch-bench-real-model-"))
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("FINCH_BASE_MODELS_DIR", str(ROOT / "var" / "models" / "base"))
-# As a script, Python puts bench/ first on the path, where bench/datasets.py would stand in for
-# Hugging Face's `datasets` (which sentence-transformers imports): the repository root instead.
-sys.path[:] = [str(ROOT), *(entry for entry in sys.path if Path(entry or ".").resolve() != ROOT / "bench")]
+sys.path.insert(0, str(ROOT))
 
 import django  # noqa: E402
 

@@ -53,7 +53,7 @@ django.setup()
 import torch  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from bench.datasets import banking77, banking77_labels  # noqa: E402
+from bench.public_data import banking77, banking77_labels  # noqa: E402
 from bench.train_gpu import SYSTEM_PROMPT, device_name, make_model, versions  # noqa: E402
 from bench.ui import cpu_summary  # noqa: E402
 from curation.freeze.formats import Item, Rendering  # noqa: E402

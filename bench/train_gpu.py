@@ -71,7 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from bench.datasets import banking77
+from bench.public_data import banking77
 from training import modeling
 from training.hyperparameters import hyperparameters_resolve, lora_resolve
 from training.loop import LoraLoop, Plan, Point, epoch_batches

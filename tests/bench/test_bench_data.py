@@ -6,27 +6,27 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench import datasets
+from bench import public_data
 from bench.corpus import corpus, real_sentences
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 def test_banking77_is_bundled_whole_with_its_intents() -> None:
-    train, test = datasets.banking77("train"), datasets.banking77("test")
+    train, test = public_data.banking77("train"), public_data.banking77("test")
     assert (len(train), len(test)) == (10_003, 3_080)
-    labels = datasets.banking77_labels()
+    labels = public_data.banking77_labels()
     assert len(labels) == 77
     assert {intent for _, intent in (*train, *test)} == set(labels)
     assert train[0] == ("I am still waiting on my card?", "card_arrival")
 
 
 def test_restaurant8k_is_bundled_with_its_slots() -> None:
-    train = datasets.restaurant8k("train")
+    train = public_data.restaurant8k("train")
     assert len(train) == 8_198
     assert all(item["userInput"]["text"] for item in train)
     assert any(label["slot"] == "people" for item in train for label in item.get("labels", []))
-    assert len(datasets.restaurant8k_texts("test")) == len(datasets.restaurant8k("test")) > 0
+    assert len(public_data.restaurant8k_texts("test")) == len(public_data.restaurant8k("test")) > 0
 
 
 def test_the_data_carries_its_license_and_attribution() -> None:
