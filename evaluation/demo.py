@@ -172,10 +172,10 @@ def real_model_demo_loop(
 def real_model_ensure(step: Say) -> BaseModel:
     """The bundled real model, registered now if it is not yet (its GGUF file converted once)."""
     model, registered = register_bundled(which=REAL_MODEL, if_missing=True, registered_by="demo")
-    billions = (model.parameter_count or 0) / 1e6
+    millions = (model.parameter_count or 0) / 1e6
     step(
         f"base model {model.name} ({'registered now' if registered else 'registered'}): "
-        f"{billions:.0f}M parameters, context {model.context_length}, license {model.license or 'not given'}"
+        f"{millions:.0f}M parameters, context {model.context_length}, license {model.license or 'not given'}"
     )
     return model
 
