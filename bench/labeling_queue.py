@@ -11,10 +11,10 @@ so items fill gradually: least covered first), the items built by one INSERT ...
 already has one annotation (as a queue that has been worked on for a while: the least-covered
 items are the later ones), and one in 5,000 of those holds an expired claim of a former
 annotator instead, which the first hand-outs release. On PostgreSQL the tables are then
-vacuumed and a checkpoint taken, as a queue in service has been (not timed). On PostgreSQL the bench makes its own
-database (FINCH_BENCH_DB: a name on the local server or a postgres:// URL; default
-finch_bench_labeling) and drops it at the end; on SQLite a
-file in a temporary FINCH_HOME.
+vacuumed and a checkpoint taken, as a queue in service has been (not timed), and the bench
+makes its own database (FINCH_BENCH_DB: a name on the local server or a postgres:// URL;
+default finch_bench_labeling) and drops it at the end; on SQLite a file in a temporary
+FINCH_HOME.
 
 Timed: each annotator is a thread with its own database connection (opened before the clock
 starts), the threads spread over --processes forked processes (default: the web tier's worker
