@@ -231,7 +231,7 @@ def base_model_get(*, model_id: Any) -> BaseModel:
 def lookup(value: str) -> BaseModel | None:
     """The registered model named `value`, or registered at the path `value` names."""
     value = value.strip()
-    if not value:
+    if not value or "\x00" in value:  # no name or path holds a NUL (nor can PostgreSQL text)
         return None
     if re.fullmatch(NAME_PATTERN, value) and (model := BaseModel.objects.filter(name=value).first()):
         return model
