@@ -207,6 +207,8 @@ def main() -> None:
         f"  by the plain model's cosine to the text marked as kept.\nFinch:   {quality(root, marks, truth, vectors, args.threshold)}"
     )
     print(f"semhash: {quality(semhash_root, semhash_marks, truth, vectors, args.threshold)}")
+    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in (job.get("phases") or {}).items())
+    print(f"Finch's cold job by phase (its record): {phases or 'not recorded'}")
     print(f"worker peak RSS {finch['worker_mb']:,.0f} MB; load average at end: {os.getloadavg()}")
     print(f"setup (once per host, not in the times above): {finch['models']}")
 
