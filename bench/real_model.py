@@ -60,10 +60,10 @@ from curation.models import DatasetVersion, JobStatus  # noqa: E402
 from curation.services.demo import demo_project_ensure, run_jobs_here  # noqa: E402
 from curation.services.versions import version_create  # noqa: E402
 from evaluation.models import Comparison, EvalRun  # noqa: E402
-from evaluation.services import comparison_create, eval_execute, eval_run_create  # noqa: E402
+from evaluation.services import comparison_create, eval_run_here  # noqa: E402
 from training.models import BaseModel, TrainingRun  # noqa: E402
 from training.registry import register_bundled  # noqa: E402
-from training.services import run_create, run_execute  # noqa: E402
+from training.services import run_here  # noqa: E402
 
 T = TypeVar("T")
 
@@ -95,9 +95,7 @@ def demo_version() -> DatasetVersion:
 
 
 def evaluated(version: DatasetVersion, **kwargs: object) -> EvalRun:
-    run = eval_run_create(version=version, user=None, queue=False, **kwargs)  # type: ignore[arg-type]
-    eval_execute(run.pk)
-    run.refresh_from_db()
+    run = eval_run_here(version=version, user=None, **kwargs)
     if run.status != JobStatus.SUCCEEDED:
         raise SystemExit(f"eval run {run.pk} ended {run.status}: {run.error}")
     return run
@@ -112,16 +110,13 @@ def trained(
         hyperparameters["epochs"] = epochs
     if learning_rate is not None:
         hyperparameters["learning_rate"] = learning_rate
-    run = run_create(
+    run = run_here(
         version=version,
         user=None,
         base_model=model.name,
         lora=model.recommended.get("lora", {}),
         hyperparameters=hyperparameters,
-        queue=False,
     )
-    run_execute(run.pk)
-    run.refresh_from_db()
     if run.status != JobStatus.SUCCEEDED:
         raise SystemExit(f"training run {run.pk} ended {run.status}: {run.error}")
     return run

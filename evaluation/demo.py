@@ -59,10 +59,10 @@ from curation.services.demo import (
 )
 from curation.services.versions import version_create
 from evaluation.models import Comparison, EvalRun
-from evaluation.services import comparison_create, eval_execute, eval_run_create
+from evaluation.services import comparison_create, eval_run_here
 from training.models import BaseModel, TrainingRun
 from training.registry import register_bundled, resolve_for_launch
-from training.services import run_create, run_execute
+from training.services import run_here
 from training.tiny import RECOMMENDED_HYPERPARAMETERS, RECOMMENDED_LORA
 
 NOISE_FILE = "banking77_demo_noise.csv"
@@ -257,16 +257,15 @@ def _training_ensure(
     run = version.training_runs.filter(status=JobStatus.SUCCEEDED, base_model=path).first()
     if run is None:
         with training_progress(version_id=version.pk, say=step):
-            run = run_create(
+            # here, not queued: a worker runs the real-model demo itself
+            run = run_here(
                 version=version,
                 user=user,
                 base_model=base_model,
                 lora=lora,
                 hyperparameters=hyperparameters,
                 name=name,
-                queue=False,
             )
-            run_execute(run.pk)  # here, not queued: a worker runs the real-model demo itself
             _require_success(run, "training run")
     learning = run.learning
     verdict = f" ({learning.message.split(': ', 1)[-1]})" if learning else ""
@@ -327,16 +326,14 @@ def _eval_ensure(
         runs = runs.filter(base_model=resolve_for_launch(base_model)[0])
     run = runs.first()
     if run is None:
-        run = eval_run_create(
+        run = eval_run_here(
             version=version,
             user=user,
             base_model=base_model,
             training_run=training_run,
             few_shot=few_shot,
             name=name,
-            queue=False,
         )
-        eval_execute(run.pk)
         _require_success(run, f"{run.kind} evaluation")
     shots = f", {run.few_shot}-shot" if run.few_shot else ""
     step(

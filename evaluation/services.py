@@ -120,6 +120,16 @@ def _checked_training_run(run: TrainingRun, version: DatasetVersion, base_model:
 # -- execution -----------------------------------------------------------------------------------
 
 
+def eval_run_here(**launch: Any) -> EvalRun:
+    """Record an eval run (`eval_run_create`'s arguments) and run it in this process, not on a
+    worker (the evaluate command, the demo, benchmarks); the run as it ended: its status says
+    whether it succeeded."""
+    run = eval_run_create(queue=False, **launch)
+    eval_execute(run.pk)
+    run.refresh_from_db()
+    return run
+
+
 def eval_execute(run_id: int) -> None:
     """The task's body: answer every eval item, score, store; a redelivered run starts over."""
     run = EvalRun.objects.select_related("version__project", "training_run", "registered_model").get(

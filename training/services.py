@@ -118,6 +118,15 @@ def run_cancel(*, run: TrainingRun, user: User | None) -> TrainingRun:
 # -- execution -----------------------------------------------------------------------------------
 
 
+def run_here(**launch: Any) -> TrainingRun:
+    """Record a training run (`run_create`'s arguments) and train it in this process, not on a
+    worker (the demo, benchmarks); the run as it ended: its status says whether it succeeded."""
+    run = run_create(queue=False, **launch)
+    run_execute(run.pk)
+    run.refresh_from_db()
+    return run
+
+
 def run_execute(run_id: int) -> None:
     """The task's body: train, or resume after a lost worker, and record the outcome."""
     run = TrainingRun.objects.select_related("version__project", "registered_model").get(pk=run_id)

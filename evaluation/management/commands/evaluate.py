@@ -8,7 +8,7 @@ from curation.errors import ApplicationError
 from curation.models import DatasetVersion, JobStatus
 from evaluation import engines
 from evaluation.models import EvalRun, Verdict
-from evaluation.services import comparison_create, eval_execute, eval_run_create
+from evaluation.services import comparison_create, eval_run_here
 from training.models import TrainingRun
 
 
@@ -93,16 +93,9 @@ class Command(BaseCommand):
             engines.choose(settings.FINCH_GENERATION_ENGINE)
         except engines.EngineUnavailable as exc:
             raise CommandError(str(exc)) from exc
-        run = eval_run_create(
-            version=version,
-            user=None,
-            base_model=base_model,
-            training_run=training_run,
-            few_shot=few_shot,
-            queue=False,
+        run = eval_run_here(
+            version=version, user=None, base_model=base_model, training_run=training_run, few_shot=few_shot
         )
-        eval_execute(run.pk)
-        run.refresh_from_db()
         if run.status != JobStatus.SUCCEEDED:
             raise CommandError(f"Eval run {run.pk} failed: {run.error}")
         return run
