@@ -135,6 +135,8 @@ WIDTHS = (1280, 1024)
 
 def assert_fits(page: Page, name: str, screenshot: Callable[[Page, str], object]) -> None:
     """The page fits 1280 and 1024 px without sideways scrolling; a screenshot `<name>-<width>` at each."""
+    # A click that navigates returns before the new document exists; measuring then reads null.
+    page.wait_for_load_state("load")
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

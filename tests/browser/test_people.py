@@ -68,6 +68,7 @@ def test_a_user_changes_their_password_from_the_top_bar(
 ) -> None:
     page = log_in(crew.annotator)
     page.get_by_test_id("password-change-link").click()
+    expect(page.get_by_test_id("password-change")).to_be_visible()
     assert_fits(page, "password-change", screenshot)
     page.get_by_label("Old password").fill("pw-for-tests")
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
