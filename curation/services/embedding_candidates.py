@@ -22,6 +22,7 @@ from django.conf import settings
 from curation.dedup import candidates as search
 from curation.dedup import static
 from curation.dedup.embeddings import Pairs, all_cores
+from curation.phases import phase
 from curation.services import embedding_cache as cache
 
 Cosine = Callable[[int, int], float]
@@ -40,17 +41,21 @@ def static_text_pairs(
 ) -> tuple[Pairs, Cosine]:
     """Row pairs whose cosine by the model reaches the threshold, found among static candidates;
     and the cosine of any two rows the model embedded (KeyError for others)."""
-    vectors = static.encode(texts, cache.model_path(), settings.FINCH_MODELS_DIR)
-    pairs, cosines = search.neighbour_pairs(vectors)
-    if wanted is not None and len(pairs):
-        keep = wanted(pairs)
-        pairs, cosines = pairs[keep], cosines[keep]
-    sampled = search.calibration_sample(cosines)
-    sample_kept, _ = decide(texts, pairs[sampled], threshold)
-    cutoff = search.static_cutoff(cosines, sampled, sample_kept)
-    chosen = cosines >= cutoff
-    chosen[sampled] = True  # decided already: the cache makes them free
-    kept, cosine = decide(texts, pairs[chosen], threshold)
+    with phase("sketch"):  # the static embeddings
+        vectors = static.encode(texts, cache.model_path(), settings.FINCH_MODELS_DIR)
+    with phase("candidates"):
+        pairs, cosines = search.neighbour_pairs(vectors)
+        del vectors
+        if wanted is not None and len(pairs):
+            keep = wanted(pairs)
+            pairs, cosines = pairs[keep], cosines[keep]
+        sampled = search.calibration_sample(cosines)
+    with phase("verify"):  # the model embeds the texts (phase "embed") and decides the pairs
+        sample_kept, _ = decide(texts, pairs[sampled], threshold)
+        cutoff = search.static_cutoff(cosines, sampled, sample_kept)
+        chosen = cosines >= cutoff
+        chosen[sampled] = True  # decided already: the cache makes them free
+        kept, cosine = decide(texts, pairs[chosen], threshold)
     logger.info(
         "static candidates: %d neighbour pairs, %d sampled, cutoff %.2f, %d candidates over %d texts",
         len(pairs), len(sampled), cutoff, int(chosen.sum()), len(np.unique(pairs[chosen])),
