@@ -6,16 +6,17 @@ new examples, and two anchors run here on the same texts, in one run.
 Needs the `bench` extra (semhash) for the semhash anchor. Texts: bench/corpus.py sentences of 20
 to 120 characters (banking77 and restaurant8k messages, words swapped), 5% of them planted
 near-duplicates.
-- Finch's job: API request to marks written. `--candidates static` (FINCH_EMBEDDING_STATIC):
+- Finch's job: API request to marks written, its worker's models loaded as it started
+  (FINCH_PRELOAD_EMBEDDING_MODELS), as the anchors' are before their clocks start. `--candidates static` (FINCH_EMBEDDING_STATIC):
   static embeddings distilled from the model (made at setup by `manage.py prepare_models`, not
-  timed), an HNSW index, a cutoff calibrated on a sample the model decides, and the model (int8
+  timed), an HNSW index, a cutoff found by descending bin by bin, and the model (int8
   copy; the model itself near the threshold) embedding only the candidates' texts. `int8`: the
   int8 copy embeds every text (docs/quality-jobs.md).
 - Plain anchor: SentenceTransformer.encode (fp32, its defaults) of every text, then an exact
   blocked search for pairs at or above the threshold. Its pairs are the truth for recall.
 - semhash anchor: semhash's self-deduplication with the same distilled model2vec model (usearch
-  ANN), at the static cutoff calibrated as Finch calibrates it (curation.dedup.candidates, the
-  sample decided by the plain model's embeddings; the calibration not timed).
+  ANN), at the static cutoff Finch's descent reaches on semhash's own (uncentered) cosines
+  (curation.dedup.candidates.descend, the plain model's embeddings deciding; not timed).
 Found: a plain pair counts as found when both texts end in one cluster (Finch: one kept example;
 semhash: connected by its duplicate_of links). Precision: a marked text counts as right when its
 cosine by the plain model to the text it is marked a duplicate of reaches the threshold.
@@ -86,7 +87,7 @@ def plain_method(texts: list[str], threshold: float) -> tuple[float, Pairs, Any]
 
 
 def semhash_method(texts: list[str], threshold: float, vectors: Any) -> tuple[float, float, list[int]]:
-    """semhash with Finch's distilled model at the calibrated static cutoff: (cutoff, seconds,
+    """semhash with Finch's distilled model at the static cutoff of a descent: (cutoff, seconds,
     each text's cluster root)."""
     from model2vec import StaticModel
     from semhash import SemHash
@@ -100,9 +101,11 @@ def semhash_method(texts: list[str], threshold: float, vectors: Any) -> tuple[fl
     pairs, _ = candidates.neighbour_pairs(static_vectors)
     # semhash compares the vectors as they are, not centered as Finch's search does
     cosines = np.einsum("ij,ij->i", static_vectors[pairs[:, 0]], static_vectors[pairs[:, 1]])
-    sampled = candidates.calibration_sample(cosines)
-    model_cosines = np.einsum("ij,ij->i", vectors[pairs[sampled, 0]], vectors[pairs[sampled, 1]])
-    cutoff = candidates.static_cutoff(cosines, sampled, model_cosines >= threshold)
+
+    def plain_keeps(at: Any) -> Any:
+        return np.einsum("ij,ij->i", vectors[pairs[at, 0]], vectors[pairs[at, 1]]) >= threshold
+
+    cutoff, _ = candidates.descend(cosines, plain_keeps, start=0.95)
     start = time.perf_counter()
     # cast: semhash's Encoder Protocol is stricter than model2vec's StaticModel, and CI's mypy
     # runs without the bench extra (semhash untyped there), so an ignore would be unused there.
@@ -166,7 +169,12 @@ def arguments() -> argparse.Namespace:
 
 def finch_job(args: argparse.Namespace, first: list[str], added: list[str]) -> dict[str, Any]:
     chunk_rows = max(1000, args.rows // (2 * args.worker_processes))
-    settings = {"FINCH_EMBEDDING_STATIC": str(args.candidates == "static").lower()}
+    # Models loaded as the worker starts, as a service in use holds them (the anchors load
+    # theirs before their clocks start too): the cold job is cold in its cache, not its worker.
+    settings = {
+        "FINCH_EMBEDDING_STATIC": str(args.candidates == "static").lower(),
+        "FINCH_PRELOAD_EMBEDDING_MODELS": "true",
+    }
     if args.worker_processes > 1:
         settings |= {"FINCH_TORCH_THREADS": "1", "FINCH_DEDUP_CHUNK_ROWS": str(chunk_rows)}
     with running_service(args.backend, worker_processes=args.worker_processes, extra_env=settings) as service:

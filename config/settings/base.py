@@ -271,6 +271,8 @@ FINCH_EMBEDDING_INT8 = env_str("FINCH_EMBEDDING_INT8", "true").lower() == "auto"
 # distilled once under FINCH_MODELS_DIR, and an HNSW index (usearch) propose the pairs; the
 # transformer embeds only their texts. Off by default until it meets issue 25's targets.
 FINCH_EMBEDDING_STATIC = env_bool("FINCH_EMBEDDING_STATIC", False)
+# Prefork worker processes load the embedding models as they start (config/worker_models.py).
+FINCH_PRELOAD_EMBEDDING_MODELS = env_bool("FINCH_PRELOAD_EMBEDDING_MODELS", False)
 FINCH_MODELS_DIR = Path(env_str("FINCH_MODELS_DIR", str(FINCH_HOME / "models"))).resolve()
 # Freezes of at most this many examples finish within the request (201); larger ones run as a
 # Celery task (202, the version is `freezing` until it ends).

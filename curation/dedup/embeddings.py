@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +38,7 @@ VERIFY_CHUNK = 20_000  # pairs per gather: 2 x 20k x 384 floats at a time
 # A shared SimHash band is weak evidence: compare each row with more of its bucket than MinHash does.
 LSH_RUN_WINDOW = 16
 NEAREST_BLOCK = 4096  # reference rows per matrix product in nearest_similarity
+_all_cores: ContextVar[bool] = ContextVar("all_cores", default=False)
 
 
 @lru_cache(maxsize=1)
@@ -136,15 +138,23 @@ def nearest_similarity(queries: Vectors, reference: Vectors) -> npt.NDArray[np.f
 @contextmanager
 def all_cores() -> Iterator[None]:
     """Use every core for a while (a merge searching and embedding the texts it must check,
-    alone on its worker once the chunks are done), then go back to the worker's thread count."""
+    alone on its worker once the chunks are done), then go back to the worker's thread count.
+    Torch follows at once; the int8 copy's encoder picks its session by on_all_cores()."""
     import torch
 
     before = worker_threads()
     torch.set_num_threads(os.cpu_count() or before)
+    token = _all_cores.set(True)
     try:
         yield
     finally:
+        _all_cores.reset(token)
         torch.set_num_threads(before)
+
+
+def on_all_cores() -> bool:
+    """Whether the code runs inside all_cores() (in this context)."""
+    return _all_cores.get()
 
 
 def similar_groups(

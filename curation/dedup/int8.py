@@ -104,19 +104,28 @@ def _trace(torch: Any, module: Any, sample: Any, names: list[str], destination: 
     )
 
 
-@lru_cache(maxsize=2)
-def _session(model_path: str, folder: str) -> tuple[Any, Any]:
+@lru_cache(maxsize=4)
+def _session(model_path: str, folder: str, threads: int) -> tuple[Any, Any]:
+    """An ONNX session running on `threads` threads (0: onnxruntime's default, every core).
+    onnxruntime fixes a session's threads when it is made, so a worker holds one per count it
+    uses: its own (FINCH_TORCH_THREADS, for chunks) and every core (for a merge, all_cores)."""
     import onnxruntime
     from transformers import AutoTokenizer
 
     options = onnxruntime.SessionOptions()
-    threads = int(os.environ.get("FINCH_TORCH_THREADS") or 0)
     if threads:
         options.intra_op_num_threads = threads
     session = onnxruntime.InferenceSession(
         str(quantized_path(model_path, Path(folder))), options, providers=["CPUExecutionProvider"]
     )
     return session, AutoTokenizer.from_pretrained(model_path)
+
+
+def _threads_now() -> int:
+    """Every core inside all_cores(), else the worker's own count (0: every core)."""
+    from curation.dedup.embeddings import on_all_cores
+
+    return (os.cpu_count() or 0) if on_all_cores() else int(os.environ.get("FINCH_TORCH_THREADS") or 0)
 
 
 def session_loaded() -> bool:
@@ -126,7 +135,7 @@ def session_loaded() -> bool:
 
 def encode(texts: list[str], model_path: str, folder: Path) -> npt.NDArray[np.float32]:
     """Unit-length int8-model embeddings, in the order of `texts`."""
-    session, tokenizer = _session(model_path, str(folder))
+    session, tokenizer = _session(model_path, str(folder), _threads_now())
     tokens = tokenizer(texts, truncation=True, max_length=MAX_TOKENS)["input_ids"]
     lengths = [len(ids) for ids in tokens]
     sizes = np.asarray(lengths)  # once, not per batch

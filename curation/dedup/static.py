@@ -7,7 +7,7 @@ of thousands of texts a second on one core. Nothing is downloaded: the model is 
 The distilled model is made once into a folder of the caller's choosing (a temporary name, then
 a rename, like the int8 copy), by `manage.py prepare_models` or on first use.
 
-A static cosine is only a rough guide to the model's (curation.dedup.calibrate sets how low to
+A static cosine is only a rough guide to the model's (curation.dedup.candidates.descend finds how low to
 search); the model itself decides every candidate.
 """
 

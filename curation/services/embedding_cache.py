@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
-from curation.dedup import embeddings, int8
+from curation.dedup import embeddings, int8, static
 from curation.dedup.embeddings import Pairs, Vectors, all_cores, default_model_path, encode, similar_pairs
 from curation.models import CachedEmbedding, VersionItem
 from curation.phases import phase
@@ -57,6 +57,21 @@ def fast_available() -> bool:
     length a core embeds 1.5x as many texts a second with it as with the model in bfloat16, and
     about 3x as many as in fp32 (docs/benchmarks.md)."""
     return bool(settings.FINCH_EMBEDDING_INT8) and int8.available(model_path())
+
+
+def preload_models() -> None:
+    """Load the models an embedding job uses here: the model, its int8 copy (a session on the
+    worker's threads and one on every core, as a merge uses), the static copy where on."""
+    from curation.services import embedding_candidates
+
+    path, folder = model_path(), settings.FINCH_MODELS_DIR
+    encode(["a text"], path)
+    if fast_available():
+        int8.encode(["a text"], path, folder)
+        with all_cores():
+            int8.encode(["a text"], path, folder)
+    if embedding_candidates.enabled():
+        static.encode(["a text"], path, folder)
 
 
 def model_loaded() -> bool:

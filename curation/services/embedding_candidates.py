@@ -2,12 +2,11 @@
 the texts of candidate pairs, not every text.
 
 1. Every text gets a static embedding (model2vec, distilled from the configured model).
-2. An HNSW index (usearch) gives each text's nearest texts by static cosine
+2. An HNSW index (usearch) gives each text's nearest texts by centered static cosine
    (curation.dedup.candidates).
-3. Calibration: a sample of those pairs across the range of static cosine is decided by the
-   model; the cutoff is set so that candidates hold an estimated 0.99 of the model's pairs.
-4. The model decides the candidates at or above the cutoff, as in the int8 path: the int8 copy
-   embeds their texts (cached), the model itself decides those near the threshold.
+3. The model decides the pairs from the highest static cosine down, a bin at a time, until a
+   bin adds too few of its pairs (candidates.descend): the int8 copy embeds their texts
+   (cached), the model itself decides those near the threshold, as in the int8 path.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from django.conf import settings
 
 from curation.dedup import candidates as search
 from curation.dedup import static
-from curation.dedup.embeddings import Pairs, all_cores
+from curation.dedup.embeddings import Pairs, Vectors, all_cores
 from curation.phases import phase
 from curation.services import embedding_cache as cache
 
@@ -49,45 +48,55 @@ def static_text_pairs(
         if wanted is not None and len(pairs):
             keep = wanted(pairs)
             pairs, cosines = pairs[keep], cosines[keep]
-        sampled = search.calibration_sample(cosines)
-    with phase("verify"):  # the model embeds the texts (phase "embed") and decides the pairs
-        sample_kept, _ = decide(texts, pairs[sampled], threshold)
-        cutoff = search.static_cutoff(cosines, sampled, sample_kept)
-        chosen = cosines >= cutoff
-        chosen[sampled] = True  # decided already: the cache makes them free
-        kept, cosine = decide(texts, pairs[chosen], threshold)
+    judge = PairJudge(texts, threshold)
+    with phase("verify"), all_cores():  # the model embeds the texts (phase "embed") and decides
+        cutoff, kept = search.descend(cosines, lambda at: judge.keeps(pairs[at]))
     logger.info(
-        "static candidates: %d neighbour pairs, %d sampled, cutoff %.2f, %d candidates over %d texts",
-        len(pairs), len(sampled), cutoff, int(chosen.sum()), len(np.unique(pairs[chosen])),
+        "static candidates: %d neighbour pairs, cutoff %.3f, %d decided over %d texts, %d kept",
+        len(pairs), cutoff, int((cosines >= cutoff).sum()), judge.embedded, int(kept.sum()),
     )  # fmt: skip
-    return pairs[chosen][kept], cosine
+    return pairs[kept], judge.cosine
 
 
-def decide(texts: list[str], pairs: Pairs, threshold: float) -> tuple[npt.NDArray[np.bool_], Cosine]:
-    """Whether the model keeps each pair, embedding only the pairs' texts (through the cache):
+class PairJudge:
+    """The model's decisions on pairs of rows, each text embedded once (through the cache):
     with the int8 copy, pairs clear of the threshold are decided by it and the model itself
     decides those near it (see embedding_cache.INT8_BELOW); else the model alone."""
-    rows = np.unique(pairs)
-    fast = cache.fast_available()
-    with all_cores():
-        vectors = cache.cached_vectors([texts[row] for row in rows.tolist()], fast=fast)
-    place = {row: index for index, row in enumerate(rows.tolist())}
 
-    def cosine(a: int, b: int) -> float:
-        return float(vectors[place[a]] @ vectors[place[b]])
+    def __init__(self, texts: list[str], threshold: float) -> None:
+        self.texts, self.threshold = texts, threshold
+        self.fast = cache.fast_available()
+        self._vectors: dict[int, Vectors] = {}  # by the int8 copy where fast, else the model
+        self._precise: dict[int, Vectors] = {}  # by the model itself, near the threshold
 
-    if not len(pairs):
-        return np.zeros(0, dtype=np.bool_), cosine
-    left, right = np.searchsorted(rows, pairs[:, 0]), np.searchsorted(rows, pairs[:, 1])
-    first = np.einsum("ij,ij->i", vectors[left], vectors[right])
-    if not fast:
-        return first >= threshold, cosine
-    kept = first >= threshold + cache.INT8_ABOVE
-    near = ~kept & (first >= threshold - cache.INT8_BELOW)
-    kept[near], model_cosine = cache.model_decides(texts, pairs[near], threshold)
+    @property
+    def embedded(self) -> int:
+        return len(self._vectors)
 
-    def best_cosine(a: int, b: int) -> float:
-        by_model = model_cosine(a, b)
-        return by_model if by_model is not None else cosine(a, b)
+    def keeps(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
+        """Whether the model keeps each pair."""
+        first = self._cosines(self._vectors, pairs, fast=self.fast)
+        if not self.fast:
+            return first >= self.threshold
+        kept = first >= self.threshold + cache.INT8_ABOVE
+        near = ~kept & (first >= self.threshold - cache.INT8_BELOW)
+        kept[near] = self._cosines(self._precise, pairs[near], fast=False) >= self.threshold
+        return kept
 
-    return kept, best_cosine
+    def cosine(self, a: int, b: int) -> float:
+        """The model's cosine where it embedded both rows, else the int8 copy's (KeyError for
+        a row never embedded)."""
+        if a in self._precise and b in self._precise:
+            return float(self._precise[a] @ self._precise[b])
+        return float(self._vectors[a] @ self._vectors[b])
+
+    def _cosines(self, store: dict[int, Vectors], pairs: Pairs, *, fast: bool) -> npt.NDArray[np.float32]:
+        if not len(pairs):
+            return np.zeros(0, dtype=np.float32)
+        missing = [row for row in np.unique(pairs).tolist() if row not in store]
+        if missing:
+            vectors = cache.cached_vectors([self.texts[row] for row in missing], fast=fast)
+            store.update(zip(missing, vectors, strict=True))
+        left = np.stack([store[row] for row in pairs[:, 0].tolist()])
+        right = np.stack([store[row] for row in pairs[:, 1].tolist()])
+        return np.einsum("ij,ij->i", left, right)

@@ -265,7 +265,7 @@ class TestEmbeddingChunks:
         assert all(member.similarity >= 0.9 for member in cluster.members.all())
         assert (job.examples_checked, job.clusters, job.duplicates_marked) == (8, 1, 4)
         # And the chunks embedded nothing: the merge embedded the candidates' texts, each once
-        # (the calibration's sample first, then the rest), never with the int8 copy
+        # (a call per step of the descent), never with the int8 copy
         assert encoded == [] and 1 <= len(verified) <= 2
         embedded = [text for call in verified for text in call]
         assert len(embedded) == len(set(embedded))

@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.core.management import call_command
 
-from curation.dedup import int8
-from curation.dedup.embeddings import default_model_path, encode
+from curation.dedup import embeddings, int8, static
+from curation.dedup.embeddings import all_cores, default_model_path, encode, worker_threads
 
 TEXTS = [
     "Where is my new card? It still has not arrived.",
@@ -79,3 +80,54 @@ def test_only_mean_pooling_models_get_an_int8_copy(
         (tmp_path / "1_Pooling").mkdir()
         (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
     assert int8.available(str(tmp_path)) is expected
+
+
+def test_a_merge_on_all_cores_encodes_on_every_core_though_the_worker_runs_on_one(
+    int8_vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a worker whose chunks run on one thread each (FINCH_TORCH_THREADS=1) on 2 cores
+    # (torch's own count is settled first, once per process: this test must not change it)
+    worker_threads()
+    monkeypatch.setenv("FINCH_TORCH_THREADS", "1")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    original, used = int8._session, []
+
+    def session(model_path: str, folder: str, threads: int) -> Any:
+        made = original(model_path, folder, threads)
+        used.append(made[0].get_session_options().intra_op_num_threads)
+        return made
+
+    monkeypatch.setattr(int8, "_session", session)
+
+    # When it encodes outside all_cores(), then inside
+    int8.encode(TEXTS, default_model_path(), settings.FINCH_MODELS_DIR)
+    with all_cores():
+        inside = int8.encode(TEXTS, default_model_path(), settings.FINCH_MODELS_DIR)
+
+    # Then the first ran on a session of one thread, the second on one of every core
+    assert used == [1, 2]
+    # And the vectors are the same whichever session made them
+    assert np.allclose(inside, int8_vectors, atol=1e-5)
+
+
+def test_a_worker_process_loads_the_embedding_models_as_it_starts_where_asked(settings: Any) -> None:
+    # Given a process holding no embedding model, with preloading on and static candidates on
+    settings.FINCH_PRELOAD_EMBEDDING_MODELS, settings.FINCH_EMBEDDING_STATIC = True, True
+    settings.FINCH_EMBEDDING_INT8 = True
+    for cached in (embeddings._model, int8._session, static._model):
+        cached.cache_clear()
+
+    # When the worker process starts (Celery's worker_process_init)
+    worker_process_init.send(sender=None)
+
+    # Then the model, the int8 copy's two sessions (the worker's threads, every core) and the
+    # static copy are loaded
+    assert embeddings.model_loaded() and int8._session.cache_info().currsize == 2
+    assert static._model.cache_info().currsize == 1
+
+
+def test_without_the_setting_a_worker_process_starts_without_them(settings: Any) -> None:
+    settings.FINCH_PRELOAD_EMBEDDING_MODELS = False
+    embeddings._model.cache_clear()
+    worker_process_init.send(sender=None)
+    assert not embeddings.model_loaded()
