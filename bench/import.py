@@ -2,12 +2,14 @@
 and into SQLite, against a naive baseline (one ORM create() per row) measured in the same run.
 
     .venv/bin/python bench/import.py [--rows 1000000] [--naive-rows 20000] [--backends postgresql,sqlite]
-        [--long-line-mb 500] [--skip-rate] [--port 8765]
+        [--long-line-mb 500] [--skip-rate] [--port 8765] [--label-studio-rows N]
 
 Prints rows/s end to end (upload start to job finished), the same for a re-import of the same
 file (every row already there), the peak RSS of the web and worker processes, and the ratios.
 Targets on a 2-core machine: >= 30,000 rows/s on PostgreSQL, >= 20,000 on SQLite, RSS < 400 MB,
-re-import at least as fast.
+re-import at least as fast. Then Label Studio imports the same file's rows in one JSON request
+(--label-studio-rows, default all; bench/label_studio.py installs it into a venv of its own on
+first use), and the ratio is printed.
 
 Then, beside the rate, the worker's peak RSS (VmHWM) for a JSONL file holding one line of
 --long-line-mb MB between two ordinary rows, in a fresh worker, against the same worker's peak
@@ -27,6 +29,7 @@ from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import label_studio
 from bench.datagen import write_jsonl
 from bench.harness import Service, run_django, running_service
 
@@ -169,11 +172,18 @@ def main() -> None:
     parser.add_argument("--long-line-mb", type=int, default=500, help="0: skip the long-line run")
     parser.add_argument("--skip-rate", action="store_true", help="only the long-line run")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--label-studio-rows",
+        type=int,
+        default=-1,
+        help="rows Label Studio imports beside Finch (default: --rows; 0: skip the anchor)",
+    )
     args = parser.parse_args()
     print(cpu_note(), flush=True)
     backends = args.backends.split(",")
     with tempfile.TemporaryDirectory() as folder:
         results = {} if args.skip_rate else rate_results(Path(folder), args, backends)
+        anchor = label_studio_rate(Path(folder), args) if results else None
         if args.long_line_mb:
             long_line = Path(folder) / "long-line.jsonl"
             write_long_line(long_line, args.long_line_mb)
@@ -182,6 +192,8 @@ def main() -> None:
             long_results = bench_long_line(backends[0], long_line, small, args.port)
     if results:
         print_rates(results)
+    if anchor:
+        print_anchor(anchor, results)
     if args.long_line_mb:
         report_long_line(backends[0], args.long_line_mb, long_results)
 
@@ -193,6 +205,27 @@ def rate_results(folder: Path, args: argparse.Namespace, backends: list[str]) ->
     return {
         backend: bench_backend(backend, path, args.rows, args.naive_rows, args.port) for backend in backends
     }
+
+
+def label_studio_rate(folder: Path, args: argparse.Namespace) -> dict[str, float] | None:
+    """Label Studio importing the same file's first rows, one JSON request (bench/label_studio.py)."""
+    rows = args.rows if args.label_studio_rows < 0 else args.label_studio_rows
+    command = label_studio.installed() if rows else None
+    if command is None:
+        return None
+    print(f"[label studio {label_studio.VERSION}] importing {rows:,} rows ...", flush=True)
+    with label_studio.running(command, args.port + 25) as url:
+        seconds = label_studio.import_seconds(url, folder / "examples.jsonl", rows)
+    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds}
+
+
+def print_anchor(anchor: dict[str, float], results: dict[str, dict[str, float]]) -> None:
+    print(
+        f"\nLabel Studio {label_studio.VERSION} (its own server, SQLite, one JSON request):"
+        f" {anchor['rows']:,.0f} rows in {anchor['seconds']:.1f} s, {anchor['rows_per_s']:,.0f} rows/s"
+    )
+    for backend, r in results.items():
+        print(f"  Finch on {backend} / Label Studio: {r['rows_per_s'] / anchor['rows_per_s']:.1f}x")
 
 
 def print_rates(results: dict[str, dict[str, float]]) -> None:
