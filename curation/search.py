@@ -6,6 +6,13 @@ trigram index answers such a LIKE for a `q` of three characters or more without 
 table. They are built CONCURRENTLY (writes go on while a big table is indexed), so outside a
 transaction. SQLite has no trigram index: there the search reads the project's rows.
 
+Keeping a trigram index costs about 100 us a row written (a few hundred trigrams of a 500
+character text), four times the rest of a bulk import. So the indexes hold the rows marked
+`search_indexed` (every row but a bulk import's, at first), and the search reads the others,
+the backlog, through a small index of their ids: a search finds an imported row at once, and
+the import lands at its own speed. After an import a task (search_backlog_index) marks its rows
+indexed in batches, which adds them to the trigram indexes in the background.
+
 Either way a search is bounded in time (`search_bounded`, FINCH_SEARCH_TIMEOUT_MS): one that a
 short pattern or a very common word makes slow is stopped with a 400 naming `q`, instead of
 holding a web worker.
@@ -28,6 +35,8 @@ TRIGRAM_INDEXES = {
     "example_input_trgm": "UPPER(input) gin_trgm_ops",
     "example_output_trgm": "UPPER(output) gin_trgm_ops",
 }
+BACKLOG_INDEX = "example_search_backlog"
+BACKLOG_BATCH = 5_000  # rows marked indexed a transaction
 EXTENSION_HELP = (
     "Creating the pg_trgm extension was refused ({error}). On PostgreSQL 13 and later the "
     "database's owner may create it; else have a superuser run `CREATE EXTENSION pg_trgm;` in "
@@ -86,12 +95,55 @@ def _stopped(exc: OperationalError) -> bool:
 
 
 def text_match(text: str) -> Q:
-    """Examples whose input or output holds `text`, in any case (what the indexes serve)."""
-    return Q(input__icontains=text) | Q(output__icontains=text)
+    """Examples whose input or output holds `text`, in any case: the indexed rows through the
+    trigram indexes, the backlog through its own index (each arm implies its index's condition)."""
+    indexed, backlog = Q(search_indexed=True), Q(search_indexed=False)
+    in_input, in_output = Q(input__icontains=text), Q(output__icontains=text)
+    # Three arms, no condition common to all: PostgreSQL would factor a common one out of the
+    # OR and leave the trigram indexes nothing to look up.
+    return (indexed & in_input) | (indexed & in_output) | (backlog & (in_input | in_output))
 
 
-def trigram_indexes_create(connection: Any) -> None:
-    """Create pg_trgm and the indexes (an index left invalid by an interrupted build is rebuilt)."""
+def search_backlog_schedule(project_id: int) -> None:
+    """Queue search_backlog_index for the project once the current transaction commits (a beat
+    sweep, search_backlog_sweep, catches a task that was lost)."""
+    if connection.vendor != "postgresql":  # no trigram index, no backlog
+        return
+    from curation.tasks import search_backlog  # the task module imports this one
+
+    transaction.on_commit(lambda: search_backlog.delay(project_id))
+
+
+def search_backlog_sweep() -> int:
+    """Index every project's backlog (beat: rows whose task was lost); returns rows marked."""
+    from curation.models import Example
+
+    projects = Example.objects.filter(search_indexed=False).values_list("project_id", flat=True).distinct()
+    return sum(search_backlog_index(project_id) for project_id in list(projects))
+
+
+def search_backlog_index(project_id: int) -> int:
+    """Mark the project's rows outside the trigram indexes indexed, BACKLOG_BATCH rows a
+    transaction (each adds its rows to the indexes); returns how many. Safe to run twice."""
+    from curation.models import Example
+
+    marked = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Example.objects.filter(project_id=project_id, search_indexed=False)
+                .order_by("id")
+                .values_list("id", flat=True)[:BACKLOG_BATCH]
+            )
+            if not batch:
+                return marked
+            marked += Example.objects.filter(id__in=batch, search_indexed=False).update(search_indexed=True)
+
+
+def trigram_indexes_create(connection: Any, *, partial: bool = True) -> None:
+    """Create pg_trgm and the indexes (an index left invalid by an interrupted build is rebuilt).
+    `partial`: over the rows marked search_indexed, with the backlog's own index (migration
+    0025 on; 0017 built them over every row)."""
     from django.db import DatabaseError
 
     with connection.cursor() as cursor:
@@ -107,13 +159,20 @@ def trigram_indexes_create(connection: Any) -> None:
             )
             if cursor.fetchone():
                 cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            where = " WHERE search_indexed" if partial else ""
             cursor.execute(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON curation_example USING gin ({expression})"
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON curation_example"
+                f" USING gin ({expression}){where}"
+            )
+        if partial:
+            cursor.execute(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {BACKLOG_INDEX} ON curation_example"
+                " (project_id, id) WHERE NOT search_indexed"
             )
 
 
 def trigram_indexes_drop(connection: Any) -> None:
     """Drop the indexes (the extension stays: other objects may use it)."""
     with connection.cursor() as cursor:
-        for name in TRIGRAM_INDEXES:
+        for name in [*TRIGRAM_INDEXES, BACKLOG_INDEX]:
             cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from curation.models import ContradictionJob, DedupJob, ExportJob, ImportJob, JobStatus, ValidationJob
+from curation.search import search_backlog_index, search_backlog_sweep
 from curation.services.contradictions import contradictions_run
 from curation.services.dedup import dedup_start
 from curation.services.dedup_chunks import chunk_run, merge_run, sketches_discard
@@ -103,3 +104,15 @@ def delete_expired_uploads() -> int:
 def labeling_novelty(project_id: int, only_new: bool) -> int:
     """Rank project `project_id`'s queued items by novelty (with `only_new`: the unranked ones)."""
     return novelty_priorities(project_id, only_new=only_new)
+
+
+@shared_task(name="curation.search_backlog", acks_late=True)
+def search_backlog(project_id: int) -> int:
+    """Add project `project_id`'s imported rows to the text search's indexes (curation/search.py)."""
+    return search_backlog_index(project_id)
+
+
+@shared_task(name="curation.search_backlog_sweep")
+def search_backlog_sweep_task() -> int:
+    """Add any project's rows still outside the text search's indexes (beat: every 10 minutes)."""
+    return search_backlog_sweep()

@@ -224,6 +224,7 @@ CELERY_TASK_ROUTES = {
 # every deployment with recent samples, hourly.
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "curation.reap_stale_jobs", "schedule": 60.0},
+    "search-backlog": {"task": "curation.search_backlog_sweep", "schedule": 600.0},
     "reap-stale-training-runs": {"task": "training.reap_stale_runs", "schedule": 60.0},
     "reap-stale-eval-runs": {"task": "evaluation.reap_stale_runs", "schedule": 60.0},
     "drift-reports": {"task": "evaluation.drift_reports", "schedule": 3600.0},

@@ -12,7 +12,7 @@ from curation.search import trigram_indexes_create, trigram_indexes_drop
 
 def forwards(apps: Any, schema_editor: Any) -> None:
     if schema_editor.connection.vendor == "postgresql":
-        trigram_indexes_create(schema_editor.connection)
+        trigram_indexes_create(schema_editor.connection, partial=False)  # 0025 makes them partial
 
 
 def backwards(apps: Any, schema_editor: Any) -> None:

@@ -42,6 +42,9 @@ class Example(models.Model):
     # What produced the current revision (created, imported, edited, reviewed, flag_resolved).
     last_change = models.CharField(max_length=40, default="created")
     source = models.CharField(max_length=200, default="manual")
+    # In the text search's trigram indexes (PostgreSQL; curation/search.py). A bulk import lands
+    # its rows outside them, and search_backlog_index brings them in after the import.
+    search_indexed = models.BooleanField(default=True, db_default=True)
     duplicate_of = models.ForeignKey(
         "self",
         null=True,

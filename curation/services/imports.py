@@ -29,6 +29,7 @@ from curation.pipeline.errors import UnreadableFile
 from curation.pipeline.formats import FORMATS, detect_format, mapped_rows, reads_by_line
 from curation.pipeline.mapping import FieldMapping
 from curation.roles import has_role, role_of
+from curation.search import search_backlog_schedule
 from curation.services.audit import audit
 from curation.services.examples import check_initial_status
 from curation.services.exports import spreadsheet_safe
@@ -149,6 +150,8 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         skipped_existing=report.total - report.failed - created,
     )
     _refresh_statistics(created)
+    if created and not unlabeled:  # examples landed outside the text search's indexes
+        search_backlog_schedule(job.project_id)
     if unlabeled and created:
         novelty_after_queueing(job.project)
 
