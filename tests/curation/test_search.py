@@ -14,7 +14,13 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from curation.models import Example, ExampleStatus
-from curation.search import BACKLOG_INDEX, TRIGRAM_INDEXES, search_backlog_index, text_match
+from curation.search import (
+    BACKLOG_INDEX,
+    TRIGRAM_INDEXES,
+    search_backlog_index,
+    search_backlog_sweep,
+    text_match,
+)
 from curation.selectors import example_list
 from curation.services.content import content_hash
 from tests.conftest import Team
@@ -148,3 +154,15 @@ def test_on_sqlite_an_import_leaves_no_backlog(team: Team) -> None:
         pytest.skip("the backlog is PostgreSQL's")
     run_import(team.project, team.lead, jsonl({"input": "A wombat ate my card", "output": "card_arrival"}))
     assert Example.objects.get(input="A wombat ate my card").search_indexed
+
+
+@postgresql_only
+def test_the_beat_sweep_indexes_a_backlog_whose_task_was_lost(team: Team) -> None:
+    # Given imported rows still outside the indexes (their task never ran)
+    fill(team, 3, lambda index: f"{index} where is my card")
+    Example.objects.filter(project=team.project).update(search_indexed=False)
+
+    # When beat's sweep runs, then they are indexed, and a second sweep has nothing to do
+    assert search_backlog_sweep() == 3
+    assert not Example.objects.filter(search_indexed=False).exists()
+    assert search_backlog_sweep() == 0
