@@ -7,11 +7,12 @@ Needs the `bench` extra (semhash) for the semhash anchor. Texts: bench/corpus.py
 to 120 characters (banking77 and restaurant8k messages, words swapped), 5% of them planted
 near-duplicates.
 - Finch's job: API request to marks written, its worker's models loaded as it started
-  (FINCH_PRELOAD_EMBEDDING_MODELS), as the anchors' are before their clocks start. `--candidates static` (FINCH_EMBEDDING_STATIC):
-  static embeddings distilled from the model (made at setup by `manage.py prepare_models`, not
-  timed), an HNSW index, a cutoff found by descending bin by bin, and the model (int8
-  copy; the model itself near the threshold) embedding only the candidates' texts. `int8`: the
-  int8 copy embeds every text (docs/quality-jobs.md).
+  (FINCH_PRELOAD_EMBEDDING_MODELS), as the anchors' are before their clocks start.
+  `--candidates static` (FINCH_EMBEDDING_STATIC): static embeddings distilled from the model
+  (made at setup by `manage.py prepare_models`, not timed), an HNSW index, a cutoff found by
+  descending bin by bin, and the model (int8 copy; the model itself near the threshold)
+  embedding only the candidates' texts. `int8`: the int8 copy embeds every text
+  (docs/quality-jobs.md).
 - Plain anchor: SentenceTransformer.encode (fp32, its defaults) of every text, then an exact
   blocked search for pairs at or above the threshold. Its pairs are the truth for recall.
 - semhash anchor: semhash's self-deduplication with the same distilled model2vec model (usearch

@@ -116,10 +116,9 @@ def search_backlog_schedule(project_id: int) -> None:
 
 def search_backlog_sweep() -> int:
     """Index every project's backlog (beat: rows whose task was lost); returns rows marked."""
-    from curation.models import Example
-
     if connection.vendor != "postgresql":  # imports leave no backlog there: skip the scan
         return 0
+    from curation.models import Example
 
     projects = Example.objects.filter(search_indexed=False).values_list("project_id", flat=True).distinct()
     return sum(search_backlog_index(project_id) for project_id in list(projects))

@@ -10,13 +10,13 @@ static cosine, down to FLOOR, form the pairs the model may be asked to decide.
 How far down to go is found per job (so per model, per threshold and per data) by descending:
 the model decides every pair at START or above, then the pairs a bin of BIN_WIDTH lower at a
 time (bins merged until a step holds MIN_STEP pairs), and the descent stops after a step that
-adds no more than STOP_SHARE of the model's pairs found so far (or at FLOOR). The model's pairs thin out steadily as static cosine falls (on the
-benchmark's texts at 0.9, each bin below 0.85 yields about two thirds of the one above), so the
-last bin's yield bounds what lies below: STOP_SHARE 0.01 left 2-3% of the model's pairs unseen
-on two corpora of 20,000 messages. Every decision is the model's own, measured, not estimated
-from a sample: a sample of ten pairs cannot see a keep rate of one in a thousand in a bin of
-ten thousand pairs, and the sampled estimate this replaced set cutoffs anywhere from 0.62 to
-0.80 on the same texts.
+adds no more than STOP_SHARE of the model's pairs found so far (or at FLOOR). The model's pairs
+thin out steadily as static cosine falls (on the benchmark's texts at 0.9, each bin below 0.85
+yields about two thirds of the one above), so the last step's yield bounds what lies below:
+STOP_SHARE 0.01 left 2-3% of the model's pairs unseen on two corpora of 20,000 messages. Every
+decision is the model's own, measured, not estimated from a sample: a sample of ten pairs
+cannot see a keep rate of one in a thousand in a bin of ten thousand pairs, and the sampled
+estimate this replaced set cutoffs anywhere from 0.62 to 0.80 on the same texts.
 
 Memory at 1M texts: the index keeps each vector in float16 (512 bytes at 256 dimensions) and
 about 2 x CONNECTIVITY neighbour ids on its base layer (4 bytes each, 96 bytes); the float32

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from curation.dedup.embeddings import length_batches
+from curation.dedup.embeddings import length_batches, on_all_cores
 
 MAX_TOKENS = 256
 
@@ -123,8 +123,6 @@ def _session(model_path: str, folder: str, threads: int) -> tuple[Any, Any]:
 
 def _threads_now() -> int:
     """Every core inside all_cores(), else the worker's own count (0: every core)."""
-    from curation.dedup.embeddings import on_all_cores
-
     return (os.cpu_count() or 0) if on_all_cores() else int(os.environ.get("FINCH_TORCH_THREADS") or 0)
 
 
