@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from curation.dedup import short_texts
 from curation.dedup import sketch as compiled
 from curation.dedup.unionfind import groups
 from curation.phases import phase
@@ -196,21 +197,29 @@ def verified_groups(
     shingling: Shingling,
     threshold: float,
     candidates: Ints | None = None,
+    words: WordChannel | None = None,
 ) -> tuple[list[list[int]], Similarity]:
-    """Groups of row indexes whose members reach the threshold by exact Jaccard, and a function
-    giving the exact Jaccard of any two rows in a group. `texts_of` returns the normalized texts
-    of the given rows: only candidates' texts are ever needed. `candidates`: pairs found by an
-    index elsewhere (else from the sketches' band keys)."""
+    """Groups of row indexes whose members reach the threshold by exact Jaccard (or, for two
+    short texts, by the word rule of `words`), and a function giving that similarity for any
+    two rows in a group. `texts_of` returns the normalized texts of the given rows: only
+    candidates' texts are ever needed. `candidates`: pairs found by an index elsewhere (else
+    from the sketches' band keys)."""
     with phase("candidates"):
         pairs = candidate_pairs(sketches.keys) if candidates is None else candidates
     with phase("verify"):
-        verified, _, sets, place = _verify(sketches, pairs, texts_of, shingling, threshold)
+        verified, _, similarity = _verify(sketches, pairs, texts_of, shingling, threshold, words)
         found = groups(verified.tolist())
-
-    def similarity(a: int, b: int) -> float:
-        return sets.one(place[a], place[b])
-
     return found, similarity
+
+
+@dataclass(frozen=True)
+class WordChannel:
+    """Short texts compared word by word beside their shingles: the rule, and the candidate
+    pairs its keys found (rows of the same sketches)."""
+
+    rule: short_texts.WordRule
+    pairs: Ints
+    meaning: short_texts.Meaning | None = None
 
 
 def verified_pairs(
@@ -221,8 +230,8 @@ def verified_pairs(
     threshold: float,
 ) -> tuple[Ints, npt.NDArray[np.float64]]:
     """The candidate pairs that reach the threshold by exact Jaccard, with their Jaccard."""
-    verified, jaccard, _, _ = _verify(sketches, pairs, texts_of, shingling, threshold)
-    return verified, jaccard
+    verified, similarity, _ = _verify(sketches, pairs, texts_of, shingling, threshold)
+    return verified, similarity
 
 
 def _verify(
@@ -231,25 +240,55 @@ def _verify(
     texts_of: Callable[[list[int]], list[str]],
     shingling: Shingling,
     threshold: float,
-) -> tuple[Ints, npt.NDArray[np.float64], compiled.ShingleSets, dict[int, int]]:
+    words: WordChannel | None = None,
+) -> tuple[Ints, npt.NDArray[np.float64], Similarity]:
     if len(pairs):
         pairs = pairs[estimated_jaccard(sketches.bins, pairs) >= threshold - ESTIMATE_SLACK]
+    if words is not None and len(words.pairs):  # no estimate: a typo costs short texts half their bins
+        pairs = np.unique(np.concatenate([pairs.reshape(-1, 2), words.pairs]), axis=0)
     rows = np.unique(pairs)
-    sets = shingling.sets(texts_of(rows.tolist()))
-    position = np.searchsorted(rows, pairs).reshape(-1, 2)
-    jaccard = sets.jaccard(position[:, 0], position[:, 1])
-    alike = jaccard >= threshold
+    texts = texts_of(rows.tolist())
+    sets = shingling.sets(texts)
+    judge = words.rule.judge(texts, rows.tolist(), words.meaning) if words is not None else None
     place = {row: index for index, row in enumerate(rows.tolist())}
-    return pairs[alike], jaccard[alike], sets, place
+
+    def similarity(a: int, b: int) -> float:
+        a, b = place[a], place[b]
+        return sets.one(a, b) if judge is None else judge.similarity(a, b, sets.one(a, b))
+
+    position = np.searchsorted(rows, pairs).reshape(-1, 2)
+    found = sets.jaccard(position[:, 0], position[:, 1])
+    if judge is not None:
+        found = judge.similarities(position, found)
+    alike = found >= threshold
+    return pairs[alike], found[alike], similarity
 
 
 def near_duplicate_groups(
-    texts: list[str], *, threshold: float, num_perm: int = 128, shingle: str = "auto", ngram: int = 0
+    texts: list[str],
+    *,
+    threshold: float,
+    num_perm: int = 128,
+    shingle: str = "auto",
+    ngram: int = 0,
+    folding: short_texts.Folding | None = None,
+    meaning: short_texts.Meaning | None = None,
 ) -> tuple[list[list[int]], Similarity]:
-    """All of the above in memory, for texts already normalized."""
+    """All of the above in memory, for texts already normalized; with a `folding`, short texts
+    are compared word by word too (their weights from these texts; `meaning` the model's
+    cosine for a dropped word)."""
     lengths = sorted(len(text) for text in texts)
     shingling = Shingling.choose(shingle, ngram, lengths[len(lengths) // 2] if lengths else 0)
     if len(texts) < 2:
         return [], lambda a, b: 1.0
     sketches = sketch(texts, shingling, threshold=threshold, num_perm=num_perm)
-    return verified_groups(sketches, lambda rows: [texts[row] for row in rows], shingling, threshold)
+    words = None
+    if folding is not None:
+        with phase("candidates"):
+            rule = short_texts.WordRule.over(texts, folding)
+            words = WordChannel(
+                rule, short_texts.candidate_pairs(*short_texts.key_rows(map(folding.words, texts)))
+            )
+    return verified_groups(
+        sketches, lambda rows: [texts[row] for row in rows], shingling, threshold, words=words
+    )

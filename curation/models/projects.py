@@ -42,6 +42,13 @@ class ProjectQuerySet(models.QuerySet["Project"]):
         return self.filter(memberships__user=user)
 
 
+def default_filler_words() -> list[str]:
+    """English, the language of most projects; settings offer the other languages' lists."""
+    from curation.dedup.short_texts import FILLER_DEFAULTS
+
+    return list(FILLER_DEFAULTS["en"])
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
@@ -86,6 +93,18 @@ class Project(models.Model):
         default=0.0,
         help_text="The share of queued inputs (a seeded sample) whose model suggestion an annotator "
         "sees only after answering: how often the model is right, measured without its influence.",
+    )
+    filler_words = models.JSONField(
+        default=default_filler_words,
+        blank=True,
+        help_text="Words and phrases people add to a request without changing it ('hi', 'please', "
+        "'thanks'): stripped from the start and the end of short texts before near-duplicates and "
+        "contradictions are looked for.",
+    )
+    currency_folds = models.BooleanField(
+        default=True,
+        help_text="Currency signs count as one sign when texts are compared ('extra £1 charge' is a "
+        "near-duplicate of 'extra €1 charge'). Off where the output depends on the currency.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

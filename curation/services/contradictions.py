@@ -19,13 +19,15 @@ from django.db import transaction
 from curation.dedup.embeddings import similar_groups
 from curation.dedup.minhash import Shingling, near_duplicate_groups
 from curation.dedup.normalize import exact_key, same_key_groups
+from curation.dedup.short_texts import Meaning
 from curation.dedup.unionfind import groups as connected_groups
 from curation.errors import InvalidInput
 from curation.models import ContradictionJob, DedupMethod, ExampleStatus, Flag, FlagKind, Project, TaskType
 from curation.phases import phase
 from curation.services.audit import audit
 from curation.services.content import canonical_json, clip
-from curation.services.embedding_cache import cached_vectors
+from curation.services.dedup import word_folding
+from curation.services.embedding_cache import cached_vectors, model_cosines
 from curation.services.flags import examples_key, flag_create
 from curation.services.jobs import ProgressFn
 
@@ -110,8 +112,11 @@ def _input_groups(job: ContradictionJob, inputs: list[str]) -> list[list[int]]:
         return similar_groups(cached_vectors(inputs), job.threshold)[0]
     with phase("sketch"):  # normalized texts: what MinHash sketches, and exact keys themselves
         keys = [exact_key(text) for text in inputs]
-    if job.method == DedupMethod.MINHASH:
-        return near_duplicate_groups(keys, threshold=job.threshold)[0]
+    if job.method == DedupMethod.MINHASH:  # short texts are compared word by word too
+        meaning = Meaning(lambda rows: [inputs[row] for row in rows], model_cosines)
+        return near_duplicate_groups(
+            keys, threshold=job.threshold, folding=word_folding(job.project), meaning=meaning
+        )[0]
     with phase("candidates"):
         return [group for group in same_key_groups(keys) if len(group) > 1]
 

@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from curation.dedup.normalize import exact_keys, same_key_groups
+from curation.dedup.short_texts import Folding
 from curation.errors import Conflict, InvalidInput
 from curation.models import (
     ClusterMember,
@@ -108,6 +109,11 @@ def dedup_start(job: DedupJob, progress: ProgressFn) -> HandedOff | None:
     from curation.services.dedup_chunks import chunks_dispatch
 
     return chunks_dispatch(job)
+
+
+def word_folding(project: Project) -> Folding:
+    """How the project's short texts are folded before they are compared word by word."""
+    return Folding(tuple(project.filler_words), project.currency_folds)
 
 
 def job_examples(job: DedupJob) -> QuerySet[Example]:

@@ -11,8 +11,11 @@ in production: S3 or a shared volume), embeddings in the embedding cache. A rede
 from __future__ import annotations
 
 import io
+from collections import Counter
+from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -20,13 +23,29 @@ from django.db import transaction
 from django.db.models import Avg, QuerySet
 from django.db.models.functions import Length
 
-from curation.dedup.minhash import Shingling, Sketches, bands_for, bucket_pairs, sketch, verified_groups
+from curation.dedup import short_texts
+from curation.dedup.minhash import (
+    Shingling,
+    Sketches,
+    WordChannel,
+    bands_for,
+    bucket_pairs,
+    sketch,
+    verified_groups,
+)
 from curation.dedup.unionfind import groups as connected
 from curation.models import DedupFields, DedupJob, DedupMethod, Example, Shingle
 from curation.phases import phase
 from curation.services import embedding_candidates, lsh_index
-from curation.services.dedup import DEFAULT_THRESHOLDS, Similarity, apply_groups, example_texts, job_examples
-from curation.services.embedding_cache import embed_missing, fast_available, similar_text_pairs
+from curation.services.dedup import (
+    DEFAULT_THRESHOLDS,
+    Similarity,
+    apply_groups,
+    example_texts,
+    job_examples,
+    word_folding,
+)
+from curation.services.embedding_cache import embed_missing, fast_available, model_cosines, similar_text_pairs
 from curation.services.job_phases import phases_flush
 from curation.services.jobs import HANDED_OFF, HandedOff, ProgressFn
 from curation.services.lookups import matching
@@ -76,7 +95,8 @@ def chunk_run(job: DedupJob, index: int) -> None:
     if job.method == DedupMethod.MINHASH:
         with phase("sketch"):  # the sketches and their file, which the merge reads
             sketches = _sketches(job, texts)
-            _save_sketches(job, index, np.asarray(ids, dtype=np.int64), sketches)
+            words = _word_keys(job, texts)
+            _save_sketches(job, index, np.asarray(ids, dtype=np.int64), sketches, words)
         if lsh_index.enabled():
             with phase("candidates"):
                 lsh_index.index_add(job, np.asarray(ids, dtype=np.int64), sketches.keys)
@@ -107,6 +127,33 @@ def _sketches(job: DedupJob, texts: list[str]) -> Sketches:
         if parts
         else sketch([], shingling, threshold=_threshold(job), num_perm=job.num_perm)
     )
+
+
+class WordKeys(NamedTuple):
+    """What a chunk keeps for the word rule of short texts: (row, key) pairs and in how many of
+    its texts each folded word occurs."""
+
+    rows: npt.NDArray[np.int64]
+    keys: npt.NDArray[np.int64]
+    frequencies: Counter[str]
+
+    @classmethod
+    def none(cls) -> WordKeys:
+        return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), Counter())
+
+
+def _word_keys(job: DedupJob, texts: list[str]) -> WordKeys:
+    if not words_apply(job):
+        return WordKeys.none()
+    folding = word_folding(job.project)
+    words = [folding.words(text) for text in texts]
+    return WordKeys(*short_texts.key_rows(words), short_texts.document_frequencies(words))
+
+
+def words_apply(job: DedupJob) -> bool:
+    """Short texts are compared word by word too in MinHash jobs on inputs (a pair of fields
+    has no one sentence to read)."""
+    return job.method == DedupMethod.MINHASH and job.fields == DedupFields.INPUT
 
 
 def _count_done(job: DedupJob, index: int, checked: int) -> bool:
@@ -163,6 +210,10 @@ def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similari
         # An example deleted since its chunk ran compares as empty; applying leaves it out.
         return [found.get(pk, "") for pk in wanted]
 
+    words = None
+    if words_apply(job):
+        with phase("candidates"):
+            words = _word_channel(job, ids)
     candidates = None
     if lsh_index.enabled():  # the buckets the chunks built in Redis
         with phase("candidates"):
@@ -170,8 +221,36 @@ def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similari
             buckets = lsh_index.shared_buckets(job, sketches.keys.shape[1])
             rows = ([row_of[pk] for pk in bucket if pk in row_of] for bucket in buckets)
             candidates = bucket_pairs(sorted(bucket) for bucket in rows)
-    groups, similarity = verified_groups(sketches, texts_of, shingling, _threshold(job), candidates)
+    groups, similarity = verified_groups(sketches, texts_of, shingling, _threshold(job), candidates, words)
     return ids, groups, similarity
+
+
+def _word_channel(job: DedupJob, ids: list[int]) -> WordChannel:
+    """The word rule's candidate pairs and weights from every chunk's keys (rows numbered as
+    `_load_all_sketches` numbers them), and the model for dropped words."""
+    rows, keys, frequencies, offset = [], [], Counter[str](), 0
+    for index in range(len(job.chunk_bounds)):
+        with default_storage.open(_sketch_name(job, index), "rb") as handle:
+            data = np.load(io.BytesIO(handle.read()))
+            rows.append(data["word_rows"] + offset)
+            keys.append(data["word_keys"])
+            frequencies.update(
+                dict(zip(data["vocabulary"].tolist(), data["vocabulary_counts"].tolist(), strict=True))
+            )
+            offset += len(data["ids"])
+    rule = short_texts.WordRule(word_folding(job.project), short_texts.Weights(frequencies, len(ids)))
+    pairs = short_texts.candidate_pairs(np.concatenate(rows), np.concatenate(keys))
+    meaning = short_texts.Meaning(lambda rows: _inputs(job, [ids[row] for row in rows]), model_cosines)
+    return WordChannel(rule, pairs, meaning)
+
+
+def _inputs(job: DedupJob, wanted: list[int]) -> list[str]:
+    """The inputs as written of these examples (empty for one deleted since)."""
+    found: dict[int, str] = {}
+    with phase("read"):
+        for examples in matching(_covered(job), "id", wanted, sql_type="bigint"):
+            found.update(examples.values_list("id", "input"))
+    return [found.get(pk, "") for pk in wanted]
 
 
 def _threshold(job: DedupJob) -> float:
@@ -186,9 +265,18 @@ def _sketch_name(job: DedupJob, index: int) -> str:
     return f"{_sketch_folder(job)}/chunk-{index:05d}.npz"
 
 
-def _save_sketches(job: DedupJob, index: int, ids: np.ndarray, sketches: Sketches) -> None:
+def _save_sketches(job: DedupJob, index: int, ids: np.ndarray, sketches: Sketches, words: WordKeys) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, ids=ids, keys=sketches.keys, bins=sketches.bins)
+    np.savez(
+        buffer,
+        ids=ids,
+        keys=sketches.keys,
+        bins=sketches.bins,
+        word_rows=words.rows,
+        word_keys=words.keys,
+        vocabulary=np.array(list(words.frequencies), dtype=str),
+        vocabulary_counts=np.array(list(words.frequencies.values()), dtype=np.int64),
+    )
     name = _sketch_name(job, index)
     default_storage.delete(name)  # a redelivered chunk replaces its own file
     default_storage.save(name, ContentFile(buffer.getvalue()))

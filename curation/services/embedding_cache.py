@@ -154,6 +154,15 @@ def model_decides(
     return np.einsum("ij,ij->i", precise[left], precise[right]) >= threshold, cosine
 
 
+def model_cosines(pairs: list[tuple[str, str]]) -> list[float]:
+    """The model's cosine of each pair of texts (each distinct text embedded once, through the
+    cache, on every core)."""
+    texts = sorted({text for pair in pairs for text in pair})
+    with all_cores():
+        vectors = dict(zip(texts, cached_vectors(texts), strict=True)) if texts else {}
+    return [float(vectors[first] @ vectors[second]) for first, second in pairs]
+
+
 def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -10,8 +10,10 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 
+from curation.dedup.short_texts import filler_list
 from curation.errors import ApplicationError, InvalidInput, PermissionDenied
-from curation.models import MAX_OVERLAP, LabelingOrder, Membership, Project, Role
+from curation.models import MAX_OVERLAP, LabelingOrder, Membership, Project, Role, TaskType
+from curation.models.projects import default_filler_words
 from curation.services.audit import audit, changed
 from curation.services.content import refuse_nul, validate_project_settings
 from curation.services.guidelines import checked_guidelines, guidelines_record
@@ -33,7 +35,10 @@ PROJECT_EDITABLE_FIELDS = (
     "labeling_sample_seed",
     "labeling_order",
     "suggestion_blind_share",
+    "filler_words",
+    "currency_folds",
 )
+MAX_FILLER_WORDS, MAX_FILLER_LENGTH = 200, 50
 LABELING_FIELDS = ("labeling_overlap", "labeling_overlap_share", "labeling_sample_seed")
 
 
@@ -70,6 +75,8 @@ def project_create(
     labeling_sample_seed: int = 0,
     labeling_order: str = LabelingOrder.ARRIVAL,
     suggestion_blind_share: float = 0.0,
+    filler_words: list[str] | None = None,
+    currency_folds: bool | None = None,
 ) -> Project:
     """Create a project with the creator as its lead. Raises InvalidInput for bad settings and
     PermissionDenied when FINCH_PROJECT_CREATORS does not let the user create one."""
@@ -81,6 +88,9 @@ def project_create(
         labeling_sample_seed=labeling_sample_seed,
         labeling_order=labeling_order,
         suggestion_blind_share=suggestion_blind_share,
+        filler_words=default_filler_words() if filler_words is None else filler_words,
+        # An extraction names the amount and its currency: "£1" and "€1" differ there.
+        currency_folds=task_type != TaskType.EXTRACTION if currency_folds is None else currency_folds,
         name=_required_text(name, "name"),
         task_type=task_type,
         target_behavior=_required_text(target_behavior, "target_behavior"),
@@ -93,6 +103,7 @@ def project_create(
         created_by=user,
     )
     _check_labeling_settings(project, order_before=None)
+    _check_near_copy_settings(project)
     project.save()
     Membership.objects.create(project=project, user=user, role=Role.LEAD)
     if project.guidelines.strip():
@@ -137,6 +148,7 @@ def _update(project: Project, user: User | None, changes: dict[str, Any]) -> Pro
     project.target_behavior = _required_text(project.target_behavior, "target_behavior")
     project.guidelines = checked_guidelines(project.guidelines)
     _check_labeling_settings(project, order_before=before["labeling_order"])
+    _check_near_copy_settings(project)
     project.save()
     after = {field: getattr(project, field) for field in PROJECT_EDITABLE_FIELDS}
     if after["guidelines"] != before["guidelines"]:
@@ -268,6 +280,25 @@ def _check_labeling_settings(project: Project, *, order_before: str | None) -> N
             "suggestion_blind_share must be a number from 0 to 1.", field="suggestion_blind_share"
         )
     check_order(project, order_before)
+
+
+def _check_near_copy_settings(project: Project) -> None:
+    """Filler words: a list of words or phrases, stored folded as texts are (case and
+    punctuation set aside), each once."""
+    fillers = project.filler_words
+    if not isinstance(fillers, list) or not all(isinstance(filler, str) for filler in fillers):
+        raise InvalidInput("filler_words must be a list of words or phrases.", field="filler_words")
+    if len(fillers) > MAX_FILLER_WORDS:
+        raise InvalidInput(f"filler_words holds at most {MAX_FILLER_WORDS} entries.", field="filler_words")
+    too_long = next((filler for filler in fillers if len(filler) > MAX_FILLER_LENGTH), None)
+    if too_long is not None:
+        raise InvalidInput(
+            f"Filler {too_long[:20]!r}... is longer than {MAX_FILLER_LENGTH} characters.",
+            field="filler_words",
+        )
+    project.filler_words = filler_list("\n".join(fillers))
+    if not isinstance(project.currency_folds, bool):
+        raise InvalidInput("currency_folds must be true or false.", field="currency_folds")
 
 
 def _required_text(value: str, field: str) -> str:

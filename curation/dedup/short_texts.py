@@ -1,0 +1,451 @@
+"""Near-copies of short texts, compared word by word.
+
+A retyped request differs from its original by a few characters: two letters swapped, a filler
+word ("hi,", "thanks"), a dropped word. In a sentence of eight words that costs a third of its
+character 5-grams, so MinHash at 0.8 misses it, and an embedding moves far for one typo. Word
+by word the copy is plain to see, and so is the one rule that decides it:
+
+- texts are *folded*: case, punctuation and spacing set aside (`exact_key`), filler words
+  stripped from the start and the end (a project's list), currency signs made one sign when the
+  project says a currency does not change the request;
+- two folded texts are near-copies when their words are the same in the same order but for
+  words misspelled (one letter swapped with the next, or for words of five letters or more one
+  letter added, dropped or changed, and never two spellings the texts both use often) and at
+  most one word that only one of them has;
+- their similarity is the share of the longer text's weight the shorter holds, each word
+  weighing its inverse document frequency in the job's texts: dropping "the" costs little,
+  dropping "virtual" from "get a virtual card" costs enough to keep the two apart.
+
+A different word in the same place ("change my name" / "change my pin", "$1" / "$10") is never
+a copy: for short texts it *vetoes* what character n-grams would call similar.
+
+Candidates come from keys (hashes of word sequences with each word's letters sorted, so that a
+swap keeps the key): the whole sequence, and for four words or more the sequence without each
+word in turn. Two texts a word apart, or a word changed, share a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from curation.dedup.normalize import exact_key
+
+SHORT_WORDS = 30  # folded texts up to this many words are compared word by word
+DELETION_KEYS_FROM = 4  # words: shorter texts are keyed whole only (a dropped word is too much)
+LONG_WORD = 5  # letters: from here on one letter added, dropped or changed is a typo too
+COMMON_SPELLING = 4  # a spelling used by more texts than this is a word of its own, not a typo
+MAX_RUN = 64  # texts sharing one key paired all with all up to this many; then as a chain
+CURRENCY_SIGN = "¤"
+
+FILLER_DEFAULTS: dict[str, list[str]] = {
+    "en": [
+        "hi", "hello", "hey", "dear", "please", "pls", "plz", "kindly", "urgent", "asap",
+        "thanks", "thank you", "thx", "ty", "cheers", "regards",
+    ],
+    "de": ["hallo", "hi", "bitte", "danke", "dringend", "gruss", "grüße", "vielen dank"],
+    "fr": ["bonjour", "salut", "svp", "s il vous plaît", "merci", "urgent", "cordialement"],
+    "es": ["hola", "por favor", "gracias", "urgente", "saludos"],
+}  # fmt: skip
+
+
+def filler_list(text: str) -> list[str]:
+    """A filler list as people type it (one per line or comma-separated), folded like texts."""
+    phrases = (exact_key(part) for part in re.split(r"[,\n]", text))
+    return list(dict.fromkeys(phrase for phrase in phrases if phrase))
+
+
+@dataclass(frozen=True)
+class Folding:
+    """How a project's texts are folded before they are compared word by word."""
+
+    fillers: tuple[str, ...] = ()
+    fold_currency: bool = True
+    _phrases: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        phrases = {tuple(_split(filler)) for filler in self.fillers}
+        longest_first = sorted((phrase for phrase in phrases if phrase), key=len, reverse=True)
+        object.__setattr__(self, "_phrases", tuple(longest_first))
+
+    def words(self, text: str) -> tuple[str, ...]:
+        """The text's words, folded: fillers at either end stripped (never every word)."""
+        words = _split(text)
+        if self.fold_currency:
+            words = [_currency_folded(word) for word in words]
+        start, end = 0, len(words)
+        changed = True
+        while changed:
+            changed = False
+            for phrase in self._phrases:
+                size = len(phrase)
+                if end - start > size and _is_phrase(words[start : start + size], phrase):
+                    start, changed = start + size, True
+                elif end - start > size and _is_phrase(words[end - size : end], phrase):
+                    end, changed = end - size, True
+        return tuple(words[start:end])
+
+    def stripped(self, text: str) -> list[str]:
+        """The filler phrases `words` strips from the text, for an explanation."""
+        words = _split(text)
+        kept = self.words(text)
+        if not kept:
+            return []
+        if self.fold_currency:
+            words = [_currency_folded(word) for word in words]
+        for start in range(len(words) - len(kept) + 1):
+            if tuple(words[start : start + len(kept)]) == kept:
+                return [
+                    *_phrases_in(words[:start], self._phrases),
+                    *_phrases_in(words[start + len(kept) :], self._phrases),
+                ]
+        return []
+
+
+def _is_phrase(words: list[str], phrase: tuple[str, ...]) -> bool:
+    """The words are the filler phrase, or a one-word filler misspelled ("aasp")."""
+    return tuple(words) == phrase or (len(phrase) == 1 and is_typo(words[0], phrase[0]))
+
+
+def _split(text: str) -> list[str]:
+    """exact_key's words, apostrophes dropped first: "doesn't" is "doesnt", not "doesn t"."""
+    return exact_key(text.replace("'", "").replace("\u2019", "")).split()
+
+
+def _phrases_in(words: list[str], phrases: tuple[tuple[str, ...], ...]) -> list[str]:
+    found, at = [], 0
+    while at < len(words):
+        phrase = next((p for p in phrases if tuple(words[at : at + len(p)]) == p), (words[at],))
+        found.append(" ".join(phrase))
+        at += len(phrase)
+    return found
+
+
+def _currency_folded(word: str) -> str:
+    if word.isalnum():  # most words: no sign to look for
+        return word
+    return "".join(CURRENCY_SIGN if unicodedata.category(char) == "Sc" else char for char in word)
+
+
+# Keys ------------------------------------------------------------------------------------------
+
+
+def _anagram(word: str) -> str:
+    return "".join(sorted(word))
+
+
+def _key(letters: Sequence[str]) -> int:
+    """A 63-bit hash of a word sequence, the same in every process (unlike `hash`)."""
+    digest = hashlib.blake2b(" ".join(letters).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def keys(words: Sequence[str]) -> list[int]:
+    """The candidate keys of one folded text (none for an empty or a long text)."""
+    if not words or len(words) > SHORT_WORDS:
+        return []
+    letters = [_anagram(word) for word in words]
+    found = {_key(letters)}
+    if len(letters) >= DELETION_KEYS_FROM:
+        found.update(_key(letters[:at] + letters[at + 1 :]) for at in range(len(letters)))
+    found.update(  # two words written as one: "top up" / "topup"
+        _key([*letters[:at], _anagram(words[at] + words[at + 1]), *letters[at + 2 :]])
+        for at in range(len(words) - 1)
+        if words[at].isalpha() and words[at + 1].isalpha()
+    )
+    return list(found)
+
+
+def key_rows(texts: Iterable[Sequence[str]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(row, key) for every key of every text: what a chunk keeps for the merge."""
+    rows: list[int] = []
+    values: list[int] = []
+    for row, words in enumerate(texts):
+        found = keys(words)
+        rows.extend([row] * len(found))
+        values.extend(found)
+    return np.asarray(rows, dtype=np.int64), np.asarray(values, dtype=np.int64)
+
+
+def candidate_pairs(rows: npt.NDArray[np.int64], values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Row pairs that share a key, each once and sorted: every pair of a run up to MAX_RUN
+    texts, a chain through longer runs (a template many texts share; the chain keeps them
+    connected without a quadratic number of pairs)."""
+    order = np.lexsort((rows, values))
+    rows, values = rows[order], values[order]
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    ends = np.append(starts[1:], len(values))
+    found: list[npt.NDArray[np.int64]] = []
+    for start, end in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist(), strict=True):
+        members = np.unique(rows[start:end])
+        if len(members) < 2:
+            continue
+        if len(members) <= MAX_RUN:
+            left, right = np.triu_indices(len(members), k=1)
+            found.append(np.stack([members[left], members[right]], axis=1))
+        else:
+            found.append(np.stack([members[:-1], members[1:]], axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.concatenate(found)
+    return np.unique(pairs, axis=0)
+
+
+# Comparing two texts ---------------------------------------------------------------------------
+
+
+def document_frequencies(texts: Iterable[Sequence[str]]) -> Counter[str]:
+    """In how many texts each folded word occurs."""
+    counts: Counter[str] = Counter()
+    for words in texts:
+        counts.update(set(words))
+    return counts
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Inverse document frequencies (smoothed, as scikit-learn's): a word in every text weighs
+    1, a word in one text of 10,000 about 9.5."""
+
+    frequencies: Counter[str]
+    texts: int
+
+    def of(self, word: str) -> float:
+        return math.log((self.texts + 1) / (self.frequencies.get(word, 0) + 1)) + 1
+
+    def common(self, word: str) -> bool:
+        return self.frequencies.get(word, 0) > COMMON_SPELLING
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How two folded texts line up word by word: the same words in the same order but for
+    typos and at most one word (only in one of them, or different in the same place)."""
+
+    similarity: float  # the matched words' share of the weight of both
+    typos: tuple[tuple[str, str], ...] = ()  # (as in the first, as in the second)
+    only_first: str | None = None  # the word in the first text the second lacks or changed
+    only_second: str | None = None
+
+
+def compare(first: Sequence[str], second: Sequence[str], weights: Weights | None = None) -> Comparison | None:
+    """Line two folded texts up; None when more than one word differs (or either is empty).
+    `weights` None weighs every word 1 and knows no common spellings."""
+    if not first or not second or abs(len(first) - len(second)) > 1:
+        return None
+    head = _common_length(first, second, weights)
+    rest = min(len(first), len(second)) - head
+    tail = _common_length(first[::-1][:rest], second[::-1][:rest], weights)
+    middle_first, middle_second = first[head : len(first) - tail], second[head : len(second) - tail]
+    joined = _joined(middle_first, middle_second)
+    if joined is None and (len(middle_first) > 1 or len(middle_second) > 1):
+        return None
+    matched = list(zip(first[:head], second[:head], strict=True))
+    matched += zip(first[len(first) - tail :], second[len(second) - tail :], strict=True)
+    typos = tuple((a, b) for a, b in matched if a != b)
+    if joined is not None:
+        return Comparison(1.0, (*typos, joined))
+    if middle_first and middle_second:  # a different word in the same place: another request
+        return Comparison(0.0, typos, middle_first[0], middle_second[0])
+    weigh = weights.of if weights else (lambda word: 1.0)
+    common = sum(weigh(_usual(a, b, weights)) for a, b in matched)
+    extra = (*middle_first, *middle_second)
+    return Comparison(
+        common / (common + sum(map(weigh, extra))),
+        typos,
+        *(middle_first or (None,)),
+        *(middle_second or (None,)),
+    )
+
+
+def _joined(first: Sequence[str], second: Sequence[str]) -> tuple[str, str] | None:
+    """Two words of one written as one word in the other ("top up" / "topup"), as a typo."""
+    if len(first) == 2 and len(second) == 1 and "".join(first) == second[0]:
+        return " ".join(first), second[0]
+    if len(first) == 1 and len(second) == 2 and "".join(second) == first[0]:
+        return first[0], " ".join(second)
+    return None
+
+
+def _common_length(first: Sequence[str], second: Sequence[str], weights: Weights | None) -> int:
+    """How many words from the start are the same word (or a typo of it) in both."""
+    count = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b and not is_typo(a, b, weights):
+            break
+        count += 1
+    return count
+
+
+def _usual(a: str, b: str, weights: Weights | None) -> str:
+    """A misspelled word weighs as its more common spelling (a typo is rare by nature)."""
+    if a == b or weights is None:
+        return a
+    return a if weights.frequencies.get(a, 0) >= weights.frequencies.get(b, 0) else b
+
+
+def is_typo(a: str, b: str, weights: Weights | None = None) -> bool:
+    """One spelling of the other: letters only, one edit apart (a swap of two neighbours for
+    any word of three letters or more; one letter added, dropped or changed from LONG_WORD
+    letters on), and not two spellings both common in the texts ("there" / "three")."""
+    if not (a.isalpha() and b.isalpha()) or min(len(a), len(b)) < 3 or abs(len(a) - len(b)) > 1:
+        return False
+    if weights and weights.common(a) and weights.common(b):
+        return False
+    if len(a) == len(b):
+        differ = [at for at in range(len(a)) if a[at] != b[at]]
+        if len(differ) == 2 and differ[1] == differ[0] + 1:
+            return a[differ[0]] == b[differ[1]] and a[differ[1]] == b[differ[0]]
+        return len(differ) == 1 and len(a) >= LONG_WORD
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    if len(shorter) < LONG_WORD:
+        return False
+    return any(longer[:at] + longer[at + 1 :] == shorter for at in range(len(longer)))
+
+
+@dataclass(frozen=True)
+class WordRule:
+    """The word-by-word similarity of a job's short texts: folding and the texts' weights."""
+
+    folding: Folding
+    weights: Weights
+
+    @classmethod
+    def over(cls, texts: Iterable[str], folding: Folding) -> WordRule:
+        """Weights from the texts themselves (when they are all at hand: an in-memory job)."""
+        words = [folding.words(text) for text in texts]
+        return cls(folding, Weights(document_frequencies(words), len(words)))
+
+    def judge(self, texts: Sequence[str], rows: Sequence[int], meaning: Meaning | None) -> WordJudge:
+        """The rule over these texts (the job's rows `rows`), the model asked where a word is
+        dropped (`meaning`; None: the rule alone, by the words' weights)."""
+        return WordJudge(self, [self.folding.words(text) for text in texts], rows, meaning)
+
+
+Ints = npt.NDArray[np.int64]
+DROPPED_WORD_COSINE = 0.9  # a dropped word leaves the request as it was, by the model's cosine
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What the embedding model says of pairs of texts: `inputs_of` gives a job's rows' texts
+    as written, `cosines` the model's cosine of each pair of texts."""
+
+    inputs_of: Callable[[list[int]], list[str]]
+    cosines: Callable[[list[tuple[str, str]]], list[float]]
+
+
+class WordJudge:
+    """Similarities of pairs among some texts (by their positions), the word rule deciding
+    where it applies and character n-grams (`jaccard`, given) elsewhere:
+    - typos, fillers, case, punctuation, spacing and currency signs aside, the same words: 1;
+    - one word only in one of them: whether it changes the request is the model's call, so the
+      similarity is the model's cosine of the two texts, typos corrected first (a typo moves an
+      embedding far: "SPEA" for "SEPA" costs 0.3), and 0 below DROPPED_WORD_COSINE; without a
+      model, the word's weighted share;
+    - one different word in the same place: 0, whatever the n-grams say."""
+
+    def __init__(
+        self, rule: WordRule, words: list[tuple[str, ...]], rows: Sequence[int], meaning: Meaning | None
+    ) -> None:
+        self.rule, self.words, self.rows, self.meaning = rule, words, rows, meaning
+        self.cosine: dict[tuple[int, int], float] = {}
+
+    def similarities(self, pairs: Ints, jaccard: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """For pairs of positions, with their Jaccard (the model asked once for all of them)."""
+        comparisons = [self._compare(a, b) for a, b in pairs.tolist()]
+        self._ask(
+            [
+                (a, b, comparison)
+                for (a, b), comparison in zip(pairs.tolist(), comparisons, strict=True)
+                if comparison is not None and _dropped(comparison)
+            ]
+        )
+        return np.array(
+            [
+                self._pick(comparison, a, b, value)
+                for (a, b), comparison, value in zip(
+                    pairs.tolist(), comparisons, jaccard.tolist(), strict=True
+                )
+            ],
+            dtype=np.float64,
+        )
+
+    def similarity(self, a: int, b: int, jaccard: float) -> float:
+        comparison = self._compare(a, b)
+        if comparison is not None and _dropped(comparison) and (a, b) not in self.cosine:
+            self._ask([(a, b, comparison)])
+        return self._pick(comparison, a, b, jaccard)
+
+    def _compare(self, a: int, b: int) -> Comparison | None:
+        first, second = self.words[a], self.words[b]
+        if len(first) > SHORT_WORDS or len(second) > SHORT_WORDS:
+            return None
+        return compare(first, second, self.rule.weights)
+
+    def _ask(self, pairs: list[tuple[int, int, Comparison]]) -> None:
+        if self.meaning is None or not pairs:
+            return
+        rows = sorted({self.rows[at] for a, b, _ in pairs for at in (a, b)})
+        written = dict(zip(rows, self.meaning.inputs_of(rows), strict=True))
+        texts = [
+            (
+                _corrected(written[self.rows[a]], [(b, a) for a, b in comparison.typos], self.rule.weights),
+                _corrected(written[self.rows[b]], comparison.typos, self.rule.weights),
+            )
+            for a, b, comparison in pairs
+        ]
+        for (a, b, _), cosine in zip(pairs, self.meaning.cosines(texts), strict=True):
+            self.cosine[(a, b)] = self.cosine[(b, a)] = cosine
+
+    def _pick(self, comparison: Comparison | None, a: int, b: int, jaccard: float) -> float:
+        if comparison is None:
+            return jaccard
+        if not _dropped(comparison):
+            return comparison.similarity  # 1 (typos only), or 0 (a different word)
+        if (a, b) not in self.cosine:
+            return comparison.similarity
+        cosine = self.cosine[(a, b)]
+        return cosine if cosine >= DROPPED_WORD_COSINE else 0.0
+
+
+def _corrected(text: str, typos: Iterable[tuple[str, str]], weights: Weights) -> str:
+    """A text with the words it misspells, (other spelling, its spelling) in `typos`, written
+    the other way where that is the usual spelling: the model then compares words, not typos."""
+    for usual, typo in typos:
+        if " " not in usual + typo and _usual(usual, typo, weights) == usual:
+            text = re.sub(rf"\b{re.escape(typo)}\b", usual, text, flags=re.IGNORECASE)
+    return text
+
+
+def _dropped(comparison: Comparison) -> bool:
+    return (comparison.only_first is None) != (comparison.only_second is None)
+
+
+# Explaining a pair -----------------------------------------------------------------------------
+
+
+def explain(first: str, second: str, folding: Folding) -> str | None:
+    """Why two texts are near-copies word by word, in a sentence; None when more than one word
+    differs (character n-grams or embeddings found them, not this rule)."""
+    comparison = compare(folding.words(first), folding.words(second))
+    if comparison is None:
+        return None
+    parts = ["The same words once case, punctuation and spacing are set aside"]
+    fillers = sorted(set(folding.stripped(first)) | set(folding.stripped(second)))
+    if fillers:
+        parts.append("filler words " + ", ".join(f"'{word}'" for word in fillers) + " stripped")
+    parts += [f"'{b}' read as '{a}'" for a, b in comparison.typos]
+    if comparison.only_first and comparison.only_second:
+        parts.append(f"'{comparison.only_first}' in place of '{comparison.only_second}'")
+    elif comparison.only_first or comparison.only_second:
+        parts.append(f"'{comparison.only_first or comparison.only_second}' only in one")
+    return "; ".join(parts) + "."
