@@ -266,6 +266,7 @@ def run_django(env: dict[str, str], code: str) -> str:
         env=env,
         capture_output=True,
         text=True,
-        check=True,
     )
+    if result.returncode:
+        raise RuntimeError(f"Django script failed:\n{result.stderr[-3000:]}")
     return result.stdout

@@ -126,14 +126,19 @@ def search_backlog_sweep() -> int:
 
 def search_backlog_index(project_id: int) -> int:
     """Mark the project's rows outside the trigram indexes indexed, BACKLOG_BATCH rows a
-    transaction (each adds its rows to the indexes); returns how many. Safe to run twice."""
+    transaction (each adds its rows to the indexes); returns how many. Safe to run twice.
+
+    Rows another transaction holds (a dedup job writing its marks, a bulk edit) are skipped,
+    not waited for: waiting while holding rows of its own, in another order, deadlocked with
+    them. What is skipped waits for the next run or the beat sweep."""
     from curation.models import Example
 
     marked = 0
     while True:
         with transaction.atomic():
             batch = list(
-                Example.objects.filter(project_id=project_id, search_indexed=False)
+                Example.objects.select_for_update(skip_locked=True)
+                .filter(project_id=project_id, search_indexed=False)
                 .order_by("id")
                 .values_list("id", flat=True)[:BACKLOG_BATCH]
             )

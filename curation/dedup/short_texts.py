@@ -26,10 +26,10 @@ word in turn. Two texts a word apart, or a word changed, share a key.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import unicodedata
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +40,11 @@ import numpy.typing as npt
 from curation.dedup.normalize import exact_key
 
 SHORT_WORDS = 30  # folded texts up to this many words are compared word by word
+FILLER_ALLOWANCE = 10  # words: a longer text cannot be short once its fillers are stripped
 DELETION_KEYS_FROM = 4  # words: shorter texts are keyed whole only (a dropped word is too much)
+# Words: longer texts are keyed whole only; a dropped word or a typo costs them few character
+# 5-grams, so MinHash's own candidates hold them (the word rule still judges those).
+DELETION_KEYS_UP_TO = 16
 LONG_WORD = 5  # letters: from here on one letter added, dropped or changed is a typo too
 COMMON_SPELLING = 4  # a spelling used by more texts than this is a word of its own, not a typo
 MAX_RUN = 64  # texts sharing one key paired all with all up to this many; then as a chain
@@ -49,7 +53,8 @@ CURRENCY_SIGN = "¤"
 FILLER_DEFAULTS: dict[str, list[str]] = {
     "en": [
         "hi", "hello", "hey", "dear", "please", "pls", "plz", "kindly", "urgent", "asap",
-        "thanks", "thank you", "thx", "ty", "cheers", "regards",
+        "thanks", "thank you", "thx", "ty", "cheers", "regards", "um", "uh", "so", "actually",
+        "just", "basically", "btw",
     ],
     "de": ["hallo", "hi", "bitte", "danke", "dringend", "gruss", "grüße", "vielen dank"],
     "fr": ["bonjour", "salut", "svp", "s il vous plaît", "merci", "urgent", "cordialement"],
@@ -92,6 +97,12 @@ class Folding:
                 elif end - start > size and _is_phrase(words[end - size : end], phrase):
                     end, changed = end - size, True
         return tuple(words[start:end])
+
+    def short(self, texts: Iterable[str]) -> list[tuple[str, ...]]:
+        """The folded words of each normalized text (`exact_key`'s form), or none for a text
+        too long to be short whatever its fillers (a count of spaces tells, without folding)."""
+        longest = SHORT_WORDS + FILLER_ALLOWANCE
+        return [self.words(text) if text.count(" ") < longest else () for text in texts]
 
     def stripped(self, text: str) -> list[str]:
         """The filler phrases `words` strips from the text, for an explanation."""
@@ -143,9 +154,11 @@ def _anagram(word: str) -> str:
 
 
 def _key(letters: Sequence[str]) -> int:
-    """A 63-bit hash of a word sequence, the same in every process (unlike `hash`)."""
-    digest = hashlib.blake2b(" ".join(letters).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
+    """A 63-bit hash of a word sequence, the same in every process (unlike `hash`): two
+    checksums in C, 5x faster than a cryptographic digest; a rare equal key by chance only makes
+    a candidate that the comparison turns down."""
+    data = " ".join(letters).encode()
+    return (zlib.crc32(data) & 0x7FFFFFFF) << 32 | zlib.adler32(data)
 
 
 def keys(words: Sequence[str]) -> list[int]:
@@ -154,6 +167,8 @@ def keys(words: Sequence[str]) -> list[int]:
         return []
     letters = [_anagram(word) for word in words]
     found = {_key(letters)}
+    if len(letters) > DELETION_KEYS_UP_TO:
+        return list(found)
     if len(letters) >= DELETION_KEYS_FROM:
         found.update(_key(letters[:at] + letters[at + 1 :]) for at in range(len(letters)))
     found.update(  # two words written as one: "top up" / "topup"
@@ -241,19 +256,20 @@ def compare(first: Sequence[str], second: Sequence[str], weights: Weights | None
     `weights` None weighs every word 1 and knows no common spellings."""
     if not first or not second or abs(len(first) - len(second)) > 1:
         return None
+    if "".join(first) == "".join(second):  # the same letters, a space moved, added or dropped
+        return Comparison(1.0, _respaced(first, second))
     head = _common_length(first, second, weights)
     rest = min(len(first), len(second)) - head
     tail = _common_length(first[::-1][:rest], second[::-1][:rest], weights)
     middle_first, middle_second = first[head : len(first) - tail], second[head : len(second) - tail]
-    joined = _joined(middle_first, middle_second)
-    if joined is None and (len(middle_first) > 1 or len(middle_second) > 1):
+    if len(middle_first) > 1 or len(middle_second) > 1:
         return None
     matched = list(zip(first[:head], second[:head], strict=True))
     matched += zip(first[len(first) - tail :], second[len(second) - tail :], strict=True)
     typos = tuple((a, b) for a, b in matched if a != b)
-    if joined is not None:
-        return Comparison(1.0, (*typos, joined))
-    if middle_first and middle_second:  # a different word in the same place: another request
+    if middle_first and middle_second:  # a different word in the same place: another request,
+        if _one_edit(middle_first[0], middle_second[0]):  # unless one could be a slip of the other
+            return None  # that the rule does not take ("form" / "from", "the" / "tje"): n-grams decide
         return Comparison(0.0, typos, middle_first[0], middle_second[0])
     weigh = weights.of if weights else (lambda word: 1.0)
     common = sum(weigh(_usual(a, b, weights)) for a, b in matched)
@@ -266,13 +282,29 @@ def compare(first: Sequence[str], second: Sequence[str], weights: Weights | None
     )
 
 
-def _joined(first: Sequence[str], second: Sequence[str]) -> tuple[str, str] | None:
-    """Two words of one written as one word in the other ("top up" / "topup"), as a typo."""
-    if len(first) == 2 and len(second) == 1 and "".join(first) == second[0]:
-        return " ".join(first), second[0]
-    if len(first) == 1 and len(second) == 2 and "".join(second) == first[0]:
-        return first[0], " ".join(second)
-    return None
+def _respaced(first: Sequence[str], second: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The span where two word sequences of the same letters differ, as one typo."""
+    head = 0
+    while head < min(len(first), len(second)) and first[head] == second[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(first), len(second)) - head and first[-1 - tail] == second[-1 - tail]:
+        tail += 1
+    if head == len(first) == len(second):
+        return ()
+    return ((" ".join(first[head : len(first) - tail]), " ".join(second[head : len(second) - tail])),)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """One character added, dropped, changed, or two neighbours swapped (any characters)."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        differ = [at for at in range(len(a)) if a[at] != b[at]]
+        swapped = len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]]
+        return len(differ) == 1 or (swapped and a[differ[1]] == b[differ[0]])
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return any(longer[:at] + longer[at + 1 :] == shorter for at in range(len(longer)))
 
 
 def _common_length(first: Sequence[str], second: Sequence[str], weights: Weights | None) -> int:
@@ -293,10 +325,10 @@ def _usual(a: str, b: str, weights: Weights | None) -> str:
 
 
 def is_typo(a: str, b: str, weights: Weights | None = None) -> bool:
-    """One spelling of the other: letters only, one edit apart (a swap of two neighbours for
-    any word of three letters or more; one letter added, dropped or changed from LONG_WORD
-    letters on), and not two spellings both common in the texts ("there" / "three")."""
-    if not (a.isalpha() and b.isalpha()) or min(len(a), len(b)) < 3 or abs(len(a) - len(b)) > 1:
+    """One spelling of the other: letters only, one edit apart (a swap of two neighbours in any
+    word; one letter added, dropped or changed from LONG_WORD letters on), and not two spellings
+    both common in the texts ("there" / "three")."""
+    if not (a.isalpha() and b.isalpha()) or min(len(a), len(b)) < 2 or abs(len(a) - len(b)) > 1:
         return False
     if weights and weights.common(a) and weights.common(b):
         return False
@@ -321,13 +353,13 @@ class WordRule:
     @classmethod
     def over(cls, texts: Iterable[str], folding: Folding) -> WordRule:
         """Weights from the texts themselves (when they are all at hand: an in-memory job)."""
-        words = [folding.words(text) for text in texts]
+        words = folding.short(texts)
         return cls(folding, Weights(document_frequencies(words), len(words)))
 
     def judge(self, texts: Sequence[str], rows: Sequence[int], meaning: Meaning | None) -> WordJudge:
         """The rule over these texts (the job's rows `rows`), the model asked where a word is
         dropped (`meaning`; None: the rule alone, by the words' weights)."""
-        return WordJudge(self, [self.folding.words(text) for text in texts], rows, meaning)
+        return WordJudge(self, self.folding.short(texts), rows, meaning)
 
 
 Ints = npt.NDArray[np.int64]

@@ -146,7 +146,7 @@ def _word_keys(job: DedupJob, texts: list[str]) -> WordKeys:
     if not words_apply(job):
         return WordKeys.none()
     folding = word_folding(job.project)
-    words = [folding.words(text) for text in texts]
+    words = folding.short(texts)
     return WordKeys(*short_texts.key_rows(words), short_texts.document_frequencies(words))
 
 
