@@ -2,6 +2,7 @@ from typing import Any
 
 from django import forms
 
+from curation.dedup.short_texts import FILLER_DEFAULTS, FILLER_LANGUAGES, filler_list
 from curation.models import (
     MAX_OVERLAP,
     DedupFields,
@@ -180,8 +181,32 @@ class ProjectSettingsForm(ProjectFieldsForm):
         widget=forms.NumberInput(attrs={"step": "any"}),
     )
 
+    # Near-duplicates in short texts (see docs/quality-jobs.md, "Short texts").
+    near_filler_words = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "data-testid": "filler-words", "spellcheck": "false"}),
+        label="Filler words",
+        help_text="Words and phrases people add to a request without changing it, one a line: stripped "
+        "from the start and the end of short texts before duplicates and contradictions are looked for. "
+        "Empty: none.",
+    )
+    near_filler_language = forms.ChoiceField(
+        required=False,
+        choices=[("", "—"), *FILLER_LANGUAGES],
+        label="Replace them with the defaults for",
+        help_text="Applied on saving, in place of the list above.",
+    )
+    near_currency_folds = forms.BooleanField(
+        required=False,
+        label="Currency signs count as one",
+        help_text="'extra £1 charge' is then a near-duplicate of 'extra €1 charge'. Untick where the "
+        "output depends on the currency (an extraction of amounts does, by default).",
+    )
+
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         kwargs["initial"] = {
+            "near_filler_words": "\n".join(project.filler_words),
+            "near_currency_folds": project.currency_folds,
             "name": project.name,
             "target_behavior": project.target_behavior,
             "system_prompt": project.system_prompt,
@@ -214,6 +239,11 @@ class ProjectSettingsForm(ProjectFieldsForm):
         blind = self.cleaned_data.get("labeling_blind_percent")
         if blind is not None and abs(blind / 100 - self.project.suggestion_blind_share) > 1e-9:
             data["suggestion_blind_share"] = blind / 100
+        if "near_filler_words" in self.data:  # the short-texts fieldset was on the page posted
+            language = self.cleaned_data.get("near_filler_language")
+            typed = filler_list(self.cleaned_data.get("near_filler_words") or "")
+            data["filler_words"] = list(FILLER_DEFAULTS[language]) if language else typed
+            data["currency_folds"] = bool(self.cleaned_data.get("near_currency_folds"))
         return data
 
     def renames(self) -> dict[str, str]:

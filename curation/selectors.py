@@ -191,7 +191,7 @@ def dedup_job_get(*, user: AnyUser, job_id: Any) -> DedupJob:
 
 
 def cluster_list(*, job: DedupJob) -> QuerySet[DuplicateCluster]:
-    return job.found_clusters.prefetch_related("members")
+    return job.found_clusters.select_related("job", "project").prefetch_related("members__example")
 
 
 def project_clusters(*, project: Project, status: str) -> QuerySet[DuplicateCluster]:
@@ -206,8 +206,8 @@ def project_clusters(*, project: Project, status: str) -> QuerySet[DuplicateClus
 
 def cluster_get(*, user: AnyUser, cluster_id: Any, min_role: str = Role.ANNOTATOR) -> DuplicateCluster:
     cluster = (
-        DuplicateCluster.objects.select_related("project")
-        .prefetch_related("members")
+        DuplicateCluster.objects.select_related("project", "job")
+        .prefetch_related("members__example")
         .filter(pk=as_id(cluster_id), project__in=Project.objects.for_user(user))
         .first()
     )

@@ -2,7 +2,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers.common import QualityJobOutput, StrictInputSerializer, UsernameField
+from curation.cluster_reasons import member_reasons
 from curation.models import DedupFields, DedupJob, DedupMethod, DuplicateCluster, Shingle
+from curation.services.dedup import word_folding
 
 
 class DedupJobInput(StrictInputSerializer):
@@ -37,6 +39,10 @@ class DedupJobOutput(QualityJobOutput):
 class ClusterMemberOutput(serializers.Serializer):
     example = serializers.IntegerField(source="example_id")
     similarity = serializers.FloatField()
+    reason = serializers.CharField(
+        help_text="Why the job grouped this member with the kept example, in a sentence (empty for "
+        "the kept one)."
+    )
 
 
 class ClusterOutput(serializers.Serializer):
@@ -51,7 +57,15 @@ class ClusterOutput(serializers.Serializer):
     @extend_schema_field(ClusterMemberOutput(many=True))
     def get_members(self, cluster: DuplicateCluster) -> list[dict[str, object]]:
         members = sorted(cluster.members.all(), key=lambda member: member.pk)
-        return [{"example": member.example_id, "similarity": member.similarity} for member in members]
+        reasons = member_reasons(cluster, word_folding(cluster.project))
+        return [
+            {
+                "example": member.example_id,
+                "similarity": member.similarity,
+                "reason": reasons.get(member.example_id, ""),
+            }
+            for member in members
+        ]
 
 
 class ClusterKeepInput(StrictInputSerializer):

@@ -60,6 +60,19 @@ class ProjectInput(StrictInputSerializer):
         "annotators see only after answering.",
     )
 
+    filler_words = serializers.ListField(
+        child=serializers.CharField(max_length=50, allow_blank=True),
+        required=False,
+        max_length=200,
+        help_text="Words and phrases stripped from the start and the end of short texts before "
+        "near-duplicates and contradictions are looked for (default: an English list).",
+    )
+    currency_folds = serializers.BooleanField(
+        required=False,
+        help_text="Currency signs count as one when texts are compared ('£1' / '€1'); default true, "
+        "false for extraction projects.",
+    )
+
 
 class ProjectOutput(serializers.Serializer):
     id = serializers.IntegerField()
@@ -76,6 +89,8 @@ class ProjectOutput(serializers.Serializer):
     labeling_sample_seed = serializers.IntegerField()
     labeling_order = serializers.CharField()
     suggestion_blind_share = serializers.FloatField()
+    filler_words = serializers.ListField(child=serializers.CharField())
+    currency_folds = serializers.BooleanField()
     created_by = UsernameField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

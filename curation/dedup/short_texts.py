@@ -3,25 +3,26 @@
 A retyped request differs from its original by a few characters: two letters swapped, a filler
 word ("hi,", "thanks"), a dropped word. In a sentence of eight words that costs a third of its
 character 5-grams, so MinHash at 0.8 misses it, and an embedding moves far for one typo. Word
-by word the copy is plain to see, and so is the one rule that decides it:
+by word the copy is plain to see:
 
-- texts are *folded*: case, punctuation and spacing set aside (`exact_key`), filler words
-  stripped from the start and the end (a project's list), currency signs made one sign when the
-  project says a currency does not change the request;
-- two folded texts are near-copies when their words are the same in the same order but for
-  words misspelled (one letter swapped with the next, or for words of five letters or more one
-  letter added, dropped or changed, and never two spellings the texts both use often) and at
-  most one word that only one of them has;
-- their similarity is the share of the longer text's weight the shorter holds, each word
-  weighing its inverse document frequency in the job's texts: dropping "the" costs little,
-  dropping "virtual" from "get a virtual card" costs enough to keep the two apart.
-
-A different word in the same place ("change my name" / "change my pin", "$1" / "$10") is never
-a copy: for short texts it *vetoes* what character n-grams would call similar.
+- texts are *folded*: case, punctuation, apostrophes and spacing set aside, number words
+  written as digits, filler words stripped from the start and the end (a project's list),
+  currency signs made one sign where the project says a currency does not change a request;
+- two folded texts line up when their words are the same in the same order but for typos (two
+  neighbouring letters swapped; from five letters on, one letter added, dropped or changed;
+  never two spellings both common in the texts, like "there" / "three"), spaces moved
+  ("top up" / "topup"), and at most one word: only in one of them, or another in its place;
+- the same words but for typos: near-copies, similarity 1;
+- a word only in one, or another word in its place: it may change the request ("get a virtual
+  card" / "get a card", "change my name" / "change my PIN") or not ("I need my card" / "I need
+  my new card"), which only a model can tell: the embedding model decides (`WordJudge`);
+- another number or amount in its place ("$1" / "$10") is another request, whatever the
+  character n-grams say.
 
 Candidates come from keys (hashes of word sequences with each word's letters sorted, so that a
-swap keeps the key): the whole sequence, and for four words or more the sequence without each
-word in turn. Two texts a word apart, or a word changed, share a key.
+swap keeps the key): the whole sequence, and for 4 to 16 words the sequence without each word
+in turn and with each two neighbours written as one. Two texts a word apart, a word changed or
+a space moved share a key.
 """
 
 from __future__ import annotations
@@ -50,6 +51,35 @@ COMMON_SPELLING = 4  # a spelling used by more texts than this is a word of its 
 MAX_RUN = 64  # texts sharing one key paired all with all up to this many; then as a chain
 CURRENCY_SIGN = "¤"
 
+# "two weeks" and "2 weeks" are one request; "1" and "10" are not.
+NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
 FILLER_DEFAULTS: dict[str, list[str]] = {
     "en": [
         "hi", "hello", "hey", "dear", "please", "pls", "plz", "kindly", "urgent", "asap",
@@ -60,6 +90,7 @@ FILLER_DEFAULTS: dict[str, list[str]] = {
     "fr": ["bonjour", "salut", "svp", "s il vous plaît", "merci", "urgent", "cordialement"],
     "es": ["hola", "por favor", "gracias", "urgente", "saludos"],
 }  # fmt: skip
+FILLER_LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français"), ("es", "Español")]
 
 
 def filler_list(text: str) -> list[str]:
@@ -83,7 +114,7 @@ class Folding:
 
     def words(self, text: str) -> tuple[str, ...]:
         """The text's words, folded: fillers at either end stripped (never every word)."""
-        words = _split(text)
+        words = [NUMBER_WORDS.get(word, word) for word in _split(text)]
         if self.fold_currency:
             words = [_currency_folded(word) for word in words]
         start, end = 0, len(words)
@@ -106,7 +137,7 @@ class Folding:
 
     def stripped(self, text: str) -> list[str]:
         """The filler phrases `words` strips from the text, for an explanation."""
-        words = _split(text)
+        words = [NUMBER_WORDS.get(word, word) for word in _split(text)]
         kept = self.words(text)
         if not kept:
             return []
@@ -138,6 +169,10 @@ def _phrases_in(words: list[str], phrases: tuple[tuple[str, ...], ...]) -> list[
         found.append(" ".join(phrase))
         at += len(phrase)
     return found
+
+
+def _currencies(text: str) -> list[str]:
+    return [char for char in text if unicodedata.category(char) == "Sc"]
 
 
 def _currency_folded(word: str) -> str:
@@ -267,10 +302,8 @@ def compare(first: Sequence[str], second: Sequence[str], weights: Weights | None
     matched = list(zip(first[:head], second[:head], strict=True))
     matched += zip(first[len(first) - tail :], second[len(second) - tail :], strict=True)
     typos = tuple((a, b) for a, b in matched if a != b)
-    if middle_first and middle_second:  # a different word in the same place: another request,
-        if _one_edit(middle_first[0], middle_second[0]):  # unless one could be a slip of the other
-            return None  # that the rule does not take ("form" / "from", "the" / "tje"): n-grams decide
-        return Comparison(0.0, typos, middle_first[0], middle_second[0])
+    if middle_first and middle_second and _one_edit(middle_first[0], middle_second[0]):
+        return None  # a slip the rule does not take ("form" / "from", "the" / "tje"): n-grams decide
     weigh = weights.of if weights else (lambda word: 1.0)
     common = sum(weigh(_usual(a, b, weights)) for a, b in matched)
     extra = (*middle_first, *middle_second)
@@ -363,7 +396,7 @@ class WordRule:
 
 
 Ints = npt.NDArray[np.int64]
-DROPPED_WORD_COSINE = 0.9  # a dropped word leaves the request as it was, by the model's cosine
+CHANGED_WORD_COSINE = 0.9  # a word dropped or changed leaves the request as it was, by the model's cosine
 
 
 @dataclass(frozen=True)
@@ -379,11 +412,12 @@ class WordJudge:
     """Similarities of pairs among some texts (by their positions), the word rule deciding
     where it applies and character n-grams (`jaccard`, given) elsewhere:
     - typos, fillers, case, punctuation, spacing and currency signs aside, the same words: 1;
-    - one word only in one of them: whether it changes the request is the model's call, so the
+    - another number or amount in the same place ("$1" / "$10"): 0, whatever the n-grams say;
+    - one word only in one of them, or another word in its place: whether it changes the request
+      is the model's call ("name" / "PIN" does, "afternoon" / "evening" hardly), so the
       similarity is the model's cosine of the two texts, typos corrected first (a typo moves an
-      embedding far: "SPEA" for "SEPA" costs 0.3), and 0 below DROPPED_WORD_COSINE; without a
-      model, the word's weighted share;
-    - one different word in the same place: 0, whatever the n-grams say."""
+      embedding far: "SPEA" for "SEPA" costs 0.3), and 0 below CHANGED_WORD_COSINE; without a
+      model, the weighted share of the words they have in common."""
 
     def __init__(
         self, rule: WordRule, words: list[tuple[str, ...]], rows: Sequence[int], meaning: Meaning | None
@@ -398,7 +432,7 @@ class WordJudge:
             [
                 (a, b, comparison)
                 for (a, b), comparison in zip(pairs.tolist(), comparisons, strict=True)
-                if comparison is not None and _dropped(comparison)
+                if comparison is not None and _asks_model(comparison)
             ]
         )
         return np.array(
@@ -413,7 +447,7 @@ class WordJudge:
 
     def similarity(self, a: int, b: int, jaccard: float) -> float:
         comparison = self._compare(a, b)
-        if comparison is not None and _dropped(comparison) and (a, b) not in self.cosine:
+        if comparison is not None and _asks_model(comparison) and (a, b) not in self.cosine:
             self._ask([(a, b, comparison)])
         return self._pick(comparison, a, b, jaccard)
 
@@ -441,12 +475,14 @@ class WordJudge:
     def _pick(self, comparison: Comparison | None, a: int, b: int, jaccard: float) -> float:
         if comparison is None:
             return jaccard
-        if not _dropped(comparison):
-            return comparison.similarity  # 1 (typos only), or 0 (a different word)
+        if _other_amount(comparison):
+            return 0.0
+        if not _asks_model(comparison):
+            return comparison.similarity  # 1: typos, fillers, spacing and the like only
         if (a, b) not in self.cosine:
             return comparison.similarity
         cosine = self.cosine[(a, b)]
-        return cosine if cosine >= DROPPED_WORD_COSINE else 0.0
+        return cosine if cosine >= CHANGED_WORD_COSINE else 0.0
 
 
 def _corrected(text: str, typos: Iterable[tuple[str, str]], weights: Weights) -> str:
@@ -458,8 +494,20 @@ def _corrected(text: str, typos: Iterable[tuple[str, str]], weights: Weights) ->
     return text
 
 
-def _dropped(comparison: Comparison) -> bool:
-    return (comparison.only_first is None) != (comparison.only_second is None)
+def _asks_model(comparison: Comparison) -> bool:
+    """A word only in one text, or another word in its place (not a number or an amount)."""
+    return bool(comparison.only_first or comparison.only_second) and not _other_amount(comparison)
+
+
+def _other_amount(comparison: Comparison) -> bool:
+    """Another number or amount in the same place: "$1" / "$10", and "£1" / "€1" where currency
+    signs do not fold. The model finds them alike; the request is not."""
+    if not (comparison.only_first and comparison.only_second):
+        return False
+    return any(
+        any(char.isdigit() or unicodedata.category(char) == "Sc" for char in word)
+        for word in (comparison.only_first, comparison.only_second)
+    )
 
 
 # Explaining a pair -----------------------------------------------------------------------------
@@ -469,15 +517,18 @@ def explain(first: str, second: str, folding: Folding) -> str | None:
     """Why two texts are near-copies word by word, in a sentence; None when more than one word
     differs (character n-grams or embeddings found them, not this rule)."""
     comparison = compare(folding.words(first), folding.words(second))
-    if comparison is None:
+    if comparison is None or _other_amount(comparison):
         return None
     parts = ["The same words once case, punctuation and spacing are set aside"]
     fillers = sorted(set(folding.stripped(first)) | set(folding.stripped(second)))
     if fillers:
         parts.append("filler words " + ", ".join(f"'{word}'" for word in fillers) + " stripped")
     parts += [f"'{b}' read as '{a}'" for a, b in comparison.typos]
+    if folding.fold_currency and _currencies(first) != _currencies(second):
+        parts.append("currency signs taken as one")
+    model = "which the embedding model finds the same request"
     if comparison.only_first and comparison.only_second:
-        parts.append(f"'{comparison.only_first}' in place of '{comparison.only_second}'")
+        parts.append(f"'{comparison.only_second}' in place of '{comparison.only_first}', {model}")
     elif comparison.only_first or comparison.only_second:
-        parts.append(f"'{comparison.only_first or comparison.only_second}' only in one")
+        parts.append(f"'{comparison.only_first or comparison.only_second}' only in one, {model}")
     return "; ".join(parts) + "."

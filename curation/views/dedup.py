@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from curation import selectors
+from curation.cluster_reasons import with_reasons
 from curation.errors import ApplicationError
 from curation.forms import DedupJobForm
 from curation.models import ClusterStatus, DedupJob, Project, Role
@@ -36,7 +37,9 @@ def duplicates(request: HttpRequest, project_id: int) -> HttpResponse:
                 return redirect("duplicates", project_id=project.pk)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
-    clusters = selectors.project_clusters(project=project, status=ClusterStatus.ACTIVE)[:CLUSTERS_SHOWN]
+    clusters = with_reasons(
+        selectors.project_clusters(project=project, status=ClusterStatus.ACTIVE)[:CLUSTERS_SHOWN], project
+    )
     context = {
         **abilities(request, project),
         "form": form,

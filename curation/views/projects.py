@@ -107,6 +107,8 @@ def _settings_context(
 FORM_FIELDS = {
     "labeling_overlap_share": "labeling_overlap_percent",
     "suggestion_blind_share": "labeling_blind_percent",
+    "filler_words": "near_filler_words",
+    "currency_folds": "near_currency_folds",
 }
 
 

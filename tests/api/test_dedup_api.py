@@ -267,7 +267,7 @@ class TestClusters:
         members = {member["example"]: member["similarity"] for member in cluster["members"]}
         assert members == {first.pk: 1.0, approved.pk: 1.0, third.pk: 1.0}
         for member in cluster["members"]:
-            assert set(member) == {"example", "similarity"}
+            assert set(member) == {"example", "similarity", "reason"}
 
     def test_clusters_are_paginated(
         self, team: Team, client_for: ClientFor, start: Callable[..., dict[str, Any]]
