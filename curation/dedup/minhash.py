@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -198,18 +199,26 @@ def verified_groups(
     threshold: float,
     candidates: Ints | None = None,
     words: WordChannel | None = None,
-) -> tuple[list[list[int]], Similarity]:
+) -> Verified:
     """Groups of row indexes whose members reach the threshold by exact Jaccard (or, for two
-    short texts, by the word rule of `words`), and a function giving that similarity for any
-    two rows in a group. `texts_of` returns the normalized texts of the given rows: only
-    candidates' texts are ever needed. `candidates`: pairs found by an index elsewhere (else
-    from the sketches' band keys)."""
+    short texts, by the word rule of `words`), a function giving that similarity for any two
+    rows in a group, and each row's number of verified pairs. `texts_of` returns the normalized
+    texts of the given rows: only candidates' texts are ever needed. `candidates`: pairs found
+    by an index elsewhere (else from the sketches' band keys)."""
     with phase("candidates"):
         pairs = candidate_pairs(sketches.keys) if candidates is None else candidates
     with phase("verify"):
         verified, _, similarity = _verify(sketches, pairs, texts_of, shingling, threshold, words)
-        found = groups(verified.tolist())
-    return found, similarity
+        rows, counts = np.unique(verified, return_counts=True)
+        return Verified(
+            groups(verified.tolist()), similarity, dict(zip(rows.tolist(), counts.tolist(), strict=True))
+        )
+
+
+class Verified(NamedTuple):
+    groups: list[list[int]]
+    similarity: Similarity
+    links: dict[int, int]  # row -> how many verified pairs it is in
 
 
 @dataclass(frozen=True)
@@ -249,7 +258,7 @@ def _verify(
     rows = np.unique(pairs)
     texts = texts_of(rows.tolist())
     sets = shingling.sets(texts)
-    judge = words.rule.judge(texts, rows.tolist(), words.meaning) if words is not None else None
+    judge = words.rule.judge(texts, rows.tolist(), words.meaning, threshold) if words is not None else None
     place = {row: index for index, row in enumerate(rows.tolist())}
 
     def similarity(a: int, b: int) -> float:
@@ -286,9 +295,9 @@ def near_duplicate_groups(
     if folding is not None:
         with phase("candidates"):
             rule = short_texts.WordRule.over(texts, folding)
-            words = WordChannel(
-                rule, short_texts.candidate_pairs(*short_texts.key_rows(map(folding.words, texts)))
-            )
-    return verified_groups(
+            pairs = short_texts.candidate_pairs(*short_texts.key_rows(folding.short(texts)))
+            words = WordChannel(rule, pairs, meaning)
+    found = verified_groups(
         sketches, lambda rows: [texts[row] for row in rows], shingling, threshold, words=words
     )
+    return found.groups, found.similarity

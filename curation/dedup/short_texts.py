@@ -51,6 +51,7 @@ COMMON_SPELLING = 4  # a spelling used by more texts than this is a word of its 
 MAX_RUN = 64  # texts sharing one key paired all with all up to this many; then as a chain
 CURRENCY_SIGN = "¤"
 
+CONTRACTION_ENDINGS = frozenset({"t", "s", "d", "m", "ll", "re", "ve"})
 # "two weeks" and "2 weeks" are one request; "1" and "10" are not.
 NUMBER_WORDS = {
     word: str(value)
@@ -158,8 +159,15 @@ def _is_phrase(words: list[str], phrase: tuple[str, ...]) -> bool:
 
 
 def _split(text: str) -> list[str]:
-    """exact_key's words, apostrophes dropped first: "doesn't" is "doesnt", not "doesn t"."""
-    return exact_key(text.replace("'", "").replace("\u2019", "")).split()
+    """exact_key's words with contractions whole: "doesn't" (or its normalized form "doesn t",
+    which is what jobs hold) is "doesnt", as people also type it."""
+    words: list[str] = []
+    for word in exact_key(text.replace("'", "").replace("\u2019", "")).split():
+        if word in CONTRACTION_ENDINGS and words:
+            words[-1] += word
+        else:
+            words.append(word)
+    return words
 
 
 def _phrases_in(words: list[str], phrases: tuple[tuple[str, ...], ...]) -> list[str]:
@@ -389,10 +397,12 @@ class WordRule:
         words = folding.short(texts)
         return cls(folding, Weights(document_frequencies(words), len(words)))
 
-    def judge(self, texts: Sequence[str], rows: Sequence[int], meaning: Meaning | None) -> WordJudge:
+    def judge(
+        self, texts: Sequence[str], rows: Sequence[int], meaning: Meaning | None, threshold: float
+    ) -> WordJudge:
         """The rule over these texts (the job's rows `rows`), the model asked where a word is
         dropped (`meaning`; None: the rule alone, by the words' weights)."""
-        return WordJudge(self, self.folding.short(texts), rows, meaning)
+        return WordJudge(self, self.folding.short(texts), rows, meaning, threshold)
 
 
 Ints = npt.NDArray[np.int64]
@@ -413,16 +423,23 @@ class WordJudge:
     where it applies and character n-grams (`jaccard`, given) elsewhere:
     - typos, fillers, case, punctuation, spacing and currency signs aside, the same words: 1;
     - another number or amount in the same place ("$1" / "$10"): 0, whatever the n-grams say;
-    - one word only in one of them, or another word in its place: whether it changes the request
-      is the model's call ("name" / "PIN" does, "afternoon" / "evening" hardly), so the
+    - one word only in one of them: whether it changes the request is the model's call, so the
       similarity is the model's cosine of the two texts, typos corrected first (a typo moves an
       embedding far: "SPEA" for "SEPA" costs 0.3), and 0 below CHANGED_WORD_COSINE; without a
-      model, the weighted share of the words they have in common."""
+      model, the weighted share of the words they have in common;
+    - another word in its place: the n-grams' similarity, unless the model finds the request
+      changed ("name" / "PIN" does, "afternoon" / "evening" hardly): then 0."""
 
     def __init__(
-        self, rule: WordRule, words: list[tuple[str, ...]], rows: Sequence[int], meaning: Meaning | None
+        self,
+        rule: WordRule,
+        words: list[tuple[str, ...]],
+        rows: Sequence[int],
+        meaning: Meaning | None,
+        threshold: float,
     ) -> None:
         self.rule, self.words, self.rows, self.meaning = rule, words, rows, meaning
+        self.threshold = threshold
         self.cosine: dict[tuple[int, int], float] = {}
 
     def similarities(self, pairs: Ints, jaccard: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -431,8 +448,10 @@ class WordJudge:
         self._ask(
             [
                 (a, b, comparison)
-                for (a, b), comparison in zip(pairs.tolist(), comparisons, strict=True)
-                if comparison is not None and _asks_model(comparison)
+                for (a, b), comparison, value in zip(
+                    pairs.tolist(), comparisons, jaccard.tolist(), strict=True
+                )
+                if comparison is not None and self._asks_model(comparison, value)
             ]
         )
         return np.array(
@@ -447,7 +466,7 @@ class WordJudge:
 
     def similarity(self, a: int, b: int, jaccard: float) -> float:
         comparison = self._compare(a, b)
-        if comparison is not None and _asks_model(comparison) and (a, b) not in self.cosine:
+        if comparison is not None and self._asks_model(comparison, jaccard) and (a, b) not in self.cosine:
             self._ask([(a, b, comparison)])
         return self._pick(comparison, a, b, jaccard)
 
@@ -472,17 +491,27 @@ class WordJudge:
         for (a, b, _), cosine in zip(pairs, self.meaning.cosines(texts), strict=True):
             self.cosine[(a, b)] = self.cosine[(b, a)] = cosine
 
+    def _asks_model(self, comparison: Comparison, jaccard: float) -> bool:
+        """A dropped word always; a changed word when the n-grams call the two alike (the model
+        may veto a pair, not make one: among real requests a changed word mostly changes it)."""
+        if _other_amount(comparison) or not (comparison.only_first or comparison.only_second):
+            return False
+        return not (comparison.only_first and comparison.only_second) or jaccard >= self.threshold
+
     def _pick(self, comparison: Comparison | None, a: int, b: int, jaccard: float) -> float:
         if comparison is None:
             return jaccard
         if _other_amount(comparison):
             return 0.0
-        if not _asks_model(comparison):
+        if not (comparison.only_first or comparison.only_second):
             return comparison.similarity  # 1: typos, fillers, spacing and the like only
-        if (a, b) not in self.cosine:
-            return comparison.similarity
+        changed = bool(comparison.only_first and comparison.only_second)
+        if (a, b) not in self.cosine:  # no model, or a changed word the n-grams call apart
+            return jaccard if changed else comparison.similarity
         cosine = self.cosine[(a, b)]
-        return cosine if cosine >= CHANGED_WORD_COSINE else 0.0
+        if cosine < CHANGED_WORD_COSINE:
+            return 0.0
+        return jaccard if changed else cosine
 
 
 def _corrected(text: str, typos: Iterable[tuple[str, str]], weights: Weights) -> str:
@@ -492,11 +521,6 @@ def _corrected(text: str, typos: Iterable[tuple[str, str]], weights: Weights) ->
         if " " not in usual + typo and _usual(usual, typo, weights) == usual:
             text = re.sub(rf"\b{re.escape(typo)}\b", usual, text, flags=re.IGNORECASE)
     return text
-
-
-def _asks_model(comparison: Comparison) -> bool:
-    """A word only in one text, or another word in its place (not a number or an amount)."""
-    return bool(comparison.only_first or comparison.only_second) and not _other_amount(comparison)
 
 
 def _other_amount(comparison: Comparison) -> bool:

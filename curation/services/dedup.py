@@ -138,10 +138,17 @@ def example_texts(job: DedupJob, examples: QuerySet[Example]) -> tuple[list[int]
     return ids, [FIELD_SEPARATOR.join(fields) for fields in zip(*keys, strict=True)]
 
 
-def apply_groups(job: DedupJob, groups: list[list[int]], similarity: Similarity, checked: int) -> None:
+def apply_groups(
+    job: DedupJob,
+    groups: list[list[int]],
+    similarity: Similarity,
+    checked: int,
+    links: dict[int, int] | None = None,
+) -> None:
     """Create or extend clusters for the groups (example ids) and record the job's counts, in one
     transaction: a killed worker leaves no half-applied marks. A job that finished meanwhile (a
-    duplicate merge task) applies nothing."""
+    duplicate merge task) applies nothing. `links`: example id -> how many of the job's similar
+    pairs it is in (the example most of its group is like leads, among equals in status)."""
     with transaction.atomic():
         # One apply per project at a time: another job's uncommitted clusters would be invisible,
         # and both would cluster the same examples.
@@ -149,13 +156,15 @@ def apply_groups(job: DedupJob, groups: list[list[int]], similarity: Similarity,
         locked = DedupJob.objects.select_for_update().get(pk=job.pk)
         if locked.is_finished:
             return
-        clusters, marked = _apply(job, groups, similarity)
+        clusters, marked = _apply(job, groups, similarity, links or {})
         DedupJob.objects.filter(pk=job.pk).update(
             examples_checked=checked, clusters=clusters, duplicates_marked=marked
         )
 
 
-def _apply(job: DedupJob, groups: list[list[int]], similarity: Similarity) -> tuple[int, int]:
+def _apply(
+    job: DedupJob, groups: list[list[int]], similarity: Similarity, links: dict[int, int]
+) -> tuple[int, int]:
     """Create or extend clusters for the groups, in bulk; returns (clusters touched, marked).
 
     A group (connected by similar pairs) can chain examples that are not alike end to end, so
@@ -170,7 +179,7 @@ def _apply(job: DedupJob, groups: list[list[int]], similarity: Similarity) -> tu
         except KeyError:  # an example this job did not compare (say, an older cluster's kept one)
             return False
 
-    ranks = _keep_ranks(job, [pk for group in groups for pk in group])
+    ranks = _keep_ranks([pk for group in groups for pk in group], links)
     active = _active_cluster_of(job.project)
     dissolved = [set(ids) for ids in _dissolved_member_sets(job.project)]
     created: list[tuple[DuplicateCluster, list[int]]] = []
@@ -208,7 +217,7 @@ def _apply(job: DedupJob, groups: list[list[int]], similarity: Similarity) -> tu
 
 
 def _around_leaders(
-    ids: list[int], ranks: dict[int, tuple[int, Any, int]], alike: Callable[[int, int], bool]
+    ids: list[int], ranks: dict[int, tuple[int, int, Any, int]], alike: Callable[[int, int], bool]
 ) -> list[list[int]]:
     """In keep order, each example joins the first leader it is like, or leads a cluster of its
     own; clusters of one are dropped. Each cluster's first member is its leader, the kept one."""
@@ -239,12 +248,15 @@ def _mark_duplicates(marks: list[tuple[int, int]]) -> None:
             cursor.executemany(f"UPDATE {table} SET duplicate_of_id = %s WHERE id = %s", marks)
 
 
-def _keep_ranks(job: DedupJob, ids: list[int]) -> dict[int, tuple[int, Any, int]]:
-    """Approved before submitted before draft (before anything else), then the oldest."""
+def _keep_ranks(ids: list[int], links: dict[int, int]) -> dict[int, tuple[int, int, Any, int]]:
+    """Approved before submitted before draft (before anything else), then the example in the
+    most similar pairs (the one most of its group is like: a copy of a copy then joins it, where
+    around a less central leader it would be left out), then the oldest."""
     ranks = {}
     for rows in matching(Example.objects.all(), "id", ids, sql_type="bigint"):
         for pk, status, created_at in rows.values_list("id", "status", "created_at"):
-            ranks[pk] = (KEEP_ORDER.get(ExampleStatus(status), len(KEEP_ORDER)), created_at, pk)
+            order = KEEP_ORDER.get(ExampleStatus(status), len(KEEP_ORDER))
+            ranks[pk] = (order, -links.get(pk, 0), created_at, pk)
     return ranks
 
 

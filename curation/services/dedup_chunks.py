@@ -173,8 +173,9 @@ def _count_done(job: DedupJob, index: int, checked: int) -> bool:
 def merge_run(job: DedupJob, progress: ProgressFn) -> None:
     """Find the groups from every chunk's work, apply them, and clean up."""
     progress(CHUNKS_SHARE)
+    links: dict[int, int] = {}
     if job.method == DedupMethod.MINHASH:
-        ids, groups, similarity = _minhash_groups(job)
+        ids, groups, similarity, links = _minhash_groups(job)
     else:
         with phase("read"):
             ids, texts = example_texts(job, _covered(job))
@@ -187,6 +188,7 @@ def merge_run(job: DedupJob, progress: ProgressFn) -> None:
             [[ids[row] for row in group] for group in groups],
             lambda a, b: similarity(row_of[a], row_of[b]),
             len(ids),
+            links,
         )
         sketches_discard(job)
 
@@ -196,7 +198,7 @@ def _embedding_groups(texts: list[str], threshold: float) -> tuple[list[list[int
     return connected(pairs.tolist()), cosine
 
 
-def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similarity]:
+def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similarity, dict[int, int]]:
     with phase("read"):
         ids, sketches = _load_all_sketches(job)
     shingling = Shingling.choose(job.shingle, job.ngram)
@@ -221,8 +223,8 @@ def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similari
             buckets = lsh_index.shared_buckets(job, sketches.keys.shape[1])
             rows = ([row_of[pk] for pk in bucket if pk in row_of] for bucket in buckets)
             candidates = bucket_pairs(sorted(bucket) for bucket in rows)
-    groups, similarity = verified_groups(sketches, texts_of, shingling, _threshold(job), candidates, words)
-    return ids, groups, similarity
+    found = verified_groups(sketches, texts_of, shingling, _threshold(job), candidates, words)
+    return ids, found.groups, found.similarity, {ids[row]: count for row, count in found.links.items()}
 
 
 def _word_channel(job: DedupJob, ids: list[int]) -> WordChannel:
