@@ -310,7 +310,8 @@ def compare(first: Sequence[str], second: Sequence[str], weights: Weights | None
     matched = list(zip(first[:head], second[:head], strict=True))
     matched += zip(first[len(first) - tail :], second[len(second) - tail :], strict=True)
     typos = tuple((a, b) for a, b in matched if a != b)
-    if middle_first and middle_second and _one_edit(middle_first[0], middle_second[0]):
+    changed = [*middle_first, *middle_second]
+    if len(changed) == 2 and _one_edit(*changed) and not any(map(_is_amount, changed)):
         return None  # a slip the rule does not take ("form" / "from", "the" / "tje"): n-grams decide
     weigh = weights.of if weights else (lambda word: 1.0)
     common = sum(weigh(_usual(a, b, weights)) for a, b in matched)
@@ -528,18 +529,20 @@ def _other_amount(comparison: Comparison) -> bool:
     signs do not fold. The model finds them alike; the request is not."""
     if not (comparison.only_first and comparison.only_second):
         return False
-    return any(
-        any(char.isdigit() or unicodedata.category(char) == "Sc" for char in word)
-        for word in (comparison.only_first, comparison.only_second)
-    )
+    return _is_amount(comparison.only_first) or _is_amount(comparison.only_second)
+
+
+def _is_amount(word: str) -> bool:
+    return any(char.isdigit() or unicodedata.category(char) == "Sc" for char in word)
 
 
 # Explaining a pair -----------------------------------------------------------------------------
 
 
 def explain(first: str, second: str, folding: Folding) -> str | None:
-    """Why two texts are near-copies word by word, in a sentence; None when more than one word
-    differs (character n-grams or embeddings found them, not this rule)."""
+    """Why `first` is a near-copy of `second` (the kept one: its spellings are read as right)
+    word by word, in a sentence; None when the rule does not apply (more than one word apart,
+    or another amount: character n-grams or embeddings found them)."""
     comparison = compare(folding.words(first), folding.words(second))
     if comparison is None or _other_amount(comparison):
         return None
@@ -547,7 +550,7 @@ def explain(first: str, second: str, folding: Folding) -> str | None:
     fillers = sorted(set(folding.stripped(first)) | set(folding.stripped(second)))
     if fillers:
         parts.append("filler words " + ", ".join(f"'{word}'" for word in fillers) + " stripped")
-    parts += [f"'{b}' read as '{a}'" for a, b in comparison.typos]
+    parts += [f"'{a}' read as '{b}'" for a, b in comparison.typos]
     if folding.fold_currency and _currencies(first) != _currencies(second):
         parts.append("currency signs taken as one")
     model = "which the embedding model finds the same request"
