@@ -8,7 +8,16 @@ from django.test import Client
 from django.urls import reverse
 
 from curation.cluster_reasons import member_reasons
-from curation.models import ContradictionJob, DedupJob, DuplicateCluster, Example, Flag, JobStatus, TaskType
+from curation.models import (
+    ContradictionJob,
+    DedupJob,
+    DedupMethod,
+    DuplicateCluster,
+    Example,
+    Flag,
+    JobStatus,
+    TaskType,
+)
 from curation.services.contradictions import contradictions_run
 from curation.services.dedup import DEFAULT_THRESHOLDS, word_folding
 from curation.services.jobs import job_run
@@ -23,7 +32,10 @@ UNRELATED = ["What is the exchange rate for euros today?", "My card was stolen, 
 
 def minhash(team: Team) -> DedupJob:
     job = DedupJob.objects.create(
-        project=team.project, created_by=team.lead, method="minhash", threshold=DEFAULT_THRESHOLDS["minhash"]
+        project=team.project,
+        created_by=team.lead,
+        method="minhash",
+        threshold=DEFAULT_THRESHOLDS[DedupMethod.MINHASH],
     )
     dedup_examples(job.pk)
     job.refresh_from_db()
