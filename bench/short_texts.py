@@ -12,8 +12,12 @@ defaults on a fresh start (no clusters).
 - Found: the copy and its original end in one cluster (after the three jobs); caught: at least
   one of the two is marked a duplicate. Per kind of edit and per length of the original.
 - Precision: a mark (duplicate -> kept) is plausible when the two are a planted pair (or copies
-  of one original), equal after exact normalization, or at fp32 cosine 0.9 or more by the
-  embedding model; the rest are listed.
+  of one original), equal after exact normalization, at fp32 cosine 0.9 or more by the
+  embedding model, or the same words in the same order once typos, fillers and currency signs
+  are set aside (the reason the Duplicates page gives; a typo alone costs a short text's
+  embedding 0.1-0.5 of cosine). A word only in one of them, or another word, must pass by the
+  cosine. The rest are listed, and the share by the cosine alone is printed too.
+- Missed copies are listed with the kept example of each side.
 - Contradictions: planted copies with another intent that the default contradiction job flags.
 Runs in process on a scratch SQLite database (jobs run as they do in a worker), like
 bench/quality.py.

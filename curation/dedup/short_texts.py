@@ -53,34 +53,11 @@ CURRENCY_SIGN = "¤"
 
 CONTRACTION_ENDINGS = frozenset({"t", "s", "d", "m", "ll", "re", "ve"})
 # "two weeks" and "2 weeks" are one request; "1" and "10" are not.
-NUMBER_WORDS = {
-    word: str(value)
-    for value, word in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-}
+NUMBERS = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+]  # fmt: skip
+NUMBER_WORDS = {word: str(value) for value, word in enumerate(NUMBERS)}
 FILLER_DEFAULTS: dict[str, list[str]] = {
     "en": [
         "hi", "hello", "hey", "dear", "please", "pls", "plz", "kindly", "urgent", "asap",
@@ -197,9 +174,8 @@ def _anagram(word: str) -> str:
 
 
 def _key(letters: Sequence[str]) -> int:
-    """A 63-bit hash of a word sequence, the same in every process (unlike `hash`): two
-    checksums in C, 5x faster than a cryptographic digest; a rare equal key by chance only makes
-    a candidate that the comparison turns down."""
+    """A 63-bit hash of a word sequence, the same in every process (unlike `hash`), from two
+    checksums; a rare equal key by chance only makes a candidate the comparison turns down."""
     data = " ".join(letters).encode()
     return (zlib.crc32(data) & 0x7FFFFFFF) << 32 | zlib.adler32(data)
 

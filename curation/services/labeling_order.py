@@ -57,7 +57,7 @@ def check_order(project: Project, before: str | None) -> None:
     if (
         project.labeling_order == LabelingOrder.NOVELTY
         and before != LabelingOrder.NOVELTY
-        and latest_frozen_version(project) is None
+        and (project.pk is None or latest_frozen_version(project) is None)  # a new project has none
     ):
         raise InvalidInput(
             "labeling_order novelty measures each input against the latest frozen version's train "

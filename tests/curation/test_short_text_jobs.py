@@ -187,3 +187,15 @@ class TestSettings:
         client.post(url, {**form, "near_filler_language": "fr", "near_currency_folds": "on"})
         team.project.refresh_from_db()
         assert "merci" in team.project.filler_words and team.project.currency_folds
+
+
+@pytest.mark.django_db
+def test_a_new_project_asking_for_novelty_order_is_told_to_freeze_first(team: Team, client: Client) -> None:
+    """Found by the API fuzz test: creating a project with labeling_order=novelty was a 500."""
+    client.force_login(team.lead)
+    body = {"name": "N", "task_type": "classification", "target_behavior": "Route.", "labels": ["a", "b"]}
+    response = client.post(
+        "/api/projects/", {**body, "labeling_order": "novelty"}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "freeze one first" in response.content.decode()
