@@ -178,3 +178,16 @@ def report_contradictions(project: Project, user: User, planted: dict[int, Copy]
     )
     for kind, ids in sorted(kinds.items()):
         print(f"  {kind:<14} {sum(pk in flagged for pk in ids)} of {len(ids)}")
+    _other_flags(project, set(planted))
+
+
+def _other_flags(project: Project, planted: set[int]) -> None:
+    """The flags on the real data's own pairs (no planted copy in them), to read by eye."""
+    pairs = [
+        list(flag.memberships.values_list("example__input", "example__output"))
+        for flag in Flag.objects.filter(project=project, kind="contradiction").prefetch_related("memberships")
+        if not planted & set(flag.memberships.values_list("example_id", flat=True))
+    ]
+    print(f"  flags on the real data's own pairs: {len(pairs)}")
+    for (first, first_label), (second, second_label) in (pair for pair in pairs[:25] if len(pair) == 2):
+        print(f"    {first!r} ({first_label}) / {second!r} ({second_label})")
