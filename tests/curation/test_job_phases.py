@@ -75,7 +75,8 @@ def test_a_minhash_dedup_job_records_every_phase_of_its_chunks_and_merge(
     add_rows(team.project, MINHASH_ROWS)
     job = dedup(team, "minhash", threshold=0.7)
     assert job.duplicates_marked == 4
-    assert recorded(job) == ["read", "sketch", "candidates", "verify", "write"]
+    # embed: the model is asked about a changed word ("afternoon" / "evening"), docs/concepts.md
+    assert recorded(job) == ["read", "sketch", "embed", "candidates", "verify", "write"]
 
 
 def test_the_chunks_of_a_dedup_job_add_their_seconds_to_the_record(
