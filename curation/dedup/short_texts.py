@@ -92,9 +92,7 @@ class Folding:
 
     def words(self, text: str) -> tuple[str, ...]:
         """The text's words, folded: fillers at either end stripped (never every word)."""
-        words = [NUMBER_WORDS.get(word, word) for word in _split(text)]
-        if self.fold_currency:
-            words = [_currency_folded(word) for word in words]
+        words = self._prepared(text)
         start, end = 0, len(words)
         changed = True
         while changed:
@@ -107,6 +105,11 @@ class Folding:
                     end, changed = end - size, True
         return tuple(words[start:end])
 
+    def _prepared(self, text: str) -> list[str]:
+        """The text's words with number words as digits and, if so set, currency signs as one."""
+        words = [NUMBER_WORDS.get(word, word) for word in _split(text)]
+        return [_currency_folded(word) for word in words] if self.fold_currency else words
+
     def short(self, texts: Iterable[str]) -> list[tuple[str, ...]]:
         """The folded words of each normalized text (`exact_key`'s form), or none for a text
         too long to be short whatever its fillers (a count of spaces tells, without folding)."""
@@ -115,12 +118,9 @@ class Folding:
 
     def stripped(self, text: str) -> list[str]:
         """The filler phrases `words` strips from the text, for an explanation."""
-        words = [NUMBER_WORDS.get(word, word) for word in _split(text)]
-        kept = self.words(text)
+        words, kept = self._prepared(text), self.words(text)
         if not kept:
             return []
-        if self.fold_currency:
-            words = [_currency_folded(word) for word in words]
         for start in range(len(words) - len(kept) + 1):
             if tuple(words[start : start + len(kept)]) == kept:
                 return [
@@ -315,14 +315,23 @@ def _respaced(first: Sequence[str], second: Sequence[str]) -> tuple[tuple[str, s
 
 def _one_edit(a: str, b: str) -> bool:
     """One character added, dropped, changed, or two neighbours swapped (any characters)."""
+    return _edit(a, b) is not None
+
+
+def _edit(a: str, b: str) -> str | None:
+    """How two different strings are one edit apart: "swap" (two neighbours), "change" (one
+    character), "add" (one character more in one of them); None when they are not."""
     if abs(len(a) - len(b)) > 1 or a == b:
-        return False
+        return None
     if len(a) == len(b):
         differ = [at for at in range(len(a)) if a[at] != b[at]]
-        swapped = len(differ) == 2 and differ[1] == differ[0] + 1 and a[differ[0]] == b[differ[1]]
-        return len(differ) == 1 or (swapped and a[differ[1]] == b[differ[0]])
+        if len(differ) == 1:
+            return "change"
+        neighbours = len(differ) == 2 and differ[1] == differ[0] + 1
+        swapped = neighbours and a[differ[0]] == b[differ[1]] and a[differ[1]] == b[differ[0]]
+        return "swap" if swapped else None
     longer, shorter = (a, b) if len(a) > len(b) else (b, a)
-    return any(longer[:at] + longer[at + 1 :] == shorter for at in range(len(longer)))
+    return "add" if any(longer[:at] + longer[at + 1 :] == shorter for at in range(len(longer))) else None
 
 
 def _common_length(first: Sequence[str], second: Sequence[str], weights: Weights | None) -> int:
@@ -346,19 +355,12 @@ def is_typo(a: str, b: str, weights: Weights | None = None) -> bool:
     """One spelling of the other: letters only, one edit apart (a swap of two neighbours in any
     word; one letter added, dropped or changed from LONG_WORD letters on), and not two spellings
     both common in the texts ("there" / "three")."""
-    if not (a.isalpha() and b.isalpha()) or min(len(a), len(b)) < 2 or abs(len(a) - len(b)) > 1:
+    if not (a.isalpha() and b.isalpha()) or min(len(a), len(b)) < 2:
         return False
     if weights and weights.common(a) and weights.common(b):
         return False
-    if len(a) == len(b):
-        differ = [at for at in range(len(a)) if a[at] != b[at]]
-        if len(differ) == 2 and differ[1] == differ[0] + 1:
-            return a[differ[0]] == b[differ[1]] and a[differ[1]] == b[differ[0]]
-        return len(differ) == 1 and len(a) >= LONG_WORD
-    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
-    if len(shorter) < LONG_WORD:
-        return False
-    return any(longer[:at] + longer[at + 1 :] == shorter for at in range(len(longer)))
+    edit = _edit(a, b)
+    return edit == "swap" or (edit is not None and min(len(a), len(b)) >= LONG_WORD)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Avg, QuerySet
 from django.db.models.functions import Length
+from numpy.lib.npyio import NpzFile
 
 from curation.dedup import short_texts
 from curation.dedup.minhash import (
@@ -200,22 +202,18 @@ def _embedding_groups(texts: list[str], threshold: float) -> tuple[list[list[int
 
 def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similarity, dict[int, int]]:
     with phase("read"):
-        ids, sketches = _load_all_sketches(job)
+        ids, sketches, word_keys = _load_all_sketches(job)
     shingling = Shingling.choose(job.shingle, job.ngram)
 
-    def texts_of(rows: list[int]) -> list[str]:
-        wanted = [ids[row] for row in rows]
-        found: dict[int, str] = {}
-        with phase("read"):  # while verifying: only the candidates' texts
-            for examples in matching(_covered(job), "id", wanted, sql_type="bigint"):
-                found.update(zip(*example_texts(job, examples), strict=True))
-        # An example deleted since its chunk ran compares as empty; applying leaves it out.
-        return [found.get(pk, "") for pk in wanted]
+    def texts_of(rows: list[int]) -> list[str]:  # while verifying: only the candidates' texts
+        return _read(
+            job, [ids[row] for row in rows], lambda examples: zip(*example_texts(job, examples), strict=True)
+        )
 
     words = None
     if words_apply(job):
         with phase("candidates"):
-            words = _word_channel(job, ids)
+            words = _word_channel(job, ids, word_keys)
     candidates = None
     if lsh_index.enabled():  # the buckets the chunks built in Redis
         with phase("candidates"):
@@ -227,31 +225,31 @@ def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similari
     return ids, found.groups, found.similarity, {ids[row]: count for row, count in found.links.items()}
 
 
-def _word_channel(job: DedupJob, ids: list[int]) -> WordChannel:
-    """The word rule's candidate pairs and weights from every chunk's keys (rows numbered as
-    `_load_all_sketches` numbers them), and the model for dropped words."""
-    rows, keys, frequencies, offset = [], [], Counter[str](), 0
-    for index in range(len(job.chunk_bounds)):
-        with default_storage.open(_sketch_name(job, index), "rb") as handle:
-            data = np.load(io.BytesIO(handle.read()))
-            rows.append(data["word_rows"] + offset)
-            keys.append(data["word_keys"])
-            frequencies.update(
-                dict(zip(data["vocabulary"].tolist(), data["vocabulary_counts"].tolist(), strict=True))
-            )
-            offset += len(data["ids"])
-    rule = short_texts.WordRule(word_folding(job.project), short_texts.Weights(frequencies, len(ids)))
-    pairs = short_texts.candidate_pairs(np.concatenate(rows), np.concatenate(keys))
-    meaning = short_texts.Meaning(lambda rows: _inputs(job, [ids[row] for row in rows]), model_cosines)
-    return WordChannel(rule, pairs, meaning)
+def _word_channel(job: DedupJob, ids: list[int], word_keys: WordKeys) -> WordChannel:
+    """The word rule's candidate pairs and weights from every chunk's keys, and the model for a
+    word dropped or changed (the inputs as written)."""
+    rule = short_texts.WordRule(
+        word_folding(job.project), short_texts.Weights(word_keys.frequencies, len(ids))
+    )
+    pairs = short_texts.candidate_pairs(word_keys.rows, word_keys.keys)
+    inputs = short_texts.Meaning(
+        lambda rows: _read(
+            job, [ids[row] for row in rows], lambda examples: examples.values_list("id", "input")
+        ),
+        model_cosines,
+    )
+    return WordChannel(rule, pairs, inputs)
 
 
-def _inputs(job: DedupJob, wanted: list[int]) -> list[str]:
-    """The inputs as written of these examples (empty for one deleted since)."""
+def _read(
+    job: DedupJob, wanted: list[int], pairs: Callable[[QuerySet[Example]], Iterable[tuple[int, str]]]
+) -> list[str]:
+    """A text of each wanted example, in order: `pairs` gives (id, text) for a slice of them. An
+    example deleted since its chunk ran reads as empty; applying leaves it out."""
     found: dict[int, str] = {}
     with phase("read"):
         for examples in matching(_covered(job), "id", wanted, sql_type="bigint"):
-            found.update(examples.values_list("id", "input"))
+            found.update(pairs(examples))
     return [found.get(pk, "") for pk in wanted]
 
 
@@ -284,25 +282,38 @@ def _save_sketches(job: DedupJob, index: int, ids: np.ndarray, sketches: Sketche
     default_storage.save(name, ContentFile(buffer.getvalue()))
 
 
-def _load_all_sketches(job: DedupJob) -> tuple[list[int], Sketches]:
-    """Every chunk's sketches in one preallocated pair of arrays (no second copy while joining);
-    sized from the files themselves, which a redelivered chunk may have rewritten."""
-    chunk_ids = [_load_sketches(job, index)[0] for index in range(len(job.chunk_bounds))]
+def _load_all_sketches(job: DedupJob) -> tuple[list[int], Sketches, WordKeys]:
+    """Every chunk's sketches in one preallocated pair of arrays (no second copy while joining),
+    sized from the files themselves, which a redelivered chunk may have rewritten; and every
+    chunk's word keys, their rows numbered as the sketches'."""
+    chunk_ids = [_load_chunk(job, index)["ids"] for index in range(len(job.chunk_bounds))]
     bands = bands_for(_threshold(job), job.num_perm)
     sketches = Sketches.empty(sum(len(part) for part in chunk_ids), bands, job.num_perm)
     ids: list[int] = []
+    word_rows, word_keys, frequencies = [], [], Counter[str]()
     for index in range(len(job.chunk_bounds)):
-        _, part = _load_sketches(job, index)
-        sketches.keys[len(ids) : len(ids) + len(part)] = part.keys
-        sketches.bins[len(ids) : len(ids) + len(part)] = part.bins
+        data = _load_chunk(job, index)
+        sketches.keys[len(ids) : len(ids) + len(chunk_ids[index])] = data["keys"]
+        sketches.bins[len(ids) : len(ids) + len(chunk_ids[index])] = data["bins"]
+        word_rows.append(data["word_rows"] + len(ids))
+        word_keys.append(data["word_keys"])
+        frequencies.update(
+            dict(zip(data["vocabulary"].tolist(), data["vocabulary_counts"].tolist(), strict=True))
+        )
         ids.extend(chunk_ids[index].tolist())
-    return ids, sketches
+    words = (
+        WordKeys(np.concatenate(word_rows), np.concatenate(word_keys), frequencies)
+        if word_rows
+        else WordKeys.none()
+    )
+    return ids, sketches, words
 
 
-def _load_sketches(job: DedupJob, index: int) -> tuple[np.ndarray, Sketches]:
+def _load_chunk(job: DedupJob, index: int) -> NpzFile:
+    """A chunk's file: ids, keys and bins of its sketches, its word keys and counts (each array
+    read when first asked for)."""
     with default_storage.open(_sketch_name(job, index), "rb") as handle:
-        data = np.load(io.BytesIO(handle.read()))
-        return data["ids"], Sketches(data["keys"], data["bins"])
+        return np.load(io.BytesIO(handle.read()))
 
 
 def sketches_discard(job: DedupJob) -> None:
