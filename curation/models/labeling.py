@@ -111,9 +111,17 @@ class AssignmentState(models.TextChoices):
 class LabelingAssignment(models.Model):
     """One annotator's turn on one item: a claim with an expiry, then their answer or a skip."""
 
-    item = models.ForeignKey(LabelingItem, on_delete=models.CASCADE, related_name="assignments")
+    # No index of their own: the unique (item, annotator) and labeling_annotator_work indexes lead
+    # with them, and every index more is one more write on each claim and each answer.
+    item = models.ForeignKey(
+        LabelingItem, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     annotator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="labeling_assignments"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="labeling_assignments",
+        db_index=False,
     )
     state = models.CharField(max_length=20, choices=AssignmentState.choices, default=AssignmentState.CLAIMED)
     # The answer in an example output's stored form (a label, JSON text, free text).

@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
-from django.db import connection
-
 from curation.errors import InvalidInput
 from curation.models import (
     AssignmentState,
@@ -45,6 +43,7 @@ from curation.models import (
     SuggestionUse,
     TaskType,
 )
+from curation.prepared_sql import fetch_rows
 from curation.services.content import answer_key
 from curation.services.overlap_sample import in_sample
 
@@ -108,12 +107,10 @@ def latest_suggestion(
     one plain query first, and the suggestion loaded only when there is one (the run without
     its list of targets, which may hold thousands of ids)."""
     column, target = ("item_id", item) if item is not None else ("example_id", example)
-    with connection.cursor() as cursor:
-        cursor.execute(LATEST_SQL.format(column=column), [getattr(target, "pk", None), JobStatus.SUCCEEDED])
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetch_rows(LATEST_SQL.format(column=column), [getattr(target, "pk", None), JobStatus.SUCCEEDED])
+    if not rows:
         return None
-    return Suggestion.objects.select_related("run").defer(*HEAVY_RUN_FIELDS).get(pk=row[0])
+    return Suggestion.objects.select_related("run").defer(*HEAVY_RUN_FIELDS).get(pk=rows[0]["id"])
 
 
 LATEST_SQL = (
