@@ -16,8 +16,8 @@ makes its own database (FINCH_BENCH_DB: a name on the local server or a postgres
 default finch_bench_labeling) and drops it at the end; on SQLite a file in a temporary
 FINCH_HOME.
 
-Timed: each annotator is a thread with its own database connection (opened before the clock
-starts), the threads spread over --processes forked processes (default: the web tier's worker
+Timed: each annotator is a thread with its own database connection (kept, as production's web
+tier keeps them with DATABASE_CONN_MAX_AGE 60; opened before the clock starts), the threads spread over --processes forked processes (default: the web tier's worker
 processes, config/gunicorn_conf.py), so that they share a process's GIL as a web worker's
 threads do. Each calls `curation.services.labeling.next_assignment` then `annotation_submit`
 (an answer from the label set) for --rounds rounds. Least covered first means that with the
@@ -106,7 +106,7 @@ def configure(backend: str) -> str | None:
     home = tempfile.mkdtemp(prefix=f"finch-bench-labeling-{backend}-")
     os.environ["FINCH_HOME"] = home
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
-    os.environ.pop("DATABASE_CONN_MAX_AGE", None)
+    os.environ["DATABASE_CONN_MAX_AGE"] = "60"  # as production's web tier: connections kept
     if backend == "sqlite":
         os.environ["DATABASE_URL"] = f"sqlite:///{home}/bench.sqlite3"
         return None

@@ -7,7 +7,10 @@ most of the database's work (0.6 of 0.8 ms). A statement run here is bound serve
 prepared on its first run in a connection; from the sixth run PostgreSQL keeps one generic plan
 for it when that plan costs no more than the custom ones.
 
-Prepared statements live in one server session, which a connection pooler in transaction mode
+A prepared statement lives as long as its connection: statements are prepared only where
+connections outlive their request (`DATABASE_CONN_MAX_AGE`, 60 s in production settings; a
+worker's connections live across tasks). They live in one server session, which a connection
+pooler in transaction mode
 (PgBouncer before 1.21, or without `max_prepared_statements`) does not keep: behind one, set
 `FINCH_DB_PREPARED_STATEMENTS=false` and these statements run as Django runs any other. On SQLite
 they always do.
@@ -71,8 +74,14 @@ class PreparedDebugCursor(CursorDebugWrapper):
 
 def prepares_statements() -> bool:
     """Whether statements run here are prepared: PostgreSQL with prepared statements allowed
-    (OPTIONS `prepare_threshold` set, see config/settings/base.py)."""
-    return connection.vendor == "postgresql" and connection.connection.prepare_threshold is not None
+    (OPTIONS `prepare_threshold` set, see config/settings/base.py) on a connection that outlives
+    its request (CONN_MAX_AGE not 0): preparing costs a round trip of its own, repaid only by the
+    runs after it."""
+    return (
+        connection.vendor == "postgresql"
+        and connection.connection.prepare_threshold is not None
+        and connection.settings_dict.get("CONN_MAX_AGE") != 0
+    )
 
 
 def model_from_row(model: type[M], row: dict[str, Any]) -> M:

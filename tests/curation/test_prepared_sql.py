@@ -29,6 +29,25 @@ def prepared_statements() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def connections_kept_for(seconds: int) -> Iterator[None]:
+    before = connection.settings_dict.get("CONN_MAX_AGE")
+    connection.settings_dict["CONN_MAX_AGE"] = seconds
+    yield
+    connection.settings_dict["CONN_MAX_AGE"] = before
+
+
+@pytest.fixture
+def kept_connections() -> Iterator[None]:
+    """Connections that outlive their request, as production's settings keep them."""
+    yield from connections_kept_for(60)
+
+
+@pytest.fixture
+def a_connection_a_request() -> Iterator[None]:
+    """DATABASE_CONN_MAX_AGE=0: a connection closed at the end of each request."""
+    yield from connections_kept_for(0)
+
+
 @pytest.fixture
 def unprepared() -> Iterator[None]:
     """The connection as FINCH_DB_PREPARED_STATEMENTS=false (Django's own default) makes it."""
@@ -50,7 +69,7 @@ def hand_out_and_answer(team: Team) -> LabelingAssignment:
 
 @on_postgresql
 def test_a_hand_out_and_its_answer_run_as_prepared_statements_and_are_logged_with_their_values(
-    team: Team,
+    team: Team, kept_connections: None
 ) -> None:
     assert prepares_statements()
     with CaptureQueriesContext(connection) as statements:
@@ -66,7 +85,11 @@ def test_a_hand_out_and_its_answer_run_as_prepared_statements_and_are_logged_wit
 
 
 @on_postgresql
-def test_with_preparing_off_the_same_statements_run_unprepared(team: Team, unprepared: None) -> None:
+@pytest.mark.parametrize("off", ["unprepared", "a_connection_a_request"])
+def test_with_preparing_off_or_a_connection_a_request_the_same_statements_run_unprepared(
+    team: Team, kept_connections: None, request: pytest.FixtureRequest, off: str
+) -> None:
+    request.getfixturevalue(off)
     assert not prepares_statements()
     before = prepared_statements()
     answer = hand_out_and_answer(team)
