@@ -10,10 +10,13 @@ for it when that plan costs no more than the custom ones.
 A prepared statement lives as long as its connection: statements are prepared only where
 connections outlive their request (`DATABASE_CONN_MAX_AGE`, 60 s in production settings; a
 worker's connections live across tasks). They live in one server session, which a connection
-pooler in transaction mode
-(PgBouncer before 1.21, or without `max_prepared_statements`) does not keep: behind one, set
-`FINCH_DB_PREPARED_STATEMENTS=false` and these statements run as Django runs any other. On SQLite
-they always do.
+pooler in transaction mode (PgBouncer before 1.21, or without `max_prepared_statements`) does
+not keep: behind one, set `FINCH_DB_PREPARED_STATEMENTS=false` and these statements run as
+Django runs any other. On SQLite they always do.
+
+Statements name their columns (`columns_of`), never `*`: a prepared plan whose result's row type
+changes (a column added by a migration while a connection lives) fails with "cached plan must
+not change result type".
 """
 
 from __future__ import annotations
@@ -84,26 +87,32 @@ def prepares_statements() -> bool:
     )
 
 
+def columns_of(model: type[Model], table: str) -> str:
+    """The model's columns as a select list, each qualified by `table` (a name or an alias)."""
+    return ", ".join(f"{table}.{field.column}" for field in model._meta.concrete_fields)
+
+
 def model_from_row(model: type[M], row: dict[str, Any]) -> M:
     """An instance of `model` from a row holding all its columns (others are ignored), the
     values converted as a queryset converts them (JSON decoded, for one)."""
-    columns = _columns(model, connection.vendor)
+    columns, attnames = _columns(model, connection.vendor)
     values = []
     for column, col, converters in columns:
         value = row[column]
         for convert in converters:
             value = convert(value, col, connection)
         values.append(value)
-    return model.from_db(connection.alias, [col.target.attname for _, col, _ in columns], values)
+    return model.from_db(connection.alias, attnames, values)
 
 
 @functools.cache
-def _columns(model: type[Model], vendor: str) -> list[tuple[str, Any, list[Any]]]:
-    """Each concrete field's column, its expression and converters, in the model's field order
-    (looked up once: on every row they cost more than the statement's round trip)."""
+def _columns(model: type[Model], vendor: str) -> tuple[list[tuple[str, Any, list[Any]]], list[str]]:
+    """Each concrete field's column, its expression and converters, in the model's field order,
+    and their attribute names (looked up once: on every row they cost more than the statement's
+    round trip)."""
     columns = []
     for field in model._meta.concrete_fields:
         col = field.get_col(model._meta.db_table)
         converters = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
         columns.append((field.column, col, converters))
-    return columns
+    return columns, [field.attname for field in model._meta.concrete_fields]

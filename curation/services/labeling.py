@@ -38,7 +38,7 @@ from curation.models import (
     Project,
 )
 from curation.models.examples import decode_input
-from curation.prepared_sql import fetch_rows, model_from_row
+from curation.prepared_sql import columns_of, fetch_rows, model_from_row
 from curation.services.audit import audit
 from curation.services.content import ContentRules, content_hash
 from curation.services.examples import checked_external_id, checked_metadata
@@ -317,12 +317,12 @@ CLAIM_SQL_TEMPLATE = (
     f" AND NOT (SELECT holds_one OR expired_waiting FROM state){CANDIDATE_ORDER}),"
     " taken AS (UPDATE curation_labelingitem item SET coverage = item.coverage + 1 FROM candidate"
     " WHERE item.id = candidate.id AND item.status = 'queued' AND item.coverage < item.target_overlap"
-    " RETURNING item.*),"
+    f" RETURNING {columns_of(LabelingItem, 'item')}),"
     " claim AS (INSERT INTO curation_labelingassignment"
     " (item_id, annotator_id, state, output, claimed_at, expires_at)"
     " SELECT taken.id, %s, 'claimed', '', %s, %s FROM taken RETURNING id, item_id)"
     # One row whatever happened: the claimed item, or NULLs and why nothing was claimed.
-    " SELECT taken.*, claim.id AS claim_id, state.holds_one, state.expired_waiting"
+    f" SELECT {columns_of(LabelingItem, 'taken')}, claim.id AS claim_id, state.holds_one, state.expired_waiting"
     " FROM state LEFT JOIN (taken JOIN claim ON claim.item_id = taken.id) ON true"
 )
 CLAIM_SQL = CLAIM_SQL_TEMPLATE.format(async_commit="")
@@ -427,11 +427,13 @@ ANSWER_CLAIM_SQL = (
     "WITH answered AS (UPDATE curation_labelingassignment"
     " SET state = 'submitted', output = %s, expires_at = NULL, submitted_at = %s,"
     " suggestion_id = %s, suggestion_shown = %s, suggestion_use = %s"
-    " WHERE item_id = %s AND annotator_id = %s AND state = 'claimed' RETURNING *),"
+    " WHERE item_id = %s AND annotator_id = %s AND state = 'claimed'"
+    f" RETURNING {columns_of(LabelingAssignment, 'curation_labelingassignment')}),"
     " counted AS (UPDATE curation_labelingitem item SET annotation_count = item.annotation_count + 1"
     " FROM answered WHERE item.id = answered.item_id"
     " RETURNING item.annotation_count AS item_answers, item.target_overlap AS item_overlap)"
-    " SELECT answered.*, counted.item_answers, counted.item_overlap FROM answered, counted"
+    f" SELECT {columns_of(LabelingAssignment, 'answered')}, counted.item_answers, counted.item_overlap"
+    " FROM answered, counted"
 )
 
 

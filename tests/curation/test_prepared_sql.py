@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -110,3 +111,32 @@ def test_a_model_from_a_row_equals_the_one_the_orm_reads(team: Team) -> None:
         assert getattr(built, field.attname) == getattr(stored, field.attname), field.name
     assert built.metadata == {"channel": "chat", "turns": [1, 2]}
     assert not built._state.adding
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_column_added_while_a_connection_holds_the_statements_breaks_nothing(
+    team: Team, kept_connections: None
+) -> None:
+    """A migration run by another process (a deploy) while a web thread's connection holds the
+    prepared statements: they name their columns, so their results keep their row type."""
+    queue = [{"input": f"message {n}"} for n in range(3)]
+    items_enqueue(project=team.project, user=team.lead, inputs=queue)
+    first, second = annotators(team.project, 2)
+    claim = next_assignment(project=team.project, user=first)
+    assert claim is not None
+    annotation_submit(item=claim.item, user=first, output="card_arrival")
+    params = {
+        key: value for key, value in connection.get_connection_params().items() if key != "cursor_factory"
+    }
+    with psycopg.connect(**params, autocommit=True) as deploy:
+        deploy.execute("ALTER TABLE curation_labelingitem ADD COLUMN added_by_a_deploy integer")
+        deploy.execute("ALTER TABLE curation_labelingassignment ADD COLUMN added_by_a_deploy integer")
+        try:
+            again = next_assignment(project=team.project, user=second)
+            assert again is not None
+            answer = annotation_submit(item=again.item, user=second, output="card_arrival")
+            assert answer.output == "card_arrival"
+        finally:
+            deploy.execute("ALTER TABLE curation_labelingitem DROP COLUMN added_by_a_deploy")
+            deploy.execute("ALTER TABLE curation_labelingassignment DROP COLUMN added_by_a_deploy")
