@@ -17,9 +17,9 @@ default finch_bench_labeling) and drops it at the end; on SQLite a file in a tem
 FINCH_HOME.
 
 Timed: each annotator is a thread with its own database connection (kept, as production's web
-tier keeps them with DATABASE_CONN_MAX_AGE 60; opened before the clock starts), the threads spread over --processes forked processes (default: the web tier's worker
-processes, config/gunicorn_conf.py), so that they share a process's GIL as a web worker's
-threads do. Each calls `curation.services.labeling.next_assignment` then `annotation_submit`
+tier keeps them with DATABASE_CONN_MAX_AGE 60; opened before the clock starts), the threads
+spread over --processes forked processes (default: the web tier's worker processes,
+config/gunicorn_conf.py), so that they share a process's GIL as a web worker's threads do. Each calls `curation.services.labeling.next_assignment` then `annotation_submit`
 (an answer from the label set) for --rounds rounds. Least covered first means that with the
 default data every hand-out is an item's first answer; with --covered 1 every hand-out is an
 item's second and last, so every submit completes an item (an example, or a disagreement flag
