@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model
 
@@ -36,10 +37,16 @@ M = TypeVar("M", bound=Model)
 def fetch_rows(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
     """The rows of `sql` (with `%s` placeholders), each a dict by column name; prepared where the
     connection allows it."""
-    with _cursor() as cursor:
+    with _cursor(_database()) as cursor:
         cursor.execute(sql, params)
         columns = _column_names(cursor)
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _database() -> BaseDatabaseWrapper:
+    """The thread's default connection itself: each attribute read through the `connection`
+    proxy is a thread-local lookup, and a hand-out made dozens of them."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def _column_names(cursor: CursorWrapper) -> list[str]:
@@ -50,13 +57,13 @@ def _column_names(cursor: CursorWrapper) -> list[str]:
     return [result.fname(index).decode() for index in range(result.nfields)]
 
 
-def _cursor() -> CursorWrapper:
-    connection.ensure_connection()
-    if not prepares_statements():
-        return connection.cursor()
-    connection.validate_thread_sharing()
-    wrapper = PreparedDebugCursor if connection.queries_logged else CursorWrapper
-    return wrapper(PreparingCursor(connection.connection), connection)
+def _cursor(database: BaseDatabaseWrapper) -> CursorWrapper:
+    database.ensure_connection()
+    if not _prepares_on(database):
+        return database.cursor()
+    database.validate_thread_sharing()
+    wrapper = PreparedDebugCursor if database.queries_logged else CursorWrapper
+    return wrapper(PreparingCursor(database.connection), database)
 
 
 class PreparingCursor(psycopg.Cursor[Any]):
@@ -71,7 +78,7 @@ class PreparedDebugCursor(CursorDebugWrapper):
     text of a prepared statement's run to report."""
 
     def execute(self, sql: Any, params: Any = None) -> Any:
-        with self.debug_sql(cast(Any, connection.ops).compose_sql(sql, params)):
+        with self.debug_sql(cast(Any, self.db.ops).compose_sql(sql, params)):
             return CursorWrapper.execute(self, sql, params)
 
 
@@ -80,10 +87,14 @@ def prepares_statements() -> bool:
     (OPTIONS `prepare_threshold` set, see config/settings/base.py) on a connection that outlives
     its request (CONN_MAX_AGE not 0): preparing costs a round trip of its own, repaid only by the
     runs after it."""
+    return _prepares_on(_database())
+
+
+def _prepares_on(database: BaseDatabaseWrapper) -> bool:
     return (
-        connection.vendor == "postgresql"
-        and connection.connection.prepare_threshold is not None
-        and connection.settings_dict.get("CONN_MAX_AGE") != 0
+        database.vendor == "postgresql"
+        and database.connection.prepare_threshold is not None
+        and database.settings_dict.get("CONN_MAX_AGE") != 0
     )
 
 
@@ -95,14 +106,15 @@ def columns_of(model: type[Model], table: str) -> str:
 def model_from_row(model: type[M], row: dict[str, Any]) -> M:
     """An instance of `model` from a row holding all its columns (others are ignored), the
     values converted as a queryset converts them (JSON decoded, for one)."""
-    columns, attnames = _columns(model, connection.vendor)
+    database = _database()
+    columns, attnames = _columns(model, database.vendor)
     values = []
     for column, col, converters in columns:
         value = row[column]
         for convert in converters:
-            value = convert(value, col, connection)
+            value = convert(value, col, database)
         values.append(value)
-    return model.from_db(connection.alias, attnames, values)
+    return model.from_db(database.alias, attnames, values)
 
 
 @functools.cache
@@ -110,9 +122,10 @@ def _columns(model: type[Model], vendor: str) -> tuple[list[tuple[str, Any, list
     """Each concrete field's column, its expression and converters, in the model's field order,
     and their attribute names (looked up once: on every row they cost more than the statement's
     round trip)."""
+    database = _database()
     columns = []
     for field in model._meta.concrete_fields:
         col = field.get_col(model._meta.db_table)
-        converters = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+        converters = [*database.ops.get_db_converters(col), *col.get_db_converters(database)]
         columns.append((field.column, col, converters))
     return columns, [field.attname for field in model._meta.concrete_fields]

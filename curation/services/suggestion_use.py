@@ -113,12 +113,14 @@ def latest_suggestion(
     return Suggestion.objects.select_related("run").defer(*HEAVY_RUN_FIELDS).get(pk=rows[0]["id"])
 
 
-LATEST_SQL = (
-    f"SELECT suggestion.id FROM {Suggestion._meta.db_table} suggestion"
+# The succeeded suggestions of one item or draft (`{column}`: item_id or example_id); its
+# parameters: the item's or draft's id, then JobStatus.SUCCEEDED.
+SUCCEEDED_SUGGESTIONS_SQL = (
+    f"FROM {Suggestion._meta.db_table} suggestion"
     f" JOIN {Suggestion._meta.get_field('run').related_model._meta.db_table} run"  # type: ignore[union-attr]
     " ON run.id = suggestion.run_id WHERE suggestion.{column} = %s AND run.status = %s"
-    " ORDER BY suggestion.run_id DESC LIMIT 1"
 )
+LATEST_SQL = f"SELECT suggestion.id {SUCCEEDED_SUGGESTIONS_SQL} ORDER BY suggestion.run_id DESC LIMIT 1"
 HEAVY_RUN_FIELDS = ("run__target_ids", "run__prompt_card", "run__environment", "run__traceback")
 
 

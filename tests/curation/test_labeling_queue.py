@@ -27,6 +27,7 @@ from curation.models import (
     Membership,
     Project,
     Role,
+    SuggestionUse,
     TaskType,
 )
 from curation.services.flags import flag_resolve
@@ -44,6 +45,7 @@ from curation.services.overlap_sample import in_sample, target_overlap, target_o
 from curation.services.projects import project_update
 from curation.services.versions import included_examples
 from tests.conftest import Team
+from tests.curation.suggestion_support import suggest
 from tests.factories import MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -237,6 +239,50 @@ def test_a_claim_alone_commits_without_waiting_for_the_disk_and_nothing_else_doe
             assert next_assignment(project=team.project, user=user) is not None
         assert "synchronous_commit" not in statements[0]["sql"]
         assert synchronous_commit() == "on"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement answer is PostgreSQL's")
+def test_an_answer_that_leaves_the_item_wanting_more_is_one_statement_and_the_last_completes_it(
+    team: Team,
+) -> None:
+    team.project.labeling_overlap = 2
+    team.project.save()
+    (item,) = queue(team.project, "My card has not come yet")
+    first, second = annotators(team.project, 2)
+    claim = next_assignment(project=team.project, user=first)
+    assert claim is not None
+    with CaptureQueriesContext(connection) as statements:
+        answer = annotation_submit(item=claim.item, user=first, output="card_arrival")
+    assert len(sent(statements)) == 1 and "answered AS" in sent(statements)[0]  # no lookup, no BEGIN
+    stored = LabelingAssignment.objects.get(pk=answer.pk)
+    assert (stored.state, stored.output, stored.expires_at) == (
+        AssignmentState.SUBMITTED,
+        "card_arrival",
+        None,
+    )
+    assert stored.submitted_at is not None and stored.suggestion_id is None and not stored.suggestion_shown
+    assert (answer.state, answer.output, answer.item_id) == (stored.state, stored.output, item.pk)
+    item.refresh_from_db()
+    assert (item.coverage, item.annotation_count, item.status) == (1, 1, ItemStatus.QUEUED)
+    # The last answer takes the transactional path: the item completes with it.
+    item = label(team.project, second, "card_arrival")
+    assert (item.annotation_count, item.status) == (2, ItemStatus.AGREED)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement answer is PostgreSQL's")
+def test_an_answer_to_an_item_with_a_suggestion_records_what_it_did_with_it(team: Team) -> None:
+    team.project.labeling_overlap = 2
+    team.project.save()
+    (item,) = queue(team.project, "My card has not come yet")
+    suggestion = suggest(item, "card_arrival")
+    (user,) = annotators(team.project, 1)
+    claim = next_assignment(project=team.project, user=user)
+    assert claim is not None
+    answer = annotation_submit(item=claim.item, user=user, output="card_arrival")
+    stored = LabelingAssignment.objects.get(pk=answer.pk)
+    assert (stored.suggestion_id, stored.suggestion_use) == (suggestion.pk, SuggestionUse.ACCEPTED)
+    item.refresh_from_db()
+    assert (item.annotation_count, item.status) == (1, ItemStatus.QUEUED)
 
 
 def test_a_skip_returns_the_slot_and_is_not_handed_to_the_same_annotator_again(team: Team) -> None:

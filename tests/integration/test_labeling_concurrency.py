@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from curation.models import LabelingAssignment, LabelingItem, Project, Role
+from curation.models import Flag, LabelingAssignment, LabelingItem, Project, Role
 from curation.services.labeling import annotation_submit, items_enqueue, next_assignment
 from tests.conftest import Team
 from tests.factories import MembershipFactory
@@ -95,3 +96,57 @@ def test_a_submit_locks_its_item_not_the_project(team: Team) -> None:
         release.set()
         other.join(30)
     assert LabelingItem.objects.get(pk=claim.item_id).status == "agreed"
+
+
+def waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+        )
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement answer is PostgreSQL's")
+def test_two_last_answers_at_once_complete_the_item_once_with_both_answers(team: Team) -> None:
+    """Both answers see an item still wanting two in their snapshots; the later one finds the count
+    raised under the row lock, its one statement is undone whole, and the transactional path
+    records it and completes the item."""
+    project = team.project
+    project.labeling_overlap = 2
+    project.save()
+    (item,) = items_enqueue(project=project, user=team.lead, inputs=[{"input": "message"}]).created
+    first, second = (MembershipFactory.create(project=project, role=Role.ANNOTATOR).user for _ in range(2))
+    claims = [next_assignment(project=project, user=user) for user in (first, second)]
+    assert all(claim is not None and claim.item_id == item.pk for claim in claims)
+    locked, errors = threading.Event(), []
+
+    def first_answers_while_holding_the_item() -> None:
+        try:
+            with transaction.atomic():
+                LabelingItem.objects.select_for_update().get(pk=item.pk)
+                locked.set()
+                for _ in range(300):  # until the second answer waits for this row
+                    if waiting_on_a_lock():
+                        break
+                    time.sleep(0.01)
+                else:
+                    raise AssertionError("the second answer never waited for the item's row")
+                annotation_submit(item=claims[0].item, user=first, output="card_arrival")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=first_answers_while_holding_the_item)
+    other.start()
+    assert locked.wait(30)
+    answer = annotation_submit(item=claims[1].item, user=second, output="card_linking")
+    other.join(30)
+    assert not errors, errors
+    item.refresh_from_db()
+    assert (item.annotation_count, item.coverage, item.status) == (2, 2, "disagreed")
+    stored = dict(LabelingAssignment.objects.filter(item=item).values_list("annotator_id", "output"))
+    assert stored == {first.pk: "card_arrival", second.pk: "card_linking"}
+    assert LabelingAssignment.objects.get(pk=answer.pk).state == "submitted"
+    assert Flag.objects.filter(project=project, kind="disagreement").count() == 1
