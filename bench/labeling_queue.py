@@ -17,7 +17,8 @@ default finch_bench_labeling) and drops it at the end; on SQLite a file in a tem
 FINCH_HOME.
 
 Timed: each annotator is a thread with its own database connection (kept, as production's web
-tier keeps them with DATABASE_CONN_MAX_AGE 60; opened before the clock starts), the threads
+tier keeps them with DATABASE_CONN_MAX_AGE 60: opened, and used for one untimed turn, before the
+clock starts, as a kept connection has served requests before), the threads
 spread over --processes forked processes (default: the web tier's worker processes,
 config/gunicorn_conf.py), so that they share a process's GIL as a web worker's threads do. Each calls `curation.services.labeling.next_assignment` then `annotation_submit`
 (an answer from the label set) for --rounds rounds. Least covered first means that with the
@@ -276,7 +277,13 @@ def _annotate(
         taken: list[int] = []
         empty, error = 0, ""
         try:
-            connection.ensure_connection()  # not timed: a web process keeps its connections
+            # Not timed: a web process keeps its connections (DATABASE_CONN_MAX_AGE), and a kept
+            # connection has served requests before; a fresh backend's first statements load its
+            # catalog caches and prepare the statements, tens of milliseconds that production
+            # pays once a connection, not once a hand-out. So one turn first, its item counted.
+            connection.ensure_connection()
+            warm_item = turn(index, people[index])[2]
+            taken.extend([warm_item] if warm_item is not None else [])
             start_line.wait()
             for _ in range(rounds):
                 if round_line is not None:
