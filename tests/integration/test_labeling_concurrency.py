@@ -118,7 +118,9 @@ def test_two_last_answers_at_once_complete_the_item_once_with_both_answers(team:
     (item,) = items_enqueue(project=project, user=team.lead, inputs=[{"input": "message"}]).created
     first, second = (MembershipFactory.create(project=project, role=Role.ANNOTATOR).user for _ in range(2))
     claims = [next_assignment(project=project, user=user) for user in (first, second)]
-    assert all(claim is not None and claim.item_id == item.pk for claim in claims)
+    first_claim, second_claim = claims
+    assert first_claim is not None and second_claim is not None
+    assert first_claim.item_id == second_claim.item_id == item.pk
     locked, errors = threading.Event(), []
 
     def first_answers_while_holding_the_item() -> None:
@@ -132,7 +134,7 @@ def test_two_last_answers_at_once_complete_the_item_once_with_both_answers(team:
                     time.sleep(0.01)
                 else:
                     raise AssertionError("the second answer never waited for the item's row")
-                annotation_submit(item=claims[0].item, user=first, output="card_arrival")
+                annotation_submit(item=first_claim.item, user=first, output="card_arrival")
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -141,7 +143,7 @@ def test_two_last_answers_at_once_complete_the_item_once_with_both_answers(team:
     other = threading.Thread(target=first_answers_while_holding_the_item)
     other.start()
     assert locked.wait(30)
-    answer = annotation_submit(item=claims[1].item, user=second, output="card_linking")
+    answer = annotation_submit(item=second_claim.item, user=second, output="card_linking")
     other.join(30)
     assert not errors, errors
     item.refresh_from_db()
