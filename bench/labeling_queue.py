@@ -52,6 +52,7 @@ coverage and annotation_count match its assignments. Target: next item p95 under
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import re
@@ -242,7 +243,9 @@ def run_annotators(
     ]
     for child in children:
         child.start()
-    start_line.wait()
+    # An annotator that fails before the start breaks the line: its error comes with the results.
+    with contextlib.suppress(threading.BrokenBarrierError):
+        start_line.wait()
     start = time.perf_counter()
     run = Run()
     for _ in people:
@@ -300,6 +303,8 @@ def _annotate(
         except BaseException as exc:  # reported, and the run fails in report()
             error = f"{type(exc).__name__}: {exc}"
         finally:
+            if error:
+                start_line.abort()  # a failed warm-up turn: nobody waits for this one to start
             if round_line is not None and (empty or error):
                 round_line.abort()  # the others would wait for this one forever
             connection.close()
