@@ -18,10 +18,11 @@ FINCH_HOME.
 
 Timed: each annotator is a thread with its own database connection (kept, as production's web
 tier keeps them with DATABASE_CONN_MAX_AGE 60: opened, and used for one untimed turn, before the
-clock starts, as a kept connection has served requests before), the threads
-spread over --processes forked processes (default: the web tier's worker processes,
-config/gunicorn_conf.py), so that they share a process's GIL as a web worker's threads do. Each calls `curation.services.labeling.next_assignment` then `annotation_submit`
-(an answer from the label set) for --rounds rounds. Least covered first means that with the
+clock starts, as a kept connection has served requests before), the threads spread over
+--processes forked processes (default: the web tier's worker processes, config/gunicorn_conf.py),
+so that they share a process's GIL as a web worker's threads do. Each calls
+`curation.services.labeling.next_assignment` then `annotation_submit` (an answer from the label
+set) for --rounds rounds. Least covered first means that with the
 default data every hand-out is an item's first answer; with --covered 1 every hand-out is an
 item's second and last, so every submit completes an item (an example, or a disagreement flag
 for about one in four). "Server time" is the time around the service call in the process, as

@@ -117,8 +117,7 @@ def test_two_last_answers_at_once_complete_the_item_once_with_both_answers(team:
     project.save()
     (item,) = items_enqueue(project=project, user=team.lead, inputs=[{"input": "message"}]).created
     first, second = (MembershipFactory.create(project=project, role=Role.ANNOTATOR).user for _ in range(2))
-    claims = [next_assignment(project=project, user=user) for user in (first, second)]
-    first_claim, second_claim = claims
+    first_claim, second_claim = (next_assignment(project=project, user=user) for user in (first, second))
     assert first_claim is not None and second_claim is not None
     assert first_claim.item_id == second_claim.item_id == item.pk
     locked, errors = threading.Event(), []
