@@ -34,7 +34,8 @@ BLOCK_ROWS = 2048
 BATCH_TOKENS = 1024
 EXACT_MAX_ROWS = 20_000
 RECALL_AT_THRESHOLD = 0.995
-VERIFY_CHUNK = 20_000  # pairs per gather: 2 x 20k x 384 floats at a time
+VERIFY_CHUNK = 20_000  # pairs per task of the LSH search's check
+PAIR_BLOCK = 4096  # pairs per gather in pair_cosines: 2 x 4096 x 384 floats, 12 MB
 # A shared SimHash band is weak evidence: compare each row with more of its bucket than MinHash does.
 LSH_RUN_WINDOW = 16
 NEAREST_BLOCK = 4096  # reference rows per matrix product in nearest_similarity
@@ -208,11 +209,25 @@ def _lsh_pairs(vectors: Vectors, threshold: float, seed: int = 0) -> list[tuple[
 
     def verified(start: int) -> Pairs:
         chunk = candidates[start : start + VERIFY_CHUNK]
-        return chunk[np.einsum("ij,ij->i", vectors[chunk[:, 0]], vectors[chunk[:, 1]]) >= threshold]
+        return chunk[pair_cosines(vectors, chunk) >= threshold]
 
     with phase("verify"), ThreadPoolExecutor(max_workers=threads) as pool:
         found = list(pool.map(verified, range(0, len(candidates), VERIFY_CHUNK)))
     return [pair for chunk in found for pair in map(tuple, chunk.tolist())]
+
+
+def pair_cosines(vectors: Vectors, pairs: Pairs) -> Vectors:
+    """The dot product of the two rows of each pair (their cosine, for unit vectors), a block of
+    pairs at a time: gathering every pair's rows at once makes two arrays as large as the pairs,
+    fresh memory that costs more to fault in than to multiply (0.55 s against 0.02 s for 124,000
+    pairs of 256 floats); a block's arrays are small enough for the allocator to reuse."""
+    cosines = np.empty(len(pairs), dtype=np.float32)
+    for start in range(0, len(pairs), PAIR_BLOCK):
+        block = pairs[start : start + PAIR_BLOCK]
+        cosines[start : start + PAIR_BLOCK] = np.einsum(
+            "ij,ij->i", vectors[block[:, 0]], vectors[block[:, 1]]
+        )
+    return cosines
 
 
 def _signs(vectors: Vectors, planes: Vectors) -> npt.NDArray[np.bool_]:

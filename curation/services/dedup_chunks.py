@@ -181,7 +181,8 @@ def merge_run(job: DedupJob, progress: ProgressFn) -> None:
     else:
         with phase("read"):
             ids, texts = example_texts(job, _covered(job))
-        groups, similarity = _embedding_groups(texts, _threshold(job))
+        groups, similarity, row_links = _embedding_groups(texts, _threshold(job))
+        links = {ids[row]: count for row, count in row_links.items()}
     progress(0.9)
     row_of = {pk: row for row, pk in enumerate(ids)}
     with phase("write"):
@@ -195,9 +196,14 @@ def merge_run(job: DedupJob, progress: ProgressFn) -> None:
         sketches_discard(job)
 
 
-def _embedding_groups(texts: list[str], threshold: float) -> tuple[list[list[int]], Similarity]:
+def _embedding_groups(
+    texts: list[str], threshold: float
+) -> tuple[list[list[int]], Similarity, dict[int, int]]:
+    """Groups of rows, the cosine of two rows, and how many of the model's pairs each row is in
+    (as for MinHash: the text most of its group is like is kept, so a copy of a copy joins it)."""
     pairs, cosine = similar_text_pairs(texts, threshold)
-    return connected(pairs.tolist()), cosine
+    rows, counts = np.unique(pairs, return_counts=True)
+    return connected(pairs.tolist()), cosine, dict(zip(rows.tolist(), counts.tolist(), strict=True))
 
 
 def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similarity, dict[int, int]]:

@@ -11,7 +11,15 @@ import numpy.typing as npt
 from django.conf import settings
 
 from curation.dedup import embeddings, int8, static
-from curation.dedup.embeddings import Pairs, Vectors, all_cores, default_model_path, encode, similar_pairs
+from curation.dedup.embeddings import (
+    Pairs,
+    Vectors,
+    all_cores,
+    default_model_path,
+    encode,
+    pair_cosines,
+    similar_pairs,
+)
 from curation.models import CachedEmbedding, VersionItem
 from curation.phases import phase
 from curation.services.lookups import matching
@@ -120,7 +128,7 @@ def similar_text_pairs(
     if not fast or not len(candidates):
         return candidates, cosine
     with phase("verify"):  # the model's own embeddings of the near pairs' texts: embed
-        fast_cosine = np.einsum("ij,ij->i", vectors[candidates[:, 0]], vectors[candidates[:, 1]])
+        fast_cosine = pair_cosines(vectors, candidates)
         keep = fast_cosine >= threshold + INT8_ABOVE  # clear of the threshold: int8 decides
         near = candidates[~keep]
         keep[~keep], model_cosine = model_decides(texts, near, threshold)

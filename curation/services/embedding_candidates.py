@@ -3,10 +3,10 @@ the texts of candidate pairs, not every text.
 
 1. Every text gets a static embedding (model2vec, distilled from the configured model).
 2. An HNSW index (usearch) gives each text's nearest texts by centered static cosine
-   (curation.dedup.candidates).
-3. The model decides the pairs from the highest static cosine down, a bin at a time, until a
-   bin adds too few of its pairs (candidates.descend): the int8 copy embeds their texts
-   (cached), the model itself decides those near the threshold, as in the int8 path.
+   (curation.dedup.candidates), scored with the Jaccard of their character trigrams.
+3. The model decides the pairs from the highest score down, a bin at a time, until a bin adds
+   too few of its pairs (candidates.descend): the int8 copy embeds their texts (cached), the
+   model itself decides those near the threshold, as in the int8 path.
 """
 
 from __future__ import annotations
@@ -48,12 +48,17 @@ def static_text_pairs(
         if wanted is not None and len(pairs):
             keep = wanted(pairs)
             pairs, cosines = pairs[keep], cosines[keep]
+        scores = search.pair_scores(texts, pairs, cosines)
     judge = PairJudge(texts, threshold)
     with phase("verify"), all_cores():  # the model embeds the texts (phase "embed") and decides
-        cutoff, kept = search.descend(cosines, lambda at: judge.keeps(pairs[at]))
+        cutoff, kept = search.descend(scores, lambda at: judge.keeps(pairs[at]), floor=search.SCORE_FLOOR)
+        # Pairs below the cutoff whose two texts the descent embedded anyway cost no more texts
+        below = np.flatnonzero(~kept & (scores < cutoff))
+        free = below[judge.has_embedded(pairs[below])]
+        kept[free] = judge.keeps(pairs[free])
     logger.info(
         "static candidates: %d neighbour pairs, cutoff %.3f, %d decided over %d texts, %d kept",
-        len(pairs), cutoff, int((cosines >= cutoff).sum()), judge.embedded, int(kept.sum()),
+        len(pairs), cutoff, int((scores >= cutoff).sum()) + len(free), judge.embedded, int(kept.sum()),
     )  # fmt: skip
     return pairs[kept], judge.cosine
 
@@ -72,6 +77,14 @@ class PairJudge:
     @property
     def embedded(self) -> int:
         return len(self._vectors)
+
+    def has_embedded(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
+        """Whether both texts of each pair are embedded already."""
+        return np.fromiter(
+            (a in self._vectors and b in self._vectors for a, b in pairs.tolist()),
+            dtype=np.bool_,
+            count=len(pairs),
+        )
 
     def keeps(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
         """Whether the model keeps each pair."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
@@ -269,6 +270,31 @@ class TestEmbeddingChunks:
         assert encoded == [] and 1 <= len(verified) <= 2
         embedded = [text for call in verified for text in call]
         assert len(embedded) == len(set(embedded))
+
+    def test_the_text_most_of_its_group_is_like_is_kept_so_a_chain_stays_one_cluster(
+        self, team: Team, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Given three texts the model puts in a chain: the middle one at 0.93 to each end, the two
+        # ends at 0.86 to each other (below the threshold)
+        rows = [
+            ExampleFactory.create(project=team.project, input=text) for text in ("first", "middle", "last")
+        ]
+        cosines = {(0, 1): 0.93, (1, 2): 0.93, (0, 2): 0.86}
+
+        def model_pairs(texts: list[str], threshold: float) -> tuple[np.ndarray, Any]:
+            assert texts == ["first", "middle", "last"] and threshold == 0.9
+            return np.array([[0, 1], [1, 2]]), lambda a, b: cosines[min(a, b), max(a, b)]
+
+        monkeypatch.setattr(dedup_chunks, "similar_text_pairs", model_pairs)
+
+        # When an embedding job runs
+        run(team.project, team.lead, "embedding", threshold=0.9)
+
+        # Then the middle text, in both pairs, is kept and both ends join it (kept the oldest,
+        # the last text would be like no kept one and stay apart from the middle one)
+        cluster = DuplicateCluster.objects.get()
+        assert cluster.kept_id == rows[1].pk
+        assert set(cluster.members.values_list("example_id", flat=True)) == {row.pk for row in rows}
 
     @pytest.mark.parametrize(
         ("fields", "expected"),

@@ -1,0 +1,42 @@
+"""Static candidates in a job (curation/services/embedding_candidates.py): what the descent
+leaves below its cutoff is still decided where it costs no more texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from curation.dedup import candidates
+from curation.services import embedding_candidates
+
+TEXTS = [
+    "Where is my new card? It still has not arrived.",
+    "where is my new card, it still has not arrived",
+    "WHERE IS MY NEW CARD?! It still has not arrived!!",
+    "What is the exchange rate for euros today?",
+    "My card was stolen, please block it.",
+]
+
+
+@pytest.mark.django_db
+def test_a_pair_below_the_cutoff_whose_texts_were_embedded_anyway_is_decided(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given candidates whose scores put two variants pairs at the top, an unrelated pair next
+    # (the model keeps nothing there, so the descent stops after it) and the third variant pair
+    # far below, both of its texts among the ones the first step embeds (the model alone)
+    settings.FINCH_EMBEDDING_INT8 = False
+    pairs = np.array([[0, 1], [1, 2], [3, 4], [0, 2]])
+    scores = np.array([0.95, 0.9, 0.8, 0.3], dtype=np.float32)
+    monkeypatch.setattr(candidates, "MIN_STEP", 1)
+    monkeypatch.setattr(candidates, "neighbour_pairs", lambda vectors: (pairs, scores))
+    monkeypatch.setattr(candidates, "pair_scores", lambda texts, found, cosines: cosines)
+
+    # When the pairs at 0.9 are found
+    found, cosine = embedding_candidates.static_text_pairs(TEXTS, 0.9)
+
+    # Then the descent stopped at 0.8, yet the pair at 0.3 was decided by the model and kept
+    assert {tuple(pair) for pair in found.tolist()} == {(0, 1), (1, 2), (0, 2)}
+    assert cosine(0, 2) >= 0.9 and cosine(3, 4) < 0.9
