@@ -80,11 +80,10 @@ class PairJudge:
 
     def has_embedded(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
         """Whether both texts of each pair are embedded already."""
-        return np.fromiter(
-            (a in self._vectors and b in self._vectors for a, b in pairs.tolist()),
-            dtype=np.bool_,
-            count=len(pairs),
-        )
+        embedded = np.zeros(len(self.texts), dtype=np.bool_)
+        embedded[list(self._vectors)] = True
+        both: npt.NDArray[np.bool_] = embedded[pairs[:, 0]] & embedded[pairs[:, 1]]
+        return both
 
     def keeps(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
         """Whether the model keeps each pair."""
