@@ -274,8 +274,14 @@ FINCH_EMBEDDING_INT8 = env_str("FINCH_EMBEDDING_INT8", "true").lower() == "auto"
 )
 # Embedding dedup with static candidates (docs/quality-jobs.md): a model2vec copy of the model,
 # distilled once under FINCH_MODELS_DIR, and an HNSW index (usearch) propose the pairs; the
-# transformer embeds only their texts. Off by default until it meets issue 25's targets.
-FINCH_EMBEDDING_STATIC = env_bool("FINCH_EMBEDDING_STATIC", False)
+# transformer embeds only their texts. `auto` (the default): for thresholds of 0.9 and more,
+# where it holds 0.97 of the model's pairs or more; below that the static copy misses
+# paraphrases and the int8 copy embeds every text. `true`: at every threshold; `false`: never.
+FINCH_EMBEDDING_STATIC: bool | str = (
+    "auto"
+    if env_str("FINCH_EMBEDDING_STATIC", "auto").strip().lower() == "auto"
+    else env_bool("FINCH_EMBEDDING_STATIC", False)
+)
 # Prefork worker processes load the embedding models as they start (config/worker_models.py).
 FINCH_PRELOAD_EMBEDDING_MODELS = env_bool("FINCH_PRELOAD_EMBEDDING_MODELS", False)
 FINCH_MODELS_DIR = Path(env_str("FINCH_MODELS_DIR", str(FINCH_HOME / "models"))).resolve()

@@ -10,6 +10,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 WHITENOISE_USE_FINDERS = True
+# Embedding jobs take the int8 path unless a test asks for static candidates (their tests do,
+# and tests/curation/test_embedding_candidates.py pins the `auto` default's choice).
+FINCH_EMBEDDING_STATIC = False
 # No request limits: suites send thousands of requests; tests/api/test_throttling.py sets its own.
 FINCH_API_THROTTLE_RATES = {"user": "", "anon": "", "login": ""}
 

@@ -13,7 +13,9 @@ search); the model itself decides every candidate.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -50,7 +52,8 @@ def distilled_path(model_path: str, folder: Path) -> Path:
 
     logging.disable(logging.WARNING)  # transformers' notes on the pooling layer it does not load
     try:
-        distill(model_name=str(source), pca_dims=PCA_DIMS).save_pretrained(str(partial))
+        with contextlib.redirect_stderr(io.StringIO()):  # model2vec's progress bar over the vocabulary
+            distill(model_name=str(source), pca_dims=PCA_DIMS).save_pretrained(str(partial))
     finally:
         logging.disable(logging.NOTSET)
     try:

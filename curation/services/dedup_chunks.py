@@ -102,7 +102,7 @@ def chunk_run(job: DedupJob, index: int) -> None:
         if lsh_index.enabled():
             with phase("candidates"):
                 lsh_index.index_add(job, np.asarray(ids, dtype=np.int64), sketches.keys)
-    elif not embedding_candidates.enabled():  # static candidates: the merge embeds only theirs
+    elif not embedding_candidates.enabled(_threshold(job)):  # static candidates: the merge embeds only theirs
         embed_missing(texts, fast=fast_available())  # what the merge needs is then in the cache
     phases_flush(job)  # this chunk's share is on the record before the merge can finish the job
     if _count_done(job, index, len(ids)):

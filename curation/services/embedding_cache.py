@@ -78,7 +78,7 @@ def preload_models() -> None:
         int8.encode(["a text"], path, folder)
         with all_cores():
             int8.encode(["a text"], path, folder)
-    if embedding_candidates.enabled():
+    if embedding_candidates.in_use():
         static.encode(["a text"], path, folder)
 
 
@@ -107,12 +107,13 @@ def similar_text_pairs(
     With the int8 copy of the model: candidates at the threshold less INT8_BELOW; those at the
     threshold plus INT8_ABOVE or more are kept as they are, and the model itself, embedding only
     their texts, decides those in between. Without: the model's own embeddings decide directly.
-    `wanted` drops candidate pairs not worth checking (say, pairs within one split). With
-    FINCH_EMBEDDING_STATIC, candidates come from static embeddings instead (only their texts
-    are embedded: curation.services.embedding_candidates)."""
+    `wanted` drops candidate pairs not worth checking (say, pairs within one split). With static
+    candidates (FINCH_EMBEDDING_STATIC; by default at thresholds of 0.9 and more), candidates
+    come from static embeddings instead (only their texts are embedded:
+    curation.services.embedding_candidates)."""
     from curation.services import embedding_candidates
 
-    if embedding_candidates.enabled():
+    if embedding_candidates.enabled(threshold):
         return embedding_candidates.static_text_pairs(texts, threshold, wanted=wanted)
     fast = fast_available()
     vectors = cached_vectors(texts, fast=fast)

@@ -30,9 +30,24 @@ Cosine = Callable[[int, int], float]
 logger = logging.getLogger(__name__)
 
 
-def enabled() -> bool:
-    """Whether embedding pairs come from static candidates (off by default; needs model2vec and usearch)."""
-    return bool(settings.FINCH_EMBEDDING_STATIC) and static.available()
+# Where FINCH_EMBEDDING_STATIC is `auto`, static candidates serve thresholds from here up: at
+# 0.9 they hold 0.975-0.98 of the model's pairs on the benchmark's corpora; below it the static
+# copy misses paraphrases outright (docs/quality-jobs.md, "Choosing a threshold").
+AUTO_FROM_THRESHOLD = 0.9
+
+
+def enabled(threshold: float) -> bool:
+    """Whether a job at `threshold` takes its embedding pairs from static candidates
+    (FINCH_EMBEDDING_STATIC; needs model2vec and usearch)."""
+    setting = settings.FINCH_EMBEDDING_STATIC
+    wanted = threshold >= AUTO_FROM_THRESHOLD - 1e-9 if setting == "auto" else bool(setting)
+    return wanted and static.available()
+
+
+def in_use() -> bool:
+    """Whether some job may use static candidates here (its static copy is worth making and
+    loading ahead: prepare_models, preloading workers)."""
+    return settings.FINCH_EMBEDDING_STATIC not in (False, "false") and static.available()
 
 
 def static_text_pairs(

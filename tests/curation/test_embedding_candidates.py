@@ -40,3 +40,27 @@ def test_a_pair_below_the_cutoff_whose_texts_were_embedded_anyway_is_decided(
     # Then the descent stopped at 0.8, yet the pair at 0.3 was decided by the model and kept
     assert {tuple(pair) for pair in found.tolist()} == {(0, 1), (1, 2), (0, 2)}
     assert cosine(0, 2) >= 0.9 and cosine(3, 4) < 0.9
+
+
+@pytest.mark.parametrize(
+    ("setting", "threshold", "expected"),
+    [
+        ("auto", 0.95, True),
+        ("auto", 0.9, True),
+        ("auto", 0.85, False),
+        (True, 0.5, True),
+        (False, 0.95, False),
+    ],
+)
+def test_static_candidates_serve_thresholds_of_0_9_and_more_by_default(
+    settings: Any, setting: bool | str, threshold: float, expected: bool
+) -> None:
+    settings.FINCH_EMBEDDING_STATIC = setting
+    assert embedding_candidates.enabled(threshold) is expected
+    assert embedding_candidates.in_use() is (setting is not False)
+
+
+def test_the_default_setting_is_auto() -> None:
+    from config.settings import base
+
+    assert base.FINCH_EMBEDDING_STATIC == "auto"
