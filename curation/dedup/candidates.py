@@ -25,10 +25,9 @@ last step's yield bounds what lies below: on two corpora of 20,000 messages at 0
 stopped at 0.575 and the clusters held 0.975-0.980 of the model's pairs. STOP_SHARE is 0.0075,
 not 0.01, for a step of margin (about 300 texts at 20,000): the int8 copy's noise moves a
 stop by a step, and with 0.01 a variant of the score stopped one corpus a step early, at 0.956
-of the pairs. Every decision is the model's own, measured, not
-estimated from a sample: a sample of ten pairs cannot see a keep rate of one in a thousand in a
-bin of ten thousand pairs, and the sampled estimate this replaced set cutoffs anywhere from
-0.62 to 0.80 on the same texts.
+of the pairs. Every decision is the model's own, measured, not estimated from a sample: a
+sample of ten pairs cannot see a keep rate of one in a thousand in a bin of ten thousand pairs,
+and the sampled estimate this replaced set cutoffs anywhere from 0.62 to 0.80 on the same texts.
 
 Memory at 1M texts: the index keeps each vector in float16 (512 bytes at 256 dimensions) and
 about 2 x CONNECTIVITY neighbour ids on its base layer (4 bytes each, 96 bytes); the float32

@@ -47,7 +47,7 @@ def enabled(threshold: float) -> bool:
 def in_use() -> bool:
     """Whether some job may use static candidates here (its static copy is worth making and
     loading ahead: prepare_models, preloading workers)."""
-    return settings.FINCH_EMBEDDING_STATIC not in (False, "false") and static.available()
+    return bool(settings.FINCH_EMBEDDING_STATIC) and static.available()  # `auto` or true
 
 
 def static_text_pairs(
