@@ -32,8 +32,8 @@ and the sampled estimate this replaced set cutoffs anywhere from 0.62 to 0.80 on
 Memory at 1M texts: the index keeps each vector in float16 (512 bytes at 256 dimensions) and
 about 2 x CONNECTIVITY neighbour ids on its base layer (4 bytes each, 96 bytes); the float32
 vectors and their centered copy 2,048 bytes; a search batch 12 bytes a neighbour (20 MB for
-SEARCH_BATCH rows); the trigram sets of the texts in pairs 8 bytes a character (800 bytes at
-100 characters): about 3.5 KB a text, 3.5 GB at 1M.
+SEARCH_BATCH rows): about 2.7 KB a text, 2.7 GB at 1M; the trigram sets of a block of pairs'
+texts 160-800 MB more (TRIGRAM_CHARS).
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ START = 0.85
 STOP_SHARE = 0.0075
 MIN_STEP = 200
 TRIGRAM_WEIGHT = 0.5
+# Of each text, the characters compared by trigrams (where near-copies differ shows early), and
+# the pairs whose texts are shingled at once: at most 2 x SCORE_BLOCK x TRIGRAM_CHARS x 8 bytes
+# (800 MB) whatever the texts' lengths, 160 MB for texts of 100 characters.
+TRIGRAM_CHARS = 500
+SCORE_BLOCK = 100_000
 SCORE_FLOOR = (1 - TRIGRAM_WEIGHT) * FLOOR  # a candidate at FLOOR with no trigram in common
 # HNSW graph: on the benchmark's texts these find every pair above 0.7 that an exhaustive search
 # finds, in 1.2 s at 20,000 texts on 2 cores (16 and 64: the same pairs in 1.8 s).
@@ -116,15 +121,20 @@ def _batch_pairs(index: object, vectors: Floats, start: int, count: int, floor: 
 
 def pair_scores(texts: list[str], pairs: Pairs, cosines: Floats) -> Floats:
     """The descent's order: each pair's centered static cosine and the Jaccard of its two texts'
-    character trigrams (case and runs of spaces aside), weighed by TRIGRAM_WEIGHT. Only the
-    texts in pairs are shingled."""
-    if not len(pairs):
-        return np.zeros(0, dtype=np.float32)
-    rows, local = np.unique(pairs, return_inverse=True)
-    local = local.reshape(pairs.shape)
-    trigrams = ShingleSets([" ".join(texts[row].casefold().split()) for row in rows.tolist()], ngram=3)
-    jaccard = trigrams.jaccard(local[:, 0], local[:, 1])
+    character trigrams (case and runs of spaces aside, the first TRIGRAM_CHARS characters),
+    weighed by TRIGRAM_WEIGHT. The texts of SCORE_BLOCK pairs at a time are shingled."""
+    jaccard = np.zeros(len(pairs), dtype=np.float64)
+    for start in range(0, len(pairs), SCORE_BLOCK):
+        block = pairs[start : start + SCORE_BLOCK]
+        rows, local = np.unique(block, return_inverse=True)
+        local = local.reshape(block.shape)
+        trigrams = ShingleSets([_folded(texts[row]) for row in rows.tolist()], ngram=3)
+        jaccard[start : start + SCORE_BLOCK] = trigrams.jaccard(local[:, 0], local[:, 1])
     return ((1 - TRIGRAM_WEIGHT) * cosines + TRIGRAM_WEIGHT * jaccard).astype(np.float32)
+
+
+def _folded(text: str) -> str:
+    return " ".join(text[: 2 * TRIGRAM_CHARS].casefold().split())[:TRIGRAM_CHARS]
 
 
 Judge = Callable[[npt.NDArray[np.intp]], npt.NDArray[np.bool_]]

@@ -123,6 +123,20 @@ def test_pair_scores_weigh_the_static_cosine_with_the_texts_character_trigrams()
     assert candidates.pair_scores(texts, np.zeros((0, 2), dtype=np.int64), cosines[:0]).shape == (0,)
 
 
+def test_pair_scores_compare_the_beginnings_of_long_texts_a_block_of_pairs_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given long texts alike in their first TRIGRAM_CHARS characters, and blocks of one pair
+    monkeypatch.setattr(candidates, "SCORE_BLOCK", 1)
+    start = "Where is my card? " * (candidates.TRIGRAM_CHARS // 18 + 1)
+    texts = [start + "It never came.", start + "Please cancel the order", "How do I top up?"]
+    pairs = np.array([[0, 1], [0, 2]])
+
+    # When scored, then the two long texts share every trigram that is compared
+    scores = candidates.pair_scores(texts, pairs, np.array([0.2, 0.2], dtype=np.float32))
+    assert scores[0] == pytest.approx(0.5 * 0.2 + 0.5 * 1.0) and scores[1] < 0.2
+
+
 def _messages() -> list[str]:
     """The shipped banking77 and restaurant8k samples, and a planted variant of every fifth."""
     with (SAMPLE / "banking77_sample.csv").open(newline="", encoding="utf-8") as handle:
