@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 from django.conf import settings
 
-from curation.dedup import embeddings, int8, static
+from curation.dedup import embeddings, int8
 from curation.dedup.embeddings import (
     Pairs,
     Vectors,
@@ -79,7 +79,7 @@ def preload_models() -> None:
         with all_cores():
             int8.encode(["a text"], path, folder)
     if embedding_candidates.in_use():
-        static.encode(["a text"], path, folder)
+        embedding_candidates.preload()
 
 
 def model_loaded() -> bool:

@@ -50,6 +50,13 @@ def in_use() -> bool:
     return bool(settings.FINCH_EMBEDDING_STATIC) and static.available()  # `auto` or true
 
 
+def preload() -> None:
+    """Load what a job with static candidates first uses: the static copy, and the trigrams'
+    compiled code (numba's cache, about 0.4 s to load into a process)."""
+    static.encode(["a text"], cache.model_path(), settings.FINCH_MODELS_DIR)
+    search.pair_scores(["a text", "a text"], np.array([[0, 1]]), np.zeros(1, dtype=np.float32))
+
+
 def static_text_pairs(
     texts: list[str], threshold: float, *, wanted: cache.PairFilter | None = None
 ) -> tuple[Pairs, Cosine]:
