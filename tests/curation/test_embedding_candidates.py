@@ -1,5 +1,6 @@
 """Static candidates in a job (curation/services/embedding_candidates.py): what the descent
-leaves below its cutoff is still decided where it costs no more texts."""
+leaves below its cutoff is still decided where it costs no more texts, and which thresholds
+take them by default."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ TEXTS = [
 def test_a_pair_below_the_cutoff_whose_texts_were_embedded_anyway_is_decided(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given candidates whose scores put two variants pairs at the top, an unrelated pair next
+    # Given candidates whose scores put two variant pairs at the top, an unrelated pair next
     # (the model keeps nothing there, so the descent stops after it) and the third variant pair
     # far below, both of its texts among the ones the first step embeds (the model alone)
     settings.FINCH_EMBEDDING_INT8 = False
