@@ -209,16 +209,22 @@ def verified_groups(
         pairs = candidate_pairs(sketches.keys) if candidates is None else candidates
     with phase("verify"):
         verified, _, similarity = _verify(sketches, pairs, texts_of, shingling, threshold, words)
-        rows, counts = np.unique(verified, return_counts=True)
-        return Verified(
-            groups(verified.tolist()), similarity, dict(zip(rows.tolist(), counts.tolist(), strict=True))
-        )
+        return grouped(verified, similarity)
 
 
 class Verified(NamedTuple):
     groups: list[list[int]]
     similarity: Similarity
     links: dict[int, int]  # row -> how many verified pairs it is in
+
+
+def grouped(pairs: Ints, similarity: Similarity) -> Verified:
+    """The groups that verified pairs of rows connect, their similarity, and each row's number
+    of pairs (the example most of its group is like is kept)."""
+    rows, counts = np.unique(pairs, return_counts=True)
+    return Verified(
+        groups(pairs.tolist()), similarity, dict(zip(rows.tolist(), counts.tolist(), strict=True))
+    )
 
 
 @dataclass(frozen=True)

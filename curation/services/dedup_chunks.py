@@ -29,19 +29,19 @@ from curation.dedup import short_texts
 from curation.dedup.minhash import (
     Shingling,
     Sketches,
+    Verified,
     WordChannel,
     bands_for,
     bucket_pairs,
+    grouped,
     sketch,
     verified_groups,
 )
-from curation.dedup.unionfind import groups as connected
 from curation.models import DedupFields, DedupJob, DedupMethod, Example, Shingle
 from curation.phases import phase
 from curation.services import embedding_candidates, lsh_index
 from curation.services.dedup import (
     DEFAULT_THRESHOLDS,
-    Similarity,
     apply_groups,
     example_texts,
     job_examples,
@@ -175,38 +175,26 @@ def _count_done(job: DedupJob, index: int, checked: int) -> bool:
 def merge_run(job: DedupJob, progress: ProgressFn) -> None:
     """Find the groups from every chunk's work, apply them, and clean up."""
     progress(CHUNKS_SHARE)
-    links: dict[int, int] = {}
     if job.method == DedupMethod.MINHASH:
-        ids, groups, similarity, links = _minhash_groups(job)
+        ids, found = _minhash_groups(job)
     else:
         with phase("read"):
             ids, texts = example_texts(job, _covered(job))
-        groups, similarity, row_links = _embedding_groups(texts, _threshold(job))
-        links = {ids[row]: count for row, count in row_links.items()}
+        found = grouped(*similar_text_pairs(texts, _threshold(job)))
     progress(0.9)
     row_of = {pk: row for row, pk in enumerate(ids)}
     with phase("write"):
         apply_groups(
             job,
-            [[ids[row] for row in group] for group in groups],
-            lambda a, b: similarity(row_of[a], row_of[b]),
+            [[ids[row] for row in group] for group in found.groups],
+            lambda a, b: found.similarity(row_of[a], row_of[b]),
             len(ids),
-            links,
+            {ids[row]: count for row, count in found.links.items()},
         )
         sketches_discard(job)
 
 
-def _embedding_groups(
-    texts: list[str], threshold: float
-) -> tuple[list[list[int]], Similarity, dict[int, int]]:
-    """Groups of rows, the cosine of two rows, and how many of the model's pairs each row is in
-    (as for MinHash: the text most of its group is like is kept, so a copy of a copy joins it)."""
-    pairs, cosine = similar_text_pairs(texts, threshold)
-    rows, counts = np.unique(pairs, return_counts=True)
-    return connected(pairs.tolist()), cosine, dict(zip(rows.tolist(), counts.tolist(), strict=True))
-
-
-def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similarity, dict[int, int]]:
+def _minhash_groups(job: DedupJob) -> tuple[list[int], Verified]:
     with phase("read"):
         ids, sketches, word_keys = _load_all_sketches(job)
     shingling = Shingling.choose(job.shingle, job.ngram)
@@ -227,8 +215,7 @@ def _minhash_groups(job: DedupJob) -> tuple[list[int], list[list[int]], Similari
             buckets = lsh_index.shared_buckets(job, sketches.keys.shape[1])
             rows = ([row_of[pk] for pk in bucket if pk in row_of] for bucket in buckets)
             candidates = bucket_pairs(sorted(bucket) for bucket in rows)
-    found = verified_groups(sketches, texts_of, shingling, _threshold(job), candidates, words)
-    return ids, found.groups, found.similarity, {ids[row]: count for row, count in found.links.items()}
+    return ids, verified_groups(sketches, texts_of, shingling, _threshold(job), candidates, words)
 
 
 def _word_channel(job: DedupJob, ids: list[int], word_keys: WordKeys) -> WordChannel:
