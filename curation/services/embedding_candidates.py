@@ -39,9 +39,9 @@ AUTO_FROM_THRESHOLD = 0.9
 def enabled(threshold: float) -> bool:
     """Whether a job at `threshold` takes its embedding pairs from static candidates
     (FINCH_EMBEDDING_STATIC; needs model2vec and usearch)."""
-    setting = settings.FINCH_EMBEDDING_STATIC
-    wanted = threshold >= AUTO_FROM_THRESHOLD - 1e-9 if setting == "auto" else bool(setting)
-    return wanted and static.available()
+    if settings.FINCH_EMBEDDING_STATIC == "auto" and threshold < AUTO_FROM_THRESHOLD - 1e-9:
+        return False
+    return in_use()
 
 
 def in_use() -> bool:
