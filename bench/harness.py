@@ -104,7 +104,7 @@ class Service:
             job = self.upload(f"/api/projects/{project}/imports/", path, format="jsonl", status=status)
         finished = self.wait_for_job(f"/api/imports/{job['id']}/")
         assert finished["status"] == "succeeded", finished
-        self.settle(project)
+        self.settle(project, timeout_s=max(600, len(texts) / 1000))  # about 0.3 ms a row
 
     def settle(self, project: int, timeout_s: float = 600) -> None:
         """Wait until the project's imported rows are in the text search's indexes (a task does

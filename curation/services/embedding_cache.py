@@ -159,8 +159,8 @@ def model_decides(
 
     if not len(rows):
         return np.zeros(0, dtype=np.bool_), cosine
-    left, right = np.searchsorted(rows, pairs[:, 0]), np.searchsorted(rows, pairs[:, 1])
-    return np.einsum("ij,ij->i", precise[left], precise[right]) >= threshold, cosine
+    local = np.searchsorted(rows, pairs)  # each pair's two rows, as rows of `precise`
+    return pair_cosines(precise, local) >= threshold, cosine
 
 
 def model_cosines(pairs: list[tuple[str, str]]) -> list[float]:

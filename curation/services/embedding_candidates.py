@@ -20,7 +20,7 @@ from django.conf import settings
 
 from curation.dedup import candidates as search
 from curation.dedup import static
-from curation.dedup.embeddings import Pairs, Vectors, all_cores
+from curation.dedup.embeddings import Pairs, Vectors, all_cores, pair_cosines
 from curation.phases import phase
 from curation.services import embedding_cache as cache
 
@@ -93,19 +93,16 @@ class PairJudge:
     def __init__(self, texts: list[str], threshold: float) -> None:
         self.texts, self.threshold = texts, threshold
         self.fast = cache.fast_available()
-        self._vectors: dict[int, Vectors] = {}  # by the int8 copy where fast, else the model
-        self._precise: dict[int, Vectors] = {}  # by the model itself, near the threshold
+        self._vectors = RowVectors(len(texts))  # by the int8 copy where fast, else the model
+        self._precise = RowVectors(len(texts))  # by the model itself, near the threshold
 
     @property
     def embedded(self) -> int:
-        return len(self._vectors)
+        return self._vectors.count
 
     def has_embedded(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
         """Whether both texts of each pair are embedded already."""
-        embedded = np.zeros(len(self.texts), dtype=np.bool_)
-        embedded[list(self._vectors)] = True
-        both: npt.NDArray[np.bool_] = embedded[pairs[:, 0]] & embedded[pairs[:, 1]]
-        return both
+        return np.asarray(self._vectors.holds(pairs).all(axis=1), dtype=np.bool_)
 
     def keeps(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
         """Whether the model keeps each pair."""
@@ -120,17 +117,46 @@ class PairJudge:
     def cosine(self, a: int, b: int) -> float:
         """The model's cosine where it embedded both rows, else the int8 copy's (KeyError for
         a row never embedded)."""
-        if a in self._precise and b in self._precise:
-            return float(self._precise[a] @ self._precise[b])
-        return float(self._vectors[a] @ self._vectors[b])
+        pair = np.array([[a, b]])
+        store = self._precise if self._precise.holds(pair).all() else self._vectors
+        if not store.holds(pair).all():
+            raise KeyError((a, b))
+        return float(store.cosines(pair)[0])
 
-    def _cosines(self, store: dict[int, Vectors], pairs: Pairs, *, fast: bool) -> npt.NDArray[np.float32]:
+    def _cosines(self, store: RowVectors, pairs: Pairs, *, fast: bool) -> npt.NDArray[np.float32]:
+        rows = np.unique(pairs)
+        missing = rows[~store.holds(rows)]
+        if len(missing):
+            store.add(missing, cache.cached_vectors([self.texts[row] for row in missing.tolist()], fast=fast))
+        return store.cosines(pairs)
+
+
+class RowVectors:
+    """Embeddings of some of a job's rows in one matrix (grown by half again when full), so
+    that a step's pairs are compared in blocks: they can number hundreds of thousands (the pairs
+    below the cutoff, at 100,000 texts), too many to gather at once."""
+
+    def __init__(self, rows: int) -> None:
+        self._slot = np.full(rows, -1, dtype=np.int64)  # each row's row in the matrix, -1: none
+        self._matrix: Vectors = np.zeros((0, 0), dtype=np.float32)
+        self.count = 0
+
+    def holds(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        held: npt.NDArray[np.bool_] = self._slot[rows] >= 0
+        return held
+
+    def add(self, rows: npt.NDArray[np.int64], vectors: Vectors) -> None:
+        end = self.count + len(rows)
+        if end > len(self._matrix):
+            grown = np.zeros((max(end, len(self._matrix) * 3 // 2), vectors.shape[1]), dtype=np.float32)
+            if self.count:
+                grown[: self.count] = self._matrix[: self.count]
+            self._matrix = grown
+        self._matrix[self.count : end] = vectors
+        self._slot[rows] = np.arange(self.count, end)
+        self.count = end
+
+    def cosines(self, pairs: Pairs) -> npt.NDArray[np.float32]:
         if not len(pairs):
             return np.zeros(0, dtype=np.float32)
-        missing = [row for row in np.unique(pairs).tolist() if row not in store]
-        if missing:
-            vectors = cache.cached_vectors([self.texts[row] for row in missing], fast=fast)
-            store.update(zip(missing, vectors, strict=True))
-        left = np.stack([store[row] for row in pairs[:, 0].tolist()])
-        right = np.stack([store[row] for row in pairs[:, 1].tolist()])
-        return np.einsum("ij,ij->i", left, right)
+        return pair_cosines(self._matrix, self._slot[pairs])

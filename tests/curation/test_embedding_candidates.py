@@ -65,3 +65,33 @@ def test_the_default_setting_is_auto() -> None:
     from config.settings import base
 
     assert base.FINCH_EMBEDDING_STATIC == "auto"
+
+
+def test_row_vectors_hold_rows_added_over_several_steps_and_compare_pairs_in_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a store grown over three steps, and blocks far smaller than the pairs compared
+    from curation.dedup import embeddings
+
+    monkeypatch.setattr(embeddings, "PAIR_BLOCK", 3)
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((10, 4)).astype(np.float32)
+    store = embedding_candidates.RowVectors(10)
+    for rows in ([7, 2], [0, 9, 4, 5], [1, 3, 6]):
+        store.add(np.array(rows), vectors[rows])
+
+    # Then it holds exactly the rows added, and each pair's dot product is its rows' own
+    assert store.count == 9 and store.holds(np.arange(10)).tolist() == [True] * 8 + [False, True]
+    pairs = np.array([[a, b] for a in range(10) for b in range(10) if a != 8 and b != 8])
+    expected = np.einsum("ij,ij->i", vectors[pairs[:, 0]], vectors[pairs[:, 1]])
+    np.testing.assert_allclose(store.cosines(pairs), expected, rtol=1e-6)
+
+
+@pytest.mark.django_db
+def test_the_judge_names_a_pair_it_never_embedded(settings: Any) -> None:
+    settings.FINCH_EMBEDDING_INT8 = False
+    judge = embedding_candidates.PairJudge(TEXTS, 0.9)
+    judge.keeps(np.array([[0, 1]]))
+    assert judge.embedded == 2 and judge.has_embedded(np.array([[0, 1], [0, 2]])).tolist() == [True, False]
+    with pytest.raises(KeyError):
+        judge.cosine(0, 2)
