@@ -118,10 +118,10 @@ class PairJudge:
         """The model's cosine where it embedded both rows, else the int8 copy's (KeyError for
         a row never embedded)."""
         pair = np.array([[a, b]])
-        store = self._precise if self._precise.holds(pair).all() else self._vectors
-        if not store.holds(pair).all():
-            raise KeyError((a, b))
-        return float(store.cosines(pair)[0])
+        for store in (self._precise, self._vectors):
+            if store.holds(pair).all():
+                return float(store.cosines(pair)[0])
+        raise KeyError((a, b))
 
     def _cosines(self, store: RowVectors, pairs: Pairs, *, fast: bool) -> npt.NDArray[np.float32]:
         rows = np.unique(pairs)
