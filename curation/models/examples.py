@@ -30,7 +30,13 @@ def decode_input(task_type: str, stored: str) -> Any:
 
 class Example(models.Model):
     # The composite indexes below lead with project; a separate FK index would only slow writes.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="examples", db_index=False)
+    # No database constraint either: its check is a trigger run per inserted row, a fifth of a
+    # bulk import's merge, for a project the import already holds. Finch deletes no project (the
+    # admin is read-only), Django cascades a delete made in a shell, and the import's merge
+    # confirms the project once per batch (curation/services/import_staging.py).
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="examples", db_index=False, db_constraint=False
+    )
     # Text for every task type; for chat, the messages as canonical JSON (see decode_input).
     input = models.TextField()
     output = models.TextField(blank=True)

@@ -17,7 +17,8 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
-from curation.models import Example, ItemStatus, LabelingItem
+from curation.errors import ApplicationError
+from curation.models import Example, ItemStatus, LabelingItem, Project
 from curation.services.import_rows import StagedRow
 
 STAGING_COLUMNS = "line, input, output, metadata, external_id, content_hash"
@@ -98,6 +99,7 @@ class Staging:
         metadata = "metadata::jsonb" if self.is_postgres else "metadata"
         now, values = timezone.now(), self.values
         with transaction.atomic(), connection.cursor() as cursor:
+            self._hold_project(cursor)
             cursor.execute(
                 f"INSERT INTO {Example._meta.db_table} ({MERGED_COLUMNS})"
                 f" SELECT %s, input, output, {metadata}, external_id, content_hash,"
@@ -119,6 +121,16 @@ class Staging:
             created = int(cursor.rowcount)
         self._drop(table)
         return created
+
+    def _hold_project(self, cursor: Any) -> None:
+        """What the examples' missing project constraint would check for every row, once a batch:
+        the project still exists, and (PostgreSQL) cannot be deleted until the batch commits."""
+        lock = " FOR KEY SHARE" if self.is_postgres else ""
+        cursor.execute(
+            f"SELECT 1 FROM {Project._meta.db_table} WHERE id = %s{lock}", [self.values["project_id"]]
+        )
+        if cursor.fetchone() is None:
+            raise ApplicationError("The project was deleted during the import; no more rows were written.")
 
     def _merge_queued(self, table: str) -> int:
         """Queue the batch's new inputs. A staged row has an empty output, so its content hash

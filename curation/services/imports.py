@@ -76,7 +76,10 @@ def import_job_create(
         output_field=output_field.strip(),
         initial_status=status,
     )
-    job.file.save(stored_name(job.filename), File(upload), save=False)
+    # An upload Django spooled to disk keeps its temporary_file_path, so storage moves it into
+    # place; wrapped in a plain File it would be copied (a second write of the whole file).
+    content = upload if isinstance(upload, File) else File(upload)
+    job.file.save(stored_name(job.filename), content, save=False)
     job.size = job.file.size
     try:
         _job_save(job, queue=queue)

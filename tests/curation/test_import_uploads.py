@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -71,6 +71,26 @@ def test_given_an_import_when_its_job_finishes_then_its_upload_is_deleted_and_it
     assert report.status_code == 200
     if status == "succeeded":
         assert "not one of the project's labels" in report.content.decode()
+
+
+def test_given_an_upload_spooled_to_disk_when_its_job_is_created_then_the_file_is_moved_not_copied(
+    team: Team, settings: Settings
+) -> None:
+    settings.FILE_UPLOAD_TEMP_DIR = str(Path(settings.MEDIA_ROOT).parent)  # beside media, as configured
+    upload = TemporaryUploadedFile("rows.jsonl", "application/jsonl", len(GOOD_AND_BAD), None)
+    upload.write(GOOD_AND_BAD)
+    upload.flush()
+    spooled = Path(upload.temporary_file_path())
+
+    job = import_job_create(
+        project=team.project, user=team.annotator, upload=upload, filename="rows.jsonl", queue=False
+    )
+    moved = not spooled.exists()  # renamed into storage: a copy leaves it until it is closed
+    upload.close()  # as Django closes a request's uploads
+
+    assert moved
+    assert Path(job.file.path).read_bytes() == GOOD_AND_BAD
+    assert job.size == len(GOOD_AND_BAD)
 
 
 def test_given_the_import_command_when_it_finishes_then_the_stored_copy_is_deleted(

@@ -1001,6 +1001,32 @@ def test_given_a_job_when_import_run_runs_it_twice_then_the_second_run_does_noth
     assert (job.created, job.finished_at, team.project.examples.count()) == (1, finished_at, 1)
 
 
+def test_given_a_project_gone_before_a_batch_merges_when_importing_then_the_job_fails_and_writes_nothing(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Examples carry no database constraint on their project (a trigger per row); the merge
+    confirms the project once a batch instead."""
+    from curation.services import imports
+
+    missing = Project.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1
+    merge_values = imports._merge_values
+    monkeypatch.setattr(imports, "_merge_values", lambda job: {**merge_values(job), "project_id": missing})
+
+    job = run_import(team.project, team.lead, jsonl({"input": "Where is my card?", "output": "card_arrival"}))
+
+    assert job.status == "failed"
+    assert job.error == "The project was deleted during the import; no more rows were written."
+    assert not Example.objects.filter(project_id=missing).exists()
+
+
+def test_given_a_project_deleted_in_a_shell_then_its_examples_go_with_it(team: Team) -> None:
+    ExampleFactory.create_batch(2, project=team.project)
+
+    Project.objects.filter(pk=team.project.pk).delete()
+
+    assert not Example.objects.exists()
+
+
 def test_given_an_unknown_format_when_creating_a_job_then_it_is_refused(team: Team) -> None:
     from curation.errors import InvalidInput
 
