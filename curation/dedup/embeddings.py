@@ -216,17 +216,18 @@ def _lsh_pairs(vectors: Vectors, threshold: float, seed: int = 0) -> list[tuple[
     return [pair for chunk in found for pair in map(tuple, chunk.tolist())]
 
 
-def pair_cosines(vectors: Vectors, pairs: Pairs) -> Vectors:
+def pair_cosines(vectors: npt.NDArray[np.floating[Any]], pairs: Pairs) -> Vectors:
     """The dot product of the two rows of each pair (their cosine, for unit vectors), a block of
     pairs at a time: gathering every pair's rows at once makes two arrays as large as the pairs,
     fresh memory that costs more to fault in than to multiply (0.55 s against 0.02 s for 124,000
-    pairs of 256 floats); a block's arrays are small enough for the allocator to reuse."""
+    pairs of 256 floats); a block's arrays are small enough for the allocator to reuse. Vectors
+    stored in float16 are multiplied in float32 (numpy would sum float16 products in float16)."""
     cosines = np.empty(len(pairs), dtype=np.float32)
     for start in range(0, len(pairs), PAIR_BLOCK):
         block = pairs[start : start + PAIR_BLOCK]
-        cosines[start : start + PAIR_BLOCK] = np.einsum(
-            "ij,ij->i", vectors[block[:, 0]], vectors[block[:, 1]]
-        )
+        first = vectors[block[:, 0]].astype(np.float32, copy=False)
+        second = vectors[block[:, 1]].astype(np.float32, copy=False)
+        cosines[start : start + PAIR_BLOCK] = np.einsum("ij,ij->i", first, second)
     return cosines
 
 
