@@ -152,6 +152,8 @@ class RowVectors:
         return held
 
     def add(self, rows: npt.NDArray[np.int64], vectors: Vectors) -> None:
+        if not len(rows):
+            return
         end = self.count + len(rows)
         if not self._matrix.size:
             self._matrix = np.zeros((len(self._slot), vectors.shape[1]), dtype=self._matrix.dtype)
