@@ -27,12 +27,13 @@ semhash: connected by its duplicate_of links). Precision: a marked text counts a
 cosine by the plain model to the text it is marked a duplicate of reaches the threshold.
 Targets (issue 25): 10x the plain anchor, 0.95 of its pairs found, precision 0.98.
 
-At scale (`--rows 1000000 --anchor-sample 10000 --repeats 1 --no-rerun`), where the plain anchor would take
-hours, the anchors run on a random sample of the texts and their docs/s stand for theirs on all
-(plain's exact search grows with the square of the texts, so its ratio is a lower bound). Found
-is then measured on a sample of the planted (original, near-copy) pairs the plain model puts at
-the threshold, precision on a sample of the marks. `--no-rerun` skips the re-run after 1% new
-examples (at a million texts the cold job alone takes half an hour on two cores).
+At scale (`--rows 1000000 --anchor-sample 10000 --repeats 1 --no-rerun`), where the plain
+anchor would take hours, the anchors run on a random sample of the texts and their docs/s stand
+for theirs on all (plain's exact search grows with the square of the texts, so its ratio is a
+lower bound). Found is then measured on a sample of the planted (original, near-copy) pairs the
+plain model puts at the threshold, precision on a sample of the marks. `--no-rerun` skips the
+re-run after 1% new examples (at a million texts the cold job alone takes half an hour on two
+cores).
 """
 
 from __future__ import annotations
