@@ -89,20 +89,73 @@ def test_the_descent_ends_at_the_floor() -> None:
     assert cutoff == pytest.approx(candidates.FLOOR) and found.all()
 
 
-def test_neighbour_pairs_are_each_rows_nearest_once_with_their_centered_cosines() -> None:
+def _planted_pairs() -> np.ndarray:
+    """500 unit vectors: row r and row r + 250 close, all sharing a common component."""
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((500, 32)).astype(np.float32)
     vectors[250:] = vectors[:250] + 0.1 * rng.standard_normal((250, 32)).astype(np.float32)
     vectors += 3.0  # a component every row shares, which centering takes away
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
 
-    pairs, cosines = candidates.neighbour_pairs(vectors, floor=0.9, neighbours=4)
+
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "hnsw"])
+def test_neighbour_pairs_are_each_rows_nearest_once_with_their_centered_cosines(exact: bool) -> None:
+    vectors = _planted_pairs()
+
+    pairs, cosines = candidates.neighbour_pairs(vectors, floor=0.9, neighbours=4, exact=exact)
 
     assert {(a, b) for a, b in pairs.tolist()} >= {(row, row + 250) for row in range(250)}
     assert (pairs[:, 0] < pairs[:, 1]).all() and len(np.unique(pairs, axis=0)) == len(pairs)
     centered = candidates.centered(vectors)  # the search compares the vectors less their mean
     assert np.allclose(cosines, np.einsum("ij,ij->i", centered[pairs[:, 0]], centered[pairs[:, 1]]))
-    assert (cosines >= 0.9 - 1e-3).all()
+    assert (cosines >= 0.9).all()
+
+
+def test_the_exact_search_finds_each_rows_nearest_rows_as_float32_ranks_them() -> None:
+    # Given rows with several near rows each (groups of five around a centre)
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((60, 32)).astype(np.float32)
+    vectors = np.repeat(centres, 5, axis=0) + 0.3 * rng.standard_normal((300, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    # When each row's 3 nearest are searched exactly (in bfloat16)
+    pairs, _ = candidates.neighbour_pairs(vectors, floor=0.0, neighbours=3, exact=True)
+
+    # Then they are the 3 nearest by float32 cosine, but for near ties (bfloat16 rounds ranks
+    # within 0.02): each row's 3 nearest clear of its 4th are found, and nothing found is further
+    # from both rows than their 3rd nearest
+    centered = candidates.centered(vectors)
+    similar = centered @ centered.T
+    np.fill_diagonal(similar, -np.inf)
+    ranked = -np.sort(-similar, axis=1)
+    found = {(a, b) for a, b in pairs.tolist()}
+    for row in range(300):
+        for near in np.flatnonzero(similar[row] > ranked[row, 3] + 0.02).tolist():
+            assert (min(row, near), max(row, near)) in found
+    third = ranked[:, 2]
+    assert all(similar[a, b] >= min(third[a], third[b]) - 0.02 for a, b in found)
+
+
+@pytest.mark.parametrize(
+    ("rows", "native", "exact"),
+    [(500, True, True), (500, False, False), (candidates.EXACT_ROWS + 1, True, False)],
+)
+def test_the_exact_search_serves_jobs_up_to_exact_rows_where_bfloat16_is_native(
+    monkeypatch: pytest.MonkeyPatch, rows: int, native: bool, exact: bool
+) -> None:
+    searched: list[str] = []
+    monkeypatch.setattr(candidates, "native_bfloat16", lambda: native)
+    monkeypatch.setattr(
+        candidates, "_exact_pairs", lambda *args: searched.append("exact") or np.zeros((0, 2), np.int64)
+    )
+    monkeypatch.setattr(
+        candidates, "_index_pairs", lambda *args: searched.append("index") or np.zeros((0, 2), np.int64)
+    )
+
+    candidates.neighbour_pairs(np.eye(rows, 8, dtype=np.float32))
+
+    assert searched == ["exact" if exact else "index"]
 
 
 def test_pair_scores_weigh_the_static_cosine_with_the_texts_character_trigrams() -> None:
@@ -160,13 +213,14 @@ def embedded() -> tuple[list[str], np.ndarray, np.ndarray]:
 # Below 0.9 the static copy misses paraphrases outright (the model puts "I want a restaurant with
 # a rating superior to 1." and "I am looking for a restaurant that has a rating better than ..."
 # at 0.88, the static copy at 0.64): no margin is promised there (docs/quality-jobs.md).
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "hnsw"])
 @pytest.mark.parametrize(("threshold", "margin"), [(0.9, 0.05), (0.95, 0.03)])
 def test_candidates_never_lose_a_pair_the_model_keeps_above_the_margin(
-    embedded: tuple[list[str], np.ndarray, np.ndarray], threshold: float, margin: float
+    embedded: tuple[list[str], np.ndarray, np.ndarray], threshold: float, margin: float, exact: bool
 ) -> None:
-    # Given real messages, their model embeddings and their static ones
+    # Given real messages, their model embeddings and their static ones (nearest found either way)
     texts, model, vectors = embedded
-    pairs, cosines = candidates.neighbour_pairs(vectors)
+    pairs, cosines = candidates.neighbour_pairs(vectors, exact=exact)
     scores = candidates.pair_scores(texts, pairs, cosines)
     model_cosines = np.einsum("ij,ij->i", model[pairs[:, 0]], model[pairs[:, 1]])
 
