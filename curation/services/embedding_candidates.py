@@ -2,8 +2,9 @@
 the texts of candidate pairs, not every text.
 
 1. Every text gets a static embedding (model2vec, distilled from the configured model).
-2. An exact search (small jobs, native bfloat16) or an HNSW index (usearch) gives each text's nearest texts by centered static cosine
-   (curation.dedup.candidates), scored with the Jaccard of their character trigrams.
+2. An exact search (up to 50,000 texts where bfloat16 is native) or an HNSW index (usearch)
+   gives each text's nearest texts by centered static cosine (curation.dedup.candidates),
+   scored with the Jaccard of their character trigrams.
 3. The model decides the pairs from the highest score down, a bin at a time, until a bin adds
    too few of its pairs (candidates.descend): the int8 copy embeds their texts (cached), the
    model itself decides those near the threshold, as in the int8 path.
