@@ -123,7 +123,16 @@ def encode(texts: list[str], model_path: str, *, fp32: bool = False) -> Vectors:
                 vectors = np.zeros((len(texts), batch.shape[1]), dtype=np.float32)
             vectors[rows] = batch
     assert vectors is not None
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return unit_rows(vectors)
+
+
+def unit_rows(matrix: Vectors) -> Vectors:
+    """`matrix` with its rows scaled to unit length, in place (a zero row stays zero). A norm
+    over the whole matrix (np.linalg.norm) and a division into a new one would each make a
+    temporary as large as the matrix: a GB apiece for a million static vectors."""
+    lengths = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
+    matrix /= np.maximum(lengths, 1e-12)[:, None]
+    return matrix
 
 
 def nearest_similarity(queries: Vectors, reference: Vectors) -> npt.NDArray[np.float32]:

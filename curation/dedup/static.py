@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from curation.dedup.embeddings import unit_rows
+
 PCA_DIMS = 256
 
 
@@ -75,4 +77,4 @@ def encode(texts: list[str], model_path: str, folder: Path) -> npt.NDArray[np.fl
     if not texts:
         return np.zeros((0, PCA_DIMS), dtype=np.float32)
     vectors = np.asarray(_model(model_path, str(folder)).encode(texts, show_progress_bar=False), np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return unit_rows(vectors)

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from curation.dedup.embeddings import RECALL_AT_THRESHOLD, lsh_shape, similar_groups
+from curation.dedup.embeddings import RECALL_AT_THRESHOLD, lsh_shape, similar_groups, unit_rows
 from curation.dedup.minhash import candidate_pairs
 from curation.dedup.unionfind import groups
 
@@ -150,3 +150,16 @@ class TestCandidatePairs:
     def test_no_shared_key_no_pair(self) -> None:
         keys = np.arange(30, dtype=np.uint32).reshape(10, 3)
         assert candidate_pairs(keys, window=2).shape == (0, 2)
+
+
+def test_unit_rows_scales_each_row_to_unit_length_in_place_and_leaves_a_zero_row_zero() -> None:
+    rng = np.random.default_rng(3)
+    matrix = rng.standard_normal((1000, 64)).astype(np.float32) * 5
+    matrix[10] = 0
+    expected = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+    result = unit_rows(matrix)
+
+    assert result is matrix and result.dtype == np.float32
+    assert np.allclose(result, expected, atol=1e-6)
+    assert not result[10].any()
