@@ -37,8 +37,8 @@ candidates are the same on every run.
 
 Memory at 1M texts: the index keeps each vector in float16 (512 bytes at 256 dimensions) and
 about 2 x CONNECTIVITY neighbour ids on its base layer (4 bytes each, 96 bytes); the float32
-vectors and their centered copy 2,048 bytes; a search batch 12 bytes a neighbour (20 MB for
-SEARCH_BATCH rows): about 2.7 KB a text, 2.7 GB at 1M; the trigram sets of a block of pairs'
+vectors, centered in place, 1,024 bytes; a search batch 12 bytes a neighbour (20 MB for
+SEARCH_BATCH rows): about 1.7 KB a text, 1.7 GB at 1M; the trigram sets of a block of pairs'
 texts 160-800 MB more (TRIGRAM_CHARS).
 """
 
@@ -84,24 +84,35 @@ Pairs = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
 
 
-def centered(vectors: Floats) -> Floats:
-    """The vectors less their mean, at unit length (a zero vector stays zero). In a small job
-    one group of duplicates can make most of the mean, and subtracting it would pull the group
-    apart: the mean is shrunk by n / (n + CENTERING_PRIOR) (4% of it at 8 texts, 99% at 20,000)."""
+def centered(vectors: Floats, *, overwrite: bool = False) -> Floats:
+    """The vectors less their mean, at unit length (a zero vector stays zero); `overwrite`: in
+    `vectors` itself, for a caller that needs them no more (a GB less at a million texts). In a
+    small job one group of duplicates can make most of the mean, and subtracting it would pull
+    the group apart: the mean is shrunk by n / (n + CENTERING_PRIOR) (4% of it at 8 texts, 99%
+    at 20,000)."""
     shrink = len(vectors) / (len(vectors) + CENTERING_PRIOR)
-    mean = vectors.mean(axis=0, keepdims=True, dtype=np.float64)
-    return unit_rows(vectors - (shrink * mean).astype(np.float32))  # one copy: 1 GB at 1M texts
+    shift = (shrink * vectors.mean(axis=0, keepdims=True, dtype=np.float64)).astype(np.float32)
+    if overwrite:
+        vectors -= shift
+        return unit_rows(vectors)
+    return unit_rows(vectors - shift)
 
 
 def neighbour_pairs(
-    vectors: Floats, floor: float = FLOOR, neighbours: int = NEIGHBOURS, *, exact: bool | None = None
+    vectors: Floats,
+    floor: float = FLOOR,
+    neighbours: int = NEIGHBOURS,
+    *,
+    exact: bool | None = None,
+    overwrite: bool = False,
 ) -> tuple[Pairs, Floats]:
     """Row pairs (each once, lower row first) of each row's nearest rows by centered cosine
     down to `floor`, and their centered cosines (float32). `exact`: an exact search rather than
-    the HNSW index (None: where it is faster, see EXACT_ROWS)."""
+    the HNSW index (None: where it is faster, see EXACT_ROWS); `overwrite`: center `vectors` in
+    place (see centered)."""
     if len(vectors) < 2:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
-    vectors = centered(vectors)
+    vectors = centered(vectors, overwrite=overwrite)
     if exact is None:
         exact = len(vectors) <= EXACT_ROWS and native_bfloat16()
     count = min(neighbours + 1, len(vectors))  # each row finds itself too

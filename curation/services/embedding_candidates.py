@@ -67,7 +67,7 @@ def static_text_pairs(
     with phase("sketch"):  # the static embeddings
         vectors = static.encode(texts, cache.model_path(), settings.FINCH_MODELS_DIR)
     with phase("candidates"):
-        pairs, cosines = search.neighbour_pairs(vectors)
+        pairs, cosines = search.neighbour_pairs(vectors, overwrite=True)
         del vectors
         if wanted is not None and len(pairs):
             keep = wanted(pairs)

@@ -32,7 +32,7 @@ def test_a_pair_below_the_cutoff_whose_texts_were_embedded_anyway_is_decided(
     pairs = np.array([[0, 1], [1, 2], [3, 4], [0, 2]])
     scores = np.array([0.95, 0.9, 0.8, 0.3], dtype=np.float32)
     monkeypatch.setattr(candidates, "MIN_STEP", 1)
-    monkeypatch.setattr(candidates, "neighbour_pairs", lambda vectors: (pairs, scores))
+    monkeypatch.setattr(candidates, "neighbour_pairs", lambda vectors, **_: (pairs, scores))
     monkeypatch.setattr(candidates, "pair_scores", lambda texts, found, cosines: cosines)
 
     # When the pairs at 0.9 are found

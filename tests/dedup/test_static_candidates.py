@@ -112,6 +112,16 @@ def test_neighbour_pairs_are_each_rows_nearest_once_with_their_centered_cosines(
     assert (cosines >= 0.9).all()
 
 
+def test_centering_in_place_gives_the_same_vectors_in_the_callers_array() -> None:
+    vectors = _planted_pairs()
+    expected = candidates.centered(vectors)
+
+    result = candidates.centered(vectors, overwrite=True)
+
+    assert result is vectors and np.allclose(result, expected, atol=1e-6)
+    assert np.allclose(np.linalg.norm(result, axis=1), 1, atol=1e-5)
+
+
 def test_the_exact_search_finds_each_rows_nearest_rows_as_float32_ranks_them() -> None:
     # Given rows with several near rows each (groups of five around a centre)
     rng = np.random.default_rng(1)
