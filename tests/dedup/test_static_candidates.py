@@ -155,13 +155,17 @@ def test_the_exact_search_serves_jobs_up_to_exact_rows_where_bfloat16_is_native(
     monkeypatch: pytest.MonkeyPatch, rows: int, native: bool, exact: bool
 ) -> None:
     searched: list[str] = []
+
+    def search(name: str) -> Any:
+        def record(*args: Any) -> np.ndarray:
+            searched.append(name)
+            return np.zeros((0, 2), np.int64)
+
+        return record
+
     monkeypatch.setattr(candidates, "native_bfloat16", lambda: native)
-    monkeypatch.setattr(
-        candidates, "_exact_pairs", lambda *args: searched.append("exact") or np.zeros((0, 2), np.int64)
-    )
-    monkeypatch.setattr(
-        candidates, "_index_pairs", lambda *args: searched.append("index") or np.zeros((0, 2), np.int64)
-    )
+    monkeypatch.setattr(candidates, "_exact_pairs", search("exact"))
+    monkeypatch.setattr(candidates, "_index_pairs", search("index"))
 
     candidates.neighbour_pairs(np.eye(rows, 8, dtype=np.float32))
 
