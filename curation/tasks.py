@@ -7,6 +7,7 @@ from curation.search import search_backlog_index, search_backlog_sweep
 from curation.services.contradictions import contradictions_run
 from curation.services.dedup import dedup_start
 from curation.services.dedup_chunks import chunk_run, merge_run, sketches_discard
+from curation.services.embedding_shares import help_embed
 from curation.services.export_jobs import export_run, exports_expire
 from curation.services.import_uploads import expired_uploads_delete, upload_release
 from curation.services.imports import import_run
@@ -48,6 +49,12 @@ def dedup_merge(job_id: int) -> None:
     """Find and apply the groups of dedup job `job_id` once its chunks are done."""
     job_step(DedupJob, job_id, merge_run, finishes=True)
     _discard_if_failed(job_id)
+
+
+@shared_task(name="curation.embed_shares", acks_late=True)
+def embed_shares(job_id: int) -> None:
+    """Embed shares of dedup job `job_id`'s merge until none is left."""
+    help_embed(job_id)
 
 
 def _discard_if_failed(job_id: int) -> None:

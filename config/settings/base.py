@@ -221,6 +221,7 @@ CELERY_TASK_ROUTES = {
     "curation.dedup_examples": {"queue": "quality"},
     "curation.dedup_chunk": {"queue": "quality"},
     "curation.dedup_merge": {"queue": "quality"},
+    "curation.embed_shares": {"queue": "quality"},
     "curation.find_contradictions": {"queue": "quality"},
 }
 # Beat: fail jobs, freezes, training and eval runs whose worker went silent (see
@@ -307,6 +308,9 @@ FINCH_SEARCH_TIMEOUT_MS = env_int("FINCH_SEARCH_TIMEOUT_MS", 5_000)
 FINCH_LEAKAGE_EMBED_LIMIT = env_int("FINCH_LEAKAGE_EMBED_LIMIT", 20_000)
 # Dedup jobs split their per-example work into Celery tasks of this many examples each.
 FINCH_DEDUP_CHUNK_ROWS = env_int("FINCH_DEDUP_CHUNK_ROWS", 100_000)
+# An embedding merge with static candidates shares the texts it must embed with free workers in
+# shares of this many (when it has at least two shares' worth; curation.services.embedding_shares).
+FINCH_EMBEDDING_SHARE_TEXTS = env_int("FINCH_EMBEDDING_SHARE_TEXTS", 1_000)
 # A Redis URL: MinHash jobs keep their LSH index there (datasketch's Redis storage), shared by
 # the chunk tasks on every host; empty: the merge builds it in memory.
 FINCH_LSH_REDIS_URL = env_str("FINCH_LSH_REDIS_URL", "")

@@ -10,6 +10,7 @@ from curation.models.dedup import (
     DedupJob,
     DedupMethod,
     DuplicateCluster,
+    EmbeddingShare,
     Shingle,
 )
 from curation.models.examples import Example, ExampleRevision, ExampleStatus, Review, ReviewDecision
@@ -52,6 +53,7 @@ __all__ = [
     "DedupJob",
     "DedupMethod",
     "DuplicateCluster",
+    "EmbeddingShare",
     "Example",
     "ExampleRevision",
     "ExampleStatus",

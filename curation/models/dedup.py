@@ -131,3 +131,21 @@ class CachedEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model}:{self.text_hash[:12]}"
+
+
+class EmbeddingShare(models.Model):
+    """Texts a dedup job's merge wants embedded into the cache, which any worker may take
+    (curation.services.embedding_shares): `claimed_at` set by whoever took them, `done` once
+    their embeddings are stored. The merge deletes its shares when it has read them back."""
+
+    job = models.ForeignKey(DedupJob, on_delete=models.CASCADE, related_name="embedding_shares")
+    fast = models.BooleanField(help_text="Embedded by the model's int8 copy rather than the model itself.")
+    texts = models.JSONField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"embedding share {self.pk} of job {self.job_id}"

@@ -39,7 +39,7 @@ from curation.dedup.minhash import (
 )
 from curation.models import DedupFields, DedupJob, DedupMethod, Example, Shingle
 from curation.phases import phase
-from curation.services import embedding_candidates, lsh_index
+from curation.services import embedding_candidates, embedding_shares, lsh_index
 from curation.services.dedup import (
     DEFAULT_THRESHOLDS,
     apply_groups,
@@ -180,7 +180,7 @@ def merge_run(job: DedupJob, progress: ProgressFn) -> None:
     else:
         with phase("read"):
             ids, texts = example_texts(job, _covered(job))
-        found = grouped(*similar_text_pairs(texts, _threshold(job)))
+        found = grouped(*similar_text_pairs(texts, _threshold(job), embedder=embedding_shares.sharing(job)))
     progress(0.9)
     row_of = {pk: row for row, pk in enumerate(ids)}
     with phase("write"):
@@ -310,7 +310,9 @@ def _load_chunk(job: DedupJob, index: int) -> NpzFile:
 
 
 def sketches_discard(job: DedupJob) -> None:
-    """Delete the job's sketch files and their folder (after the merge, or when the job failed)."""
+    """Delete the job's sketch files and their folder, and any embedding shares a failed merge
+    left (after the merge, or when the job failed)."""
+    job.embedding_shares.all().delete()
     for index in range(len(job.chunk_bounds)):
         default_storage.delete(_sketch_name(job, index))
     default_storage.delete(_sketch_folder(job))  # FileSystemStorage removes an empty folder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -98,8 +99,16 @@ INT8_ABOVE = 0.015
 PairFilter = Callable[[Pairs], npt.NDArray[np.bool_]]
 
 
+class Embedder(Protocol):
+    """Embeds texts (by text_key) and stores them in the cache, returning their embeddings by
+    key: embed_stored here, or shared with other workers in a dedup merge
+    (curation.services.embedding_shares)."""
+
+    def __call__(self, missing: dict[str, str], *, fast: bool = False) -> dict[str, Vectors]: ...
+
+
 def similar_text_pairs(
-    texts: list[str], threshold: float, *, wanted: PairFilter | None = None
+    texts: list[str], threshold: float, *, wanted: PairFilter | None = None, embedder: Embedder | None = None
 ) -> tuple[Pairs, Callable[[int, int], float]]:
     """Row pairs of texts whose embeddings' cosine reaches the threshold, and the cosine of any
     two rows that appear in a pair.
@@ -110,13 +119,14 @@ def similar_text_pairs(
     `wanted` drops candidate pairs not worth checking (say, pairs within one split). With static
     candidates (FINCH_EMBEDDING_STATIC; by default at thresholds of 0.9 and more), candidates
     come from static embeddings instead (only their texts are embedded:
-    curation.services.embedding_candidates)."""
+    curation.services.embedding_candidates). `embedder`: how texts missing from the cache are
+    embedded (embed_stored)."""
     from curation.services import embedding_candidates
 
     if embedding_candidates.enabled(threshold):
-        return embedding_candidates.static_text_pairs(texts, threshold, wanted=wanted)
+        return embedding_candidates.static_text_pairs(texts, threshold, wanted=wanted, embedder=embedder)
     fast = fast_available()
-    vectors = cached_vectors(texts, fast=fast)
+    vectors = cached_vectors(texts, fast=fast, embedder=embedder)
     with all_cores():
         found = similar_pairs(vectors, threshold - (INT8_BELOW if fast else 0.0))
     candidates = np.array(found, dtype=np.int64).reshape(-1, 2)
@@ -132,7 +142,7 @@ def similar_text_pairs(
         fast_cosine = pair_cosines(vectors, candidates)
         keep = fast_cosine >= threshold + INT8_ABOVE  # clear of the threshold: int8 decides
         near = candidates[~keep]
-        keep[~keep], model_cosine = model_decides(texts, near, threshold)
+        keep[~keep], model_cosine = model_decides(texts, near, threshold, embedder)
 
     def best_cosine(a: int, b: int) -> float:
         """The model's cosine where it embedded both texts, else the int8 copy's."""
@@ -143,13 +153,13 @@ def similar_text_pairs(
 
 
 def model_decides(
-    texts: list[str], pairs: Pairs, threshold: float
+    texts: list[str], pairs: Pairs, threshold: float, embedder: Embedder | None = None
 ) -> tuple[npt.NDArray[np.bool_], Callable[[int, int], float | None]]:
     """Whether each pair's cosine by the model itself reaches the threshold (only the pairs'
     texts embedded, on every core), and that cosine for any two of those rows (else None)."""
     rows = np.unique(pairs)
     with all_cores():
-        precise = cached_vectors([texts[row] for row in rows.tolist()])
+        precise = cached_vectors([texts[row] for row in rows.tolist()], embedder=embedder)
     place = {row: index for index, row in enumerate(rows.tolist())}
 
     def cosine(a: int, b: int) -> float | None:
@@ -176,15 +186,16 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def cached_vectors(texts: list[str], *, fast: bool = False) -> Vectors:
+def cached_vectors(texts: list[str], *, fast: bool = False, embedder: Embedder | None = None) -> Vectors:
     """Unit-length embeddings of the texts, computing and storing only the missing ones; `fast`:
-    by the int8 copy of the model (for candidates only)."""
+    by the int8 copy of the model (for candidates only); `embedder`: how the missing ones are
+    made and stored (embed_stored)."""
     name = _model_name(model_path(), fast)
     with phase("read"):
         keys = [text_key(text) for text in texts]
         known = _known(name, sorted(set(keys)))
     missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in known}
-    known.update(_embed(name, missing, fast))
+    known.update((embedder or embed_stored)(missing, fast=fast))
     if not keys:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([known[key] for key in keys])
@@ -209,6 +220,11 @@ def uncached_count(texts: list[str], *, limit: int | None = None) -> int:
 def embed_missing(texts: list[str], *, fast: bool = False) -> int:
     """Embed and store the texts not cached yet, without reading the cached vectors back (what
     a dedup chunk does: the merge reads them all once); returns how many were embedded."""
+    return len(embed_stored(uncached(texts, fast=fast), fast=fast))
+
+
+def uncached(texts: list[str], *, fast: bool = False) -> dict[str, str]:
+    """The distinct texts the cache lacks, by text_key."""
     name = _model_name(model_path(), fast)
     with phase("read"):  # which texts the cache has already
         wanted = {text_key(text): text for text in texts}
@@ -216,12 +232,14 @@ def embed_missing(texts: list[str], *, fast: bool = False) -> int:
         present: set[str] = set()
         for rows in matching(cached, "text_hash", sorted(wanted), sql_type="text"):
             present.update(rows.values_list("text_hash", flat=True))
-    return len(_embed(name, {key: text for key, text in wanted.items() if key not in present}, fast))
+    return {key: text for key, text in wanted.items() if key not in present}
 
 
-def _embed(name: str, missing: dict[str, str], fast: bool = False) -> dict[str, Vectors]:
+def embed_stored(missing: dict[str, str], *, fast: bool = False) -> dict[str, Vectors]:
+    """Embed the texts (by text_key) and store their embeddings in the cache."""
     if not missing:
         return {}
+    name = _model_name(model_path(), fast)
     keys = sorted(missing)
     texts = [missing[key] for key in keys]
     with phase("embed"):  # the model, and the cache rows of what it made

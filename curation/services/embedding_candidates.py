@@ -60,10 +60,15 @@ def preload() -> None:
 
 
 def static_text_pairs(
-    texts: list[str], threshold: float, *, wanted: cache.PairFilter | None = None
+    texts: list[str],
+    threshold: float,
+    *,
+    wanted: cache.PairFilter | None = None,
+    embedder: cache.Embedder | None = None,
 ) -> tuple[Pairs, Cosine]:
     """Row pairs whose cosine by the model reaches the threshold, found among static candidates;
-    and the cosine of any two rows the model embedded (KeyError for others)."""
+    and the cosine of any two rows the model embedded (KeyError for others). `embedder`: how
+    texts missing from the cache are embedded (embedding_cache.embed_stored)."""
     with phase("sketch"):  # the static embeddings
         vectors = static.encode(texts, cache.model_path(), settings.FINCH_MODELS_DIR)
     with phase("candidates"):
@@ -73,7 +78,7 @@ def static_text_pairs(
             keep = wanted(pairs)
             pairs, cosines = pairs[keep], cosines[keep]
         scores = search.pair_scores(texts, pairs, cosines)
-    judge = PairJudge(texts, threshold)
+    judge = PairJudge(texts, threshold, embedder)
     with phase("verify"), all_cores():  # the model embeds the texts (phase "embed") and decides
         cutoff, kept = search.descend(scores, lambda at: judge.keeps(pairs[at]), floor=search.SCORE_FLOOR)
         # Pairs below the cutoff whose two texts the descent embedded anyway cost no more texts
@@ -92,8 +97,8 @@ class PairJudge:
     with the int8 copy, pairs clear of the threshold are decided by it and the model itself
     decides those near it (see embedding_cache.INT8_BELOW); else the model alone."""
 
-    def __init__(self, texts: list[str], threshold: float) -> None:
-        self.texts, self.threshold = texts, threshold
+    def __init__(self, texts: list[str], threshold: float, embedder: cache.Embedder | None = None) -> None:
+        self.texts, self.threshold, self._embedder = texts, threshold, embedder
         self.fast = cache.fast_available()
         # The int8 copy's vectors in float16: half the memory (750,000 of them at a million
         # texts) for an error a hundredth of the int8 copy's own; the model's stay float32.
@@ -132,7 +137,8 @@ class PairJudge:
         rows = np.unique(pairs)
         missing = rows[~store.holds(rows)]
         if len(missing):
-            store.add(missing, cache.cached_vectors([self.texts[row] for row in missing.tolist()], fast=fast))
+            texts = [self.texts[row] for row in missing.tolist()]
+            store.add(missing, cache.cached_vectors(texts, fast=fast, embedder=self._embedder))
         return store.cosines(pairs)
 
 

@@ -281,7 +281,7 @@ class TestEmbeddingChunks:
         ]
         cosines = {(0, 1): 0.93, (1, 2): 0.93, (0, 2): 0.86}
 
-        def model_pairs(texts: list[str], threshold: float) -> tuple[np.ndarray, Any]:
+        def model_pairs(texts: list[str], threshold: float, **_: Any) -> tuple[np.ndarray, Any]:
             assert texts == ["first", "middle", "last"] and threshold == 0.9
             return np.array([[0, 1], [1, 2]]), lambda a, b: cosines[min(a, b), max(a, b)]
 

@@ -27,6 +27,7 @@ from curation.models import (
     DedupJob,
     DedupMethod,
     DuplicateCluster,
+    EmbeddingShare,
     Example,
     ExampleStatus,
     JobStatus,
@@ -345,3 +346,52 @@ def test_worker_runs_embedding_job_in_chunks_from_redis(
     _assert_planted_found(project, ids, {frozenset({0, 2, 4})})
     for member in ClusterMember.objects.filter(cluster__project=project).exclude(example_id=ids[0]):
         assert 0.9 <= member.similarity <= 1.0 + 1e-5
+
+
+def test_two_workers_share_a_static_candidates_merge_through_redis(
+    start_worker: StartWorker, redis_url: str, tmp_path: Path
+):
+    # Given a question with four wordings among other questions, and two workers whose merge
+    # shares the texts it embeds with free workers, a text a share
+    from django.conf import settings
+
+    texts = [
+        "Where is my new card? It still has not arrived.",
+        "How do I change the PIN of my card?",
+        "where is my new card it still has not arrived",
+        "What is the exchange rate for euros today?",
+        "WHERE IS MY NEW CARD?! It still has not arrived!!",
+        "My card was stolen, please block it.",
+        "Where is my new card? It still has really not arrived.",
+        "Can I pay with my phone in shops?",
+        "Where is my new card? It still has not arived.",
+    ]
+    project: Project = ProjectFactory.create()
+    ids = _create_examples(project, texts)
+    env = {
+        "DJANGO_SETTINGS_MODULE": WORKER_SETTINGS,
+        "FINCH_EMBEDDING_STATIC": "true",
+        "FINCH_EMBEDDING_INT8": "false",
+        "FINCH_EMBEDDING_SHARE_TEXTS": "1",
+        "FINCH_MODELS_DIR": str(settings.FINCH_MODELS_DIR),  # the static copy this checkout made
+    }
+    workers = [
+        start_worker(finch_home=tmp_path / "finch-home", broker_url=redis_url, extra_env=env) for _ in "ab"
+    ]
+
+    # When an embedding job runs
+    job = _queue_job(project, redis_url, DedupMethod.EMBEDDING, 0.9)
+    _wait_until_finished(job, workers[0])
+
+    # Then the wordings are one cluster; the merge queued helpers through the broker, which the
+    # workers ran, and no share is left
+    _assert_planted_found(project, ids, {frozenset({0, 2, 4, 6, 8})})
+    logs = "".join(worker.output() for worker in workers)
+    assert (
+        _tasks_received(workers[0], "curation.dedup_merge")
+        + _tasks_received(workers[1], "curation.dedup_merge")
+        == 1
+    )
+    assert re.search(r"Task curation\.embed_shares\[[0-9a-f-]+\] received", logs), logs
+    assert re.search(r"dedup job \d+: \d+ shares embedded, \d+ of them here", logs), logs
+    assert not EmbeddingShare.objects.filter(job=job).exists()
