@@ -7,7 +7,8 @@ the texts of candidate pairs, not every text.
    scored with the Jaccard of their character trigrams.
 3. The model decides the pairs from the highest score down, a bin at a time, until a bin adds
    too few of its pairs (candidates.descend): the int8 copy embeds their texts (cached), the
-   model itself decides those near the threshold, as in the int8 path.
+   model itself decides those near the threshold, as in the int8 path. In a dedup job's merge a
+   step's texts are embedded by every free worker (`embedder`: embedding_shares.sharing).
 """
 
 from __future__ import annotations
