@@ -19,22 +19,10 @@ from curation.models import DedupJob, DuplicateCluster, EmbeddingShare, JobStatu
 from curation.services import embedding_cache, embedding_shares
 from curation.tasks import dedup_examples
 from tests.conftest import Team
+from tests.curation.test_dedup_chunks import QUESTION, UNRELATED, VARIANTS
 from tests.factories import ExampleFactory
 
-QUESTION = "Where is my new card? It still has not arrived."
-VARIANTS = [
-    "where is my new card it still has not arrived",
-    "WHERE IS MY NEW CARD?! It still has not arrived!!",
-    "Where is my new card? It still has really not arrived.",
-    "Where is my new card? It still has not arived.",
-]
-UNRELATED = [
-    "How do I change the PIN of my card?",
-    "What is the exchange rate for euros today?",
-    "My card was stolen, please block it.",
-    "Can I pay with my phone in shops?",
-]
-TEXTS = [QUESTION, *VARIANTS, *UNRELATED]
+TEXTS = [QUESTION, *VARIANTS, *UNRELATED, "Can I pay with my phone in shops?"]
 
 
 @pytest.fixture(autouse=True)
