@@ -17,7 +17,7 @@ from curation.dedup.embeddings import (
     Vectors,
     all_cores,
     default_model_path,
-    encode,
+    native_bfloat16,
     pair_cosines,
     similar_pairs,
 )
@@ -68,13 +68,30 @@ def fast_available() -> bool:
     return bool(settings.FINCH_EMBEDDING_INT8) and int8.available(model_path())
 
 
+def encode(texts: list[str], path: str) -> Vectors:
+    """The model's own embeddings: by its fp32 ONNX export where the CPU has no native bfloat16
+    (the same vectors, twice torch's speed in a merge's small batches), else by the model in
+    torch (bfloat16 where native)."""
+    if model_by_export(path):
+        return int8.encode(texts, path, settings.FINCH_MODELS_DIR, exact=True)
+    return embeddings.encode(texts, path)
+
+
+def model_by_export(path: str) -> bool:
+    """Whether the model's own embeddings come from its fp32 ONNX export here (see `encode`)."""
+    return not native_bfloat16() and int8.exact_available(path)
+
+
 def preload_models() -> None:
-    """Load the models an embedding job uses here: the model, its int8 copy (a session on the
-    worker's threads and one on every core, as a merge uses), the static copy where on."""
+    """Load the models an embedding job uses here: the model (in torch, or its fp32 export: see
+    `encode`), its int8 copy (a session on the worker's threads and one on every core, as a
+    merge uses), the static copy where on."""
     from curation.services import embedding_candidates
 
     path, folder = model_path(), settings.FINCH_MODELS_DIR
     encode(["a text"], path)
+    with all_cores():
+        encode(["a text"], path)
     if fast_available():
         int8.encode(["a text"], path, folder)
         with all_cores():
@@ -86,7 +103,9 @@ def preload_models() -> None:
 def model_loaded() -> bool:
     """Whether this process already holds the embedding model that a similarity search uses
     (its first use in a process loads it: seconds, which the page says while it waits)."""
-    return int8.session_loaded() if fast_available() else embeddings.model_loaded()
+    if fast_available() or model_by_export(model_path()):
+        return int8.session_loaded()
+    return embeddings.model_loaded()
 
 
 # The int8 copy's cosine of a pair runs lower than the model's (its rounding errors differ

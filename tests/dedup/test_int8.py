@@ -16,6 +16,7 @@ from django.core.management import call_command
 
 from curation.dedup import embeddings, int8, static
 from curation.dedup.embeddings import all_cores, default_model_path, encode, worker_threads
+from curation.services import embedding_cache
 
 TEXTS = [
     "Where is my new card? It still has not arrived.",
@@ -44,22 +45,77 @@ def test_int8_embeddings_stay_close_to_the_models_own(int8_vectors: np.ndarray) 
     assert np.argmax(int8_vectors @ reference.T, axis=1).tolist() == list(range(len(TEXTS)))
 
 
-def test_prepare_models_makes_the_copy_once_and_reports_where(
-    int8_vectors: np.ndarray, settings: Any
+def test_prepare_models_makes_the_copies_once_and_reports_where(
+    int8_vectors: np.ndarray, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the copy exists (the fixture made it), and int8 candidates on (the default, made explicit)
+    # Given the copies exist (the fixture made them), int8 candidates on (the default, made
+    # explicit), on a CPU without native bfloat16 (where the fp32 export embeds for the model)
     settings.FINCH_EMBEDDING_INT8 = True
-    made = int8.quantized_path(default_model_path(), settings.FINCH_MODELS_DIR)
-    stamp = made.stat().st_mtime_ns
+    monkeypatch.setattr(embedding_cache, "native_bfloat16", lambda: False)
+    made = [
+        int8.quantized_path(default_model_path(), settings.FINCH_MODELS_DIR),
+        int8.exported_path(default_model_path(), settings.FINCH_MODELS_DIR),
+    ]
+    stamps = [path.stat().st_mtime_ns for path in made]
 
     # When the command runs
     output = StringIO()
     call_command("prepare_models", stdout=output)
 
-    # Then it names that file and did not make it again; no temporary file is left behind
-    assert str(made) in output.getvalue()
-    assert made.stat().st_mtime_ns == stamp
-    assert not [path for path in made.parent.iterdir() if path.name.startswith(".")]
+    # Then it names those files and did not make them again; no temporary file is left behind
+    assert all(str(path) in output.getvalue() for path in made)
+    assert [path.stat().st_mtime_ns for path in made] == stamps
+    assert not [path for path in made[0].parent.iterdir() if path.name.startswith(".")]
+
+
+def test_the_fp32_export_gives_the_models_own_embeddings() -> None:
+    # Given the same texts embedded by the model in torch (fp32) and by its fp32 ONNX export
+    reference = encode(TEXTS, default_model_path(), fp32=True)
+    exported = int8.encode(TEXTS, default_model_path(), settings.FINCH_MODELS_DIR, exact=True)
+
+    # Then they are the same vectors, in the same order (a cache may hold either)
+    assert np.abs(exported - reference).max() < 1e-5
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_model_embeds_by_its_export_only_where_bfloat16_is_not_native(
+    monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    # Given a CPU with (or without) native bfloat16
+    monkeypatch.setattr(embedding_cache, "native_bfloat16", lambda: native)
+    used: list[str] = []
+
+    def by_torch(texts: list[str], path: str) -> np.ndarray:
+        used.append("torch")
+        return np.zeros((1, 1))
+
+    def by_onnx(texts: list[str], path: str, folder: Path, exact: bool = False) -> np.ndarray:
+        used.append(f"export {exact}")
+        return np.zeros((1, 1))
+
+    monkeypatch.setattr(embeddings, "encode", by_torch)
+    monkeypatch.setattr(int8, "encode", by_onnx)
+
+    # When the cache's model embeds a text
+    embedding_cache.encode(["a text"], default_model_path())
+
+    # Then torch embeds it where bfloat16 is native (faster there), else the fp32 export
+    assert used == (["torch"] if native else ["export True"])
+
+
+def test_a_model_with_a_module_the_export_lacks_embeds_in_torch(tmp_path: Path) -> None:
+    # Given a mean-pooling model with a Dense layer after its pooling (not in the ONNX export)
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    modules = ["Transformer", "Pooling", "Dense", "Normalize"]
+    listed = [{"type": f"sentence_transformers.models.{kind}"} for kind in modules]
+    without_dense = [module for module in listed if not module["type"].endswith("Dense")]
+    (tmp_path / "modules.json").write_text(json.dumps(listed))
+
+    # Then it has an int8 copy (candidates only: the model decides) but no exact export
+    assert int8.available(str(tmp_path)) and not int8.exact_available(str(tmp_path))
+    (tmp_path / "modules.json").write_text(json.dumps(without_dense))
+    assert int8.exact_available(str(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -92,8 +148,8 @@ def test_a_merge_on_all_cores_encodes_on_every_core_though_the_worker_runs_on_on
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     original, used = int8._session, []
 
-    def session(model_path: str, folder: str, threads: int) -> Any:
-        made = original(model_path, folder, threads)
+    def session(model_path: str, folder: str, threads: int, exact: bool = False) -> Any:
+        made = original(model_path, folder, threads, exact)
         used.append(made[0].get_session_options().intra_op_num_threads)
         return made
 
@@ -120,9 +176,11 @@ def test_a_worker_process_loads_the_embedding_models_as_it_starts_where_asked(se
     # When the worker process starts (Celery's worker_process_init)
     worker_process_init.send(sender=None)
 
-    # Then the model, the int8 copy's two sessions (the worker's threads, every core) and the
-    # static copy are loaded
-    assert embeddings.model_loaded() and int8._session.cache_info().currsize == 2
+    # Then the model (in torch, or its fp32 export's two sessions where that embeds for it), the
+    # int8 copy's two sessions (the worker's threads, every core) and the static copy are loaded
+    by_export = embedding_cache.model_by_export(default_model_path())
+    assert by_export or embeddings.model_loaded()
+    assert int8._session.cache_info().currsize == (4 if by_export else 2)
     assert static._model.cache_info().currsize == 1
 
 
