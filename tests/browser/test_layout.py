@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from django.urls import URLPattern
 from django.utils import timezone
 from playwright.sync_api import Browser, Dialog, Page, expect
@@ -42,6 +43,8 @@ from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_demo_tour import demo_admin  # noqa: F401  (the fixture)
 from tests.evaluation.test_pages_and_command import scored_run
 from training.models import TrainingRun
+
+pytestmark = pytest.mark.any_database  # its subject is not the database
 
 WIDTHS = (1280, 1024)
 # Not pages: health probes, sign-in/out, the favicon, the admin and the API (included URL confs)

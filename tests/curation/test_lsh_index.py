@@ -21,8 +21,7 @@ from tests.curation.test_dedup_chunks import (
     sketch_files,
 )
 from tests.curation.test_dedup_chunks import media as media  # the autouse fixture: sketches in tmp
-
-REDIS_URL = "redis://127.0.0.1:6379/14"
+from tests.integration.test_worker import REDIS_URL  # this run's own database (FINCH_TEST_REDIS_URL)
 
 
 @pytest.fixture

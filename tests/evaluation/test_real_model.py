@@ -23,7 +23,7 @@ from tests.factories import ExampleFactory
 from training import registry
 from training.services import run_create, run_execute
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp"), pytest.mark.any_database]
 
 # Four of the demo's eight intents, 12 rows each: 36 train and 12 held-out items, enough for the
 # model to learn the label names and few enough to answer in seconds on a CPU.

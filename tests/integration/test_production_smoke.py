@@ -26,7 +26,7 @@ from rest_framework.authtoken.models import Token
 
 from tests.factories import UserFactory
 from tests.integration import test_worker
-from tests.integration.test_worker import REPO_ROOT, WORKER_ENV_DROPPED, _test_database_url
+from tests.integration.test_worker import REDIS_URL, REPO_ROOT, WORKER_ENV_DROPPED, _test_database_url
 
 redis_url = test_worker.redis_url
 
@@ -62,7 +62,7 @@ def production_env(tmp_path: Path, broker_url: str) -> dict[str, str]:
 
 
 def test_check_deploy_is_clean_under_production_settings(tmp_path: Path) -> None:
-    env = production_env(tmp_path, "redis://127.0.0.1:6379/15")
+    env = production_env(tmp_path, REDIS_URL)
     result = subprocess.run(
         [str(BIN / "python"), "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO_ROOT,

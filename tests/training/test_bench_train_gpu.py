@@ -8,6 +8,8 @@ import pytest
 
 from bench import train_gpu
 
+pytestmark = pytest.mark.any_database  # its subject is not the database
+
 
 def test_tiny_benchmark_prints_baseline_and_finch_rows(capsys: pytest.CaptureFixture[str]) -> None:
     rows = train_gpu.main(

@@ -26,7 +26,7 @@ from training import launcher
 from training.models import TrainingRun
 from training.services import run_cancel, run_create
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.any_database]
 
 # LoRA dropout draws different masks on a share than on the whole batch: off, so that one
 # process and two give the same adapter up to float rounding.

@@ -141,6 +141,7 @@ def test_a_broken_gguf_file_leaves_nothing(tmp_path: Path, settings: Any) -> Non
     assert not BaseModel.objects.exists()
 
 
+@pytest.mark.any_database  # its subject is the conversion, not the database
 def test_the_bundled_smollm2_is_converted_once_and_registered(tmp_path: Path, settings: Any) -> None:
     """The one real GGUF conversion of this file: about 30 s on a free CPU."""
     settings.FINCH_BASE_MODELS_DIR = tmp_path

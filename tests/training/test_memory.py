@@ -22,6 +22,8 @@ from training.memory import Method, ModelShape, UnknownShape, estimate
 from training.preflight import PreflightError
 from training.services import run_create, run_execute
 
+pytestmark = pytest.mark.any_database  # its subject is not the database
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The estimate stays within this factor of a measured step (it measured 0.94 and 0.96 here).
 MEASURED_FACTOR = 1.25
