@@ -63,10 +63,15 @@ def test_find_similar_shows_a_spinner_that_says_when_the_model_loads(
         assert words in page
 
 
-def test_model_loaded_follows_the_process_cache(settings: Any) -> None:
+def test_model_loaded_follows_the_process_cache(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from curation.dedup import embeddings, int8
-    from curation.services.embedding_cache import model_loaded
+    from curation.services import embedding_cache
 
     settings.FINCH_EMBEDDING_INT8 = False
-    assert model_loaded() is (embeddings._model.cache_info().currsize > 0)
+    # Where the model embeds in torch (native bfloat16), the torch model's cache answers
+    monkeypatch.setattr(embedding_cache, "model_by_export", lambda path: False)
+    assert embedding_cache.model_loaded() is (embeddings._model.cache_info().currsize > 0)
+    # Where its fp32 ONNX export embeds for it, the ONNX sessions' cache answers
+    monkeypatch.setattr(embedding_cache, "model_by_export", lambda path: True)
+    assert embedding_cache.model_loaded() is (int8._session.cache_info().currsize > 0)
     assert int8.session_loaded() is (int8._session.cache_info().currsize > 0)
