@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def _copy_path(model_path: str, folder: Path, kind: str) -> Path:
     return folder / f"{source.name}-{digest}-{kind}.onnx"
 
 
-def _made(target: Path, make: Any) -> Path:
+def _made(target: Path, make: Callable[[Path], None]) -> Path:
     """`target`, written by `make(partial)` under a temporary name and then renamed, so that two
     workers making it at once never read half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
