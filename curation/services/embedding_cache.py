@@ -90,8 +90,9 @@ def preload_models() -> None:
 
     path, folder = model_path(), settings.FINCH_MODELS_DIR
     encode(["a text"], path)
-    with all_cores():
-        encode(["a text"], path)
+    if model_by_export(path):  # a session per thread count, as the int8 copy's (torch follows at once)
+        with all_cores():
+            encode(["a text"], path)
     if fast_available():
         int8.encode(["a text"], path, folder)
         with all_cores():
