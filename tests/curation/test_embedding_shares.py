@@ -15,6 +15,7 @@ from django.utils import timezone
 from pytest_django import Settings
 
 from curation import tasks
+from curation.dedup.embeddings import native_bfloat16
 from curation.models import DedupJob, DuplicateCluster, EmbeddingShare, JobStatus
 from curation.services import embedding_cache, embedding_shares
 from curation.tasks import dedup_examples
@@ -74,9 +75,12 @@ def model_vectors(texts: list[str]) -> dict[str, np.ndarray]:
 
 
 def assert_same_vectors(found: dict[str, Any], expected: dict[str, np.ndarray]) -> None:
+    """Each text's own vector. In fp32 a text's vector is the same in any batch; in bfloat16
+    (where the CPU has it natively) it moves with its batch mates' padding by up to ~6e-4."""
     assert found.keys() == expected.keys()
+    tolerance = 2e-3 if native_bfloat16() else 1e-5
     for key, vector in expected.items():
-        np.testing.assert_allclose(found[key], vector, atol=1e-5)
+        np.testing.assert_allclose(found[key], vector, atol=tolerance)
 
 
 @pytest.mark.django_db
