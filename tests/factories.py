@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import factory
 from django.contrib.auth.models import User
+from django.db import connection
+from django.utils import timezone
 
 from curation.models import Example, ExampleStatus, Membership, Project, Role, TaskType
 from curation.services.content import content_hash
@@ -55,3 +59,40 @@ def sharing_a_project(*users: User) -> Project:
     for user in users:
         MembershipFactory.create(project=project, user=user)
     return project
+
+
+def many_examples(
+    project: Project, rows: Iterable[tuple[str, str]], status: str = ExampleStatus.DRAFT
+) -> list[int]:
+    """An example per (input, output), in order, with its real content hash; their ids. For the
+    tens of thousands of rows a job under test needs: on PostgreSQL by COPY, as Django's
+    bulk_create binds every value client-side (psycopg's client cursor: 40 s for 200,000 rows)."""
+    now = timezone.now()
+    examples = [(project.pk, text, output, content_hash(text, output), status, now) for text, output in rows]
+    first = (
+        Example.objects.filter(project=project).order_by("-id").values_list("id", flat=True).first()
+    ) or 0
+    if connection.vendor == "postgresql":
+        columns = (
+            "project_id, input, output, content_hash, status, created_at, updated_at,"
+            " metadata, revision, last_change, source"
+        )
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {Example._meta.db_table} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in examples:
+                copy.write_row((*row, row[-1], "{}", 1, "created", "manual"))
+    else:
+        Example.objects.bulk_create(
+            (
+                Example(
+                    project_id=project_id, input=text, output=output, content_hash=hashed, status=row_status
+                )
+                for project_id, text, output, hashed, row_status, _ in examples
+            ),
+            batch_size=5_000,
+        )
+    return list(
+        Example.objects.filter(project=project, id__gt=first).order_by("id").values_list("id", flat=True)
+    )

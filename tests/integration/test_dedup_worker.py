@@ -33,9 +33,8 @@ from curation.models import (
     JobStatus,
     Project,
 )
-from curation.services.content import content_hash
 from curation.services.reaping import curation_jobs_reap
-from tests.factories import ProjectFactory
+from tests.factories import ProjectFactory, many_examples
 from tests.integration import test_worker
 from tests.integration.test_worker import StartWorker, Worker
 
@@ -117,20 +116,7 @@ def _expected_groups(copies: Mapping[int, tuple[int, Variant]]) -> set[frozenset
 def _create_examples(project: Project, texts: list[str]) -> list[int]:
     """One submitted example per text, in order (so the earlier one is older); their ids."""
     output = project.labels[0]
-    Example.objects.bulk_create(
-        [
-            Example(
-                project=project,
-                input=text,
-                output=output,
-                status=ExampleStatus.SUBMITTED,
-                content_hash=content_hash(text, output),
-            )
-            for text in texts
-        ],
-        batch_size=5_000,
-    )
-    ids = list(Example.objects.filter(project=project).order_by("id").values_list("id", flat=True))
+    ids = many_examples(project, ((text, output) for text in texts), ExampleStatus.SUBMITTED)
     assert len(ids) == len(texts)
     return ids
 

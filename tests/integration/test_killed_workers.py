@@ -35,7 +35,6 @@ from curation.models import (
     VersionItem,
     VersionStatus,
 )
-from curation.services.content import content_hash
 from curation.services.export_jobs import export_job_create, partial_path, published_name
 from curation.services.imports import import_job_create
 from curation.services.labeling import items_enqueue
@@ -46,7 +45,7 @@ from evaluation.models import EvalPrediction, EvalRun, SuggestionRun
 from evaluation.services import eval_run_create, eval_runs_reap
 from evaluation.suggestions import suggestion_run_create, suggestion_runs_reap
 from tests.conftest import Team
-from tests.factories import ProjectFactory
+from tests.factories import ProjectFactory, many_examples
 from tests.integration import test_worker
 from tests.integration.test_worker import StartWorker, Worker
 from tests.training.support import FreezeFn
@@ -158,18 +157,8 @@ def test_a_killed_freeze_leaves_no_items_and_freezing_again_succeeds(
     # Given a project large enough that its freeze runs as a task, on a worker
     settings.MEDIA_ROOT = str(tmp_path / "home" / "media")
     project: Project = ProjectFactory.create()
-    Example.objects.bulk_create(
-        (
-            Example(
-                project=project,
-                input=f"Freeze row {n}",
-                output="card_arrival",
-                status=ExampleStatus.APPROVED,
-                content_hash=content_hash(f"Freeze row {n}", "card_arrival"),
-            )
-            for n in range(FREEZE_ROWS)
-        ),
-        batch_size=5_000,
+    many_examples(
+        project, ((f"Freeze row {n}", "card_arrival") for n in range(FREEZE_ROWS)), ExampleStatus.APPROVED
     )
     worker = _worker(start_worker, tmp_path / "home", redis_url)
     monkeypatch.setattr(
@@ -214,13 +203,7 @@ def test_a_killed_export_never_leaves_a_file_that_looks_complete(
     settings.MEDIA_ROOT = str(tmp_path / "home" / "media")
     settings.FILE_UPLOAD_TEMP_DIR = tmp_path / "home" / "tmp"  # where the worker writes partial files
     project: Project = team.project
-    Example.objects.bulk_create(
-        (
-            Example(project=project, input=f"Export row {n}", output="card_arrival", content_hash=f"{n:064x}")
-            for n in range(EXPORT_ROWS)
-        ),
-        batch_size=5_000,
-    )
+    many_examples(project, ((f"Export row {n}", "card_arrival") for n in range(EXPORT_ROWS)))
     worker = _worker(start_worker, tmp_path / "home", redis_url)
     monkeypatch.setattr(
         tasks.export_data, "delay", lambda pk: test_worker._send(redis_url, pk, task=tasks.export_data.name)
