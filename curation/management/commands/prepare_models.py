@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from config.observability import logs_to_file
-from curation.dedup import int8, static
+from curation.dedup import int8, sketch, static
 from curation.services.embedding_cache import fast_available, model_by_export, model_path
 from curation.services.embedding_candidates import in_use as static_in_use
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         "Make the int8 ONNX copy of the embedding model, its fp32 ONNX export where it embeds "
         "faster than torch, and unless FINCH_EMBEDDING_STATIC is off its distilled static copy, "
         "under FINCH_MODELS_DIR (once; a worker would otherwise make them on its first "
-        "embedding job)."
+        "embedding job); and compile the dedup kernels for this CPU (numba's cache)."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -32,9 +32,11 @@ class Command(BaseCommand):
             self._made("fp32 ONNX export of the embedding model", lambda: int8.exported_path(path, folder))
         if static_in_use():
             self._made("static embedding model", lambda: static.distilled_path(path, folder))
+        self._made("dedup kernels compiled for this CPU", sketch.compile_kernels)
 
     def _made(self, label: str, make: Callable[[], Path]) -> None:
-        """Make (or find) a copy of the model and say where it is and how long that took."""
+        """Make (or find) a copy of the model, or the compiled kernels, and say where it is and
+        how long that took."""
         started = time.perf_counter()
         with logs_to_file(Path(settings.FINCH_HOME) / "log" / "prepare_models.log"):  # no loading bars
             made = make()
