@@ -163,6 +163,34 @@ def test_reviewer_approves_and_requests_changes_from_the_keyboard_without_a_relo
     ]
 
 
+def test_a_comment_sent_as_soon_as_the_next_card_arrives_goes_through_htmx(
+    crew: Crew, log_in: LogIn, screenshot: Screenshot
+) -> None:
+    # Given a reviewer on the review queue, with htmx wiring a swapped-in card only after 3 s
+    # (its settle delay, 20 ms by default: a fast reviewer, or a busy browser, beats that)
+    first = submitted(crew, ARRIVAL, "card_arrival")
+    second = submitted(crew, "What rate do you use when I pay in euros?", "exchange_rate")
+    page = log_in(crew.reviewer)
+    open_project(page, crew)
+    go_to(page, "Review")
+    page.evaluate("htmx.config.defaultSettleDelay = 3000; window.finchBeforeKeys = 'same page'")
+    card = page.locator("[data-review-card]")
+
+    # When they approve the first, and request changes on the second with a comment and Enter
+    # before htmx has wired its card
+    page.keyboard.press("a")
+    expect(card).to_have_attribute("data-example", str(second.pk))
+    page.keyboard.press("c")
+    page.keyboard.type("Say which currency the card is in.")
+    page.keyboard.press("Enter")
+
+    # Then the comment went through htmx (not a native submit: no reload), with the decision
+    expect(card).to_contain_text(f"Example {second.pk}: needs changes.")
+    assert page.evaluate("window.finchBeforeKeys") == "same page"
+    assert Review.objects.get(example=second).comment == "Say which currency the card is in."
+    assert first.reviews.count() == 1
+
+
 def test_annotator_fixes_an_example_sent_back_and_resubmits_it(
     crew: Crew, log_in: LogIn, screenshot: Screenshot
 ) -> None:

@@ -88,7 +88,9 @@
     if (comment.name !== "comment" || event.key !== "Enter" || event.shiftKey) return;
     event.preventDefault();
     const decision = comment.dataset.requesting ? "c" : "a";
-    comment.closest("[data-review-card]").querySelector(`[data-key="${decision}"]`).click();
+    // As a key press: `c`, a comment and Enter can all come within htmx's settle delay of the
+    // card's swap, before htmx wires its form (a plain click would submit it natively, a reload).
+    pressKey(comment.closest("[data-review-card]").querySelector(`[data-key="${decision}"]`));
   }
 
   // The label page: 1-9 pick a label, Enter (Ctrl+Enter in a text box) submits, a submits the model's
