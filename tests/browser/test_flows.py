@@ -120,15 +120,21 @@ def test_annotator_writes_an_example_and_finds_it_in_the_examples_table(
     screenshot(page, "browse")
 
 
-def test_reviewer_approves_and_requests_changes_from_the_keyboard_without_a_reload(
-    crew: Crew, log_in: LogIn, screenshot: Screenshot
-) -> None:
-    # Given two submitted examples, and a reviewer on the review queue
+def on_the_review_queue(crew: Crew, log_in: LogIn) -> tuple[Example, Example, Page]:
+    """Two examples the annotator submitted, and the reviewer on the review queue."""
     first = submitted(crew, ARRIVAL, "card_arrival")
     second = submitted(crew, "What rate do you use when I pay in euros?", "exchange_rate")
     page = log_in(crew.reviewer)
     open_project(page, crew)
     go_to(page, "Review")
+    return first, second, page
+
+
+def test_reviewer_approves_and_requests_changes_from_the_keyboard_without_a_reload(
+    crew: Crew, log_in: LogIn, screenshot: Screenshot
+) -> None:
+    # Given two submitted examples, and a reviewer on the review queue
+    first, second, page = on_the_review_queue(crew, log_in)
     card = page.locator("[data-review-card]")
     expect(card).to_have_attribute("data-example", str(first.pk))
     expect(card).to_contain_text(ARRIVAL)
@@ -168,11 +174,7 @@ def test_a_comment_sent_as_soon_as_the_next_card_arrives_goes_through_htmx(
 ) -> None:
     # Given a reviewer on the review queue, with htmx wiring a swapped-in card only after 3 s
     # (its settle delay, 20 ms by default: a fast reviewer, or a busy browser, beats that)
-    first = submitted(crew, ARRIVAL, "card_arrival")
-    second = submitted(crew, "What rate do you use when I pay in euros?", "exchange_rate")
-    page = log_in(crew.reviewer)
-    open_project(page, crew)
-    go_to(page, "Review")
+    first, second, page = on_the_review_queue(crew, log_in)
     page.evaluate("htmx.config.defaultSettleDelay = 3000; window.finchBeforeKeys = 'same page'")
     card = page.locator("[data-review-card]")
 
