@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import near_duplicate, text, true_jaccard
-from bench.harness import Service, run_django, running_service
+from bench.harness import Service, cpuid_note, run_django, running_service
 
 THRESHOLD, NUM_PERM, NGRAM = 0.8, 128, 5
 RENSA_BANDS = 16
@@ -196,7 +196,7 @@ def main() -> None:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     texts, planted = corpus(args.rows)
-    print(f"CPU: {cpu()}\n{load()} at the start")
+    print(f"CPU: {cpu()}\n{cpuid_note()}\n{load()} at the start")
     finch: list[float] = []
     rensa: list[float] = []
     with running_service(args.backend, port=args.port) as service:

@@ -45,6 +45,17 @@ print(json.dumps(list(rows)))
 """
 
 
+def cpuid_note() -> str:
+    """The vector extensions as CPUID reports them to the benchmark's processes (numpy asks
+    CPUID; /proc/cpuinfo does not): under bench/as_avx2 they are fewer than the CPU's flags."""
+    from numpy._core._multiarray_umath import __cpu_features__ as seen
+
+    names = {"AVX2": "AVX2", "AVX-512": "AVX512F", "AVX-512 VNNI": "AVX512VNNI", "bf16": "AVX512BF16"}
+    shown = ", ".join(f"{name} {'yes' if seen.get(key) else 'no'}" for name, key in names.items())
+    masked = " (masked by bench/as_avx2)" if "cpuid_mask" in os.environ.get("LD_PRELOAD", "") else ""
+    return f"CPUID as the benchmark's processes see it: {shown}{masked}"
+
+
 @dataclass
 class Service:
     """A running web process and worker on one backend, with an API token."""

@@ -187,10 +187,21 @@ def encode(
     """Unit-length embeddings by the int8 copy (`exact`: by the fp32 export, the model's own),
     in the order of `texts`."""
     session, tokenizer = _session(model_path, str(folder), _threads_now(), exact)
-    tokens = [encoding.ids for encoding in tokenizer.encode_batch(texts)]
+    # Texts with the same token ids (the tokenizer folds case and accents for uncased models)
+    # have one vector: each distinct sequence runs once (4% of a dedup job's texts on the
+    # embedding benchmark, where near-copies differ only in case).
+    distinct: dict[tuple[int, ...], int] = {}  # each sequence's row among the distinct ones
+    rows = [
+        distinct.setdefault(tuple(encoding.ids), len(distinct)) for encoding in tokenizer.encode_batch(texts)
+    ]
+    return _run_session(session, [list(ids) for ids in distinct])[rows]
+
+
+def _run_session(session: Any, tokens: list[list[int]]) -> npt.NDArray[np.float32]:
+    """Unit-length mean-pooled embeddings of the token sequences, in their order."""
     lengths = [len(ids) for ids in tokens]
     sizes = np.asarray(lengths)  # once, not per batch
-    vectors = np.zeros((len(texts), 0), dtype=np.float32)
+    vectors = np.zeros((len(tokens), 0), dtype=np.float32)
     for rows in length_batches(lengths):
         input_ids = np.zeros((len(rows), lengths[rows[-1]]), dtype=np.int64)  # rows[-1]: the longest
         for at, row in enumerate(rows.tolist()):
@@ -200,6 +211,6 @@ def encode(
         hidden = session.run(None, inputs)[0]
         pooled = (hidden * mask[..., None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         if vectors.shape[1] == 0:
-            vectors = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
+            vectors = np.zeros((len(tokens), pooled.shape[1]), dtype=np.float32)
         vectors[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
     return vectors

@@ -96,7 +96,8 @@ def dedup_job_create(
 
 def dedup_start(job: DedupJob, progress: ProgressFn) -> HandedOff | None:
     """Exact jobs run here; MinHash and embedding jobs hand their per-example work to chunk
-    tasks (a Celery group: more workers finish sooner), the last of which queues the merge."""
+    tasks (a Celery group: more workers finish sooner), the last of which queues the merge (an
+    embedding job with static candidates has no per-example work: its merge runs here)."""
     if job.method == DedupMethod.EXACT:
         with phase("read"):
             ids, texts = example_texts(job, job_examples(job))
@@ -108,7 +109,7 @@ def dedup_start(job: DedupJob, progress: ProgressFn) -> HandedOff | None:
         return None
     from curation.services.dedup_chunks import chunks_dispatch
 
-    return chunks_dispatch(job)
+    return chunks_dispatch(job, progress)
 
 
 def word_folding(project: Project) -> Folding:

@@ -1,7 +1,9 @@
 """MinHash and embedding dedup jobs in chunks: the per-example work (normalize, shingle, hash;
 or embed) runs as a Celery group of chunk tasks over id ranges, on as many workers and hosts as
 there are; the last chunk to finish queues the merge, which finds the groups and applies them in
-one transaction.
+one transaction. An embedding job with static candidates has no per-example work (its merge
+embeds only the candidates' texts, sharing big steps with free workers): it runs its merge at
+once, with no chunks.
 
 What a chunk leaves for the merge: MinHash sketches in the default storage (shared by all hosts
 in production: S3 or a shared volume), embeddings in the embedding cache. A redelivered chunk
@@ -57,8 +59,11 @@ LENGTH_SAMPLE = 10_000
 CHUNKS_SHARE = 0.8  # of the progress bar: the chunks; the merge does the rest
 
 
-def chunks_dispatch(job: DedupJob) -> HandedOff | None:
-    """Plan the chunks (id ranges), settle the shingling for every chunk alike, queue them."""
+def chunks_dispatch(job: DedupJob, progress: ProgressFn) -> HandedOff | None:
+    """Plan the chunks (id ranges), settle the shingling for every chunk alike, queue them. An
+    embedding job whose merge takes static candidates runs its merge here: its chunks would have
+    nothing to do (the merge embeds only the candidates' texts), and each queued task costs a
+    hop and a read of its rows."""
     from celery import group
 
     from curation.tasks import dedup_chunk
@@ -66,13 +71,18 @@ def chunks_dispatch(job: DedupJob) -> HandedOff | None:
     with phase("read"):
         ids = list(job_examples(job).values_list("id", flat=True))
         shingling = _shingling_for(job)
-    size = settings.FINCH_DEDUP_CHUNK_ROWS
+    merge_alone = job.method == DedupMethod.EMBEDDING and embedding_candidates.enabled(_threshold(job))
+    size = len(ids) if merge_alone else settings.FINCH_DEDUP_CHUNK_ROWS
     bounds = [[ids[start], ids[min(start + size, len(ids)) - 1]] for start in range(0, len(ids), size)]
     job.shingle, job.ngram = (Shingle.WORD if shingling.words else Shingle.CHAR), shingling.ngram
-    job.chunk_bounds, job.chunks_done = bounds, []
-    job.save(update_fields=["shingle", "ngram", "chunk_bounds", "chunks_done"])
+    job.chunk_bounds, job.chunks_done = bounds, list(range(len(bounds))) if merge_alone else []
+    job.examples_checked = len(ids) if merge_alone else 0
+    job.save(update_fields=["shingle", "ngram", "chunk_bounds", "chunks_done", "examples_checked"])
     if not bounds:
         apply_groups(job, [], lambda a, b: 0.0, 0)
+        return None
+    if merge_alone:
+        merge_run(job, progress)
         return None
     group(dedup_chunk.s(job.pk, index) for index in range(len(bounds))).apply_async()
     return HANDED_OFF
@@ -102,7 +112,7 @@ def chunk_run(job: DedupJob, index: int) -> None:
         if lsh_index.enabled():
             with phase("candidates"):
                 lsh_index.index_add(job, np.asarray(ids, dtype=np.int64), sketches.keys)
-    elif not embedding_candidates.enabled(_threshold(job)):  # static candidates: the merge embeds only theirs
+    elif not embedding_candidates.enabled(_threshold(job)):  # with them the merge runs alone
         embed_missing(texts, fast=fast_available())  # what the merge needs is then in the cache
     phases_flush(job)  # this chunk's share is on the record before the merge can finish the job
     if _count_done(job, index, len(ids)):

@@ -251,14 +251,19 @@ class TestEmbeddingChunks:
         assert sorted(text for call in verified for text in call) == sorted(example.input for example in rows)
 
     def test_static_candidates_find_the_cluster_with_the_model_deciding_in_the_merge(
-        self, team: Team, settings: Settings, encoded: list[list[str]], verified: list[list[str]]
+        self,
+        team: Team,
+        settings: Settings,
+        encoded: list[list[str]],
+        verified: list[list[str]],
+        queue: Queue,
     ) -> None:
-        # Given static candidates on (the model alone deciding them), in chunks of 3
+        # Given static candidates on (the model alone deciding them), chunks of 3 rows configured
         rows = self.question_rows(team.project)
         settings.FINCH_EMBEDDING_STATIC, settings.FINCH_EMBEDDING_INT8 = True, False
         settings.FINCH_DEDUP_CHUNK_ROWS = 3
 
-        # When an embedding job runs
+        # When an embedding job runs (its first task only: nothing queued is run)
         job = run(team.project, team.lead, "embedding", threshold=0.9)
 
         # Then the same one cluster is found, each member at 0.9 or more to the kept one
@@ -267,8 +272,11 @@ class TestEmbeddingChunks:
         assert set(cluster.members.values_list("example_id", flat=True)) == variants
         assert all(member.similarity >= 0.9 for member in cluster.members.all())
         assert (job.examples_checked, job.clusters, job.duplicates_marked) == (8, 1, 4)
-        # And the chunks embedded nothing: the merge embedded the candidates' texts, each once
-        # (a call per step of the descent), never with the int8 copy
+        # And no chunk or merge was queued: the job's first task ran the merge over every row,
+        # which embedded the candidates' texts, each once (a call per step of the descent),
+        # never with the int8 copy
+        assert (queue.chunks, queue.merges) == ([], [])
+        assert (job.chunk_bounds, job.chunks_done) == ([[rows[0].pk, rows[-1].pk]], [0])
         assert encoded == [] and 1 <= len(verified) <= 2
         embedded = [text for call in verified for text in call]
         assert len(embedded) == len(set(embedded))

@@ -32,6 +32,26 @@ def test_a_rerun_embeds_only_the_new_texts(monkeypatch: Any) -> None:
     assert np.allclose(first[0], first[2]) and np.allclose(second[1], first[0])
 
 
+@pytest.mark.django_db
+def test_stored_vectors_read_back_exactly_and_a_text_stored_twice_keeps_its_first_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an embedder that returns these vectors in turn (PostgreSQL stores them by COPY)
+    made = iter(np.random.default_rng(3).standard_normal((4, 384)).astype(np.float32))
+    monkeypatch.setattr(embedding_cache, "encode", lambda texts, path: np.stack([next(made) for _ in texts]))
+
+    # When two texts are stored, then one of them again with a new one, in one transaction
+    first = embedding_cache.embed_stored({"key-a": "A", "key-b": "B"})
+    second = embedding_cache.embed_stored({"key-b": "B", "key-c": "C"})
+
+    # Then every vector reads back bit for bit, and the text stored twice keeps its first row
+    stored = embedding_cache.known_vectors(["key-a", "key-b", "key-c"])
+    assert stored["key-a"].tobytes() == first["key-a"].tobytes()
+    assert stored["key-b"].tobytes() == first["key-b"].tobytes() != second["key-b"].tobytes()
+    assert stored["key-c"].tobytes() == second["key-c"].tobytes()
+    assert CachedEmbedding.objects.count() == 3
+
+
 @pytest.mark.parametrize(
     ("setting", "has_copy", "expected"), [(True, True, True), (True, False, False), (False, True, False)]
 )

@@ -77,6 +77,31 @@ def test_the_fp32_export_gives_the_models_own_embeddings() -> None:
     assert np.abs(exported - reference).max() < 1e-5
 
 
+@pytest.mark.parametrize("exact", [False, True])
+def test_texts_the_tokenizer_makes_the_same_ids_of_run_once_and_share_their_vector(
+    exact: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given texts of which some differ only in case or accents (the uncased model's tokenizer
+    # folds both), the rows sent to the session recorded
+    texts = ["Where is my card?", "WHERE IS MY CARD?", "Refund please", "where is my card?", "Réfund please"]
+    sent: list[int] = []
+    real_run = int8._run_session
+    monkeypatch.setattr(
+        int8, "_run_session", lambda session, tokens: sent.append(len(tokens)) or real_run(session, tokens)
+    )
+
+    # When they are embedded
+    vectors = int8.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
+
+    # Then two sequences ran, and each text has its sequence's vector, in the order given
+    assert sent == [2]
+    assert np.array_equal(vectors[[0, 1, 3]], vectors[[0, 0, 0]]) and np.array_equal(vectors[4], vectors[2])
+    alone = int8.encode(
+        ["Refund please", "Where is my card?"], default_model_path(), settings.FINCH_MODELS_DIR, exact=exact
+    )
+    assert np.abs(vectors[[2, 0]] - alone).max() < 1e-6
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_the_model_embeds_by_its_export_only_where_bfloat16_is_not_native(
     monkeypatch: pytest.MonkeyPatch, native: bool
