@@ -76,5 +76,17 @@ def encode(texts: list[str], model_path: str, folder: Path) -> npt.NDArray[np.fl
     """Unit-length static embeddings, in the order of `texts`."""
     if not texts:
         return np.zeros((0, PCA_DIMS), dtype=np.float32)
-    vectors = np.asarray(_model(model_path, str(folder)).encode(texts, show_progress_bar=False), np.float32)
+    # model2vec tokenizes more than 10,000 texts in a thread pool, and to do so sets
+    # TOKENIZERS_PARALLELISM=false for the whole process: every tokenizer of a worker ran on one
+    # core from its first such job on (the int8 copy's 1.7x slower). It is put back as it was.
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
+    try:
+        vectors = np.asarray(
+            _model(model_path, str(folder)).encode(texts, show_progress_bar=False), np.float32
+        )
+    finally:
+        if before is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = before
     return unit_rows(vectors)

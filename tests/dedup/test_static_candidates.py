@@ -5,6 +5,7 @@ never loses a pair the model keeps at a margin above its threshold."""
 from __future__ import annotations
 
 import csv
+import os
 import random
 from io import StringIO
 from pathlib import Path
@@ -256,6 +257,26 @@ def test_candidates_never_lose_a_pair_the_model_keeps_above_the_margin(
     held = sum((a, b) in found for a, b in zip(rows.tolist(), columns.tolist(), strict=True))
     assert held >= 0.95 * len(rows)
     assert len(np.unique(pairs[scores >= cutoff])) < 0.85 * len(model)
+
+
+@pytest.mark.parametrize("before", [None, "true"])
+def test_static_embeddings_of_many_texts_leave_the_tokenizers_parallelism_as_it_was(
+    before: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the process's TOKENIZERS_PARALLELISM unset, or set to true
+    if before is None:
+        monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    else:
+        monkeypatch.setenv("TOKENIZERS_PARALLELISM", before)
+
+    # When more texts than model2vec tokenizes in one thread are embedded (it turns the
+    # tokenizers' own parallelism off to tokenize them in a thread pool)
+    texts = [f"message number {number} about my card" for number in range(10_001)]
+    vectors = static.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR)
+
+    # Then every text has its vector, and the setting is as it was (later tokenizers keep every core)
+    assert vectors.shape == (10_001, static.PCA_DIMS)
+    assert os.environ.get("TOKENIZERS_PARALLELISM") == before
 
 
 def test_prepare_models_makes_the_static_copy_once_and_reports_where(settings: Any) -> None:
