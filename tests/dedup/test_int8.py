@@ -86,9 +86,12 @@ def test_texts_the_tokenizer_makes_the_same_ids_of_run_once_and_share_their_vect
     texts = ["Where is my card?", "WHERE IS MY CARD?", "Refund please", "where is my card?", "Réfund please"]
     sent: list[int] = []
     real_run = int8._run_session
-    monkeypatch.setattr(
-        int8, "_run_session", lambda session, tokens: sent.append(len(tokens)) or real_run(session, tokens)
-    )
+
+    def recording_run(session: Any, tokens: list[list[int]]) -> np.ndarray:
+        sent.append(len(tokens))
+        return real_run(session, tokens)
+
+    monkeypatch.setattr(int8, "_run_session", recording_run)
 
     # When they are embedded
     vectors = int8.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
