@@ -369,15 +369,16 @@ def test_two_workers_share_a_static_candidates_merge_through_redis(
     job = _queue_job(project, redis_url, DedupMethod.EMBEDDING, 0.9)
     _wait_until_finished(job, workers[0])
 
-    # Then the wordings are one cluster; the merge queued helpers through the broker, which the
-    # workers ran, and no share is left
+    # Then the wordings are one cluster; the job's one task ran the merge (no chunk tasks with
+    # static candidates), which queued helpers through the broker, which the workers ran, and no
+    # share is left
     _assert_planted_found(project, ids, {frozenset({0, 2, 4, 6, 8})})
     logs = "".join(worker.output() for worker in workers)
-    assert (
-        _tasks_received(workers[0], "curation.dedup_merge")
-        + _tasks_received(workers[1], "curation.dedup_merge")
-        == 1
-    )
+    received = {
+        name: sum(_tasks_received(worker, f"curation.{name}") for worker in workers)
+        for name in ("dedup_examples", "dedup_chunk", "dedup_merge")
+    }
+    assert received == {"dedup_examples": 1, "dedup_chunk": 0, "dedup_merge": 0}
     assert re.search(r"Task curation\.embed_shares\[[0-9a-f-]+\] received", logs), logs
     assert re.search(r"dedup job \d+: \d+ shares embedded, \d+ of them here", logs), logs
     assert not EmbeddingShare.objects.filter(job=job).exists()
