@@ -72,7 +72,7 @@ def chunks_dispatch(job: DedupJob, progress: ProgressFn) -> HandedOff | None:
         ids = list(job_examples(job).values_list("id", flat=True))
         shingling = _shingling_for(job)
     merge_alone = job.method == DedupMethod.EMBEDDING and embedding_candidates.enabled(_threshold(job))
-    size = len(ids) if merge_alone else settings.FINCH_DEDUP_CHUNK_ROWS
+    size = max(len(ids), 1) if merge_alone else settings.FINCH_DEDUP_CHUNK_ROWS  # one range, if any
     bounds = [[ids[start], ids[min(start + size, len(ids)) - 1]] for start in range(0, len(ids), size)]
     job.shingle, job.ngram = (Shingle.WORD if shingling.words else Shingle.CHAR), shingling.ngram
     job.chunk_bounds, job.chunks_done = bounds, list(range(len(bounds))) if merge_alone else []

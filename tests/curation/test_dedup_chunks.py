@@ -436,12 +436,17 @@ class TestMinHashChunks:
         assert outcome(team.project, rows).member_sets() == MINHASH_CLUSTERS
         assert job.examples_checked == CHECKED
 
-    def test_a_project_without_examples_succeeds_without_chunks(self, team: Team, queue: Queue) -> None:
-        # Given a project with only a rejected example
+    @pytest.mark.parametrize(("method", "static"), [("minhash", False), ("embedding", True)])
+    def test_a_project_without_examples_succeeds_without_chunks(
+        self, team: Team, queue: Queue, settings: Settings, method: str, static: bool
+    ) -> None:
+        # Given a project with only a rejected example (static candidates on for embeddings: a
+        # job whose merge runs at once)
         add_rows(team.project, [("Lost card", REJECTED)])
+        settings.FINCH_EMBEDDING_STATIC = static
 
-        # When a MinHash job runs
-        job = run(team.project, team.lead, "minhash")
+        # When a job runs
+        job = run(team.project, team.lead, method, threshold=0.9)
 
         # Then no chunk was queued, no merge either, and the job succeeded with nothing checked
         assert (queue.chunks, queue.merges) == ([], [])
