@@ -16,6 +16,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from curation.dedup.normalize import exact_keys
+
 # numba's own thread pool: OpenMP's spinning threads would starve torch (20x slower embedding)
 # in a worker that runs both kinds of job.
 numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
@@ -344,6 +346,6 @@ def compile_kernels() -> Path:
     sets = ShingleSets(texts, ngram=3)
     sets.jaccard(np.array([0], dtype=np.int64), np.array([1], dtype=np.int64))
     sets.one(0, 1)
-    fold_and_squeeze(b"a  text\x00", bytes(range(128)) + bytes(128))
+    exact_keys(texts)  # fold_and_squeeze, with the table jobs use
     configured = numba.config.CACHE_DIR  # type: ignore[attr-defined]
     return Path(configured) if configured else Path(__file__).parent / "__pycache__"
