@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from curation.dedup.embeddings import length_batches, on_all_cores
+from curation.dedup.embeddings import BATCH_TOKENS, all_cores, length_batches, on_all_cores
 
 MAX_TOKENS = 256
-# Sequences a lane gets at least: fewer go on one thread (a lane's thread costs more than it saves).
-LANE_SEQUENCES = 32
+# Tokens from which the int8 copy runs in lanes on every core (`_lanes`): 4 full batches.
+LANE_TOKENS = 4 * BATCH_TOKENS
 # The modules a model may have for its fp32 export to give its own embeddings: a Dense layer
 # after the pooling, say, is not in the export.
 EXACT_MODULES = {"Transformer", "Pooling", "Normalize"}
@@ -147,8 +147,8 @@ def _trace(torch: Any, module: Any, sample: Any, names: list[str], destination: 
 def _session(model_path: str, folder: str, threads: int, exact: bool = False) -> tuple[Any, Any]:
     """An ONNX session of the int8 copy (`exact`: the fp32 export) running on `threads` threads
     (0: onnxruntime's default, every core). onnxruntime fixes a session's threads when it is
-    made, so a worker holds one per count it uses: its own (FINCH_TORCH_THREADS, for chunks) and
-    one thread (every core's lanes in a merge, all_cores: see `encode`)."""
+    made, so a worker holds one per count it uses: its own (FINCH_TORCH_THREADS, for chunks),
+    every core (for a merge, all_cores) and one (the int8 copy's lanes: `_lanes`)."""
     import onnxruntime
     from transformers import AutoTokenizer
 
@@ -174,12 +174,20 @@ def _max_tokens(model_path: str) -> int:
     return int(configured or MAX_TOKENS)
 
 
-def _threads_now() -> tuple[int, int]:
-    """Lanes and threads a session: inside all_cores() a lane of one thread per core, else one
-    lane of the worker's own count (0: every core)."""
-    if on_all_cores():
-        return max(os.cpu_count() or 1, 1), 1
-    return 1, int(os.environ.get("FINCH_TORCH_THREADS") or 0)
+def _threads_now() -> int:
+    """Every core inside all_cores(), else the worker's own count (0: every core)."""
+    return (os.cpu_count() or 0) if on_all_cores() else int(os.environ.get("FINCH_TORCH_THREADS") or 0)
+
+
+def preload(model_path: str, folder: Path) -> None:
+    """Load, and run once, the int8 sessions a worker uses: on its own threads, on every core
+    (a merge: all_cores) and, with two cores or more, the lanes' session of one thread."""
+    encode(["a text"], model_path, folder)
+    with all_cores():
+        encode(["a text"], model_path, folder)
+    if (os.cpu_count() or 1) > 1:
+        session, tokenizer = _session(model_path, str(folder), 1, False)
+        _run_session(session, [tokenizer.encode("a text").ids])
 
 
 def session_loaded() -> bool:
@@ -191,12 +199,8 @@ def encode(
     texts: list[str], model_path: str, folder: Path, *, exact: bool = False
 ) -> npt.NDArray[np.float32]:
     """Unit-length embeddings by the int8 copy (`exact`: by the fp32 export, the model's own),
-    in the order of `texts`. On every core (all_cores) the sequences go in lanes of one thread
-    each, one lane a core: the graph's many small operations (layer norms, GELU, softmax: half
-    its time where the matrix products are fast) spread over a session's threads poorly, and
-    lanes embedded 3,000 texts 13% faster than one session on two cores with AVX-512 VNNI, 5%
-    with AVX2 (the same for the fp32 export)."""
-    lanes, threads = _threads_now()
+    in the order of `texts`."""
+    threads = _threads_now()
     session, tokenizer = _session(model_path, str(folder), threads, exact)
     # Texts with the same token ids (the tokenizer folds case and accents for uncased models)
     # have one vector: each distinct sequence runs once (4% of a dedup job's texts on the
@@ -205,15 +209,30 @@ def encode(
     rows = [
         distinct.setdefault(tuple(encoding.ids), len(distinct)) for encoding in tokenizer.encode_batch(texts)
     ]
-    return _run_lanes(session, [list(ids) for ids in distinct], lanes)[rows]
+    tokens = [list(ids) for ids in distinct]
+    lanes = _lanes(tokens, threads, exact)
+    if lanes > 1:
+        return _run_lanes(_session(model_path, str(folder), 1, exact)[0], tokens, lanes)[rows]
+    return _run_session(session, tokens)[rows]
+
+
+def _lanes(tokens: list[list[int]], threads: int, exact: bool) -> int:
+    """How many lanes of one thread the int8 copy embeds `tokens` in, where a session would use
+    every core: one per core from LANE_TOKENS tokens, else 1 (one session on its threads). The
+    graph's small operations (layer norms, GELU, softmax: half its time where the matrix
+    products are fast) spread over a session's threads poorly: on two cores lanes embedded
+    3,000 texts 13% faster with AVX-512 VNNI (300 texts 5%), 5% with AVX2 (300 texts 5% slower:
+    each lane's batches run short). Below 4 batches they lose everywhere, as the fp32 export
+    does at any size."""
+    cores = os.cpu_count() or 1
+    if exact or cores < 2 or threads not in (0, cores) or sum(map(len, tokens)) < LANE_TOKENS:
+        return 1
+    return cores
 
 
 def _run_lanes(session: Any, tokens: list[list[int]], lanes: int) -> npt.NDArray[np.float32]:
-    """_run_session over `lanes` threads at once, each given every lanes-th sequence by length
+    """_run_session in `lanes` threads at once, each given every lanes-th sequence by length
     (the same lengths, so the same work); onnxruntime runs a session from several threads."""
-    lanes = min(lanes, len(tokens) // LANE_SEQUENCES)
-    if lanes < 2:
-        return _run_session(session, tokens)
     by_length = np.argsort([len(ids) for ids in tokens], kind="stable")
     shares = [by_length[lane::lanes] for lane in range(lanes)]
     with ThreadPoolExecutor(max_workers=lanes) as pool:

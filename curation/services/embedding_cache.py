@@ -87,19 +87,16 @@ def model_by_export(path: str) -> bool:
 
 def preload_models() -> None:
     """Load the models an embedding job uses here: the model (in torch, or its fp32 export: see
-    `encode`), its int8 copy (a session on the worker's threads and one of one thread, a lane of
-    a merge on every core: int8.encode), the static copy where on."""
+    `encode`), its int8 copy's sessions (int8.preload), the static copy where on."""
     from curation.services import embedding_candidates
 
     path, folder = model_path(), settings.FINCH_MODELS_DIR
     encode(["a text"], path)
-    if model_by_export(path):  # both sessions, as the int8 copy's (torch follows at once)
+    if model_by_export(path):  # a session per thread count, as the int8 copy's (torch follows at once)
         with all_cores():
             encode(["a text"], path)
     if fast_available():
-        int8.encode(["a text"], path, folder)
-        with all_cores():
-            int8.encode(["a text"], path, folder)
+        int8.preload(path, folder)
     if embedding_candidates.in_use():
         embedding_candidates.preload()
 

@@ -4,6 +4,7 @@ to the model to propose candidates, and only for models it can reproduce."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from io import StringIO
 from pathlib import Path
@@ -168,23 +169,69 @@ def test_only_mean_pooling_models_get_an_int8_copy(
 
 
 @pytest.mark.parametrize("exact", [False, True])
-def test_a_merge_on_all_cores_encodes_in_a_lane_of_one_thread_per_core(
+def test_a_merge_on_all_cores_encodes_on_every_core_though_the_worker_runs_on_one(
+    exact: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a worker whose chunks run on one thread each (FINCH_TORCH_THREADS=1) on 2 cores
+    # (torch's own count is settled first, once per process: this test must not change it)
+    worker_threads()
+    monkeypatch.setenv("FINCH_TORCH_THREADS", "1")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    sessions, running = _watch_sessions(monkeypatch)
+
+    # When it encodes outside all_cores(), then inside
+    int8.encode(TEXTS, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
+    with all_cores():
+        inside = int8.encode(TEXTS, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
+
+    # Then the first ran on a session of one thread, the second on one of every core, here:
+    # too few tokens for lanes
+    assert sessions == [1, 2]
+    assert running == {threading.get_ident()}
+    # And the vectors are the same whichever session made them
+    reference = int8.encode(TEXTS, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
+    assert np.allclose(inside, reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_the_int8_copy_on_every_core_embeds_many_tokens_in_a_lane_of_one_thread_per_core(
     exact: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a worker whose own sessions run on every core (FINCH_TORCH_THREADS unset) of 2, and
-    # enough texts for two lanes (torch's own count is settled first, once per process: this
-    # test must not change it)
+    # texts of more tokens than lanes start from (lowered, so that a few texts are many)
     worker_threads()
     monkeypatch.delenv("FINCH_TORCH_THREADS", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr(int8, "LANE_TOKENS", 100)
     texts = [f"{text} ({number})" for number in range(12) for text in TEXTS]
+    sessions, running = _watch_sessions(monkeypatch)
+
+    # When it encodes them on every core
+    with all_cores():
+        inside = int8.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
+
+    # Then the int8 copy ran in two lanes (threads other than this one) on a session of one
+    # thread; the fp32 export, which gains nothing from lanes, on one session of every core
+    if exact:
+        assert sessions == [2] and running == {threading.get_ident()}
+    else:
+        assert sessions == [2, 1]
+        assert len(running) == 2 and threading.get_ident() not in running
+    # And each text has its vector, in order (the int8 copy's within its rounding: it scales
+    # activations per batch, and lanes batch differently)
+    reference = int8.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
+    assert np.einsum("ij,ij->i", inside, reference).min() > (1 - 1e-6 if exact else 0.97)
+
+
+def _watch_sessions(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], set[int]]:
+    """The thread count of each session int8.encode takes, and the threads that run sessions."""
     original_session, original_run = int8._session, int8._run_session
-    session_threads: list[int] = []
+    sessions: list[int] = []
     running: set[int] = set()
 
     def session(model_path: str, folder: str, threads: int, exact: bool = False) -> Any:
         made = original_session(model_path, folder, threads, exact)
-        session_threads.append(made[0].get_session_options().intra_op_num_threads)
+        sessions.append(made[0].get_session_options().intra_op_num_threads)
         return made
 
     def run(session: Any, tokens: list[list[int]]) -> np.ndarray:
@@ -193,21 +240,7 @@ def test_a_merge_on_all_cores_encodes_in_a_lane_of_one_thread_per_core(
 
     monkeypatch.setattr(int8, "_session", session)
     monkeypatch.setattr(int8, "_run_session", run)
-
-    # When it encodes outside all_cores(), then inside
-    outside = int8.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
-    running.clear()
-    with all_cores():
-        inside = int8.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
-
-    # Then the first ran on a session of every core (0: onnxruntime's default), the second on
-    # a session of one thread, from two threads (the lanes) other than this one
-    assert session_threads == [0, 1]
-    assert len(running) == 2 and threading.get_ident() not in running
-    # And each text has its vector, in order: the fp32 export's the same whatever the batches;
-    # the int8 copy's within its rounding (its activations are scaled per batch)
-    cosines = np.einsum("ij,ij->i", inside, outside)
-    assert cosines.min() > (1 - 1e-6 if exact else 0.97)
+    return sessions, running
 
 
 def test_a_worker_process_loads_the_embedding_models_as_it_starts_where_asked(settings: Any) -> None:
@@ -221,10 +254,13 @@ def test_a_worker_process_loads_the_embedding_models_as_it_starts_where_asked(se
     worker_process_init.send(sender=None)
 
     # Then the model (in torch, or its fp32 export's two sessions where that embeds for it), the
-    # int8 copy's two sessions (the worker's threads, every core) and the static copy are loaded
+    # int8 copy's sessions (the worker's threads, every core, and one thread for lanes where
+    # there are two cores or more) and the static copy are loaded
     by_export = embedding_cache.model_by_export(default_model_path())
     assert by_export or embeddings.model_loaded()
-    assert int8._session.cache_info().currsize == (4 if by_export else 2)
+    own, cores = int(os.environ.get("FINCH_TORCH_THREADS") or 0), os.cpu_count() or 1
+    int8_sessions = len({own, cores} | ({1} if cores > 1 else set()))
+    assert int8._session.cache_info().currsize == int8_sessions + (len({own, cores}) if by_export else 0)
     assert static._model.cache_info().currsize == 1
 
 
