@@ -10,6 +10,7 @@ a candidate with probability 0.995; on real embeddings it found every pair the e
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -64,6 +65,29 @@ def _model(path: str) -> Any:
     return SentenceTransformer(path, device="cpu").eval()
 
 
+@lru_cache(maxsize=2)
+def _bfloat16_model(path: str) -> Any:
+    """The model with its linear layers' weights in bfloat16, everything else shared with
+    `_model(path)`, for encoding under autocast: autocast casts each linear layer's fp32 weights
+    to bfloat16 on every forward (repeated forwards in one autocast block cost the same), and a
+    copy cast once gives the same embeddings bit for bit (round to nearest either way) in 5-30%
+    less time a batch of short texts (Intel Xeon with AMX: 8 texts 17.5 -> 12.8 ms, 50 texts 65
+    -> 55 ms, 140 texts 140 -> 133 ms); the descent's model calls are such batches."""
+    import torch
+
+    model = _model(path)
+    linears = [module for module in model.modules() if isinstance(module, torch.nn.Linear)]
+    in_linears = {id(parameter) for module in linears for parameter in module.parameters()}
+    shared: dict[int, Any] = {
+        id(parameter): parameter for parameter in model.parameters() if id(parameter) not in in_linears
+    }
+    copied = copy.deepcopy(model, memo=shared)
+    for module in copied.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(torch.bfloat16)
+    return copied
+
+
 def model_loaded() -> bool:
     """Whether this process holds a sentence-transformers model already (loading one takes seconds)."""
     return _model.cache_info().currsize > 0
@@ -80,12 +104,6 @@ def native_bfloat16() -> bool:
     import torch
 
     return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
-
-
-def _precision() -> Any:
-    import torch
-
-    return torch.autocast("cpu", dtype=torch.bfloat16) if native_bfloat16() else nullcontext()
 
 
 def length_batches(lengths: Sequence[int], budget: int = BATCH_TOKENS) -> Iterator[npt.NDArray[np.intp]]:
@@ -114,11 +132,13 @@ def encode(texts: list[str], model_path: str, *, fp32: bool = False) -> Vectors:
         for ids in model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
     ]
     vectors: Vectors | None = None
-    with torch.inference_mode(), nullcontext() if fp32 else _precision():
+    bfloat16 = not fp32 and native_bfloat16()
+    forward = _bfloat16_model(model_path).forward if bfloat16 else model.forward
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16) if bfloat16 else nullcontext():
         for rows in length_batches(lengths):
             # The model's own preprocessing, so any sentence-transformers model encodes as it would.
             features = model.preprocess([texts[row] for row in rows.tolist()])
-            batch = model.forward(features)["sentence_embedding"].float().numpy()
+            batch = forward(features)["sentence_embedding"].float().numpy()
             if vectors is None:
                 vectors = np.zeros((len(texts), batch.shape[1]), dtype=np.float32)
             vectors[rows] = batch

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation.dedup.embeddings import _model, default_model_path, encode, length_batches
+from curation.dedup import embeddings
+from curation.dedup.embeddings import _bfloat16_model, _model, default_model_path, encode, length_batches
 
 
 @pytest.mark.parametrize("budget", [8, 64, 1024])
@@ -42,3 +43,39 @@ def test_embeddings_match_sentence_transformers_encode_in_the_callers_order() ->
     # Then each text's embedding is the same, in the caller's order
     assert np.allclose(np.einsum("ij,ij->i", ours, reference), 1.0, atol=1e-5)
     assert np.allclose(ours[0], ours[4])
+
+
+def test_the_bfloat16_copy_gives_autocasts_embeddings_bit_for_bit_and_shares_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    # Given the model, and texts in one batch of the model's own preprocessing
+    model = _model(default_model_path())
+    features = model.preprocess(["Refund please", "How do I change the PIN of my card?", "PIN?"])
+
+    # When the model and its copy with bfloat16 linear layers run them under autocast
+    copied = _bfloat16_model(default_model_path())
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = model.forward(dict(features))["sentence_embedding"]
+        got = copied.forward(dict(features))["sentence_embedding"]
+
+    # Then the embeddings are the same bit for bit; the copy's linear weights are bfloat16, its
+    # other weights (the token embeddings among them) the model's own tensors, not copies
+    assert torch.equal(got, expected)
+    linears = [module for module in copied.modules() if isinstance(module, torch.nn.Linear)]
+    assert linears and all(module.weight.dtype == torch.bfloat16 for module in linears)
+    words = next(module for module in model.modules() if isinstance(module, torch.nn.Embedding))
+    assert any(parameter is words.weight for parameter in copied.parameters())
+    # And encode uses the copy where bfloat16 is native, the fp32 model otherwise
+    monkeypatch.setattr(embeddings, "native_bfloat16", lambda: True)
+    calls: list[str] = []
+
+    def forward(features: dict) -> dict:
+        calls.append("copy")
+        return model.forward(features)
+
+    monkeypatch.setattr(copied, "forward", forward)
+    encode(["Refund please"], default_model_path())
+    encode(["Refund please"], default_model_path(), fp32=True)
+    assert calls == ["copy"]
