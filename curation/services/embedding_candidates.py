@@ -6,9 +6,10 @@ the texts of candidate pairs, not every text.
    gives each text's nearest texts by centered static cosine (curation.dedup.candidates),
    scored with the Jaccard of their character trigrams.
 3. The model decides the pairs from the highest score down, a bin at a time, until a bin adds
-   too few of its pairs (candidates.descend): the int8 copy embeds their texts (cached), the
-   model itself decides those near the threshold, as in the int8 path. In a dedup job's merge a
-   step's texts are embedded by every free worker (`embedder`: embedding_shares.sharing).
+   too few of its pairs (candidates.descend): the int8 copy embeds their texts (cached) and
+   counts the pairs the model likely keeps. Then the model itself decides those near the
+   threshold, as in the int8 path, all in one call. In a dedup job's merge a step's texts are
+   embedded by every free worker (`embedder`: embedding_shares.sharing).
 """
 
 from __future__ import annotations
@@ -81,14 +82,17 @@ def static_text_pairs(
         scores = search.pair_scores(texts, pairs, cosines)
     judge = PairJudge(texts, threshold, embedder)
     with phase("verify"), all_cores():  # the model embeds the texts (phase "embed") and decides
-        cutoff, kept = search.descend(scores, lambda at: judge.keeps(pairs[at]), floor=search.SCORE_FLOOR)
+        cutoff, _ = search.descend(scores, lambda at: judge.likely(pairs[at]), floor=search.SCORE_FLOOR)
         # Pairs below the cutoff whose two texts the descent embedded anyway cost no more texts
-        below = np.flatnonzero(~kept & (scores < cutoff))
-        free = below[judge.has_embedded(pairs[below])]
-        kept[free] = judge.keeps(pairs[free])
+        below = np.flatnonzero(scores < cutoff)
+        decided = np.concatenate([np.flatnonzero(scores >= cutoff), below[judge.has_embedded(pairs[below])]])
+        # The model decides the pairs near the threshold once, after the descent: their texts in
+        # one call, not a few dozen a step (on two cores 350 texts 0.87 s against 1.13 s in 7 calls)
+        kept = np.zeros(len(pairs), dtype=np.bool_)
+        kept[decided] = judge.keeps(pairs[decided])
     logger.info(
         "static candidates: %d neighbour pairs, cutoff %.3f, %d decided over %d texts, %d kept",
-        len(pairs), cutoff, int((scores >= cutoff).sum()) + len(free), judge.embedded, int(kept.sum()),
+        len(pairs), cutoff, len(decided), judge.embedded, int(kept.sum()),
     )  # fmt: skip
     return pairs[kept], judge.cosine
 
@@ -124,6 +128,14 @@ class PairJudge:
         near = ~kept & (first >= self.threshold - cache.INT8_BELOW)
         kept[near] = self._cosines(self._precise, pairs[near], fast=False) >= self.threshold
         return kept
+
+    def likely(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
+        """Whether the model likely keeps each pair, as the int8 copy sees it (its cosine less
+        its usual shortfall, cache.INT8_SHORTFALL), embedding no text with the model itself:
+        counts for the descent, which `keeps` then settles. Without the int8 copy, `keeps`."""
+        if not self.fast:
+            return self.keeps(pairs)
+        return self._cosines(self._vectors, pairs, fast=True) >= self.threshold - cache.INT8_SHORTFALL
 
     def cosine(self, a: int, b: int) -> float:
         """The model's cosine where it embedded both rows, else the int8 copy's (KeyError for

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from curation.dedup import candidates
+from curation.services import embedding_cache as cache
 from curation.services import embedding_candidates
 
 TEXTS = [
@@ -41,6 +42,42 @@ def test_a_pair_below_the_cutoff_whose_texts_were_embedded_anyway_is_decided(
     # Then the descent stopped at 0.8, yet the pair at 0.3 was decided by the model and kept
     assert {tuple(pair) for pair in found.tolist()} == {(0, 1), (1, 2), (0, 2)}
     assert cosine(0, 2) >= 0.9 and cosine(3, 4) < 0.9
+
+
+@pytest.mark.django_db
+def test_the_model_decides_the_pairs_near_the_threshold_in_one_call_after_the_descent(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the int8 copy, a band so wide that every pair is near the threshold, and candidates
+    # whose scores put the descent's three steps a pair each (the last pair's texts embedded by
+    # then, so it is decided too)
+    settings.FINCH_EMBEDDING_INT8 = True
+    monkeypatch.setattr(cache, "INT8_BELOW", 1.0)
+    monkeypatch.setattr(cache, "INT8_ABOVE", 1.0)
+    pairs = np.array([[0, 1], [1, 2], [3, 4], [0, 2]])
+    scores = np.array([0.95, 0.8, 0.7, 0.6], dtype=np.float32)
+    monkeypatch.setattr(candidates, "MIN_STEP", 1)
+    monkeypatch.setattr(candidates, "neighbour_pairs", lambda vectors, **_: (pairs, scores))
+    monkeypatch.setattr(candidates, "pair_scores", lambda texts, found, cosines: cosines)
+    calls: list[tuple[int, bool]] = []
+    embed = cache.cached_vectors
+
+    def counted(texts: list[str], *, fast: bool = False, **options: Any) -> Any:
+        calls.append((len(texts), fast))
+        return embed(texts, fast=fast, **options)
+
+    monkeypatch.setattr(cache, "cached_vectors", counted)
+
+    # When the pairs at 0.9 are found
+    found, cosine = embedding_candidates.static_text_pairs(TEXTS, 0.9)
+
+    # Then the int8 copy embedded texts step by step, the model every pair's texts once, at the
+    # end, and the model's cosines decided
+    assert calls == [(2, True), (1, True), (2, True), (5, False)]
+    model = cache.model_cosines([(TEXTS[a], TEXTS[b]) for a, b in pairs.tolist()])
+    expected = {tuple(pair) for pair, value in zip(pairs.tolist(), model, strict=True) if value >= 0.9}
+    assert {tuple(pair) for pair in found.tolist()} == expected == {(0, 1), (1, 2), (0, 2)}
+    assert cosine(0, 2) == pytest.approx(model[3], abs=1e-6)
 
 
 @pytest.mark.parametrize(
