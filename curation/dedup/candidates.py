@@ -198,26 +198,61 @@ def _folded(text: str) -> str:
     return " ".join(text[: 2 * TRIGRAM_CHARS].casefold().split())[:TRIGRAM_CHARS]
 
 
-Judge = Callable[[npt.NDArray[np.intp]], npt.NDArray[np.bool_]]
+# A judge's verdicts on pairs: kept, dropped, or open (near the threshold, where a costlier
+# judgement, `settle`, decides: the model itself after its int8 copy).
+DROPPED, KEPT, OPEN = 0, 1, 2
+Verdicts = npt.NDArray[np.int8]
+Judge = Callable[[npt.NDArray[np.intp]], npt.NDArray[np.bool_] | Verdicts]
+Settle = Callable[[npt.NDArray[np.intp]], npt.NDArray[np.bool_]]
 
 
 def descend(
-    scores: Floats, judge: Judge, start: float = START, stop_share: float = STOP_SHARE, floor: float = FLOOR
-) -> tuple[float, npt.NDArray[np.bool_]]:
-    """The cutoff the descent reached, and whether the model keeps each pair (False for pairs
-    below the cutoff, never decided). `judge` decides the pairs at the indices it is given.
-    Nothing kept in the first step: the static stage sees no duplicates, and stops there."""
-    kept = np.zeros(len(scores), dtype=np.bool_)
+    scores: Floats,
+    judge: Judge,
+    start: float = START,
+    stop_share: float = STOP_SHARE,
+    floor: float = FLOOR,
+    settle: Settle | None = None,
+) -> tuple[float, Verdicts]:
+    """The cutoff the descent reached, and each pair's verdict (DROPPED for pairs below the
+    cutoff, never decided). `judge` gives the verdicts of the pairs at the indices it is given
+    (True / False for KEPT / DROPPED, or Verdicts with OPEN ones for `settle` to decide). Open
+    pairs are settled, all at once, only when a step's count could fall either side of the stop
+    rule: the descent stops where it would with every pair settled, and the pairs still open
+    are left for the caller to settle in one call. Nothing kept in the first step: the static
+    stage sees no duplicates, and stops there."""
+    verdicts = np.zeros(len(scores), dtype=np.int8)
     cutoff, band = _step(scores, 2.0, start, floor)
-    found = 0
     while True:
         if len(band):
-            kept[band] = judge(band)
-        added = int(kept[band].sum())
-        found += added
-        if added <= stop_share * found or cutoff <= floor + 1e-9:
-            return cutoff, kept
+            verdicts[band] = judge(band)
+        stops = _stops(verdicts, band, stop_share)
+        if stops is None:
+            assert settle is not None, "a judge gave open verdicts and no way to settle them"
+            unsettled = np.flatnonzero(verdicts == OPEN)
+            verdicts[unsettled] = np.where(settle(unsettled), KEPT, DROPPED)
+            stops = _stops(verdicts, band, stop_share)
+        if stops or cutoff <= floor + 1e-9:
+            return cutoff, verdicts
         cutoff, band = _step(scores, cutoff, cutoff - BIN_WIDTH, floor)
+
+
+def _stops(verdicts: Verdicts, band: npt.NDArray[np.intp], stop_share: float) -> bool | None:
+    """Whether the step of `band` adds `stop_share` or less of the pairs kept so far: True or
+    False whatever the open pairs' verdicts turn out to be, None where they decide it."""
+    added = int(np.count_nonzero(verdicts[band] == KEPT))
+    added_open = int(np.count_nonzero(verdicts[band] == OPEN))
+    before = int(np.count_nonzero(verdicts == KEPT)) - added
+    before_open = int(np.count_nonzero(verdicts == OPEN)) - added_open
+
+    def stop(added: int, before: int) -> bool:  # later finds make a stop likelier, this step's less
+        return added <= stop_share * (before + added)
+
+    if stop(added + added_open, before):
+        return True
+    if not stop(added, before + before_open):
+        return False
+    return None
 
 
 def _step(scores: Floats, upper: float, lower: float, floor: float) -> tuple[float, npt.NDArray[np.intp]]:

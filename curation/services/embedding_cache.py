@@ -116,9 +116,6 @@ def model_loaded() -> bool:
 # INT8_BELOW, and the model decides all but those at the threshold plus INT8_ABOVE or more.
 INT8_BELOW = 0.03
 INT8_ABOVE = 0.015
-# The int8 copy's median shortfall (0.0081-0.0087 on the embedding benchmark's pairs near 0.9,
-# three corpora): where only a count is wanted, its cosine plus this stands for the model's.
-INT8_SHORTFALL = 0.009
 PairFilter = Callable[[Pairs], npt.NDArray[np.bool_]]
 
 

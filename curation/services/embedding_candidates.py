@@ -6,9 +6,9 @@ the texts of candidate pairs, not every text.
    gives each text's nearest texts by centered static cosine (curation.dedup.candidates),
    scored with the Jaccard of their character trigrams.
 3. The model decides the pairs from the highest score down, a bin at a time, until a bin adds
-   too few of its pairs (candidates.descend): the int8 copy embeds their texts (cached) and
-   counts the pairs the model likely keeps. Then the model itself decides those near the
-   threshold, as in the int8 path, all in one call. In a dedup job's merge a step's texts are
+   too few of its pairs (candidates.descend): the int8 copy embeds their texts (cached), the
+   model itself decides those near the threshold, as in the int8 path: all at once, after the
+   descent or where a step's count hangs on them. In a dedup job's merge a step's texts are
    embedded by every free worker (`embedder`: embedding_shares.sharing).
 """
 
@@ -82,17 +82,24 @@ def static_text_pairs(
         scores = search.pair_scores(texts, pairs, cosines)
     judge = PairJudge(texts, threshold, embedder)
     with phase("verify"), all_cores():  # the model embeds the texts (phase "embed") and decides
-        cutoff, _ = search.descend(scores, lambda at: judge.likely(pairs[at]), floor=search.SCORE_FLOOR)
+        cutoff, verdicts = search.descend(
+            scores,
+            lambda at: judge.verdicts(pairs[at]),
+            floor=search.SCORE_FLOOR,
+            settle=lambda at: judge.settles(pairs[at]),
+        )
         # Pairs below the cutoff whose two texts the descent embedded anyway cost no more texts
         below = np.flatnonzero(scores < cutoff)
-        decided = np.concatenate([np.flatnonzero(scores >= cutoff), below[judge.has_embedded(pairs[below])]])
-        # The model decides the pairs near the threshold once, after the descent: their texts in
-        # one call, not a few dozen a step (on two cores 350 texts 0.87 s against 1.13 s in 7 calls)
-        kept = np.zeros(len(pairs), dtype=np.bool_)
-        kept[decided] = judge.keeps(pairs[decided])
+        free = below[judge.has_embedded(pairs[below])]
+        verdicts[free] = judge.verdicts(pairs[free])
+        # The model decides the pairs still open at once: their texts in one call, not a few
+        # dozen a step (on two cores 350 texts 0.87 s against 1.1-1.2 s as seven calls)
+        kept = verdicts == search.KEPT
+        unsettled = np.flatnonzero(verdicts == search.OPEN)
+        kept[unsettled] = judge.settles(pairs[unsettled])
     logger.info(
         "static candidates: %d neighbour pairs, cutoff %.3f, %d decided over %d texts, %d kept",
-        len(pairs), cutoff, len(decided), judge.embedded, int(kept.sum()),
+        len(pairs), cutoff, int((scores >= cutoff).sum()) + len(free), judge.embedded, int(kept.sum()),
     )  # fmt: skip
     return pairs[kept], judge.cosine
 
@@ -119,23 +126,21 @@ class PairJudge:
         """Whether both texts of each pair are embedded already."""
         return np.asarray(self._vectors.holds(pairs).all(axis=1), dtype=np.bool_)
 
-    def keeps(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
-        """Whether the model keeps each pair."""
+    def verdicts(self, pairs: Pairs) -> search.Verdicts:
+        """The int8 copy's verdict on each pair: KEPT or DROPPED where it is clear of the threshold,
+        OPEN near it (see cache.INT8_BELOW), for the model itself to settle. Without the int8
+        copy, the model's own."""
         first = self._cosines(self._vectors, pairs, fast=self.fast)
         if not self.fast:
-            return first >= self.threshold
-        kept = first >= self.threshold + cache.INT8_ABOVE
-        near = ~kept & (first >= self.threshold - cache.INT8_BELOW)
-        kept[near] = self._cosines(self._precise, pairs[near], fast=False) >= self.threshold
-        return kept
+            return np.where(first >= self.threshold, search.KEPT, search.DROPPED).astype(np.int8)
+        verdicts = np.full(len(pairs), search.DROPPED, dtype=np.int8)
+        verdicts[first >= self.threshold - cache.INT8_BELOW] = search.OPEN
+        verdicts[first >= self.threshold + cache.INT8_ABOVE] = search.KEPT
+        return verdicts
 
-    def likely(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
-        """Whether the model likely keeps each pair, as the int8 copy sees it (its cosine less
-        its usual shortfall, cache.INT8_SHORTFALL), embedding no text with the model itself:
-        counts for the descent, which `keeps` then settles. Without the int8 copy, `keeps`."""
-        if not self.fast:
-            return self.keeps(pairs)
-        return self._cosines(self._vectors, pairs, fast=True) >= self.threshold - cache.INT8_SHORTFALL
+    def settles(self, pairs: Pairs) -> npt.NDArray[np.bool_]:
+        """Whether the model itself keeps each pair (its texts embedded by the model)."""
+        return self._cosines(self._precise, pairs, fast=False) >= self.threshold
 
     def cosine(self, a: int, b: int) -> float:
         """The model's cosine where it embedded both rows, else the int8 copy's (KeyError for

@@ -48,15 +48,13 @@ def test_a_pair_below_the_cutoff_whose_texts_were_embedded_anyway_is_decided(
 def test_the_model_decides_the_pairs_near_the_threshold_in_one_call_after_the_descent(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the int8 copy, a band so wide that every pair is near the threshold, and candidates
-    # whose scores put the descent's three steps a pair each (the last pair's texts embedded by
-    # then, so it is decided too)
+    # Given the int8 copy, every pair below the threshold plus INT8_ABOVE open (near it), and
+    # candidates all in the descent's first step, with one pair clear of the threshold (two
+    # spellings of one message), so that the descent goes on whatever the open ones turn out
     settings.FINCH_EMBEDDING_INT8 = True
     monkeypatch.setattr(cache, "INT8_BELOW", 1.0)
-    monkeypatch.setattr(cache, "INT8_ABOVE", 1.0)
     pairs = np.array([[0, 1], [1, 2], [3, 4], [0, 2]])
-    scores = np.array([0.95, 0.8, 0.7, 0.6], dtype=np.float32)
-    monkeypatch.setattr(candidates, "MIN_STEP", 1)
+    scores = np.array([0.95, 0.9, 0.9, 0.9], dtype=np.float32)
     monkeypatch.setattr(candidates, "neighbour_pairs", lambda vectors, **_: (pairs, scores))
     monkeypatch.setattr(candidates, "pair_scores", lambda texts, found, cosines: cosines)
     calls: list[tuple[int, bool]] = []
@@ -71,13 +69,13 @@ def test_the_model_decides_the_pairs_near_the_threshold_in_one_call_after_the_de
     # When the pairs at 0.9 are found
     found, cosine = embedding_candidates.static_text_pairs(TEXTS, 0.9)
 
-    # Then the int8 copy embedded texts step by step, the model every pair's texts once, at the
-    # end, and the model's cosines decided
-    assert calls == [(2, True), (1, True), (2, True), (5, False)]
+    # Then the int8 copy embedded the texts, the model the open pairs' texts in one call after
+    # the descent, and the model's cosines decided
+    assert calls[0] == (5, True) and len(calls) == 2 and calls[1][1] is False
     model = cache.model_cosines([(TEXTS[a], TEXTS[b]) for a, b in pairs.tolist()])
     expected = {tuple(pair) for pair, value in zip(pairs.tolist(), model, strict=True) if value >= 0.9}
     assert {tuple(pair) for pair in found.tolist()} == expected == {(0, 1), (1, 2), (0, 2)}
-    assert cosine(0, 2) == pytest.approx(model[3], abs=1e-6)
+    assert cosine(3, 4) == pytest.approx(model[2], abs=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +145,7 @@ def test_row_vectors_in_float16_give_the_float32_cosines_to_a_thousandth() -> No
 def test_the_judge_names_a_pair_it_never_embedded(settings: Any) -> None:
     settings.FINCH_EMBEDDING_INT8 = False
     judge = embedding_candidates.PairJudge(TEXTS, 0.9)
-    judge.keeps(np.array([[0, 1]]))
+    judge.verdicts(np.array([[0, 1]]))
     assert judge.embedded == 2 and judge.has_embedded(np.array([[0, 1], [0, 2]])).tolist() == [True, False]
     with pytest.raises(KeyError):
         judge.cosine(0, 2)

@@ -61,6 +61,48 @@ def test_the_descent_stops_after_a_step_that_adds_three_quarters_of_a_percent_or
     assert found.sum() == 238 and (found == (kept & (cosines >= 0.725))).all()
 
 
+def test_open_pairs_are_settled_at_once_only_where_a_step_hangs_on_them() -> None:
+    # Given 200 pairs at 0.95 kept outright and 10 open, then steps of 200 pairs: 20 kept and 5
+    # open (the descent goes on however they turn out), then 1 kept and 2 open (it stops with
+    # both dropped, not with both kept), then 200 pairs with 1 kept
+    cosines = _bin_centres({0.95: 210} | {round(0.8375 - 0.025 * b, 4): 200 for b in range(3)})
+    verdicts = np.zeros(len(cosines), dtype=np.int8)
+    verdicts[:200], verdicts[200:210] = candidates.KEPT, candidates.OPEN
+    verdicts[210:230], verdicts[230:235] = candidates.KEPT, candidates.OPEN
+    verdicts[410], verdicts[411:413] = candidates.KEPT, candidates.OPEN
+    verdicts[610] = candidates.KEPT
+    settled: list[list[int]] = []
+
+    def settle(at: np.ndarray) -> np.ndarray:
+        settled.append(at.tolist())
+        return np.isin(at, [411, 412])  # the model keeps the last step's two open pairs
+
+    # When the descent runs
+    cutoff, found = candidates.descend(cosines, lambda at: verdicts[at], settle=settle)
+
+    # Then the open pairs were settled once, in the step whose count hung on them, all of them
+    # at once; it went on (3 added to 220), and stopped after the next step (1 added)
+    assert settled == [[*range(200, 210), *range(230, 235), 411, 412]]
+    assert cutoff == pytest.approx(0.775)
+    assert found[411] == found[412] == candidates.KEPT and (found[200:210] == candidates.DROPPED).all()
+    assert (found == candidates.OPEN).sum() == 0 and found.sum() == 200 + 20 + 3 + 1
+
+
+def test_open_pairs_left_when_the_stop_is_clear_whatever_they_turn_out() -> None:
+    # Given a first step of 200 pairs kept and 5 open, and a second of 200 pairs with 1 open
+    cosines = _bin_centres({0.95: 205, 0.8375: 200})
+    verdicts = np.zeros(len(cosines), dtype=np.int8)
+    verdicts[:200], verdicts[200:205], verdicts[205] = candidates.KEPT, candidates.OPEN, candidates.OPEN
+
+    # When the descent runs, then it never settles: kept or not, one pair is 0.5% of 200 or more
+    def settle(at: np.ndarray) -> np.ndarray:
+        raise AssertionError("settled")
+
+    cutoff, found = candidates.descend(cosines, lambda at: verdicts[at], settle=settle)
+    assert cutoff == pytest.approx(0.825)
+    assert (np.flatnonzero(found == candidates.OPEN) == [200, 201, 202, 203, 204, 205]).all()
+
+
 def test_sparse_bins_merge_into_steps_of_enough_pairs() -> None:
     # Given a small job: 30 pairs kept at 0.95, and bins below holding 5 pairs each, one kept
     # in the bin from 0.70 to 0.725 (alone in its bin, a step of 5 pairs would stop before it)
@@ -243,7 +285,7 @@ def test_candidates_never_lose_a_pair_the_model_keeps_above_the_margin(
     cutoff, kept = candidates.descend(
         scores, lambda at: model_cosines[at] >= threshold, floor=candidates.SCORE_FLOOR
     )
-    found = {tuple(pair) for pair in pairs[kept].tolist()}
+    found = {tuple(pair) for pair in pairs[kept == candidates.KEPT].tolist()}
 
     # Then every pair of the model's at the threshold plus the margin is found
     rows, columns = np.nonzero(np.triu(model @ model.T, 1) >= threshold + margin)
