@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from curation.dedup.embeddings import BATCH_TOKENS, all_cores, length_batches, on_all_cores
+from curation.dedup.embeddings import BATCH_TOKENS, PADDING_SHARE, all_cores, length_batches, on_all_cores
 
 MAX_TOKENS = 256
 # Tokens from which the int8 copy runs in lanes on every core (`_lanes`): 4 full batches.
@@ -207,7 +207,8 @@ def encode(
     # embedding benchmark, where near-copies differ only in case).
     distinct: dict[tuple[int, ...], int] = {}  # each sequence's row among the distinct ones
     rows = [
-        distinct.setdefault(tuple(encoding.ids), len(distinct)) for encoding in tokenizer.encode_batch(texts)
+        distinct.setdefault(tuple(encoding.ids), len(distinct))
+        for encoding in tokenizer.encode_batch_fast(texts)
     ]
     tokens = [list(ids) for ids in distinct]
     lanes = _lanes(tokens, threads, exact)
@@ -248,7 +249,7 @@ def _run_session(session: Any, tokens: list[list[int]]) -> npt.NDArray[np.float3
     lengths = [len(ids) for ids in tokens]
     sizes = np.asarray(lengths)  # once, not per batch
     vectors = np.zeros((len(tokens), 0), dtype=np.float32)
-    for rows in length_batches(lengths):
+    for rows in length_batches(lengths, padding=PADDING_SHARE):
         input_ids = np.zeros((len(rows), lengths[rows[-1]]), dtype=np.int64)  # rows[-1]: the longest
         for at, row in enumerate(rows.tolist()):
             input_ids[at, : lengths[row]] = tokens[row]

@@ -311,14 +311,32 @@ def test_static_embeddings_of_many_texts_leave_the_tokenizers_parallelism_as_it_
     else:
         monkeypatch.setenv("TOKENIZERS_PARALLELISM", before)
 
-    # When more texts than model2vec tokenizes in one thread are embedded (it turns the
-    # tokenizers' own parallelism off to tokenize them in a thread pool)
+    # When more texts than model2vec's own encode tokenizes in one thread are embedded (it turned
+    # the tokenizers' own parallelism off for the whole process to use a thread pool instead)
     texts = [f"message number {number} about my card" for number in range(10_001)]
     vectors = static.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR)
 
     # Then every text has its vector, and the setting is as it was (later tokenizers keep every core)
     assert vectors.shape == (10_001, static.PCA_DIMS)
     assert os.environ.get("TOKENIZERS_PARALLELISM") == before
+
+
+def test_static_embeddings_are_model2vecs_own() -> None:
+    from model2vec import StaticModel
+
+    # Given messages, an empty text and one of a single unknown piece (model2vec drops those)
+    texts = [*_messages()[:200], "", "\u2603"]
+
+    # When embedded by Finch and by model2vec's own encode of the same distilled model
+    ours = static.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR)
+    folder = static.distilled_path(default_model_path(), settings.FINCH_MODELS_DIR)
+    reference = np.asarray(StaticModel.from_pretrained(str(folder)).encode(texts), dtype=np.float32)
+
+    # Then each text has model2vec's vector (it averages in float16: within 1e-3), texts with no
+    # known token a zero one
+    assert np.abs(ours - reference).max() < 1e-3
+    assert np.allclose(np.linalg.norm(ours[:-2], axis=1), 1.0, atol=1e-5)
+    assert not ours[-2:].any()
 
 
 def test_prepare_models_makes_the_static_copy_once_and_reports_where(settings: Any) -> None:
