@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from curation.dedup.embeddings import BATCH_TOKENS, PADDING_SHARE, all_cores, length_batches, on_all_cores
+from curation.dedup.embeddings import PADDING_SHARE, all_cores, length_batches, on_all_cores
 
 MAX_TOKENS = 256
-# Tokens from which the int8 copy runs in lanes on every core (`_lanes`): 4 full batches.
-LANE_TOKENS = 4 * BATCH_TOKENS
+# Texts a lane from which a call on every core runs in lanes (`_lanes`).
+LANE_TEXTS = 8
 # The modules a model may have for its fp32 export to give its own embeddings: a Dense layer
 # after the pooling, say, is not in the export.
 EXACT_MODULES = {"Transformer", "Pooling", "Normalize"}
@@ -179,14 +179,15 @@ def _threads_now() -> int:
     return (os.cpu_count() or 0) if on_all_cores() else int(os.environ.get("FINCH_TORCH_THREADS") or 0)
 
 
-def preload(model_path: str, folder: Path) -> None:
-    """Load, and run once, the int8 sessions a worker uses: on its own threads, on every core
-    (a merge: all_cores) and, with two cores or more, the lanes' session of one thread."""
-    encode(["a text"], model_path, folder)
+def preload(model_path: str, folder: Path, *, exact: bool = False) -> None:
+    """Load, and run once, the sessions of the int8 copy (`exact`: the fp32 export) a worker
+    uses: on its own threads, on every core (a merge: all_cores) and, with two cores or more,
+    the lanes' session of one thread."""
+    encode(["a text"], model_path, folder, exact=exact)
     with all_cores():
-        encode(["a text"], model_path, folder)
+        encode(["a text"], model_path, folder, exact=exact)
     if (os.cpu_count() or 1) > 1:
-        session, tokenizer = _session(model_path, str(folder), 1, False)
+        session, tokenizer = _session(model_path, str(folder), 1, exact)
         _run_session(session, [tokenizer.encode("a text").ids])
 
 
@@ -211,22 +212,23 @@ def encode(
         for encoding in tokenizer.encode_batch_fast(texts)
     ]
     tokens = [list(ids) for ids in distinct]
-    lanes = _lanes(tokens, threads, exact)
+    lanes = _lanes(tokens, threads)
     if lanes > 1:
         return _run_lanes(_session(model_path, str(folder), 1, exact)[0], tokens, lanes)[rows]
     return _run_session(session, tokens)[rows]
 
 
-def _lanes(tokens: list[list[int]], threads: int, exact: bool) -> int:
-    """How many lanes of one thread the int8 copy embeds `tokens` in, where a session would use
-    every core: one per core from LANE_TOKENS tokens, else 1 (one session on its threads). The
-    graph's small operations (layer norms, GELU, softmax: half its time where the matrix
-    products are fast) spread over a session's threads poorly: on two cores lanes embedded
-    3,000 texts 13% faster with AVX-512 VNNI (300 texts 5%), 5% with AVX2 (300 texts 5% slower:
-    each lane's batches run short). Below 4 batches they lose everywhere, as the fp32 export
-    does at any size."""
+def _lanes(tokens: list[list[int]], threads: int) -> int:
+    """How many lanes of one thread embed `tokens`, where a session would use every core: one per
+    core from LANE_TEXTS texts a lane, else 1 (one session on its threads). The graph's small
+    operations (layer norms, GELU, softmax; batches of one token length are many and small)
+    spread over a session's threads poorly. On two cores of a Zen 4 EPYC (the bench's messages,
+    medians of five), lanes against one session of two threads: the int8 copy on AVX2 code 1.53
+    against 2.0-2.2 ms a text in calls of 200-400 texts, 1.68 against 1.88 in calls of 16, even
+    at 8 (1.95 / 1.93) and slower at 4 (2.36 / 1.99); with VNNI 0.97-1.13 against 1.0-1.24 at
+    50-400 texts; the fp32 export on AVX2 code 2.5 against 3.3 ms a text at 350 texts."""
     cores = os.cpu_count() or 1
-    if exact or cores < 2 or threads not in (0, cores) or sum(map(len, tokens)) < LANE_TOKENS:
+    if cores < 2 or threads not in (0, cores) or len(tokens) < LANE_TEXTS * cores:
         return 1
     return cores
 

@@ -91,10 +91,10 @@ def preload_models() -> None:
     from curation.services import embedding_candidates
 
     path, folder = model_path(), settings.FINCH_MODELS_DIR
-    encode(["a text"], path)
-    if model_by_export(path):  # a session per thread count, as the int8 copy's (torch follows at once)
-        with all_cores():
-            encode(["a text"], path)
+    if model_by_export(path):  # a session per thread count, as the int8 copy's
+        int8.preload(path, folder, exact=True)
+    else:  # torch follows a change of threads at once
+        encode(["a text"], path)
     if fast_available():
         int8.preload(path, folder)
     if embedding_candidates.in_use():

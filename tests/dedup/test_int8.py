@@ -185,7 +185,7 @@ def test_a_merge_on_all_cores_encodes_on_every_core_though_the_worker_runs_on_on
         inside = int8.encode(TEXTS, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
 
     # Then the first ran on a session of one thread, the second on one of every core, here:
-    # too few tokens for lanes
+    # too few texts for lanes
     assert sessions == [1, 2]
     assert running == {threading.get_ident()}
     # And the vectors are the same whichever session made them
@@ -194,29 +194,25 @@ def test_a_merge_on_all_cores_encodes_on_every_core_though_the_worker_runs_on_on
 
 
 @pytest.mark.parametrize("exact", [False, True])
-def test_the_int8_copy_on_every_core_embeds_many_tokens_in_a_lane_of_one_thread_per_core(
+def test_a_call_on_every_core_embeds_many_texts_in_a_lane_of_one_thread_per_core(
     exact: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a worker whose own sessions run on every core (FINCH_TORCH_THREADS unset) of 2, and
-    # texts of more tokens than lanes start from (lowered, so that a few texts are many)
+    # more texts than lanes start from
     worker_threads()
     monkeypatch.delenv("FINCH_TORCH_THREADS", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    monkeypatch.setattr(int8, "LANE_TOKENS", 100)
     texts = [f"{text} ({number})" for number in range(12) for text in TEXTS]
+    assert len(texts) >= 2 * int8.LANE_TEXTS
     sessions, running = _watch_sessions(monkeypatch)
 
-    # When it encodes them on every core
+    # When the int8 copy (or the fp32 export) encodes them on every core
     with all_cores():
         inside = int8.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
 
-    # Then the int8 copy ran in two lanes (threads other than this one) on a session of one
-    # thread; the fp32 export, which gains nothing from lanes, on one session of every core
-    if exact:
-        assert sessions == [2] and running == {threading.get_ident()}
-    else:
-        assert sessions == [2, 1]
-        assert len(running) == 2 and threading.get_ident() not in running
+    # Then they ran in two lanes (threads other than this one) on a session of one thread
+    assert sessions == [2, 1]
+    assert len(running) == 2 and threading.get_ident() not in running
     # And each text has its vector, in order (the int8 copy's within its rounding: it scales
     # activations per batch, and lanes batch differently)
     reference = int8.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR, exact=exact)
