@@ -32,6 +32,9 @@ import numpy.typing as npt
 from curation.dedup.embeddings import unit_rows
 
 PCA_DIMS = 256
+# Texts tokenized at once: the tokenizer's encodings and token ids of a block in memory, not a
+# million texts' (model2vec's own encode went 1,024 at a time).
+ENCODE_BLOCK = 10_000
 
 
 def available() -> bool:
@@ -109,9 +112,17 @@ def encode(texts: list[str], model_path: str, folder: Path) -> npt.NDArray[np.fl
     the whole process to do so (every later tokenizer of a worker on one core)."""
     if not texts:
         return np.zeros((0, PCA_DIMS), dtype=np.float32)
+    model = _model(model_path, str(folder))
+    vectors = np.zeros((len(texts), model.table.shape[1]), dtype=np.float32)
+    for start in range(0, len(texts), ENCODE_BLOCK):
+        block = texts[start : start + ENCODE_BLOCK]
+        vectors[start : start + len(block)] = _token_sums(model, block)
+    return unit_rows(vectors)  # the mean's direction; a text of no tokens stays zero
+
+
+def _token_sums(model: _Static, texts: list[str]) -> npt.NDArray[np.float32]:
     import torch
 
-    model = _model(model_path, str(folder))
     encodings = model.tokenizer.encode_batch_fast(
         [text[: model.max_chars] for text in texts], add_special_tokens=False
     )
@@ -127,4 +138,4 @@ def encode(texts: list[str], model_path: str, folder: Path) -> npt.NDArray[np.fl
         mode="sum",
         padding_idx=model.unknown,  # left out of the sum
     )
-    return unit_rows(sums.numpy())  # the mean's direction; a text of no tokens stays zero
+    return np.asarray(sums.numpy())

@@ -316,8 +316,12 @@ def test_static_embeddings_of_many_texts_leave_the_tokenizers_parallelism_as_it_
     texts = [f"message number {number} about my card" for number in range(10_001)]
     vectors = static.encode(texts, default_model_path(), settings.FINCH_MODELS_DIR)
 
-    # Then every text has its vector, and the setting is as it was (later tokenizers keep every core)
+    # Then every text has its vector (the last, past the first block, as if embedded alone), and
+    # the setting is as it was (later tokenizers keep every core)
+    assert len(texts) > static.ENCODE_BLOCK
     assert vectors.shape == (10_001, static.PCA_DIMS)
+    alone = static.encode(texts[-1:], default_model_path(), settings.FINCH_MODELS_DIR)
+    assert np.allclose(vectors[-1], alone[0], atol=1e-6)
     assert os.environ.get("TOKENIZERS_PARALLELISM") == before
 
 
