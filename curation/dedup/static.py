@@ -14,7 +14,6 @@ search); the model itself decides every candidate.
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import io
 import itertools
@@ -93,11 +92,10 @@ def _model(model_path: str, folder: str) -> _Static:
         table = table[model.token_mapping]
     if model.weights is not None:
         table = table * np.asarray(model.weights, dtype=np.float32)[:, None]
-    tokenizer = copy.deepcopy(model.tokenizer)  # its truncation set once, model2vec's left as it is
-    if model.max_length:
-        tokenizer.enable_truncation(model.max_length)
+    if model.max_length:  # set once: encode never calls model2vec's own encode, which sets it each call
+        model.tokenizer.enable_truncation(model.max_length)
     return _Static(
-        tokenizer=tokenizer,
+        tokenizer=model.tokenizer,
         table=torch.from_numpy(np.ascontiguousarray(table)),
         unknown=model.unk_token_id,
         max_chars=model.max_length * model.median_token_length if model.max_length else None,
