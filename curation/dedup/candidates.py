@@ -29,11 +29,12 @@ of the pairs. Every decision is the model's own, measured, not estimated from a 
 sample of ten pairs cannot see a keep rate of one in a thousand in a bin of ten thousand pairs,
 and the sampled estimate this replaced set cutoffs anywhere from 0.62 to 0.80 on the same texts.
 
-The nearest texts come from an exact search where that is faster: up to EXACT_ROWS texts on a
-CPU that multiplies bfloat16 natively (blocks of similarities by matrix product, each row's
-nearest by top-k; at 20,000 texts 1.4-1.6 s against the index's 2.1-2.2 s on an AVX-512 EPYC,
-at 40,000 5.8-6.4 s against 7.2-7.4 s, at 80,000 slower), else the HNSW index. Exact, a job's
-candidates are the same on every run.
+The nearest texts come from an exact search up to EXACT_ROWS texts, where it is faster than the
+index (curation.dedup.exact_search: every pair by int8 matrix products). On a Zen 4 EPYC's two
+cores, the search with the centering and the float32 cosines of its pairs: on AVX2 code 0.62 s
+at 20,000 texts against the index's 1.41 s, 2.2 against 3.4 s at 40,000, 4.7 against 5.7 s at
+60,000; with VNNI 0.67 against 1.31, 1.8 against 3.5, 3.3 against 7.5, 5.9 against 7.4 s at
+80,000. Exact, a job's candidates are the same on every run.
 
 The index keeps each vector in int8 (usearch's scaling of unit vectors): on an AVX2-only EPYC
 (Zen 3) the candidates phase of a 20,000-text job took 1.35-1.45 s against 2.15-2.3 s with
@@ -56,7 +57,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from curation.dedup.embeddings import all_cores, native_bfloat16, pair_cosines, unit_rows
+from curation.dedup import exact_search
+from curation.dedup.embeddings import pair_cosines, unit_rows
 from curation.dedup.sketch import ShingleSets
 
 NEIGHBOURS = 16
@@ -78,13 +80,7 @@ CONNECTIVITY = 12
 EXPANSION = 48
 CENTERING_PRIOR = 200
 SEARCH_BATCH = 100_000
-# Exact search (bfloat16 matrix products) up to this many texts, where bfloat16 is native; a block
-# of rows' similarities to all rows holds at most EXACT_BLOCK_CELLS of them (64 MB in bfloat16).
-EXACT_ROWS = 50_000
-EXACT_BLOCK_CELLS = 2**25
-# bfloat16 similarities are within 0.01 of the float32 ones: the search keeps rows above the floor
-# less this, and the float32 cosine decides.
-BFLOAT16_SLACK = 0.01
+EXACT_ROWS = 60_000  # texts searched exactly (exact_search) rather than by the index
 Pairs = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
 
@@ -119,12 +115,14 @@ def neighbour_pairs(
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
     vectors = centered(vectors, overwrite=overwrite)
     if exact is None:
-        exact = len(vectors) <= EXACT_ROWS and native_bfloat16()
-    count = min(neighbours + 1, len(vectors))  # each row finds itself too
-    found = _exact_pairs(vectors, count, floor) if exact else _index_pairs(vectors, count, floor)
-    pairs = _distinct(found, len(vectors))
+        exact = len(vectors) <= EXACT_ROWS
+    if exact:
+        pairs = exact_search.nearest_pairs(vectors, neighbours, floor)
+    else:
+        count = min(neighbours + 1, len(vectors))  # each row finds itself too
+        pairs = _distinct(_index_pairs(vectors, count, floor), len(vectors))
     cosines = pair_cosines(vectors, pairs)
-    near = cosines >= floor  # the searches' own similarities are int8 or bfloat16
+    near = cosines >= floor  # the searches' own similarities are int8
     return pairs[near], cosines[near]
 
 
@@ -142,24 +140,6 @@ def _index_pairs(vectors: Floats, count: int, floor: float) -> Pairs:
         matches: Any = index.search(vectors[start : start + SEARCH_BATCH], count, threads=threads)
         valid = np.arange(count)[None, :] < matches.counts[:, None]
         found.append(_row_pairs(start, matches.keys.astype(np.int64), 1 - matches.distances, valid, floor))
-    return np.concatenate(found)
-
-
-def _exact_pairs(vectors: Floats, count: int, floor: float) -> Pairs:
-    """Each row's `count` most similar rows by bfloat16 matrix products, a block of rows at a time."""
-    import torch
-
-    block_rows = max(1, EXACT_BLOCK_CELLS // len(vectors))
-    found = []
-    with all_cores():
-        matrix = torch.from_numpy(vectors).bfloat16()
-        for start in range(0, len(vectors), block_rows):
-            similar, keys = torch.topk(matrix[start : start + block_rows] @ matrix.T, count, dim=1)
-            similarities = similar.float().numpy()
-            valid = np.ones(similarities.shape, dtype=np.bool_)
-            found.append(
-                _row_pairs(start, keys.numpy().astype(np.int64), similarities, valid, floor - BFLOAT16_SLACK)
-            )
     return np.concatenate(found)
 
 

@@ -16,6 +16,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from curation.dedup import exact_search
 from curation.dedup.normalize import exact_keys
 
 # numba's own thread pool: OpenMP's spinning threads would starve torch (20x slower embedding)
@@ -347,5 +348,6 @@ def compile_kernels() -> Path:
     sets.jaccard(np.array([0], dtype=np.int64), np.array([1], dtype=np.int64))
     sets.one(0, 1)
     exact_keys(texts)  # fold_and_squeeze, with the table jobs use
+    exact_search.compile_kernels()  # static candidates' exact search
     configured = numba.config.CACHE_DIR  # type: ignore[attr-defined]
     return Path(configured) if configured else Path(__file__).parent / "__pycache__"

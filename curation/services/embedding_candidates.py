@@ -2,7 +2,7 @@
 the texts of candidate pairs, not every text.
 
 1. Every text gets a static embedding (model2vec, distilled from the configured model).
-2. An exact search (up to 50,000 texts where bfloat16 is native) or an HNSW index (usearch)
+2. An exact search (int8 products, up to 60,000 texts) or an HNSW index (usearch)
    gives each text's nearest texts by centered static cosine (curation.dedup.candidates),
    scored with the Jaccard of their character trigrams.
 3. The model decides the pairs from the highest score down, a bin at a time, until a bin adds
@@ -55,9 +55,11 @@ def in_use() -> bool:
 
 
 def preload() -> None:
-    """Load what a job with static candidates first uses: the static copy, and the trigrams'
-    compiled code (numba's cache, about 0.4 s to load into a process)."""
+    """Load what a job with static candidates first uses: the static copy, the exact search's
+    session and the compiled code of it and of the trigrams (numba's cache, about 0.4 s to load
+    into a process)."""
     static.encode(["a text"], cache.model_path(), settings.FINCH_MODELS_DIR)
+    search.neighbour_pairs(np.eye(3, 8, dtype=np.float32), exact=True)
     search.pair_scores(["a text", "a text"], np.array([[0, 1]]), np.zeros(1, dtype=np.float32))
 
 

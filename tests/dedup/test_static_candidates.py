@@ -172,11 +172,11 @@ def test_the_exact_search_finds_each_rows_nearest_rows_as_float32_ranks_them() -
     vectors = np.repeat(centres, 5, axis=0) + 0.3 * rng.standard_normal((300, 32)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    # When each row's 3 nearest are searched exactly (in bfloat16)
+    # When each row's 3 nearest are searched exactly (by int8 products)
     pairs, _ = candidates.neighbour_pairs(vectors, floor=0.0, neighbours=3, exact=True)
 
-    # Then they are the 3 nearest by float32 cosine, but for near ties (bfloat16 rounds ranks
-    # within 0.02): each row's 3 nearest clear of its 4th are found, and nothing found is further
+    # Then they are the 3 nearest by float32 cosine, but for near ties (int8 rounds ranks within
+    # 0.02): each row's 3 nearest clear of its 4th are found, and nothing found is further
     # from both rows than their 3rd nearest
     centered = candidates.centered(vectors)
     similar = centered @ centered.T
@@ -190,12 +190,9 @@ def test_the_exact_search_finds_each_rows_nearest_rows_as_float32_ranks_them() -
     assert all(similar[a, b] >= min(third[a], third[b]) - 0.02 for a, b in found)
 
 
-@pytest.mark.parametrize(
-    ("rows", "native", "exact"),
-    [(500, True, True), (500, False, False), (candidates.EXACT_ROWS + 1, True, False)],
-)
-def test_the_exact_search_serves_jobs_up_to_exact_rows_where_bfloat16_is_native(
-    monkeypatch: pytest.MonkeyPatch, rows: int, native: bool, exact: bool
+@pytest.mark.parametrize(("rows", "exact"), [(500, True), (candidates.EXACT_ROWS + 1, False)])
+def test_the_exact_search_serves_jobs_up_to_exact_rows(
+    monkeypatch: pytest.MonkeyPatch, rows: int, exact: bool
 ) -> None:
     searched: list[str] = []
 
@@ -206,8 +203,7 @@ def test_the_exact_search_serves_jobs_up_to_exact_rows_where_bfloat16_is_native(
 
         return record
 
-    monkeypatch.setattr(candidates, "native_bfloat16", lambda: native)
-    monkeypatch.setattr(candidates, "_exact_pairs", search("exact"))
+    monkeypatch.setattr(candidates.exact_search, "nearest_pairs", search("exact"))
     monkeypatch.setattr(candidates, "_index_pairs", search("index"))
 
     candidates.neighbour_pairs(np.eye(rows, 8, dtype=np.float32))

@@ -1,0 +1,84 @@
+"""The exact search's int8 products (curation.dedup.exact_search): each row's nearest rows as
+float32 ranks them, whatever the blocks, and no more than that many however alike the rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from curation.dedup import exact_search
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _groups(rng: np.random.Generator, groups: int = 40, size: int = 6, dims: int = 48) -> np.ndarray:
+    centres = rng.standard_normal((groups, dims))
+    return _unit(np.repeat(centres, size, axis=0) + 0.35 * rng.standard_normal((groups * size, dims)))
+
+
+def _nearest_by_float32(vectors: np.ndarray, neighbours: int, floor: float) -> set[tuple[int, int]]:
+    similar = vectors @ vectors.T
+    np.fill_diagonal(similar, -np.inf)
+    found = set()
+    for row in range(len(vectors)):
+        for near in np.argsort(-similar[row])[:neighbours].tolist():
+            if similar[row, near] >= floor:
+                found.add((min(row, near), max(row, near)))
+    return found
+
+
+def test_pairs_are_each_rows_nearest_rows_at_the_floor_as_float32_ranks_them() -> None:
+    # Given groups of six rows around a centre (each row's 5 nearest: its group)
+    vectors = _groups(np.random.default_rng(3))
+
+    # When each row's 5 nearest at 0.3 or more are searched
+    pairs = exact_search.nearest_pairs(vectors, 5, 0.3)
+
+    # Then they are float32's, each pair once with its lower row first
+    found = {(a, b) for a, b in pairs.tolist()}
+    expected = _nearest_by_float32(vectors, 5, 0.3)
+    similar = vectors @ vectors.T
+    assert expected - found == set()
+    # and any more are within the int8 products' slack of the floor
+    assert all(similar[a, b] >= 0.3 - exact_search.SLACK for a, b in found - expected)
+    assert (pairs[:, 0] < pairs[:, 1]).all() and len(found) == len(pairs)
+
+
+def test_blocks_of_a_few_rows_find_the_same_pairs_as_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = _groups(np.random.default_rng(4), groups=30)
+    whole = exact_search.nearest_pairs(vectors, 4, 0.2)
+
+    # When the products come a few rows at a time (each block's columns right of its first row)
+    monkeypatch.setattr(exact_search, "BLOCK_CELLS", 7 * len(vectors))
+    blocked = exact_search.nearest_pairs(vectors, 4, 0.2)
+
+    assert np.array_equal(whole, blocked)
+
+
+def test_alike_rows_give_each_row_its_count_of_neighbours_not_every_pair() -> None:
+    # Given 400 copies of one vector (every pair at similarity 1)
+    vectors = np.tile(_unit(np.ones((1, 16))), (400, 1))
+
+    # When each row's 3 nearest are searched
+    pairs = exact_search.nearest_pairs(vectors, 3, 0.5)
+
+    # Then each row is paired with 3 rows of its own and at most as many that chose it: pairs
+    # grow with the rows, not with their square
+    assert 400 * 3 / 2 <= len(pairs) <= 400 * 3
+    ends = np.bincount(pairs.ravel(), minlength=400)
+    assert ends.min() >= 3
+
+
+def test_no_pairs_below_the_floor_for_zero_vectors_or_a_single_row() -> None:
+    rng = np.random.default_rng(5)
+    apart = _unit(rng.standard_normal((50, 64)))
+    similar = apart @ apart.T
+    np.fill_diagonal(similar, -1)
+
+    pairs = exact_search.nearest_pairs(apart, 5, float(similar.max()) + 0.05)
+
+    assert len(pairs) == 0
+    assert len(exact_search.nearest_pairs(np.zeros((10, 8), dtype=np.float32), 3, 0.0)) == 0
+    assert len(exact_search.nearest_pairs(apart[:1], 3, 0.0)) == 0
