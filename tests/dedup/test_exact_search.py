@@ -71,6 +71,14 @@ def test_alike_rows_give_each_row_its_count_of_neighbours_not_every_pair() -> No
     assert ends.min() >= 3
 
 
+def test_fewer_rows_than_neighbours_pair_every_row_with_every_other() -> None:
+    vectors = np.tile(_unit(np.ones((1, 16))), (4, 1))
+
+    pairs = exact_search.nearest_pairs(vectors, 16, 0.5)
+
+    assert pairs.tolist() == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
+
+
 def test_no_pairs_below_the_floor_for_zero_vectors_or_a_single_row() -> None:
     rng = np.random.default_rng(5)
     apart = _unit(rng.standard_normal((50, 64)))
