@@ -1,5 +1,6 @@
-"""The exact search's int8 products (curation.dedup.exact_search): each row's nearest rows as
-float32 ranks them, whatever the blocks, and no more than that many however alike the rows."""
+"""The exact searches' int8 products (curation.dedup.exact_search): each row's nearest rows as
+float32 ranks them, whatever the blocks, and no more than that many however alike the rows;
+every pair at a floor."""
 
 from __future__ import annotations
 
@@ -90,3 +91,28 @@ def test_no_pairs_below_the_floor_for_zero_vectors_or_a_single_row() -> None:
     assert len(pairs) == 0
     assert len(exact_search.nearest_pairs(np.zeros((10, 8), dtype=np.float32), 3, 0.0)) == 0
     assert len(exact_search.nearest_pairs(apart[:1], 3, 0.0)) == 0
+
+
+def test_pairs_at_least_are_every_pair_at_the_floor_and_none_far_below() -> None:
+    vectors = _groups(np.random.default_rng(6), groups=30, dims=64)
+    similar = vectors @ vectors.T
+
+    pairs = exact_search.pairs_at_least(vectors, 0.6)
+
+    found = {(a, b) for a, b in pairs.tolist()}
+    upper = np.triu(similar, k=1)
+    expected = {(a, b) for a, b in zip(*np.nonzero(upper >= 0.6), strict=True)}
+    assert expected <= found
+    assert all(similar[a, b] >= 0.6 - exact_search.SLACK for a, b in found)
+    assert (pairs[:, 0] < pairs[:, 1]).all() and len(found) == len(pairs)
+
+
+def test_pairs_at_least_the_same_in_blocks_of_a_few_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = _groups(np.random.default_rng(7), groups=20)
+    whole = exact_search.pairs_at_least(vectors, 0.4)
+
+    monkeypatch.setattr(exact_search, "BLOCK_CELLS", 5 * len(vectors))
+
+    assert np.array_equal(
+        np.unique(exact_search.pairs_at_least(vectors, 0.4), axis=0), np.unique(whole, axis=0)
+    )

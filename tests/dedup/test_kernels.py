@@ -13,7 +13,7 @@ import pytest
 # The compiled functions a job calls directly; the others are compiled inside these.
 JOB_KERNELS = [
     "sketch._sketch_rows", "sketch._shingle_sets", "sketch._pair_jaccard", "sketch._one_jaccard",
-    "sketch._fold_and_squeeze", "exact_search._offer_block",
+    "sketch._fold_and_squeeze", "exact_search._block_pairs", "exact_search._offer_pairs",
 ]  # fmt: skip
 
 pytestmark = pytest.mark.any_database
