@@ -348,6 +348,6 @@ def compile_kernels() -> Path:
     sets.jaccard(np.array([0], dtype=np.int64), np.array([1], dtype=np.int64))
     sets.one(0, 1)
     exact_keys(texts)  # fold_and_squeeze, with the table jobs use
-    exact_search.compile_kernels()  # static candidates' exact search
+    exact_search.compile_kernels()  # the exact searches of static and model vectors
     configured = numba.config.CACHE_DIR  # type: ignore[attr-defined]
     return Path(configured) if configured else Path(__file__).parent / "__pycache__"
