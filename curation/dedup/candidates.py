@@ -120,7 +120,7 @@ def neighbour_pairs(
         pairs = exact_search.nearest_pairs(vectors, neighbours, floor)
     else:
         count = min(neighbours + 1, len(vectors))  # each row finds itself too
-        pairs = _distinct(_index_pairs(vectors, count, floor), len(vectors))
+        pairs = exact_search.distinct(_index_pairs(vectors, count, floor), len(vectors))
     cosines = pair_cosines(vectors, pairs)
     near = cosines >= floor  # the searches' own similarities are int8
     return pairs[near], cosines[near]
@@ -152,12 +152,6 @@ def _row_pairs(
     near = valid & (similarities >= floor) & (keys != rows)
     left, right = rows[near], keys[near]
     return np.stack([np.minimum(left, right), np.maximum(left, right)], axis=1)
-
-
-def _distinct(pairs: Pairs, rows: int) -> Pairs:
-    """The pairs once each, sorted (one int64 key a pair: numpy's unique by rows is 8x slower)."""
-    keys = np.unique(pairs[:, 0] * np.int64(rows) + pairs[:, 1])
-    return np.stack([keys // rows, keys % rows], axis=1)
 
 
 def pair_scores(texts: list[str], pairs: Pairs, cosines: Floats) -> Floats:
