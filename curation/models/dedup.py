@@ -122,7 +122,7 @@ class CachedEmbedding(models.Model):
 
     model = models.CharField(max_length=200)
     text_hash = models.CharField(max_length=64, help_text="sha256 of the embedded text.")
-    vector = models.BinaryField(help_text="float32 values, unit length.")
+    vector = models.BinaryField(help_text="float32 values, unit length (float16 for the int8 copy).")
 
     class Meta:
         constraints = [
