@@ -349,7 +349,8 @@ class DedupJobForm(forms.Form):
         max_value=1.0,
         help_text="MinHash: Jaccard similarity (default 0.8); embedding: cosine (default 0.95).",
         widget=forms.NumberInput(
-            attrs={"step": "0.05", "placeholder": "threshold", "aria-label": "Threshold"}
+            # "any": a browser checks a step from `min`, so 0.05 allowed only 0.01, 0.06, ... 0.81
+            attrs={"step": "any", "placeholder": "threshold", "aria-label": "Threshold"}
         ),
     )
 
@@ -371,7 +372,7 @@ class VersionForm(forms.Form):
         max_value=0.5,
         label="Eval share",
         help_text="Held out for evaluation, stratified by label for classification.",
-        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
     )
     seed = forms.IntegerField(
         initial=0, min_value=0, max_value=2**63 - 1, help_text="Same data and seed: same split."

@@ -43,10 +43,11 @@ def test_a_lead_sees_why_a_retyped_copy_is_a_duplicate(
     assert_fits(page, "settings-fillers", screenshot)
     page.get_by_test_id("settings-save").click()
     expect(page.get_by_test_id("settings-form")).to_be_visible()
-    # And starts a MinHash job at its default from the Duplicates page
+    # And starts a MinHash job at 0.8, its default, typed in (the browser's own check of the
+    # field once refused it)
     page.goto(f"/projects/{project.pk}/duplicates/")
     page.locator("select[name=method]").select_option("minhash")
-    page.locator("input[name=threshold]").fill("")
+    page.locator("input[name=threshold]").fill("0.8")
     page.get_by_role("button", name="Start").click()
     # Then the copy is a duplicate of the original, and the page says why
     expect(page.locator(".cluster")).to_have_count(1)

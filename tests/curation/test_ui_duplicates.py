@@ -40,6 +40,17 @@ class TestDuplicatesPage:
         job = DedupJob.objects.get()
         assert (job.status, job.clusters, job.duplicates_marked) == ("succeeded", 1, 1)
 
+    @pytest.mark.parametrize(
+        ("threshold", "message"),
+        [("2", "Threshold: Ensure this value is less than or equal to 1.0."), ("abc", "Threshold: Enter a number.")],
+    )
+    def test_a_bad_threshold_is_named_and_starts_nothing(self, team: Team, threshold: str, message: str) -> None:
+        response = logged_in(team.lead).post(
+            f"/projects/{team.project.pk}/duplicates/", {"method": "minhash", "compare": "input", "threshold": threshold}
+        )
+        assert response.status_code == 200 and message in response.content.decode()
+        assert not DedupJob.objects.exists()
+
     def test_only_leads_see_the_form_and_may_post_it(self, team: Team) -> None:
         url = f"/projects/{team.project.pk}/duplicates/"
         assert "Find duplicates" not in logged_in(team.reviewer).get(url).content.decode()
