@@ -17,8 +17,9 @@ from curation.roles import has_role, role_of
 
 JUDGING = (ReviewDecision.APPROVE, ReviewDecision.REJECT)
 JUDGED_STATUSES = (ExampleStatus.APPROVED, ExampleStatus.REJECTED)
-# Changes that only set a status after judging the content: they leave its editor as it was.
-JUDGEMENTS = ("reviewed", "flag_resolved")
+# Changes that only set a status after judging the content, or take a judgement back: they
+# leave its editor as it was (an undone review does not make the reviewer its author).
+JUDGEMENTS = ("reviewed", "flag_resolved", "review_undone")
 RULE = (
     "Separation of duties: you wrote or last edited this example, so another reviewer or a lead "
     "must approve or reject it (project setting reviewers_may_not_review_own)."

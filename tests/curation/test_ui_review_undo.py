@@ -82,6 +82,25 @@ class TestUndo:
         assert event.actor == team.reviewer and event.changes["status"] == ["approved", "submitted"]
         assert card_of(page) == example.pk and "is submitted again" in page
 
+    def test_after_an_undo_the_reviewer_decides_again_and_keeps_the_example_in_the_queue(
+        self, team: Team
+    ) -> None:
+        # Given a reviewer's approval undone (the project forbids reviewing one's own work)
+        assert team.project.reviewers_may_not_review_own
+        example = written(team.project, team.annotator, "Where is my card?")
+        client = logged_in(team.reviewer)
+        decide(client, example, "approve")
+        example.refresh_from_db()
+        undo(client, example, example.revision)
+        example.refresh_from_db()
+
+        # Then the undo did not make the reviewer the example's author: it is back in their
+        # queue, and they may reject it now
+        assert card_of(text(client.get(queue_url(team)))) == example.pk
+        decide(client, example, "reject")
+        example.refresh_from_db()
+        assert example.status == ExampleStatus.REJECTED and example.last_change == "reviewed"
+
     def test_only_the_reviewers_own_last_decision(self, team: Team) -> None:
         example = written(team.project, team.annotator, "Where is my card?")
         reviewed(example, team.reviewer, "reject")
