@@ -11,11 +11,11 @@ from typing import Any
 
 import jsonschema
 from django.conf import settings
-from jsonschema.validators import validator_for
 
 from curation.errors import InvalidInput
 from curation.models import Project, TaskType
 from curation.pipeline import json_values
+from curation.services import output_schema as output_schema_rules
 
 CHAT_ROLES = ("system", "user", "assistant")
 # How many schema problems of one output a refusal names before "and N more".
@@ -120,13 +120,7 @@ def _validate_schema(output_schema: Any) -> dict[str, Any] | None:
     if not isinstance(output_schema, dict):
         raise InvalidInput("output_schema must be a JSON Schema object.", field="output_schema")
     refuse_nul(storable_json(output_schema, "output_schema"), "output_schema")
-    try:
-        validator_for(output_schema, default=jsonschema.Draft202012Validator).check_schema(output_schema)
-    except jsonschema.SchemaError as exc:
-        raise InvalidInput(
-            f"output_schema is not a valid JSON Schema: {exc.message}", field="output_schema"
-        ) from exc
-    return output_schema
+    return output_schema_rules.checked_schema(output_schema)
 
 
 @dataclass(frozen=True)
@@ -266,11 +260,7 @@ def check_extraction_output(stored_output: str, output_schema: dict[str, Any] | 
 
 def extraction_checker(output_schema: dict[str, Any] | None) -> Callable[[str], None]:
     """check_extraction_output with the schema compiled once, for checking many outputs."""
-    validator = (
-        None
-        if output_schema is None
-        else validator_for(output_schema, default=jsonschema.Draft202012Validator)(output_schema)
-    )
+    validator = None if output_schema is None else output_schema_rules.schema_validator(output_schema)
 
     def check(stored_output: str) -> None:
         try:
@@ -281,9 +271,7 @@ def extraction_checker(output_schema: dict[str, Any] | None) -> Callable[[str], 
             ) from exc
         if validator is None:
             return
-        errors = sorted(
-            validator.iter_errors(document), key=lambda error: [str(part) for part in error.absolute_path]
-        )
+        errors = output_schema_rules.problems(validator, document)
         if errors:
             raise InvalidInput(
                 f"output does not match the project's output_schema: {_schema_problems(errors)}",
