@@ -32,7 +32,7 @@ def listener() -> Iterator[tuple[str, list[str]]]:
     asked: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        def do_GET(self) -> None:
             asked.append(self.path)
             body = b'{"enum": ["SECRET-VALUE-42"]}'
             self.send_response(200)
@@ -55,7 +55,9 @@ def create_extraction(client: APIClient, schema: dict[str, Any]) -> Any:
 
 
 def write(client: APIClient, project: Project, output: Any) -> Any:
-    return client.post(f"/api/projects/{project.pk}/examples/", {"input": "x", "output": output}, format="json")
+    return client.post(
+        f"/api/projects/{project.pk}/examples/", {"input": "x", "output": output}, format="json"
+    )
 
 
 class TestSaving:
@@ -92,7 +94,10 @@ class TestSaving:
         assert problem in response.json()["detail"]
 
     def test_references_within_the_schema_work(self, team: Team, lead: APIClient) -> None:
-        schema = {"$defs": {"count": {"type": "integer"}}, "properties": {"people": {"$ref": "#/$defs/count"}}}
+        schema = {
+            "$defs": {"count": {"type": "integer"}},
+            "properties": {"people": {"$ref": "#/$defs/count"}},
+        }
         assert create_extraction(lead, schema).status_code == 201
         project = Project.objects.get(task_type=TaskType.EXTRACTION)
         assert write(lead, project, {"people": 2}).status_code == 201
