@@ -363,6 +363,15 @@ class TestParseErrors:
         errors_of(response)
         assert not Example.objects.exists()
 
+    def test_deeply_nested_json_to_the_token_endpoint_is_400_not_500(self) -> None:
+        # The token endpoint takes no token, so anyone could send it this
+        depth = 100_000
+        response = APIClient().post(
+            "/api/auth/token/", data="[" * depth + "]" * depth, content_type="application/json"
+        )
+        assert response.status_code == 400, response.content[:300]
+        assert errors_of(response)[0]["code"] == "parse_error"
+
 
 class TestContent:
     def test_invalid_extraction_json_is_400(self, team: Team, lead: APIClient) -> None:
