@@ -4,9 +4,10 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 
+from api.parsers import SafeJSONParser
 from api.throttling import LoginRate
 
 
@@ -15,7 +16,7 @@ class TokenView(ObtainAuthToken):
 
     throttle_classes = [LoginRate]
     # ObtainAuthToken names DRF's plain JSONParser: a body nested 100,000 deep was a 500 here.
-    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+    parser_classes = [SafeJSONParser, FormParser]
 
     @extend_schema(
         request=inline_serializer(
