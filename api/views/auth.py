@@ -3,8 +3,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
-from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 
 from api.parsers import SafeJSONParser
@@ -16,7 +16,7 @@ class TokenView(ObtainAuthToken):
 
     throttle_classes = [LoginRate]
     # ObtainAuthToken names DRF's plain JSONParser: a body nested 100,000 deep was a 500 here.
-    parser_classes = [SafeJSONParser, FormParser]
+    parser_classes = [SafeJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         request=inline_serializer(
