@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from curation.freeze.formats import canonical
+from curation.services import output_schema
 from evaluation.extract import Answer
 
 PRIMARY = {
@@ -118,7 +119,7 @@ def _extraction(
         expected = json.loads(reference)
         got = json.loads(answer.value) if answer.value is not None else None
         json_valid.append(float(got is not None))
-        schema_valid.append(float(got is not None and (validator is None or validator.is_valid(got))))
+        schema_valid.append(float(got is not None and output_schema.conforms(validator, got)))
         fields.append(field_match(got, expected))
         exact.append(float(got is not None and canonical(got) == canonical(expected)))
     per_example = {
@@ -142,15 +143,14 @@ def field_match(got: Any, expected: Any) -> float:
 
 
 def schema_validator(schema: dict[str, Any] | None) -> Any:
-    """A Draft 2020-12 validator for the schema (None for no schema), built once per schema."""
+    """A validator for the schema (None for no schema), built once per schema: references
+    retrieve nothing, patterns have a time limit (curation.services.output_schema)."""
     return _validator(canonical(schema)) if schema else None
 
 
 @lru_cache(maxsize=8)
 def _validator(schema_json: str) -> Any:
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(json.loads(schema_json))
+    return output_schema.schema_validator(json.loads(schema_json))
 
 
 def _generation(answers: Sequence[Answer], references: Sequence[str]) -> Scores:

@@ -4,6 +4,7 @@ annotators. Shared by the API, the web UI and the beat task."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 from curation.errors import Conflict, InvalidInput
 from curation.models import JobStatus, Project, Role, Split, VersionItem
 from curation.roles import require_role
+from curation.services import output_schema
 from curation.services.audit import audit
 from curation.services.content import storable_json
 from curation.services.embedding_cache import (
@@ -43,6 +45,7 @@ OOD_KEPT = 500
 # error is then under 1 point at 95%); output checks always read every sample.
 MAX_EMBEDDED_SAMPLES = 10_000
 CLOCK_SKEW = timedelta(minutes=5)
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 # -- deployments and samples ---------------------------------------------------------------------
@@ -137,12 +140,13 @@ def _sample(deployment: Deployment, index: int, row: Any, now: datetime) -> Live
             f"{where}: input and output are limited to {MAX_FIELD_CHARS:,} characters.", field=where
         )
     at = _timestamp(row.get("at"), where, now)
-    return LiveSample(
-        deployment=deployment,
-        input=value.replace("\x00", "\ufffd"),
-        output=output.replace("\x00", "\ufffd"),
-        at=at,
-    )
+    return LiveSample(deployment=deployment, input=_storable(value), output=_storable(output), at=at)
+
+
+def _storable(text: str) -> str:
+    """The text with what no database stores (NUL, unpaired surrogates: JSON's "\\ud800")
+    replaced by U+FFFD: a live sample is kept, not refused, for one bad character."""
+    return UNSTORABLE.sub("\ufffd", text)
 
 
 def _timestamp(value: Any, where: str, now: datetime) -> datetime:
@@ -236,12 +240,7 @@ def _output_figures(report: DriftReport, deployment: Deployment, outputs: list[s
         report.json_invalid_rate = float(np.mean([p is None for p in parsed]))
         validator = schema_validator(project.output_schema)
         report.schema_violation_rate = float(
-            np.mean(
-                [
-                    p is None or (validator is not None and not validator.is_valid(json.loads(p)))
-                    for p in parsed
-                ]
-            )
+            np.mean([p is None or not output_schema.conforms(validator, json.loads(p)) for p in parsed])
         )
     else:
         trained = VersionItem.objects.filter(version_id=deployment.training_run.version_id, split=Split.TRAIN)

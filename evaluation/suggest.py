@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from curation.services import output_schema
 from evaluation.engines import Engine, TransformersEngine
 from evaluation.extract import extract
 from evaluation.metrics import schema_validator
@@ -79,6 +80,6 @@ def _labels(
 def _generated(task_type: str, raw: str, mean_logprob: float, validator: Any) -> Proposed:
     value = extract(task_type, raw).value
     if task_type == "extraction":
-        valid = value is not None and (validator is None or validator.is_valid(json.loads(value)))
+        valid = value is not None and output_schema.conforms(validator, json.loads(value))
         return Proposed(value if value is not None else raw.strip(), raw, valid, mean_logprob)
     return Proposed(value or "", raw, bool(value), mean_logprob)

@@ -91,6 +91,17 @@ def problems(validator: Validator, document: Any) -> list[ValidationError]:
         ) from exc
 
 
+def conforms(validator: Validator | None, document: Any) -> bool:
+    """Whether a model's output matches the schema (any, where there is none); an output the
+    schema cannot be applied to does not."""
+    if validator is None:
+        return True
+    try:
+        return not problems(validator, document)
+    except InvalidInput:
+        return False
+
+
 def _schema_refused(problem: str) -> InvalidInput:
     return InvalidInput(f"output_schema {problem}.", field="output_schema")
 

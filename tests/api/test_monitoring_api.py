@@ -111,6 +111,24 @@ def test_bad_samples_are_refused_whole(team: Team, run_id: int, client_for: Clie
     )
 
 
+def test_characters_no_database_stores_are_replaced_not_a_500(
+    team: Team, run_id: int, client_for: ClientFor
+) -> None:
+    # Given samples holding a NUL and a lone surrogate, sent as raw JSON escapes
+    lead = client_for(team.lead)
+    deployment = lead.post(
+        "/api/deployments/", {"training_run": run_id, "name": "prod"}, format="json"
+    ).json()
+    body = '[{"input": "lone \\ud800 x", "output": "pos\\u0000"}, {"input": [{"role": "user", "content": "\\udfff"}]}]'
+    response = lead.post(
+        f"/api/deployments/{deployment['id']}/samples/", body, content_type="application/json"
+    )
+    # Then they are kept, each such character as U+FFFD
+    assert response.status_code == 202, response.content[:300]
+    stored = list(LiveSample.objects.order_by("pk").values_list("input", "output"))
+    assert stored[0] == ("lone \ufffd x", "pos\ufffd") and "\ufffd" in stored[1][0]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -72,6 +72,22 @@ def test_extraction_metrics_by_hand() -> None:
     assert field_match({"a": [1, 2]}, {"a": [1, 2], "b": None}) == 0.5
 
 
+def test_a_model_output_the_schema_cannot_be_applied_to_does_not_conform() -> None:
+    # Given a schema stored before such schemas were refused: a self-reference, a pattern that
+    # backtracks without end, a multipleOf no huge integer can be checked against
+    schema = {
+        "properties": {
+            "loop": {"$ref": "#/properties/loop"},
+            "name": {"type": "string", "pattern": "^(a|aa)+$"},
+            "n": {"multipleOf": 0.1},
+        }
+    }
+    raws = ['{"loop": 1}', '{"name": "' + "a" * 60 + '!"}', '{"n": 1' + "0" * 400 + "}", '{"name": "aa"}']
+    # Then scoring says so for each, and fails on none
+    scored = score("extraction", answers("extraction", raws), ['{"name": "aa"}'] * 4, schema=schema)
+    assert scored.per_example["schema_valid"] == [0.0, 0.0, 0.0, 1.0]
+
+
 def test_generation_metrics_by_hand() -> None:
     raws = ["  Hello   World ", "the cat sat", "same words"]
     scored = score(
