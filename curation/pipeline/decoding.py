@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import codecs
 import io
-from typing import IO, Any
+from typing import IO, Any, TextIO
 
+from curation.pipeline.bounded import DEFAULT_MAX_ROW_BYTES, Overlong, ValueSkipper, bounded_lines
 from curation.pipeline.errors import RowError, UnreadableFile
 
 SNIFF_BYTES = 64 * 1024
+BLANK = "\ufeff \t\r\n"
+# Records detection looks at when the first is longer than the row limit: the first that fits.
+DETECT_RECORDS = 2
+HEAD_CHUNK_CHARS = 1 << 16
 BROKEN_LINE_SHARE = 0.05
 FOREIGN_BOMS = {
     codecs.BOM_UTF32_LE: "UTF-32",
@@ -18,18 +23,121 @@ FOREIGN_BOMS = {
 }
 
 
-def open_text(stream: IO[bytes]) -> tuple[io.TextIOWrapper, str]:
-    """A text view of the stream (UTF-8, BOM dropped) and its first characters, for detection.
+def open_text(stream: IO[bytes], max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> tuple[io.TextIOWrapper, str]:
+    """A text view of the stream (UTF-8, BOM dropped) and its first characters, for detection:
+    of a JSON file, at least its first record that fits in `max_row_bytes` (see _json_head).
 
     Invalid bytes survive as lone surrogates (surrogateescape) so that they fail only the row
     that holds them (see check_text); a binary or non-UTF-8 file fails as a whole.
     """
     raw: Any = stream
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(raw)
-    head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
-    _refuse_foreign(head)
+    peeked = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    _refuse_foreign(peeked)
+    head = peeked.decode("utf-8-sig", errors="replace")
+    if not _first_record_whole(head) and buffered.seekable():
+        head = _json_head(buffered, max_row_bytes, array=head.lstrip(BLANK).startswith("["))
     text = io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    return text, head.decode("utf-8-sig", errors="replace")
+    return text, head
+
+
+def _first_record_whole(head: str) -> bool:
+    """Whether the head holds the whole first record of a JSON file (JSON Lines: its first line;
+    a JSON array: its first element); true for other files, whose head is enough as it is."""
+    stripped = head.lstrip(BLANK)
+    if stripped.startswith("{"):
+        return "\n" in stripped or "\r" in stripped
+    if stripped.startswith("["):
+        element = stripped[1:].lstrip(BLANK)
+        return element != "" and ValueSkipper(element[0]).feed(element, 0) is not None
+    return True
+
+
+def _json_head(buffered: io.BufferedReader, max_row_bytes: int, *, array: bool) -> str:
+    """The head of a JSON file whose first record runs past the peek: read on to that record's
+    end, then go back to where the stream stood, for the readers.
+
+    A record longer than the row limit is not held: it is read through, and the head holds in its
+    place only its opening character, then the next record (which detection goes by)."""
+    start = buffered.tell()
+    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="replace", newline="")
+    try:
+        return _array_head(text, max_row_bytes) if array else _lines_head(text, max_row_bytes)
+    finally:
+        text.detach()
+        buffered.seek(start)
+
+
+def _lines_head(text: TextIO, limit: int) -> str:
+    """The lines through the first record's, and a piece of the next one (a JSON object that goes
+    on over several lines is told apart by it); a record over the limit stands as '{'."""
+    head: list[str] = []
+    overlong = 0
+    for line in bounded_lines(text, limit):
+        if isinstance(line, Overlong):
+            overlong += 1
+            head.append("{\n")
+            if overlong == DETECT_RECORDS:
+                break
+            continue
+        head.append(line)
+        if line.strip():
+            if not overlong:
+                head.append(text.readline(HEAD_CHUNK_CHARS))
+            break
+    return "".join(head)
+
+
+def _array_head(text: TextIO, limit: int) -> str:
+    """'[' and the first element that fits in the limit, of the first DETECT_RECORDS; elements
+    before it are read through and left out."""
+    cursor = _Cursor(text)
+    cursor.next_char()  # the '['
+    cursor.position += 1
+    for _ in range(DETECT_RECORDS):
+        if cursor.next_char() in ("", "]"):
+            break
+        element = cursor.value(limit)
+        if element is not None:
+            return "[" + element
+        if cursor.next_char() != ",":
+            break
+        cursor.position += 1
+    return "["
+
+
+class _Cursor:
+    """A position in a text read a chunk at a time, holding one chunk beyond the value it reads."""
+
+    def __init__(self, text: TextIO) -> None:
+        self.text, self.buffer, self.position = text, "", 0
+
+    def next_char(self) -> str:
+        """The next character that is not white space ('' at the end), the position on it."""
+        while True:
+            while self.position < len(self.buffer) and self.buffer[self.position] in BLANK:
+                self.position += 1
+            if self.position < len(self.buffer):
+                return self.buffer[self.position]
+            self.buffer, self.position = self.text.read(HEAD_CHUNK_CHARS), 0
+            if not self.buffer:
+                return ""
+
+    def value(self, limit: int) -> str | None:
+        """The JSON value at the position, moving past it; None when it is longer than `limit`
+        characters (it is read through, not held) or never ends."""
+        skipper, parts, size = ValueSkipper(self.buffer[self.position]), [], 0
+        while (end := skipper.feed(self.buffer, self.position)) is None:
+            size += len(self.buffer) - self.position
+            if size <= limit:
+                parts.append(self.buffer[self.position :])
+            self.buffer, self.position = self.text.read(HEAD_CHUNK_CHARS), 0
+            if not self.buffer:
+                return None
+        parts.append(self.buffer[self.position : end])
+        size += end - self.position
+        self.position = end
+        return "".join(parts) if size <= limit else None
 
 
 def _refuse_foreign(head: bytes) -> None:

@@ -49,6 +49,10 @@ def _resolve(mapping: FieldMapping, keys: tuple[str, ...]) -> tuple[str, str]:
     if not input_key or input_key not in keys:
         wanted = mapping.input_field or " or ".join(INPUT_ALIASES)
         raise RowError(f"No input field ({wanted}) in the record.")
+    # A named output field must be there (a typo would land every row without its output); found
+    # by alias, it may be missing: a row without output is a draft, or an unlabeled input.
+    if mapping.output_field and mapping.output_field not in keys:
+        raise RowError(f"No output field ({mapping.output_field}) in the record.")
     return input_key, output_key
 
 

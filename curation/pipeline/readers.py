@@ -88,7 +88,27 @@ def _csv_header(reader: Iterator[list[str]], lines: CsvLines, max_row_bytes: int
     lines.record_done()
     if not header or not any(name.strip() for name in header):
         raise UnreadableFile("The CSV file has no header row.")
-    return [name.strip() for name in header]
+    names = [name.strip() for name in header]
+    _refuse_repeated_names(names)
+    return names
+
+
+def _refuse_repeated_names(names: list[str]) -> None:
+    """A row is a record keyed by column name: a repeated name would keep only its last column."""
+    columns: dict[str, list[int]] = {}
+    for number, name in enumerate(names, start=1):
+        columns.setdefault(name, []).append(number)
+    repeated = [
+        f"{repr(name) if name else 'an empty name'} (columns {', '.join(map(str, numbers))})"
+        for name, numbers in columns.items()
+        if len(numbers) > 1
+    ]
+    if repeated:
+        raise UnreadableFile(
+            f"The CSV file's header gives several columns the same name: {'; '.join(repeated)}. "
+            "Each column needs a name of its own, or one column's values would be lost: rename or "
+            "remove the repeated columns and upload the file again."
+        )
 
 
 def _csv_record(names: list[str], row: list[str], over: bool, max_row_bytes: int) -> Record | RowError | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from curation.pipeline import json_values
 from curation.services import output_schema as output_schema_rules
 
 CHAT_ROLES = ("system", "user", "assistant")
+# The escape \u0000 in JSON text: a backslash not itself escaped (after an even number of them)
+JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 # How many schema problems of one output a refusal names before "and N more".
 SCHEMA_PROBLEMS_SHOWN = 5
 
@@ -105,7 +108,7 @@ def _validate_labels(labels: Any, *, required: bool) -> list[str]:
 def refuse_nul(text: str, field: str) -> str:
     """Refuse text that PostgreSQL cannot store: NUL characters and unpaired surrogates (which
     is also what bytes that were not UTF-8 become in an import)."""
-    if "\x00" in text or "\\u0000" in text:
+    if "\x00" in text:
         raise InvalidInput(f"{field} contains a NUL character.", field=field)
     try:
         text.encode("utf-8")
@@ -114,12 +117,20 @@ def refuse_nul(text: str, field: str) -> str:
     return text
 
 
+def refuse_nul_json(text: str, field: str) -> str:
+    """refuse_nul for JSON text, whose NUL characters are the escape \\u0000 (PostgreSQL's jsonb
+    refuses it); a backslash written before "u0000" is text like any other."""
+    if JSON_NUL.search(text):
+        raise InvalidInput(f"{field} contains a NUL character.", field=field)
+    return refuse_nul(text, field)
+
+
 def _validate_schema(output_schema: Any) -> dict[str, Any] | None:
     if output_schema is None:
         return None
     if not isinstance(output_schema, dict):
         raise InvalidInput("output_schema must be a JSON Schema object.", field="output_schema")
-    refuse_nul(storable_json(output_schema, "output_schema"), "output_schema")
+    refuse_nul_json(storable_json(output_schema, "output_schema"), "output_schema")
     return output_schema_rules.checked_schema(output_schema)
 
 

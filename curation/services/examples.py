@@ -23,7 +23,7 @@ from curation.models import (
 from curation.roles import has_role, role_of
 from curation.services import duties
 from curation.services.audit import audit, changed
-from curation.services.content import ContentRules, content_hash, refuse_nul, storable_json
+from curation.services.content import ContentRules, content_hash, refuse_nul_json, storable_json
 from curation.services.suggestion_use import draft_use
 
 # Statuses an author sets; the others come from reviews.
@@ -106,18 +106,20 @@ def _update(example: Example, user: User, revision: int | None, changes: dict[st
         example.metadata = checked_metadata(changes["metadata"])
     if "external_id" in changes:
         example.external_id = checked_external_id(changes["external_id"])
+    difference = changed(before, _audited(example))
+    if not difference:
+        return example  # nothing to save: no new revision, so nobody else's revision goes stale
     _refuse_identical(example)
     _save_unique(lambda: _conditional_save(example, user, previous=previous, change="edited"), example)
-    if difference := changed(before, _audited(example)):
-        summary = f"Edited example {example.pk}: {', '.join(difference)}"
-        audit(
-            project=example.project_id,
-            actor=user,
-            action="example.update",
-            target=example,
-            summary=summary,
-            changes=difference,
-        )
+    summary = f"Edited example {example.pk}: {', '.join(difference)}"
+    audit(
+        project=example.project_id,
+        actor=user,
+        action="example.update",
+        target=example,
+        summary=summary,
+        changes=difference,
+    )
     return example
 
 
@@ -301,7 +303,7 @@ def metadata_json(metadata: Any) -> str:
         return "{}"
     if not isinstance(metadata, dict):
         raise InvalidInput("metadata must be a JSON object.", field="metadata")
-    text = refuse_nul(storable_json(metadata, "metadata"), "metadata")
+    text = refuse_nul_json(storable_json(metadata, "metadata"), "metadata")
     if len(metadata) > MAX_METADATA_KEYS or len(text) > settings.FINCH_MAX_METADATA_CHARS:
         raise InvalidInput(
             f"metadata is too large ({len(metadata)} keys, {len(text)} characters); the limits are "

@@ -132,7 +132,7 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
     """Import the job's file; an unreadable file fails the job and creates nothing."""
     report = ImportReport()
     with job.file.open("rb") as stream:
-        text, head = open_text(stream)
+        text, head = open_text(stream, settings.FINCH_MAX_ROW_BYTES)
         file_format = job.format if job.format != "auto" else detect_format(head)
         ImportJob.objects.filter(pk=job.pk).update(detected_format=file_format)
         streaming = reads_by_line(file_format, head)

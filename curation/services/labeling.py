@@ -121,6 +121,7 @@ def _new_item(
 
 
 def _insert_new(project: Project, items: list[LabelingItem]) -> list[LabelingItem]:
+    _check_external_ids(project, items)
     unique = list({item.input_hash: item for item in items}.values())
     known = set(
         LabelingItem.objects.filter(
@@ -133,9 +134,44 @@ def _insert_new(project: Project, items: list[LabelingItem]) -> list[LabelingIte
             return LabelingItem.objects.bulk_create(fresh)
     except IntegrityError as exc:
         raise Conflict(
-            "An input was queued by someone else at the same moment, or an external_id is already "
-            "used in this project's queue; nothing was queued. Send the request again."
+            "An input or external_id was queued by someone else at the same moment; nothing was "
+            "queued. Send the request again."
         ) from exc
+
+
+def _check_external_ids(project: Project, items: list[LabelingItem]) -> None:
+    """InvalidInput naming the first external_id that another input holds, in the request or in
+    the queue (an input sent again with its own external_id is counted as queued, as ever)."""
+    first_at: dict[str, int] = {}
+    for position, item in enumerate(items):
+        if item.external_id is None:
+            continue
+        earlier = first_at.setdefault(item.external_id, position)
+        if items[earlier].input_hash != item.input_hash:
+            raise InvalidInput(
+                f"inputs[{position}].external_id: {item.external_id!r} is repeated within the request "
+                f"(inputs[{earlier}] has it for another input); each input needs its own external_id.",
+                field=f"inputs[{position}].external_id",
+            )
+    if first_at:
+        _refuse_taken_external_ids(project, items, first_at)
+
+
+def _refuse_taken_external_ids(project: Project, items: list[LabelingItem], first_at: dict[str, int]) -> None:
+    holders = LabelingItem.objects.filter(project=project, external_id__in=list(first_at))
+    taken: dict[int, tuple[str, int]] = {}
+    for external_id, pk, input_hash in holders.values_list("external_id", "pk", "input_hash"):
+        position = first_at[str(external_id)]  # the filter matched it: not None
+        if input_hash != items[position].input_hash:
+            taken[position] = (str(external_id), pk)
+    if taken:
+        position = min(taken)
+        external_id, pk = taken[position]
+        raise InvalidInput(
+            f"inputs[{position}].external_id: {external_id!r} is already in the queue for another "
+            f"input (item {pk}); each input needs its own external_id.",
+            field=f"inputs[{position}].external_id",
+        )
 
 
 def queued_ids_of(project: Project, inputs: list[Any]) -> list[int]:

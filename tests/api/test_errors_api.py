@@ -550,6 +550,25 @@ class TestNeverA500:
         if response.status_code == 400:
             assert fields_of(response) == ["metadata"]
 
+    def test_a_backslash_before_u0000_in_metadata_is_text_not_a_nul(
+        self, team: Team, lead: APIClient
+    ) -> None:
+        # When metadata holds the six characters \u0000 (a backslash, then u0000), and a real NUL
+        text = lead.post(
+            f"/api/projects/{team.project.pk}/examples/",
+            {"input": "hi", "output": "card_arrival", "metadata": {"k": "a\\u0000b"}},
+            format="json",
+        )
+        nul = lead.post(
+            f"/api/projects/{team.project.pk}/examples/",
+            {"input": "hello", "output": "card_arrival", "metadata": {"k": "a\x00b"}},
+            format="json",
+        )
+        # Then the first is stored as written, the second refused naming metadata
+        assert text.status_code == 201, text.content[:300]
+        assert Example.objects.get(pk=text.json()["id"]).metadata == {"k": "a\\u0000b"}
+        assert nul.status_code == 400 and fields_of(nul) == ["metadata"]
+
     def test_nul_character_in_output_schema(self, team: Team, lead: APIClient) -> None:
         # When a project's output_schema holds a NUL character
         response = lead.post(

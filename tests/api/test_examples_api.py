@@ -452,6 +452,28 @@ class TestEdit:
         example.refresh_from_db()
         assert (example.revision, example.output) == (2, "card_linking")
 
+    def test_patch_that_changes_nothing_keeps_the_revision_for_everyone(
+        self, team: Team, client_for: ClientFor
+    ) -> None:
+        # Given an example at revision 2, read by two clients
+        example = ExampleFactory.create(project=team.project)
+        first, second = client_for(team.annotator), client_for(team.reviewer)
+        first.patch(example_url(example.pk), {"revision": 1, "output": "card_linking"}, format="json")
+
+        # When one of them patches it with its revision and nothing else, or with the same values
+        bare = first.patch(example_url(example.pk), {"revision": 2}, format="json")
+        same = first.patch(example_url(example.pk), {"revision": 2, "output": "card_linking"}, format="json")
+
+        # Then nothing is saved: still revision 2, no new history, and the other client's edit lands
+        assert (bare.status_code, same.status_code) == (200, 200)
+        assert bare.json()["revision"] == same.json()["revision"] == 2
+        history = first.get(f"{example_url(example.pk)}history/").json()["results"]
+        assert [entry["revision"] for entry in history] == [2, 1]
+        edit = second.patch(
+            example_url(example.pk), {"revision": 2, "output": "exchange_rate"}, format="json"
+        )
+        assert edit.status_code == 200 and edit.json()["revision"] == 3
+
     def test_stale_revision_is_409_and_changes_nothing(self, team: Team, client_for: ClientFor) -> None:
         # Given an example that someone already edited to revision 2
         example = ExampleFactory.create(project=team.project)

@@ -173,6 +173,61 @@ def test_bad_queue_requests_are_400_naming_the_field_and_queue_nothing(
     assert not LabelingItem.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("queued", "body", "field", "problem"),
+    [
+        pytest.param(
+            [],
+            {"inputs": [{"input": "ok5", "external_id": "e1"}, {"input": "ok6", "external_id": "e1"}]},
+            "inputs[1].external_id",
+            "'e1' is repeated within the request (inputs[0] has it for another input)",
+            id="repeated-in-request",
+        ),
+        pytest.param(
+            [{"input": "ok5", "external_id": "e1"}],
+            {"inputs": [{"input": "ok7"}, {"input": "ok6", "external_id": "e1"}]},
+            "inputs[1].external_id",
+            "'e1' is already in the queue for another input (item ",
+            id="already-queued",
+        ),
+    ],
+)
+def test_an_external_id_that_another_input_holds_is_400_naming_it_and_queues_nothing(
+    team: Team,
+    client_for: ClientFor,
+    queued: list[dict[str, str]],
+    body: dict[str, Any],
+    field: str,
+    problem: str,
+) -> None:
+    lead = client_for(team.lead)
+    url = f"{API}/projects/{team.project.pk}/labeling/items/"
+    if queued:
+        assert lead.post(url, {"inputs": queued}, format="json").status_code == 201
+
+    response = lead.post(url, body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert error_fields(response) == [field]
+    assert problem in response.json()["detail"]
+    assert LabelingItem.objects.count() == len(queued)
+
+
+def test_an_input_sent_again_with_its_own_external_id_is_counted_as_queued(
+    team: Team, client_for: ClientFor
+) -> None:
+    lead = client_for(team.lead)
+    url = f"{API}/projects/{team.project.pk}/labeling/items/"
+    row = {"input": "ok5", "external_id": "e1"}
+
+    first = lead.post(url, {"inputs": [row, row]}, format="json")
+    again = lead.post(url, {"inputs": [row, {"input": "ok6", "external_id": "e2"}]}, format="json")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert (len(first.json()["created"]), first.json()["already_queued"]) == (1, 1)
+    assert (len(again.json()["created"]), again.json()["already_queued"]) == (1, 1)
+
+
 # --- taking, answering, skipping ------------------------------------------------------------------
 
 

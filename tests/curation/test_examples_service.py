@@ -77,6 +77,33 @@ class TestUpdate:
             (1, "created", "Where is my new card?"),
         ]
 
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            pytest.param({}, id="nothing"),
+            pytest.param({"input": "Where is my new card?", "output": "card_arrival"}, id="same-content"),
+            pytest.param({"status": "draft", "metadata": None, "external_id": ""}, id="same-fields"),
+        ],
+    )
+    def test_an_edit_that_changes_nothing_saves_nothing(self, team: Team, changes: dict[str, Any]) -> None:
+        example = create(team)
+
+        example_update(example=example, user=team.reviewer, revision=1, changes=changes)
+
+        example.refresh_from_db()
+        assert (example.revision, example.updated_by, example.last_change) == (1, team.annotator, "created")
+        assert not example.revisions.exists()
+        assert not AuditEvent.objects.filter(action="example.update").exists()
+        example_update(example=example, user=team.annotator, revision=1, changes={"output": "card_linking"})
+        assert example.revision == 2
+
+    def test_an_edit_that_changes_nothing_still_needs_the_current_revision(self, team: Team) -> None:
+        example = create(team)
+        example_update(example=example, user=team.annotator, revision=1, changes={"input": "Edit one"})
+
+        with pytest.raises(Conflict, match="you sent revision 1, the current one is 2"):
+            example_update(example=example, user=team.reviewer, revision=1, changes={})
+
     def test_stale_revision_is_a_conflict(self, team: Team) -> None:
         example = create(team)
         example_update(example=example, user=team.annotator, revision=1, changes={"input": "Edit one"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import threading
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -98,6 +99,95 @@ def test_given_auto_detection_when_reading_then_each_format_is_read_with_its_own
     assert pairs(read(chat)) == [(1, "hi", "hello")]
     assert pairs(read(alpaca)) == [(1, "Add\n\n1 and 2", "3")]
     assert pairs(read(b"text|label\nhi|greeting\n")) == [(2, "hi", "greeting")]
+
+
+BIG = "x" * 100_000  # a first record longer than the head the file's first read gives
+ALPACA = [{"instruction": "Say it.", "input": BIG, "output": "ok"}, {"instruction": "Add.", "output": "3"}]
+CHAT_RECORD = {"messages": [{"role": "user", "content": BIG}, {"role": "assistant", "content": "yo"}]}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param(jsonl(*ALPACA), "alpaca", id="alpaca-jsonl"),
+        pytest.param(json.dumps(ALPACA).encode(), "alpaca", id="alpaca-array"),
+        pytest.param(json.dumps(ALPACA, indent=2).encode(), "alpaca", id="alpaca-array-pretty"),
+        pytest.param(jsonl(CHAT_RECORD, CHAT_RECORD), "openai_chat", id="openai-chat"),
+        pytest.param(jsonl({"input": BIG, "output": "b"}), "jsonl", id="jsonl"),
+    ],
+)
+def test_given_a_first_record_longer_than_the_first_read_when_detecting_then_all_of_it_is_seen(
+    data: bytes, expected: str
+) -> None:
+    assert detected(data) == expected
+    items = read(data)
+    assert errors(items) == []
+    assert good(items)[0][1].input in (f"Say it.\n\n{BIG}", BIG)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(jsonl(*ALPACA), id="jsonl"),
+        pytest.param(json.dumps(ALPACA, indent=2).encode(), id="array"),
+    ],
+)
+def test_given_a_first_record_over_the_row_limit_when_detecting_then_the_next_record_decides(
+    data: bytes,
+) -> None:
+    text, head = open_text(io.BytesIO(data), max_row_bytes=1000)
+
+    assert detect_format(head) == "alpaca"
+    items = list(mapped_rows(text, head, "alpaca", FieldMapping(), GENERATION, 1000))
+    assert [(line, "larger than 1,000 bytes" in str(item)) for line, item in errors(items)] == [
+        (items[0][0], True)
+    ]
+    assert [(row.input, row.output) for _, row in good(items)] == [("Add.", "3")]
+
+
+def test_given_a_stream_that_cannot_seek_when_opening_then_the_head_is_what_the_first_read_gave() -> None:
+    class OneWay(io.BytesIO):
+        def seekable(self) -> bool:
+            return False
+
+    text, head = open_text(OneWay(jsonl(*ALPACA)))
+
+    assert len(head) < len(BIG) and text.readline().startswith('{"instruction"')
+
+
+WRAPPED = (
+    '{"data": [\n'
+    + ",\n".join(json.dumps({"input": f"q{n}", "output": f"a{n}"}) for n in range(3))
+    + "\n]}\n"
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "file_format"),
+    [
+        pytest.param(WRAPPED, "auto", id="wrapper"),
+        pytest.param(WRAPPED, "jsonl", id="wrapper-as-jsonl"),
+        pytest.param(b'{"meta": {"n": 1},\n "rows": [\n' + b"{}, " * 30_000 + b"{}]}", "auto", id="long"),
+        pytest.param(
+            json.dumps({"input": "a", "output": "b"}, indent=2).encode(), "auto", id="pretty-record"
+        ),
+    ],
+)
+def test_given_one_json_object_over_several_lines_when_reading_then_the_file_is_unreadable(
+    data: bytes, file_format: str
+) -> None:
+    with pytest.raises(UnreadableFile, match=r"one JSON object over several lines.*JSON list"):
+        read(data, file_format)
+
+
+def test_given_a_broken_first_line_when_reading_jsonl_then_it_alone_is_a_row_error() -> None:
+    data = b'{"input": "q1", "out\n{"instruction": "Add.", "output": "3"}\n'
+
+    items = read(data)
+
+    assert detected(data) == "alpaca"
+    assert [line for line, _ in errors(items)] == [1]
+    assert pairs(items) == [(2, "Add.", "3")]
 
 
 # --- JSON Lines --------------------------------------------------------------------------------
@@ -252,6 +342,30 @@ def test_given_an_input_field_missing_from_a_record_when_mapping_then_that_recor
     assert errors(items) == [(2, "No input field (body) in the record.")]
 
 
+@pytest.mark.parametrize(
+    ("data", "landed", "failed_line"),
+    [
+        pytest.param(
+            jsonl({"text": "a", "label": "b"}, {"text": "c", "lable": "d"}), [(2, "c", "d")], 1, id="jsonl"
+        ),
+        pytest.param(b"text,label\na,b\n", [], 2, id="csv"),
+    ],
+)
+def test_given_an_output_field_missing_from_a_record_when_mapping_then_that_record_is_a_row_error(
+    data: bytes, landed: list[tuple[int, str, str]], failed_line: int
+) -> None:
+    items = read(data, mapping=FieldMapping(output_field="lable"))
+
+    assert pairs(items) == landed
+    assert errors(items) == [(failed_line, "No output field (lable) in the record.")]
+
+
+def test_given_no_output_field_named_and_none_in_the_record_when_mapping_then_the_output_is_empty() -> None:
+    items = read(jsonl({"body": "a"}), mapping=FieldMapping(input_field="body"))
+
+    assert (errors(items), pairs(items)) == ([], [(1, "a", "")])
+
+
 def test_given_only_an_input_field_when_mapping_then_the_output_is_still_found_by_alias() -> None:
     [(_, row)] = good(read(jsonl({"body": "a", "label": "b"}), mapping=FieldMapping(input_field="body")))
 
@@ -313,6 +427,23 @@ def test_given_rows_with_the_wrong_column_count_when_reading_csv_then_each_is_a_
 
     assert pairs(items) == [(2, "a", "b"), (6, "e", "f")]
     assert errors(items) == [(3, "Expected 2 columns, found 1."), (4, "Expected 2 columns, found 3.")]
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        pytest.param(b"input,output,output", "'output' (columns 2, 3)", id="output-twice"),
+        pytest.param(b"input, output ,output,x,x", "'output' (columns 2, 3); 'x' (columns 4, 5)", id="two"),
+        pytest.param(b"input,output,,", "an empty name (columns 3, 4)", id="unnamed"),
+    ],
+)
+def test_given_a_csv_header_that_repeats_a_name_when_reading_then_the_file_is_unreadable_naming_it(
+    header: bytes, named: str
+) -> None:
+    row = b",".join([b"q1", b"a1", b"b1", b"c1", b"d1"][: header.count(b",") + 1])
+
+    with pytest.raises(UnreadableFile, match="same name: " + re.escape(named) + r"\. Each column"):
+        read(header + b"\n" + row + b"\n")
 
 
 def test_given_a_csv_with_only_a_header_when_reading_then_there_are_no_rows() -> None:

@@ -257,6 +257,38 @@ def test_given_rows_without_output_when_imported_as_draft_then_they_land_with_em
     assert contents(team.project) == [("Where is my card?", ""), ("Rate?", "")]
 
 
+def test_given_a_misspelled_output_field_when_imported_then_each_row_fails_naming_it(
+    team: Team, api: Api
+) -> None:
+    data = jsonl({"input": "Where is my card?", "label": "card_arrival"}, {"input": "Rate?", "label": "x"})
+
+    job = api.imported(team.annotator, team.project, data, output_field="lable")
+
+    assert counts(job) == ("succeeded", 2, 0, 0, 2)
+    assert job["errors"] == [
+        {"line": 1, "error": "No output field (lable) in the record."},
+        {"line": 2, "error": "No output field (lable) in the record."},
+    ]
+    assert not team.project.examples.exists()
+
+
+def test_given_a_first_alpaca_record_over_64_kib_when_imported_then_it_is_read_as_alpaca(
+    team: Team, api: Api
+) -> None:
+    project = new_project(team, "generation")
+    long_input = "word " * 16_000  # 80,000 characters: under the field limit, over 64 KiB
+    data = jsonl(
+        {"instruction": "Summarise.", "input": long_input, "output": "Words."},
+        {"instruction": "Add 1 and 2.", "output": "3"},
+    )
+
+    job = api.imported(team.annotator, project, data)
+
+    assert counts(job) == ("succeeded", 2, 2, 0, 0)
+    assert job["detected_format"] == "alpaca"
+    assert contents(project) == [(f"Summarise.\n\n{long_input}", "Words."), ("Add 1 and 2.", "3")]
+
+
 # --- Bad rows ---------------------------------------------------------------------------------------
 
 
@@ -822,6 +854,21 @@ UNREADABLE = [
         id="jsonl-without-objects",
     ),
     pytest.param("rows.csv", b"\n\n,,\n", {"format": "csv"}, "no header row", id="csv-without-header"),
+    pytest.param(
+        "rows.csv",
+        b"input,output,output\n"
+        + b"".join(b"question %d,card_arrival,x\n" % n for n in range(MANY_GOOD_ROWS)),
+        {},
+        "same name: 'output' (columns 2, 3)",
+        id="csv-repeated-column",
+    ),
+    pytest.param(
+        "rows.json",
+        b'{"data": [\n' + many_json_records()[2:] + b'{"input": "last", "output": "card_arrival"}\n]}\n',
+        {},
+        "one JSON object over several lines",
+        id="json-object-wrapping-records",
+    ),
     pytest.param(
         "rows.json",
         many_json_records() + b'{"input": "question", "outp',

@@ -275,6 +275,22 @@ class TestEdit:
         assert "<del>card_linking</del><ins>card_arrival</ins>" in page
         assert "r2 · edited" in page and "r1 · created" in page
 
+    def test_saving_the_form_unchanged_saves_no_revision(self, team: Team) -> None:
+        # Given an example at revision 1
+        example = written(team.project, team.annotator, "Where is my card?", "card_linking")
+        client = logged_in(team.annotator)
+        # When its author saves the edit form without changing anything
+        response = client.post(
+            example_url(example),
+            {"input": "Where is my card?", "output": "card_linking", "revision": "1", "save": "1"},
+        )
+        # Then they are back on the example, which is still revision 1 with no new history
+        assert response["Location"] == example_url(example)
+        example.refresh_from_db()
+        assert example.revision == 1
+        assert not ExampleRevision.objects.filter(example=example).exists()
+        assert 'name="revision" value="1"' in text(client.get(example_url(example)))
+
     def test_a_stale_revision_shows_the_conflict_and_does_not_overwrite(self, team: Team) -> None:
         # Given an annotator who opened the example at revision 1
         example = written(team.project, team.annotator, "Where is my card?", "card_linking")
