@@ -6,22 +6,40 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from curation.dedup.short_texts import Folding, explain
-from curation.models import DedupFields, DedupJob, DedupMethod, DuplicateCluster, Project, Shingle
+from curation.models import (
+    ClusterMember,
+    DedupFields,
+    DedupJob,
+    DedupMethod,
+    DuplicateCluster,
+    Project,
+    Shingle,
+)
 from curation.services.dedup import word_folding
 
 
 def member_reasons(cluster: DuplicateCluster, folding: Folding) -> dict[int, str]:
-    """example id -> the reason, for every member but the kept one (prefetch the members and
-    their examples when reading many clusters)."""
+    """example id -> the reason, for every member but the kept one, by the rule of the job that
+    added it (prefetch the members, their examples and jobs when reading many clusters)."""
     members = list(cluster.members.all())
     kept = next((member.example for member in members if member.example_id == cluster.kept_id), None)
     if kept is None:
         return {}
     return {
-        member.example_id: reason(cluster.job, member.example.input, kept.input, member.similarity, folding)
+        member.example_id: reason(
+            _added_by(member, cluster), member.example.input, kept.input, member.similarity, folding
+        )
         for member in members
         if member.example_id != cluster.kept_id
     }
+
+
+def _added_by(member: ClusterMember, cluster: DuplicateCluster) -> DedupJob:
+    """The job that put the member in the cluster: a later job can extend a cluster, by another
+    method. Rows from before ClusterMember.job have none: the cluster's job made them."""
+    # The cluster's job is loaded with it: members it added cost no query even unprefetched.
+    other = None if member.job_id in (None, cluster.job_id) else member.job
+    return other or cluster.job
 
 
 def reason(job: DedupJob, text: str, kept: str, similarity: float, folding: Folding) -> str:

@@ -191,7 +191,9 @@ def dedup_job_get(*, user: AnyUser, job_id: Any) -> DedupJob:
 
 
 def cluster_list(*, job: DedupJob) -> QuerySet[DuplicateCluster]:
-    return job.found_clusters.select_related("job", "project").prefetch_related("members__example")
+    return job.found_clusters.select_related("job", "project").prefetch_related(
+        "members__example", "members__job"
+    )
 
 
 def project_clusters(*, project: Project, status: str) -> QuerySet[DuplicateCluster]:
@@ -199,7 +201,7 @@ def project_clusters(*, project: Project, status: str) -> QuerySet[DuplicateClus
     return (
         DuplicateCluster.objects.filter(project=project, status=status)
         .select_related("kept", "job")
-        .prefetch_related("members__example")
+        .prefetch_related("members__example", "members__job")
         .order_by("-id")
     )
 
@@ -207,7 +209,7 @@ def project_clusters(*, project: Project, status: str) -> QuerySet[DuplicateClus
 def cluster_get(*, user: AnyUser, cluster_id: Any, min_role: str = Role.ANNOTATOR) -> DuplicateCluster:
     cluster = (
         DuplicateCluster.objects.select_related("project", "job")
-        .prefetch_related("members__example")
+        .prefetch_related("members__example", "members__job")
         .filter(pk=as_id(cluster_id), project__in=Project.objects.for_user(user))
         .first()
     )

@@ -85,6 +85,17 @@ class ClusterMember(models.Model):
     cluster = models.ForeignKey(DuplicateCluster, on_delete=models.CASCADE, related_name="members")
     example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="cluster_memberships")
     similarity = models.FloatField(help_text="To the kept example, by the job's method.")
+    # A later job may add members to a cluster an earlier one made (with its own method), so each
+    # member records its job to be explained by the right rule. Null: the cluster's job (rows
+    # from before this field).
+    job = models.ForeignKey(
+        DedupJob,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="added_members",
+        help_text="The job that added this member; empty means the cluster's job.",
+    )
 
     class Meta:
         ordering = ["id"]

@@ -207,7 +207,7 @@ def _apply(
 
     ClusterMember.objects.bulk_create(
         [
-            ClusterMember(cluster=cluster, example_id=pk, similarity=to_kept(pk, cluster))
+            ClusterMember(cluster=cluster, example_id=pk, similarity=to_kept(pk, cluster), job=job)
             for cluster, ids in applied
             for pk in ids
         ]  # no batch_size: one UNNEST insert on PostgreSQL, the most variables allowed on SQLite

@@ -117,12 +117,15 @@ def invitation_accept(*, token: str, user: User) -> Membership:
 def invitation_sign_up(*, token: str, username: str, password: str) -> tuple[User, Membership]:
     """Create an account through an invitation and join its project (no open registration).
 
-    Raises InvalidInput for a bad token, a taken or empty name, or a password the validators refuse.
+    Raises InvalidInput for a bad token, a taken, empty or malformed name (Django's username
+    rules), or a password the validators refuse.
     """
     _pending(Invitation.objects.select_for_update(), token)
     refuse_nul(username, "username")
     username = username.strip()
     users = get_user_model()
+    if username:
+        _check_username(users, username)
     if not username or users.objects.filter(username__iexact=username).exists():
         raise InvalidInput("Choose another user name.", field="username")
     candidate = users(username=username)
@@ -132,6 +135,16 @@ def invitation_sign_up(*, token: str, username: str, password: str) -> tuple[Use
         raise InvalidInput(" ".join(exc.messages), field="password") from exc
     user = users.objects.create_user(username=username, password=password)
     return user, invitation_accept(token=token, user=user)
+
+
+def _check_username(users: type[User], username: str) -> None:
+    """The user model's own rules (its username_validator and max_length). create_user does not
+    run them, so without this a name like "carol x/../<b>" was stored, one the admin's user form
+    then refuses, and PostgreSQL answered an over-long one with a server error."""
+    try:
+        users._meta.get_field("username").run_validators(username)
+    except ValidationError as exc:
+        raise InvalidInput(f"User name: {' '.join(exc.messages)}", field="username") from exc
 
 
 def _pending(invitations: QuerySet[Invitation], token: str) -> Invitation:

@@ -8,13 +8,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from curation import selectors
+from curation import queues, selectors
 from curation.cluster_reasons import with_reasons
 from curation.errors import ApplicationError
 from curation.forms import DedupJobForm
-from curation.models import ClusterStatus, DedupJob, Project, Role
+from curation.models import ClusterStatus, DedupJob, DuplicateCluster, Project, Role
 from curation.services.dedup import cluster_dissolve, cluster_keep, dedup_job_create
 from curation.views.common import abilities, django_errors, int_param, project_for, signed_in
 
@@ -37,16 +38,31 @@ def duplicates(request: HttpRequest, project_id: int) -> HttpResponse:
                 return redirect("duplicates", project_id=project.pk)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
-    clusters = with_reasons(
-        selectors.project_clusters(project=project, status=ClusterStatus.ACTIVE)[:CLUSTERS_SHOWN], project
-    )
     context = {
         **abilities(request, project),
         "form": form,
         "jobs": selectors.job_list(DedupJob, project=project)[:10],
-        "clusters": clusters,
+        **_cluster_page(request, project),
     }
     return render(request, "curation/duplicates.html", context)
+
+
+def _cluster_page(request: HttpRequest, project: Project) -> dict[str, Any]:
+    """The active clusters, newest first, CLUSTERS_SHOWN a page (the keyset paging of Browse),
+    and how many there are. `?cluster=N` (the review card's link) opens the page that starts at
+    cluster N, so its `#cluster-N` anchor is on the page however old it is."""
+    active = selectors.project_clusters(project=project, status=ClusterStatus.ACTIVE)
+    wanted = int_param(request.GET.get("cluster"), "cluster")
+    before = wanted + 1 if wanted is not None else int_param(request.GET.get("before"), "before")
+    page = queues.keyset_page(active, before=before, size=CLUSTERS_SHOWN)
+    return {
+        "page": page,
+        "before": before,
+        "clusters": with_reasons(page.rows, project),
+        "cluster_count": active.count(),
+        "wanted": wanted,
+        "wanted_gone": wanted is not None and not any(cluster.pk == wanted for cluster in page.rows),
+    }
 
 
 def _last_choices(project: Project) -> dict[str, Any]:
@@ -68,6 +84,7 @@ def _last_choices(project: Project) -> dict[str, Any]:
 def cluster_decide(request: HttpRequest, cluster_id: int) -> HttpResponse:
     """Keep another member, or dissolve the cluster (reviewers)."""
     cluster = selectors.cluster_get(user=request.user, cluster_id=cluster_id, min_role=Role.REVIEWER)
+    back = _page_of(request, cluster)  # a bad `before` is refused before anything changes
     try:
         if "dissolve" in request.POST:
             cluster_dissolve(cluster=cluster, user=signed_in(request))
@@ -80,4 +97,13 @@ def cluster_decide(request: HttpRequest, cluster_id: int) -> HttpResponse:
             messages.success(request, f"Cluster {cluster.pk} now keeps example {keep}.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
-    return redirect("duplicates", project_id=cluster.project_id)
+    return redirect(back)
+
+
+def _page_of(request: HttpRequest, cluster: DuplicateCluster) -> str:
+    """The page of clusters the decision was made on (its forms post its `before`), at the
+    cluster: a reviewer working through older pages is not sent back to the newest."""
+    url = reverse("duplicates", args=[cluster.project_id])
+    before = int_param(request.POST.get("before"), "before")
+    query = f"?before={before}" if before is not None else ""
+    return f"{url}{query}#cluster-{cluster.pk}"

@@ -42,7 +42,28 @@ def _page(request: HttpRequest, project: Project, **extra: Any) -> HttpResponse:
 @login_required
 @django_errors
 def people(request: HttpRequest, project_id: int) -> HttpResponse:
-    return _page(request, project_for(request, project_id, min_role=Role.LEAD))
+    project = project_for(request, project_id, min_role=Role.LEAD)
+    return _page(request, project, **_new_link_shown(request, project))
+
+
+def _new_link_key(project: Project) -> str:
+    return f"finch.people.{project.pk}.new_link"
+
+
+def _show_new_link(request: HttpRequest, project: Project, **shown: Any) -> HttpResponse:
+    """Redirect-after-POST, so that a reload cannot make a second link. The link waits in the
+    session (kept on the server, unlike a flashed message's cookie) for the next view of the
+    members page, which takes it: it is shown once."""
+    request.session[_new_link_key(project)] = shown
+    return redirect("project-people", project_id=project.pk)
+
+
+def _new_link_shown(request: HttpRequest, project: Project) -> dict[str, Any]:
+    """The link made just before this view, if any (see _show_new_link), for the template."""
+    shown: dict[str, Any] = request.session.pop(_new_link_key(project), {})
+    if "invitation_id" in shown:
+        shown["new_invitation"] = invitation_get(user=request.user, invitation_id=shown.pop("invitation_id"))
+    return shown
 
 
 @login_required
@@ -112,7 +133,7 @@ def invitation_new(request: HttpRequest, project_id: int) -> HttpResponse:
     invitation, token = invitation_create(project=project, user=signed_in(request), **form.cleaned_data)
     link = request.build_absolute_uri(reverse("invitation", args=[token]))
     mailed = invitation_mail(invitation=invitation, link=link)
-    return _page(request, project, new_link=link, new_invitation=invitation, mailed=mailed)
+    return _show_new_link(request, project, new_link=link, invitation_id=invitation.pk, mailed=mailed)
 
 
 @login_required
@@ -145,4 +166,4 @@ def reset_link_new(request: HttpRequest, project_id: int) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect("project-people", project_id=project.pk)
     link = request.build_absolute_uri(reverse("password-reset", args=[uid, token]))
-    return _page(request, project, reset_link=link, reset_for=username)
+    return _show_new_link(request, project, reset_link=link, reset_for=username)

@@ -4,6 +4,7 @@ may reset only the passwords of annotators and reviewers who lead nothing and ar
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -78,6 +79,22 @@ def test_a_taken_name_is_refused_without_using_the_invitation(team: Team) -> Non
     _, token = invitation_create(project=team.project, user=team.lead, role=Role.ANNOTATOR)
     with pytest.raises(InvalidInput, match="Choose another user name"):
         invitation_sign_up(token=token, username=team.outsider.username.upper(), password=STRONG)
+    assert Invitation.objects.get().status == InvitationStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    ("username", "problem"),
+    [
+        ("carol x/../<b>", "may contain only letters, numbers, and @/./+/-/_"),
+        ("c" * 151, "at most 150 characters"),
+    ],
+)
+def test_sign_up_applies_djangos_username_rules(team: Team, username: str, problem: str) -> None:
+    _, token = invitation_create(project=team.project, user=team.lead, role=Role.ANNOTATOR)
+    with pytest.raises(InvalidInput, match=f"User name: .*{re.escape(problem)}") as refused:
+        invitation_sign_up(token=token, username=username, password=STRONG)
+    assert refused.value.field == "username"
+    assert not User.objects.filter(username=username).exists()
     assert Invitation.objects.get().status == InvitationStatus.PENDING
 
 

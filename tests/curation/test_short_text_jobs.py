@@ -3,6 +3,8 @@ project's settings shape what counts, and every member says why it was grouped."
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -99,6 +101,63 @@ class TestMinHashAtItsDefault:
         cluster = DuplicateCluster.objects.get(job=job)
         (reason,) = member_reasons(cluster, word_folding(team.project)).values()
         assert "'urgent' only in one" in reason
+
+
+@pytest.mark.django_db
+class TestMembersAddedByALaterJob:
+    def exact_then_minhash(self, team: Team) -> tuple[DuplicateCluster, Example, Example]:
+        add(team, ORIGINAL)
+        copy = add(team, "is payment required to get a card of my own")
+        exact = DedupJob.objects.create(
+            project=team.project, created_by=team.lead, method="exact", threshold=1.0
+        )
+        dedup_examples(exact.pk)
+        retyped = add(team, "hi, is payment required to get a crad of my own")
+        later = minhash(team)
+        cluster = DuplicateCluster.objects.get()
+        assert cluster.job == exact and later.clusters == 1  # the later job extended it
+        return cluster, copy, retyped
+
+    def test_each_member_is_explained_by_the_job_that_added_it(self, team: Team, client: Client) -> None:
+        # Given a cluster an exact job made, that a later MinHash job extended
+        cluster, copy, retyped = self.exact_then_minhash(team)
+        # When its members' reasons are read
+        reasons = member_reasons(cluster, word_folding(team.project))
+        # Then the exact job's member reads the exact rule, the newcomer the MinHash one
+        assert reasons[copy.pk] == "The same text once case, punctuation and spacing are set aside."
+        assert (
+            reasons[retyped.pk].startswith("The same words once case")
+            and "'crad' read as 'card'" in reasons[retyped.pk]
+        )
+        client.force_login(team.annotator)
+        members = client.get(f"/api/dedup-jobs/{cluster.job_id}/clusters/").json()["results"][0]["members"]
+        assert {member["example"]: member["reason"] for member in members if member["reason"]} == reasons
+
+    def test_members_from_before_the_job_was_recorded_are_explained_by_the_clusters_job(
+        self, team: Team
+    ) -> None:
+        cluster, _, _ = self.exact_then_minhash(team)
+        cluster.members.update(job=None)  # rows older than ClusterMember.job
+        reasons = member_reasons(DuplicateCluster.objects.get(), word_folding(team.project))
+        assert set(reasons.values()) == {"The same text once case, punctuation and spacing are set aside."}
+
+    def test_the_page_and_the_api_load_the_members_jobs_with_the_clusters(
+        self, team: Team, client: Client, django_assert_max_num_queries: Any
+    ) -> None:
+        cluster, _, _ = self.exact_then_minhash(team)
+        client.force_login(team.annotator)
+        for url in (
+            reverse("duplicates", args=[team.project.pk]),
+            f"/api/dedup-jobs/{cluster.job_id}/clusters/",
+        ):
+            with django_assert_max_num_queries(30) as captured:
+                assert "read as" in client.get(url).content.decode()
+            one_by_one = [
+                query["sql"]
+                for query in captured.captured_queries
+                if query["sql"].startswith('SELECT "curation_dedupjob"') and query["sql"].endswith("LIMIT 21")
+            ]
+            assert one_by_one == []  # no query per member for its job
 
 
 @pytest.mark.django_db

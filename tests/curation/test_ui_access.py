@@ -350,6 +350,7 @@ ACTIONS = [
         lambda w: f"/projects/{w.project}/invitations/",
         "post",
         lambda w: {"role": "reviewer"},
+        302,
     ),
     Action(
         "revoke-invitation",
@@ -364,6 +365,7 @@ ACTIONS = [
         lambda w: f"/projects/{w.project}/reset-links/",
         "post",
         lambda w: {"username": w.scene.member(w.home).username},
+        302,
     ),
     Action(
         "write-example",

@@ -1,11 +1,12 @@
 """The Duplicates page: leads start jobs, reviewers keep or dissolve, annotators only look."""
 
+import re
 from typing import Any
 
 import pytest
 from django.test import Client
 
-from curation.models import ClusterStatus, DedupJob, DuplicateCluster, Example
+from curation.models import ClusterMember, ClusterStatus, DedupJob, DuplicateCluster, Example
 from curation.tasks import dedup_examples
 from tests.conftest import Team
 from tests.factories import ExampleFactory
@@ -42,11 +43,17 @@ class TestDuplicatesPage:
 
     @pytest.mark.parametrize(
         ("threshold", "message"),
-        [("2", "Threshold: Ensure this value is less than or equal to 1.0."), ("abc", "Threshold: Enter a number.")],
+        [
+            ("2", "Threshold: Ensure this value is less than or equal to 1.0."),
+            ("abc", "Threshold: Enter a number."),
+        ],
     )
-    def test_a_bad_threshold_is_named_and_starts_nothing(self, team: Team, threshold: str, message: str) -> None:
+    def test_a_bad_threshold_is_named_and_starts_nothing(
+        self, team: Team, threshold: str, message: str
+    ) -> None:
         response = logged_in(team.lead).post(
-            f"/projects/{team.project.pk}/duplicates/", {"method": "minhash", "compare": "input", "threshold": threshold}
+            f"/projects/{team.project.pk}/duplicates/",
+            {"method": "minhash", "compare": "input", "threshold": threshold},
         )
         assert response.status_code == 200 and message in response.content.decode()
         assert not DedupJob.objects.exists()
@@ -77,3 +84,93 @@ class TestDuplicatesPage:
         assert (
             logged_in(team.annotator).post(f"/clusters/{cluster.pk}/", {"dissolve": "1"}).status_code == 403
         )
+
+
+def clusters_of_two(team: Team, count: int, *, status: str = ClusterStatus.ACTIVE) -> list[DuplicateCluster]:
+    """`count` clusters, oldest first, each a kept example and one duplicate."""
+    job = DedupJob.objects.create(project=team.project, created_by=team.lead, method="exact", threshold=1.0)
+    made = []
+    for n in range(count):
+        kept, other = (
+            ExampleFactory.create(project=team.project, input=f"Question {job.pk}.{n} {side}")
+            for side in "ab"
+        )
+        cluster = DuplicateCluster.objects.create(project=team.project, job=job, kept=kept, status=status)
+        for member in (kept, other):
+            ClusterMember.objects.create(cluster=cluster, example=member, similarity=1.0)
+        made.append(cluster)
+    return made
+
+
+def shown_ids(page: str) -> list[int]:
+    return [int(pk) for pk in re.findall(r'id="cluster-(\d+)"', page)]
+
+
+@pytest.mark.django_db
+class TestClusterPaging:
+    @pytest.fixture(autouse=True)
+    def two_a_page(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr("curation.views.dedup.CLUSTERS_SHOWN", 2)
+
+    def test_the_count_is_shown_and_older_pages_reach_every_active_cluster(self, team: Team) -> None:
+        # Given five active clusters and a dissolved one, two shown a page
+        active = clusters_of_two(team, 5)
+        clusters_of_two(team, 1, status=ClusterStatus.DISSOLVED)
+        client = logged_in(team.annotator)
+        # When the reviewer follows "Older clusters" from the first page to the last
+        url: str | None = f"/projects/{team.project.pk}/duplicates/"
+        pages = []
+        while url is not None:
+            page = client.get(url).content.decode()
+            pages.append(shown_ids(page))
+            older = re.search(r'href="(\?before=\d+)"[^>]*>Older clusters', page)
+            url = f"/projects/{team.project.pk}/duplicates/{older.group(1)}" if older else None
+        # Then each page says how many there are, and together they show each active one once
+        assert "5 active clusters" in page
+        assert pages == [[active[4].pk, active[3].pk], [active[2].pk, active[1].pk], [active[0].pk]]
+
+    def test_a_cluster_link_opens_the_page_that_holds_it(self, team: Team) -> None:
+        active = clusters_of_two(team, 5)
+        page = (
+            logged_in(team.annotator)
+            .get(f"/projects/{team.project.pk}/duplicates/?cluster={active[1].pk}")
+            .content.decode()
+        )
+        assert shown_ids(page) == [active[1].pk, active[0].pk]
+        assert f'href="/projects/{team.project.pk}/duplicates/"' in page and "Newest clusters" in page
+        assert "5 active clusters" in page and "no longer active" not in page
+
+    def test_a_link_to_a_dissolved_cluster_says_so(self, team: Team) -> None:
+        older, newer = clusters_of_two(team, 2)
+        gone = clusters_of_two(team, 1, status=ClusterStatus.DISSOLVED)[0]
+        page = (
+            logged_in(team.annotator)
+            .get(f"/projects/{team.project.pk}/duplicates/?cluster={gone.pk}")
+            .content.decode()
+        )
+        assert f"Cluster {gone.pk} is no longer active" in page
+        assert shown_ids(page) == [newer.pk, older.pk]  # the ones older than it
+
+    def test_a_bad_cluster_or_page_is_named(self, team: Team) -> None:
+        client = logged_in(team.annotator)
+        for query in ("?cluster=abc", "?before=abc"):
+            assert client.get(f"/projects/{team.project.pk}/duplicates/{query}").status_code == 400
+
+    def test_a_decision_on_an_older_page_returns_to_it(self, team: Team) -> None:
+        active = clusters_of_two(team, 5)
+        cluster = active[1]
+        duplicate = cluster.members.exclude(example_id=cluster.kept_id).get()
+        response = logged_in(team.reviewer).post(
+            f"/clusters/{cluster.pk}/", {"keep": duplicate.example_id, "before": active[2].pk}
+        )
+        assert response["Location"] == (
+            f"/projects/{team.project.pk}/duplicates/?before={active[2].pk}#cluster-{cluster.pk}"
+        )
+
+    def test_the_page_reads_the_same_number_of_queries_however_many_clusters(
+        self, team: Team, django_assert_max_num_queries: Any
+    ) -> None:
+        clusters_of_two(team, 5)
+        client = logged_in(team.annotator)
+        with django_assert_max_num_queries(11):  # the same 11 for 2 clusters or 50: no query per cluster
+            assert client.get(f"/projects/{team.project.pk}/duplicates/").status_code == 200

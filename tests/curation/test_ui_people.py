@@ -30,7 +30,8 @@ def fresh_counts() -> Iterator[None]:
 
 
 def new_link(team: Team, role: str = "annotator") -> str:
-    page = text(logged_in(team.lead).post(f"/projects/{team.project.pk}/invitations/", {"role": role}))
+    client = logged_in(team.lead)
+    page = followed_text(client, client.post(f"/projects/{team.project.pk}/invitations/", {"role": role}))
     match = re.search(r'data-testid="invitation-link" value="http://testserver(/invite/[^"]+/)"', page)
     assert match, page
     return match.group(1)
@@ -42,6 +43,23 @@ class TestInvitations:
         page = text(logged_in(team.lead).get(f"/projects/{team.project.pk}/people/"))
         assert link not in page  # shown once: only its hash is kept
         assert "pending" in page and "Reviewer" in page
+
+    def test_reloading_after_creating_a_link_makes_no_second_one_and_shows_it_once(self, team: Team) -> None:
+        client = logged_in(team.lead)
+        response = client.post(f"/projects/{team.project.pk}/invitations/", {"role": "reviewer"})
+        assert response.status_code == 302  # redirect-after-POST: a reload repeats the GET only
+        assert response["Location"] == f"/projects/{team.project.pk}/people/"
+        assert 'data-testid="invitation-link"' in text(client.get(response["Location"]))
+        reloaded = text(client.get(response["Location"]))
+        assert 'data-testid="invitation-link"' not in reloaded  # the token is shown once
+        assert Invitation.objects.count() == 1
+
+    def test_a_bad_invitation_form_is_answered_on_the_page(self, team: Team) -> None:
+        response = logged_in(team.lead).post(
+            f"/projects/{team.project.pk}/invitations/", {"role": "reviewer", "email": "not an address"}
+        )
+        assert response.status_code == 200 and "Enter a valid email address" in text(response)
+        assert not Invitation.objects.exists()
 
     def test_a_new_person_signs_up_through_the_link_and_lands_in_the_project(self, team: Team) -> None:
         link, client = new_link(team, "reviewer"), Client()
@@ -184,13 +202,14 @@ class TestPasswords:
         assert team.annotator.check_password(new)
 
     def test_a_lead_issues_a_reset_link_that_works_once(self, team: Team) -> None:
-        page = text(
-            logged_in(team.lead).post(
-                f"/projects/{team.project.pk}/reset-links/", {"username": team.annotator.username}
-            )
+        lead = logged_in(team.lead)
+        response = lead.post(
+            f"/projects/{team.project.pk}/reset-links/", {"username": team.annotator.username}
         )
+        page = followed_text(lead, response)
         link = re.search(r'data-testid="reset-link" value="http://testserver([^"]+)"', page)
         assert link, page
+        assert link.group(1) not in text(lead.get(response["Location"]))  # shown once, not on reload
         client = Client()
         form = client.get(link.group(1), follow=True)
         assert "Set a new password" in text(form) and 'name="new_password1"' in text(form)

@@ -179,7 +179,7 @@ class TestDecisions:
         page = text(logged_in(team.reviewer).get(queue_url(team)))
         assert "<summary>History</summary>" in page
         assert "<del>card_linking</del><ins>card_arrival</ins>" in page
-        assert "r3 · edited · submitted" in page and "r2 · reviewed · needs_changes" in page
+        assert "r3 · edited · submitted" in page and "r2 · reviewed · needs changes" in page
 
 
 @pytest.mark.django_db

@@ -50,7 +50,10 @@ class TestGroupsOnTheCard:
         # Then the card says so, with a link to the flag and to the cluster
         assert card_of(page) == first.pk
         assert "In an open contradiction flag" in page and f'href="/flags/{flag.pk}/"' in page
-        assert f'href="/projects/{team.project.pk}/duplicates/#cluster-{cluster.pk}"' in page
+        assert (
+            f'href="/projects/{team.project.pk}/duplicates/?cluster={cluster.pk}#cluster-{cluster.pk}"'
+            in page
+        )
         assert f"a duplicate of example {second.pk}" in page
 
     def test_a_resolved_flag_is_not_named(self, team: Team) -> None:

@@ -83,14 +83,23 @@
     if (button) { event.preventDefault(); pressKey(button); }
   }
 
+  // Enter in the review comment never approves: a reviewer who clicked into the box, typed
+  // "wrong label" and pressed Enter wants changes, and Enter once approved it. Enter after `c` (the
+  // documented flow) or Ctrl/Cmd+Enter requests changes; plain Enter otherwise starts a new line.
   function commentEnter(event) {
     const comment = event.target;
-    if (comment.name !== "comment" || event.key !== "Enter" || event.shiftKey) return;
+    if (comment.name !== "comment" || event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    const send = event.ctrlKey || event.metaKey;
+    if (!send && !comment.dataset.requesting) return;
     event.preventDefault();
-    const decision = comment.dataset.requesting ? "c" : "a";
+    if (!comment.value.trim()) {  // request changes needs a comment: say so rather than be refused
+      comment.placeholder = "Say what should change, then press Enter";
+      comment.dataset.requesting = "1";
+      return;
+    }
     // As a key press: `c`, a comment and Enter can all come within htmx's settle delay of the
     // card's swap, before htmx wires its form (a plain click would submit it natively, a reload).
-    pressKey(comment.closest("[data-review-card]").querySelector(`[data-key="${decision}"]`));
+    pressKey(comment.closest("[data-review-card]").querySelector('[data-key="c"]'));
   }
 
   // The label page: 1-9 pick a label, Enter (Ctrl+Enter in a text box) submits, a submits the model's
