@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from curation.errors import ApplicationError, InvalidInput
-from curation.models import Example, Project, TaskType
+from curation.models import Example, LabelingAssignment, Project, TaskType
 from curation.services.content import extraction_checker, validate_project_settings
 from curation.services.examples import example_update
 from curation.services.projects import project_update
@@ -111,6 +111,7 @@ def _relabel(project: Project, user: User, renames: dict[str, str]) -> int:
     # The examples of each old label are chosen before any moves, so a swap (a -> b, b -> a)
     # moves each example once.
     chosen = {old: list(project.examples.filter(output=old).values_list("pk", flat=True)) for old in renames}
+    _rename_answers(project, renames)
     moved = 0
     for old, ids in chosen.items():
         for example in Example.objects.filter(pk__in=ids).order_by("id"):
@@ -120,3 +121,13 @@ def _relabel(project: Project, user: User, renames: dict[str, str]) -> int:
             )
             moved += 1
     return moved
+
+
+def _rename_answers(project: Project, renames: dict[str, str]) -> None:
+    """The labeling queue's answers under each old label take its new name, so that agreement
+    (between annotators, and with reviewers' approved examples, relabeled above) compares names
+    that mean the same label. Chosen before any moves, as the examples are (a swap)."""
+    answers = LabelingAssignment.objects.filter(item__project=project)
+    chosen = {old: list(answers.filter(output=old).values_list("pk", flat=True)) for old in renames}
+    for old, ids in chosen.items():
+        LabelingAssignment.objects.filter(pk__in=ids).update(output=renames[old])

@@ -13,6 +13,7 @@ from curation.models import (
     AuditEvent,
     Example,
     ExampleStatus,
+    LabelingAssignment,
     Membership,
     Project,
     Role,
@@ -20,6 +21,7 @@ from curation.models import (
     ValidationJob,
 )
 from tests.conftest import Team
+from tests.curation.test_suggestion_use import annotator, answer, queued
 from tests.curation.ui_support import followed_text, logged_in, text, written
 from tests.factories import ProjectFactory
 
@@ -198,6 +200,21 @@ class TestLabelAndSchemaChanges:
             assert example.revisions.filter(output="card_arrival").exists()
         events = AuditEvent.objects.filter(project=team.project, action="example.update", actor=team.lead)
         assert events.count() == 2
+
+    def test_renaming_labels_renames_the_labeling_queues_answers_too(self, team: Team) -> None:
+        # Given answers in the labeling queue under two labels that are then swapped
+        first, second = queued(team.project, "Card not here", "Rate for euros?")
+        user = annotator(team.project)
+        answer(team.project, user, "card_arrival")
+        answer(team.project, user, "exchange_rate")
+        renames = json.dumps({"card_arrival": "exchange_rate", "exchange_rate": "card_arrival"})
+        form = settings_form(team.project, label_renames=renames)
+        # When the lead confirms the rename with "move the examples"
+        client = logged_in(team.lead)
+        client.post(self.url(team), {**form, "confirmed": "1", "relabel": "on"})
+        # Then each answer carries its label's new name (agreement compares the same labels)
+        outputs = dict(LabelingAssignment.objects.values_list("item_id", "output"))
+        assert outputs == {first.pk: "exchange_rate", second.pk: "card_arrival"}
 
     def test_a_rename_of_an_unknown_label_is_refused_whole(self, team: Team) -> None:
         written(team.project, team.annotator, "Where is my card?", "card_arrival")
