@@ -65,8 +65,10 @@ def example_detail(request: HttpRequest, example_id: int) -> HttpResponse:
     if request.method == "POST":
         form = ExampleForm(request.POST, project=example.project)
         if form.is_valid():
+            before = example.revision
             updated = _save_edit(request, example, form)
             if updated is not None:
+                messages.success(request, _saved_message(updated, before))
                 return redirect("example", example_id=example.pk)
     context = {
         **abilities(request, example.project),
@@ -106,6 +108,14 @@ def _save_edit(request: HttpRequest, example: Example, form: ExampleForm) -> Exa
     except ApplicationError as exc:
         _form_error(form, exc)
     return None
+
+
+def _saved_message(example: Example, before: int) -> str:
+    if example.revision == before:
+        return f"Nothing changed: example {example.pk} is as it was."
+    return (
+        f"Example {example.pk} saved as revision {example.revision}, {example.get_status_display().lower()}."
+    )
 
 
 def _form_error(form: ExampleForm, exc: ApplicationError) -> None:

@@ -271,6 +271,7 @@ class TestEdit:
         )
         assert example.status == ExampleStatus.SUBMITTED
         page = text(client.get(example_url(example)))
+        assert f"Example {example.pk} saved as revision 2, submitted." in page
         assert "Where is my <ins>new </ins>card?" in page
         assert "<del>card_linking</del><ins>card_arrival</ins>" in page
         assert "r2 · edited" in page and "r1 · created" in page
@@ -289,7 +290,8 @@ class TestEdit:
         example.refresh_from_db()
         assert example.revision == 1
         assert not ExampleRevision.objects.filter(example=example).exists()
-        assert 'name="revision" value="1"' in text(client.get(example_url(example)))
+        page = text(client.get(example_url(example)))
+        assert 'name="revision" value="1"' in page and f"Nothing changed: example {example.pk}" in page
 
     def test_a_stale_revision_shows_the_conflict_and_does_not_overwrite(self, team: Team) -> None:
         # Given an annotator who opened the example at revision 1
