@@ -25,6 +25,21 @@ from curation.pipeline.json_values import decoder, unstorable
 
 Record = dict[str, Any]
 ReadItem = tuple[int, Record | RowError]
+
+
+class ArrayLine(int):
+    """The line a JSON array's element starts on, carrying the element's number (from 1): the
+    rows of an array written on one line (json.dump's way) all start on line 1, so a row's error
+    names its record too (curation.services.import_rows)."""
+
+    record: int
+
+    def __new__(cls, line: int, record: int) -> ArrayLine:
+        place = super().__new__(cls, line)
+        place.record = record
+        return place
+
+
 CHUNK_CHARS = 1 << 20
 MAX_CSV_FIELD = 10 * 1024 * 1024
 DECODER = decoder()
@@ -143,6 +158,7 @@ class _JsonArray:
     def __init__(self, text: TextIO, limit: int) -> None:
         self.text, self.limit = text, limit
         self.buffer, self.position, self.line, self.eof = "", 0, 1, False
+        self.records = 0
 
     def items(self) -> Iterator[ReadItem]:
         self._fill()
@@ -168,7 +184,8 @@ class _JsonArray:
             if not expect_value:
                 raise UnreadableFile(f"The JSON array is malformed at line {self.line}: expected ',' or ']'.")
             if (item := self._element()) is not None:
-                yield item
+                self.records += 1
+                yield ArrayLine(item[0], self.records), item[1]
                 expect_value = False
 
     def _element(self) -> ReadItem | None:

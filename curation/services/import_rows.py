@@ -12,6 +12,7 @@ from curation.models import ExampleStatus, ImportJob
 from curation.pipeline.errors import RowError
 from curation.pipeline.formats import MappedItem
 from curation.pipeline.mapping import MappedRow
+from curation.pipeline.readers import ArrayLine
 from curation.services.content import ContentRules, content_hash
 from curation.services.examples import checked_external_id, metadata_json
 
@@ -42,8 +43,10 @@ class ImportReport:
 
     def fail(self, line: int, message: str) -> None:
         self.failed += 1
+        if isinstance(line, ArrayLine):
+            message = f"Record {line.record}: {message}"
         if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append({"line": line, "error": message})
+            self.errors.append({"line": int(line), "error": message})
 
 
 def staged_batches(

@@ -1013,6 +1013,25 @@ def run_import(
     return job
 
 
+def test_a_json_array_on_one_line_names_each_bad_rows_record(team: Team) -> None:
+    # Given a JSON array as json.dump writes it: every record on line 1, the 2nd and 4th bad
+    rows = [
+        {"input": "Where is my card?", "output": "card_arrival"},
+        {"input": "Rate?", "output": "not_a_label"},
+        {"input": "Lost it", "output": "lost_or_stolen_card"},
+        {"input": "", "output": "card_arrival"},
+    ]
+    # When it is imported
+    job = run_import(team.project, team.lead, json.dumps(rows).encode(), "rows.json", file_format="json")
+    # Then each error says which record, as the line alone cannot
+    assert (job.created, job.failed) == (2, 2)
+    assert [(error["line"], error["error"].split(":")[0]) for error in job.errors] == [
+        (1, "Record 2"),
+        (1, "Record 4"),
+    ]
+    assert "not one of the project's labels" in job.errors[0]["error"]
+
+
 def test_given_a_job_when_import_run_runs_it_then_the_job_records_the_outcome(team: Team) -> None:
     content = b"body;topic\nWhere is my card?;card_arrival\nRate?;exchange_rate\nOops;nope\n"
 
