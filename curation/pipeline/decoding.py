@@ -15,6 +15,14 @@ BLANK = "\ufeff \t\r\n"
 DETECT_RECORDS = 2
 HEAD_CHUNK_CHARS = 1 << 16
 BROKEN_LINE_SHARE = 0.05
+# Compressed files people upload as they keep them (their first bytes).
+ARCHIVES = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"(\xb5/\xfd": "zstd",
+}
 FOREIGN_BOMS = {
     codecs.BOM_UTF32_LE: "UTF-32",
     codecs.BOM_UTF32_BE: "UTF-32",
@@ -144,6 +152,9 @@ def _refuse_foreign(head: bytes) -> None:
     for bom, name in FOREIGN_BOMS.items():
         if head.startswith(bom):
             raise UnreadableFile(f"The file is encoded as {name}; save it as UTF-8 and upload it again.")
+    for magic, name in ARCHIVES.items():
+        if head.startswith(magic):
+            raise UnreadableFile(f"The file is a {name} archive; upload the file inside it, uncompressed.")
     if b"\x00" in head:
         raise UnreadableFile("The file is binary, not text (it contains NUL bytes).")
     if not head.strip():

@@ -7,11 +7,13 @@ read at all.
 
 from __future__ import annotations
 
+import gzip
 import io
 import itertools
 import json
 import re
 import threading
+import zipfile
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -856,6 +858,13 @@ LATIN1_FRENCH = (
 ).encode("latin-1")
 
 
+def _zipped(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("rows.csv", data)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -865,6 +874,10 @@ LATIN1_FRENCH = (
         pytest.param("input,output\na,b\n".encode("utf-16-le"), "binary", id="utf16-no-bom"),
         pytest.param(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "binary", id="png"),
         pytest.param(bytes(range(256)) * 16, "binary", id="all-bytes"),
+        pytest.param(
+            gzip.compress(b'{"input": "a"}\n' * 50), "gzip archive; upload the file inside", id="gzip"
+        ),
+        pytest.param(_zipped(b"input,output\na,b\n"), "zip archive", id="zip"),
         pytest.param(b"", "empty", id="empty"),
         pytest.param(b" \n\r\n\t\n", "empty", id="only-whitespace"),
         pytest.param(BOM, "empty|no header row", id="only-a-bom"),
