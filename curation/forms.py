@@ -272,12 +272,17 @@ class QueueInputsForm(forms.Form):
             ].label = 'Conversations, one a line as a JSON list: [{"role": "user", "content": "…"}]'
 
     def clean_inputs(self) -> list[Any]:
-        lines = [line for line in self.cleaned_data["inputs"].splitlines() if line.strip()]
-        if not lines:
+        numbered = [
+            (number, line)
+            for number, line in enumerate(self.cleaned_data["inputs"].splitlines(), start=1)
+            if line.strip()
+        ]
+        if not numbered:
             raise forms.ValidationError("Paste at least one input.")
+        self.line_numbers = [number for number, _ in numbered]  # blank lines are skipped, not counted
         if self.project.task_type != TaskType.CHAT:
-            return [line.strip() for line in lines]
-        return [self._conversation(number, line) for number, line in enumerate(lines, start=1)]
+            return [line.strip() for _, line in numbered]
+        return [self._conversation(number, line) for number, line in numbered]
 
     def _conversation(self, number: int, line: str) -> Any:
         try:
@@ -288,6 +293,10 @@ class QueueInputsForm(forms.Form):
     def rows(self) -> list[dict[str, Any]]:
         """The inputs as items_enqueue takes them (it validates each)."""
         return [{"input": value} for value in self.cleaned_data["inputs"]]
+
+    def row_names(self) -> list[str]:
+        """Each input as the person who pasted it finds it: its line in the box."""
+        return [f"Line {number}" for number in self.line_numbers]
 
 
 class MemberForm(forms.Form):

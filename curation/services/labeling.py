@@ -17,7 +17,7 @@ goes back to the queue) before every hand-out and by a periodic task, so none is
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -69,15 +69,24 @@ def claim_lifetime() -> timedelta:
 
 @transaction.atomic
 def items_enqueue(
-    *, project: Project, user: User | None, inputs: Iterable[dict[str, Any]], source: str = "manual"
+    *,
+    project: Project,
+    user: User | None,
+    inputs: Iterable[dict[str, Any]],
+    source: str = "manual",
+    row_names: Sequence[str] | None = None,
 ) -> QueuedInputs:
     """Queue inputs for labeling ({"input", "metadata"?, "external_id"?} each); an input already
-    queued in the project is counted, not queued twice. InvalidInput names the first bad one."""
+    queued in the project is counted, not queued twice. InvalidInput names the first bad one: as
+    `inputs[i]`, or by `row_names` (the page's "Line 5" of what was pasted)."""
     rows = list(inputs)
     if len(rows) > MAX_INPUTS_PER_CALL:
         raise InvalidInput(f"Queue at most {MAX_INPUTS_PER_CALL} inputs per request.", field="inputs")
     rules = ContentRules.for_project(project, require_output=False)
-    items = [_new_item(project, user, rules, row, position, source) for position, row in enumerate(rows)]
+    names = row_names or [f"inputs[{position}]" for position in range(len(rows))]
+    items = [
+        _new_item(project, user, rules, row, name, source) for name, row in zip(names, rows, strict=True)
+    ]
     created = _insert_new(project, items)
     if created:
         novelty_after_queueing(project)
@@ -93,9 +102,8 @@ def items_enqueue(
 
 
 def _new_item(
-    project: Project, user: User | None, rules: ContentRules, row: Any, position: int, source: str
+    project: Project, user: User | None, rules: ContentRules, row: Any, where: str, source: str
 ) -> LabelingItem:
-    where = f"inputs[{position}]"
     if not isinstance(row, dict):
         raise InvalidInput(f"{where} must be an object with an input.", field="inputs")
     unknown = set(row) - {"input", "metadata", "external_id"}

@@ -137,7 +137,9 @@ def _queued(request: HttpRequest, project: Project, form: QueueInputsForm) -> bo
     if not form.is_valid():
         return False
     try:
-        queued = items_enqueue(project=project, user=signed_in(request), inputs=form.rows())
+        queued = items_enqueue(
+            project=project, user=signed_in(request), inputs=form.rows(), row_names=form.row_names()
+        )
     except ApplicationError as exc:
         form.add_error("inputs", exc.message)
         return False

@@ -310,12 +310,13 @@ class TestQueuePage:
         lead = MembershipFactory.create(project=project, role=Role.LEAD).user
         client = logged_in(lead)
         good = '[{"role": "user", "content": "Hi"}]'
-        bad = client.post(label_url(project, "queue/"), {"inputs": f"{good}\nnot json"})
-        assert bad.status_code == 400 and "Line 2 is not a JSON list" in text(bad)
+        # Lines are counted as the box shows them, blank ones too
+        bad = client.post(label_url(project, "queue/"), {"inputs": f"{good}\n\nnot json"})
+        assert bad.status_code == 400 and "Line 3 is not a JSON list" in text(bad)
         invalid = client.post(
-            label_url(project, "queue/"), {"inputs": f'{good}\n[{{"role": "pirate", "content": "x"}}]'}
+            label_url(project, "queue/"), {"inputs": f'{good}\n\n\n[{{"role": "pirate", "content": "x"}}]'}
         )
-        assert invalid.status_code == 400 and "inputs[1]" in text(invalid)
+        assert invalid.status_code == 400 and "Line 4: " in text(invalid)
         assert not LabelingItem.objects.filter(project=project).exists()
         client.post(label_url(project, "queue/"), {"inputs": good})
         assert LabelingItem.objects.filter(project=project).count() == 1
