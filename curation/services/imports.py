@@ -144,6 +144,8 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         batches = staged_batches(rows, rules_for(job), report, inputs_only=unlabeled)
         with Staging(job.pk, _merge_values(job), one_batch_at_a_time=streaming) as staging:
             created = _stage_and_land(staging, batches, streaming, stream, job, report, progress)
+    if not report.total:  # as an empty file is: a job that found nothing to import failed
+        raise ApplicationError(NO_ROWS)
     ImportJob.objects.filter(pk=job.pk).update(
         detected_format=file_format,
         total=report.total,
@@ -159,6 +161,7 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         novelty_after_queueing(job.project)
 
 
+NO_ROWS = "The file holds no rows to import (a CSV header alone, an empty JSON list)."
 # After this many new rows the planner's estimates are stale enough to matter: a freeze or a
 # dedup job right after a million-row import would otherwise plan as if the table were small.
 ANALYZE_AFTER_ROWS = 50_000

@@ -862,6 +862,8 @@ UNREADABLE = [
         "same name: 'output' (columns 2, 3)",
         id="csv-repeated-column",
     ),
+    pytest.param("rows.csv", b"input,output\n", {}, "no rows to import", id="csv-header-alone"),
+    pytest.param("rows.json", b"[]", {}, "no rows to import", id="empty-json-list"),
     pytest.param(
         "rows.json",
         b'{"data": [\n' + many_json_records()[2:] + b'{"input": "last", "output": "card_arrival"}\n]}\n',
