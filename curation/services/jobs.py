@@ -14,8 +14,9 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from config.observability import bind_job
-from curation.errors import Conflict
+from curation.errors import ApplicationError, Conflict
 from curation.models import Job, JobStatus
+from curation.pipeline.errors import UnreadableFile
 from curation.services.heartbeat import beating, heartbeat_forget
 from curation.services.job_phases import phases_flush, phases_recorded
 
@@ -74,7 +75,10 @@ def _logged_run(job: JobT, work: Work[JobT], *, finishes: bool) -> None:
         with phases_recorded(job):  # quality jobs' seconds per phase, saved before the outcome
             outcome = work(job, _throttled_progress(job))
     except Exception as exc:
-        log.exception("%s %s failed", type(job).__name__, job.pk)
+        if isinstance(exc, ApplicationError | UnreadableFile):  # refused input: no traceback
+            log.warning("%s %s refused: %s", type(job).__name__, job.pk, failure_message(exc))
+        else:
+            log.exception("%s %s failed", type(job).__name__, job.pk)
         job_update(
             job,
             status=JobStatus.FAILED,

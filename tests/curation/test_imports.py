@@ -8,8 +8,10 @@ job has run.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
+import logging
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -915,6 +917,18 @@ def test_given_an_unreadable_file_when_imported_then_the_job_fails_clearly_and_c
     assert "Traceback" not in job["error"]
     assert job["created"] == 0
     assert not team.project.examples.exists()
+
+
+def test_an_unreadable_file_is_logged_as_a_refusal_without_a_traceback(
+    team: Team, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A bad file is the user's problem, named on the job: the worker's log says it in one line
+    with caplog.at_level(logging.INFO, logger="curation.services.jobs"):
+        job = run_import(team.project, team.lead, gzip.compress(b"input,output\na,b\n"), "rows.csv.gz")
+    assert job.status == "failed" and "gzip archive" in job.error
+    refusals = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(refusals) == 1 and "refused: The file is a gzip archive" in refusals[0].getMessage()
+    assert refusals[0].exc_info is None
 
 
 def test_given_a_csv_field_over_the_reader_limit_mid_file_when_imported_then_the_job_fails_and_creates_nothing(
