@@ -50,6 +50,12 @@ def flag_create(
     """Raise a flag on examples of the project. Conflict if the same flag is already open."""
     if kind not in FlagKind.values:
         raise InvalidInput(f"Unknown kind {kind!r}; use one of {', '.join(FlagKind.values)}.", field="kind")
+    if kind == FlagKind.DISAGREEMENT and not job:
+        raise InvalidInput(
+            "Disagreement flags come from the labeling queue, when annotators answer one input "
+            "differently; raise a contradiction flag for examples that disagree.",
+            field="kind",
+        )
     ids = _checked_ids(project, kind, example_ids)
     key = examples_key(ids)
     _refuse_open_twin(project, kind, key)

@@ -99,6 +99,14 @@ class TestRaise:
         assert response.status_code == 201, response.content
         assert response.json()["examples"] == [example.pk for example in examples]
 
+    def test_a_disagreement_is_not_raised_by_hand(self, team: Team, client_for: ClientFor) -> None:
+        # A disagreement flag is the labeling queue's: its examples are one input's answers
+        examples = ExampleFactory.create_batch(2, project=team.project)
+        response = raise_flag(client_for(team.lead), team, "disagreement", examples)
+        assert response.status_code == 400 and error_fields(response) == ["kind"]
+        assert "come from the labeling queue" in response.json()["detail"]
+        assert not Flag.objects.exists()
+
     def test_example_of_another_project_is_400(self, team: Team, client_for: ClientFor) -> None:
         # Given one example here and one in another project
         here = ExampleFactory.create(project=team.project)
