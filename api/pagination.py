@@ -19,12 +19,19 @@ class IdCursorPagination(CursorPagination):
     Every list of the API pages with it (FinchAPIView.paginated), so a cursor is checked here
     once: DRF decodes a cursor's position as text and hands it to the database unchecked, so
     `p=abc`, `p=nan` or `p=1e999` would be a database error (a 500); here any cursor that is not
-    one this class made is a 400 naming `cursor`."""
+    one this class made is a 400 naming `cursor`; so is a `page_size` that is not a whole number."""
 
     ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def get_page_size(self, request: Request) -> int:
+        """`page_size`, a whole number from 1 (default page_size; more than max_page_size gets
+        that many): anything else is a 400 naming it, as with every filter, where DRF fell back
+        to the default without a word (`page_size=0`, `abc`, `1e3`)."""
+        given = query.whole_number(request.query_params.get(self.page_size_query_param), "page_size", low=1)
+        return min(given, self.max_page_size) if given else self.page_size
 
     def decode_cursor(self, request: Request) -> Cursor | None:
         try:

@@ -45,9 +45,11 @@ class FinchAPIView(APIView):
         return dict(serializer.validated_data)
 
     def one_page(self, request: Request, results: Any) -> Response:
-        """A list short enough to answer whole (`next` is null); a cursor sent to it is still
-        checked like every list's, so a bad one is a 400 here too."""
-        self.pagination_class().decode_cursor(request)
+        """A list short enough to answer whole (`next` is null); a cursor or page size sent to it
+        is still checked like every list's, so a bad one is a 400 here too."""
+        paginator = self.pagination_class()
+        paginator.decode_cursor(request)
+        paginator.get_page_size(request)
         return Response({"results": results, "next": None})
 
     def paginated(
