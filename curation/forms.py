@@ -67,12 +67,26 @@ class SchemaField(forms.JSONField):
         return "" if value is None else super().prepare_value(value)
 
 
+def from_browser(text: str) -> str:
+    """Text from a form's text box with its line breaks as people typed them: a browser sends
+    each as CR LF (the HTML form encoding), which stored as it came would put "\r\n" into
+    training data written on the site and "\n" into the same data imported."""
+    return text.replace("\r\n", "\n")
+
+
+class BrowserText(forms.CharField):
+    """A CharField whose line breaks are LF, as typed (from_browser)."""
+
+    def to_python(self, value: Any) -> str:
+        return from_browser(super().to_python(value) or "")
+
+
 class ProjectFieldsForm(forms.Form):
     """The settings a project is created with and later changed; the services validate them."""
 
     name = forms.CharField(max_length=200)
-    target_behavior = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
-    system_prompt = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    target_behavior = BrowserText(widget=forms.Textarea(attrs={"rows": 3}))
+    system_prompt = BrowserText(required=False, widget=forms.Textarea(attrs={"rows": 4}))
     labels = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 4, "class": "label-source", "data-testid": "labels-field"}),
@@ -307,11 +321,11 @@ class MemberForm(forms.Form):
 class ExampleForm(forms.Form):
     """One example, shaped by the project's task type; the services do the real validation."""
 
-    input = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), strip=False)
+    input = BrowserText(required=False, widget=forms.Textarea(attrs={"rows": 4}), strip=False)
     messages = forms.CharField(
         required=False, widget=forms.HiddenInput, help_text="Chat: the messages as JSON."
     )
-    output = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), strip=False)
+    output = BrowserText(required=False, widget=forms.Textarea(attrs={"rows": 4}), strip=False)
     revision = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:

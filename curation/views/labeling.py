@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from curation import queues
 from curation.errors import ApplicationError, Conflict, InvalidInput, NotFound
-from curation.forms import ExampleForm, QueueInputsForm
+from curation.forms import ExampleForm, QueueInputsForm, from_browser
 from curation.models import AssignmentState, LabelingAssignment, LabelingItem, Project, Role
 from curation.models.examples import decode_input
 from curation.services.content import clip
@@ -57,7 +57,7 @@ def label_submit(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_for(request, project_id)
     user = signed_in(request)
     item = _posted_item(request, project)
-    answer = request.POST.get("output", "")
+    answer = from_browser(request.POST.get("output", ""))
     try:
         answered = annotation_submit(
             item=item, user=user, output=answer, suggestion_id=request.POST.get("suggestion")

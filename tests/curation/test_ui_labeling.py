@@ -265,6 +265,15 @@ class TestLabelPage:
         ((state, output),) = answers(item)
         assert state == AssignmentState.SUBMITTED and json.loads(output) == {"count": 12}
 
+    def test_a_typed_answer_keeps_its_line_breaks_as_typed_not_as_the_browser_sends_them(self) -> None:
+        # A browser sends each line break of a text box as CR LF
+        project = ProjectFactory.create(task_type=TaskType.GENERATION, labels=[])
+        user = annotator(project)
+        (item,) = queued(project, "Write two lines")
+        logged_in(user).post(label_url(project, "submit/"), {"item": item.pk, "output": "first\r\nsecond"})
+        ((_, output),) = answers(item)
+        assert output == "first\nsecond"
+
     def test_chat_shows_the_conversation_and_takes_the_reply(self) -> None:
         project = ProjectFactory.create(task_type=TaskType.CHAT, labels=[])
         user = annotator(project)

@@ -276,6 +276,32 @@ class TestEdit:
         assert "<del>card_linking</del><ins>card_arrival</ins>" in page
         assert "r2 · edited" in page and "r1 · created" in page
 
+    def test_line_breaks_are_stored_as_typed_and_an_unchanged_multiline_save_saves_nothing(
+        self, team: Team
+    ) -> None:
+        # Given a generation example with two lines, stored with LF as imports and the API store it
+        project = project_of(TaskType.GENERATION, team.annotator)
+        example = written(project, team.annotator, "Say hello\nin two lines", "Hello\nthere")
+        client = logged_in(team.annotator)
+        # When the form is saved as a browser sends it (CR LF), unchanged, then with an edit
+        same = {
+            "input": "Say hello\r\nin two lines",
+            "output": "Hello\r\nthere",
+            "revision": "1",
+            "save": "1",
+        }
+        client.post(example_url(example), same)
+        example.refresh_from_db()
+        assert example.revision == 1
+        client.post(example_url(example), {**same, "output": "Hello\r\nthere\r\nfriend"})
+        # Then the edit is stored with LF line breaks
+        example.refresh_from_db()
+        assert (example.revision, example.input, example.output) == (
+            2,
+            "Say hello\nin two lines",
+            "Hello\nthere\nfriend",
+        )
+
     def test_saving_the_form_unchanged_saves_no_revision(self, team: Team) -> None:
         # Given an example at revision 1
         example = written(team.project, team.annotator, "Where is my card?", "card_linking")
