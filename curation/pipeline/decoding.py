@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
+import json
 from typing import IO, Any, TextIO
 
-from curation.pipeline.bounded import DEFAULT_MAX_ROW_BYTES, Overlong, ValueSkipper, bounded_lines
+from curation.pipeline.bounded import DEFAULT_MAX_ROW_BYTES, Overlong, ValueSkipper, bounded_lines, too_large
 from curation.pipeline.errors import RowError, UnreadableFile
+from curation.pipeline.readers import read_json_array
 
 SNIFF_BYTES = 64 * 1024
 BLANK = "\ufeff \t\r\n"
@@ -97,55 +100,17 @@ def _lines_head(text: TextIO, limit: int) -> str:
 
 
 def _array_head(text: TextIO, limit: int) -> str:
-    """'[' and the first element that fits in the limit, of the first DETECT_RECORDS; elements
-    before it are read through and left out."""
-    cursor = _Cursor(text)
-    cursor.next_char()  # the '['
-    cursor.position += 1
-    for _ in range(DETECT_RECORDS):
-        if cursor.next_char() in ("", "]"):
-            break
-        element = cursor.value(limit)
-        if element is not None:
-            return "[" + element
-        if cursor.next_char() != ",":
-            break
-        cursor.position += 1
+    """'[' and the first record of the first DETECT_RECORDS that fits in the limit, as the array
+    reader reads them (one over the limit is read through, not held); '[' alone where none does,
+    or where the first is not a record or the array breaks off."""
+    try:
+        for _, item in itertools.islice(read_json_array(text, limit), DETECT_RECORDS):
+            if isinstance(item, RowError) and str(item) == too_large(limit):
+                continue  # the next record decides
+            return "[" + json.dumps(item) if isinstance(item, dict) else "["
+    except UnreadableFile:
+        pass
     return "["
-
-
-class _Cursor:
-    """A position in a text read a chunk at a time, holding one chunk beyond the value it reads."""
-
-    def __init__(self, text: TextIO) -> None:
-        self.text, self.buffer, self.position = text, "", 0
-
-    def next_char(self) -> str:
-        """The next character that is not white space ('' at the end), the position on it."""
-        while True:
-            while self.position < len(self.buffer) and self.buffer[self.position] in BLANK:
-                self.position += 1
-            if self.position < len(self.buffer):
-                return self.buffer[self.position]
-            self.buffer, self.position = self.text.read(HEAD_CHUNK_CHARS), 0
-            if not self.buffer:
-                return ""
-
-    def value(self, limit: int) -> str | None:
-        """The JSON value at the position, moving past it; None when it is longer than `limit`
-        characters (it is read through, not held) or never ends."""
-        skipper, parts, size = ValueSkipper(self.buffer[self.position]), [], 0
-        while (end := skipper.feed(self.buffer, self.position)) is None:
-            size += len(self.buffer) - self.position
-            if size <= limit:
-                parts.append(self.buffer[self.position :])
-            self.buffer, self.position = self.text.read(HEAD_CHUNK_CHARS), 0
-            if not self.buffer:
-                return None
-        parts.append(self.buffer[self.position : end])
-        size += end - self.position
-        self.position = end
-        return "".join(parts) if size <= limit else None
 
 
 def _refuse_foreign(head: bytes) -> None:
