@@ -71,12 +71,6 @@ def _model_name(path: str, fast: bool = False) -> str:
     return f"{name}{FAST_SUFFIX}" if fast else name
 
 
-def _as_stored(vectors: Vectors, *, fast: bool) -> Vectors:
-    """The vectors as the cache gives them back (float32, rounded as stored), so that a text's
-    vector is the same on the run that embedded it as on every later one."""
-    return vectors.astype(STORED_DTYPES[fast], copy=False).astype(np.float32, copy=False)
-
-
 def fast_available() -> bool:
     """Whether the int8 copy of the model proposes candidates (see curation.dedup.int8).
 
@@ -278,14 +272,16 @@ def embed_stored(missing: dict[str, str], *, fast: bool = False) -> dict[str, Ve
     keys = sorted(missing)
     texts = [missing[key] for key in keys]
     with phase("embed"):  # the model, and the cache rows of what it made
-        fresh = _as_stored(
+        made = (
             int8.encode(texts, model_path(), settings.FINCH_MODELS_DIR)
             if fast
-            else encode(texts, model_path()),
-            fast=fast,
+            else encode(texts, model_path())
         )
-        _store(name, keys, fresh.astype(STORED_DTYPES[fast]))
-    return dict(zip(keys, fresh, strict=True))
+        stored = made.astype(STORED_DTYPES[fast], copy=False)
+        _store(name, keys, stored)
+    # As the cache gives them back (float32, rounded as stored): a text's vector is the same on
+    # the run that embedded it as on every later one.
+    return dict(zip(keys, stored.astype(np.float32, copy=False), strict=True))
 
 
 def _store(name: str, keys: list[str], vectors: Vectors) -> None:
