@@ -54,6 +54,18 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ClientErrorWithoutTraceback(logging.Filter):
+    """Django logs a refused request (a 403 from PermissionDenied, a 400) with the exception's
+    traceback: pages of stack in the log for every permission check a user hits. The line
+    stays; the traceback is kept for server errors only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", 500) < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     FIELDS = ("request_id", "task_id", "task", "job", "project")
 

@@ -367,7 +367,10 @@ FINCH_LOG_FORMAT = env_str("FINCH_LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "config.observability.ContextFilter"}},
+    "filters": {
+        "context": {"()": "config.observability.ContextFilter"},
+        "client_error": {"()": "config.observability.ClientErrorWithoutTraceback"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "config.observability.JsonFormatter"},
@@ -379,6 +382,7 @@ LOGGING = {
             "filters": ["context"],
         }
     },
+    "loggers": {"django.request": {"filters": ["client_error"]}},
     "root": {"handlers": ["console"], "level": env_str("FINCH_LOG_LEVEL", "INFO")},
 }
 

@@ -175,10 +175,15 @@ def _check_strings(value: Any) -> None:
 
 
 def _external_id(record: dict[str, Any]) -> str | None:
-    for key in ID_KEYS:
-        value = record.get(key)
-        if value is not None and value != "":
-            if not isinstance(value, str | int) or isinstance(value, bool):
-                raise RowError(f"{key} must be a string or an integer.")
-            return check_text(str(value)).strip() or None
-    return None
+    """`external_id` when the record has that key, even empty; else `id`.
+
+    Finch's own export writes both: its `id` is the example's number in the old project, and an
+    empty `external_id` means the example had none, so the content identifies it there as here.
+    """
+    key = next((key for key in ID_KEYS if key in record), None)
+    value = record.get(key) if key else None
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise RowError(f"{key} must be a string or an integer.")
+    return check_text(str(value)).strip() or None

@@ -308,14 +308,18 @@ def _provenance_lines(stats: dict[str, Any]) -> list[str]:
         f"- Written by {_cell(name)}: {count}" for name, count in (stats.get("annotators") or {}).items()
     ]
     lines += [
-        f"- Reviews: {reviews.get('total', 0)} ({reviews.get('approvals', 0)} approvals,"
-        f" {reviews.get('reviewers', 0)} reviewers)",
-        f"- Left out: {excluded.get('duplicate', 0)} duplicates, {excluded.get('open_contradiction', 0)}"
-        f" in open contradictions, {excluded.get('not_approved', 0)} not approved,"
-        f" {excluded.get('empty_output', 0)} without output",
+        f"- Reviews: {reviews.get('total', 0)} ({_counted(reviews.get('approvals', 0), 'approval')},"
+        f" {_counted(reviews.get('reviewers', 0), 'reviewer')})",
+        f"- Left out: {_counted(excluded.get('duplicate', 0), 'duplicate')},"
+        f" {excluded.get('open_contradiction', 0)} in open contradictions,"
+        f" {excluded.get('not_approved', 0)} not approved, {excluded.get('empty_output', 0)} without output",
         f"- Contradictions resolved among these examples: {stats.get('contradictions_resolved', 0)}",
     ]
     return lines
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def agreement_sentence(figure: dict[str, Any] | None) -> str:

@@ -15,6 +15,9 @@ from curation.models import (
     Example,
     ExampleRevision,
     ExampleStatus,
+    FlagExample,
+    FlagKind,
+    FlagStatus,
     Project,
     Review,
     ReviewDecision,
@@ -158,6 +161,8 @@ def example_review(
     if decision == ReviewDecision.REQUEST_CHANGES and not comment.strip():
         raise InvalidInput("Say what should change: a comment is required.", field="comment")
     self_review = duties.check_review(example=example, user=user, decision=decision)
+    if decision == ReviewDecision.APPROVE:
+        _check_no_approved_rival(example)
     reviewed_revision = example.revision
     status_before = example.status
     example_set_status(
@@ -186,6 +191,29 @@ def example_review(
         },
     )
     return review
+
+
+def _check_no_approved_rival(example: Example) -> None:
+    """An open disagreement flag holds annotators' different answers to one input: once one is
+    approved, approving another would call both right (and count both annotators as agreeing
+    with the reviewers). The flag's resolution picks the answer."""
+    rival = (
+        FlagExample.objects.filter(
+            flag__memberships__example=example,
+            flag__kind=FlagKind.DISAGREEMENT,
+            flag__status=FlagStatus.OPEN,
+            example__status=ExampleStatus.APPROVED,
+        )
+        .exclude(example=example)
+        .first()
+    )
+    if rival is not None:
+        raise InvalidInput(
+            f"Example {rival.example_id}, another answer to this input in open disagreement flag "
+            f"{rival.flag_id}, is approved already: resolve the flag (keep one answer) rather than "
+            "approve both.",
+            field="decision",
+        )
 
 
 def example_set_status(*, example: Example, user: User, status: str, change: str) -> None:

@@ -154,6 +154,8 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         created=created,
         skipped_existing=report.total - report.failed - created,
     )
+    if report.failed == report.total:  # the counts and row errors above stay for the user to read
+        raise ApplicationError(_every_row_failed(report))
     _refresh_statistics(created)
     if created and not unlabeled:  # examples landed outside the text search's indexes
         search_backlog_schedule(job.project_id)
@@ -162,6 +164,17 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
 
 
 NO_ROWS = "The file holds no rows to import (a CSV header alone, an empty JSON list)."
+
+
+def _every_row_failed(report: ImportReport) -> str:
+    first = report.errors[0]
+    where = "" if first["error"].startswith("Record ") else f"line {first['line']}: "
+    return (
+        f"Every row failed ({report.total} of {report.total}), so nothing was imported; the row "
+        f"errors say why. The first, {where}{first['error']}"
+    )
+
+
 # After this many new rows the planner's estimates are stale enough to matter: a freeze or a
 # dedup job right after a million-row import would otherwise plan as if the table were small.
 ANALYZE_AFTER_ROWS = 50_000

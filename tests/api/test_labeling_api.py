@@ -484,3 +484,28 @@ def test_a_disagreement_flag_is_not_resolved_with_contradiction_resolutions(
     assert set(Example.objects.filter(labeling_item_id=item_id).values_list("status", flat=True)) == {
         ExampleStatus.REJECTED
     }
+
+
+def test_a_reviewer_approves_one_answer_of_an_open_disagreement_but_not_a_second(
+    team: Team, client_for: ClientFor
+) -> None:
+    project = with_overlap(team.project, 2)
+    queue(client_for(team.lead), project, "Charged twice for one coffee")
+    first, second = annotator(project), annotator(project)
+    item_id = take(client_for(first), project).json()["item"]["id"]
+    take(client_for(second), project)
+    answer(client_for(first), item_id, "card_arrival")
+    done = answer(client_for(second), item_id, "exchange_rate").json()
+    one, other = done["examples"]
+    reviewer = client_for(team.reviewer)
+
+    approved = reviewer.post(f"{API}/examples/{one}/reviews/", {"decision": "approve"}, format="json")
+    refused = reviewer.post(f"{API}/examples/{other}/reviews/", {"decision": "approve"}, format="json")
+    rejected = reviewer.post(f"{API}/examples/{other}/reviews/", {"decision": "reject"}, format="json")
+
+    assert approved.status_code == 201, approved.content
+    assert refused.status_code == 400 and error_fields(refused) == ["decision"]
+    assert f"Example {one}" in refused.json()["errors"][0]["message"]
+    assert f"flag {done['flag']}" in refused.json()["errors"][0]["message"]
+    assert rejected.status_code == 201  # rejecting the other answer is no contradiction
+    assert Example.objects.get(pk=other).status == ExampleStatus.REJECTED

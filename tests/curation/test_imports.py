@@ -114,6 +114,10 @@ def contents(project: Project) -> list[tuple[Any, str]]:
     return [(example.input_value, example.output) for example in project.examples.order_by("id")]
 
 
+def external_ids(project: Project) -> list[str | None]:
+    return list(project.examples.order_by("id").values_list("external_id", flat=True))
+
+
 def chat(*messages: tuple[str, str]) -> list[dict[str, str]]:
     return [{"role": role, "content": content} for role, content in messages]
 
@@ -266,12 +270,41 @@ def test_given_a_misspelled_output_field_when_imported_then_each_row_fails_namin
 
     job = api.imported(team.annotator, team.project, data, output_field="lable")
 
-    assert counts(job) == ("succeeded", 2, 0, 0, 2)
+    assert counts(job) == ("failed", 2, 0, 0, 2)
+    assert job["error"] == (
+        "Every row failed (2 of 2), so nothing was imported; the row errors say why. "
+        "The first, line 1: No output field (lable) in the record."
+    )
     assert job["errors"] == [
         {"line": 1, "error": "No output field (lable) in the record."},
         {"line": 2, "error": "No output field (lable) in the record."},
     ]
     assert not team.project.examples.exists()
+
+
+def test_given_a_json_array_whose_every_record_fails_when_imported_then_the_job_fails_naming_the_record(
+    team: Team, api: Api
+) -> None:
+    data = json.dumps([{"body": "Where is my card?"}, {"body": "Rate?"}]).encode()
+
+    job = api.imported(team.annotator, team.project, data, "rows.json")
+
+    assert counts(job) == ("failed", 2, 0, 0, 2)
+    assert job["error"].endswith(
+        "The first, Record 1: No input field (input or text or prompt or "
+        "question or query or instruction) in the record."
+    )
+
+
+def test_given_a_file_whose_rows_are_all_there_already_when_imported_again_then_it_succeeds(
+    team: Team, api: Api
+) -> None:
+    data = jsonl({"input": "Where is my card?", "output": "card_arrival"})
+    api.imported(team.annotator, team.project, data)
+
+    again = api.imported(team.annotator, team.project, data)
+
+    assert counts(again) == ("succeeded", 1, 0, 1, 0)
 
 
 def test_given_a_first_alpaca_record_over_64_kib_when_imported_then_it_is_read_as_alpaca(
@@ -1496,6 +1529,8 @@ def test_given_an_export_when_imported_into_a_fresh_project_then_the_same_exampl
     assert counts(again) == ("succeeded", 3, 0, 3, 0)
     assert contents(fresh) == contents(team.project)
     assert fresh.examples.get(input="Where is my card?").metadata["channel"] == "app"
+    # The export's "id" is the old project's number: examples without an external_id stay without.
+    assert external_ids(fresh) == external_ids(team.project) == ["t-1", None, None]
 
 
 @pytest.mark.parametrize("file_format", ["jsonl", "csv"])

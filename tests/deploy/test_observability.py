@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from config.observability import ContextFilter, JsonFormatter, bind_job, bound
+from config.observability import ClientErrorWithoutTraceback, ContextFilter, JsonFormatter, bind_job, bound
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,6 +74,33 @@ def test_json_lines_carry_the_bound_ids() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "import 7 done" and line["level"] == "INFO"
     assert (line["request_id"], line["job"], line["project"]) == ("r-1", "ImportJob:7", 3)
+
+
+def refused_request_record(status_code: int) -> logging.LogRecord:
+    try:
+        raise PermissionError("not yours")
+    except PermissionError:
+        record = logging.LogRecord(
+            "django.request", logging.WARNING, __file__, 1, "Forbidden: %s", ("/p/1/",), sys.exc_info()
+        )
+    record.status_code = status_code
+    return record
+
+
+@pytest.mark.parametrize(("status_code", "traceback_kept"), [(403, False), (400, False), (500, True)])
+def test_a_refused_request_is_logged_in_one_line_and_a_server_error_with_its_traceback(
+    status_code: int, traceback_kept: bool
+) -> None:
+    record = refused_request_record(status_code)
+
+    kept = ClientErrorWithoutTraceback().filter(record)
+
+    assert kept and ("exception" in json.loads(JsonFormatter().format(record))) == traceback_kept
+
+
+def test_django_request_logs_go_through_the_filter() -> None:
+    filters = logging.getLogger("django.request").filters
+    assert any(isinstance(f, ClientErrorWithoutTraceback) for f in filters)
 
 
 def test_s3_storage_by_configuration(tmp_path: Path) -> None:
