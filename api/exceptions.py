@@ -66,7 +66,10 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's 404 for a URL no route matches (`/api/examples/abc/`): under /api/ in the API's error
     body, like every other refusal there; elsewhere the page."""
     if request.path.startswith("/api/"):
-        message = f"No API endpoint at {request.path}; ids in paths are numbers."
+        message = (
+            f"No API endpoint at {request.path}: check the path against /api/docs/ "
+            "(ids in paths are numbers)."
+        )
         return JsonResponse(error_body("not_found", message), status=404)
     return render(request, "404.html", {"exception": _not_found_message(request, exception)}, status=404)
 

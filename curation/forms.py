@@ -241,6 +241,7 @@ class ProjectSettingsForm(ProjectFieldsForm):
 
     def changes(self) -> dict[str, Any]:
         data = super().changes()
+        data["labels"] = _merged(data["labels"], self._rename_targets())
         for name in ("labeling_overlap", "labeling_sample_seed"):
             if self.cleaned_data.get(name) is not None:
                 data[name] = self.cleaned_data[name]
@@ -260,12 +261,29 @@ class ProjectSettingsForm(ProjectFieldsForm):
             data["currency_folds"] = bool(self.cleaned_data.get("near_currency_folds"))
         return data
 
+    def _rename_targets(self) -> set[str]:
+        renames = self.cleaned_data.get("label_renames") or {}
+        return {str(new) for new in renames.values()} if isinstance(renames, dict) else set()
+
     def renames(self) -> dict[str, str]:
         """The renames to apply to examples: only when the lead asked to relabel."""
         renames = self.cleaned_data.get("label_renames") or {}
         if not self.cleaned_data.get("relabel") or not isinstance(renames, dict):
             return {}
         return {str(old): str(new) for old, new in renames.items() if old != new}
+
+
+def _merged(labels: list[str], rename_targets: set[str]) -> list[str]:
+    """A label renamed to another's name merges into it: the name is listed once. Any other
+    repeat stays, for validation to refuse."""
+    seen: set[str] = set()
+    kept = []
+    for label in labels:
+        if label in seen and label in rename_targets:
+            continue
+        seen.add(label)
+        kept.append(label)
+    return kept
 
 
 class QueueInputsForm(forms.Form):

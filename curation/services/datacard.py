@@ -311,7 +311,8 @@ def _provenance_lines(stats: dict[str, Any]) -> list[str]:
         f"- Reviews: {reviews.get('total', 0)} ({_counted(reviews.get('approvals', 0), 'approval')},"
         f" {_counted(reviews.get('reviewers', 0), 'reviewer')})",
         f"- Left out: {_counted(excluded.get('duplicate', 0), 'duplicate')},"
-        f" {excluded.get('open_contradiction', 0)} in open contradictions,"
+        f" {excluded.get('open_contradiction', 0)} in open contradiction or disagreement flags,"
+        f" {excluded.get('invalid', 0)} not fitting the labels or schema,"
         f" {excluded.get('not_approved', 0)} not approved, {excluded.get('empty_output', 0)} without output",
         f"- Contradictions resolved among these examples: {stats.get('contradictions_resolved', 0)}",
     ]

@@ -162,6 +162,7 @@ def example_review(
         raise InvalidInput("Say what should change: a comment is required.", field="comment")
     self_review = duties.check_review(example=example, user=user, decision=decision)
     if decision == ReviewDecision.APPROVE:
+        check_fits_project(example, field="decision")
         _check_no_approved_rival(example)
     reviewed_revision = example.revision
     status_before = example.status
@@ -191,6 +192,19 @@ def example_review(
         },
     )
     return review
+
+
+def check_fits_project(example: Example, *, field: str) -> None:
+    """What is approved or kept must fit the project's labels and schema as they are now: they
+    may have changed since the example was written (Settings, "Save anyway")."""
+    rules = ContentRules.for_project(example.project, require_output=True)
+    try:
+        rules.validate(example.input, example.output)
+    except ApplicationError as exc:
+        raise InvalidInput(
+            f"Example {example.pk} does not fit the project's settings now: {exc.message} Edit it first.",
+            field=field,
+        ) from exc
 
 
 def _check_no_approved_rival(example: Example) -> None:
@@ -298,9 +312,9 @@ def _conditional_save(example: Example, user: User, *, previous: ExampleRevision
 
 def _refuse_identical(example: Example) -> None:
     same = Example.objects.filter(project_id=example.project_id).exclude(pk=example.pk)
-    twin = same.filter(content_hash=example.content_hash).values_list("pk", flat=True).first()
+    twin = same.filter(content_hash=example.content_hash).values_list("pk", "status").first()
     if twin is not None:
-        raise InvalidInput(f"An identical example already exists in this project (id {twin}).")
+        raise InvalidInput(_identical_message(example, *twin))
     if example.external_id is not None:
         holder = same.filter(external_id=example.external_id).values_list("pk", flat=True).first()
         if holder is not None:
@@ -308,6 +322,16 @@ def _refuse_identical(example: Example) -> None:
                 f"external_id {example.external_id!r} is already used by example {holder}.",
                 field="external_id",
             )
+
+
+def _identical_message(example: Example, twin: int, twin_status: str) -> str:
+    message = f"An identical example already exists in this project (id {twin}, {twin_status})."
+    if example.pk is not None:  # an edit: the author needs a way out that is not this change
+        message += (
+            " This example would only repeat it: change it some other way, or leave it for a "
+            "reviewer to reject."
+        )
+    return message
 
 
 def _save_unique(save: Any, example: Example) -> None:

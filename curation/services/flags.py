@@ -25,7 +25,7 @@ from curation.models import (
     ReviewDecision,
 )
 from curation.services.audit import audit
-from curation.services.examples import example_set_status, example_update
+from curation.services.examples import check_fits_project, example_set_status, example_update
 
 MAX_FLAG_EXAMPLES = 1000
 KEEP_RESOLUTIONS = {FlagResolution.KEEP_FIRST: 1, FlagResolution.KEEP_SECOND: 0}
@@ -155,6 +155,8 @@ def _keep_one_answer(flag: Flag, user: User, keep: int | None, output: Any) -> N
         raise InvalidInput(f"Example {keep} is not one of this flag's answers.", field="keep")
     if output is not None and output != kept.output:
         example_update(example=kept, user=user, revision=kept.revision, changes={"output": output})
+    else:
+        check_fits_project(kept, field="keep")
     _reject_members(flag, user, kept=kept)
 
 

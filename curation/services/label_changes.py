@@ -12,7 +12,7 @@ from django.db.models import Count
 
 from curation.errors import ApplicationError, InvalidInput
 from curation.models import Example, LabelingAssignment, Project, TaskType
-from curation.services.content import extraction_checker, validate_project_settings
+from curation.services.content import content_hash, extraction_checker, validate_project_settings
 from curation.services.examples import example_update
 from curation.services.projects import project_update
 
@@ -87,11 +87,22 @@ def checked_renames(project: Project, new_labels: list[str], renames: dict[str, 
     return renames
 
 
+@dataclass
+class Relabeled:
+    """What a relabel did: examples moved to their label's new name, and those left under the
+    old one because another example already holds the same input under the new name (a merge
+    of two labels, or a swap, met both answers to one input)."""
+
+    moved: int = 0
+    left: list[int] = field(default_factory=list)
+
+
 def project_settings_change(
     *, project: Project, user: User, changes: dict[str, Any], renames: dict[str, str] | None = None
-) -> int:
+) -> Relabeled:
     """Save new settings and, when asked, move examples from renamed labels to their new names
-    (each an edit with history and audit). Returns how many examples moved; all or nothing."""
+    (each an edit with history and audit); renaming a label to another's name merges the two.
+    All or nothing."""
     try:
         with transaction.atomic():
             new_labels, _ = validate_project_settings(
@@ -107,20 +118,29 @@ def project_settings_change(
         raise
 
 
-def _relabel(project: Project, user: User, renames: dict[str, str]) -> int:
+def _relabel(project: Project, user: User, renames: dict[str, str]) -> Relabeled:
     # The examples of each old label are chosen before any moves, so a swap (a -> b, b -> a)
     # moves each example once.
     chosen = {old: list(project.examples.filter(output=old).values_list("pk", flat=True)) for old in renames}
     _rename_answers(project, renames)
-    moved = 0
+    outcome = Relabeled()
     for old, ids in chosen.items():
         for example in Example.objects.filter(pk__in=ids).order_by("id"):
+            if _said_already(project, example, renames[old]):
+                outcome.left.append(example.pk)
+                continue
             example.project = project
             example_update(
                 example=example, user=user, revision=example.revision, changes={"output": renames[old]}
             )
-            moved += 1
-    return moved
+            outcome.moved += 1
+    return outcome
+
+
+def _said_already(project: Project, example: Example, label: str) -> bool:
+    """Whether another example gives this input the label already: moving would make a twin."""
+    twin = content_hash(example.input, label)
+    return project.examples.filter(content_hash=twin).exclude(pk=example.pk).exists()
 
 
 def _rename_answers(project: Project, renames: dict[str, str]) -> None:

@@ -63,6 +63,7 @@ EXCLUSION_REASONS = {
     "not_approved": "not approved",
     "duplicate": "marked a duplicate",
     "open_contradiction": "in an open contradiction or disagreement flag",
+    "invalid": "does not fit the project's labels or schema now (a label since removed, or an open format flag)",
     "empty_output": "no output",
 }
 
@@ -88,24 +89,41 @@ def _in_open_contradiction(project: Project) -> Q:
     return Q(Exists(open_flags.filter(example_id=OuterRef("pk"))))
 
 
+def _unfit(project: Project) -> Q:
+    """Approved under rules the project no longer has: a classification output that is not one
+    of its labels now (a label removed with "Save anyway"), or an example a validation job found
+    invalid (an open format flag: a schema its output no longer meets, say)."""
+    flagged = FlagExample.objects.filter(
+        flag__project=project, flag__kind=FlagKind.FORMAT, flag__status=FlagStatus.OPEN
+    )
+    unfit = Q(Exists(flagged.filter(example_id=OuterRef("pk"))))
+    if project.task_type == TaskType.CLASSIFICATION:
+        unfit |= ~Q(output__in=list(project.labels)) & ~Q(output="")
+    return unfit
+
+
 def _exclusions(project: Project) -> dict[str, Q]:
     """Why an example stays out, each reason given the ones before it do not apply."""
     approved = Q(status=ExampleStatus.APPROVED)
     unique = approved & Q(duplicate_of__isnull=True)
     contested = _in_open_contradiction(project)
+    unfit = _unfit(project)
     return {
         "not_approved": ~approved,
         "duplicate": approved & Q(duplicate_of__isnull=False),
         "open_contradiction": unique & contested,
-        "empty_output": unique & ~contested & Q(output=""),
+        "invalid": unique & ~contested & unfit,
+        "empty_output": unique & ~contested & ~unfit & Q(output=""),
     }
 
 
 def included_examples(project: Project) -> QuerySet[Example]:
     """The examples a freeze takes now."""
-    return project.examples.filter(
-        Q(status=ExampleStatus.APPROVED, duplicate_of__isnull=True) & ~Q(output="")
-    ).exclude(_in_open_contradiction(project))
+    return (
+        project.examples.filter(Q(status=ExampleStatus.APPROVED, duplicate_of__isnull=True) & ~Q(output=""))
+        .exclude(_in_open_contradiction(project))
+        .exclude(_unfit(project))
+    )
 
 
 def exclusion_counts(project: Project) -> dict[str, int]:

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from curation import queues
 from curation.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from curation.forms import ExampleForm, QueueInputsForm, from_browser
-from curation.models import AssignmentState, LabelingAssignment, LabelingItem, Project, Role
+from curation.models import AssignmentState, LabelingAssignment, LabelingItem, Project, Role, TaskType
 from curation.models.examples import decode_input
 from curation.services.content import clip
 from curation.services.labeling import annotation_submit, assignment_skip, items_enqueue, next_assignment
@@ -63,10 +63,11 @@ def label_submit(request: HttpRequest, project_id: int) -> HttpResponse:
             item=item, user=user, output=answer, suggestion_id=request.POST.get("suggestion")
         )
     except InvalidInput as exc:
+        problem = exc.message if answer.strip() else _answer_first(project)
         held = _claim_on(project, request, item)
         if held is None:
-            return _next_card(request, project, problem=exc.message, status=400)
-        return _card(request, project, held, problem=exc.message, answer=answer, status=400)
+            return _next_card(request, project, problem=problem, status=400)
+        return _card(request, project, held, problem=problem, answer=answer, status=400)
     except Conflict as exc:
         return _next_card(request, project, problem=exc.message, status=409)
     _remember(request, project, item.pk)
@@ -78,6 +79,12 @@ def label_submit(request: HttpRequest, project_id: int) -> HttpResponse:
             messages.info(request, revealed)
         return redirect("label", project_id=project.pk)
     return _next_card(request, project, done=done, revealed=revealed)
+
+
+def _answer_first(project: Project) -> str:
+    if project.task_type == TaskType.CLASSIFICATION:
+        return "Pick a label first (its number key, or click it), then press Enter."
+    return "Write the answer first, then press Ctrl+Enter (or the button)."
 
 
 def _revealed(project: Project, answered: LabelingAssignment) -> str:

@@ -76,15 +76,27 @@ def _impact_to_confirm(project: Project, form: ProjectSettingsForm) -> SettingsI
 def _save_settings(
     request: HttpRequest, project: Project, form: ProjectSettingsForm, impact: SettingsImpact | None
 ) -> HttpResponse:
-    moved = project_settings_change(
-        project=project, user=signed_in(request), changes=form.changes(), renames=form.renames()
+    user = signed_in(request)
+    relabeled = project_settings_change(
+        project=project, user=user, changes=form.changes(), renames=form.renames()
     )
-    left = (impact.touched if impact else 0) - moved
-    note = f" Relabeled {_examples(moved)}." if moved else ""
-    if left > 0:
-        note += f" Examples that no longer fit: {left}; run the validation job below to flag them."
+    note = f" Relabeled {_examples(relabeled.moved)}." if relabeled.moved else ""
+    if relabeled.left:
+        shown = ", ".join(map(str, relabeled.left[:LISTED_IDS]))
+        more = "" if len(relabeled.left) <= LISTED_IDS else f" and {len(relabeled.left) - LISTED_IDS} more"
+        note += (
+            f" Left under the old label: {_examples(len(relabeled.left))} (ids {shown}{more}), each the "
+            "same input as an example already under the new one; reject or edit them."
+        )
+    if (impact.touched if impact else 0) > relabeled.moved:
+        # Flagged as format problems and kept out of versions until edited, rejected or resolved.
+        job = validation_job_create(project=project, user=user)
+        note += f" Validation job {job.pk} flags the examples that no longer fit."
     messages.success(request, "Settings saved." + note)
     return redirect("project-settings", project_id=project.pk)
+
+
+LISTED_IDS = 10
 
 
 def _examples(count: int) -> str:

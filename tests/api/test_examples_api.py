@@ -681,6 +681,26 @@ class TestReviews:
         assert example.status == ExampleStatus.SUBMITTED
         assert not Review.objects.exists()
 
+    def test_an_example_whose_label_was_removed_since_is_not_approved_but_may_be_rejected(
+        self, team: Team, client_for: ClientFor
+    ) -> None:
+        # Given a submitted example whose label the lead removed since ("Save anyway")
+        example = ExampleFactory.create(project=team.project, output=team.project.labels[0])
+        team.project.labels = team.project.labels[1:]
+        team.project.save(update_fields=["labels"])
+        client = client_for(team.reviewer)
+
+        # When a reviewer approves it, then rejects it
+        approved = client.post(f"{example_url(example.pk)}reviews/", {"decision": "approve"}, format="json")
+        rejected = client.post(f"{example_url(example.pk)}reviews/", {"decision": "reject"}, format="json")
+
+        # Then the approval is refused naming what no longer fits; the rejection is taken
+        assert approved.status_code == 400 and error_fields(approved) == ["decision"]
+        assert "is not one of the project's labels" in approved.json()["errors"][0]["message"]
+        assert rejected.status_code == 201
+        example.refresh_from_db()
+        assert example.status == ExampleStatus.REJECTED
+
     def test_a_draft_cannot_be_reviewed(self, team: Team, client_for: ClientFor) -> None:
         # Given a draft
         example = ExampleFactory.create(project=team.project, status=ExampleStatus.DRAFT)

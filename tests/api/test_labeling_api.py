@@ -509,3 +509,29 @@ def test_a_reviewer_approves_one_answer_of_an_open_disagreement_but_not_a_second
     assert f"flag {done['flag']}" in refused.json()["errors"][0]["message"]
     assert rejected.status_code == 201  # rejecting the other answer is no contradiction
     assert Example.objects.get(pk=other).status == ExampleStatus.REJECTED
+
+
+def test_keeping_an_answer_whose_label_was_removed_since_is_refused_and_the_flag_stays_open(
+    team: Team, client_for: ClientFor
+) -> None:
+    project = with_overlap(team.project, 2)
+    queue(client_for(team.lead), project, "Top up failed twice")
+    first, second = annotator(project), annotator(project)
+    item_id = take(client_for(first), project).json()["item"]["id"]
+    take(client_for(second), project)
+    answer(client_for(first), item_id, "card_arrival")
+    done = answer(client_for(second), item_id, "exchange_rate").json()
+    project.labels = [label for label in project.labels if label != "exchange_rate"]
+    project.save(update_fields=["labels"])
+    resolve = f"{API}/flags/{done['flag']}/resolve/"
+
+    refused = client_for(team.lead).post(
+        resolve, {"resolution": "keep_one", "keep": done["examples"][1]}, format="json"
+    )
+
+    assert refused.status_code == 400 and error_fields(refused) == ["keep"]
+    assert "is not one of the project's labels" in refused.json()["errors"][0]["message"]
+    assert Flag.objects.get(pk=done["flag"]).status == FlagStatus.OPEN
+    assert set(Example.objects.filter(pk__in=done["examples"]).values_list("status", flat=True)) == {
+        ExampleStatus.SUBMITTED
+    }

@@ -27,6 +27,7 @@ from curation.models import (
     Project,
     Role,
 )
+from curation.services.labeling import items_enqueue
 from tests.browser.conftest import CHROMIUM, assert_fits
 from tests.factories import MembershipFactory, ProjectFactory
 
@@ -129,8 +130,11 @@ def test_two_annotators_label_five_inputs_and_the_lead_resolves_their_disagreeme
         has=lead_page.get_by_test_id("answer-output").get_by_text("card_linking", exact=True)
     )
     expect(linking.get_by_test_id("answer-annotators")).to_have_text(f"Given by 1: {annotators[1].username}")
+    lead_page.get_by_label("Resolution note").fill("Linking: the card came, the app is the problem.")
     linking.get_by_test_id("keep-answer").click()
     expect(lead_page.get_by_text(f"Flag {flag.pk} closed.")).to_be_visible()
+    # The note box sits below, in another form: keeping an answer carries it along
+    assert Flag.objects.get(pk=flag.pk).resolution_note == "Linking: the card came, the app is the problem."
 
     # Then the kept answer waits for review and the other is rejected
     disputed = Example.objects.filter(project=project, input=DISPUTED)
@@ -157,3 +161,27 @@ def expected_alpha(project: Project, annotators: list[User]) -> float:
         row = rows[answer.annotator_id]
         matrix[row, items.index(answer.item_id)] = codes[answer.output]
     return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal"))
+
+
+def test_an_annotator_removed_mid_task_is_told_so_when_the_card_refuses(
+    transactional_db: None, log_in: LogIn, console_errors_expected: list[str]
+) -> None:
+    # The refusal this test provokes, as the browser and htmx log it
+    console_errors_expected.extend(["status of 404", "Error Code 404"])
+    # Given an annotator holding an item on the label page
+    project = ProjectFactory.create(name="Support intents")
+    lead = MembershipFactory.create(project=project, role=Role.LEAD).user
+    membership = MembershipFactory.create(project=project, role=Role.ANNOTATOR)
+    items_enqueue(project=project, user=lead, inputs=[{"input": "Where is my card?"}])
+    page = log_in(membership.user)
+    page.goto(f"/projects/{project.pk}/label/")
+    expect(page.get_by_test_id("label-input")).to_have_text("Where is my card?")
+
+    # When the lead removes them, and they answer from the keyboard
+    membership.delete()
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+
+    # Then the page says why nothing happened, rather than leaving the card as it was
+    expect(page.get_by_role("alert")).to_contain_text("no longer a member of this project")
+    assert not LabelingAssignment.objects.filter(state=AssignmentState.SUBMITTED).exists()

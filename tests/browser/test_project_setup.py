@@ -126,6 +126,33 @@ def test_a_lead_renames_a_label_and_relabels_its_examples(
     screenshot(page, "settings-validation")
 
 
+def test_a_lead_merges_two_labels_by_giving_one_the_others_name(crew: Crew, log_in: LogIn) -> None:
+    # Given a lead and an example under card_arrival (the first label)
+    lead = Membership.objects.create(project=crew.project, user=UserFactory.create(), role=Role.LEAD).user
+    example = example_create(
+        project=crew.project, user=crew.annotator, input="Where is my card?", output="card_arrival"
+    )
+    page = log_in(lead)
+    page.goto(f"/projects/{crew.project.pk}/settings/")
+    # When they rename card_arrival to card_linking, the second label's name
+    rows = page.get_by_test_id("label-rows")
+    rows.get_by_role("textbox").first.fill("card_linking")
+    expect(rows.locator(".renamed").first).to_have_text("“card_arrival” merges into “card_linking”")
+    page.get_by_test_id("settings-save").click()
+    # Then the change is counted, still shown as a merge, and saved with the examples moved
+    expect(page.get_by_test_id("impact-renamed")).to_have_text("1")
+    notes = page.get_by_test_id("label-rows").locator(".renamed")
+    expect(notes.first).to_have_text("“card_arrival” merges into “card_linking”")
+    expect(notes.nth(1)).to_have_text("")
+    page.get_by_label("Move the examples of renamed labels to their new names", exact=False).check()
+    page.get_by_test_id("settings-confirm").click()
+    expect(page.locator(".message")).to_contain_text("Relabeled 1 example.")
+    crew.project.refresh_from_db()
+    assert crew.project.labels.count("card_linking") == 1 and "card_arrival" not in crew.project.labels
+    example.refresh_from_db()
+    assert example.output == "card_linking"
+
+
 def test_an_annotator_reads_the_guidelines_on_write(
     crew: Crew, log_in: LogIn, screenshot: Screenshot
 ) -> None:

@@ -9,7 +9,12 @@ def test_given_one_review_by_one_reviewer_then_the_card_says_so_in_the_singular(
     lines = _provenance_lines(stats)
 
     assert "- Reviews: 1 (1 approval, 1 reviewer)" in lines
-    assert any(line.startswith("- Left out: 1 duplicate, 0 in open contradictions") for line in lines)
+    assert any(
+        line.startswith(
+            "- Left out: 1 duplicate, 0 in open contradiction or disagreement flags, 0 not fitting"
+        )
+        for line in lines
+    )
 
 
 def test_given_several_or_none_then_the_card_says_so_in_the_plural() -> None:

@@ -125,7 +125,7 @@ class TestLabelPage:
         plain = client.post(label_url(team.project, "submit/"), {"item": item.pk, "output": "lost_card"})
         assert plain.status_code == 400 and 'data-testid="label-problem"' in text(plain)
         empty = client.post(label_url(team.project, "submit/"), {"item": item.pk}, **HTMX)
-        assert "output must not be empty" in text(empty)
+        assert "Pick a label first" in text(empty)
         assert answers(item) == [(AssignmentState.CLAIMED, "")]
         assert LabelingItem.objects.get(pk=item.pk).annotation_count == 0
 

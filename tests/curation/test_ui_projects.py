@@ -152,11 +152,14 @@ class TestLabelAndSchemaChanges:
         assert 'data-testid="impact-invalid">2<' in page and "card_arrival" in page
         team.project.refresh_from_db()
         assert "card_arrival" in team.project.labels
-        # And once confirmed it is saved, and the validation job is offered
+        # And once confirmed it is saved, and the validation job flags what no longer fits
         response = client.post(
             self.url(team), {**settings_form(team.project, labels=labels), "confirmed": "1"}
         )
-        assert "Examples that no longer fit: 2; run the validation job" in followed_text(client, response)
+        job = ValidationJob.objects.get(project=team.project)
+        assert f"Validation job {job.pk} flags the examples that no longer fit." in followed_text(
+            client, response
+        )
         team.project.refresh_from_db()
         assert team.project.labels == labels.split("\n")
 
@@ -200,6 +203,37 @@ class TestLabelAndSchemaChanges:
             assert example.revisions.filter(output="card_arrival").exists()
         events = AuditEvent.objects.filter(project=team.project, action="example.update", actor=team.lead)
         assert events.count() == 2
+
+    def test_renaming_a_label_to_another_ones_name_merges_them(self, team: Team) -> None:
+        # Given card_arrival and card_linking, and one input with an example under each
+        both = [
+            written(team.project, team.annotator, "Card came, app refuses it", label)
+            for label in ("card_arrival", "card_linking")
+        ]
+        alone = written(team.project, team.annotator, "Where is my card?", "card_arrival")
+        # When the lead renames card_arrival's row to card_linking (the editor lists it twice)
+        labels = "card_linking\ncard_linking\nexchange_rate\nlost_or_stolen_card"
+        renames = json.dumps({"card_arrival": "card_linking"})
+        form = settings_form(team.project, labels=labels, label_renames=renames)
+        client = logged_in(team.lead)
+        assert 'data-testid="impact-renamed">2<' in text(client.post(self.url(team), form))
+        response = client.post(self.url(team), {**form, "confirmed": "1", "relabel": "on"})
+        # Then the label is listed once, the lone example moved, and the one whose input already
+        # has a card_linking example stays under the old name, named, for the validation job
+        page = followed_text(client, response)
+        assert "Relabeled 1 example." in page
+        assert f"Left under the old label: 1 example (ids {both[0].pk})" in page
+        team.project.refresh_from_db()
+        assert team.project.labels == ["card_linking", "exchange_rate", "lost_or_stolen_card"]
+        alone.refresh_from_db()
+        both[0].refresh_from_db()
+        assert (alone.output, both[0].output) == ("card_linking", "card_arrival")
+        assert ValidationJob.objects.filter(project=team.project).exists()
+
+    def test_a_label_listed_twice_without_a_rename_is_refused(self, team: Team) -> None:
+        labels = "card_linking\ncard_linking\nexchange_rate"
+        response = logged_in(team.lead).post(self.url(team), settings_form(team.project, labels=labels))
+        assert "labels must be unique." in text(response)
 
     def test_renaming_labels_renames_the_labeling_queues_answers_too(self, team: Team) -> None:
         # Given answers in the labeling queue under two labels that are then swapped
@@ -254,5 +288,5 @@ def test_swapping_two_label_names_moves_each_example_once(team: Team) -> None:
     # Then each example moved once, to the other name
     arrival.refresh_from_db()
     linking.refresh_from_db()
-    assert moved == 2
+    assert (moved.moved, moved.left) == (2, [])
     assert (arrival.output, linking.output) == ("card_linking", "card_arrival")

@@ -97,7 +97,9 @@ class TestWriteClassification:
             write_url(team.project), {"input": "Same words", "output": "card_arrival", "submit": "1"}
         )
         assert response.status_code == 200
-        assert f"An identical example already exists in this project (id {first.pk})." in text(response)
+        assert f"An identical example already exists in this project (id {first.pk}, submitted)." in text(
+            response
+        )
         assert Example.objects.count() == 1
 
 
@@ -362,6 +364,7 @@ class TestEdit:
         # Then the error is shown and the page still describes the stored draft
         page = text(response)
         assert "An identical example already exists" in page
+        assert "leave it for a reviewer to reject" in page  # a way out of an edit that cannot land
         assert '<span class="badge draft">Draft</span>' in page
         assert "<ins>Draft text</ins>" in page  # the history's current revision is what is stored
         draft.refresh_from_db()

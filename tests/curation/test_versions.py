@@ -82,6 +82,11 @@ class TestInclusion:
         )
         FlagExample.objects.create(flag=resolved_flag, example=kept[1], position=0)
         silent = ExampleFactory.create(project=team.project, status=APPROVED, output="")
+        # A label removed from the project since ("Save anyway"), and a validation job's finding
+        stale = ExampleFactory.create(project=team.project, status=APPROVED, output="removed_label")
+        misfit = ExampleFactory.create(project=team.project, status=APPROVED)
+        format_flag = Flag.objects.create(project=team.project, kind=FlagKind.FORMAT, examples_key="f")
+        FlagExample.objects.create(flag=format_flag, example=misfit, position=0)
 
         # When the preview is asked and the version frozen
         preview = freeze_preview(team.project)
@@ -93,15 +98,18 @@ class TestInclusion:
             "not_approved": 2,
             "duplicate": 1,
             "open_contradiction": 1,
+            "invalid": 2,
             "empty_output": 1,
         }
         assert preview.samples["duplicate"] == [duplicate.pk]
+        assert preview.samples["invalid"] == [stale.pk, misfit.pk]
         assert sorted(preview.samples["not_approved"]) == sorted([draft.pk, rejected.pk])
         assert preview.samples["open_contradiction"] == [contested.pk]
         assert preview.samples["empty_output"] == [silent.pk]
         assert version.status == VersionStatus.FROZEN
         assert set(split_of(version)) == {example.pk for example in kept}
         assert version.stats["excluded"]["duplicate"] == 1
+        assert version.stats["excluded"]["invalid"] == 2
         assert version.stats["contradictions_resolved"] == 1
 
     def test_a_version_copies_content_so_later_edits_change_nothing(self, team: Team) -> None:

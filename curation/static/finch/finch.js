@@ -221,6 +221,40 @@
     if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
   }
 
+  // A form that takes the page's resolution note (data-note: the note box's id) carries it along:
+  // the note box sits in another form (the flag page's keep buttons are forms of their own).
+  function carryNote(event) {
+    const form = event.target.closest("form[data-note]");
+    const source = form && document.getElementById(form.dataset.note);
+    if (!source) return;
+    let field = form.querySelector('input[name="note"]');
+    if (!field) {
+      field = Object.assign(document.createElement("input"), {type: "hidden", name: "note"});
+      form.append(field);
+    }
+    field.value = source.value;
+  }
+
+  // An in-page (htmx) request the server refused or never answered: say so, rather than leave the
+  // card as it was with nothing said (a member removed mid-task, a lost connection).
+  const REFUSED = {
+    403: "You may not do this any more (403): your role in this project may have changed. Reload the page.",
+    404: "Not found (404): it was removed, or you are no longer a member of this project. Reload the page.",
+  };
+  function requestFailed(event) {
+    const status = event.detail.xhr ? event.detail.xhr.status : 0;
+    const text = REFUSED[status] || (status
+      ? `The server could not do this (${status}). Try again, or reload the page.`
+      : "No answer from the server: check the connection, then try again.");
+    let box = document.getElementById("request-failed");
+    if (!box) {
+      box = Object.assign(document.createElement("p"), {id: "request-failed", className: "message error"});
+      box.setAttribute("role", "alert");
+      document.querySelector("main").prepend(box);
+    }
+    box.textContent = text;
+  }
+
   function init(root) {
     root.querySelectorAll(".loss-chart").forEach(lossChart);
     root.querySelectorAll(".chat-editor").forEach(chatEditor);
@@ -234,5 +268,12 @@
   document.addEventListener("keydown", reviewKeys);
   document.addEventListener("keydown", labelKeys);
   document.addEventListener("submit", confirmSubmit);
+  document.addEventListener("submit", carryNote);
+  document.addEventListener("htmx:responseError", requestFailed);
+  document.addEventListener("htmx:sendError", requestFailed);
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const box = document.getElementById("request-failed");
+    if (box && event.detail.successful) box.remove();
+  });
   document.addEventListener("keydown", (event) => { if (event.target.matches && event.target.matches("textarea")) commentEnter(event); });
 })();

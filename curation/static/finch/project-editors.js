@@ -31,13 +31,16 @@
       const rows = [...list.querySelectorAll(".label-row")];
       source.value = rows.map((row) => row.querySelector("input").value.trim()).filter(Boolean).join("\n");
       const renamed = {};
-      rows.forEach((row) => {
-        const now = row.querySelector("input").value.trim();
+      const names = rows.map((row) => row.querySelector("input").value.trim());
+      rows.forEach((row, index) => {
+        const now = names[index];
         const was = row.dataset.original;
         const note = row.querySelector(".renamed");
         const isRename = was && now && was !== now;
         if (isRename) renamed[was] = now;
-        note.textContent = isRename ? `was “${was}”` : "";
+        // Renamed to another label's name: the two merge (listed once when saved).
+        const merges = isRename && names.filter((name) => name === now).length > 1;
+        note.textContent = merges ? `“${was}” merges into “${now}”` : isRename ? `was “${was}”` : "";
       });
       if (renames) renames.value = JSON.stringify(renamed);
     }
@@ -62,7 +65,13 @@
       return item;
     }
     const current = source.value.split("\n").map((l) => l.trim()).filter(Boolean);
-    current.forEach((label) => list.append(row(label, renamedFrom[label] || (original.includes(label) ? label : ""))));
+    // A label listed twice after a merge: one row is the renamed one, the other the original.
+    const restored = new Set();
+    const originOf = (label) => {
+      if (renamedFrom[label] && !restored.has(label)) { restored.add(label); return renamedFrom[label]; }
+      return original.includes(label) ? label : "";
+    };
+    current.forEach((label) => list.append(row(label, originOf(label))));
     const add = document.createElement("div");
     add.className = "label-add";
     const name = document.createElement("input");
