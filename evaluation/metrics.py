@@ -56,6 +56,11 @@ METRIC_LABELS = {
     "rouge_l": "ROUGE-L",
 }
 BINARY = {"accuracy", "invalid_label", "json_valid", "schema_valid", "exact_match"}
+# Lower is better: a share of failures, checked as a guardrail. A comparison's gain on it would
+# read backwards (a drop is an improvement), so it is never the metric a verdict is decided on.
+LOWER_IS_BETTER = {
+    name for rules in GUARDRAILS.values() for name, worse in rules.items() if worse == "higher"
+}
 SET_LEVEL = {"macro_f1"}
 
 

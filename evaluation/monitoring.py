@@ -232,6 +232,11 @@ def _input_figures(report: DriftReport, deployment: Deployment, rows: list[tuple
 
 
 def _output_figures(report: DriftReport, deployment: Deployment, outputs: list[str]) -> None:
+    """The answers' checks, on the samples that came with one (`output` is optional: a sample
+    of inputs alone says nothing about the answers, and must not read as answers naming no label)."""
+    outputs = [output for output in outputs if output.strip()]
+    if not outputs:
+        return
     project = deployment.training_run.version.project
     if project.task_type == "classification":
         report.invalid_label_rate = float(np.mean([label_of(o, project.labels) is None for o in outputs]))

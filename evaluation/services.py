@@ -354,9 +354,16 @@ def comparison_create(
     task_type = baseline.version.project.task_type
     metric = metric or metrics.PRIMARY[task_type]
     available = sorted(baseline.metrics)
+    decidable = [name for name in available if name not in metrics.LOWER_IS_BETTER]
+    if metric in metrics.LOWER_IS_BETTER:
+        raise InvalidInput(
+            f"metric: {metric!r} counts failures (lower is better) and is checked as a guardrail in "
+            f"every comparison; decide on one of {', '.join(decidable)}.",
+            field="metric",
+        )
     if metric not in available:
         raise InvalidInput(
-            f"metric: {metric!r} is not measured for {task_type}; use one of {', '.join(available)}.",
+            f"metric: {metric!r} is not measured for {task_type}; use one of {', '.join(decidable)}.",
             field="metric",
         )
     if resamples < 1000:

@@ -80,7 +80,11 @@ def test_baseline_tuned_and_comparison_over_the_api(
     assert reviewer.post("/api/comparisons/", body, format="json").status_code == 403
     bad_metric = lead.post("/api/comparisons/", {**body, "metric": "bleu"}, format="json")
     assert bad_metric.status_code == 400 and error_fields(bad_metric) == ["metric"]
-    assert "use one of accuracy, invalid_label, macro_f1" in bad_metric.json()["detail"]
+    assert "use one of accuracy, macro_f1" in bad_metric.json()["detail"]
+    # A share of failures would read backwards (a drop is the improvement): it is a guardrail only
+    backwards = lead.post("/api/comparisons/", {**body, "metric": "invalid_label"}, format="json")
+    assert backwards.status_code == 400 and error_fields(backwards) == ["metric"]
+    assert "lower is better" in backwards.json()["detail"]
     same = lead.post("/api/comparisons/", {"baseline": tuned["id"], "candidate": tuned["id"]}, format="json")
     assert same.status_code == 400
 

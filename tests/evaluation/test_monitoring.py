@@ -84,6 +84,22 @@ def test_traffic_like_the_training_data_raises_no_alert(
     assert deployment.ood_similarity is not None and deployment.calibration["percentile"] == 5.0
 
 
+def test_samples_without_an_output_are_left_out_of_the_answer_checks(
+    banking: tuple[Deployment, list[tuple[str, str]]],
+) -> None:
+    # Given traffic like the training data, most of it inputs alone (output is optional)
+    deployment, held_back = banking
+    rows = [{"input": text} for text, _ in held_back[:80]]
+    rows += [{"input": text, "output": label} for text, label in held_back[80:]]
+    samples_add(deployment=deployment, rows=rows)
+
+    report = drift_report(deployment=deployment)
+
+    # Then the answers checked are the twenty that came, all naming a label: no alert
+    assert report.n == 100 and report.invalid_label_rate == 0.0
+    assert not report.alert, report.reasons
+
+
 def test_traffic_from_another_domain_raises_an_alert(
     banking: tuple[Deployment, list[tuple[str, str]]],
 ) -> None:

@@ -93,6 +93,8 @@ def test_leaderboard_and_comparison_pages(team: Team, comparison: Comparison) ->
     version = comparison.baseline.version
     board = logged_in(team.annotator).get(f"/versions/{version.pk}/evaluation/").content.decode()
     assert "<td>eval run 2</td>" in board and "Launch eval run" not in board  # per-project numbers
+    # The verdict's bar is shown beside it: the same pair may be judged against another minimum gain
+    assert "<th>Minimum gain</th>" in board and f"<td>{comparison.min_gain:.4f}</td>" in board
     assert (
         "Launch eval run" in logged_in(team.lead).get(f"/versions/{version.pk}/evaluation/").content.decode()
     )
