@@ -73,6 +73,10 @@ def version_detail(request: HttpRequest, version_id: int) -> HttpResponse:
         **abilities(request, version.project),
         "version": version,
         "others": others,
+        # The same rows as an earlier version (frozen again with nothing changed): said on the page.
+        "same_as": others.filter(sha256=version.sha256, pk__lt=version.pk).order_by("pk").first()
+        if version.sha256
+        else None,
         "downloads": _download_rows(version),
         "hf_direct": _hf_direct(version),
         "charts": _charts(version),

@@ -65,6 +65,16 @@ class TestVersionPages:
         assert logged_in(team.outsider).get(f"/versions/{version.pk}/").status_code == 404
         assert logged_in(team.outsider).get(f"/projects/{team.project.pk}/versions/").status_code == 404
 
+    def test_a_version_frozen_again_with_nothing_changed_says_so(self, team: Team) -> None:
+        approved(team, ["When does my card come?", "Why was I charged twice?"])
+        first = version_create(project=team.project, user=team.lead, eval_fraction=0.5)
+        second = version_create(project=team.project, user=team.lead, eval_fraction=0.5)
+        assert second.sha256 == first.sha256
+        client = logged_in(team.annotator)
+        assert 'data-testid="same-as"' not in client.get(f"/versions/{first.pk}/").content.decode()
+        page = client.get(f"/versions/{second.pk}/").content.decode()
+        assert 'data-testid="same-as"' in page and f'href="/versions/{first.pk}/">version 1</a>' in page
+
     def test_the_version_page_shows_the_card_and_the_diff_to_another_version(self, team: Team) -> None:
         approved(team, ["When does my card come?", "Why was I charged twice?", "Can I pay in euros?"])
         first = version_create(project=team.project, user=team.lead, eval_fraction=0.34)
