@@ -4,6 +4,8 @@ models."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -13,7 +15,7 @@ from django.views.decorators.http import require_POST
 from curation.errors import ApplicationError
 from curation.models import Role, VersionStatus
 from curation.roles import require_role
-from curation.views.common import abilities, django_errors, project_for, signed_in
+from curation.views.common import abilities, django_errors, int_param, project_for, signed_in
 from training import registry, selectors
 from training.base_models import offered_models, recommendations
 from training.forms import TrainingRunForm
@@ -27,7 +29,9 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_for(request, project_id)
     versions = project.versions.filter(status=VersionStatus.FROZEN).order_by("-number")
     base_models = offered_models()
-    form = TrainingRunForm(versions=versions, base_models=base_models)
+    again = int_param(request.GET.get("again"), "again")
+    initial = _settings_of(request, project_id, again) if again else None
+    form = TrainingRunForm(versions=versions, base_models=base_models, initial=initial)
     if request.method == "POST":
         project = project_for(request, project_id, min_role=Role.LEAD)
         form = TrainingRunForm(request.POST, versions=versions, base_models=base_models)
@@ -53,6 +57,22 @@ def run_list(request: HttpRequest, project_id: int) -> HttpResponse:
         "recommendations": recommendations(base_models),
     }
     return render(request, "training/runs.html", context)
+
+
+def _settings_of(request: HttpRequest, project_id: int, run_id: int) -> dict[str, Any] | None:
+    """An earlier run's version, model, name and settings as the launch form's starting values
+    ("Launch again"): a cancelled or failed run need not be typed in again."""
+    run = selectors.run_get(user=request.user, run_id=run_id)
+    if run.version.project_id != project_id:
+        return None
+    settings = {**run.hyperparameters, **run.lora}
+    fields = (*TrainingRunForm.HYPERPARAMETERS, *TrainingRunForm.LORA)
+    return {
+        "version": run.version_id,
+        "base_model": run.registered_model.name if run.registered_model else run.base_model,
+        "name": run.name,
+        **{name: value for name, value in settings.items() if name in fields},
+    }
 
 
 @login_required

@@ -70,6 +70,34 @@ def test_run_pages_for_each_role(team: Team, frozen: FreezeFn, tiny_model: str) 
     assert run.status == JobStatus.CANCELLED
 
 
+def test_a_finished_run_is_launched_again_from_its_settings(
+    team: Team, frozen: FreezeFn, tiny_model: str
+) -> None:
+    # Given a run with its own settings, cancelled
+    version = frozen(team.project, team.lead)
+    run = run_create(
+        version=version,
+        user=team.lead,
+        base_model=tiny_model,
+        name="lr sweep",
+        hyperparameters={**FAST, "learning_rate": 0.0007},
+        lora={"r": 4},
+    )
+    lead = logged_in(team.lead)
+    lead.post(f"/training/{run.pk}/cancel/")
+    # When the lead follows "Launch again" from its page
+    detail = lead.get(f"/training/{run.pk}/").content.decode()
+    assert "Cancel run" not in detail
+    link = f'href="/projects/{team.project.pk}/training/?again={run.pk}#launch"'
+    assert link in detail
+    page = lead.get(f"/projects/{team.project.pk}/training/?again={run.pk}").content.decode()
+    # Then the launch form starts from the run's version, model, name and settings
+    assert f'<option value="{version.pk}" selected>' in page
+    assert f'value="{tiny_model}"' in page and 'value="lr sweep"' in page
+    assert 'name="learning_rate" value="0.0007"' in page and 'name="r" value="4"' in page
+    assert "Launch again" not in logged_in(team.annotator).get(f"/training/{run.pk}/").content.decode()
+
+
 def test_the_launch_form_names_bad_settings(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
     version = frozen(team.project, team.lead)
     response = logged_in(team.lead).post(
