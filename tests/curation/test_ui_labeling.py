@@ -245,6 +245,8 @@ class TestLabelPage:
         assert "Where is my card?" in page and "exchange_rate" not in page.split("label-choices")[0]
         assert "checked" not in page
         assert LabelingItem.objects.get(pk=item.pk).status == ItemStatus.QUEUED
+        # The page tells why answers do not become examples at once
+        assert 'data-testid="label-overlap"' in page and "is labeled by 2 people on their own" in page
 
     def test_an_empty_queue_says_so(self, team: Team) -> None:
         page = text(logged_in(team.annotator).get(label_url(team.project)))
