@@ -1,8 +1,10 @@
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.observability import logs_to_file
 from curation.errors import ApplicationError
 from training.base_models import recommended_file
 from training.gguf import GGUFError
@@ -46,6 +48,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The libraries' INFO lines and loading bars go to a file; the console keeps this command's lines.
+        with logs_to_file(Path(settings.FINCH_HOME) / "log" / "base_models.log"):
+            self._handle(**options)
+
+    def _handle(self, **options: Any) -> None:
         if bool(options["path"]) == bool(options["bundled"]):
             raise CommandError("Give either PATH (a model folder or a GGUF file) or --bundled, not both.")
         try:

@@ -4,6 +4,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from config.observability import logs_to_file
 from curation.errors import ApplicationError
 from curation.models import Project
 from training.base_models import SETTINGS_FILE
@@ -32,6 +33,11 @@ class Command(BaseCommand):
         parser.add_argument("--vocab-size", type=int, default=TinyShape.vocab_size)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The libraries' INFO lines and loading bars go to a file; the console keeps this command's lines.
+        with logs_to_file(Path(settings.FINCH_HOME) / "log" / "base_models.log"):
+            self._handle(**options)
+
+    def _handle(self, **options: Any) -> None:
         folder = options["path"] or Path(settings.FINCH_BASE_MODELS_DIR) / "tiny-banking77"
         if options["if_missing"] and (folder / "config.json").exists():
             if not (folder / SETTINGS_FILE).exists():  # made before models carried their settings
