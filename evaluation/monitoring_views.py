@@ -20,6 +20,7 @@ from evaluation.drift import DEFAULT_THRESHOLDS
 from evaluation.drift_jobs import drift_report_job_create, pending_jobs
 from evaluation.models import DriftReport
 from evaluation.monitoring import deployment_create, ood_to_annotation
+from evaluation.suggestions import shipped_runs
 from training import selectors as training_selectors
 from training.models import TrainingRun
 
@@ -69,6 +70,11 @@ def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
         "latest": reports[0] if reports else None,
         "limits": limits,
         "samples": deployment.samples.count(),
+        # Monitoring takes any finished adapter (a shadow test, say); the page says when no
+        # comparison cleared it to ship.
+        "unshipped": not shipped_runs(deployment.training_run.version.project)
+        .filter(pk=deployment.training_run_id)
+        .exists(),
         "job": pending_jobs(deployment).first() or deployment.report_jobs.order_by("-id").first(),
         "charts": [
             _chart("Out-of-distribution rate", reports, "ood_rate", limits["ood_rate"]),

@@ -42,6 +42,8 @@ def test_pages_show_the_drift_and_alerts(team: Team, deployment: Deployment) -> 
         not in logged_in(team.annotator).get(f"/deployments/{deployment.pk}/").content.decode()
     )
     assert logged_in(team.outsider).get(f"/deployments/{deployment.pk}/").status_code == 404
+    # No comparison said to ship this adapter: the page says it went out unmeasured
+    assert 'data-testid="unshipped"' in page and "without a measured improvement" in page
 
 
 def test_report_now_is_a_leads_job(team: Team, deployment: Deployment) -> None:
