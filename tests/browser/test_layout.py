@@ -1,6 +1,6 @@
-"""Every page of the web UI at 1280 and 1024 px wide, on the demo's data: none scrolls sideways
-(`document.documentElement.scrollWidth <= window.innerWidth`), each is screenshotted (under
-test-output/screenshots/layout-*.png); then the few layout promises that need a browser: a long
+"""Every page of the web UI at 1280, 1024 and 390 px wide (a phone), on the demo's data: none
+scrolls sideways (`document.documentElement.scrollWidth <= window.innerWidth`; a data table may
+scroll inside itself), each is screenshotted (under test-output/screenshots/layout-*.png); then the few layout promises that need a browser: a long
 project name on one navigation line, undo from the review queue, and a confirmed cancel.
 
 The pages come from config/urls.py (as tests/curation/test_ui_access.py finds them), so a new page
@@ -36,7 +36,7 @@ from curation.services.export_jobs import export_job_create
 from curation.services.invitations import invitation_create
 from curation.services.labeling import items_enqueue
 from evaluation.demo import NOISE_FILE
-from evaluation.models import Comparison, DriftReport, SuggestionRun
+from evaluation.models import Comparison, DriftReport, EvalRun, SuggestionRun
 from evaluation.monitoring import deployment_create
 from evaluation.services import comparison_create
 from tests.browser.conftest import SCREENSHOTS
@@ -46,7 +46,7 @@ from training.models import TrainingRun
 
 pytestmark = pytest.mark.any_database  # its subject is not the database
 
-WIDTHS = (1280, 1024)
+WIDTHS = (1280, 1024, 390)  # 390: a phone (finch.css's max-width: 640px block)
 # Not pages: health probes, sign-in/out, the favicon, the admin and the API (included URL confs)
 # are left out, and the password-reset page, whose link needs a user's token (its width is checked
 # with the other account pages in tests/browser/test_people.py).
@@ -54,7 +54,25 @@ NOT_SWEPT = {"health", "ready", "login", "logout", "admin-login", "favicon", "pa
 # Pages a route needs a query for.
 QUERIES = {"flag-compare": "?other={second}"}
 NO_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+# What sticks out past the window's right edge (the innermost such elements, as tag#id.class),
+# so that a failure names what to fix; a scrolling box's content is inside it, so not counted.
+STICKING_OUT = """() => {
+  const out = el => el.getBoundingClientRect().right > window.innerWidth + 0.5;
+  const scrolls = el => ["auto", "scroll", "hidden"].includes(getComputedStyle(el).overflowX);
+  const inScrollBox = el => {
+    for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
+      if (scrolls(box)) return true;
+    }
+    return false;
+  };
+  const name = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    [...el.classList].map(c => "." + c).join("");
+  return [...document.body.querySelectorAll("*")]
+    .filter(el => out(el) && !inScrollBox(el) && ![...el.children].some(out))
+    .slice(0, 3).map(name);
+}"""
 LONG_NAME = "Customer support intents, EMEA 2026"  # 35 characters
+LONG_MODEL_PATH = "/srv/finch-shared/models/base/Qwen2.5-0.5B-Instruct-banking77-merged-r16-a32-2026-12-05"
 
 
 def demo_objects(admin: Any) -> dict[str, Any]:
@@ -93,6 +111,7 @@ def demo_objects(admin: Any) -> dict[str, Any]:
         "version_id": version.pk,
         "run_id": run.pk,
         "comparison_id": with_fixes(version, admin).pk,
+        **long_model_run(version, run),
         "deployment_id": deployment.pk,
         "report_id": reports[-1].pk,
         **invitation(project, admin),
@@ -132,6 +151,20 @@ def suggestion_run(project: Project, admin: Any) -> dict[str, Any]:
         for item in items
     )
     return {"suggestion_run_id": run.pk}
+
+
+def long_model_run(version: Any, training_run: TrainingRun) -> dict[str, Any]:
+    """A tuned eval run whose model is a long folder path: its Model cell pushed the evaluation
+    page sideways at 1024 px (the demo's own model path is short)."""
+    EvalRun.objects.create(
+        version=version,
+        training_run=training_run,
+        base_model=LONG_MODEL_PATH,
+        status="succeeded",
+        metrics={"accuracy": 0.5, "invalid_label": 0.0},
+        n=version.counts["eval"],
+    )
+    return {}
 
 
 def invitation(project: Project, admin: Any) -> dict[str, Any]:
@@ -183,7 +216,7 @@ def signed_in(new_page: Callable[[], Page], login: tuple[str, str]) -> Page:
     return page
 
 
-def test_no_page_scrolls_sideways_at_1280_or_1024(
+def test_no_page_scrolls_sideways_at_1280_1024_or_390(
     demo_admin: tuple[str, str],  # noqa: F811
     new_page: Callable[[], Page],
     browser: Browser,
@@ -209,7 +242,8 @@ def test_no_page_scrolls_sideways_at_1280_or_1024(
             tab.set_viewport_size({"width": width, "height": 900})
             tab.goto(url)
             if not tab.evaluate(NO_SCROLL):
-                too_wide.append((name, width, tab.evaluate("document.documentElement.scrollWidth")))
+                scroll_width = tab.evaluate("document.documentElement.scrollWidth")
+                too_wide.append((name, width, scroll_width, tab.evaluate(STICKING_OUT)))
             tab.screenshot(path=str(SCREENSHOTS / f"layout-{name}-{width}.png"))
         if name.startswith("error-"):
             expect(tab.locator("[data-testid=error-page], [data-testid=filter-error]")).to_be_visible()
