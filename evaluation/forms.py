@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from curation.models import Project
+from curation.numbering import numbered
 from evaluation import selectors
 from evaluation.models import SuggestionTarget
 from evaluation.services import MAX_FEW_SHOT
@@ -47,7 +48,10 @@ class SuggestionRunForm(forms.Form):
 
     def __init__(self, *args: Any, shipped: list[TrainingRun], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        choices = [(BASE, "Base model")] + [(f"run:{run.pk}", _adapter_label(run)) for run in shipped]
+        numbers = _training_numbers(shipped)
+        choices = [(BASE, "Base model")] + [
+            (f"run:{run.pk}", _choice_label(run, numbers[run.pk])) for run in shipped
+        ]
         model = self.fields["model"]
         assert isinstance(model, forms.ChoiceField)
         model.choices = choices
@@ -62,7 +66,21 @@ class SuggestionRunForm(forms.Form):
         return arguments | {"training_run": selectors.project_training_run(project=project, run_id=run_id)}
 
 
-def _adapter_label(run: TrainingRun) -> str:
-    name = run.base_model.rstrip("/").rsplit("/", 1)[-1]
-    title = f" {run.name}" if run.name else ""
-    return f"Training run {run.pk}{title} ({name} + adapter {run.adapter_sha256[:8]})"
+def adapter_label(*, number: int, base_model: str, adapter_sha256: str, title: str = "") -> str:
+    """A training run's adapter as pages name it, by the run's per-project number as the training
+    pages show it (not its id): "Run 7: name (tiny-banking77 + adapter 1a2b3c4d)"."""
+    name = base_model.rstrip("/").rsplit("/", 1)[-1]
+    title = f": {title}" if title else ""
+    return f"Run {number}{title} ({name} + adapter {adapter_sha256[:8]})"
+
+
+def _choice_label(run: TrainingRun, number: int) -> str:
+    return adapter_label(
+        number=number, base_model=run.base_model, adapter_sha256=run.adapter_sha256, title=run.name
+    )
+
+
+def _training_numbers(runs: list[TrainingRun]) -> dict[int, int]:
+    """Each run's per-project number, in one query."""
+    numbered_runs = numbered(TrainingRun.objects.filter(pk__in=[run.pk for run in runs]), "version__project")
+    return {run.pk: run.number for run in numbered_runs}  # type: ignore[attr-defined]
