@@ -7,13 +7,13 @@ from evaluation.services import eval_execute, eval_runs_reap
 
 
 # On the `gpu` queue with training: both load the model; a host without a GPU runs it on CPU.
-@shared_task(name="evaluation.evaluate", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="evaluation.evaluate", acks_late=True, reject_on_worker_lost=True)
 def evaluate(run_id: int) -> None:
     """Run eval run `run_id` (a redelivered one starts over: it writes nothing until the end)."""
     eval_execute(run_id)
 
 
-@shared_task(name="evaluation.suggest", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="evaluation.suggest", acks_late=True, reject_on_worker_lost=True)
 def suggest(run_id: int) -> None:
     """Run suggestion run `run_id` (a redelivered one starts over)."""
     from evaluation.suggestions import suggestion_run_execute
@@ -21,7 +21,7 @@ def suggest(run_id: int) -> None:
     suggestion_run_execute(run_id)
 
 
-@shared_task(name="evaluation.real_model_demo", queue="gpu", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="evaluation.real_model_demo", acks_late=True, reject_on_worker_lost=True)
 def real_model_demo(user_id: int) -> None:
     """The real-model demo (`manage.py demo --real-model`), run on a worker in the background; a
     redelivered one completes what the first attempt left (every step is done once)."""

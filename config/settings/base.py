@@ -215,7 +215,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING below (JSON in production)
 # Queues: `celery` (the default: imports, freezes, validation, reports), `quality` (dedup and
-# contradiction jobs) and `gpu` (training and evaluation, declared on their tasks); operators
+# contradiction jobs) and `gpu` (training, merges, evaluation and suggestions); operators
 # scale each with its own workers (docs/operations.md).
 CELERY_TASK_ROUTES = {
     "curation.dedup_examples": {"queue": "quality"},
@@ -223,6 +223,11 @@ CELERY_TASK_ROUTES = {
     "curation.dedup_merge": {"queue": "quality"},
     "curation.embed_shares": {"queue": "quality"},
     "curation.find_contradictions": {"queue": "quality"},
+    "training.train": {"queue": "gpu"},
+    "training.merge": {"queue": "gpu"},
+    "evaluation.evaluate": {"queue": "gpu"},
+    "evaluation.suggest": {"queue": "gpu"},
+    "evaluation.real_model_demo": {"queue": "gpu"},
 }
 # Beat: fail jobs, freezes, training and eval runs whose worker went silent (see
 # FINCH_JOB_HEARTBEAT_TIMEOUT_S and FINCH_TRAINING_HEARTBEAT_TIMEOUT_S); a drift report for

@@ -200,11 +200,10 @@ def test_ctrl_c_on_run_local_stops_both_workers(
 
 
 def test_the_local_workers_consume_every_queue_a_task_is_routed_to(start_run_local: Starter) -> None:
-    # Given every queue a task goes to: the default, the routes in settings, the tasks' own queue=
+    # Given every queue a task goes to: the default and the routes in settings
     app.loader.import_default_modules()
     routed = {getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")}
     routed |= {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
-    routed |= {queue for task in app.tasks.values() if (queue := getattr(task, "queue", None))}
 
     # When the local run script starts its workers
     process, calls = start_run_local("exits")
@@ -213,3 +212,20 @@ def test_the_local_workers_consume_every_queue_a_task_is_routed_to(start_run_loc
     # Then each of those queues has a worker, and only one
     consumed = [queue for queues in worker_commands(calls) for queue in queues.split(",")]
     assert sorted(consumed) == sorted(routed)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        "training.train",
+        "training.merge",
+        "evaluation.evaluate",
+        "evaluation.suggest",
+        "evaluation.real_model_demo",
+    ],
+)
+def test_model_work_is_routed_to_the_gpu_queue_by_the_settings(task: str) -> None:
+    # Celery 5.5 deprecates a task's own queue= (gone in 6): the routes in settings decide
+    app.loader.import_default_modules()
+    assert getattr(app.tasks[task], "queue", None) is None
+    assert app.amqp.router.route({}, task)["queue"].name == "gpu"
