@@ -74,10 +74,11 @@ def suggestion_run_detail(request: HttpRequest, suggestion_run_id: int) -> HttpR
 @django_errors
 def suggestion_run_cancel_view(request: HttpRequest, suggestion_run_id: int) -> HttpResponse:
     run = selectors.suggestion_run_get(user=request.user, run_id=suggestion_run_id, min_role=Role.LEAD)
+    number = run.number  # type: ignore[attr-defined]  # per project, as the pages show it
     try:
         run = suggestion_run_cancel(run=run, user=signed_in(request))
         messages.success(
-            request, f"Suggestion run {run.pk} is {run.status if run.is_finished else 'stopping'}."
+            request, f"Suggestion run {number} is {run.status if run.is_finished else 'stopping'}."
         )
     except ApplicationError as exc:
         messages.error(request, exc.message)

@@ -15,6 +15,7 @@ from evaluation.models import SuggestionRun
 from evaluation.suggestions import suggestion_run_create
 from tests.conftest import Team
 from tests.curation.ui_support import followed_text, logged_in, text
+from tests.factories import ProjectFactory
 from tests.training.support import LABELS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
@@ -85,12 +86,13 @@ def test_an_empty_queue_is_named(team: Team) -> None:
 
 
 def test_cancel_from_the_run_page(team: Team, queued: list[LabelingItem]) -> None:
+    SuggestionRun.objects.create(project=ProjectFactory.create(), base_model="/models/base")  # ids != numbers
     run = suggestion_run_create(project=team.project, user=team.lead, base_model="/models/base", queue=False)
     client = logged_in(team.lead)
     page = text(client.get(f"/suggestion-runs/{run.pk}/"))
     assert 'data-testid="cancel-run"' in page and "0 of 3 inputs done" in page
     response = client.post(f"/suggestion-runs/{run.pk}/cancel/")
-    assert "is cancelled" in followed_text(client, response)
+    assert "Suggestion run 1 is cancelled" in followed_text(client, response)  # the project's number
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED
     again = client.post(f"/suggestion-runs/{run.pk}/cancel/")
