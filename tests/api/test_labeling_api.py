@@ -463,16 +463,23 @@ def test_the_labeling_settings_are_set_at_creation_changed_by_the_lead_and_check
     assert Project.objects.get(pk=team.project.pk).labeling_overlap == 2
 
 
-def test_a_disagreement_flag_is_not_resolved_with_contradiction_resolutions(
-    team: Team, client_for: ClientFor
-) -> None:
+def disagreed(team: Team, client_for: ClientFor, text: str, answers: tuple[str, str]) -> dict[str, Any]:
+    """An input two annotators answered differently (overlap 2): the second answer's response,
+    with the item, its two examples and the disagreement flag."""
     project = with_overlap(team.project, 2)
-    queue(client_for(team.lead), project, "Charged twice")
+    queue(client_for(team.lead), project, text)
     first, second = annotator(project), annotator(project)
     item_id = take(client_for(first), project).json()["item"]["id"]
     take(client_for(second), project)
-    answer(client_for(first), item_id, "card_arrival")
-    flag_id = answer(client_for(second), item_id, "exchange_rate").json()["flag"]
+    answer(client_for(first), item_id, answers[0])
+    return {"item_id": item_id, **answer(client_for(second), item_id, answers[1]).json()}
+
+
+def test_a_disagreement_flag_is_not_resolved_with_contradiction_resolutions(
+    team: Team, client_for: ClientFor
+) -> None:
+    done = disagreed(team, client_for, "Charged twice", ("card_arrival", "exchange_rate"))
+    item_id, flag_id = done["item_id"], done["flag"]
     resolve = f"{API}/flags/{flag_id}/resolve/"
 
     wrong = client_for(team.lead).post(resolve, {"resolution": "keep_first"}, format="json")
@@ -489,13 +496,7 @@ def test_a_disagreement_flag_is_not_resolved_with_contradiction_resolutions(
 def test_a_reviewer_approves_one_answer_of_an_open_disagreement_but_not_a_second(
     team: Team, client_for: ClientFor
 ) -> None:
-    project = with_overlap(team.project, 2)
-    queue(client_for(team.lead), project, "Charged twice for one coffee")
-    first, second = annotator(project), annotator(project)
-    item_id = take(client_for(first), project).json()["item"]["id"]
-    take(client_for(second), project)
-    answer(client_for(first), item_id, "card_arrival")
-    done = answer(client_for(second), item_id, "exchange_rate").json()
+    done = disagreed(team, client_for, "Charged twice for one coffee", ("card_arrival", "exchange_rate"))
     one, other = done["examples"]
     reviewer = client_for(team.reviewer)
 
@@ -514,13 +515,8 @@ def test_a_reviewer_approves_one_answer_of_an_open_disagreement_but_not_a_second
 def test_keeping_an_answer_whose_label_was_removed_since_is_refused_and_the_flag_stays_open(
     team: Team, client_for: ClientFor
 ) -> None:
-    project = with_overlap(team.project, 2)
-    queue(client_for(team.lead), project, "Top up failed twice")
-    first, second = annotator(project), annotator(project)
-    item_id = take(client_for(first), project).json()["item"]["id"]
-    take(client_for(second), project)
-    answer(client_for(first), item_id, "card_arrival")
-    done = answer(client_for(second), item_id, "exchange_rate").json()
+    done = disagreed(team, client_for, "Top up failed twice", ("card_arrival", "exchange_rate"))
+    project = team.project
     project.labels = [label for label in project.labels if label != "exchange_rate"]
     project.save(update_fields=["labels"])
     resolve = f"{API}/flags/{done['flag']}/resolve/"

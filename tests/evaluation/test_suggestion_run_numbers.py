@@ -43,9 +43,15 @@ def shipped(run: TrainingRun) -> TrainingRun:
         )
         for extra in ({}, {"training_run": run})
     )
-    Comparison.objects.create(
+    said_ship(baseline, tuned)
+    return run
+
+
+def said_ship(baseline: EvalRun, candidate: EvalRun) -> Comparison:
+    """A recorded comparison of the two runs whose verdict is ship."""
+    return Comparison.objects.create(
         baseline=baseline,
-        candidate=tuned,
+        candidate=candidate,
         metric="accuracy",
         baseline_score=0,
         candidate_score=1,
@@ -57,7 +63,6 @@ def shipped(run: TrainingRun) -> TrainingRun:
         reason="test",
         n=18,
     )
-    return run
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from curation.models import (
 )
 from curation.services.labeling import items_enqueue, open_items
 from curation.services.suggestion_use import latest_suggestion
-from evaluation.models import Comparison, SuggestionRun, SuggestionTarget, Verdict
+from evaluation.models import SuggestionRun, SuggestionTarget
 from evaluation.suggestions import (
     suggestion_run_cancel,
     suggestion_run_create,
@@ -29,6 +29,7 @@ from evaluation.suggestions import (
     suggestion_run_fail_stale,
 )
 from tests.conftest import Team
+from tests.evaluation.test_suggestion_run_numbers import said_ship
 from tests.factories import ExampleFactory
 from tests.training.support import LABELS, FreezeFn
 
@@ -149,20 +150,7 @@ def test_only_a_shipped_adapter_suggests(team: Team, tiny_model: str, frozen: Fr
     with pytest.raises(InvalidInput, match="no comparison that said ship"):
         suggestion_run_create(project=team.project, user=None, training_run=adapter, queue=False)
     baseline, tuned = evaluated(version, tiny_model), evaluated(version, training_run=adapter)
-    Comparison.objects.create(
-        baseline=baseline,
-        candidate=tuned,
-        metric="accuracy",
-        baseline_score=0,
-        candidate_score=1,
-        delta=1,
-        ci_low=0.5,
-        ci_high=1,
-        resamples=1000,
-        verdict=Verdict.SHIP,
-        reason="test",
-        n=18,
-    )
+    said_ship(baseline, tuned)
     run = suggested(team.project, "", training_run=adapter)
     assert run.base_model == adapter.base_model and run.adapter_sha256 == adapter.adapter_sha256
     assert run.prompt_card["adapter_sha256"] == adapter.adapter_sha256
