@@ -261,16 +261,24 @@ class ProjectSettingsForm(ProjectFieldsForm):
             data["currency_folds"] = bool(self.cleaned_data.get("near_currency_folds"))
         return data
 
-    def _rename_targets(self) -> set[str]:
+    def clean_label_renames(self) -> dict[str, str]:
+        """The label editor's {"old name": "new name"}; anything else is a hand-made post."""
         renames = self.cleaned_data.get("label_renames") or {}
-        return {str(new) for new in renames.values()} if isinstance(renames, dict) else set()
+        if not isinstance(renames, dict) or not all(
+            isinstance(old, str) and isinstance(new, str) for old, new in renames.items()
+        ):
+            raise forms.ValidationError('Label renames must be an object of "old name": "new name".')
+        return renames
+
+    def _rename_targets(self) -> set[str]:
+        return set((self.cleaned_data.get("label_renames") or {}).values())
 
     def renames(self) -> dict[str, str]:
         """The renames to apply to examples: only when the lead asked to relabel."""
         renames = self.cleaned_data.get("label_renames") or {}
-        if not self.cleaned_data.get("relabel") or not isinstance(renames, dict):
+        if not self.cleaned_data.get("relabel"):
             return {}
-        return {str(old): str(new) for old, new in renames.items() if old != new}
+        return {old: new for old, new in renames.items() if old != new}
 
 
 def _merged(labels: list[str], rename_targets: set[str]) -> list[str]:

@@ -26,7 +26,10 @@ worker=$!
 "$venv/bin/celery" -A config worker --hostname "finch-gpu@%h" --queues gpu \
   --concurrency 1 --loglevel INFO >>"$logs/worker-gpu.log" 2>&1 &
 gpu_worker=$!
-# Their exit status (143 after SIGTERM) is not the script's: runserver's is.
-trap 'kill "$worker" "$gpu_worker" 2>/dev/null; wait "$worker" "$gpu_worker" 2>/dev/null || true' EXIT INT TERM
-
-"$venv/bin/python" manage.py runserver "$host:$port" --noreload
+# The web process in the background too, waited for: bash runs a trap only once the foreground
+# command ends, so a SIGTERM to this script (or to make) would otherwise stop nothing.
+"$venv/bin/python" manage.py runserver "$host:$port" --noreload &
+web=$!
+# Every exit stops all three; the workers' status (143 after SIGTERM) is not the script's.
+trap 'kill "$web" "$worker" "$gpu_worker" 2>/dev/null; wait "$web" "$worker" "$gpu_worker" 2>/dev/null || true' EXIT INT TERM
+wait "$web"

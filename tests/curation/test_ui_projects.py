@@ -230,6 +230,17 @@ class TestLabelAndSchemaChanges:
         assert (alone.output, both[0].output) == ("card_linking", "card_arrival")
         assert ValidationJob.objects.filter(project=team.project).exists()
 
+    @pytest.mark.parametrize("renames", ['"x"', '["card_arrival"]', '{"card_arrival": 3}'])
+    def test_renames_that_are_not_an_object_of_names_are_refused_not_a_500(
+        self, team: Team, renames: str
+    ) -> None:
+        labels = "card_linking\nexchange_rate"
+        form = {**settings_form(team.project, labels=labels, label_renames=renames), "confirmed": "1"}
+        response = logged_in(team.lead).post(self.url(team), form)
+        assert response.status_code == 200
+        team.project.refresh_from_db()
+        assert "card_arrival" in team.project.labels
+
     def test_a_label_listed_twice_without_a_rename_is_refused(self, team: Team) -> None:
         labels = "card_linking\ncard_linking\nexchange_rate"
         response = logged_in(team.lead).post(self.url(team), settings_form(team.project, labels=labels))

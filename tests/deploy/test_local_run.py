@@ -106,6 +106,15 @@ def fake_venv(folder: Path) -> Path:
 
 def fake_workers_alive(calls: Path) -> list[int]:
     """The fake workers of this test still running (`sleep 300` with this test's FAKE_CALLS)."""
+    return fakes_alive(calls, b"300")
+
+
+def fake_web_alive(calls: Path) -> list[int]:
+    """The fake web process of this test still running (`sleep 299`)."""
+    return fakes_alive(calls, b"299")
+
+
+def fakes_alive(calls: Path, seconds: bytes) -> list[int]:
     alive = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -113,7 +122,7 @@ def fake_workers_alive(calls: Path) -> list[int]:
             owned = f"FAKE_CALLS={calls}".encode() in (proc / "environ").read_bytes()
         except OSError:
             continue
-        if argv == [b"sleep", b"300"] and owned:
+        if argv == [b"sleep", seconds] and owned:
             alive.append(int(proc.name))
     return alive
 
@@ -197,6 +206,24 @@ def test_ctrl_c_on_run_local_stops_both_workers(
 
     # Then no worker is left running
     assert fake_workers_alive(calls) == []
+
+
+def test_a_sigterm_to_run_local_alone_stops_the_web_process_and_both_workers(
+    start_run_local: Starter,
+) -> None:
+    # Given the local run script serving, with both workers started
+    process, calls = start_run_local("serves")
+    deadline = time.monotonic() + 20
+    while len(fake_workers_alive(calls)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(fake_workers_alive(calls)) == 2
+
+    # When a SIGTERM reaches the script only (kill <pid>, a process manager), not its group
+    process.terminate()
+    process.wait(timeout=30)
+
+    # Then it stopped at once, and took its web process and workers with it
+    assert fake_workers_alive(calls) == [] and fake_web_alive(calls) == []
 
 
 def test_the_local_workers_consume_every_queue_a_task_is_routed_to(start_run_local: Starter) -> None:
