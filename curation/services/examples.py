@@ -15,8 +15,10 @@ from curation.models import (
     Example,
     ExampleRevision,
     ExampleStatus,
+    Flag,
     FlagExample,
     FlagKind,
+    FlagResolution,
     FlagStatus,
     Project,
     Review,
@@ -164,6 +166,7 @@ def example_review(
     if decision == ReviewDecision.APPROVE:
         check_fits_project(example, field="decision")
         _check_no_approved_rival(example)
+        _close_format_flags(example, user)
     reviewed_revision = example.revision
     status_before = example.status
     example_set_status(
@@ -205,6 +208,21 @@ def check_fits_project(example: Example, *, field: str) -> None:
             f"Example {example.pk} does not fit the project's settings now: {exc.message} Edit it first.",
             field=field,
         ) from exc
+
+
+def _close_format_flags(example: Example, user: User) -> None:
+    """The example fits the project's settings now (checked just before): a validation job's
+    format flag on it is stale, and would keep it out of versions though it was approved."""
+    stale = Flag.objects.filter(
+        kind=FlagKind.FORMAT, status=FlagStatus.OPEN, memberships__example=example
+    ).select_for_update()
+    for flag in stale:
+        flag.status, flag.resolution = FlagStatus.RESOLVED, FlagResolution.EDITED
+        flag.resolution_note = "The example fits the project's settings now (checked when it was approved)."
+        flag.resolved_by, flag.resolved_at = user, timezone.now()
+        flag.save()
+        summary = f"Resolved flag {flag.pk}: example {example.pk} fits again"
+        audit(project=example.project_id, actor=user, action="flag.resolve", target=flag, summary=summary)
 
 
 def _check_no_approved_rival(example: Example) -> None:

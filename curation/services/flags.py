@@ -98,6 +98,8 @@ def flag_resolve(
     if flag.status != FlagStatus.OPEN:
         raise Conflict(f"This flag is already {flag.status}.")
     _check_resolution_fits(flag, resolution, keep, output)
+    if flag.kind == FlagKind.FORMAT:
+        _check_members_fit(flag)
     if resolution in KEEP_RESOLUTIONS:
         _reject_loser(flag, user, KEEP_RESOLUTIONS[FlagResolution(resolution)])
     elif resolution == FlagResolution.KEEP_ONE:
@@ -147,6 +149,15 @@ def _check_resolution_fits(flag: Flag, resolution: str, keep: int | None, output
         raise InvalidInput("keep_one needs keep: the id of the example (answer) to keep.", field="keep")
     if resolution != FlagResolution.KEEP_ONE and (keep is not None or output is not None):
         raise InvalidInput("keep and output go with the keep_one resolution only.", field="keep")
+
+
+def _check_members_fit(flag: Flag) -> None:
+    """A format flag says an example no longer fits the project's labels or schema: it closes
+    once the example fits again (edited, or the settings changed back) or is rejected, never
+    while it would still enter a version unfit."""
+    for member in _members(flag):
+        if member.example.status != ExampleStatus.REJECTED:
+            check_fits_project(member.example, field="resolution")
 
 
 def _keep_one_answer(flag: Flag, user: User, keep: int | None, output: Any) -> None:

@@ -16,6 +16,7 @@ from curation.models import (
     FlagKind,
     FlagStatus,
     Project,
+    TaskType,
     ValidationJob,
 )
 from curation.phases import phase
@@ -50,7 +51,10 @@ def examples_validate(job: ValidationJob, progress: ProgressFn) -> None:
             problems = [(example, _problem(project, example)) for example in batch]
             found = [(example, problem) for example, problem in problems if problem is not None]
         with phase("write"):
-            raised += sum(_raise_format_flag(project, example, problem, job) for example, problem in found)
+            raised += sum(
+                _raise_format_flag(project, example, problem, f"validation-job:{job.pk}")
+                for example, problem in found
+            )
         checked, invalid = checked + len(batch), invalid + len(found)
         progress(checked / total)
     with phase("write"):
@@ -71,7 +75,26 @@ def _problem(project: Project, example: Example) -> str | None:
     return None
 
 
-def _raise_format_flag(project: Project, example: Example, problem: str, job: ValidationJob) -> int:
+def flag_unfit_outputs(project: Project, *, raised_by: str) -> int:
+    """Raise a format flag on each approved example whose output the extraction schema refuses
+    now: a freeze runs this first, so no version takes one after a schema change, whether or not
+    a validation job ran since (labels need no pass: the freeze compares them in the database)."""
+    if project.task_type != TaskType.EXTRACTION or not project.output_schema:
+        return 0
+    approved = (
+        project.examples.filter(status=ExampleStatus.APPROVED, duplicate_of__isnull=True)
+        .exclude(output="")
+        .only("id", "input", "output", "status", "project_id")
+        .order_by("id")
+    )
+    return sum(
+        _raise_format_flag(project, example, problem, raised_by)
+        for example in approved.iterator(chunk_size=CHUNK)
+        if (problem := _problem(project, example)) is not None
+    )
+
+
+def _raise_format_flag(project: Project, example: Example, problem: str, raised_by: str) -> int:
     already_open = Flag.objects.filter(
         project=project,
         kind=FlagKind.FORMAT,
@@ -86,6 +109,6 @@ def _raise_format_flag(project: Project, example: Example, problem: str, job: Va
         kind=FlagKind.FORMAT,
         example_ids=[example.pk],
         note=problem,
-        job=f"validation-job:{job.pk}",
+        job=raised_by,
     )
     return 1

@@ -54,6 +54,7 @@ from curation.services.jobs import ProgressFn
 from curation.services.labeling_order import novelty_schedule
 from curation.services.leakage import leakage_check, ngram_pairs
 from curation.services.locks import project_lock
+from curation.services.validation_jobs import flag_unfit_outputs
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
     from curation.services.version_exports import canonical_files_write
 
     VersionItem.objects.filter(version=version).delete()  # a re-run after a killed worker
+    flag_unfit_outputs(version.project, raised_by=f"freeze of v{version.number}")
     clock = _Clock()
     outermost = not connection.in_atomic_block
     with ThreadPoolExecutor(max_workers=1) as background, transaction.atomic():
