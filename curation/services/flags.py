@@ -156,8 +156,10 @@ def _check_members_fit(flag: Flag) -> None:
     once the example fits again (edited, or the settings changed back) or is rejected, never
     while it would still enter a version unfit."""
     for member in _members(flag):
-        if member.example.status != ExampleStatus.REJECTED:
-            check_fits_project(member.example, field="resolution")
+        example = member.example
+        unanswered_draft = example.status == ExampleStatus.DRAFT and not example.output.strip()
+        if example.status != ExampleStatus.REJECTED and not unanswered_draft:
+            check_fits_project(example, field="resolution")
 
 
 def _keep_one_answer(flag: Flag, user: User, keep: int | None, output: Any) -> None:
