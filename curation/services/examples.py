@@ -165,8 +165,7 @@ def example_review(
     self_review = duties.check_review(example=example, user=user, decision=decision)
     if decision == ReviewDecision.APPROVE:
         check_fits_project(example, field="decision")
-        _check_no_approved_rival(example)
-        _close_format_flags(example, user)
+        _approval_flags(example, user)
     reviewed_revision = example.revision
     status_before = example.status
     example_set_status(
@@ -208,6 +207,22 @@ def check_fits_project(example: Example, *, field: str) -> None:
             f"Example {example.pk} does not fit the project's settings now: {exc.message} Edit it first.",
             field=field,
         ) from exc
+
+
+def _approval_flags(example: Example, user: User) -> None:
+    """What the example's open flags say of approving it (one query when it has none, as most
+    have): a disagreement allows one approved answer; a format flag is stale once it fits."""
+    kinds = set(
+        Flag.objects.filter(
+            kind__in=(FlagKind.DISAGREEMENT, FlagKind.FORMAT),
+            status=FlagStatus.OPEN,
+            memberships__example=example,
+        ).values_list("kind", flat=True)
+    )
+    if FlagKind.DISAGREEMENT in kinds:
+        _check_no_approved_rival(example)
+    if FlagKind.FORMAT in kinds:
+        _close_format_flags(example, user)
 
 
 def _close_format_flags(example: Example, user: User) -> None:
