@@ -228,16 +228,12 @@ def _approval_flags(example: Example, user: User) -> None:
 def _close_format_flags(example: Example, user: User) -> None:
     """The example fits the project's settings now (checked just before): a validation job's
     format flag on it is stale, and would keep it out of versions though it was approved."""
-    stale = Flag.objects.filter(
-        kind=FlagKind.FORMAT, status=FlagStatus.OPEN, memberships__example=example
-    ).select_for_update()
+    from curation.services.flags import flag_resolve  # flags builds on this module's writes
+
+    stale = Flag.objects.filter(kind=FlagKind.FORMAT, status=FlagStatus.OPEN, memberships__example=example)
     for flag in stale:
-        flag.status, flag.resolution = FlagStatus.RESOLVED, FlagResolution.EDITED
-        flag.resolution_note = "The example fits the project's settings now (checked when it was approved)."
-        flag.resolved_by, flag.resolved_at = user, timezone.now()
-        flag.save()
-        summary = f"Resolved flag {flag.pk}: example {example.pk} fits again"
-        audit(project=example.project_id, actor=user, action="flag.resolve", target=flag, summary=summary)
+        note = "The example fits the project's settings now (checked when it was approved)."
+        flag_resolve(flag=flag, user=user, resolution=FlagResolution.EDITED, note=note)
 
 
 def _check_no_approved_rival(example: Example) -> None:
