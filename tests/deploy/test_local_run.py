@@ -190,26 +190,19 @@ def test_run_local_runs_the_gpu_queue_in_a_worker_of_its_own(
     assert fake_workers_alive(calls) == []
 
 
-def test_ctrl_c_on_run_local_stops_both_workers(
-    start_run_local: Starter,
-) -> None:
-    # Given the local run script serving, with both workers started
-    process, calls = start_run_local("serves")
-    deadline = time.monotonic() + 20
-    while len(fake_workers_alive(calls)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(fake_workers_alive(calls)) == 2
-
-    # When Ctrl-C reaches its process group, as from a terminal
+def ctrl_c(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C as a terminal sends it: to the whole process group."""
     os.killpg(process.pid, signal.SIGINT)
-    process.wait(timeout=30)
-
-    # Then no worker is left running
-    assert fake_workers_alive(calls) == []
 
 
-def test_a_sigterm_to_run_local_alone_stops_the_web_process_and_both_workers(
-    start_run_local: Starter,
+def sigterm_to_the_script(process: subprocess.Popen[bytes]) -> None:
+    """`kill <pid>` or a process manager: the script alone, not its group."""
+    process.terminate()
+
+
+@pytest.mark.parametrize("stop", [ctrl_c, sigterm_to_the_script])
+def test_stopping_run_local_stops_the_web_process_and_both_workers(
+    start_run_local: Starter, stop: Callable[[subprocess.Popen[bytes]], None]
 ) -> None:
     # Given the local run script serving, with both workers started
     process, calls = start_run_local("serves")
@@ -218,8 +211,8 @@ def test_a_sigterm_to_run_local_alone_stops_the_web_process_and_both_workers(
         time.sleep(0.05)
     assert len(fake_workers_alive(calls)) == 2
 
-    # When a SIGTERM reaches the script only (kill <pid>, a process manager), not its group
-    process.terminate()
+    # When it is stopped
+    stop(process)
     process.wait(timeout=30)
 
     # Then it stopped at once, and took its web process and workers with it
