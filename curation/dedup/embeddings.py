@@ -38,8 +38,14 @@ BATCH_TOKENS = 1024
 # lengths, the batches of a few hundred short texts (a dedup descent's later steps) were 10-17%
 # padding: one length a batch, the int8 copy embedded 200-400 of the bench's messages 7-11% faster
 # (CPU time, one thread, AVX2 and AVX-512 VNNI alike), 3,000 at once as fast. Long texts may share
-# a batch across lengths a token or two apart.
+# a batch across lengths a token or two apart. For the int8 copy and the fp32 export (onnxruntime):
+# torch's batches are filled to the budget (TORCH_PADDING_SHARE).
 PADDING_SHARE = 0.02
+# Torch pays more a call than a padded token: a Xeon's two cores with AMX, the bench's messages
+# in calls of 20 / 50 / 140 / 400 texts, bfloat16 1.80 / 1.83 / 1.18 / 1.16 ms a text filled to
+# the budget against 6.68 / 4.01 / 2.59 / 1.90 at one length a batch (fp32: 3.32 / 2.90 / 2.38 /
+# 2.26 against 6.94 / 4.97 / 3.35 / 2.55); so too with oneDNN held to AVX-512 without AMX.
+TORCH_PADDING_SHARE = 1.0
 # Rows searched exactly. Model embeddings (384 dimensions) at 0.87, two cores of a Zen 4 EPYC on
 # AVX2 code: the int8 products 0.56 s at 20,000 rows, 2.1 s at 40,000, 4.7 s at 60,000, against
 # float32 products' 1.7 / 5.2 / 12.1 s and the LSH index's 2.5 / 4.0 / 7.5 s (own code, VNNI:
@@ -122,7 +128,7 @@ def length_batches(
 ) -> Iterator[npt.NDArray[np.intp]]:
     """Row numbers in batches of texts of about one token length, shortest first, each batch at
     most `budget` tokens once padded to its longest text (a longer text goes alone) and at most
-    the share `padding` of them padding (PADDING_SHARE for embeddings)."""
+    the share `padding` of them padding (PADDING_SHARE or TORCH_PADDING_SHARE for embeddings)."""
     order = np.argsort(np.asarray(lengths), kind="stable")
     start = 0
     while start < len(order):
@@ -154,7 +160,7 @@ def encode(texts: list[str], model_path: str, *, fp32: bool = False) -> Vectors:
     bfloat16 = not fp32 and native_bfloat16()
     forward = _bfloat16_model(model_path).forward if bfloat16 else model.forward
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16) if bfloat16 else nullcontext():
-        for rows in length_batches(lengths, padding=PADDING_SHARE):
+        for rows in length_batches(lengths, padding=TORCH_PADDING_SHARE):
             # The model's own preprocessing, so any sentence-transformers model encodes as it would.
             features = model.preprocess([texts[row] for row in rows.tolist()])
             batch = forward(features)["sentence_embedding"].float().numpy()

@@ -1,6 +1,6 @@
-"""The exact searches' int8 products (curation.dedup.exact_search): each row's nearest rows as
-float32 ranks them, whatever the blocks, and no more than that many however alike the rows;
-every pair at a floor."""
+"""The exact searches' products (curation.dedup.exact_search), int8 and AMX's bfloat16 tiles
+alike: each row's nearest rows as float32 ranks them, whatever the blocks or tiles, and no more
+than that many however alike the rows; every pair at a floor."""
 
 from __future__ import annotations
 
@@ -8,6 +8,23 @@ import numpy as np
 import pytest
 
 from curation.dedup import exact_search
+
+
+@pytest.fixture(autouse=True, params=["int8", "bfloat16 tiles"])
+def products(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both kinds of products, whatever this CPU picks (torch multiplies bfloat16
+    without AMX too, only slower)."""
+    monkeypatch.setattr(exact_search, "amx_available", lambda: request.param != "int8")
+    return str(request.param)
+
+
+def _split(monkeypatch: pytest.MonkeyPatch, products: str, rows: int, count: int) -> None:
+    """Products of `count` rows a few rows at a time: int8 blocks of `rows` rows at first (each
+    block's columns right of its first row), or bfloat16 tiles of `rows` rows and columns."""
+    if products == "int8":
+        monkeypatch.setattr(exact_search, "BLOCK_CELLS", rows * count)
+    else:
+        monkeypatch.setattr(exact_search, "TILE", rows)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -47,12 +64,14 @@ def test_pairs_are_each_rows_nearest_rows_at_the_floor_as_float32_ranks_them() -
     assert (pairs[:, 0] < pairs[:, 1]).all() and len(found) == len(pairs)
 
 
-def test_blocks_of_a_few_rows_find_the_same_pairs_as_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
-    vectors = _groups(np.random.default_rng(4), groups=30)
+def test_blocks_of_a_few_rows_find_the_same_pairs_as_one_block(
+    monkeypatch: pytest.MonkeyPatch, products: str
+) -> None:
+    vectors = _groups(np.random.default_rng(4), groups=30)  # 180 rows
     whole = exact_search.nearest_pairs(vectors, 4, 0.2)
 
-    # When the products come a few rows at a time (each block's columns right of its first row)
-    monkeypatch.setattr(exact_search, "BLOCK_CELLS", 7 * len(vectors))
+    # When the products come a few rows at a time
+    _split(monkeypatch, products, 7, len(vectors))
     blocked = exact_search.nearest_pairs(vectors, 4, 0.2)
 
     assert np.array_equal(whole, blocked)
@@ -107,11 +126,13 @@ def test_pairs_at_least_are_every_pair_at_the_floor_and_none_far_below() -> None
     assert (pairs[:, 0] < pairs[:, 1]).all() and len(found) == len(pairs)
 
 
-def test_pairs_at_least_the_same_in_blocks_of_a_few_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    vectors = _groups(np.random.default_rng(7), groups=20)
+def test_pairs_at_least_the_same_in_blocks_of_a_few_rows(
+    monkeypatch: pytest.MonkeyPatch, products: str
+) -> None:
+    vectors = _groups(np.random.default_rng(7), groups=20)  # 120 rows
     whole = exact_search.pairs_at_least(vectors, 0.4)
 
-    monkeypatch.setattr(exact_search, "BLOCK_CELLS", 5 * len(vectors))
+    _split(monkeypatch, products, 5, len(vectors))
 
     assert np.array_equal(
         np.unique(exact_search.pairs_at_least(vectors, 0.4), axis=0), np.unique(whole, axis=0)
