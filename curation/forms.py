@@ -1,3 +1,4 @@
+import json
 from typing import Any
 
 from django import forms
@@ -18,6 +19,7 @@ from curation.models import (
 from curation.pipeline import json_values
 from curation.pipeline.formats import FORMATS
 from curation.services.import_rows import UNLABELED
+from curation.services.stale_settings import changes_since_opened, settings_fingerprints
 
 FORMAT_LABELS = {
     "auto": "Detect automatically",
@@ -149,6 +151,8 @@ class ProjectCreateForm(ProjectFieldsForm):
 class ProjectSettingsForm(ProjectFieldsForm):
     # Filled by the label editor: {"old name": "new name"} for labels renamed in place.
     label_renames = forms.JSONField(required=False, widget=forms.HiddenInput)
+    # The settings as the page was opened (stale_settings): another lead's save meanwhile is kept.
+    opened_with = forms.JSONField(required=False, widget=forms.HiddenInput)
     relabel = forms.BooleanField(
         required=False, label="Move the examples of renamed labels to their new names"
     )
@@ -230,6 +234,7 @@ class ProjectSettingsForm(ProjectFieldsForm):
             "reviewers_may_not_review_own": project.reviewers_may_not_review_own,
             "guidelines": project.guidelines,
             "label_renames": {},
+            "opened_with": settings_fingerprints(project),
             "labeling_overlap": project.labeling_overlap,
             "labeling_overlap_percent": round(project.labeling_overlap_share * 100, 6),
             "labeling_sample_seed": project.labeling_sample_seed,
@@ -259,7 +264,13 @@ class ProjectSettingsForm(ProjectFieldsForm):
             typed = filler_list(self.cleaned_data.get("near_filler_words") or "")
             data["filler_words"] = list(FILLER_DEFAULTS[language]) if language else typed
             data["currency_folds"] = bool(self.cleaned_data.get("near_currency_folds"))
-        return data
+        opened = self.cleaned_data.get("opened_with")
+        return changes_since_opened(self.project, opened, data) if isinstance(opened, dict) else data
+
+    def reopen(self) -> None:
+        """Carry the settings of now, so that saving again replaces another lead's changes."""
+        now = json.dumps(settings_fingerprints(self.project))
+        self.data = {**dict(self.data.items()), self.add_prefix("opened_with"): now}  # single values only
 
     def clean_label_renames(self) -> dict[str, str]:
         """The label editor's {"old name": "new name"}; anything else is a hand-made post."""

@@ -20,6 +20,7 @@ from curation.services.guidelines import guidelines_history, guidelines_mark_rea
 from curation.services.label_changes import SettingsImpact, project_settings_change, settings_impact
 from curation.services.labeling_order import novelty_pending
 from curation.services.projects import project_create, require_project_creator
+from curation.services.stale_settings import SettingsChangedSince
 from curation.services.validation_jobs import validation_job_create
 from curation.views.common import abilities, django_errors, project_for, signed_in
 
@@ -54,6 +55,9 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
             impact = _impact_to_confirm(project, form)
             if impact is None or "confirmed" in request.POST:
                 return _save_settings(request, project, form, impact)
+        except SettingsChangedSince as exc:
+            form.reopen()
+            form.add_error(None, exc.message)  # it may name several settings: at the form's top
         except ApplicationError as exc:
             _form_error(form, exc)
     return render(
@@ -64,12 +68,12 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
 def _impact_to_confirm(project: Project, form: ProjectSettingsForm) -> SettingsImpact | None:
     """The impact of new labels or schema, when it touches existing examples; None otherwise."""
     changes = form.changes()
-    if changes["labels"] == project.labels and changes["output_schema"] == project.output_schema:
+    labels = changes.get("labels", project.labels)  # left out: another lead's stay (stale_settings)
+    output_schema = changes.get("output_schema", project.output_schema)
+    if labels == project.labels and output_schema == project.output_schema:
         return None
     renames = form.cleaned_data.get("label_renames") or {}
-    impact = settings_impact(
-        project=project, labels=changes["labels"], output_schema=changes["output_schema"], renames=renames
-    )
+    impact = settings_impact(project=project, labels=labels, output_schema=output_schema, renames=renames)
     return impact if impact.invalid or impact.renamed else None
 
 
