@@ -42,6 +42,8 @@ class DatabaseReporter:
             learning_rate=point.learning_rate,
             tokens_per_s=point.tokens_per_s,
         )
+        if point.step == 0 and point.eval_loss is not None:  # the loss before training, on the run
+            job_update(self.run, initial_eval_loss=point.eval_loss)  # at once: a cancelled run keeps it
         self._heartbeat(point.step, force=True)
 
     def step_done(self, step: int) -> None:

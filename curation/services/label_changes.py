@@ -11,9 +11,20 @@ from django.db import transaction
 from django.db.models import Count
 
 from curation.errors import ApplicationError, InvalidInput
-from curation.models import Example, LabelingAssignment, Project, TaskType
+from curation.models import (
+    Example,
+    ExampleStatus,
+    Flag,
+    FlagKind,
+    FlagResolution,
+    FlagStatus,
+    LabelingAssignment,
+    Project,
+    TaskType,
+)
 from curation.services.content import content_hash, extraction_checker, validate_project_settings
 from curation.services.examples import example_update
+from curation.services.flags import flag_resolve
 from curation.services.projects import project_update
 
 CHUNK = 2000
@@ -89,11 +100,13 @@ def checked_renames(project: Project, new_labels: list[str], renames: dict[str, 
 
 @dataclass
 class Relabeled:
-    """What a relabel did: examples moved to their label's new name, and those left under the
-    old one because another example already holds the same input under the new name (a merge
-    of two labels, or a swap, met both answers to one input)."""
+    """What a relabel did: examples moved to their label's new name; disagreement flags the
+    merge settled (its two answers now one label: the one already under it kept, the other
+    rejected); and examples left under the old name because another example already holds the
+    same input under the new one (a merge or a swap met both answers to one input)."""
 
     moved: int = 0
+    agreed: list[int] = field(default_factory=list)  # flag ids
     left: list[int] = field(default_factory=list)
 
 
@@ -126,21 +139,39 @@ def _relabel(project: Project, user: User, renames: dict[str, str]) -> Relabeled
     outcome = Relabeled()
     for old, ids in chosen.items():
         for example in Example.objects.filter(pk__in=ids).order_by("id"):
-            if _said_already(project, example, renames[old]):
+            twin = _twin_under(project, example, renames[old])
+            if twin is None:
+                example.project = project
+                example_update(
+                    example=example, user=user, revision=example.revision, changes={"output": renames[old]}
+                )
+                outcome.moved += 1
+            elif flag := _settled_disagreement(example, twin):
+                note = f"Labels merged: “{old}” into “{renames[old]}”, so both answers are “{renames[old]}”."
+                flag_resolve(
+                    flag=flag, user=user, resolution=FlagResolution.KEEP_ONE, keep=twin.pk, note=note
+                )
+                outcome.agreed.append(flag.pk)
+            else:
                 outcome.left.append(example.pk)
-                continue
-            example.project = project
-            example_update(
-                example=example, user=user, revision=example.revision, changes={"output": renames[old]}
-            )
-            outcome.moved += 1
     return outcome
 
 
-def _said_already(project: Project, example: Example, label: str) -> bool:
-    """Whether another example gives this input the label already: moving would make a twin."""
+def _twin_under(project: Project, example: Example, label: str) -> Example | None:
+    """Another example giving this input the label already: moving would make a twin."""
     twin = content_hash(example.input, label)
-    return project.examples.filter(content_hash=twin).exclude(pk=example.pk).exists()
+    return project.examples.filter(content_hash=twin).exclude(pk=example.pk).first()
+
+
+def _settled_disagreement(example: Example, twin: Example) -> Flag | None:
+    """The open disagreement flag whose only answers still standing are these two (a third
+    answer, another label, keeps it open)."""
+    flags = Flag.objects.filter(kind=FlagKind.DISAGREEMENT, status=FlagStatus.OPEN, examples=example)
+    for flag in flags.filter(examples=twin):
+        standing = flag.examples.exclude(status=ExampleStatus.REJECTED).values_list("pk", flat=True)
+        if set(standing) == {example.pk, twin.pk}:
+            return flag
+    return None
 
 
 def _rename_answers(project: Project, renames: dict[str, str]) -> None:

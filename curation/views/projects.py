@@ -85,6 +85,12 @@ def _save_settings(
         project=project, user=user, changes=form.changes(), renames=form.renames()
     )
     note = f" Relabeled {_examples(relabeled.moved)}." if relabeled.moved else ""
+    if relabeled.agreed:
+        count = len(relabeled.agreed)
+        note += (
+            f" {count} disagreement flag{'s' if count > 1 else ''} settled: both answers now say the "
+            "same label, so the example under it stays and the other is rejected."
+        )
     if relabeled.left:
         shown = ", ".join(map(str, relabeled.left[:LISTED_IDS]))
         more = "" if len(relabeled.left) <= LISTED_IDS else f" and {len(relabeled.left) - LISTED_IDS} more"

@@ -22,6 +22,7 @@ from curation.models import (
 )
 from tests.conftest import Team
 from tests.curation.test_suggestion_use import annotator, answer, queued
+from tests.curation.test_ui_labeling import disagreement
 from tests.curation.ui_support import followed_text, logged_in, text, written
 from tests.factories import ProjectFactory
 
@@ -229,6 +230,44 @@ class TestLabelAndSchemaChanges:
         both[0].refresh_from_db()
         assert (alone.output, both[0].output) == ("card_linking", "card_arrival")
         assert ValidationJob.objects.filter(project=team.project).exists()
+
+    def test_merging_the_two_labels_of_a_disagreement_settles_it(self, team: Team) -> None:
+        # Given two annotators who answered one input card_arrival and card_linking
+        flag, item, _, _ = disagreement(team)
+        # When the lead merges card_arrival into card_linking, moving the examples
+        labels = "card_linking\ncard_linking\nexchange_rate\nlost_or_stolen_card"
+        renames = json.dumps({"card_arrival": "card_linking"})
+        form = settings_form(team.project, labels=labels, label_renames=renames)
+        client = logged_in(team.lead)
+        page = followed_text(client, client.post(self.url(team), {**form, "confirmed": "1", "relabel": "on"}))
+        # Then the answers agree: the flag is resolved keeping the card_linking example, the
+        # other rejected (not left under a label that is gone), with the merge as the note
+        assert "1 disagreement flag settled: both answers now say the same label" in page
+        assert "Left under the old label" not in page
+        flag.refresh_from_db()
+        assert (flag.status, flag.resolution, flag.resolved_by) == ("resolved", "keep_one", team.lead)
+        assert (
+            flag.resolution_note
+            == "Labels merged: “card_arrival” into “card_linking”, so both answers are “card_linking”."
+        )
+        statuses = dict(Example.objects.filter(labeling_item=item).values_list("output", "status"))
+        assert statuses["card_arrival"] == ExampleStatus.REJECTED
+        assert statuses["card_linking"] != ExampleStatus.REJECTED
+
+    def test_a_disagreement_with_a_third_answer_stays_open_after_a_merge(self, team: Team) -> None:
+        flag, item, _, _ = disagreement(team)
+        third = written(team.project, team.reviewer, "My card has not arrived", "exchange_rate")
+        flag.examples.add(third, through_defaults={"position": 2})
+        labels = "card_linking\ncard_linking\nexchange_rate\nlost_or_stolen_card"
+        form = settings_form(
+            team.project, labels=labels, label_renames=json.dumps({"card_arrival": "card_linking"})
+        )
+        client = logged_in(team.lead)
+        page = followed_text(client, client.post(self.url(team), {**form, "confirmed": "1", "relabel": "on"}))
+        left = Example.objects.get(labeling_item=item, output="card_arrival")
+        assert f"Left under the old label: 1 example (ids {left.pk})" in page
+        flag.refresh_from_db()
+        assert flag.status == "open"
 
     @pytest.mark.parametrize("renames", ['"x"', '["card_arrival"]', '{"card_arrival": 3}'])
     def test_renames_that_are_not_an_object_of_names_are_refused_not_a_500(

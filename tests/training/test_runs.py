@@ -139,6 +139,9 @@ def test_cancel_stops_a_running_run_at_the_next_step(
     assert run.status == JobStatus.CANCELLED
     assert run.step == 3
     assert artifacts.checkpoint_latest(run.pk) is None
+    # and the eval loss before training stays on the run, as the metrics hold it
+    before = run.metrics.get(step=0, eval_loss__isnull=False).eval_loss
+    assert run.initial_eval_loss == before
 
 
 def test_cancel_of_a_finished_run_is_a_conflict(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
