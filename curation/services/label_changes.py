@@ -137,8 +137,8 @@ def _relabel(project: Project, user: User, renames: dict[str, str]) -> Relabeled
     chosen = {old: list(project.examples.filter(output=old).values_list("pk", flat=True)) for old in renames}
     _rename_answers(project, renames)
     outcome = Relabeled()
-    for old, ids in chosen.items():
-        for example in Example.objects.filter(pk__in=ids).order_by("id"):
+    for old in _emptied_first(renames):
+        for example in Example.objects.filter(pk__in=chosen[old]).order_by("id"):
             twin = _twin_under(project, example, renames[old])
             if twin is None:
                 example.project = project
@@ -155,6 +155,24 @@ def _relabel(project: Project, user: User, renames: dict[str, str]) -> Relabeled
             else:
                 outcome.left.append(example.pk)
     return outcome
+
+
+def _emptied_first(renames: dict[str, str]) -> list[str]:
+    """The old labels in an order that moves a label's examples out before others move in (with
+    a -> b and b -> c, b's go first: a's would meet them as twins under b). In a cycle (a swap)
+    one label's examples still meet the other's."""
+    order: list[str] = []
+
+    def visit(old: str, path: set[str]) -> None:
+        if old in order or old in path:
+            return
+        if renames[old] in renames:
+            visit(renames[old], path | {old})
+        order.append(old)
+
+    for old in renames:
+        visit(old, set())
+    return order
 
 
 def _twin_under(project: Project, example: Example, label: str) -> Example | None:

@@ -231,6 +231,25 @@ class TestLabelAndSchemaChanges:
         assert (alone.output, both[0].output) == ("card_linking", "card_arrival")
         assert ValidationJob.objects.filter(project=team.project).exists()
 
+    def test_chained_renames_move_every_example_whatever_the_rows_order(self, team: Team) -> None:
+        # Given one input with an example under card_arrival and one under card_linking
+        first, second = (
+            written(team.project, team.annotator, "Card came, app refuses it", label)
+            for label in ("card_arrival", "card_linking")
+        )
+        # When card_arrival becomes card_linking and card_linking becomes card_delivery in one
+        # save, the first rename listed first
+        labels = "card_linking\ncard_delivery\nexchange_rate\nlost_or_stolen_card"
+        renames = json.dumps({"card_arrival": "card_linking", "card_linking": "card_delivery"})
+        form = settings_form(team.project, labels=labels, label_renames=renames)
+        client = logged_in(team.lead)
+        page = followed_text(client, client.post(self.url(team), {**form, "confirmed": "1", "relabel": "on"}))
+        # Then both moved: card_linking's examples left before card_arrival's came in
+        assert "Relabeled 2 examples." in page and "Left under the old label" not in page
+        first.refresh_from_db()
+        second.refresh_from_db()
+        assert (first.output, second.output) == ("card_linking", "card_delivery")
+
     def test_merging_the_two_labels_of_a_disagreement_settles_it(self, team: Team) -> None:
         # Given two annotators who answered one input card_arrival and card_linking
         flag, item, _, _ = disagreement(team)
