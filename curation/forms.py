@@ -19,7 +19,7 @@ from curation.models import (
 from curation.pipeline import json_values
 from curation.pipeline.formats import FORMATS
 from curation.services.import_rows import UNLABELED
-from curation.services.stale_settings import changes_since_opened, settings_fingerprints
+from curation.services.stale_settings import changes_since_opened, reopened, settings_fingerprints
 
 FORMAT_LABELS = {
     "auto": "Detect automatically",
@@ -113,7 +113,7 @@ class ProjectFieldsForm(forms.Form):
         help_text="Reviewers may not approve or reject examples they wrote or last edited "
         "(leads may; the audit log marks it a self-review).",
     )
-    guidelines = forms.CharField(
+    guidelines = BrowserText(
         required=False,
         strip=False,
         widget=forms.Textarea(
@@ -267,10 +267,12 @@ class ProjectSettingsForm(ProjectFieldsForm):
         opened = self.cleaned_data.get("opened_with")
         return changes_since_opened(self.project, opened, data) if isinstance(opened, dict) else data
 
-    def reopen(self) -> None:
-        """Carry the settings of now, so that saving again replaces another lead's changes."""
-        now = json.dumps(settings_fingerprints(self.project))
-        self.data = {**dict(self.data.items()), self.add_prefix("opened_with"): now}  # single values only
+    def reopen(self, fields: list[str]) -> None:
+        """Carry the fingerprints of now for `fields` (settings both leads changed), so that saving
+        again replaces the other lead's value of those only."""
+        opened = self.cleaned_data.get("opened_with")
+        fingerprints = json.dumps(reopened(self.project, opened if isinstance(opened, dict) else {}, fields))
+        self.data = {**dict(self.data.items()), self.add_prefix("opened_with"): fingerprints}  # single values
 
     def clean_label_renames(self) -> dict[str, str]:
         """The label editor's {"old name": "new name"}; anything else is a hand-made post."""

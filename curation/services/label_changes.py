@@ -100,9 +100,9 @@ def checked_renames(project: Project, new_labels: list[str], renames: dict[str, 
 
 @dataclass
 class Relabeled:
-    """What a relabel did: examples moved to their label's new name; disagreement flags the
-    merge settled (its two answers now one label: the one already under it kept, the other
-    rejected); and examples left under the old name because another example already holds the
+    """What a relabel did: examples moved to their label's new name; disagreement flags a merge
+    settled (its two answers now one label that is not renamed itself: the example already under
+    it kept, the other rejected, so each flag took one touched example out); and examples left under the old name because another example already holds the
     same input under the new one (a merge or a swap met both answers to one input)."""
 
     moved: int = 0
@@ -146,7 +146,7 @@ def _relabel(project: Project, user: User, renames: dict[str, str]) -> Relabeled
                     example=example, user=user, revision=example.revision, changes={"output": renames[old]}
                 )
                 outcome.moved += 1
-            elif flag := _settled_disagreement(example, twin):
+            elif renames[old] not in renames and (flag := _settled_disagreement(example, twin)):
                 note = f"Labels merged: “{old}” into “{renames[old]}”, so both answers are “{renames[old]}”."
                 flag_resolve(
                     flag=flag, user=user, resolution=FlagResolution.KEEP_ONE, keep=twin.pk, note=note

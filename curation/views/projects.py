@@ -56,7 +56,7 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
             if impact is None or "confirmed" in request.POST:
                 return _save_settings(request, project, form, impact)
         except SettingsChangedSince as exc:
-            form.reopen()
+            form.reopen(exc.fields)
             form.add_error(None, exc.message)  # it may name several settings: at the form's top
         except ApplicationError as exc:
             _form_error(form, exc)
@@ -98,7 +98,7 @@ def _save_settings(
             f" Left under the old label: {_examples(len(relabeled.left))} (ids {shown}{more}), each the "
             "same input as an example already under the new one; reject or edit them."
         )
-    if (impact.touched if impact else 0) > relabeled.moved:
+    if (impact.touched if impact else 0) > relabeled.moved + len(relabeled.agreed):
         # Flagged as format problems and kept out of versions until edited, rejected or resolved.
         job = validation_job_create(project=project, user=user)
         note += f" Validation job {job.pk} flags the examples that no longer fit."

@@ -92,6 +92,68 @@ def test_a_stale_tab_changing_the_same_setting_is_refused_naming_it_then_may_rep
     assert Project.objects.get(pk=team.project.pk).labels == mine
 
 
+def test_saving_the_refused_page_again_replaces_only_the_settings_it_named(team: Team) -> None:
+    # Given a stale tab, while another saved a label and a system prompt
+    client = logged_in(team.lead)
+    first, second = Tab(client, team.project), Tab(client, team.project)
+    first.save(labels="\n".join([*team.project.labels, "refund"]), system_prompt="Answer with a label.")
+
+    # When the stale tab's new labels are refused, and it saves again as the page came back
+    mine = [*team.project.labels, "card_fee"]
+    page = text(second.save(labels="\n".join(mine)))
+    assert "labels (now: " in page and "system prompt" not in page
+    again = {**second.form, "labels": "\n".join(mine), "opened_with": _hidden(page, "opened_with")}
+    assert client.post(second.url, again).status_code == 302
+
+    # Then its labels replace theirs, and the system prompt it never changed stays theirs
+    project = Project.objects.get(pk=team.project.pk)
+    assert (project.labels, project.system_prompt) == (mine, "Answer with a label.")
+
+
+def test_guidelines_as_a_browser_posts_them_are_not_a_change(team: Team) -> None:
+    # Given guidelines of several lines, a stale tab, and new guidelines saved by another
+    project_update(project=team.project, user=team.lead, changes={"guidelines": "## Good\n- one\n- two\n"})
+    client = logged_in(team.lead)
+    first, second = Tab(client, team.project), Tab(client, team.project)
+    first.save(guidelines="## Good\r\n- one\r\n- two\r\n- three\r\n")
+
+    # When the stale tab, its guidelines untouched (the browser sends CR LF), renames the project
+    response = second.save(name="Routing", guidelines="## Good\r\n- one\r\n- two\r\n")
+
+    # Then that is no clash, and the other's guidelines stay
+    assert response.status_code == 302
+    project = Project.objects.get(pk=team.project.pk)
+    assert (project.name, project.guidelines) == ("Routing", "## Good\n- one\n- two\n- three\n")
+
+
+def test_a_share_left_alone_here_is_no_clash_when_another_changed_it(team: Team) -> None:
+    project_update(project=team.project, user=team.lead, changes={"labeling_overlap_share": 1 / 3})
+    opened = settings_fingerprints(team.project)
+    project_update(project=team.project, user=team.lead, changes={"labeling_overlap_share": 0.5})
+
+    # The page's 33.333333% comes back as a share a rounding away from 1/3
+    posted = {"name": "Renamed", "labeling_overlap_share": round(100 / 3, 6) / 100}
+
+    assert changes_since_opened(team.project, opened, posted) == {"name": "Renamed"}
+
+
+def test_a_clash_names_settings_as_the_page_does(team: Team) -> None:
+    opened = settings_fingerprints(team.project)
+    project_update(
+        project=team.project,
+        user=team.lead,
+        changes={"labeling_overlap_share": 0.5, "min_gain": 0.05},
+    )
+
+    with pytest.raises(SettingsChangedSince) as refused:
+        changes_since_opened(team.project, opened, {"labeling_overlap_share": 0.25, "min_gain": 0.1})
+
+    assert "share of inputs that get the overlap (now: 50%); minimum gain to ship (now: 0.05)" in (
+        refused.value.message
+    )
+    assert refused.value.fields == ["labeling_overlap_share", "min_gain"]
+
+
 def test_changes_made_elsewhere_to_settings_left_alone_here_stay(team: Team) -> None:
     opened = settings_fingerprints(team.project)
     project_update(project=team.project, user=team.lead, changes={"name": "Renamed", "min_gain": 0.05})

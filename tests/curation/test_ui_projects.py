@@ -272,6 +272,22 @@ class TestLabelAndSchemaChanges:
         statuses = dict(Example.objects.filter(labeling_item=item).values_list("output", "status"))
         assert statuses["card_arrival"] == ExampleStatus.REJECTED
         assert statuses["card_linking"] != ExampleStatus.REJECTED
+        # and nothing is left unfit: no validation job
+        assert (
+            "Validation job" not in page and not ValidationJob.objects.filter(project=team.project).exists()
+        )
+
+    def test_a_swap_of_a_disagreements_two_labels_leaves_it_open(self, team: Team) -> None:
+        flag, _, _, _ = disagreement(team)
+        # card_arrival and card_linking trade names: the answers still differ
+        labels = "card_linking\ncard_arrival\nexchange_rate\nlost_or_stolen_card"
+        renames = json.dumps({"card_arrival": "card_linking", "card_linking": "card_arrival"})
+        form = settings_form(team.project, labels=labels, label_renames=renames)
+        client = logged_in(team.lead)
+        page = followed_text(client, client.post(self.url(team), {**form, "confirmed": "1", "relabel": "on"}))
+        assert "disagreement flag settled" not in page
+        flag.refresh_from_db()
+        assert flag.status == "open"
 
     def test_a_disagreement_with_a_third_answer_stays_open_after_a_merge(self, team: Team) -> None:
         flag, item, _, _ = disagreement(team)
