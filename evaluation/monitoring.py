@@ -152,7 +152,14 @@ def _storable(text: str) -> str:
 def _timestamp(value: Any, where: str, now: datetime) -> datetime:
     if value is None:
         return now
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError as exc:  # shaped like ISO 8601, naming no real moment (2026-02-30, hour 25)
+        raise InvalidInput(
+            f"{where}.at: {value!r} is not a real date and time ({exc}); expected ISO 8601, "
+            "such as 2026-11-28T12:00:00Z.",
+            field=where,
+        ) from exc
     if parsed is None:
         raise InvalidInput(
             f"{where}.at: expected an ISO 8601 date and time, such as 2026-11-28T12:00:00Z.", field=where

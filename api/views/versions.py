@@ -179,7 +179,9 @@ class VersionCardView(FinchAPIView):
 class VersionDiffView(FinchAPIView):
     conflicts_on_read = True  # a version that is not frozen has nothing to read
 
-    @extend_schema(responses=VersionDiffOutput)
+    # 400: the two versions belong to different projects (FinchAutoSchema lists 400 only for
+    # operations with a body or query parameters, and this one has neither).
+    @extend_schema(responses={200: VersionDiffOutput, 400: ErrorOutput})
     def get(self, request: Request, version_id: int, other_id: int) -> Response:
         """Example ids added, removed, changed or moved between splits from this version to the other."""
         version = _frozen(selectors.version_get(user=request.user, version_id=version_id))
