@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from curation.errors import ApplicationError, InvalidInput
 from curation.models import (
@@ -67,9 +67,10 @@ def settings_impact(
 def _label_impact(
     project: Project, labels: list[str], renames: dict[str, str], impact: SettingsImpact
 ) -> None:
-    # One grouped count in the database: a million examples take a scan, not a Python loop.
-    outside = project.examples.exclude(output="").exclude(output__in=labels)
-    for row in outside.values("output").annotate(n=Count("id")).order_by("output"):
+    # One grouped count in the database: a million examples take a scan, not a Python loop. A
+    # renamed label's examples count as renamed even where its name stays a label (a swap).
+    touched = project.examples.exclude(output="").filter(~Q(output__in=labels) | Q(output__in=list(renames)))
+    for row in touched.values("output").annotate(n=Count("id")).order_by("output"):
         if row["output"] in renames:
             impact.renamed[row["output"]] = row["n"]
         else:

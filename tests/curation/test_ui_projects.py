@@ -335,6 +335,24 @@ class TestLabelAndSchemaChanges:
         outputs = dict(LabelingAssignment.objects.values_list("item_id", "output"))
         assert outputs == {first.pk: "exchange_rate", second.pk: "card_arrival"}
 
+    def test_swapping_two_labels_names_in_the_editor_asks_to_move_their_examples(self, team: Team) -> None:
+        # Given an example under each of two labels whose names the lead swaps in the editor
+        arrival = written(team.project, team.annotator, "Where is my card?", "card_arrival")
+        linking = written(team.project, team.annotator, "How do I link my card?", "card_linking")
+        labels = "card_linking\ncard_arrival\nexchange_rate\nlost_or_stolen_card"
+        renames = json.dumps({"card_arrival": "card_linking", "card_linking": "card_arrival"})
+        form = settings_form(team.project, labels=labels, label_renames=renames)
+        client = logged_in(team.lead)
+        # Then saving counts them first (the same names stay labels, their examples would not
+        # follow: it saved at once, leaving each example under the other's meaning)
+        page = text(client.post(self.url(team), form))
+        assert 'data-testid="impact-renamed">2<' in page and "Move the examples" in page
+        # and confirming with "move the examples" swaps them
+        followed_text(client, client.post(self.url(team), {**form, "confirmed": "1", "relabel": "on"}))
+        arrival.refresh_from_db()
+        linking.refresh_from_db()
+        assert (arrival.output, linking.output) == ("card_linking", "card_arrival")
+
     def test_a_rename_of_an_unknown_label_is_refused_whole(self, team: Team) -> None:
         written(team.project, team.annotator, "Where is my card?", "card_arrival")
         labels = "card_delivery\ncard_linking\nexchange_rate\nlost_or_stolen_card"
