@@ -29,8 +29,9 @@ of the pairs. Every decision is the model's own, measured, not estimated from a 
 sample of ten pairs cannot see a keep rate of one in a thousand in a bin of ten thousand pairs,
 and the sampled estimate this replaced set cutoffs anywhere from 0.62 to 0.80 on the same texts.
 
-The nearest texts come from an exact search up to EXACT_ROWS texts, where it is faster than the
-index (curation.dedup.exact_search: every pair by int8 matrix products). On a Zen 4 EPYC's two
+The nearest texts come from an exact search up to EXACT_ROWS texts (EXACT_ROWS_AMX where the CPU
+has AMX), where it is faster than the index (curation.dedup.exact_search: every pair by int8
+matrix products, or AMX's bfloat16 tiles). On a Zen 4 EPYC's two
 cores, the search with the centering and the float32 cosines of its pairs: on AVX2 code 0.62 s
 at 20,000 texts against the index's 1.41 s, 2.2 against 3.4 s at 40,000, 4.7 against 5.7 s at
 60,000; with VNNI 0.67 against 1.31, 1.8 against 3.5, 3.3 against 7.5, 5.9 against 7.4 s at
@@ -81,6 +82,10 @@ EXPANSION = 48
 CENTERING_PRIOR = 200
 SEARCH_BATCH = 100_000
 EXACT_ROWS = 60_000  # texts searched exactly (exact_search) rather than by the index
+# Where AMX multiplies bfloat16 tiles: on a Xeon's two cores the search with its cosines took 3.1
+# against the index's 5.4 s at 60,000 texts, 6.9 against 10.9 s at 100,000, 15.4 against 19.2 s
+# at 150,000 (the exact search grows with the square of the texts, the index about linearly).
+EXACT_ROWS_AMX = 150_000
 Pairs = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
 
@@ -109,13 +114,13 @@ def neighbour_pairs(
 ) -> tuple[Pairs, Floats]:
     """Row pairs (each once, lower row first) of each row's nearest rows by centered cosine
     down to `floor`, and their centered cosines (float32). `exact`: an exact search rather than
-    the HNSW index (None: where it is faster, see EXACT_ROWS); `overwrite`: center `vectors` in
+    the HNSW index (None: where it is faster, see exact_rows); `overwrite`: center `vectors` in
     place (see centered)."""
     if len(vectors) < 2:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
     vectors = centered(vectors, overwrite=overwrite)
     if exact is None:
-        exact = len(vectors) <= EXACT_ROWS
+        exact = len(vectors) <= exact_rows()
     if exact:
         pairs = exact_search.nearest_pairs(vectors, neighbours, floor)
     else:
@@ -124,6 +129,11 @@ def neighbour_pairs(
     cosines = pair_cosines(vectors, pairs)
     near = cosines >= floor  # the searches' own similarities are int8
     return pairs[near], cosines[near]
+
+
+def exact_rows() -> int:
+    """Texts up to which the exact search is the faster on this CPU."""
+    return EXACT_ROWS_AMX if exact_search.amx_available() else EXACT_ROWS
 
 
 def _index_pairs(vectors: Floats, count: int, floor: float) -> Pairs:

@@ -190,10 +190,19 @@ def test_the_exact_search_finds_each_rows_nearest_rows_as_float32_ranks_them() -
     assert all(similar[a, b] >= min(third[a], third[b]) - 0.02 for a, b in found)
 
 
-@pytest.mark.parametrize(("rows", "exact"), [(500, True), (candidates.EXACT_ROWS + 1, False)])
+@pytest.mark.parametrize(
+    ("amx", "rows", "exact"),
+    [
+        (False, 500, True),
+        (False, candidates.EXACT_ROWS + 1, False),
+        (True, candidates.EXACT_ROWS + 1, True),  # AMX's bfloat16 tiles stay the faster further
+        (True, candidates.EXACT_ROWS_AMX + 1, False),
+    ],
+)
 def test_the_exact_search_serves_jobs_up_to_exact_rows(
-    monkeypatch: pytest.MonkeyPatch, rows: int, exact: bool
+    monkeypatch: pytest.MonkeyPatch, amx: bool, rows: int, exact: bool
 ) -> None:
+    monkeypatch.setattr(candidates.exact_search, "amx_available", lambda: amx)
     searched: list[str] = []
 
     def search(name: str) -> Any:
