@@ -264,15 +264,19 @@ class ProjectSettingsForm(ProjectFieldsForm):
             typed = filler_list(self.cleaned_data.get("near_filler_words") or "")
             data["filler_words"] = list(FILLER_DEFAULTS[language]) if language else typed
             data["currency_folds"] = bool(self.cleaned_data.get("near_currency_folds"))
-        opened = self.cleaned_data.get("opened_with")
-        return changes_since_opened(self.project, opened, data) if isinstance(opened, dict) else data
+        opened = self._opened()
+        return changes_since_opened(self.project, opened, data) if opened is not None else data
 
     def reopen(self, fields: list[str]) -> None:
         """Carry the fingerprints of now for `fields` (settings both leads changed), so that saving
         again replaces the other lead's value of those only."""
-        opened = self.cleaned_data.get("opened_with")
-        fingerprints = json.dumps(reopened(self.project, opened if isinstance(opened, dict) else {}, fields))
+        fingerprints = json.dumps(reopened(self.project, self._opened() or {}, fields))
         self.data = {**dict(self.data.items()), self.add_prefix("opened_with"): fingerprints}  # single values
+
+    def _opened(self) -> dict[str, str] | None:
+        """The page's fingerprints (stale_settings); None from a post without them (a script)."""
+        opened = self.cleaned_data.get("opened_with")
+        return opened if isinstance(opened, dict) else None
 
     def clean_label_renames(self) -> dict[str, str]:
         """The label editor's {"old name": "new name"}; anything else is a hand-made post."""

@@ -52,10 +52,10 @@ def changes_since_opened(project: Project, opened: dict[str, str], changes: dict
     now = settings_fingerprints(project)
     kept, clashes = {}, []
     for field, value in changes.items():
-        seen = opened.get(field)
-        if seen is None or now.get(field) in (None, seen) or _fingerprint(value) == now[field]:
+        seen, mine = opened.get(field), _fingerprint(value)
+        if seen is None or now.get(field) in (None, seen, mine):
             kept[field] = value  # nobody else changed it (or changed it to this very value)
-        elif _fingerprint(value) != seen:
+        elif mine != seen:
             clashes.append(field)
     if clashes:
         raise SettingsChangedSince(_clash_message(project, clashes), fields=clashes)
