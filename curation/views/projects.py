@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -81,9 +82,13 @@ def _save_settings(
     request: HttpRequest, project: Project, form: ProjectSettingsForm, impact: SettingsImpact | None
 ) -> HttpResponse:
     user = signed_in(request)
-    relabeled = project_settings_change(
-        project=project, user=user, changes=form.changes(), renames=form.renames()
-    )
+    with transaction.atomic():
+        # The project read again under a lock: a save by another lead since this request read it
+        # is weighed as one since the page opened (stale_settings), not saved over.
+        project = form.project = Project.objects.select_for_update().get(pk=project.pk)
+        relabeled = project_settings_change(
+            project=project, user=user, changes=form.changes(), renames=form.renames()
+        )
     note = f" Relabeled {_examples(relabeled.moved)}." if relabeled.moved else ""
     if relabeled.agreed:
         count = len(relabeled.agreed)

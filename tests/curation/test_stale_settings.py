@@ -18,6 +18,7 @@ from curation.services.stale_settings import (
     changes_since_opened,
     settings_fingerprints,
 )
+from curation.views import projects as projects_view
 from tests.conftest import Team
 from tests.curation.test_ui_projects import settings_form
 from tests.curation.ui_support import followed_text, logged_in, text, written
@@ -90,6 +91,31 @@ def test_a_stale_tab_changing_the_same_setting_is_refused_naming_it_then_may_rep
     again = {**second.form, "labels": "\n".join(mine), "opened_with": _hidden(page, "opened_with")}
     assert "Settings saved." in followed_text(client, client.post(second.url, again))
     assert Project.objects.get(pk=team.project.pk).labels == mine
+
+
+def test_a_save_landing_while_the_page_is_posted_is_weighed_not_saved_over(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a page posting new labels, and another lead's save landing after the request read
+    # the project but before it saved (two saves in the same instant)
+    client = logged_in(team.lead)
+    tab = Tab(client, team.project)
+    check = projects_view._impact_to_confirm
+
+    def another_save_first(project: Project, form: Any) -> Any:
+        other = Project.objects.get(pk=project.pk)
+        project_update(project=other, user=team.lead, changes={"labels": [*other.labels, "refund"]})
+        return check(project, form)
+
+    monkeypatch.setattr(projects_view, "_impact_to_confirm", another_save_first)
+
+    # When the page's labels are saved
+    response = tab.save(labels="\n".join([*team.project.labels, "card_fee"]))
+
+    # Then they are refused as a clash with the other lead's, which stay
+    assert response.status_code == 200
+    assert "labels (now: " in text(response)
+    assert Project.objects.get(pk=team.project.pk).labels == [*team.project.labels, "refund"]
 
 
 def test_saving_the_refused_page_again_replaces_only_the_settings_it_named(team: Team) -> None:
