@@ -276,6 +276,11 @@ class TestLabelAndSchemaChanges:
         assert (
             "Validation job" not in page and not ValidationJob.objects.filter(project=team.project).exists()
         )
+        # and the flag page says where the rejected answer's label went (both annotators'
+        # answers, renamed, are the kept one's), not that it was edited since
+        answers = text(client.get(f"/flags/{flag.pk}/"))
+        assert "A label no longer in the project (merged into another or removed since)" in answers
+        assert "Edited since" not in answers
 
     def test_a_swap_of_a_disagreements_two_labels_leaves_it_open(self, team: Team) -> None:
         flag, _, _, _ = disagreement(team)
