@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
 from curation.errors import NotFound
 from curation.models import (
     Example,
     ExampleStatus,
+    Flag,
+    FlagKind,
     FlagStatus,
+    ItemStatus,
     LabelingAssignment,
     LabelingItem,
     Project,
@@ -136,3 +139,17 @@ def own_assignment(*, project: Project, user: User, item_id: int) -> LabelingAss
 def labeling_items(project: Project) -> QuerySet[LabelingItem]:
     """The project's queued and labeled inputs, for the leads' queue page (newest first)."""
     return LabelingItem.objects.filter(project=project).select_related("created_by")
+
+
+def with_disagreement_flags(items: list[LabelingItem]) -> list[LabelingItem]:
+    """The items, each disagreeing one given `disagreement_flag`: the flag its answers raised
+    (open, or resolved since), so the queue page links it; one query for a page."""
+    by_item: dict[int, Flag] = {}
+    if disagreed := [item.pk for item in items if item.status == ItemStatus.DISAGREED]:
+        flags = Flag.objects.filter(
+            kind=FlagKind.DISAGREEMENT, memberships__example__labeling_item_id__in=disagreed
+        ).annotate(item_id=F("memberships__example__labeling_item_id"))
+        by_item = {flag.item_id: flag for flag in flags.order_by("id")}  # the latest an item's
+    for item in items:
+        item.disagreement_flag = by_item.get(item.pk)  # type: ignore[attr-defined]
+    return items

@@ -129,6 +129,7 @@ def label_queue(request: HttpRequest, project_id: int) -> HttpResponse:
     page = queues.keyset_page(
         queues.labeling_items(project), before=int_param(request.GET.get("before"), "before")
     )
+    queues.with_disagreement_flags(page.rows)
     context = {
         **abilities(request, project),
         "form": form,

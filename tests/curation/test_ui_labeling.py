@@ -446,6 +446,19 @@ class TestDisagreementFlags:
         }
         assert Flag.objects.get(pk=flag.pk).resolution == "keep_one"
 
+    def test_the_queue_page_links_a_disagreeing_input_to_its_flag_open_then_resolved(
+        self, team: Team
+    ) -> None:
+        flag, item, _, _ = disagreement(team)
+        client = logged_in(team.lead)
+        queue = f"/projects/{team.project.pk}/label/queue/"
+        link = f'href="/flags/{flag.pk}/" data-testid="item-flag">flag {flag.pk}, '
+        assert link + "open</a>" in text(client.get(queue))
+        # Once a reviewer keeps one answer, the page says the flag is resolved
+        kept = Example.objects.get(labeling_item=item, output="card_linking")
+        client.post(f"/flags/{flag.pk}/", {"resolution": "keep_one", "keep": kept.pk})
+        assert link + "resolved</a>" in text(client.get(queue))
+
     def test_edit_and_keep_replaces_the_answer(self, team: Team) -> None:
         flag, item, _, _ = disagreement(team)
         kept = Example.objects.get(labeling_item=item, output="card_arrival")
