@@ -25,6 +25,7 @@ from curation.models import (
     ReviewDecision,
 )
 from curation.services.audit import audit
+from curation.services.content import answer_key
 from curation.services.examples import check_fits_project, example_set_status, example_update
 
 MAX_FLAG_EXAMPLES = 1000
@@ -149,6 +150,14 @@ def _check_resolution_fits(flag: Flag, resolution: str, keep: int | None, output
         raise InvalidInput("keep_one needs keep: the id of the example (answer) to keep.", field="keep")
     if resolution != FlagResolution.KEEP_ONE and (keep is not None or output is not None):
         raise InvalidInput("keep and output go with the keep_one resolution only.", field="keep")
+    if resolution == FlagResolution.DISMISS and flag.kind == FlagKind.DISAGREEMENT:
+        # Only classification and extraction inputs raise them (generation and chat answers
+        # become alternatives): one input, one right answer, so two cannot both enter a version.
+        raise InvalidInput(
+            "A disagreement's answers cannot all stand: two different answers to one input "
+            "contradict each other in a version. Keep one answer (as it is or edited) or reject them all.",
+            field="resolution",
+        )
 
 
 def _check_members_fit(flag: Flag) -> None:
@@ -163,14 +172,35 @@ def _check_members_fit(flag: Flag) -> None:
 
 
 def _keep_one_answer(flag: Flag, user: User, keep: int | None, output: Any) -> None:
-    kept = next((m.example for m in _members(flag) if m.example_id == keep), None)
+    members = [member.example for member in _members(flag)]
+    kept = next((example for example in members if example.pk == keep), None)
     if kept is None:
         raise InvalidInput(f"Example {keep} is not one of this flag's answers.", field="keep")
-    if output is not None and output != kept.output:
+    if output is not None and (same := _answer_given(members, output, but=kept)) is not None:
+        kept = same  # edited into another answer: that answer is the one kept
+    elif output is not None and output != kept.output:
         example_update(example=kept, user=user, revision=kept.revision, changes={"output": output})
     else:
         check_fits_project(kept, field="keep")
     _reject_members(flag, user, kept=kept)
+
+
+def _answer_given(members: list[Example], output: Any, *, but: Example) -> Example | None:
+    """Another standing answer that already says `output` (an edit can only repeat it: the two
+    would be one example twice)."""
+    if not isinstance(output, str):
+        return None
+    key = answer_key(but.project.task_type, output)
+    return next(
+        (
+            example
+            for example in members
+            if example != but
+            and example.status != ExampleStatus.REJECTED
+            and answer_key(example.project.task_type, example.output) == key
+        ),
+        None,
+    )
 
 
 def _reject_members(flag: Flag, user: User, *, kept: Example | None) -> None:

@@ -476,11 +476,29 @@ class TestDisagreementFlags:
         assert set(outputs(item).values()) == {ExampleStatus.REJECTED}
         assert Flag.objects.get(pk=flag.pk).status == FlagStatus.RESOLVED
 
-    def test_dismiss_keeps_every_answer(self, team: Team) -> None:
+    def test_every_answer_acceptable_is_not_offered_and_refused(self, team: Team) -> None:
+        # Two labels for one input would both enter a version: a contradiction
         flag, item, _, _ = disagreement(team)
-        logged_in(team.reviewer).post(f"/flags/{flag.pk}/", {"resolution": "dismiss"})
+        client = logged_in(team.reviewer)
+        assert 'data-testid="dismiss"' not in text(client.get(f"/flags/{flag.pk}/"))
+        page = text(client.post(f"/flags/{flag.pk}/", {"resolution": "dismiss"}))
+        assert "A disagreement&#x27;s answers cannot all stand" in page
         assert set(outputs(item).values()) == {ExampleStatus.SUBMITTED}
-        assert Flag.objects.get(pk=flag.pk).status == FlagStatus.DISMISSED
+        assert Flag.objects.get(pk=flag.pk).status == FlagStatus.OPEN
+
+    def test_editing_an_answer_into_the_other_keeps_the_other(self, team: Team) -> None:
+        flag, item, _, _ = disagreement(team)
+        first = Example.objects.get(labeling_item=item, output="card_arrival")
+        other = Example.objects.get(labeling_item=item, output="card_linking")
+        data = {"resolution": "keep_one", "keep": first.pk, "output": "card_linking"}
+        assert logged_in(team.reviewer).post(f"/flags/{flag.pk}/", data).status_code == 302
+        assert outputs(item) == {
+            "card_arrival": ExampleStatus.REJECTED,
+            "card_linking": ExampleStatus.SUBMITTED,
+        }
+        assert Example.objects.get(pk=other.pk).revision == other.revision  # kept as it was
+        flag.refresh_from_db()
+        assert (flag.status, flag.resolution) == (FlagStatus.RESOLVED, "keep_one")
 
     @pytest.mark.parametrize(
         "data",
