@@ -276,11 +276,22 @@ def _dissolved_member_sets(project: Project) -> list[list[int]]:
     return list(sets.values())
 
 
+def cluster_seen(cluster: DuplicateCluster) -> str:
+    """What a page shows of a cluster (its kept example and members), posted back with a
+    decision so that one made on a page another reviewer's decision has outdated is refused."""
+    members = sorted(member.example_id for member in cluster.members.all())
+    return f"{cluster.kept_id}:{','.join(map(str, members))}"
+
+
 @transaction.atomic
-def cluster_keep(*, cluster: DuplicateCluster, user: User, example_id: int) -> DuplicateCluster:
-    """Keep another member: the others, the old kept one too, become its duplicates."""
+def cluster_keep(
+    *, cluster: DuplicateCluster, user: User, example_id: int, seen: str | None = None
+) -> DuplicateCluster:
+    """Keep another member: the others, the old kept one too, become its duplicates. `seen`:
+    cluster_seen as the deciding page showed it."""
     cluster = DuplicateCluster.objects.select_for_update().get(pk=cluster.pk)
     _require_active(cluster)
+    _require_unchanged(cluster, seen)
     member_ids = list(cluster.members.values_list("example_id", flat=True))
     if example_id not in member_ids:
         raise InvalidInput(f"Example {example_id} is not a member of cluster {cluster.pk}.", field="example")
@@ -300,10 +311,11 @@ def cluster_keep(*, cluster: DuplicateCluster, user: User, example_id: int) -> D
 
 
 @transaction.atomic
-def cluster_dissolve(*, cluster: DuplicateCluster, user: User) -> DuplicateCluster:
+def cluster_dissolve(*, cluster: DuplicateCluster, user: User, seen: str | None = None) -> DuplicateCluster:
     """Undo the cluster: its members are no longer duplicates, and re-runs will not re-create it."""
     cluster = DuplicateCluster.objects.select_for_update().get(pk=cluster.pk)
     _require_active(cluster)
+    _require_unchanged(cluster, seen)
     member_ids = list(cluster.members.values_list("example_id", flat=True))
     Example.objects.filter(pk__in=member_ids, duplicate_of_id=cluster.kept_id).update(duplicate_of=None)
     cluster.status = ClusterStatus.DISSOLVED
@@ -323,7 +335,21 @@ def cluster_dissolve(*, cluster: DuplicateCluster, user: User) -> DuplicateClust
 
 def _require_active(cluster: DuplicateCluster) -> None:
     if cluster.status != ClusterStatus.ACTIVE:
-        raise Conflict(f"Cluster {cluster.pk} is {cluster.status}.")
+        raise Conflict(f"Cluster {cluster.pk} is {cluster.status}{_by_whom(cluster)}; nothing changed.")
+
+
+def _require_unchanged(cluster: DuplicateCluster, seen: str | None) -> None:
+    if seen is None or seen == cluster_seen(cluster):
+        return
+    raise Conflict(
+        f"Cluster {cluster.pk} changed since this page showed it{_by_whom(cluster)}: it now keeps "
+        f"example {cluster.kept_id} of {cluster.members.count()}. Nothing changed; look at it again "
+        "before deciding."
+    )
+
+
+def _by_whom(cluster: DuplicateCluster) -> str:
+    return f" (by {cluster.changed_by.username})" if cluster.changed_by else ""
 
 
 def _decided(cluster: DuplicateCluster, user: User) -> DuplicateCluster:

@@ -16,7 +16,7 @@ from curation.cluster_reasons import with_reasons
 from curation.errors import ApplicationError
 from curation.forms import DedupJobForm
 from curation.models import ClusterStatus, DedupJob, DuplicateCluster, Project, Role
-from curation.services.dedup import cluster_dissolve, cluster_keep, dedup_job_create
+from curation.services.dedup import cluster_dissolve, cluster_keep, cluster_seen, dedup_job_create
 from curation.views.common import abilities, django_errors, int_param, project_for, signed_in
 
 CLUSTERS_SHOWN = 50
@@ -58,11 +58,16 @@ def _cluster_page(request: HttpRequest, project: Project) -> dict[str, Any]:
     return {
         "page": page,
         "before": before,
-        "clusters": with_reasons(page.rows, project),
+        "clusters": [_with_seen(cluster) for cluster in with_reasons(page.rows, project)],
         "cluster_count": active.count(),
         "wanted": wanted,
         "wanted_gone": wanted is not None and not any(cluster.pk == wanted for cluster in page.rows),
     }
+
+
+def _with_seen(cluster: DuplicateCluster) -> DuplicateCluster:
+    cluster.seen = cluster_seen(cluster)  # type: ignore[attr-defined]  # its forms post it back
+    return cluster
 
 
 def _last_choices(project: Project) -> dict[str, Any]:
@@ -86,14 +91,15 @@ def cluster_decide(request: HttpRequest, cluster_id: int) -> HttpResponse:
     cluster = selectors.cluster_get(user=request.user, cluster_id=cluster_id, min_role=Role.REVIEWER)
     back = _page_of(request, cluster)  # a bad `before` is refused before anything changes
     try:
+        seen = request.POST.get("seen")  # what the page showed (cluster_seen)
         if "dissolve" in request.POST:
-            cluster_dissolve(cluster=cluster, user=signed_in(request))
+            cluster_dissolve(cluster=cluster, user=signed_in(request), seen=seen)
             messages.success(
                 request, f"Cluster {cluster.pk} dissolved: its examples are no longer duplicates."
             )
         else:
             keep = int_param(request.POST.get("keep"), "keep") or 0
-            cluster_keep(cluster=cluster, user=signed_in(request), example_id=keep)
+            cluster_keep(cluster=cluster, user=signed_in(request), example_id=keep, seen=seen)
             messages.success(request, f"Cluster {cluster.pk} now keeps example {keep}.")
     except ApplicationError as exc:
         messages.error(request, exc.message)

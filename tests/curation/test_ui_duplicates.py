@@ -77,6 +77,30 @@ class TestDuplicatesPage:
         assert cluster.status == ClusterStatus.DISSOLVED
         assert not Example.objects.filter(duplicate_of__isnull=False).exists()
 
+    def test_a_decision_from_a_page_another_reviewer_outdated_is_refused(self, team: Team) -> None:
+        # Given the page open for two reviewers, and the lead keeping another member meanwhile
+        cluster = clustered(team)
+        url = f"/projects/{team.project.pk}/duplicates/"
+        seen = re.search(r'name="seen" value="([^"]+)"', logged_in(team.reviewer).get(url).content.decode())
+        assert seen is not None
+        other = cluster.members.exclude(example_id=cluster.kept_id).first()
+        assert other is not None
+        lead = logged_in(team.lead)
+        assert (
+            lead.post(f"/clusters/{cluster.pk}/", {"keep": other.example_id, "seen": seen[1]}).status_code
+            == 302
+        )
+        # When the reviewer dissolves it from the page as it was
+        response = logged_in(team.reviewer).post(
+            f"/clusters/{cluster.pk}/", {"dissolve": "1", "seen": seen[1]}, follow=True
+        )
+        # Then nothing changes, and the page says why
+        page = response.content.decode()
+        assert f"Cluster {cluster.pk} changed since this page showed it (by {team.lead.username})" in page
+        assert f"it now keeps example {other.example_id} of 3" in page
+        cluster.refresh_from_db()
+        assert (cluster.status, cluster.kept_id) == (ClusterStatus.ACTIVE, other.example_id)
+
     def test_an_annotator_sees_clusters_without_buttons_and_may_not_decide(self, team: Team) -> None:
         cluster = clustered(team)
         page = logged_in(team.annotator).get(f"/projects/{team.project.pk}/duplicates/").content.decode()
