@@ -96,8 +96,9 @@ def _validate_labels(labels: Any, *, required: bool) -> list[str]:
     stripped = [label.strip() for label in labels]
     if any(not label for label in stripped):
         raise InvalidInput("labels must not be empty strings.", field="labels")
-    if len(set(stripped)) != len(stripped):
-        raise InvalidInput("labels must be unique.", field="labels")
+    if repeated := sorted({label for label in stripped if stripped.count(label) > 1}):
+        listed = ", ".join(f"“{label}”" for label in repeated)
+        raise InvalidInput(f"labels must be unique: {listed} listed more than once.", field="labels")
     if len(stripped) > settings.FINCH_MAX_LABELS:
         raise InvalidInput(f"At most {settings.FINCH_MAX_LABELS} labels are allowed.", field="labels")
     if required and len(stripped) < 2:

@@ -42,12 +42,17 @@ def guidelines_mark_read(*, project: Project, user: User) -> None:
     )
 
 
-def guidelines_unread(*, project: Project, user: User) -> bool:
-    """True when the project has guidelines the user has not opened since they last changed."""
+def guidelines_unread(*, project: Project, user: User) -> str:
+    """What the user has not read of the project's guidelines: "new" (never opened them),
+    "updated" (changed since they last did), or "" (read, or none)."""
     if not project.guidelines_revision:
-        return False
-    read = GuidelinesRead.objects.filter(project=project, user=user).values_list("revision", flat=True)
-    return (read.first() or 0) < project.guidelines_revision
+        return ""
+    read = (
+        GuidelinesRead.objects.filter(project=project, user=user).values_list("revision", flat=True).first()
+    )
+    if read is None:
+        return "new"
+    return "updated" if read < project.guidelines_revision else ""
 
 
 def guidelines_history(*, project: Project) -> QuerySet[GuidelinesRevision]:

@@ -70,22 +70,22 @@ class TestPanel:
     def test_an_update_is_flagged_until_the_panel_is_opened(self, team: Team) -> None:
         # Given guidelines the annotator has not read
         set_guidelines(team, FIRST)
-        assert "updated since you last read them" in self.write(team)
+        assert "not read yet" in self.write(team)
         # When they open the panel (which posts that they read them)
         url = f"/projects/{team.project.pk}/guidelines/read/"
         assert logged_in(team.annotator).post(url).status_code == 204
         # Then the badge is gone, for them only
         assert "updated since you last read them" not in self.write(team)
         review = text(logged_in(team.reviewer).get(f"/projects/{team.project.pk}/review/"))
-        assert "updated since you last read them" in review
-        # And it comes back when the lead changes the guidelines
+        assert "not read yet" in review
+        # And it comes back as an update when the lead changes the guidelines
         set_guidelines(team, SECOND)
         assert "updated since you last read them" in self.write(team)
 
     def test_opening_the_guidelines_page_marks_them_read(self, team: Team) -> None:
         set_guidelines(team, FIRST)
         logged_in(team.annotator).get(f"/projects/{team.project.pk}/guidelines/")
-        assert "updated since you last read them" not in self.write(team)
+        assert "not read yet" not in self.write(team)
 
 
 @pytest.mark.django_db

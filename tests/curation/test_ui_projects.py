@@ -97,7 +97,7 @@ class TestNewProject:
         ("changes", "problem"),
         [
             ({"labels": "refund"}, "A classification project needs at least two labels."),
-            ({"labels": "refund\nrefund"}, "labels must be unique."),
+            ({"labels": "refund\nrefund"}, "labels must be unique: “refund” listed more than once."),
             ({"output_schema": '{"type": "nonsense"}'}, "output_schema"),
             ({"output_schema": "{not json"}, "Enter a valid JSON."),
         ],
@@ -323,7 +323,7 @@ class TestLabelAndSchemaChanges:
     def test_a_label_listed_twice_without_a_rename_is_refused(self, team: Team) -> None:
         labels = "card_linking\ncard_linking\nexchange_rate"
         response = logged_in(team.lead).post(self.url(team), settings_form(team.project, labels=labels))
-        assert "labels must be unique." in text(response)
+        assert "labels must be unique: “card_linking” listed more than once." in text(response)
 
     def test_renaming_labels_renames_the_labeling_queues_answers_too(self, team: Team) -> None:
         # Given answers in the labeling queue under two labels that are then swapped

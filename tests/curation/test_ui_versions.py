@@ -65,6 +65,13 @@ class TestVersionPages:
         assert logged_in(team.outsider).get(f"/versions/{version.pk}/").status_code == 404
         assert logged_in(team.outsider).get(f"/projects/{team.project.pk}/versions/").status_code == 404
 
+    def test_only_leads_are_offered_to_train_on_a_version(self, team: Team) -> None:
+        approved(team, ["When does my card come?", "Why was I charged twice?"])
+        version = version_create(project=team.project, user=team.lead, eval_fraction=0.5)
+        train = f'href="/projects/{team.project.pk}/training/">Train on it</a>'
+        assert train in logged_in(team.lead).get(f"/versions/{version.pk}/").content.decode()
+        assert train not in logged_in(team.annotator).get(f"/versions/{version.pk}/").content.decode()
+
     def test_a_version_frozen_again_with_nothing_changed_says_so(self, team: Team) -> None:
         approved(team, ["When does my card come?", "Why was I charged twice?"])
         first = version_create(project=team.project, user=team.lead, eval_fraction=0.5)
