@@ -7,8 +7,15 @@ share one schema) by unifying each value's shape: integers and floats make a flo
 null value is null; objects are structs of the union of their keys (sorted); lists take the
 unified type of their elements. A value whose shapes disagree (text in one item, a number in
 another) or an object with no key anywhere is written as its canonical JSON text, since Arrow
-has no type for it (and Parquet no empty struct). With no metadata key in any item the column is
+has no type for it (and Parquet no empty struct); this holds at any depth, so a list whose
+elements disagree ([1, "a"]) is a list of JSON texts (['1', '"a"']), a null element staying
+null. An integer outside int64 is JSON text too. With no metadata key in any item the column is
 null in every row. Pure functions: the same values always give the same type and arrays.
+
+`lossless` (export revision 2 on): an integer that a float64 cannot hold exactly (beyond 2**53;
+not every one there) is kind `bigint`: int64 alone, with other integers, but JSON text when the
+same place holds a float too, rather than a float that rounds it. Without it (revision 1) such
+an integer and a float make a float, as versions frozen before it keep doing.
 """
 
 from __future__ import annotations
@@ -23,13 +30,19 @@ import pyarrow as pa
 INT64_RANGE = range(-(2**63), 2**63)
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 MESSAGES = pa.list_(MESSAGE)
-SCALARS = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "string": pa.string()}
+SCALARS = {
+    "bool": pa.bool_(),
+    "int": pa.int64(),
+    "bigint": pa.int64(),
+    "float": pa.float64(),
+    "string": pa.string(),
+}
 
 
 @dataclass(frozen=True)
 class Shape:
-    """A JSON value's type: `null`, a scalar kind, `json` (no common type), `list` of `item`, or
-    `struct` of `fields`."""
+    """A JSON value's type: `null`, a scalar kind (`bigint`: an integer a float would round),
+    `json` (no common type), `list` of `item`, or `struct` of `fields`."""
 
     kind: str
     item: Shape | None = None
@@ -39,21 +52,27 @@ class Shape:
 NULL, JSON = Shape("null"), Shape("json")
 
 
-def shape_of(value: Any) -> Shape:
+def shape_of(value: Any, *, lossless: bool = False) -> Shape:
+    """The value's shape; with `lossless`, an integer a float would round is `bigint`."""
     if value is None:
         return NULL
     if isinstance(value, bool):
         return Shape("bool")
     if isinstance(value, int):
-        return Shape("int") if value in INT64_RANGE else JSON
+        if value not in INT64_RANGE:
+            return JSON
+        return Shape("bigint") if lossless and float(value) != value else Shape("int")
     if isinstance(value, float):
         return Shape("float")
     if isinstance(value, str):
         return Shape("string")
     if isinstance(value, list):
-        return Shape("list", item=unified(shape_of(item) for item in value))
+        return Shape("list", item=unified(shape_of(item, lossless=lossless) for item in value))
     if isinstance(value, dict):
-        return Shape("struct", fields=tuple(sorted((str(k), shape_of(v)) for k, v in value.items())))
+        return Shape(
+            "struct",
+            fields=tuple(sorted((str(k), shape_of(v, lossless=lossless)) for k, v in value.items())),
+        )
     return JSON
 
 
@@ -72,6 +91,8 @@ def unify(a: Shape, b: Shape) -> Shape:
         return b
     if {a.kind, b.kind} == {"int", "float"}:
         return Shape("float")
+    if {a.kind, b.kind} == {"int", "bigint"}:
+        return Shape("bigint")  # both int64; a float with them is JSON text (below)
     if a.kind == b.kind == "list":
         return Shape("list", item=unify(a.item or NULL, b.item or NULL))
     if a.kind == b.kind == "struct":

@@ -1,7 +1,8 @@
 """Lines of a version's exports, one per item, in canonical JSON (key-sorted, compact, UTF-8).
 
-Pure functions: the same item and project settings always give the same bytes.
-- `jsonl`: {"id", "input", "metadata", "output", "split"}: Finch's own form, everything kept.
+Pure functions: the same item, project settings and export revision always give the same bytes.
+- `jsonl`: {"external_id", "id", "input", "metadata", "output", "split"}: Finch's own form,
+  everything kept (revision 1 had no "external_id").
 - `openai_chat`: {"messages": [system?, user..., assistant]}: the chat fine-tuning format; it
   passes the checks of OpenAI's data-preparation script (roles, keys, an assistant message,
   no empty content).
@@ -17,6 +18,16 @@ from typing import Any
 
 FORMATS = ("jsonl", "openai_chat", "alpaca")
 
+# The export revision: a version renders its exports as the revision recorded in its manifest
+# (`export_revision`; absent: 1), so the bytes, and hashes, of a version never change when a
+# format gains something. Versions are frozen at the latest.
+#   1: `jsonl` lines {"id", "input", "metadata", "output", "split"}; `hf_parquet` metadata
+#      integers and floats of one key made a float even where the float rounded the integer.
+#   2: `jsonl` lines also carry "external_id" (null without one); in `hf_parquet` metadata an
+#      integer a float cannot hold exactly and a float of the same key make JSON text instead.
+EXPORT_REVISION = 2
+FIRST_REVISION = 1
+
 
 @dataclass(frozen=True)
 class Item:
@@ -25,14 +36,17 @@ class Item:
     input: Any  # text, or a list of chat messages for chat projects
     output: str
     metadata: str  # canonical JSON (see canonical)
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)
 class Rendering:
-    """What of the project shapes every line: its system prompt and target behavior."""
+    """What shapes every line: the project's system prompt and target behavior (as a version
+    recorded them at freeze), and the export revision the version was frozen at."""
 
     system_prompt: str
     target_behavior: str
+    revision: int = EXPORT_REVISION
 
 
 json_string = json.encoder.encode_basestring  # what json.dumps(str, ensure_ascii=False) uses
@@ -42,25 +56,40 @@ def canonical(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def jsonl_line(item: Item) -> str:
-    """canonical({"id", "input", "metadata", "output", "split"}) + newline."""
+def jsonl_line(item: Item, revision: int) -> str:
+    """canonical({"external_id", "id", "input", "metadata", "output", "split"}) + newline
+    (revision 1: without "external_id")."""
     encoded_input = json_string(item.input) if isinstance(item.input, str) else canonical(item.input)
-    return jsonl_line_of(item.example_id, encoded_input, item.metadata, item.output, item.split)
+    return jsonl_line_of(
+        item.example_id, encoded_input, item.metadata, item.output, item.split, item.external_id, revision
+    )
 
 
-def jsonl_line_of(example_id: int, encoded_input: str, metadata: str, output: str, split: str) -> str:
+def jsonl_line_of(
+    example_id: int,
+    encoded_input: str,
+    metadata: str,
+    output: str,
+    split: str,
+    external_id: str | None,
+    revision: int,
+) -> str:
     """The same line from parts, composed directly (keys in sorted order, strings by the encoder
     json.dumps uses): a freeze renders a million. `encoded_input` and `metadata` are canonical
     JSON already (a chat input is stored that way)."""
-    return (
-        f'{{"id":{example_id},"input":{encoded_input},"metadata":{metadata},'
+    line = (
+        f'"id":{example_id},"input":{encoded_input},"metadata":{metadata},'
         f'"output":{json_string(output)},"split":{json_string(split)}}}\n'
     )
+    if revision == FIRST_REVISION:
+        return "{" + line
+    encoded_id = "null" if external_id is None else json_string(external_id)
+    return f'{{"external_id":{encoded_id},' + line
 
 
 def line(item: Item, file_format: str, rendering: Rendering) -> str:
     if file_format == "jsonl":
-        return jsonl_line(item)
+        return jsonl_line(item, rendering.revision)
     record: dict[str, Any]
     if file_format == "openai_chat":
         record = {"messages": chat_messages(item, rendering)}

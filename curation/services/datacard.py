@@ -204,27 +204,35 @@ def _reviews_and_flags(version: DatasetVersion) -> dict[str, Any]:
         )
         total, approvals, reviewers = cursor.fetchone()
         cursor.execute(
-            f"SELECT count(DISTINCT f.id) FROM {flag} f JOIN {flag_example} fe ON fe.flag_id = f.id"
+            f"SELECT f.kind, count(DISTINCT f.id) FROM {flag} f JOIN {flag_example} fe ON fe.flag_id = f.id"
             f" JOIN {item} i ON i.example_id = fe.example_id AND i.version_id = %s"
-            " WHERE f.project_id = %s AND f.kind = %s AND f.status IN (%s, %s)",
+            " WHERE f.project_id = %s AND f.kind IN (%s, %s) AND f.status IN (%s, %s) GROUP BY f.kind",
             [
                 version.pk,
                 version.project_id,
                 FlagKind.CONTRADICTION.value,
+                FlagKind.DISAGREEMENT.value,
                 FlagStatus.RESOLVED.value,
                 FlagStatus.DISMISSED.value,
             ],
         )
-        (resolved,) = cursor.fetchone()
+        resolved = dict(cursor.fetchall())
     return {
         "reviews": {"total": total, "approvals": int(approvals), "reviewers": reviewers},
-        "contradictions_resolved": resolved,
+        "contradictions_resolved": resolved.get(FlagKind.CONTRADICTION.value, 0),
+        # annotators' disagreements a reviewer settled (since 2026-12; older cards lack it)
+        "disagreements_resolved": resolved.get(FlagKind.DISAGREEMENT.value, 0),
     }
 
 
 def card_markdown(version: DatasetVersion) -> str:
-    """The data card as Markdown (for the export; the version page renders the same figures)."""
-    stats, project = version.stats, version.project
+    """The data card as Markdown (for the export; the version page renders the same figures).
+    What it says of the project and of who froze the version is what the version recorded at
+    freeze (version_exports.recorded), not the live project."""
+    from curation.services.version_exports import frozen_by, recorded
+
+    stats, project = version.stats, recorded(version)
+    by = frozen_by(version)
     lines = [
         f"# {project.name}: version {version.number} ({version.name})",
         "",
@@ -232,7 +240,7 @@ def card_markdown(version: DatasetVersion) -> str:
         "",
         f"- Task type: {project.task_type}",
         f"- Frozen: {version.frozen_at.isoformat() if version.frozen_at else 'not yet'}"
-        f" by {version.created_by.username if version.created_by else 'unknown'}",
+        f" by {by if by is not None else 'unknown'}",
         f"- sha256 of the canonical export: `{version.sha256}`",
         f"- Split: eval fraction {version.eval_fraction}, seed {version.seed}",
     ]
@@ -316,6 +324,8 @@ def _provenance_lines(stats: dict[str, Any]) -> list[str]:
         f" {excluded.get('not_approved', 0)} not approved, {excluded.get('empty_output', 0)} without output",
         f"- Contradictions resolved among these examples: {stats.get('contradictions_resolved', 0)}",
     ]
+    if "disagreements_resolved" in stats:  # a card frozen before it was counted keeps its bytes
+        lines.append(f"- Annotators' disagreements resolved among these examples: {stats['disagreements_resolved']}")
     return lines
 
 

@@ -4,6 +4,12 @@ Face DatasetDict (Parquet, with the data card as its README) for `datasets.load_
 Items are read in one fixed order (split, then example id) and rendered by
 curation.freeze.formats, so every export of a version is byte-identical. The canonical export,
 whose sha256 is the version's, is `jsonl` of all items: the train lines, then the eval lines.
+
+Nothing an export or the data card shows is read from the live project: a version renders from
+its items and from what its manifest recorded at freeze (the project's name, target behavior,
+system prompt and task type, who froze it, and the export revision: `recorded`). A version
+frozen before Finch recorded one of them falls back to the live value, as its exports always
+did, so they stay what they were.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -51,28 +58,94 @@ def items(
 ) -> Iterator[formats.Item]:
     """The version's items of one split (or both: train, then eval), in canonical order; only
     those of `example_ids` when given."""
-    task_type = version.project.task_type
+    task_type = recorded(version).task_type
     for name in (Split.TRAIN, Split.EVAL) if split == "all" else (Split(split),):
         selected = VersionItem.objects.filter(version=version, split=name)
         if example_ids is not None:
             selected = selected.filter(example_id__in=example_ids)
-        fields = ("example_id", "input", "output", "metadata")
+        fields = ("example_id", "input", "output", "metadata", "external_id")
         rows = keyset_rows(selected, key="example_id", fields=fields, chunk_size=CHUNK_ROWS)
-        for example_id, stored_input, output, metadata in rows:
+        for example_id, stored_input, output, metadata, external_id in rows:
             yield formats.Item(
                 example_id,
                 name.value,
                 decode_input(task_type, stored_input),
                 output,
                 formats.canonical(metadata),
+                external_id,
             )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a version's exports and data card show of its project, as its manifest recorded
+    them at freeze."""
+
+    name: str
+    task_type: str
+    target_behavior: str
+    system_prompt: str
+    revision: int  # the export revision (curation.freeze.formats.EXPORT_REVISION)
+
+
+def recorded(version: DatasetVersion) -> Recorded:
+    """The project settings a version recorded at freeze. A version frozen before Finch recorded
+    one of them (the name and target behavior before export revision 2, the system prompt before
+    that) shows the live project's value, as its exports always did: those stay byte-identical,
+    and a project edit since shows in them, as it did before. ValueError for a version frozen at
+    an export revision this code does not know (by a newer Finch)."""
+    manifest = version.manifest or {}
+    project = manifest.get("project") or {}
+    revision = int(manifest.get("export_revision", formats.FIRST_REVISION))
+    if not formats.FIRST_REVISION <= revision <= formats.EXPORT_REVISION:
+        raise ValueError(
+            f"Version {version.pk} was frozen at export revision {revision}; this Finch renders up "
+            f"to {formats.EXPORT_REVISION}."
+        )
+    live = version.project
+    return Recorded(
+        name=project.get("name", live.name),
+        task_type=project.get("task_type", live.task_type),
+        target_behavior=project.get("target_behavior", live.target_behavior),
+        system_prompt=project.get("system_prompt", live.system_prompt),
+        revision=revision,
+    )
+
+
+def frozen_by(version: DatasetVersion) -> str | None:
+    """The username of who froze the version, as recorded at freeze (None: a deleted user); the
+    user's name now for a version frozen before Finch recorded it."""
+    manifest = version.manifest or {}
+    if "frozen_by" in manifest:
+        name: str | None = manifest["frozen_by"]
+        return name
+    return version.created_by.username if version.created_by else None
+
+
+def recorded_manifest(version: DatasetVersion) -> dict[str, Any]:
+    """The manifest entries `recorded` reads, taken now from the project (loaded when the freeze
+    began) and the version's creator: a freeze stores them."""
+    project = version.project
+    return {
+        "export_revision": formats.EXPORT_REVISION,
+        "frozen_by": version.created_by.username if version.created_by else None,
+        "project": {
+            "id": project.pk,
+            "name": project.name,
+            "task_type": project.task_type,
+            "target_behavior": project.target_behavior,
+            "system_prompt": project.system_prompt,
+            "labels": project.labels,
+        },
+    }
 
 
 def rendering(version: DatasetVersion) -> formats.Rendering:
     """The project settings recorded at freeze (later project edits do not change an export)."""
-    project = version.manifest.get("project") or {}
-    system_prompt = project.get("system_prompt", version.project.system_prompt)
-    return formats.Rendering(system_prompt=system_prompt, target_behavior=version.project.target_behavior)
+    shown = recorded(version)
+    return formats.Rendering(
+        system_prompt=shown.system_prompt, target_behavior=shown.target_behavior, revision=shown.revision
+    )
 
 
 def export_lines(
@@ -102,15 +175,16 @@ def check_annotations_fit(file_format: str, annotations: bool) -> None:
 
 
 def _annotated_lines(version: DatasetVersion, split: str) -> Iterator[str]:
+    revision = recorded(version).revision
     for batch in batched(items(version, split)):
         item_of_example = items_of_examples(item.example_id for item in batch)
         answers = annotations_by_item(item_of_example.values())
         for item in batch:
             labeling_item = item_of_example.get(item.example_id)
             if labeling_item is None:
-                yield formats.jsonl_line(item)
+                yield formats.jsonl_line(item, revision)
                 continue
-            record = json.loads(formats.jsonl_line(item))
+            record = json.loads(formats.jsonl_line(item, revision))
             record["annotations"] = answers.get(labeling_item, [])
             yield formats.canonical(record) + "\n"
 
@@ -118,8 +192,9 @@ def _annotated_lines(version: DatasetVersion, split: str) -> Iterator[str]:
 def export_hashes(version: DatasetVersion) -> dict[str, str]:
     """sha256 of the canonical export (`all`) and of each split's `jsonl` export, from the items."""
     digests = {split: hashlib.sha256() for split in SPLITS}
+    revision = recorded(version).revision
     for item in items(version, "all"):
-        data = formats.jsonl_line(item).encode("utf-8")
+        data = formats.jsonl_line(item, revision).encode("utf-8")
         digests["all"].update(data)
         digests[item.split].update(data)
     return {split: digest.hexdigest() for split, digest in digests.items()}
@@ -132,7 +207,7 @@ def canonical_files_write(
     hosts read), hashing it on the way. Returns the hashes (as export_hashes) and file names.
     `lines_of`: a split's `jsonl` lines in canonical order, when the caller holds the items (a
     freeze does); else they are read from the version."""
-    lines_of = lines_of or (lambda split: (formats.jsonl_line(item) for item in items(version, split)))
+    lines_of = lines_of or _jsonl_lines_of(version)
     digests = {split: hashlib.sha256() for split in SPLITS}
     names: dict[str, str] = {}
     settings.FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
@@ -149,6 +224,11 @@ def canonical_files_write(
             default_storage.delete(name)  # a re-run after a killed worker
             names[split.value] = default_storage.save(name, File(scratch))
     return {split: digest.hexdigest() for split, digest in digests.items()}, names
+
+
+def _jsonl_lines_of(version: DatasetVersion) -> Callable[[Split], Iterator[str]]:
+    revision = recorded(version).revision
+    return lambda split: (formats.jsonl_line(item, revision) for item in items(version, split))
 
 
 def _write(scratch: IO[bytes], buffer: list[bytes], digests: dict[str, Any], split: str) -> None:
@@ -206,11 +286,12 @@ def hf_dataset_save(version: DatasetVersion, folder: Path) -> Path:
 
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
-    chat = version.project.task_type == TaskType.CHAT
-    shape = arrow_types.unified(
-        arrow_types.shape_of(json.loads(row.metadata)) for row in items(version, "all")
-    )
     shown = rendering(version)
+    chat = recorded(version).task_type == TaskType.CHAT
+    lossless = shown.revision >= 2  # see curation.freeze.arrow_types
+    shape = arrow_types.unified(
+        arrow_types.shape_of(json.loads(row.metadata), lossless=lossless) for row in items(version, "all")
+    )
     for split in (Split.TRAIN, Split.EVAL):
         schema = _hf_table([], shape, chat, shown).schema  # a split without items has a file too
         with pq.ParquetWriter(data / f"{split.value}-00000-of-00001.parquet", schema) as writer:

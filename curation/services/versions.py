@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from curation.dedup.normalize import exact_key
 from curation.errors import Conflict, InvalidInput
-from curation.freeze.formats import canonical, json_string, jsonl_line_of
+from curation.freeze.formats import EXPORT_REVISION, canonical, json_string, jsonl_line_of
 from curation.freeze.splits import SplitInput, eval_mask
 from curation.models import (
     ClusterMember,
@@ -302,7 +302,11 @@ def _manifest(
     files: dict[str, str],
     timings: dict[str, float],
 ) -> dict[str, Any]:
-    """What the version was made from and how: enough to explain and re-check it later."""
+    """What the version was made from and how: enough to explain and re-check it later. It also
+    records what the exports and the data card show of the project (and who froze it), and the
+    export revision the files were rendered at: later project edits change none of them."""
+    from curation.services.version_exports import recorded_manifest
+
     project = version.project
     return {
         "parameters": {
@@ -322,12 +326,7 @@ def _manifest(
         "sha256": hashes,
         "files": files,
         "timings": timings,
-        "project": {
-            "id": project.pk,
-            "task_type": project.task_type,
-            "system_prompt": project.system_prompt,
-            "labels": project.labels,
-        },
+        **recorded_manifest(version),
     }
 
 
@@ -353,6 +352,7 @@ class _Rows:
     outputs: list[str]
     metadata: list[str]  # canonical JSON
     hashes: list[str]
+    external_ids: list[str | None] = field(default_factory=list)
     input_keys: list[str] = field(default_factory=list)  # normalized, for grouping and leakage
     sources: Counter[str] = field(default_factory=Counter)
     authors: Counter[int | None] = field(default_factory=Counter)  # user ids
@@ -376,10 +376,14 @@ class _Rows:
                 "source",
                 "created_by",
                 "suggestion_use",
+                "external_id",
             )
         )
-        for pk, text, output, metadata, content, source, author, use in query.iterator(chunk_size=10_000):
+        for pk, text, output, metadata, content, source, author, use, external in query.iterator(
+            chunk_size=10_000
+        ):
             rows.ids.append(pk)
+            rows.external_ids.append(external)
             rows.inputs.append(text)
             rows.outputs.append(output)
             if metadata not in canonical_of:
@@ -394,7 +398,7 @@ class _Rows:
 
     def jsonl_lines(self, project: Project, in_eval: np.ndarray) -> Callable[[Split], Iterator[str]]:
         """The rows' canonical `jsonl` export lines of a split, in canonical order (by id: the
-        rows' order)."""
+        rows' order), at the export revision the freeze records (EXPORT_REVISION)."""
         chat = project.task_type == TaskType.CHAT  # a chat input is stored as canonical JSON
 
         def of_split(split: Split) -> Iterator[str]:
@@ -402,7 +406,13 @@ class _Rows:
                 text = self.inputs[row]
                 encoded = text if chat else json_string(text)
                 yield jsonl_line_of(
-                    self.ids[row], encoded, self.metadata[row], self.outputs[row], split.value
+                    self.ids[row],
+                    encoded,
+                    self.metadata[row],
+                    self.outputs[row],
+                    split.value,
+                    self.external_ids[row],
+                    EXPORT_REVISION,
                 )
 
         return of_split

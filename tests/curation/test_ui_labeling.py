@@ -25,6 +25,7 @@ from curation.models import (
     Role,
     TaskType,
 )
+from curation.services.datacard import card_markdown
 from curation.services.labeling import (
     annotation_submit,
     items_enqueue,
@@ -32,6 +33,7 @@ from curation.services.labeling import (
     release_expired_claims,
 )
 from curation.services.projects import project_update
+from curation.services.versions import version_create
 from tests.conftest import Team
 from tests.curation.ui_support import HTMX, followed_text, logged_in, text
 from tests.factories import MembershipFactory, ProjectFactory
@@ -485,6 +487,18 @@ class TestDisagreementFlags:
         assert "A disagreement&#x27;s answers cannot all stand" in page
         assert set(outputs(item).values()) == {ExampleStatus.SUBMITTED}
         assert Flag.objects.get(pk=flag.pk).status == FlagStatus.OPEN
+
+    def test_a_settled_disagreement_is_counted_on_the_data_card(self, team: Team) -> None:
+        flag, item, _, _ = disagreement(team)
+        kept = Example.objects.get(labeling_item=item, output="card_linking")
+        client = logged_in(team.reviewer)
+        client.post(f"/flags/{flag.pk}/", {"resolution": "keep_one", "keep": kept.pk})
+        Example.objects.filter(pk=kept.pk).update(status=ExampleStatus.APPROVED)
+        version = version_create(project=team.project, user=team.lead, eval_fraction=0.0)
+        assert (version.stats["disagreements_resolved"], version.stats["contradictions_resolved"]) == (1, 0)
+        page = text(client.get(f"/versions/{version.pk}/"))
+        assert '<span class="n">1</span><span class="label">annotators\' disagreement resolved' in page
+        assert "Annotators' disagreements resolved among these examples: 1" in card_markdown(version)
 
     def test_editing_an_answer_into_the_other_keeps_the_other(self, team: Team) -> None:
         flag, item, _, _ = disagreement(team)
