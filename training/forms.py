@@ -5,6 +5,8 @@ from django import forms
 from curation.models import DatasetVersion
 from training.base_models import Offered
 
+CARRIED_SECTIONS = ("hyperparameters", "lora")
+
 
 class TrainingRunForm(forms.Form):
     """The launch form: the usual knobs; the API takes every hyperparameter."""
@@ -68,6 +70,8 @@ class TrainingRunForm(forms.Form):
         "gpus",
     )
     LORA = ("r", "alpha")
+    # An earlier run's settings the form has no field for ("Launch again"): kept as they were.
+    carried = forms.JSONField(required=False, widget=forms.HiddenInput)
 
     def __init__(
         self, *args: Any, versions: Any, base_models: list[Offered] | None = None, **kwargs: Any
@@ -93,14 +97,27 @@ class TrainingRunForm(forms.Form):
             if name in self.fields:
                 self.initial.setdefault(name, value)
 
+    def clean_carried(self) -> dict[str, dict[str, Any]]:
+        carried = self.cleaned_data.get("carried") or {}
+        if not isinstance(carried, dict) or not all(
+            section in CARRIED_SECTIONS and isinstance(values, dict) for section, values in carried.items()
+        ):
+            raise forms.ValidationError("Settings carried from an earlier run must be an object of sections.")
+        return carried
+
     def launch_arguments(self) -> dict[str, Any]:
         data = self.cleaned_data
+        carried = data.get("carried") or {}
         return {
             "version": data["version"],
             "base_model": data["base_model"],
             "name": data["name"],
             "hyperparameters": {
-                name: data[name] for name in self.HYPERPARAMETERS if data[name] not in (None, "")
+                **carried.get("hyperparameters", {}),
+                **{name: data[name] for name in self.HYPERPARAMETERS if data[name] not in (None, "")},
             },
-            "lora": {name: data[name] for name in self.LORA if data[name] is not None},
+            "lora": {
+                **carried.get("lora", {}),
+                **{name: data[name] for name in self.LORA if data[name] is not None},
+            },
         }

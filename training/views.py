@@ -19,8 +19,12 @@ from curation.views.common import abilities, django_errors, int_param, project_f
 from training import registry, selectors
 from training.base_models import offered_models, recommendations
 from training.forms import TrainingRunForm
+from training.hyperparameters import HYPERPARAMETER_DEFAULTS, LORA_DEFAULTS
 from training.merged import merge_request, merged_record
 from training.services import run_cancel, run_create
+
+# Worked out again for the new run from its own schedule (hyperparameters.step_defaults).
+STEP_INTERVALS = ("eval_steps", "checkpoint_steps", "logging_steps")
 
 
 @login_required
@@ -66,12 +70,27 @@ def _settings_of(request: HttpRequest, project_id: int, run_id: int) -> dict[str
     if run.version.project_id != project_id:
         return None
     settings = {**run.hyperparameters, **run.lora}
+    defaults = {**HYPERPARAMETER_DEFAULTS, **LORA_DEFAULTS}
     fields = (*TrainingRunForm.HYPERPARAMETERS, *TrainingRunForm.LORA)
+    carried = {  # what the form has no field for goes along, where the run did not use the default
+        "hyperparameters": _changed(run.hyperparameters, HYPERPARAMETER_DEFAULTS, (*fields, *STEP_INTERVALS)),
+        "lora": _changed(run.lora, LORA_DEFAULTS, fields),
+    }
     return {
         "version": run.version_id,
         "base_model": run.registered_model.name if run.registered_model else run.base_model,
         "name": run.name,
-        **{name: value for name, value in settings.items() if name in fields},
+        "carried": {section: values for section, values in carried.items() if values},
+        # An empty field means the default ("gpus": "all" has no number to show)
+        **{name: value for name, value in settings.items() if name in fields and value != defaults.get(name)},
+    }
+
+
+def _changed(values: dict[str, Any], defaults: dict[str, Any], skipped: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in values.items()
+        if name not in skipped and name in defaults and value != defaults[name]
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -96,6 +98,39 @@ def test_a_finished_run_is_launched_again_from_its_settings(
     assert f'value="{tiny_model}"' in page and 'value="lr sweep"' in page
     assert 'name="learning_rate" value="0.0007"' in page and 'name="r" value="4"' in page
     assert "Launch again" not in logged_in(team.annotator).get(f"/training/{run.pk}/").content.decode()
+
+
+def test_launching_again_keeps_the_settings_the_form_has_no_field_for(
+    team: Team, frozen: FreezeFn, tiny_model: str
+) -> None:
+    # Given a cancelled run with settings the launch form does not show
+    version = frozen(team.project, team.lead)
+    chosen = {"seed": 7, "warmup_ratio": 0.1, "gradient_accumulation_steps": 2}
+    lora = {"r": 4, "dropout": 0.2, "target_modules": ["q_proj", "v_proj"]}
+    run = run_create(
+        version=version, user=team.lead, base_model=tiny_model, hyperparameters={**FAST, **chosen}, lora=lora
+    )
+    lead = logged_in(team.lead)
+    lead.post(f"/training/{run.pk}/cancel/")
+    # When the lead launches it again from the form as "Launch again" fills it
+    url = f"/projects/{team.project.pk}/training/"
+    page = lead.get(f"{url}?again={run.pk}").content.decode()
+    assert "kept as they were:" in page and "dropout 0.2" in page and "seed 7" in page
+    inputs = re.findall(r'<input[^>]*name="(\w+)"[^>]*value="([^"]*)"', page)
+    form = {name: html.unescape(value) for name, value in inputs}
+    form = {**form, "version": version.pk, "base_model": tiny_model}
+    response = lead.post(url, form)
+    assert response.status_code == 302, re.findall(
+        r'class="errorlist[^>]*>(.*?)</ul>', response.content.decode()
+    )
+    # Then the new run has every one of them
+    again = TrainingRun.objects.exclude(pk=run.pk).get()
+    assert {name: again.hyperparameters[name] for name in chosen} == chosen
+    assert (again.lora["dropout"], again.lora["target_modules"], again.lora["r"]) == (
+        0.2,
+        ["q_proj", "v_proj"],
+        4,
+    )
 
 
 def test_the_launch_form_names_bad_settings(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
