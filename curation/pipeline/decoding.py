@@ -8,7 +8,7 @@ import itertools
 import json
 from typing import IO, Any, TextIO
 
-from curation.pipeline.bounded import DEFAULT_MAX_ROW_BYTES, Overlong, ValueSkipper, bounded_lines, too_large
+from curation.pipeline.bounded import DEFAULT_MAX_ROW_BYTES, Overlong, ValueSkipper, bounded_lines
 from curation.pipeline.errors import RowError, UnreadableFile
 from curation.pipeline.readers import read_json_array
 
@@ -100,12 +100,13 @@ def _lines_head(text: TextIO, limit: int) -> str:
 
 
 def _array_head(text: TextIO, limit: int) -> str:
-    """'[' and the first record of the first DETECT_RECORDS that fits in the limit, as the array
-    reader reads them (one over the limit is read through, not held); '[' alone where none does,
-    or where the first is not a record or the array breaks off."""
+    """'[' and the first record of the first DETECT_RECORDS that the array reader reads as a
+    record (one over the limit is read through, not held; one that is a row error, such as a
+    repeated key, tells nothing of the format); '[' alone where none does, or where the array
+    breaks off."""
     try:
         for _, item in itertools.islice(read_json_array(text, limit), DETECT_RECORDS):
-            if isinstance(item, RowError) and str(item) == too_large(limit):
+            if isinstance(item, RowError):
                 continue  # the next record decides
             return "[" + json.dumps(item) if isinstance(item, dict) else "["
     except UnreadableFile:

@@ -5,6 +5,10 @@ none of them, and PostgreSQL refuses them in a jsonb column; it gives up on inte
 4,300 digits and on nesting deeper than its recursion limit with exceptions that are not
 JSONDecodeError. Every path that takes JSON from a user (import rows, API bodies, form fields)
 reads and writes it through here, so each of those becomes one plain refusal.
+
+Import files are read with decoder(), which also keeps what the json module would lose on the way:
+a float's text as the file wrote it (`3.10`, `1e5`, which an output given as a number becomes)
+and every key of an object (a repeated key is refused rather than collapsed).
 """
 
 from __future__ import annotations
@@ -26,6 +30,25 @@ class UnstorableJSON(ValueError):
     """Well-formed enough to parse, but holding a value no database column can store."""
 
 
+class RepeatedKey(UnstorableJSON):
+    """An object that gives one key twice: Python's json keeps only the last value. A subclass of
+    UnstorableJSON so that every reader reports it as its row's error, in plain words."""
+
+
+class FloatText(float):
+    """A float that remembers its text in the file: float() turns `3.10` into 3.1 and `1e5` into
+    100000.0, and a number given where text is expected must stay as the user wrote it. It is a
+    float in every other way; json.dumps writes it as one (float.__repr__)."""
+
+    __slots__ = ("text",)
+    text: str
+
+
+# A message that names a value's type (`Expected a JSON object, found float.`) names the JSON
+# number as Python's, not as this stand-in.
+FloatText.__name__ = "float"
+
+
 def _refuse_constant(name: str) -> Any:
     raise UnstorableJSON(NOT_FINITE)
 
@@ -37,19 +60,69 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _float_text(text: str) -> FloatText:
+    value = FloatText(text)
+    if math.isinf(value):
+        raise UnstorableJSON(NOT_FINITE)
+    value.text = text
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise RepeatedKey(
+            f"gives the key {_first_repeated(pairs)!r} twice in one object, and only one of its "
+            "values could be kept: rename or remove one"
+        )
+    return value
+
+
+def _first_repeated(pairs: list[tuple[str, Any]]) -> str:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    raise AssertionError("no key repeats")
+
+
+def number_text(value: int | float) -> str:
+    """A number as text: as the file wrote it when decoder() read it, else as Python writes it.
+
+    Integers need no hook (a call per integer, for files with long lists of them): JSON writes
+    them without `+` or leading zeros, so str() gives back the file's text, but for `-0`."""
+    return value.text if isinstance(value, FloatText) else str(value)
+
+
 def decoder() -> json.JSONDecoder:
-    """A decoder that refuses NaN, Infinity and out-of-range numbers while it reads."""
-    return json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+    """The decoder import records are read with: it refuses NaN, Infinity, out-of-range numbers
+    and repeated keys while it reads, and floats keep their text (see number_text)."""
+    return json.JSONDecoder(
+        parse_constant=_refuse_constant, parse_float=_float_text, object_pairs_hook=_unique_keys
+    )
 
 
-_DECODER = decoder()
+# API bodies and form fields: plain floats and Python's handling of repeated keys, as before.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+_IMPORT_DECODER = decoder()
 
 
 def parse(text: str) -> Any:
     """Parse JSON text, refusing what the parser meets (NaN, 1e999, huge integers, nesting past
     Python's limit) but leaving the depth check to whoever stores the value (see dumps)."""
+    return _decoded(_DECODER, text)
+
+
+def parse_imported(text: str) -> Any:
+    """parse() for JSON text inside an import row (a CSV metadata cell), read as decoder() reads
+    records: a repeated key is refused too."""
+    return _decoded(_IMPORT_DECODER, text)
+
+
+def _decoded(json_decoder: json.JSONDecoder, text: str) -> Any:
     try:
-        return _DECODER.decode(text)
+        return json_decoder.decode(text)
     except json.JSONDecodeError:
         raise
     except (ValueError, RecursionError) as exc:

@@ -65,6 +65,7 @@ def import_job_create(
         raise InvalidInput(
             f"Unknown format {file_format!r}; use one of {', '.join(FORMATS)}.", field="format"
         )
+    _check_fields(input_field.strip(), output_field.strip())
     _check_destination(project, user, status)
     pending_upload_check(project=project, size=upload_size(upload))  # before a byte is stored
     job = ImportJob(
@@ -87,6 +88,16 @@ def import_job_create(
         job.file.delete(save=False)  # refused (or failed): its upload must not stay behind
         raise
     return job
+
+
+def _check_fields(input_field: str, output_field: str) -> None:
+    """One key cannot be both: every row would land with its answer as its input too."""
+    if input_field and input_field == output_field:
+        raise InvalidInput(
+            f"input_field and output_field both name {input_field!r}: the input and the output must "
+            "come from different keys or columns.",
+            field="output_field",
+        )
 
 
 def _check_destination(project: Project, user: User, status: str) -> None:
