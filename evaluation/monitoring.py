@@ -34,7 +34,7 @@ from evaluation import drift
 from evaluation.extract import json_object_of, label_of
 from evaluation.metrics import schema_validator
 from evaluation.models import Deployment, DriftReport, LiveSample, SuggestionRun, SuggestionTarget
-from evaluation.suggestions import suggestion_run_create
+from evaluation.suggestions import shipped_runs, suggestion_run_create
 from training.models import TrainingRun
 
 MAX_SAMPLES_PER_REQUEST = 10_000
@@ -304,8 +304,10 @@ def reports_due(now: datetime | None = None) -> int:
 
 @dataclass(frozen=True)
 class SentToAnnotation(QueuedInputs):
-    # The deployed adapter's suggestion run on the report's queued inputs, when asked for.
+    # The deployed adapter's suggestion run on the report's queued inputs, when asked for: a new
+    # one, or (every input covered already) the latest earlier one.
     suggestion_run: SuggestionRun | None = None
+    suggestion_run_earlier: bool = False
 
 
 @transaction.atomic
@@ -330,14 +332,40 @@ def ood_to_annotation(*, report: DriftReport, user: User, with_suggestions: bool
         for sample in samples
     ]
     queued = items_enqueue(project=project, user=user, inputs=inputs, source=f"deployment:{deployment.name}")
-    run = None
+    run, earlier = None, False
     if with_suggestions:
         ids = queued_ids_of(project, [row["input"] for row in inputs])
-        if ids:
+        covered, run = _suggested_already(deployment.training_run, ids)
+        earlier = run is not None
+        if fresh := [item_id for item_id in ids if item_id not in covered]:
             run = suggestion_run_create(
-                project=project, deployment=deployment, target=SuggestionTarget.QUEUE, ids=ids, user=user
+                project=project, deployment=deployment, target=SuggestionTarget.QUEUE, ids=fresh, user=user
             )
-    return SentToAnnotation(created=queued.created, already_queued=queued.already_queued, suggestion_run=run)
+            earlier = False
+    return SentToAnnotation(
+        created=queued.created,
+        already_queued=queued.already_queued,
+        suggestion_run=run,
+        suggestion_run_earlier=earlier,
+    )
+
+
+def _suggested_already(adapter: TrainingRun, ids: list[int]) -> tuple[set[int], SuggestionRun | None]:
+    """Which of the queued items `ids` a suggestion run of this adapter covers already (queued,
+    running or done: sending the same report again starts no second run on them), and the latest
+    such run."""
+    covered: set[int] = set()
+    latest = None
+    runs = SuggestionRun.objects.filter(
+        training_run=adapter,
+        target=SuggestionTarget.QUEUE,
+        status__in=(JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SUCCEEDED),
+    ).order_by("id")
+    for run in runs:
+        if overlap := set(run.target_ids) & set(ids):
+            covered |= overlap
+            latest = run
+    return covered, latest
 
 
 def _check_can_suggest(deployment: Deployment, project: Project, user: User) -> None:
@@ -347,5 +375,12 @@ def _check_can_suggest(deployment: Deployment, project: Project, user: User) -> 
         raise InvalidInput(
             f"with_suggestions: deployment {deployment.name!r} serves training run {run.pk}, which has "
             "no adapter to suggest with; send the inputs without suggestions.",
+            field="with_suggestions",
+        )
+    if not shipped_runs(project).filter(pk=run.pk).exists():  # annotators see only cleared models
+        raise InvalidInput(
+            f"with_suggestions: deployment {deployment.name!r} serves training run {run.pk}, which no "
+            "comparison against the baseline said to ship; compare it first, or send the inputs without "
+            "suggestions.",
             field="with_suggestions",
         )

@@ -112,7 +112,9 @@ def report_to_annotation(request: HttpRequest, report_id: int) -> HttpResponse:
         return redirect("deployment", deployment_id=report.deployment_id)
     already = f" ({sent.already_queued} were queued already)" if sent.already_queued else ""
     note = ""
-    if sent.suggestion_run is not None:
+    if sent.suggestion_run is not None and sent.suggestion_run_earlier:
+        note = f" Suggestion run {sent.suggestion_run.pk} of the deployed adapter covers them already."
+    elif sent.suggestion_run is not None:
         note = (
             f" Suggestion run {sent.suggestion_run.pk} asks the deployed adapter about its "
             f"{sent.suggestion_run.n_targets} waiting inputs; its suggestions appear in the queue when it ends."

@@ -94,13 +94,13 @@ def suggestion_run_create(
 
     The model: `base_model` alone (prompting, `few_shot` pairs from the latest frozen version),
     or a `training_run` whose comparison said ship (or the run behind `deployment`, which
-    serves it). The inputs: queued items (`target="queue"`) or draft examples without output
+    serves it: shipped too). The inputs: queued items (`target="queue"`) or draft examples without output
     (`"drafts"`), the `ids` given or the next `limit` the queue would hand out."""
     if deployment is not None:
         training_run = deployment.training_run
     base_model, registered = resolve_for_launch(base_model or "")
     if training_run is not None:
-        base_model = _checked_adapter(project, training_run, deployment)
+        base_model = _checked_adapter(project, training_run)
         registered = training_run.registered_model
     if not base_model or len(base_model) > 500:
         raise InvalidInput(
@@ -148,14 +148,14 @@ def shipped_runs(project: Project) -> QuerySet[TrainingRun]:
     return TrainingRun.objects.filter(version__project=project, pk__in=shipped, status=JobStatus.SUCCEEDED)
 
 
-def _checked_adapter(project: Project, run: TrainingRun, deployment: Deployment | None) -> str:
+def _checked_adapter(project: Project, run: TrainingRun) -> str:
     if run.version.project_id != project.pk:
         raise InvalidInput(f"Training run {run.pk} belongs to another project.", field="training_run")
     if run.status != JobStatus.SUCCEEDED or not run.adapter_sha256:
         raise InvalidInput(
             f"Training run {run.pk} is {run.status} and has no adapter to suggest with.", field="training_run"
         )
-    if deployment is None and not shipped_runs(project).filter(pk=run.pk).exists():
+    if not shipped_runs(project).filter(pk=run.pk).exists():
         raise InvalidInput(
             f"Training run {run.pk} has no comparison that said ship: suggest with a shipped adapter "
             "(compare it against the baseline first) or with the base model.",

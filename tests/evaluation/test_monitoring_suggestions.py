@@ -19,6 +19,7 @@ from evaluation.suggestions import suggestion_run_execute
 from tests.api.support import error_fields
 from tests.conftest import Team
 from tests.curation.ui_support import logged_in
+from tests.evaluation.test_suggestion_run_numbers import shipped
 from tests.factories import ExampleFactory
 from tests.training.support import FAST, LABELS, FreezeFn
 from training.models import TrainingRun
@@ -28,7 +29,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 OUTSIDE = ["Book me a table for four at eight", "Do you have vegan starters", "Is the terrace open tonight"]
 
 
-def deployed(project: Project, lead: Any, **run: Any) -> Deployment:
+def deployed(project: Project, lead: Any, *, cleared: bool = True, **run: Any) -> Deployment:
+    """A deployment of a succeeded run; `cleared`: a comparison said ship."""
     project.labels = LABELS
     project.save()
     for index in range(20):
@@ -47,6 +49,8 @@ def deployed(project: Project, lead: Any, **run: Any) -> Deployment:
         status=JobStatus.SUCCEEDED,
         **fields,
     )
+    if cleared:
+        shipped(training_run)
     return deployment_create(training_run=training_run, user=None, name="prod")
 
 
@@ -119,6 +123,31 @@ def test_a_deployment_without_an_adapter_is_refused_and_nothing_is_queued(
     assert not LabelingItem.objects.exists() and not SuggestionRun.objects.exists()
 
 
+def test_an_adapter_no_comparison_cleared_does_not_suggest_and_nothing_is_queued(team: Team) -> None:
+    report = report_of(deployed(team.project, team.lead, cleared=False), OUTSIDE)
+    with pytest.raises(
+        InvalidInput, match="which no comparison against the baseline said to ship"
+    ) as refused:
+        ood_to_annotation(report=report, user=team.lead, with_suggestions=True)
+    assert refused.value.field == "with_suggestions"
+    assert not LabelingItem.objects.exists() and not SuggestionRun.objects.exists()
+
+
+def test_sending_again_suggests_only_for_inputs_no_run_of_the_adapter_covers(
+    team: Team, report: DriftReport, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks():
+        first = ood_to_annotation(report=report, user=team.lead, with_suggestions=True).suggestion_run
+        again = ood_to_annotation(report=report, user=team.lead, with_suggestions=True)
+    assert first is not None and again.suggestion_run == first and again.suggestion_run_earlier
+    assert SuggestionRun.objects.count() == 1
+    # A new input in a later report gets a run of its own, for it alone
+    later = report_of(report.deployment, ["Can I bring my dog"])
+    with django_capture_on_commit_callbacks():
+        newer = ood_to_annotation(report=later, user=team.lead, with_suggestions=True).suggestion_run
+    assert newer is not None and newer != first and newer.n_targets == 1
+
+
 def test_the_api_and_the_page_take_the_option(
     team: Team, report: DriftReport, client_for: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -141,8 +170,11 @@ def test_the_api_and_the_page_take_the_option(
         posted = logged_in(team.lead).post(
             f"/drift-reports/{report.pk}/to-annotation/", {"with_suggestions": "1"}, follow=True
         )
-    assert "asks the deployed adapter about its 3 waiting inputs" in posted.content.decode()
-    assert SuggestionRun.objects.count() == 2
+    first = SuggestionRun.objects.get()
+    assert (
+        f"Suggestion run {first.pk} of the deployed adapter covers them already." in posted.content.decode()
+    )
+    assert SuggestionRun.objects.count() == 1  # the same inputs sent again: no second run
 
     TrainingRun.objects.filter(pk=report.deployment.training_run_id).update(adapter_sha256="")
     refused = lead.post(url, {"with_suggestions": True}, format="json")
@@ -163,7 +195,7 @@ def test_a_real_adapter_suggests_labels_for_the_queued_inputs(
     run_execute(training_run.pk)
     training_run.refresh_from_db()
     assert training_run.status == JobStatus.SUCCEEDED, training_run.error
-    report = report_of(deployment_create(training_run=training_run, user=None, name="live"), OUTSIDE)
+    report = report_of(deployment_create(training_run=shipped(training_run), user=None, name="live"), OUTSIDE)
 
     with django_capture_on_commit_callbacks():
         sent = ood_to_annotation(report=report, user=team.lead, with_suggestions=True)
