@@ -3,6 +3,8 @@ it runs in the import's reader thread."""
 
 from __future__ import annotations
 
+import bisect
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +18,9 @@ from curation.pipeline.readers import ArrayLine
 from curation.services.content import ContentRules, content_hash
 from curation.services.examples import checked_external_id, metadata_json
 
-# line, input, output, metadata as JSON, external_id, content hash
-StagedRow = tuple[int, str, str, str, str | None, str]
+# line, record (a JSON array's element number, else 0), input, output, metadata as JSON,
+# external_id, content hash
+StagedRow = tuple[int, int, str, str, str, str | None, str]
 MAX_REPORTED_ERRORS = 1000
 BATCH_ROWS = 20_000
 # Also cut a batch at this much text: up to three batches are in memory at once (reading,
@@ -37,16 +40,40 @@ def rules_for(job: ImportJob) -> ContentRules:
 
 @dataclass
 class ImportReport:
+    """Counts and the first MAX_REPORTED_ERRORS row errors, in file order.
+
+    The reader thread reports the rows that fail validation; the merge (on the main connection,
+    later) reports the rows whose identity clashes with an example already there, so `fail` takes
+    a lock and keeps the errors sorted by their place in the file."""
+
     total: int = 0
     failed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    _places: list[tuple[int, int]] = field(default_factory=list, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def fail(self, line: int, message: str) -> None:
-        self.failed += 1
-        if isinstance(line, ArrayLine):
-            message = f"Record {line.record}: {message}"
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append({"line": int(line), "error": message})
+        record = line.record if isinstance(line, ArrayLine) else 0
+        if record:
+            message = f"Record {record}: {message}"
+        place = (int(line), record)
+        with self._lock:
+            self.failed += 1
+            at = bisect.bisect_right(self._places, place)
+            if at >= MAX_REPORTED_ERRORS:
+                return
+            self._places.insert(at, place)
+            self.errors.insert(at, {"line": int(line), "error": message})
+            if len(self.errors) > MAX_REPORTED_ERRORS:
+                del self._places[MAX_REPORTED_ERRORS:], self.errors[MAX_REPORTED_ERRORS:]
+
+
+class StagedBatch(list[StagedRow]):
+    """A batch of valid rows, with the report that the merge adds its row errors to."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__()
+        self.report = report
 
 
 def staged_batches(
@@ -54,11 +81,13 @@ def staged_batches(
     rules: ContentRules,
     report: ImportReport,
     *,
-    size: int = BATCH_ROWS,
+    size: int | None = None,
     inputs_only: bool = False,
-) -> Iterator[list[StagedRow]]:
-    """Validate each row; the valid ones come out in batches, the others go to the report."""
-    batch: list[StagedRow] = []
+) -> Iterator[StagedBatch]:
+    """Validate each row; the valid ones come out in batches (of `size`, by default
+    BATCH_ROWS), the others go to the report."""
+    size = size or BATCH_ROWS
+    batch = StagedBatch(report)
     chars = 0
     for line, item in items:
         report.total += 1
@@ -72,10 +101,10 @@ def staged_batches(
             report.fail(line, str(exc))
         else:
             batch.append(row)
-            chars += len(row[1]) + len(row[2]) + len(row[3])
+            chars += len(row[2]) + len(row[3]) + len(row[4])
         if len(batch) >= size or chars >= BATCH_CHARS:
             yield batch
-            batch, chars = [], 0
+            batch, chars = StagedBatch(report), 0
     if batch:
         yield batch
 
@@ -94,4 +123,6 @@ def staged_row(line: int, row: MappedRow, rules: ContentRules) -> StagedRow:
     stored_input, stored_output = rules.validate(row.input, row.output)
     metadata = metadata_json(row.metadata)
     external_id = checked_external_id(row.external_id)
-    return line, stored_input, stored_output, metadata, external_id, content_hash(stored_input, stored_output)
+    record = line.record if isinstance(line, ArrayLine) else 0
+    hashed = content_hash(stored_input, stored_output)
+    return int(line), record, stored_input, stored_output, metadata, external_id, hashed

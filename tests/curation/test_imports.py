@@ -670,7 +670,7 @@ def test_given_content_that_differs_only_by_nfc_or_outer_space_then_it_is_the_sa
     ]
 
 
-def test_given_an_external_id_when_imported_again_with_other_content_then_it_is_skipped(
+def test_given_an_external_id_when_imported_again_with_other_content_then_it_is_a_row_error(
     team: Team, api: Api
 ) -> None:
     api.imported(
@@ -692,7 +692,16 @@ def test_given_an_external_id_when_imported_again_with_other_content_then_it_is_
         ),
     )
 
-    assert counts(job) == ("succeeded", 3, 1, 2, 0)
+    assert counts(job) == ("succeeded", 3, 1, 0, 2)
+    held = dict(team.project.examples.values_list("external_id", "id"))
+    assert job["errors"] == [
+        {
+            "line": line,
+            "error": f"external_id {external_id} is already example {held[external_id]} with another"
+            " input or output; not imported.",
+        }
+        for line, external_id in [(1, "t-1"), (2, "17")]
+    ]
     assert sorted(team.project.examples.values_list("external_id", "input", "output")) == [
         ("17", "Rate?", "exchange_rate"),
         ("t-1", "Where is my card?", "card_arrival"),
@@ -723,7 +732,16 @@ def test_given_duplicates_within_one_file_when_imported_then_the_first_of_each_l
 
     job = api.imported(team.annotator, team.project, content, name)
 
-    assert counts(job) == ("succeeded", 6, 3, 3, 0)
+    assert counts(job) == ("succeeded", 6, 3, 2, 1)
+    first = 2 if name.endswith(".csv") else 1  # the CSV header is line 1
+    e1 = team.project.examples.get(external_id="e-1").pk
+    assert job["errors"] == [
+        {
+            "line": first + 3,
+            "error": f"external_id e-1 is already example {e1} (line {first + 2} of this file) with"
+            " another input or output; not imported.",
+        }
+    ]
     assert contents(team.project) == [
         ("Where is my card?", "card_arrival"),
         ("Rate?", "exchange_rate"),

@@ -46,7 +46,7 @@ def records() -> list[dict[str, str]]:
         else:
             rows.append({"external_id": "", "input": f"Question {number}?", "output": f"Answer {number}."})
         if number % DUPLICATES_EVERY == 0:
-            # The same external_id with other content, or the very same content: both already there.
+            # The same external_id with other content (a row error), or the very same content (skipped).
             repeat = dict(rows[-1])
             if repeat["external_id"]:
                 repeat["input"] = f"Other wording of question {number}?"
@@ -108,9 +108,11 @@ def test_given_two_imports_of_one_file_at_once_then_each_row_is_created_exactly_
     assert failures == []
     finished = list(ImportJob.objects.filter(pk__in=[job.pk for job in jobs]).order_by("pk"))
     assert [(job.status, job.error) for job in finished] == [(JobStatus.SUCCEEDED, "")] * 2
-    assert [(job.total, job.failed) for job in finished] == [(len(rows), 0)] * 2
+    clashes = len(range(0, DISTINCT_ROWS, 21))  # ext-id repeats with other content
+    assert [(job.total, job.failed) for job in finished] == [(len(rows), clashes)] * 2
+    assert all(e["error"].startswith("external_id ext-") for job in finished for e in job.errors)
     assert sum(job.created for job in finished) == DISTINCT_ROWS
-    assert [job.created + job.skipped_existing for job in finished] == [len(rows)] * 2
+    assert [job.created + job.skipped_existing + job.failed for job in finished] == [len(rows)] * 2
     examples = Example.objects.filter(project=project)
     assert examples.count() == DISTINCT_ROWS
     assert not examples.values("content_hash").annotate(n=Count("id")).filter(n__gt=1).exists()
