@@ -325,7 +325,9 @@ def _provenance_lines(stats: dict[str, Any]) -> list[str]:
         f"- Contradictions resolved among these examples: {stats.get('contradictions_resolved', 0)}",
     ]
     if "disagreements_resolved" in stats:  # a card frozen before it was counted keeps its bytes
-        lines.append(f"- Annotators' disagreements resolved among these examples: {stats['disagreements_resolved']}")
+        lines.append(
+            f"- Annotators' disagreements resolved among these examples: {stats['disagreements_resolved']}"
+        )
     return lines
 
 
