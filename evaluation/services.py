@@ -58,7 +58,7 @@ def eval_run_create(
     it for a GPU worker (or run nothing yet, with `queue=False`, for a caller that runs it)."""
     if not version.is_frozen:
         raise InvalidInput(
-            f"Version {version.number} is {version.status}: only a frozen version is evaluated.",
+            f"Version {version.number} (id {version.pk}) is {version.status}: only a frozen version is evaluated.",
             field="version",
         )
     if not int(version.counts.get("eval", 0)):
@@ -99,9 +99,16 @@ def eval_run_create(
 
 
 def _checked_training_run(run: TrainingRun, version: DatasetVersion, base_model: str) -> str:
+    if run.version.project_id != version.project_id:
+        raise InvalidInput(
+            f"Training run {run.pk} belongs to another project: evaluate it on a version of its own "
+            f"project (it was trained on version id {run.version_id}).",
+            field="training_run",
+        )
     if run.version_id != version.pk:
         raise InvalidInput(
-            f"Training run {run.pk} was trained on version {run.version.number}, not {version.number}: "
+            f"Training run {run.pk} was trained on version {run.version.number} (id {run.version_id}), "
+            f"not {version.number} (id {version.pk}): "
             "evaluate it on its own version's eval split (another version's eval items may be in its training data).",
             field="training_run",
         )

@@ -64,7 +64,8 @@ def run_create(
     with `queue=False`, for a caller that runs it: `run_execute`)."""
     if not version.is_frozen:
         raise InvalidInput(
-            f"Version {version.number} is {version.status}: only a frozen version can be trained on.",
+            f"Version {version.number} (id {version.pk}) is {version.status}: only a frozen version can be "
+            "trained on.",
             field="version",
         )
     train_count = int(version.counts.get("train", 0))

@@ -99,3 +99,8 @@ def test_launch_refusals_are_named(team: Team, frozen: FreezeFn, tiny_model: str
     no_eval = frozen(ProjectFactory.create(), team.lead, count=3, eval_fraction=0.0)
     with pytest.raises(InvalidInput, match="no eval split"):
         eval_run_create(version=no_eval, user=None, base_model=tiny_model, queue=False)
+    # Another project's version 1 is not "version 1, not 1": the message says whose it is
+    elsewhere = frozen(ProjectFactory.create(), team.lead, count=6)
+    assert (elsewhere.number, version.number) == (1, 1)
+    with pytest.raises(InvalidInput, match=f"Training run {run.pk} belongs to another project"):
+        eval_run_create(version=elsewhere, user=None, training_run=run, queue=False)
