@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
 import secrets
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -115,3 +117,11 @@ def run_jobs_on_workers() -> None:
     from config.celery_app import app
 
     app.conf.task_always_eager = False
+
+
+def token_command(username: str) -> str:
+    """The command that prints the user's API token, for this FINCH_HOME (another home is
+    another database: without it the command would look in the default one)."""
+    home = os.environ.get("FINCH_HOME")
+    prefix = f"FINCH_HOME={shlex.quote(home)} " if home else ""
+    return f"{prefix}.venv/bin/python manage.py drf_create_token {username}"

@@ -128,7 +128,7 @@ def test_the_demo_builds_every_step_of_the_loop_and_a_second_run_reuses_it(
 
 
 def test_seed_demo_makes_the_login_and_the_sample_project_without_a_worker(
-    tmp_path: Path, settings: Any
+    tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given no worker and tasks sent to a broker (the benchmarks' harness runs seed_demo so)
     from config.celery_app import app
@@ -136,10 +136,17 @@ def test_seed_demo_makes_the_login_and_the_sample_project_without_a_worker(
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
     settings.FINCH_HOME = tmp_path
+    monkeypatch.setenv("FINCH_HOME", "/srv/finch home")
+    printed = io.StringIO()
     try:
-        call_command("seed_demo", "--password", "a-bench-password", stdout=io.StringIO())
+        call_command("seed_demo", "--password", "a-bench-password", stdout=printed)
     finally:
         app.conf.task_always_eager = eager
+    # The token command it prints reaches this home's database, not the default one
+    assert (
+        "API token: FINCH_HOME='/srv/finch home' .venv/bin/python manage.py drf_create_token"
+        in printed.getvalue()
+    )
     # Then the sample came in all the same, 80% approved
     project = Project.objects.get(name=DEMO_PROJECT_NAME)
     assert project.examples.count() == len(sample_rows())

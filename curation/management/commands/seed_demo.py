@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from curation.services.demo import demo_admin_ensure, demo_project_ensure, run_jobs_here
+from curation.services.demo import demo_admin_ensure, demo_project_ensure, run_jobs_here, token_command
 
 
 class Command(BaseCommand):
@@ -26,6 +26,6 @@ class Command(BaseCommand):
                 f"  log in as: {login.username}\n"
                 f"  password:  {login.password}\n"
                 "  API docs:  http://127.0.0.1:8000/api/docs/\n"
-                f"  API token: .venv/bin/python manage.py drf_create_token {login.username}\n"
+                f"  API token: {token_command(login.username)}\n"
             )
         )

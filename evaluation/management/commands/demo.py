@@ -7,7 +7,13 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from config.observability import logs_to_file
-from curation.services.demo import DemoLogin, demo_admin_ensure, run_jobs_here, run_jobs_on_workers
+from curation.services.demo import (
+    DemoLogin,
+    demo_admin_ensure,
+    run_jobs_here,
+    run_jobs_on_workers,
+    token_command,
+)
 from evaluation.demo import DemoResult, default_base_model, demo_loop, real_model_demo_loop, real_model_ensure
 
 
@@ -67,7 +73,7 @@ class Command(BaseCommand):
                 f"  the demo:  {url}/projects/{result.project.pk}/ (its comparison: "
                 f"{url}/comparisons/{result.comparison.pk}/)\n"
                 f"  API docs:  {url}/api/docs/\n"
-                f"  API token: .venv/bin/python manage.py drf_create_token {login.username}\n"
+                f"  API token: {token_command(login.username)}\n"
             )
         )
         if not options["real_model"]:
