@@ -218,6 +218,9 @@ def freeze(version_id: int) -> None:
     try:
         with beating(version):
             _freeze(version, _progress(version))
+    except FreezeBlocked as exc:  # the lead's own rule, not a fault: one line, no traceback
+        log.warning("freezing version %s refused: %s", version_id, exc)
+        _fail(version, str(exc), "")
     except Exception as exc:
         log.exception("freezing version %s failed", version_id)
         _fail(version, str(exc) or exc.__class__.__name__, traceback.format_exc())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter
 from io import StringIO
 from typing import Any
@@ -263,7 +264,9 @@ class TestSplit:
 
 @pytest.mark.django_db
 class TestLeakage:
-    def test_near_copies_across_the_split_are_reported_and_can_block_the_freeze(self, team: Team) -> None:
+    def test_near_copies_across_the_split_are_reported_and_can_block_the_freeze(
+        self, team: Team, caplog: pytest.LogCaptureFixture
+    ) -> None:
         # Given texts and near copies (one word changed) that no dedup job clustered
         base = [
             f"Could you please tell me why my transfer number {n} to the savings account has not arrived yet"
@@ -288,10 +291,14 @@ class TestLeakage:
         for pair in leakage["examples"]:
             assert {sides[pair["train"]], sides[pair["eval"]]} == {"train", "eval"}
 
-        # And a freeze that blocks on leakage fails, naming it, and keeps no items
-        blocked = freeze(team, eval_fraction=0.5, seed=2, block_on_leakage=True)
+        # And a freeze that blocks on leakage fails, naming it, and keeps no items; the lead's
+        # rule, not a fault: a WARNING line, no traceback
+        with caplog.at_level(logging.WARNING, logger="curation.services.versions"):
+            blocked = freeze(team, eval_fraction=0.5, seed=2, block_on_leakage=True)
         assert blocked.status == VersionStatus.FAILED
         assert "Leakage found" in blocked.error
+        (refused,) = [record for record in caplog.records if record.levelno >= logging.WARNING]
+        assert refused.levelname == "WARNING" and not refused.exc_info
         assert not VersionItem.objects.filter(version=blocked).exists()
 
     def test_clean_data_reports_no_leakage(self, team: Team) -> None:
