@@ -160,7 +160,12 @@ def lora_attach(
         target_modules=lora["target_modules"],
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(model, config)
+    try:
+        model = get_peft_model(model, config)
+    except ValueError as exc:  # peft: "Target modules {...} not found in the base model ..."
+        if "target modules" not in str(exc).lower():
+            raise
+        raise PreflightError(f"lora.target_modules: {exc}") from exc
     if quantization == "nf4":  # QLoRA trains its adapters in bf16, as the paper's reference code does
         for parameter in model.parameters():
             if parameter.requires_grad:

@@ -5,6 +5,7 @@ a resume after a lost worker, the reaper, and every preflight failure."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,25 @@ def test_preflight_fails_when_too_many_examples_are_too_long(
     assert run.status == JobStatus.FAILED
     assert "train examples are longer than max_seq_length=12 tokens" in run.error
     assert run.preflight == {} and run.step == 0
+
+
+def test_a_target_module_the_model_lacks_fails_the_run_naming_it(
+    team: Team, frozen: FreezeFn, tiny_model: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    version = frozen(team.project, team.lead)
+    run = run_create(
+        version=version,
+        user=None,
+        base_model=tiny_model,
+        hyperparameters=FAST,
+        lora={"target_modules": ["nonexistent_proj"]},
+    )
+    run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED
+    assert run.error.startswith("lora.target_modules: Target modules {'nonexistent_proj'} not found")
+    # A setting the model cannot take, not a fault of the worker: no traceback logged
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 def test_preflight_fails_without_an_end_of_sequence_token(
