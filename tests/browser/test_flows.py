@@ -23,6 +23,7 @@ from curation.models import (
     FlagKind,
     FlagResolution,
     FlagStatus,
+    JobStatus,
     Review,
     Role,
     VersionItem,
@@ -419,6 +420,37 @@ def test_lead_launches_a_training_run_and_watches_its_loss_curves(
     expect(row).to_contain_text("succeeded")
     expect(row).to_contain_text(f"{run.best_eval_loss:.4f}")
     screenshot(page, "training-runs")
+
+
+def test_a_run_page_opened_while_queued_follows_its_status_and_best_loss(
+    crew: Crew, log_in: LogIn, frozen: FreezeFn, live_server: LiveServer
+) -> None:
+    # Given a run's page opened while the run waits for a worker
+    lead = MembershipFactory.create(project=crew.project, role=Role.LEAD).user
+    version = frozen(crew.project, lead)
+    run = TrainingRun.objects.create(
+        version=version, base_model="/models/base", version_sha256=version.sha256, status=JobStatus.QUEUED
+    )
+    page = log_in(lead)
+    page.goto(f"{live_server.url}/training/{run.pk}/")
+    expect(page.locator("#run-status")).to_have_text("queued")
+
+    # When a worker takes it and its first evaluations land
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=JobStatus.RUNNING,
+        step=4,
+        total_steps=10,
+        best_step=4,
+        best_eval_loss=1.2345,
+        initial_eval_loss=2.0,
+    )
+
+    # Then the page follows without a reload: the badge, the steps and the best eval loss
+    expect(page.locator("#run-status")).to_have_text("running")
+    expect(page.locator("#run-steps")).to_have_text("step 4 of 10")
+    expect(page.locator("#run-best")).to_have_text(
+        "· best eval loss 1.2345 at step 4 (before training 2.0000)"
+    )
 
 
 def test_lead_compares_the_tuned_model_with_the_baseline_and_sends_a_regression_back(

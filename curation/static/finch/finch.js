@@ -207,6 +207,16 @@
         const steps = document.getElementById("run-steps");
         if (steps && run.total_steps) steps.textContent = `step ${run.step} of ${run.total_steps}`;
         else if (steps && run.status !== "queued" && live) steps.textContent = "preparing the data";
+        const status = document.getElementById("run-status");  // the page was drawn when it was queued
+        if (status && live && status.textContent !== run.status) {
+          status.textContent = run.status;
+          status.className = `badge ${run.status}`;
+        }
+        const best = document.getElementById("run-best");
+        if (best && run.best_step !== null && run.best_eval_loss !== null) {
+          const before = run.initial_eval_loss !== null ? ` (before training ${run.initial_eval_loss.toFixed(4)})` : "";
+          best.textContent = `· best eval loss ${run.best_eval_loss.toFixed(4)} at step ${run.best_step}${before}`;
+        }
         if (figure.dataset.live === "1" && !live) return window.location.reload();
         if (!live) return;
       }
