@@ -124,6 +124,6 @@ def test_a_lead_starts_it_from_the_flags_page(team: Team, django_capture_on_comm
     with django_capture_on_commit_callbacks(execute=True):
         assert lead.post(url, {"method": "exact", "threshold": "1"}).status_code == 302
     page = lead.get(f"/projects/{team.project.pk}/flags/").content.decode()
-    assert "1 flags raised" in page and "contradiction-job:" in page, page[
+    assert "1 flag raised" in page and "contradiction-job:" in page, page[
         page.find("<main>") : page.find("<main>") + 1500
     ]
