@@ -69,12 +69,18 @@ def _resolve(mapping: FieldMapping, keys: tuple[str, ...]) -> tuple[str, str]:
     output_key = mapping.output_field or _first_present(OUTPUT_ALIASES, others)
     if not input_key or input_key not in keys:
         wanted = mapping.input_field or " or ".join(INPUT_ALIASES)
-        raise RowError(f"No input field ({wanted}) in the record.")
+        raise RowError(f"No input field ({wanted}) in the record; its keys: {_listed(keys)}.")
     # A named output field must be there (a typo would land every row without its output); found
     # by alias, it may be missing: a row without output is a draft, or an unlabeled input.
     if mapping.output_field and mapping.output_field not in keys:
-        raise RowError(f"No output field ({mapping.output_field}) in the record.")
+        raise RowError(f"No output field ({mapping.output_field}) in the record; its keys: {_listed(keys)}.")
     return input_key, output_key
+
+
+def _listed(keys: tuple[str, ...], most: int = 10) -> str:
+    """A record's keys for a message that names a missing one (a typo is then plain to see)."""
+    shown = ", ".join(keys[:most]) or "none"
+    return shown if len(keys) <= most else f"{shown} and {len(keys) - most} more"
 
 
 def _first_present(names: tuple[str, ...], keys: tuple[str, ...]) -> str:

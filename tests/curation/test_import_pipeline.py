@@ -344,7 +344,7 @@ def test_given_an_input_field_missing_from_a_record_when_mapping_then_that_recor
     items = read(data, mapping=FieldMapping("body", "topic"))
 
     assert pairs(items) == [(1, "a", "b")]
-    assert errors(items) == [(2, "No input field (body) in the record.")]
+    assert errors(items) == [(2, "No input field (body) in the record; its keys: text, topic.")]
 
 
 @pytest.mark.parametrize(
@@ -362,7 +362,7 @@ def test_given_an_output_field_missing_from_a_record_when_mapping_then_that_reco
     items = read(data, mapping=FieldMapping(output_field="lable"))
 
     assert pairs(items) == landed
-    assert errors(items) == [(failed_line, "No output field (lable) in the record.")]
+    assert errors(items) == [(failed_line, "No output field (lable) in the record; its keys: text, label.")]
 
 
 def test_given_no_output_field_named_and_none_in_the_record_when_mapping_then_the_output_is_empty() -> None:

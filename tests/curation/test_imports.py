@@ -273,11 +273,11 @@ def test_given_a_misspelled_output_field_when_imported_then_each_row_fails_namin
     assert counts(job) == ("failed", 2, 0, 0, 2)
     assert job["error"] == (
         "Every row failed (2 of 2), so nothing was imported; the row errors say why. "
-        "The first, line 1: No output field (lable) in the record."
+        "The first, line 1: No output field (lable) in the record; its keys: input, label."
     )
     assert job["errors"] == [
-        {"line": 1, "error": "No output field (lable) in the record."},
-        {"line": 2, "error": "No output field (lable) in the record."},
+        {"line": 1, "error": "No output field (lable) in the record; its keys: input, label."},
+        {"line": 2, "error": "No output field (lable) in the record; its keys: input, label."},
     ]
     assert not team.project.examples.exists()
 
@@ -292,7 +292,7 @@ def test_given_a_json_array_whose_every_record_fails_when_imported_then_the_job_
     assert counts(job) == ("failed", 2, 0, 0, 2)
     assert job["error"].endswith(
         "The first, Record 1: No input field (input or text or prompt or "
-        "question or query or instruction) in the record."
+        "question or query or instruction) in the record; its keys: body."
     )
 
 
