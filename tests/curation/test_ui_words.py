@@ -120,6 +120,8 @@ def test_the_comparison_names_runs_by_project_number_and_guardrails_in_words(
     page = text(logged_in(team.reviewer).get(f"/comparisons/{comparison.pk}/"))
     assert "<h1>Comparison 1: eval run 2 against eval run 1</h1>" in page
     assert "Guardrail: answers that name no label" in page and "guardrail invalid_label" not in page
+    # The line says which way the guardrail moved, not only which way is worse
+    assert "0.000 → 0.000 (unchanged: worse when higher; p = 1.0000)" in page
 
 
 @pytest.mark.django_db
