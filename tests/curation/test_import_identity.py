@@ -9,7 +9,6 @@ example came from the same file), never silently dropped. The same holds for the
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -22,28 +21,20 @@ from rest_framework.test import APIClient
 
 from curation.models import Example, ImportJob, JobStatus, LabelingItem, Project
 from curation.services import import_rows
-from curation.services.imports import import_job_create, import_run
-from curation.services.jobs import job_run
 from curation.services.labeling import items_enqueue
 from tests.conftest import Team
+from tests.curation.test_imports import jsonl, run_import
 from tests.factories import ExampleFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
 
-def jsonl(*records: dict[str, Any]) -> bytes:
-    return "".join(json.dumps(record) + "\n" for record in records).encode()
-
-
-def run_import(
-    project: Project, user: User, content: bytes, name: str = "rows.jsonl", **options: Any
-) -> ImportJob:
-    job = import_job_create(
-        project=project, user=user, upload=io.BytesIO(content), filename=name, queue=False, **options
-    )
-    job_run(ImportJob, job.pk, import_run)
-    job.refresh_from_db()
-    return job
+def file_of(name: str, records: list[dict[str, str]]) -> bytes:
+    """The records as the file `name` holds them: CSV with a header, or JSONL."""
+    if not name.endswith(".csv"):
+        return jsonl(*records)
+    lines = [",".join(records[0])] + [",".join(r.values()) for r in records]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def counts(job: ImportJob) -> tuple[Any, ...]:
@@ -66,11 +57,7 @@ def test_a_used_external_id_with_other_content_later_in_the_file_is_a_row_error_
         {"external_id": "d1", "input": "second", "output": "card_linking"},
         {"external_id": "d2", "input": "other", "output": "exchange_rate"},
     ]
-    if name.endswith(".csv"):
-        lines = ["external_id,input,output"] + [",".join(r.values()) for r in records]
-        content = ("\n".join(lines) + "\n").encode()
-    else:
-        content = jsonl(*records)
+    content = file_of(name, records)
 
     job = run_import(team.project, team.lead, content, name)
 
@@ -255,11 +242,7 @@ def test_a_clash_with_a_row_of_an_earlier_batch_of_the_same_file_is_reported_too
         {"external_id": "d3", "input": "first", "output": "card_arrival"},
         {"external_id": "d2", "input": "other", "output": "card_arrival"},
     ]
-    if name.endswith(".csv"):
-        lines = ["external_id,input,output"] + [",".join(r.values()) for r in records]
-        content = ("\n".join(lines) + "\n").encode()
-    else:
-        content = jsonl(*records)
+    content = file_of(name, records)
 
     job = run_import(team.project, team.lead, content, name)
 

@@ -20,32 +20,18 @@ from pytest_django import DjangoCaptureOnCommitCallbacks
 from rest_framework.test import APIClient
 
 from curation.errors import InvalidInput
-from curation.models import ImportJob, LabelingItem, Project, Role
-from curation.pipeline.decoding import open_text
+from curation.models import ImportJob, LabelingItem, Project
 from curation.pipeline.errors import RowError
-from curation.pipeline.formats import MappedItem, detect_format, mapped_rows
+from curation.pipeline.formats import MappedItem
 from curation.pipeline.mapping import FieldMapping, MappedRow
 from curation.services.imports import import_job_create
-from curation.services.projects import project_create
 from tests.conftest import Team
-from tests.factories import MembershipFactory
+from tests.curation.test_import_pipeline import read
+from tests.curation.test_imports import new_project
 
 GENERATION = "generation"
 CHAT = "chat"
 ClientFor = Callable[[User | None], APIClient]
-
-
-def read(
-    data: bytes,
-    file_format: str = "auto",
-    *,
-    mapping: FieldMapping | None = None,
-    task_type: str = GENERATION,
-) -> list[MappedItem]:
-    """Everything the pipeline yields for the file, as the import service drives it."""
-    text, head = open_text(io.BytesIO(data))
-    chosen = detect_format(head) if file_format == "auto" else file_format
-    return list(mapped_rows(text, head, chosen, mapping or FieldMapping(), task_type))
 
 
 def only_row(items: list[MappedItem]) -> MappedRow:
@@ -74,18 +60,6 @@ def csv_file(*records: dict[str, str]) -> bytes:
 
 def message(role: str, content: Any, **fields: Any) -> dict[str, Any]:
     return {"role": role, "content": content, **fields}
-
-
-def new_project(team: Team, task_type: str, **settings: Any) -> Project:
-    project = project_create(
-        user=team.lead,
-        name=f"{task_type} project",
-        task_type=task_type,
-        target_behavior="Be useful.",
-        **settings,
-    )
-    MembershipFactory.create(project=project, user=team.annotator, role=Role.ANNOTATOR)
-    return project
 
 
 @pytest.fixture
