@@ -190,14 +190,15 @@ def _answer_given(members: list[Example], output: Any, *, but: Example) -> Examp
     would be one example twice)."""
     if not isinstance(output, str):
         return None
-    key = answer_key(but.project.task_type, output)
+    task_type = but.project.task_type  # one flag, one project
+    key = answer_key(task_type, output)
     return next(
         (
             example
             for example in members
             if example != but
             and example.status != ExampleStatus.REJECTED
-            and answer_key(example.project.task_type, example.output) == key
+            and answer_key(task_type, example.output) == key
         ),
         None,
     )
