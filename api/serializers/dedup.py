@@ -34,6 +34,10 @@ class DedupJobOutput(QualityJobOutput):
     examples_checked = serializers.IntegerField()
     clusters = serializers.IntegerField()
     duplicates_marked = serializers.IntegerField()
+    flags_raised = serializers.IntegerField(
+        help_text="Contradiction flags raised: inputs alike under different labels (input-only jobs "
+        "on classification and extraction projects), never marked duplicates of each other."
+    )
 
 
 class ClusterMemberOutput(serializers.Serializer):

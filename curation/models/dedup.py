@@ -40,6 +40,9 @@ class DedupJob(QualityJob):
     examples_checked = models.PositiveIntegerField(default=0)
     clusters = models.PositiveIntegerField(default=0)
     duplicates_marked = models.PositiveIntegerField(default=0)
+    flags_raised = models.PositiveIntegerField(
+        default=0, help_text="Contradiction flags: inputs alike under different labels (input-only jobs)."
+    )
 
     class Meta(QualityJob.Meta):
         constraints = [

@@ -10,8 +10,6 @@ dismissed) is not flagged again.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -22,18 +20,18 @@ from curation.dedup.normalize import exact_key, same_key_groups
 from curation.dedup.short_texts import Meaning
 from curation.dedup.unionfind import groups as connected_groups
 from curation.errors import InvalidInput
-from curation.models import ContradictionJob, DedupMethod, ExampleStatus, Flag, FlagKind, Project, TaskType
+from curation.models import ContradictionJob, DedupMethod, ExampleStatus, FlagKind, Project, TaskType
 from curation.phases import phase
 from curation.services.audit import audit
-from curation.services.content import canonical_json, clip
+from curation.services.content import answer_key
 from curation.services.dedup import word_folding
+from curation.services.dispatch import job_send_on_commit
 from curation.services.embedding_cache import cached_vectors, model_cosines
-from curation.services.flags import examples_key, flag_create
+from curation.services.flags import JobPair, disagreement_note, job_flags_raise
 from curation.services.jobs import ProgressFn
 
 TEXT_AGREEMENT = 0.5
 NGRAM = 5
-Pair = tuple[tuple[int, int], str]  # two example ids, and the flag's note
 
 
 @transaction.atomic
@@ -52,7 +50,7 @@ def contradiction_job_create(
     )
     summary = f"Started contradiction job {job.pk} ({method}, threshold {threshold})"
     audit(project=project, actor=user, action="contradiction_job.start", target=job, summary=summary)
-    transaction.on_commit(lambda: find_contradictions.delay(job.pk))
+    job_send_on_commit(job, lambda: find_contradictions.delay(job.pk))
     return job
 
 
@@ -78,29 +76,10 @@ def contradictions_run(job: ContradictionJob, progress: ProgressFn) -> None:
         _flags_raise(job, pairs, len(rows), len(groups))
 
 
-def _flags_raise(job: ContradictionJob, pairs: list[Pair], checked: int, groups: int) -> None:
+def _flags_raise(job: ContradictionJob, pairs: list[JobPair], checked: int, groups: int) -> None:
     """One flag per pair never flagged before (open, resolved or dismissed), and the job's counts."""
-    project = job.project
-    already = set(
-        Flag.objects.filter(project=project, kind=FlagKind.CONTRADICTION).values_list(
-            "examples_key", flat=True
-        )
-    )
-    raised = 0
     with transaction.atomic():
-        for (first, second), note in pairs:
-            if examples_key([first, second]) in already:
-                continue
-            flag_create(
-                project=project,
-                user=None,
-                kind=FlagKind.CONTRADICTION,
-                example_ids=[first, second],
-                note=note,
-                job=f"contradiction-job:{job.pk}",
-            )
-            already.add(examples_key([first, second]))
-            raised += 1
+        raised = job_flags_raise(job.project, FlagKind.CONTRADICTION, pairs, f"contradiction-job:{job.pk}")
         ContradictionJob.objects.filter(pk=job.pk).update(
             examples_checked=checked, groups_checked=groups, flags_raised=raised
         )
@@ -121,35 +100,24 @@ def _input_groups(job: ContradictionJob, inputs: list[str]) -> list[list[int]]:
         return [group for group in same_key_groups(keys) if len(group) > 1]
 
 
-def _disagreeing_pairs(task_type: str, members: list[tuple[int, str, str]]) -> list[Pair]:
+def _disagreeing_pairs(task_type: str, members: list[tuple[int, str, str]]) -> list[JobPair]:
     camps = _camps(task_type, [output for _, _, output in members])
     if len(camps) < 2:
         return []
     camps.sort(key=lambda camp: (-len(camp), camp[0]))
     anchor = members[camps[0][0]]
-    found = []
-    for camp in camps[1:]:
-        for index in camp:
-            other = members[index]
-            note = f"Same input, different outputs: {clip(anchor[2], 60)!r} vs {clip(other[2], 60)!r}."
-            found.append(((anchor[0], other[0]), note))
-    return found
+    return [
+        ((anchor[0], members[index][0]), disagreement_note(anchor[2], members[index][2]))
+        for camp in camps[1:]
+        for index in camp
+    ]
 
 
 def _camps(task_type: str, outputs: list[str]) -> list[list[int]]:
     """Indexes of outputs that agree, grouped; every index is in exactly one camp."""
     if task_type in (TaskType.GENERATION, TaskType.CHAT):
         return _text_camps(outputs)
-    return same_key_groups(_output_key(task_type, output) for output in outputs)
-
-
-def _output_key(task_type: str, output: str) -> str:
-    if task_type == TaskType.EXTRACTION:
-        try:
-            return canonical_json(json.loads(output))
-        except json.JSONDecodeError:
-            return output.strip()
-    return output.strip()
+    return same_key_groups(answer_key(task_type, output) for output in outputs)
 
 
 def _text_camps(outputs: list[str]) -> list[list[int]]:

@@ -7,7 +7,9 @@ can simply run again). Applying respects earlier decisions:
   new examples to that cluster (its kept example stays, whoever chose it);
 - a group whose examples all sat in one dissolved cluster is not re-created (someone decided
   they are not duplicates);
-- re-running a job on unchanged data changes nothing.
+- re-running a job on unchanged data changes nothing;
+- a job comparing inputs only never marks an example a duplicate of one under another label
+  (classification, extraction): it flags the two as a contradiction instead.
 """
 
 from __future__ import annotations
@@ -32,11 +34,16 @@ from curation.models import (
     DuplicateCluster,
     Example,
     ExampleStatus,
+    FlagKind,
     Project,
     Shingle,
+    TaskType,
 )
 from curation.phases import phase
 from curation.services.audit import audit
+from curation.services.content import answer_key
+from curation.services.dispatch import job_send_on_commit
+from curation.services.flags import JobPair, disagreement_note, job_flags_raise
 from curation.services.jobs import HandedOff, ProgressFn
 from curation.services.locks import project_lock
 from curation.services.lookups import matching
@@ -44,6 +51,7 @@ from curation.services.lookups import matching
 DEFAULT_THRESHOLDS = {DedupMethod.EXACT: 1.0, DedupMethod.MINHASH: 0.8, DedupMethod.EMBEDDING: 0.95}
 # NUL never occurs in validated content, and normalization keeps it: input and output stay apart.
 FIELD_SEPARATOR = "\x00"
+LABELLED_TASKS = (TaskType.CLASSIFICATION, TaskType.EXTRACTION)
 KEEP_ORDER = {ExampleStatus.APPROVED: 0, ExampleStatus.SUBMITTED: 1, ExampleStatus.DRAFT: 2}
 Similarity = Callable[[int, int], float]
 
@@ -90,7 +98,7 @@ def dedup_job_create(
     )
     summary = f"Started dedup job {job.pk} ({method}, threshold {threshold})"
     audit(project=project, actor=user, action="dedup_job.start", target=job, summary=summary)
-    transaction.on_commit(lambda: dedup_examples.delay(job.pk))
+    job_send_on_commit(job, lambda: dedup_examples.delay(job.pk))
     return job
 
 
@@ -157,16 +165,17 @@ def apply_groups(
         locked = DedupJob.objects.select_for_update().get(pk=job.pk)
         if locked.is_finished:
             return
-        clusters, marked = _apply(job, groups, similarity, links or {})
+        clusters, marked, raised = _apply(job, groups, similarity, links or {})
         DedupJob.objects.filter(pk=job.pk).update(
-            examples_checked=checked, clusters=clusters, duplicates_marked=marked
+            examples_checked=checked, clusters=clusters, duplicates_marked=marked, flags_raised=raised
         )
 
 
 def _apply(
     job: DedupJob, groups: list[list[int]], similarity: Similarity, links: dict[int, int]
-) -> tuple[int, int]:
-    """Create or extend clusters for the groups, in bulk; returns (clusters touched, marked).
+) -> tuple[int, int, int]:
+    """Create or extend clusters for the groups, in bulk, and flag inputs alike under different
+    labels; returns (clusters touched, marked, flags raised).
 
     A group (connected by similar pairs) can chain examples that are not alike end to end, so
     it is cut into clusters around leaders: every duplicate is at least `threshold` similar to
@@ -174,7 +183,7 @@ def _apply(
     """
     threshold = job.threshold if job.threshold is not None else DEFAULT_THRESHOLDS[DedupMethod(job.method)]
 
-    def alike(a: int, b: int) -> bool:
+    def inputs_alike(a: int, b: int) -> bool:
         try:
             return similarity(a, b) >= threshold
         except KeyError:  # an example this job did not compare (say, an older cluster's kept one)
@@ -182,11 +191,20 @@ def _apply(
 
     ranks = _keep_ranks([pk for group in groups for pk in group], links)
     active = _active_cluster_of(job.project)
+    outputs = _labelled_outputs(job, [*ranks, *{active[pk].kept_id for pk in ranks if pk in active}])
+    answers = {pk: answer_key(job.project.task_type, output) for pk, output in outputs.items()}
+
+    def alike(a: int, b: int) -> bool:  # under two labels: a contradiction, never a duplicate
+        return answers.get(a) == answers.get(b) and inputs_alike(a, b)
+
     dissolved = [set(ids) for ids in _dissolved_member_sets(job.project)]
     created: list[tuple[DuplicateCluster, list[int]]] = []
     extended: list[tuple[DuplicateCluster, list[int]]] = []
+    disagreements: list[JobPair] = []
     for group in groups:
         ids = [pk for pk in group if pk in ranks]  # not deleted since the job read it
+        if answers:
+            disagreements += _disagreements(ids, ranks, outputs, answers, inputs_alike)
         leftover = [pk for pk in ids if pk not in active]
         existing = sorted({active[pk] for pk in ids if pk in active}, key=lambda cluster: cluster.pk)
         if existing and leftover:  # newcomers join the clustered example they are like
@@ -214,7 +232,46 @@ def _apply(
     )
     marks = [(cluster.kept_id, pk) for cluster, ids in applied for pk in ids if pk != cluster.kept_id]
     _mark_duplicates(marks)
-    return len(created) + len({cluster.pk for cluster, _ in extended}), len(marks)
+    raised = job_flags_raise(job.project, FlagKind.CONTRADICTION, disagreements, f"dedup-job:{job.pk}")
+    return len(created) + len({cluster.pk for cluster, _ in extended}), len(marks), raised
+
+
+def _labelled_outputs(job: DedupJob, ids: list[int]) -> dict[int, str]:
+    """Outputs of the examples, where the job compares inputs only and an output is a label (or
+    an extraction's JSON): two inputs alike under different labels are a contradiction, and
+    marking one a duplicate would quietly pick a label. Free text answers one input many ways,
+    so generation and chat projects get {} (any member may be kept)."""
+    if job.fields != DedupFields.INPUT or job.project.task_type not in LABELLED_TASKS:
+        return {}
+    outputs: dict[int, str] = {}
+    for rows in matching(Example.objects.all(), "id", ids, sql_type="bigint"):
+        outputs.update(rows.values_list("id", "output"))
+    return outputs
+
+
+def _disagreements(
+    ids: list[int],
+    ranks: dict[int, tuple[int, int, Any, int]],
+    outputs: dict[int, str],
+    answers: dict[int, str],
+    inputs_alike: Callable[[int, int], bool],
+) -> list[JobPair]:
+    """The group's labels, each with its examples in keep order; the most common label's first
+    example against the first example of each other label whose input is alike to it (the
+    contradiction job's rule: a big group never explodes into all its pairs)."""
+    by_label: dict[str, list[int]] = {}
+    for pk in sorted((pk for pk in ids if pk in answers), key=ranks.__getitem__):
+        by_label.setdefault(answers[pk], []).append(pk)
+    if len(by_label) < 2:
+        return []
+    majority, *others = sorted(by_label.values(), key=lambda members: (-len(members), ranks[members[0]]))
+    anchor = majority[0]
+    pairs = []
+    for members in others:
+        other = next((pk for pk in members if inputs_alike(anchor, pk)), None)
+        if other is not None:
+            pairs.append(((anchor, other), disagreement_note(outputs[anchor], outputs[other])))
+    return pairs
 
 
 def _around_leaders(

@@ -25,7 +25,7 @@ from curation.models import (
     ReviewDecision,
 )
 from curation.services.audit import audit
-from curation.services.content import answer_key
+from curation.services.content import answer_key, clip
 from curation.services.examples import check_fits_project, example_set_status, example_update
 
 MAX_FLAG_EXAMPLES = 1000
@@ -81,6 +81,31 @@ def flag_create(
         summary = f"Raised a {kind} flag on examples {', '.join(map(str, ids))}"
         audit(project=project, actor=user, action="flag.raise", target=flag, summary=summary)
     return flag
+
+
+JobPair = tuple[tuple[int, int], str]  # two example ids a job found, and the flag's note
+
+
+def job_flags_raise(project: Project, kind: str, pairs: Sequence[JobPair], job: str) -> int:
+    """A job's flags, one per pair never flagged before (open, resolved or dismissed: a person's
+    decision stands); returns how many were raised."""
+    already = set(Flag.objects.filter(project=project, kind=kind).values_list("examples_key", flat=True))
+    raised = 0
+    with transaction.atomic():
+        for (first, second), note in pairs:
+            if examples_key([first, second]) in already:
+                continue
+            flag_create(
+                project=project, user=None, kind=kind, example_ids=[first, second], note=note, job=job
+            )
+            already.add(examples_key([first, second]))
+            raised += 1
+    return raised
+
+
+def disagreement_note(first_output: str, second_output: str) -> str:
+    """A job's note on two examples whose inputs are alike and whose outputs are not."""
+    return f"Same input, different outputs: {clip(first_output, 60)!r} vs {clip(second_output, 60)!r}."
 
 
 @transaction.atomic

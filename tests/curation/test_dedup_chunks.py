@@ -307,14 +307,14 @@ class TestEmbeddingChunks:
         assert set(cluster.members.values_list("example_id", flat=True)) == {row.pk for row in rows}
 
     @pytest.mark.parametrize(
-        ("fields", "expected"),
+        ("fields", "expected", "flagged"),
         [
-            pytest.param("input", [{0, 1, 2, 3}], id="input: one question"),
-            pytest.param("input_output", [{0, 1}, {2, 3}], id="input_output: two answers"),
+            pytest.param("input", [{0, 1}, {2, 3}], 1, id="input: one question, its labels flagged"),
+            pytest.param("input_output", [{0, 1}, {2, 3}], 0, id="input_output: two answers"),
         ],
     )
     def test_input_output_compares_the_output_too(
-        self, team: Team, settings: Settings, fields: str, expected: list[set[int]]
+        self, team: Team, settings: Settings, fields: str, expected: list[set[int]], flagged: int
     ) -> None:
         # Given one question in two wordings, each answered two ways
         other_wording = "where is my new card, it still has not arrived"
@@ -342,7 +342,7 @@ class TestEmbeddingChunks:
             key=min,
         )
         assert found == expected
-        assert job.clusters == len(expected)
+        assert (job.clusters, job.flags_raised) == (len(expected), flagged)
 
     def test_a_rerun_embeds_only_the_new_texts(
         self, team: Team, settings: Settings, encoded: list[list[str]], verified: list[list[str]]

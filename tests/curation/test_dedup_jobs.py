@@ -12,9 +12,12 @@ from curation.models import (
     DuplicateCluster,
     Example,
     ExampleStatus,
+    Flag,
     JobStatus,
+    TaskType,
 )
 from curation.services.dedup import apply_groups, cluster_dissolve, cluster_keep
+from curation.services.flags import flag_resolve
 from curation.tasks import dedup_examples
 from tests.conftest import Team
 from tests.factories import ExampleFactory
@@ -135,7 +138,12 @@ def test_over_the_api_a_lead_runs_a_job_and_reads_its_clusters(
         )
     assert response.status_code == 202, response.content
     job = lead.get(f"/api/dedup-jobs/{response.json()['id']}/").json()
-    assert (job["status"], job["clusters"], job["duplicates_marked"]) == ("succeeded", 1, 1)
+    assert (job["status"], job["clusters"], job["duplicates_marked"], job["flags_raised"]) == (
+        "succeeded",
+        1,
+        1,
+        0,
+    )
     clusters = lead.get(f"/api/dedup-jobs/{job['id']}/clusters/").json()["results"]
     assert [member["example"] for member in clusters[0]["members"]][-1] == duplicate.pk
     assert lead.get(f"/api/examples/{duplicate.pk}/").json()["duplicate_of"] == clusters[0]["kept"]
@@ -255,17 +263,115 @@ class TestFields:
         assert not Example.objects.filter(duplicate_of__isnull=False).exists()
 
     @pytest.mark.parametrize("method", ["exact", "minhash"])
-    def test_input_only_makes_them_duplicates(self, team: Team, method: str) -> None:
-        # Given the same question answered two ways
+    def test_input_only_flags_two_labels_as_a_contradiction_not_duplicates(
+        self, team: Team, method: str
+    ) -> None:
+        # Given the same question under two labels
         first, second = self.same_question_two_answers(team)
 
         # When a job compares inputs only
         job = run(team, method, fields="input", threshold=0.5 if method == "minhash" else None)
 
-        # Then they are duplicates: the older is kept
-        assert (job.clusters, job.duplicates_marked) == (1, 1)
+        # Then neither is a duplicate of the other (that would quietly pick a label): they are flagged
+        assert (job.clusters, job.duplicates_marked, job.flags_raised) == (0, 0, 1)
+        assert not Example.objects.filter(duplicate_of__isnull=False).exists()
+        flag = Flag.objects.get()
+        assert (flag.kind, flag.status, flag.job) == ("contradiction", "open", f"dedup-job:{job.pk}")
+        assert list(flag.examples.order_by("flag_memberships__position")) == [first, second]
+        assert flag.note == "Same input, different outputs: 'card_arrival' vs 'lost_or_stolen_card'."
+
+    @pytest.mark.parametrize("method", ["exact", "minhash"])
+    def test_input_only_on_free_text_makes_them_duplicates(self, team: Team, method: str) -> None:
+        # Given a generation project: one question answered in two wordings
+        team.project.task_type = TaskType.GENERATION
+        team.project.save()
+        first, second = self.same_question_two_answers(team)
+
+        # When a job compares inputs only
+        job = run(team, method, fields="input", threshold=0.5 if method == "minhash" else None)
+
+        # Then they are duplicates (one answer per question): the older is kept, nothing flagged
+        assert (job.clusters, job.duplicates_marked, job.flags_raised) == (1, 1, 0)
         second.refresh_from_db()
         assert second.duplicate_of_id == first.pk
+        assert not Flag.objects.exists()
+
+    def test_each_label_keeps_its_own_cluster_and_the_minority_is_flagged_against_the_majority(
+        self, team: Team
+    ) -> None:
+        # Given one question three times as card_arrival (one approved), twice as lost_or_stolen_card
+        older_minority = ExampleFactory.create(
+            project=team.project, input="Card not here", output="lost_or_stolen_card"
+        )
+        majority = [
+            ExampleFactory.create(project=team.project, input=text, output="card_arrival", status=status)
+            for text, status in [
+                ("card not here", ExampleStatus.SUBMITTED),
+                ("Card not here!", ExampleStatus.APPROVED),
+                ("CARD NOT HERE", ExampleStatus.SUBMITTED),
+            ]
+        ]
+        minority_twin = ExampleFactory.create(
+            project=team.project, input="card, not here", output="lost_or_stolen_card"
+        )
+
+        # When an exact job compares inputs only
+        job = run(team, "exact")
+
+        # Then each label's examples form their own cluster, and one flag sets the majority's kept
+        # example against the minority's
+        kept = {
+            cluster.kept_id: set(cluster.members.values_list("example_id", flat=True))
+            for cluster in DuplicateCluster.objects.all()
+        }
+        assert kept == {
+            majority[1].pk: {e.pk for e in majority},
+            older_minority.pk: {older_minority.pk, minority_twin.pk},
+        }
+        assert (job.clusters, job.duplicates_marked, job.flags_raised) == (2, 3, 1)
+        assert list(Flag.objects.get().examples.order_by("flag_memberships__position")) == [
+            majority[1],
+            older_minority,
+        ]
+
+        # And a re-run changes nothing, and raises no second flag
+        again = run(team, "exact")
+        assert (again.clusters, again.duplicates_marked, again.flags_raised, Flag.objects.count()) == (
+            0,
+            0,
+            0,
+            1,
+        )
+
+    def test_a_newcomer_under_another_label_does_not_join_the_cluster_and_is_flagged(
+        self, team: Team
+    ) -> None:
+        # Given a cluster of one question as card_arrival
+        kept = ExampleFactory.create(project=team.project, input="Where is my card", output="card_arrival")
+        ExampleFactory.create(project=team.project, input="where is my card?", output="card_arrival")
+        run(team, "exact")
+
+        # When the question comes again as another label and the job runs again
+        newcomer = ExampleFactory.create(
+            project=team.project, input="WHERE IS MY CARD", output="card_delivery"
+        )
+        job = run(team, "exact")
+
+        # Then it is not marked a duplicate of the kept example; the two are flagged
+        newcomer.refresh_from_db()
+        assert (newcomer.duplicate_of_id, job.duplicates_marked, job.flags_raised) == (None, 0, 1)
+        assert set(Flag.objects.get().examples.all()) == {kept, newcomer}
+
+    def test_a_resolved_flag_is_not_raised_again(self, team: Team) -> None:
+        _, second = self.same_question_two_answers(team)
+        run(team, "exact")
+        flag_resolve(flag=Flag.objects.get(), user=team.reviewer, resolution="keep_first")
+
+        again = run(team, "exact")
+
+        assert (again.flags_raised, Flag.objects.count()) == (0, 1)
+        second.refresh_from_db()
+        assert second.status == ExampleStatus.REJECTED
 
     def test_input_output_finds_the_same_question_with_the_same_answer(self, team: Team) -> None:
         first = ExampleFactory.create(project=team.project, input="Card declined", output="declined_card")

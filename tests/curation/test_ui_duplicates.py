@@ -41,6 +41,24 @@ class TestDuplicatesPage:
         job = DedupJob.objects.get()
         assert (job.status, job.clusters, job.duplicates_marked) == ("succeeded", 1, 1)
 
+    def test_a_job_that_flagged_two_labels_links_its_count_to_the_flags_page(
+        self, team: Team, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        ExampleFactory.create(project=team.project, input="Top up failed", output="top_up_failed")
+        ExampleFactory.create(project=team.project, input="top up failed.", output="declined_transfer")
+        with django_capture_on_commit_callbacks(execute=True):
+            logged_in(team.lead).post(
+                f"/projects/{team.project.pk}/duplicates/", {"method": "exact", "compare": "input"}
+            )
+
+        page = logged_in(team.reviewer).get(f"/projects/{team.project.pk}/duplicates/").content.decode()
+
+        assert "examples alike under different labels are never duplicates of each other" in page
+        flags_link = (
+            f'<a href="/projects/{team.project.pk}/flags/" title="Inputs alike under different labels'
+        )
+        assert re.search(re.escape(flags_link) + r"[^>]*>1</a>", page)
+
     @pytest.mark.parametrize(
         ("threshold", "message"),
         [
