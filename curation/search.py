@@ -30,6 +30,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 
 from curation.errors import InvalidInput
+from curation.services.dispatch import send_on_commit
 
 TRIGRAM_INDEXES = {
     "example_input_trgm": "UPPER(input) gin_trgm_ops",
@@ -111,7 +112,7 @@ def search_backlog_schedule(project_id: int) -> None:
         return
     from curation.tasks import search_backlog  # the task module imports this one
 
-    transaction.on_commit(lambda: search_backlog.delay(project_id))
+    send_on_commit(lambda: search_backlog.delay(project_id), what=f"project {project_id}'s search backlog")
 
 
 def search_backlog_sweep() -> int:

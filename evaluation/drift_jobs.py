@@ -17,6 +17,7 @@ from django.utils import timezone
 from curation.models import JobStatus
 from curation.models.jobs import FINISHED_STATUSES
 from curation.services.audit import audit
+from curation.services.dispatch import job_send_on_commit
 from curation.services.heartbeat import Reapable, heartbeat_timeout, jobs_reap
 from curation.services.jobs import ProgressFn, job_fail_if_running, job_update
 from evaluation.models import Deployment, DriftReport, DriftReportJob
@@ -41,7 +42,7 @@ def drift_report_job_create(
     project_id = deployment.training_run.version.project_id
     summary = f"Asked for a drift report of deployment {deployment.name}"
     audit(project=project_id, actor=user, action="drift_report_job.start", target=job, summary=summary)
-    transaction.on_commit(lambda: compute_drift_report.delay(job.pk))
+    job_send_on_commit(job, lambda: compute_drift_report.delay(job.pk))
     return job
 
 

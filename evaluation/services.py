@@ -24,6 +24,7 @@ from curation.freeze.formats import Item, Rendering, canonical, chat_messages
 from curation.models import DatasetVersion, JobStatus, Split, VersionItem
 from curation.services import version_exports
 from curation.services.audit import audit
+from curation.services.dispatch import job_send_on_commit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_fail_if_running, job_update
 from evaluation import eligibility, extract, metrics, stats
@@ -94,7 +95,7 @@ def eval_run_create(
     if queue:
         from evaluation.tasks import evaluate  # the task module imports this one
 
-        transaction.on_commit(lambda: evaluate.delay(run.pk))
+        job_send_on_commit(run, lambda: evaluate.delay(run.pk))
     return run
 
 

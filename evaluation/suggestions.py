@@ -46,6 +46,7 @@ from curation.models import (
 from curation.models.examples import decode_input
 from curation.services import version_exports
 from curation.services.audit import audit
+from curation.services.dispatch import job_send_on_commit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_cancel_request, job_fail_if_running, job_update
 from curation.services.labeling_order import latest_frozen_version, priorities_from_suggestions
@@ -136,7 +137,7 @@ def suggestion_run_create(
     if queue:
         from evaluation.tasks import suggest  # the task module imports this one
 
-        transaction.on_commit(lambda: suggest.delay(run.pk))
+        job_send_on_commit(run, lambda: suggest.delay(run.pk))
     return run
 
 

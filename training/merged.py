@@ -30,6 +30,7 @@ from config.observability import bind_job
 from curation.errors import Conflict, NotFound
 from curation.models import JobStatus
 from curation.services.audit import audit
+from curation.services.dispatch import send_on_commit
 from curation.services.heartbeat import beating, heartbeat_forget, heartbeat_of, heartbeat_timeout
 from training import artifacts
 from training.models import TrainingRun
@@ -99,7 +100,11 @@ def merge_request(*, run: TrainingRun, user: User | None) -> tuple[dict[str, Any
     artifacts.json_write(record_name(run.pk), record)
     from training.tasks import merge  # the task module imports this one
 
-    transaction.on_commit(lambda: merge.delay(run.pk))
+    def refused(error: str) -> None:  # a queued record with no message would wait forever
+        failed = {**record, "status": JobStatus.FAILED.value, "error": error}
+        artifacts.json_write(record_name(run.pk), {**failed, "finished_at": timezone.now().isoformat()})
+
+    send_on_commit(lambda: merge.delay(run.pk), refused=refused, what=f"the merge of training run {run.pk}")
     return record, True
 
 

@@ -25,6 +25,7 @@ from curation.freeze.formats import chat_messages
 from curation.models import DatasetVersion, JobStatus
 from curation.services import version_exports
 from curation.services.audit import audit
+from curation.services.dispatch import job_send_on_commit
 from curation.services.jobs import job_cancel_request, job_update
 from training import artifacts, capacity
 from training.hyperparameters import STEP_SETTINGS, hyperparameters_resolve, lora_resolve, step_defaults
@@ -87,7 +88,7 @@ def run_create(
     if queue:
         from training.tasks import train  # the task module imports this one
 
-        transaction.on_commit(lambda: train.delay(run.pk))
+        job_send_on_commit(run, lambda: train.delay(run.pk))
     return run
 
 

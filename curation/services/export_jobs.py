@@ -31,6 +31,7 @@ from curation.errors import InvalidInput
 from curation.models import DatasetVersion, ExportJob, JobStatus, Project
 from curation.services import version_exports
 from curation.services.audit import audit
+from curation.services.dispatch import job_send_on_commit
 from curation.services.exports import check_export_format, examples_export
 from curation.services.jobs import ProgressFn, job_fail_if_running
 from curation.services.version_exports import HF_FORMAT
@@ -98,7 +99,7 @@ def _started(job: ExportJob, user: User, summary: str) -> None:
     from curation.tasks import export_data
 
     audit(project=job.project_id, actor=user, action="export.start", target=job, summary=summary)
-    transaction.on_commit(lambda: export_data.delay(job.pk))
+    job_send_on_commit(job, lambda: export_data.delay(job.pk))
 
 
 def export_run(job: ExportJob, progress: ProgressFn) -> None:

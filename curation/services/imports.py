@@ -31,11 +31,12 @@ from curation.pipeline.mapping import FieldMapping
 from curation.roles import has_role, role_of
 from curation.search import search_backlog_schedule
 from curation.services.audit import audit
+from curation.services.dispatch import job_send_on_commit
 from curation.services.examples import check_initial_status
 from curation.services.exports import spreadsheet_safe
 from curation.services.import_rows import UNLABELED, ImportReport, StagedRow, rules_for, staged_batches
 from curation.services.import_staging import Staging
-from curation.services.import_uploads import pending_upload_check, upload_size
+from curation.services.import_uploads import pending_upload_check, upload_release, upload_size
 from curation.services.jobs import ProgressFn
 from curation.services.labeling_order import novelty_after_queueing
 from curation.services.locks import project_lock
@@ -125,7 +126,7 @@ def _job_save(job: ImportJob, *, queue: bool) -> None:
     if queue:
         from curation.tasks import import_examples
 
-        transaction.on_commit(lambda: import_examples.delay(job.pk))
+        job_send_on_commit(job, lambda: import_examples.delay(job.pk), cleanup=lambda: upload_release(job.pk))
 
 
 def stored_name(filename: str) -> str:

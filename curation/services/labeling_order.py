@@ -32,6 +32,7 @@ from curation.models import (
     Suggestion,
     VersionStatus,
 )
+from curation.services.dispatch import send_on_commit
 
 if TYPE_CHECKING:
     from evaluation.models import SuggestionRun
@@ -112,7 +113,9 @@ def novelty_schedule(project: Project, *, only_new: bool) -> None:
     from curation.tasks import labeling_novelty  # the task module imports this one
 
     project_id = project.pk
-    transaction.on_commit(lambda: labeling_novelty.delay(project_id, only_new))
+    send_on_commit(
+        lambda: labeling_novelty.delay(project_id, only_new), what=f"project {project_id}'s novelty order"
+    )
 
 
 def novelty_after_queueing(project: Project) -> None:

@@ -22,6 +22,7 @@ from curation.models import (
 from curation.phases import phase
 from curation.services.audit import audit
 from curation.services.content import ContentRules
+from curation.services.dispatch import job_send_on_commit
 from curation.services.flags import examples_key, flag_create
 from curation.services.jobs import ProgressFn
 
@@ -36,7 +37,7 @@ def validation_job_create(*, project: Project, user: User) -> ValidationJob:
     job = ValidationJob.objects.create(project=project, created_by=user)
     summary = f"Started validation job {job.pk}"
     audit(project=project, actor=user, action="validation_job.start", target=job, summary=summary)
-    transaction.on_commit(lambda: validate_examples.delay(job.pk))
+    job_send_on_commit(job, lambda: validate_examples.delay(job.pk))
     return job
 
 

@@ -49,6 +49,7 @@ from curation.models import (
     VersionStatus,
 )
 from curation.services.audit import audit
+from curation.services.dispatch import send_on_commit
 from curation.services.heartbeat import beating, heartbeat_forget
 from curation.services.jobs import ProgressFn
 from curation.services.labeling_order import novelty_schedule
@@ -205,8 +206,19 @@ def version_create(
     else:
         from curation.tasks import freeze_version
 
-        transaction.on_commit(lambda: freeze_version.delay(version.pk))
+        send_on_commit(
+            lambda: freeze_version.delay(version.pk),
+            refused=lambda error: _freeze_not_queued(version, error),
+            what=f"the freeze of version {version.pk}",
+        )
     return version
+
+
+def _freeze_not_queued(version: DatasetVersion, error: str) -> None:
+    """Nothing of the freeze ran: the version fails (if still freezing), naming why."""
+    DatasetVersion.objects.filter(pk=version.pk, status=VersionStatus.FREEZING).update(
+        status=VersionStatus.FAILED, error=error.replace("start it again", "freeze again")
+    )
 
 
 def freeze(version_id: int) -> None:

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from curation.errors import InvalidInput
 from curation.models import DatasetVersion, JobStatus, VersionStatus
+from curation.services.dispatch import NOT_QUEUED
 from tests.conftest import Team
 from tests.training.support import FAST, FreezeFn
 from training import artifacts, reporting, services
@@ -285,3 +287,26 @@ def test_preflight_fails_for_a_missing_base_model(team: Team, frozen: FreezeFn, 
     run = launch(frozen(team.project, team.lead), str(tmp_path / "nothing-here"))
     assert run.status == JobStatus.FAILED
     assert "No model at" in run.error and "nothing is downloaded" in run.error
+
+
+def test_a_run_the_broker_cannot_take_fails_at_launch_naming_it(
+    team: Team,
+    frozen: FreezeFn,
+    tiny_model: str,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # Given a broker that refuses connections
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr("training.tasks.train.delay", refuse)
+    version = frozen(team.project, team.lead)
+
+    # When a run is launched
+    with django_capture_on_commit_callbacks(execute=True):
+        run = run_create(version=version, user=team.lead, base_model=tiny_model, hyperparameters=FAST)
+
+    # Then it fails at once rather than wait as queued for a message that was never sent
+    run.refresh_from_db()
+    assert (run.status, run.error) == (JobStatus.FAILED, NOT_QUEUED)
