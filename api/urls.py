@@ -17,6 +17,7 @@ from api.views.dedup import (
 from api.views.evaluation import (
     ComparisonDetailView,
     ComparisonsView,
+    EvalRunCancelView,
     EvalRunDetailView,
     EvalRunPredictionsView,
     EvalRunsView,
@@ -107,6 +108,7 @@ urlpatterns = [
     ),
     path("eval-runs/", EvalRunsView.as_view(), name="api-eval-runs"),
     path("eval-runs/<int:run_id>/", EvalRunDetailView.as_view(), name="api-eval-run"),
+    path("eval-runs/<int:run_id>/cancel/", EvalRunCancelView.as_view(), name="api-eval-run-cancel"),
     path(
         "eval-runs/<int:run_id>/predictions/", EvalRunPredictionsView.as_view(), name="api-eval-predictions"
     ),

@@ -35,6 +35,7 @@ class EvalRun(Job):
     skipped = models.JSONField(default=list, blank=True, help_text='[{"example_id", "reason"}]')
     host = models.CharField(max_length=255, blank=True)
     environment = models.JSONField(default=dict, blank=True)
+    cancel_requested = models.BooleanField(default=False)
 
     class Meta(Job.Meta):
         constraints = [

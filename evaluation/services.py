@@ -26,7 +26,7 @@ from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.dispatch import job_send_on_commit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
-from curation.services.jobs import job_fail_if_running, job_update
+from curation.services.jobs import job_cancel_request, job_fail_if_running, job_update
 from evaluation import eligibility, extract, metrics, stats
 from evaluation.engines import Choice, Engine
 from evaluation.models import Comparison, EvalPrediction, EvalRun, SuggestionRun, Verdict
@@ -128,6 +128,21 @@ def _checked_training_run(run: TrainingRun, version: DatasetVersion, base_model:
 # -- execution -----------------------------------------------------------------------------------
 
 
+def eval_run_cancel(*, run: EvalRun, user: User | None) -> EvalRun:
+    """A queued run is cancelled at once; a running one stops after the batch it is answering.
+    Nothing it answered is kept (predictions are stored only when every item is scored)."""
+    with transaction.atomic():
+        run, before = job_cancel_request(EvalRun, run.pk, f"Eval run {run.pk}")
+        summary = f"Cancelled eval run {run.pk} (it was {before})"
+        project_id = DatasetVersion.objects.values_list("project_id", flat=True).get(pk=run.version_id)
+        audit(project=project_id, actor=user, action="eval_run.cancel", target=run, summary=summary)
+    return run
+
+
+class _Cancelled(Exception):
+    """The run was cancelled; raised between batches."""
+
+
 def eval_run_here(**launch: Any) -> EvalRun:
     """Record an eval run (`eval_run_create`'s arguments) and run it in this process, not on a
     worker (the evaluate command, the demo, benchmarks); the run as it ended: its status says
@@ -161,6 +176,9 @@ def _execute(run: EvalRun) -> None:
     try:
         with beating(run), tempfile.TemporaryDirectory(prefix=f"finch-eval-{run.pk}-") as work:
             _evaluate(run, Path(work))
+    except _Cancelled:
+        log.info("eval run %s cancelled", run.pk)
+        job_update(run, status=JobStatus.CANCELLED, finished_at=timezone.now())
     except Exception as exc:
         log.exception("eval run %s failed", run.pk)  # the raw error, for operators
         job_update(
@@ -241,7 +259,9 @@ def _answer_and_score(run: EvalRun, engine: Engine, choice: Choice) -> None:
     )
     job_update(run, prompt_card=card | engine_card(choice) | {"max_seq_length": limit})
 
-    def progress(done: int) -> None:
+    def progress(done: int) -> None:  # after each batch: where a cancel is seen
+        if EvalRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+            raise _Cancelled
         job_update(run, progress=0.95 * done / max(len(items), 1))
 
     conversations = [conversation(item, rendering, shots) for item in items]

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from curation import selectors as curation_selectors
-from curation.errors import ApplicationError
+from curation.errors import ApplicationError, InvalidInput
 from curation.models import JobStatus, Role
 from curation.numbering import numbered
 from curation.roles import require_role
@@ -22,6 +22,7 @@ from evaluation import selectors
 from evaluation.models import Comparison
 from evaluation.services import (
     comparison_create,
+    eval_run_cancel,
     eval_run_create,
     flag_from_comparison,
     flipped,
@@ -75,6 +76,8 @@ def _act(request: HttpRequest, version: Any) -> HttpResponse:
             user=user,
         )
         return redirect("comparison", comparison_id=comparison.pk)
+    if request.POST.get("action") == "cancel":
+        return _cancel(request, version)
     training_id = int_param(request.POST.get("training_run"), "training_run")
     training_run = training_selectors.run_get(user=user, run_id=training_id) if training_id else None
     run = eval_run_create(
@@ -86,6 +89,17 @@ def _act(request: HttpRequest, version: Any) -> HttpResponse:
     )
     number = selectors.eval_run_get(user=request.user, run_id=run.pk).number  # type: ignore[attr-defined]
     messages.success(request, f"Eval run {number} ({run.kind}) launched.")
+    return redirect("leaderboard", version_id=version.pk)
+
+
+def _cancel(request: HttpRequest, version: Any) -> HttpResponse:
+    found = selectors.eval_run_get(user=request.user, run_id=request.POST.get("run"), min_role=Role.LEAD)
+    number = found.number  # type: ignore[attr-defined]  # per project, as the pages show it
+    if found.version_id != version.pk:
+        raise InvalidInput(f"Eval run {number} is not on version {version.number}.", field="run")
+    run = eval_run_cancel(run=found, user=signed_in(request))
+    state = run.status if run.is_finished else "stopping after the batch it is answering"
+    messages.success(request, f"Eval run {number} ({run.kind}) is {state}.")
     return redirect("leaderboard", version_id=version.pk)
 
 

@@ -265,8 +265,16 @@ class LoraLoop:
                 with self._autocast():
                     loss += float(summed_loss(self.model, collate(batch, self.pad_id, self.device)))
                 tokens += sum(example.supervised for example in batch)
+                self._eval_batch_done()
         loss, total = self.parallel.sum([loss, float(tokens)])
         return loss / max(total, 1)
+
+    def _eval_batch_done(self) -> None:
+        """A long eval pass (minutes on a big split) still beats, and a cancel stops it within a
+        batch rather than after the pass."""
+        self.reporter.step_done(self.progress.step)
+        if self.reporter.cancel_requested():
+            raise Cancelled
 
     def _evaluate(self, work_dir: Path) -> bool:
         """Record the eval loss; keep the adapter if it is the best so far. True: stop early."""

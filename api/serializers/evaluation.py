@@ -46,6 +46,9 @@ class EvalRunOutput(JobOutput):
     )
     host = serializers.CharField()
     environment = serializers.JSONField()
+    cancel_requested = serializers.BooleanField(
+        help_text="A lead asked to cancel it (POST .../cancel/): a running run stops after its batch."
+    )
 
 
 class EvalPredictionOutput(serializers.Serializer):

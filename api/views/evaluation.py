@@ -19,7 +19,7 @@ from curation import selectors as curation_selectors
 from curation.models import Role
 from curation.roles import require_role
 from evaluation import selectors
-from evaluation.services import comparison_create, eval_run_create
+from evaluation.services import comparison_create, eval_run_cancel, eval_run_create
 from training import selectors as training_selectors
 
 LIST_FILTERS = [
@@ -53,6 +53,16 @@ class EvalRunsView(FinchAPIView):
 class EvalRunDetailView(FinchAPIView):
     @extend_schema(responses=EvalRunOutput)
     def get(self, request: Request, run_id: int) -> Response:
+        return Response(EvalRunOutput(selectors.eval_run_get(user=request.user, run_id=run_id)).data)
+
+
+class EvalRunCancelView(FinchAPIView):
+    @extend_schema(request=None, responses=EvalRunOutput)
+    def post(self, request: Request, run_id: int) -> Response:
+        """Cancel (lead): a queued run at once, a running one after the batch it is answering;
+        nothing it answered is kept. 409 when it has finished."""
+        run = selectors.eval_run_get(user=request.user, run_id=run_id, min_role=Role.LEAD)
+        eval_run_cancel(run=run, user=self.user)
         return Response(EvalRunOutput(selectors.eval_run_get(user=request.user, run_id=run_id)).data)
 
 

@@ -6,11 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from curation.errors import InvalidInput
 from curation.models import DatasetVersion, JobStatus, Split, VersionItem
 from evaluation.models import EvalRun, Verdict
-from evaluation.services import comparison_create, eval_execute, eval_run_create, few_shot_items, flipped
+from evaluation.services import (
+    comparison_create,
+    eval_execute,
+    eval_run_cancel,
+    eval_run_create,
+    few_shot_items,
+    flipped,
+)
 from tests.conftest import Team
 from tests.factories import ProjectFactory
 from tests.training.support import FreezeFn
@@ -104,3 +112,65 @@ def test_launch_refusals_are_named(team: Team, frozen: FreezeFn, tiny_model: str
     assert (elsewhere.number, version.number) == (1, 1)
     with pytest.raises(InvalidInput, match=f"Training run {run.pk} belongs to another project"):
         eval_run_create(version=elsewhere, user=None, training_run=run, queue=False)
+
+
+class TestCancel:
+    def test_a_queued_run_is_cancelled_at_once_over_the_api_and_never_runs(
+        self, team: Team, frozen: FreezeFn, tiny_model: str, client_for: Any
+    ) -> None:
+        version = frozen(team.project, team.lead)
+        run = eval_run_create(version=version, user=team.lead, base_model=tiny_model, queue=False)
+
+        response = client_for(team.lead).post(f"/api/eval-runs/{run.pk}/cancel/")
+
+        assert response.status_code == 200, response.content
+        assert (response.json()["status"], response.json()["cancel_requested"]) == ("cancelled", True)
+        eval_execute(run.pk)  # the message, delivered later
+        run.refresh_from_db()
+        assert (run.status, run.started_at, run.predictions.count()) == (JobStatus.CANCELLED, None, 0)
+
+    def test_a_running_run_stops_at_its_next_batch_and_keeps_no_answers(
+        self, team: Team, frozen: FreezeFn, tiny_model: str
+    ) -> None:
+        version = frozen(team.project, team.lead)
+        run = eval_run_create(version=version, user=team.lead, base_model=tiny_model, queue=False)
+        EvalRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING)
+        assert eval_run_cancel(run=run, user=team.lead).status == JobStatus.RUNNING  # a request only
+
+        eval_execute(run.pk)  # the worker: it sees the request after its first batch
+
+        run.refresh_from_db()
+        assert (run.status, run.error, run.n, run.metrics) == (JobStatus.CANCELLED, "", 0, {})
+        assert run.finished_at is not None and not run.predictions.exists()
+
+    def test_only_a_lead_cancels_and_a_finished_run_is_a_409(
+        self, team: Team, frozen: FreezeFn, tiny_model: str, client_for: Any
+    ) -> None:
+        version = frozen(team.project, team.lead)
+        run = evaluated(version, tiny_model)
+
+        refused = client_for(team.reviewer).post(f"/api/eval-runs/{run.pk}/cancel/")
+        finished = client_for(team.lead).post(f"/api/eval-runs/{run.pk}/cancel/")
+
+        assert refused.status_code == 403
+        assert finished.status_code == 409
+        assert "already succeeded; there is nothing to cancel" in finished.json()["errors"][0]["message"]
+
+    def test_the_leaderboard_offers_a_lead_cancel_on_an_unfinished_run(
+        self, team: Team, frozen: FreezeFn, tiny_model: str
+    ) -> None:
+        version = frozen(team.project, team.lead)
+        run = eval_run_create(version=version, user=team.lead, base_model=tiny_model, queue=False)
+        lead, reviewer = Client(), Client()
+        lead.force_login(team.lead)
+        reviewer.force_login(team.reviewer)
+        page = f"/versions/{version.pk}/evaluation/"
+
+        assert 'data-testid="cancel-eval-run"' in lead.get(page).content.decode()
+        assert 'data-testid="cancel-eval-run"' not in reviewer.get(page).content.decode()
+        response = lead.post(page, {"action": "cancel", "run": run.pk}, follow=True)
+
+        assert "Eval run 1 (baseline) is cancelled." in response.content.decode()
+        run.refresh_from_db()
+        assert run.status == JobStatus.CANCELLED
+        assert 'data-testid="cancel-eval-run"' not in lead.get(page).content.decode()

@@ -11,7 +11,7 @@ import torch
 from training import modeling
 from training.batching import Batching
 from training.hyperparameters import hyperparameters_resolve, lora_resolve, step_defaults
-from training.loop import LoraLoop, Plan, Point, collate, epoch_batches, summed_loss
+from training.loop import Cancelled, LoraLoop, Plan, Point, collate, epoch_batches, summed_loss
 from training.prompts import IGNORE, Encoded, encode
 
 
@@ -170,3 +170,41 @@ def test_token_budget_batches_train_every_example_within_the_budget(tiny_model: 
         assert all(len(batch) * max(lengths[i] for i in batch) <= 160 for batch in batches)
     assert loop.total_steps == sum(loop.epoch_steps) == recorder.total_steps
     assert outcome.steps == loop.total_steps and outcome.best_eval_loss < outcome.initial_eval_loss
+
+
+def test_a_cancel_during_an_eval_pass_stops_it_within_a_batch_and_it_keeps_beating(
+    tiny_model: str, tmp_path: Path
+) -> None:
+    # Given a loop whose eval split takes several batches, and a cancel that arrives mid-pass
+    tokenizer = modeling.tokenizer_load(tiny_model)
+    questions = [f"Is item {index} in stock?" for index in range(24)]
+    train = [encode(tokenizer, _conversation(q, "yes")) for q in questions]
+    hyperparameters = hyperparameters_resolve({"epochs": 1, "batch_size": 4}, train_count=len(train))
+
+    class CancelledMidPass(Recorder):
+        looks = 0
+        beats = 0
+
+        def step_done(self, step: int) -> None:
+            self.beats += 1
+
+        def cancel_requested(self) -> bool:
+            self.looks += 1
+            return self.looks == 2  # the second batch of the first eval pass
+
+    recorder = CancelledMidPass()
+    model = modeling.lora_attach(modeling.base_load(tiny_model, torch.device("cpu")), lora_resolve(None))
+    loop = LoraLoop(
+        model,
+        train,
+        train,
+        Plan.of(hyperparameters),
+        recorder,
+        pad_id=tokenizer.pad_token_id,
+        device=torch.device("cpu"),
+    )
+
+    # When it runs: then it stops at that batch, before the pass ends and before any step
+    with pytest.raises(Cancelled):
+        loop.run(tmp_path)
+    assert (recorder.looks, recorder.beats, recorder.points) == (2, 2, [])
