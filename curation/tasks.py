@@ -13,7 +13,7 @@ from curation.services.import_uploads import expired_uploads_delete, upload_rele
 from curation.services.imports import import_run
 from curation.services.jobs import job_run, job_step
 from curation.services.labeling_order import novelty_priorities
-from curation.services.reaping import curation_jobs_reap
+from curation.services.reaping import curation_jobs_reap, curation_jobs_resend
 from curation.services.validation_jobs import examples_validate
 from curation.services.versions import freeze
 
@@ -97,8 +97,9 @@ def release_expired_claims() -> int:
 
 @shared_task(name="curation.reap_stale_jobs")
 def reap_stale_jobs() -> int:
-    """Fail jobs and freezes whose worker has gone silent (Celery beat runs this every minute)."""
-    return curation_jobs_reap()
+    """Fail jobs and freezes whose worker has gone silent, and send again the tasks of those that
+    waited too long for a worker (Celery beat runs this every minute); how many of both."""
+    return curation_jobs_reap() + curation_jobs_resend()
 
 
 @shared_task(name="curation.delete_expired_uploads")

@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from config.observability import bind_job
@@ -24,12 +25,12 @@ from curation.freeze.formats import Item, Rendering, canonical, chat_messages
 from curation.models import DatasetVersion, JobStatus, Split, VersionItem
 from curation.services import version_exports
 from curation.services.audit import audit
-from curation.services.dispatch import job_send_on_commit
+from curation.services.dispatch import Resendable, job_send_on_commit, lost_messages_resend
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
-from curation.services.jobs import job_cancel_request, job_fail_if_running, job_update
+from curation.services.jobs import job_cancel_request, job_claim, job_fail_if_running, job_update
 from evaluation import eligibility, extract, metrics, stats
 from evaluation.engines import Choice, Engine
-from evaluation.models import Comparison, EvalPrediction, EvalRun, SuggestionRun, Verdict
+from evaluation.models import Comparison, DriftReportJob, EvalPrediction, EvalRun, SuggestionRun, Verdict
 from training import artifacts
 from training.models import TrainingRun
 from training.prompts import Messages
@@ -163,16 +164,8 @@ def eval_execute(run_id: int) -> None:
 
 
 def _execute(run: EvalRun) -> None:
-    if run.is_finished:
-        log.info("eval run %s already %s; not run again", run.pk, run.status)
+    if not job_claim(run, host=f"{socket.gethostname()}:{os.getpid()}"):
         return
-    job_update(
-        run,
-        status=JobStatus.RUNNING,
-        started_at=timezone.now(),
-        progress=0.0,
-        host=f"{socket.gethostname()}:{os.getpid()}",
-    )
     try:
         with beating(run), tempfile.TemporaryDirectory(prefix=f"finch-eval-{run.pk}-") as work:
             _evaluate(run, Path(work))
@@ -218,6 +211,19 @@ def eval_run_fail_stale(run: EvalRun, error: str) -> bool:
 def eval_runs_reap() -> int:
     """Fail the running eval runs whose worker went silent; how many."""
     return jobs_reap([Reapable(EvalRun, JobStatus.RUNNING, eval_run_fail_stale)])
+
+
+def evaluation_jobs_resend() -> int:
+    """Send again the tasks of eval runs, suggestion runs and drift report jobs that waited too
+    long for a worker (their message lost)."""
+    queued = Q(status=JobStatus.QUEUED)
+    return lost_messages_resend(
+        [
+            Resendable(EvalRun, queued, "evaluation.evaluate"),
+            Resendable(SuggestionRun, queued, "evaluation.suggest"),
+            Resendable(DriftReportJob, queued, "evaluation.compute_drift_report"),
+        ]
+    )
 
 
 def _evaluate(run: EvalRun, work: Path) -> None:

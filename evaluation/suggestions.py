@@ -48,7 +48,7 @@ from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.dispatch import job_send_on_commit
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
-from curation.services.jobs import job_cancel_request, job_fail_if_running, job_update
+from curation.services.jobs import job_cancel_request, job_claim, job_fail_if_running, job_update
 from curation.services.labeling_order import latest_frozen_version, priorities_from_suggestions
 from evaluation import eligibility
 from evaluation.engines import Choice, Engine, EngineUnavailable
@@ -224,18 +224,9 @@ def suggestion_run_execute(run_id: int) -> None:
 
 
 def _execute(run: SuggestionRun) -> None:
-    if run.is_finished:
-        log.info("suggestion run %s already %s; not run again", run.pk, run.status)
+    if not job_claim(run, n_done=0, host=f"{socket.gethostname()}:{os.getpid()}"):
         return
-    Suggestion.objects.filter(run=run).delete()
-    job_update(
-        run,
-        status=JobStatus.RUNNING,
-        started_at=timezone.now(),
-        progress=0.0,
-        n_done=0,
-        host=f"{socket.gethostname()}:{os.getpid()}",
-    )
+    Suggestion.objects.filter(run=run).delete()  # what an earlier attempt stored
     try:
         with beating(run), tempfile.TemporaryDirectory(prefix=f"finch-suggest-{run.pk}-") as work:
             _suggest(run, Path(work))

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from curation.services.jobs import job_run
-from evaluation.services import eval_execute, eval_runs_reap
+from evaluation.services import eval_execute, eval_runs_reap, evaluation_jobs_resend
 
 
 # On the `gpu` queue with training: both load the model; a host without a GPU runs it on CPU.
@@ -54,9 +54,9 @@ def compute_drift_report(job_id: int) -> None:
 
 @shared_task(name="evaluation.reap_stale_runs")
 def reap_stale_runs() -> int:
-    """Fail eval runs, suggestion runs and drift report jobs whose worker has gone silent (Celery
-    beat runs this every minute)."""
+    """Fail eval runs, suggestion runs and drift report jobs whose worker has gone silent, and send
+    again the tasks of those that waited too long for a worker (Celery beat runs this every minute)."""
     from evaluation.drift_jobs import drift_report_jobs_reap
     from evaluation.suggestions import suggestion_runs_reap
 
-    return eval_runs_reap() + suggestion_runs_reap() + drift_report_jobs_reap()
+    return eval_runs_reap() + suggestion_runs_reap() + drift_report_jobs_reap() + evaluation_jobs_resend()

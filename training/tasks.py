@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from training.merged import merge_execute
-from training.services import run_execute, runs_reap
+from training.services import run_execute, runs_reap, runs_resend
 
 
 # Acknowledged late and re-queued if the worker process dies, so a redelivered run resumes from
@@ -23,5 +23,6 @@ def merge(run_id: int) -> None:
 
 @shared_task(name="training.reap_stale_runs")
 def reap_stale_runs() -> int:
-    """Fail runs whose worker has gone silent (Celery beat runs this every minute)."""
-    return runs_reap()
+    """Fail runs whose worker has gone silent, and send again the tasks of those that waited too
+    long for a worker (Celery beat runs this every minute)."""
+    return runs_reap() + runs_resend()

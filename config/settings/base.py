@@ -232,11 +232,15 @@ CELERY_TASK_ROUTES = {
 # Beat: fail jobs, freezes, training and eval runs whose worker went silent (see
 # FINCH_JOB_HEARTBEAT_TIMEOUT_S and FINCH_TRAINING_HEARTBEAT_TIMEOUT_S); a drift report for
 # every deployment with recent samples, hourly.
+# The reapers also send again the task of a job that waited for a worker FINCH_JOB_RESEND_AFTER_S
+# (its message lost by the broker), then at twice and four times that age...; 0 turns that off.
+FINCH_SWEEP_EVERY_S = 60.0
+FINCH_JOB_RESEND_AFTER_S = env_int("FINCH_JOB_RESEND_AFTER_S", 600)
 CELERY_BEAT_SCHEDULE = {
-    "reap-stale-jobs": {"task": "curation.reap_stale_jobs", "schedule": 60.0},
+    "reap-stale-jobs": {"task": "curation.reap_stale_jobs", "schedule": FINCH_SWEEP_EVERY_S},
     "search-backlog": {"task": "curation.search_backlog_sweep", "schedule": 600.0},
-    "reap-stale-training-runs": {"task": "training.reap_stale_runs", "schedule": 60.0},
-    "reap-stale-eval-runs": {"task": "evaluation.reap_stale_runs", "schedule": 60.0},
+    "reap-stale-training-runs": {"task": "training.reap_stale_runs", "schedule": FINCH_SWEEP_EVERY_S},
+    "reap-stale-eval-runs": {"task": "evaluation.reap_stale_runs", "schedule": FINCH_SWEEP_EVERY_S},
     "drift-reports": {"task": "evaluation.drift_reports", "schedule": 3600.0},
     "delete-expired-uploads": {"task": "curation.delete_expired_uploads", "schedule": 3600.0},
     "expire-exports": {"task": "curation.expire_exports", "schedule": 900.0},

@@ -86,6 +86,19 @@ def _stamp(kind: str, object_id: int, host: str, *, create: bool) -> None:
         JobHeartbeat.objects.filter(kind=kind, object_id=object_id).update(beat_at=now)
 
 
+def heartbeat_claim(row: models.Model) -> None:
+    """Stamp the heartbeat of a job this worker takes (in the claim's transaction), so that a
+    second delivery of it finds it held from that instant."""
+    _stamp(_kind(row), row.pk, f"{socket.gethostname()}:{os.getpid()}", create=True)
+
+
+def held_by_live_worker(row: models.Model, kind: str | None = None) -> bool:
+    """Whether a worker holds the job and is alive: its heartbeat is fresher than the timeout
+    after which the reaper would call it dead."""
+    beat = heartbeat_of(row, kind)
+    return beat is not None and timezone.now() - beat.beat_at < heartbeat_timeout()
+
+
 def heartbeat_of(row: models.Model, kind: str | None = None) -> JobHeartbeat | None:
     """The running job's last heartbeat (none once it has finished)."""
     return JobHeartbeat.objects.filter(kind=_kind(row, kind), object_id=row.pk).first()

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 import psycopg
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from config.observability import bind_job
 from curation.errors import ApplicationError, Conflict
 from curation.models import Job, JobStatus
 from curation.pipeline.errors import UnreadableFile
-from curation.services.heartbeat import beating, heartbeat_forget
+from curation.services.heartbeat import beating, heartbeat_claim, heartbeat_forget, held_by_live_worker
 from curation.services.job_phases import phases_flush, phases_recorded
 
 log = logging.getLogger(__name__)
@@ -43,13 +43,32 @@ Work = Callable[[JobT, ProgressFn], HandedOff | None]
 
 
 def job_run(model: type[JobT], job_id: int, work: Work[JobT]) -> None:
-    """Run `work` for the job unless it already finished (a redelivered task); record the outcome."""
+    """Run `work` for the job unless it finished or a live worker holds it (a task delivered
+    twice); record the outcome."""
     job = model._default_manager.get(pk=job_id)
-    if job.is_finished:
-        log.info("%s %s already %s; not run again", model.__name__, job_id, job.status)
-        return
-    job_update(job, status=JobStatus.RUNNING, started_at=timezone.now(), progress=0.0)
-    _run(job, work, finishes=True)
+    if job_claim(job):
+        _run(job, work, finishes=True)
+
+
+def job_claim(job: Job, **fields: Any) -> bool:
+    """Take a delivered job for this worker: mark it running (with `fields`) and stamp its
+    heartbeat, in one transaction. False, and the delivery is dropped, when the job finished or a
+    live worker holds it: a broker may deliver one job twice (Redis re-delivers a task left
+    unacknowledged past its visibility timeout; the sweep re-sends a job that waited too long),
+    and one job must never run twice at once. A running job whose worker went silent is taken
+    over and starts over."""
+    name = f"{type(job).__name__} {job.pk}"
+    with transaction.atomic():
+        locked = type(job)._default_manager.select_for_update().get(pk=job.pk)
+        if locked.is_finished:
+            log.info("%s already %s; not run again", name, locked.status)
+            return False
+        if locked.status == JobStatus.RUNNING and held_by_live_worker(locked):
+            log.warning("%s is held by a live worker; this delivery is dropped", name)
+            return False
+        heartbeat_claim(locked)
+        job_update(job, status=JobStatus.RUNNING, started_at=timezone.now(), progress=0.0, **fields)
+    return True
 
 
 def job_step(model: type[JobT], job_id: int, work: Work[JobT], *, finishes: bool = False) -> None:

@@ -8,6 +8,7 @@ had failed on its own and the same job can simply be run again.
 from __future__ import annotations
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
 
 from curation.models import (
     ContradictionJob,
@@ -17,11 +18,13 @@ from curation.models import (
     ExportJob,
     ImportJob,
     Job,
+    JobHeartbeat,
     JobStatus,
     ValidationJob,
     VersionItem,
     VersionStatus,
 )
+from curation.services.dispatch import Resendable, lost_messages_resend
 from curation.services.export_jobs import export_fail_stale
 from curation.services.heartbeat import Reapable, jobs_reap
 from curation.services.import_uploads import upload_release
@@ -99,3 +102,23 @@ CURATION_JOBS = (
 def curation_jobs_reap() -> int:
     """Fail the curation jobs and freezes whose worker went silent; how many."""
     return jobs_reap(CURATION_JOBS)
+
+
+QUEUED = Q(status=JobStatus.QUEUED)
+# A version freezing with no heartbeat has not been taken by a worker yet (a running freeze beats).
+FREEZE_WAITING = Q(status=VersionStatus.FREEZING) & ~Q(
+    Exists(JobHeartbeat.objects.filter(kind="curation.datasetversion", object_id=OuterRef("pk")))
+)
+CURATION_WAITING = (
+    Resendable(ValidationJob, QUEUED, "curation.validate_examples"),
+    Resendable(ImportJob, QUEUED, "curation.import_examples"),
+    Resendable(DedupJob, QUEUED, "curation.dedup_examples"),
+    Resendable(ContradictionJob, QUEUED, "curation.find_contradictions"),
+    Resendable(DatasetVersion, FREEZE_WAITING, "curation.freeze_version"),
+    Resendable(ExportJob, QUEUED, "curation.export_data"),
+)
+
+
+def curation_jobs_resend() -> int:
+    """Send again the tasks of curation jobs and freezes that waited too long for a worker."""
+    return lost_messages_resend(CURATION_WAITING)

@@ -50,7 +50,7 @@ from curation.models import (
 )
 from curation.services.audit import audit
 from curation.services.dispatch import send_on_commit
-from curation.services.heartbeat import beating, heartbeat_forget
+from curation.services.heartbeat import beating, heartbeat_claim, heartbeat_forget, held_by_live_worker
 from curation.services.jobs import ProgressFn
 from curation.services.labeling_order import novelty_schedule
 from curation.services.leakage import leakage_check, ngram_pairs
@@ -224,8 +224,7 @@ def _freeze_not_queued(version: DatasetVersion, error: str) -> None:
 def freeze(version_id: int) -> None:
     """Run (or re-run, after a killed worker) the freeze of a version that is still freezing."""
     version = DatasetVersion.objects.select_related("project").get(pk=version_id)
-    if version.is_finished:
-        log.info("version %s already %s; not frozen again", version_id, version.status)
+    if not _freeze_claim(version):
         return
     try:
         with beating(version):
@@ -241,6 +240,21 @@ def freeze(version_id: int) -> None:
         if version.project.labeling_order == LabelingOrder.NOVELTY:
             novelty_schedule(version.project, only_new=False)
     heartbeat_forget(version)
+
+
+def _freeze_claim(version: DatasetVersion) -> bool:
+    """Take the freeze for this worker (its heartbeat stamped under the version's lock); False
+    when it finished or a live worker is freezing it (a task delivered twice: see job_claim)."""
+    with transaction.atomic():
+        locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.is_finished:
+            log.info("version %s already %s; not frozen again", version.pk, locked.status)
+            return False
+        if held_by_live_worker(locked):
+            log.warning("version %s is being frozen by a live worker; this delivery is dropped", version.pk)
+            return False
+        heartbeat_claim(locked)
+    return True
 
 
 class FreezeBlocked(Exception):

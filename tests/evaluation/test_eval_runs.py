@@ -3,19 +3,23 @@ and the tuned adapter answer the same held-out items, and the comparison decides
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from curation.errors import InvalidInput
 from curation.models import DatasetVersion, JobStatus, Split, VersionItem
+from curation.services.heartbeat import heartbeat_claim
 from evaluation.models import EvalRun, Verdict
 from evaluation.services import (
     comparison_create,
     eval_execute,
     eval_run_cancel,
     eval_run_create,
+    evaluation_jobs_resend,
     few_shot_items,
     flipped,
 )
@@ -174,3 +178,30 @@ class TestCancel:
         run.refresh_from_db()
         assert run.status == JobStatus.CANCELLED
         assert 'data-testid="cancel-eval-run"' not in lead.get(page).content.decode()
+
+
+class TestDeliveries:
+    def test_a_second_delivery_while_a_worker_answers_is_dropped(
+        self, team: Team, frozen: FreezeFn, tiny_model: str
+    ) -> None:
+        version = frozen(team.project, team.lead)
+        run = eval_run_create(version=version, user=team.lead, base_model=tiny_model, queue=False)
+        EvalRun.objects.filter(pk=run.pk).update(status=JobStatus.RUNNING, host="gpu-1:42")
+        heartbeat_claim(run)
+
+        eval_execute(run.pk)
+
+        run.refresh_from_db()
+        assert (run.status, run.host, run.predictions.count()) == (JobStatus.RUNNING, "gpu-1:42", 0)
+
+    def test_a_run_that_waited_too_long_for_a_worker_is_sent_again(
+        self, team: Team, frozen: FreezeFn, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        version = frozen(team.project, team.lead)
+        run = eval_run_create(version=version, user=team.lead, base_model=tiny_model, queue=False)
+        EvalRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=10, seconds=5))
+        sent: list[int] = []
+        monkeypatch.setattr("evaluation.tasks.evaluate.delay", sent.append)
+
+        assert evaluation_jobs_resend() == 1
+        assert sent == [run.pk]

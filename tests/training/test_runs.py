@@ -310,3 +310,18 @@ def test_a_run_the_broker_cannot_take_fails_at_launch_naming_it(
     # Then it fails at once rather than wait as queued for a message that was never sent
     run.refresh_from_db()
     assert (run.status, run.error) == (JobStatus.FAILED, NOT_QUEUED)
+
+
+def test_a_run_that_waited_too_long_for_a_gpu_worker_is_sent_again(
+    team: Team, frozen: FreezeFn, tiny_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = frozen(team.project, team.lead)
+    run = run_create(
+        version=version, user=team.lead, base_model=tiny_model, hyperparameters=FAST, queue=False
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(seconds=605))
+    sent: list[int] = []
+    monkeypatch.setattr("training.tasks.train.delay", sent.append)
+
+    assert services.runs_resend() == 1
+    assert sent == [run.pk]
