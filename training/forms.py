@@ -81,10 +81,7 @@ class TrainingRunForm(forms.Form):
         version_field = self.fields["version"]
         assert isinstance(version_field, forms.ModelChoiceField)
         version_field.queryset = versions
-        version_field.label_from_instance = lambda version: (  # type: ignore[method-assign,assignment]
-            f"v{version.number} {version.name} ({version.counts.get('train', 0)} train, "
-            f"{version.counts.get('eval', 0)} eval)"
-        )
+        version_field.label_from_instance = _version_label  # type: ignore[method-assign,assignment]
 
     def _start_from_model(self, base_models: list[Offered]) -> None:
         """One model registered: it is preselected and the fields start from its recommendations
@@ -121,3 +118,9 @@ class TrainingRunForm(forms.Form):
                 **{name: data[name] for name in self.LORA if data[name] is not None},
             },
         }
+
+
+def _version_label(version: DatasetVersion) -> str:
+    """How the version picker names a version: "v2 holiday intents (48 train, 12 eval)"."""
+    name = f"v{version.number} {version.custom_name}".rstrip()
+    return f"{name} ({version.counts.get('train', 0)} train, {version.counts.get('eval', 0)} eval)"

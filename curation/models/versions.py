@@ -65,6 +65,11 @@ class DatasetVersion(models.Model):
         return f"{self.project} v{self.number} ({self.status})"
 
     @property
+    def custom_name(self) -> str:
+        """The name the lead gave, or "" for the default "v{number}", which titles need not repeat."""
+        return "" if self.name == f"v{self.number}" else self.name
+
+    @property
     def is_frozen(self) -> bool:
         return self.status == VersionStatus.FROZEN
 

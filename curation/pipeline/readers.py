@@ -63,10 +63,14 @@ def read_jsonl(text: TextIO, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iter
 
 
 def _json_record(line: str) -> Record | RowError:
+    # Without its line ending: a record cut short fails after the ending, which json would
+    # count as column 1 of a next line.
+    body = line.rstrip("\r\n")
     try:
-        record = DECODER.decode(line)
+        record = DECODER.decode(body)
     except json.JSONDecodeError as exc:
-        return RowError(f"Not valid JSON: {exc.msg} (column {exc.colno}).")
+        # A record cut short fails one past its last character: name that last character.
+        return RowError(f"Not valid JSON: {exc.msg} (column {min(exc.colno, len(body))}).")
     except (ValueError, RecursionError) as exc:
         return RowError(f"The record {unstorable(exc)}.")
     if not isinstance(record, dict):

@@ -20,13 +20,18 @@ REFUSED = (
     "{name!r} cannot be given a reset link here: a lead may reset only annotators and reviewers of "
     "this project who lead no project and are not staff."
 )
+OWN_PASSWORD = "You cannot issue a reset link for yourself: change your password on your account page."
 
 
 @transaction.atomic
 def password_reset_link(*, project: Project, user: User, username: str) -> tuple[str, str]:
     """Issue a reset link's (uidb64, token) for a member of `project`. Raises InvalidInput when
-    `user` may not reset that member's password (one answer, so names cannot be probed)."""
+    `user` may not reset that member's password (one answer, so names cannot be probed) or
+    names themselves."""
     refuse_nul(username, "username")
+    if username == user.username:
+        # A link for oneself would bypass the old-password check of the password change page.
+        raise InvalidInput(OWN_PASSWORD, field="username")
     target = _resettable(project, user, username)
     if target is None:
         raise InvalidInput(REFUSED.format(name=username), field="username")

@@ -16,7 +16,7 @@ from django.urls import reverse_lazy
 
 from config.login import attempts_limited
 from curation.errors import ApplicationError
-from curation.models import Membership
+from curation.models import Invitation, Membership
 from curation.people_forms import SignUpForm
 from curation.services.invitations import invitation_accept, invitation_for_token, invitation_sign_up
 from curation.views.common import signed_in
@@ -43,9 +43,30 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         if signin.is_valid():
             login(request, signin.get_user())
             return _joined(request, lambda: invitation_accept(token=token, user=signin.get_user()))
-    signin.fields["username"].widget.attrs.pop("autofocus", None)  # the sign-up form comes first
+    return _invitation_page(request, invited, signup, signin)
+
+
+def _invitation_page(
+    request: HttpRequest,
+    invited: Invitation,
+    signup: SignUpForm,
+    signin: AuthenticationForm,
+    status: int = 200,
+) -> HttpResponse:
+    _focus_the_error(signup, signin)
     context = {"invited": invited, "signup": signup, "signin": signin}
-    return render(request, "curation/invitation.html", context)
+    return render(request, "curation/invitation.html", context, status=status)
+
+
+def _focus_the_error(signup: SignUpForm, signin: AuthenticationForm) -> None:
+    """Put the cursor in the first field with an error, else nowhere: Django autofocuses the
+    sign-in username, which would pull the cursor past the sign-up form that comes first."""
+    signin.fields["username"].widget.attrs.pop("autofocus", None)
+    for form in (signup, signin):
+        if form.errors:
+            field = next((name for name in form.errors if name in form.fields), "username")
+            form.fields[field].widget.attrs["autofocus"] = True
+            return
 
 
 def _signed_up(request: HttpRequest, token: str, form: SignUpForm) -> HttpResponse:
@@ -62,9 +83,8 @@ def _signed_up(request: HttpRequest, token: str, form: SignUpForm) -> HttpRespon
         if exc.field == "token":
             return render(request, "curation/invitation.html", {"invalid": exc.message}, status=404)
         form.add_error("password1" if exc.field == "password" else "username", exc.message)
-        invited = invitation_for_token(token)
-        context = {"invited": invited, "signup": form, "signin": AuthenticationForm(request, prefix="old")}
-        return render(request, "curation/invitation.html", context, status=400)
+        signin = AuthenticationForm(request, prefix="old")
+        return _invitation_page(request, invitation_for_token(token), form, signin, status=400)
     return _welcome(request, membership)
 
 

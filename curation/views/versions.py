@@ -147,13 +147,18 @@ def _charts(version: DatasetVersion) -> list[dict[str, Any]]:
         ]
         bins = []
         for index in range(used[0], used[-1] + 1) if used else []:
-            upper = f"-{edges[index + 1] - 1}" if index + 1 < len(edges) else f"-{top}"
+            upper = edges[index + 1] - 1 if index + 1 < len(edges) else top
             shares = {
                 side: round(100 * figure["counts"][index] / totals[side], 1) for side, figure in sides.items()
             }
-            bins.append({"label": f"{edges[index]}{upper}", **shares})
+            bins.append({"label": bin_label(edges[index], upper), **shares})
         charts.append({"title": measure.replace("_", " "), "bins": bins, "sides": sides})
     return charts
+
+
+def bin_label(low: int, high: int) -> str:
+    """A histogram bin's range, "40-69"; a bin of one value reads as that value, "11"."""
+    return str(low) if high <= low else f"{low}-{high}"
 
 
 def _label_rows(version: DatasetVersion) -> list[dict[str, Any]]:

@@ -375,7 +375,7 @@ def test_lead_freezes_a_version_and_reads_its_card(crew: Crew, log_in: LogIn, sc
 
     # Then the version page shows it frozen, with its split, labels, leakage and downloads (the
     # first freeze in a process loads the embedding and tokenizer models: allow for it)
-    expect(page.get_by_role("heading", name="Version 1: v1")).to_be_visible(timeout=90_000)
+    expect(page.get_by_role("heading", name="Version 1", exact=True)).to_be_visible(timeout=90_000)
     expect(page.locator(".badge.frozen")).to_have_text("frozen")
     expect(page.locator(".leakage")).to_contain_text("no near-duplicate pairs")
     expect(page.get_by_role("link", name="train.jsonl").first).to_be_visible()

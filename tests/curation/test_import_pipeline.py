@@ -225,6 +225,32 @@ def test_given_bad_jsonl_lines_when_reading_then_each_is_a_row_error_and_the_oth
     assert "Expected a JSON object, found str" in errors(items)[2][1]
 
 
+@pytest.mark.parametrize(
+    ("line", "column"),
+    [
+        pytest.param(b'{"input": "c", oops}', 16, id="inside"),
+        pytest.param(b'{"input": "c", "output": "d"', 28, id="cut-short"),
+        pytest.param(b'{"input": "c",', 14, id="cut-after-a-comma"),
+    ],
+)
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b""], ids=["lf", "crlf", "last-line"])
+def test_given_a_malformed_jsonl_line_when_reading_then_its_error_column_is_on_the_line(
+    line: bytes, column: int, ending: bytes
+) -> None:
+    items = read(jsonl({"input": "a", "output": "b"}) + line + ending, "jsonl")
+
+    assert errors(items) == [(2, f"Not valid JSON: {_json_error(line)} (column {column}).")]
+    assert column <= len(line)
+
+
+def _json_error(line: bytes) -> str:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as exc:
+        return exc.msg
+    raise AssertionError(f"{line!r} is valid JSON")
+
+
 def test_given_jsonl_without_any_object_when_reading_then_the_file_is_unreadable() -> None:
     with pytest.raises(UnreadableFile, match="JSON Lines"):
         read(b"not json at all\nnor this\n", "jsonl")

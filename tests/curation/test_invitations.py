@@ -199,6 +199,13 @@ class TestResetLinks:
         with pytest.raises(InvalidInput):
             password_reset_link(project=team.project, user=team.staff, username=root.username)
 
+    def test_no_one_issues_a_reset_link_for_themselves(self, team: Team) -> None:
+        MembershipFactory.create(project=team.project, user=team.staff, role=Role.ANNOTATOR)
+        for user in (team.staff, team.lead):
+            with pytest.raises(InvalidInput, match="for yourself"):
+                password_reset_link(project=team.project, user=user, username=user.username)
+        assert not AuditEvent.objects.filter(action="password.reset_link").exists()
+
 
 def _leading_elsewhere(team: Team) -> User:
     user = MembershipFactory.create(project=team.project, role=Role.ANNOTATOR).user

@@ -7,11 +7,14 @@ from typing import Any
 
 import pytest
 
-from curation.models import DedupJob, Role
+from curation.models import DatasetVersion, DedupJob, Role
 from curation.services.datacard import _histogram, length_edges
+from curation.views.versions import _charts
 from tests.conftest import Team
 from tests.curation.ui_support import logged_in, text, written
 from tests.factories import MembershipFactory, ProjectFactory
+
+SIDES = ("train", "eval")
 
 
 def test_length_bins_come_from_the_data_and_none_is_empty() -> None:
@@ -21,6 +24,13 @@ def test_length_bins_come_from_the_data_and_none_is_empty() -> None:
     assert edges[0] == 40 and len(edges) >= 4
     assert all(histogram["counts"]), histogram  # every bin holds lengths
     assert length_edges([]) == [0] and length_edges([7, 7, 7]) == [7]
+
+
+def test_a_one_value_length_bin_reads_as_that_value() -> None:
+    lengths = [*range(8, 16), 40]  # bins at 8, 9, ... 15; the last runs to 40
+    stats = {"lengths": {"input_chars": {side: _histogram(lengths, length_edges(lengths)) for side in SIDES}}}
+    labels = [row["label"] for row in _charts(DatasetVersion(stats=stats))[0]["bins"]]
+    assert labels == ["8", "9", "10", "11", "12", "13", "14", "15-40"]
 
 
 @pytest.mark.django_db

@@ -88,6 +88,23 @@ class TestInvitations:
         assert "The two passwords differ." in text(differ)
         assert not User.objects.filter(username="rita").exists()
 
+    def test_after_a_sign_up_error_the_cursor_stays_in_the_sign_up_form(self, team: Team) -> None:
+        taken = team.annotator.username
+        response = Client().post(
+            new_link(team),
+            {"action": "signup", "new-username": taken, "new-password1": STRONG, "new-password2": STRONG},
+        )
+        assert response.status_code == 400
+        assert "autofocus" in _input(text(response), "new-username")
+        assert "autofocus" not in _input(text(response), "old-username")
+
+    def test_after_a_sign_in_error_the_cursor_is_in_the_sign_in_form(self, team: Team) -> None:
+        response = Client().post(
+            new_link(team), {"action": "signin", "old-username": "nobody", "old-password": "wrong"}
+        )
+        assert "autofocus" in _input(text(response), "old-username")
+        assert "autofocus" not in _input(text(response), "new-username")
+
     def test_an_existing_user_signs_in_through_the_link(self, team: Team) -> None:
         team.outsider.set_password(STRONG)
         team.outsider.save()
@@ -129,6 +146,15 @@ class TestInvitations:
         assert answers == [404, 404, 429]
         # One count with the sign-in page: the next sign-in attempt is refused too.
         assert client.post("/login/", {"username": "x", "password": "y"}).status_code == 429
+
+    def test_the_invitations_table_shows_whom_each_was_for(self, team: Team) -> None:
+        client = logged_in(team.lead)
+        client.post(
+            f"/projects/{team.project.pk}/invitations/", {"role": "reviewer", "email": "rita@example.org"}
+        )
+        page = text(client.get(f"/projects/{team.project.pk}/people/"))
+        row = re.search(r'<tr data-testid="invitation-\d+">.*?</tr>', page, re.S)
+        assert row and "rita@example.org" in row.group(0)
 
     def test_a_lead_revokes_a_pending_invitation(self, team: Team) -> None:
         link = new_link(team)
@@ -219,11 +245,35 @@ class TestPasswords:
         assert team.annotator.check_password(new)
         assert "not valid" in text(Client().get(link.group(1), follow=True))
 
+    def test_the_lead_gets_no_reset_link_on_their_own_row(self, team: Team) -> None:
+        page = text(logged_in(team.lead).get(f"/projects/{team.project.pk}/people/"))
+        assert "Reset link" not in _member_row(page, team.lead.username)
+        assert "Reset link" in _member_row(page, team.annotator.username)
+
+    def test_a_reset_link_for_oneself_is_refused(self, team: Team) -> None:
+        client = logged_in(team.lead)
+        response = client.post(f"/projects/{team.project.pk}/reset-links/", {"username": team.lead.username})
+        page = followed_text(client, response)
+        assert "cannot issue a reset link for yourself" in page
+        assert 'data-testid="reset-link"' not in page
+
     def test_a_lead_cannot_reset_another_leads_password(self, team: Team) -> None:
         other = MembershipFactory.create(project=team.project, role=Role.LEAD).user
         client = logged_in(team.lead)
         response = client.post(f"/projects/{team.project.pk}/reset-links/", {"username": other.username})
         assert "cannot be given a reset link" in followed_text(client, response)
+
+
+def _input(page: str, name: str) -> str:
+    tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', page)
+    assert tag, page
+    return tag.group(0)
+
+
+def _member_row(page: str, username: str) -> str:
+    row = re.search(rf'<tr data-testid="member-{re.escape(username)}">.*?</tr>', page, re.S)
+    assert row, page
+    return row.group(0)
 
 
 class TestAdmin:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from curation.textdiff import Piece, side_by_side, word_diff
+from tests.conftest import Team
+from tests.curation.ui_support import edited, logged_in, text, written
 
 
 def same(text: str) -> Piece:
@@ -19,12 +21,17 @@ def added(text: str) -> Piece:
     return Piece("added", text)
 
 
+def replacing(text: str) -> Piece:
+    """Added right after a removed run with no whitespace between them: shown apart from it."""
+    return Piece("added", text, after_removed=True)
+
+
 class TestWordDiff:
     def test_one_word_replaced(self) -> None:
         assert word_diff("the cat sat", "the dog sat") == [
             same("the "),
             removed("cat"),
-            added("dog"),
+            replacing("dog"),
             same(" sat"),
         ]
 
@@ -47,10 +54,26 @@ class TestWordDiff:
         assert word_diff("Hello, world!", "Hello world!") == [same("Hello"), removed(","), same(" world!")]
 
     def test_unicode_words_stay_whole(self) -> None:
-        assert word_diff("café au lait", "café noir") == [same("café "), removed("au lait"), added("noir")]
+        assert word_diff("café au lait", "café noir") == [
+            same("café "),
+            removed("au lait"),
+            replacing("noir"),
+        ]
 
     def test_whole_words_change_not_letters(self) -> None:
-        assert word_diff("cards", "card") == [removed("cards"), added("card")]
+        assert word_diff("cards", "card") == [removed("cards"), replacing("card")]
+
+    def test_words_replaced_one_by_one_read_as_one_removal_then_one_insertion(self) -> None:
+        assert word_diff("I lost my card", "I found a card") == [
+            same("I "),
+            removed("lost my"),
+            replacing("found a"),
+            same(" card"),
+        ]
+
+    def test_a_space_in_the_texts_needs_no_extra_one(self) -> None:
+        assert word_diff("a cat", "a ") == [same("a "), removed("cat")]
+        assert word_diff("my card", "my card is lost") == [same("my card"), added(" is lost")]
 
     @pytest.mark.parametrize(
         ("old", "new"),
@@ -67,6 +90,14 @@ class TestWordDiff:
         assert "".join(p.text for p in pieces if p.kind != "added") == old
         assert "".join(p.text for p in pieces if p.kind != "removed") == new
         assert {p.kind for p in pieces} <= {"same", "removed", "added"}
+
+
+@pytest.mark.django_db
+def test_the_history_page_separates_removed_and_added_words(team: Team) -> None:
+    example = written(team.project, team.annotator, "Where is my card?")
+    edited(example, team.annotator, input="Where is my new wallet?")
+    page = text(logged_in(team.annotator).get(f"/examples/{example.pk}/"))
+    assert "Where is my <del>card</del> <ins>new wallet</ins>?" in page
 
 
 class TestSideBySide:

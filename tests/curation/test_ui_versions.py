@@ -65,6 +65,18 @@ class TestVersionPages:
         assert logged_in(team.outsider).get(f"/versions/{version.pk}/").status_code == 404
         assert logged_in(team.outsider).get(f"/projects/{team.project.pk}/versions/").status_code == 404
 
+    def test_a_version_title_names_its_number_once_and_a_given_name_after_it(self, team: Team) -> None:
+        approved(team, ["When does my card come?", "Why was I charged twice?"])
+        default = version_create(project=team.project, user=team.lead, eval_fraction=0.5)
+        named = version_create(project=team.project, user=team.lead, eval_fraction=0.5, name="holiday set")
+        client = logged_in(team.annotator)
+        assert "<h1>Version 1</h1>" in client.get(f"/versions/{default.pk}/").content.decode()
+        assert "<h1>Version 2: holiday set</h1>" in client.get(f"/versions/{named.pk}/").content.decode()
+        dashboard = client.get(f"/projects/{team.project.pk}/").content.decode()
+        assert f'<a href="/versions/{named.pk}/">v2 holiday set</a>' in dashboard
+        named.name = "v2"  # the default name: not repeated after the number
+        assert named.custom_name == ""
+
     def test_only_leads_are_offered_to_train_on_a_version(self, team: Team) -> None:
         approved(team, ["When does my card come?", "Why was I charged twice?"])
         version = version_create(project=team.project, user=team.lead, eval_fraction=0.5)

@@ -11,11 +11,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from curation.models import JobStatus
+from curation.models import DatasetVersion, JobStatus
 from tests.conftest import Team
 from tests.curation.ui_support import logged_in
 from tests.factories import ExampleFactory
 from tests.training.support import FAST, FreezeFn
+from training.forms import TrainingRunForm
 from training.models import TrainingRun
 from training.services import run_create
 
@@ -131,6 +132,14 @@ def test_launching_again_keeps_the_settings_the_form_has_no_field_for(
         ["q_proj", "v_proj"],
         4,
     )
+
+
+def test_the_launch_form_names_a_version_by_its_number_once(team: Team, frozen: FreezeFn) -> None:
+    version = frozen(team.project, team.lead)  # named "v1" by default
+    form = TrainingRunForm(versions=DatasetVersion.objects.filter(pk=version.pk))
+    train, evaluation = version.counts["train"], version.counts["eval"]
+    option = f'<option value="{version.pk}">v1 ({train} train, {evaluation} eval)</option>'
+    assert option in str(form["version"])
 
 
 def test_the_launch_form_names_bad_settings(team: Team, frozen: FreezeFn, tiny_model: str) -> None:
