@@ -30,7 +30,15 @@ class DatabaseReporter:
             TrainingMetric.objects.filter(run=self.run, step__gt=resumed_from).delete()
         else:
             TrainingMetric.objects.filter(run=self.run).delete()
-        job_update(self.run, total_steps=total_steps, heartbeat_at=timezone.now())
+        # Where this attempt starts: an earlier attempt's later step would show until it caught up.
+        step = resumed_from or 0
+        job_update(
+            self.run,
+            total_steps=total_steps,
+            step=step,
+            progress=min(step / max(total_steps, 1), 1.0),
+            heartbeat_at=timezone.now(),
+        )
 
     def point(self, point: Any) -> None:
         TrainingMetric.objects.create(

@@ -325,3 +325,25 @@ def test_a_run_that_waited_too_long_for_a_gpu_worker_is_sent_again(
 
     assert services.runs_resend() == 1
     assert sent == [run.pk]
+
+
+def test_an_attempt_that_starts_over_shows_its_own_step_not_the_last_attempts(
+    team: Team, frozen: FreezeFn, tiny_model: str
+) -> None:
+    # Given a run whose first attempt reached step 12 of 18 and died before any checkpoint
+    run = run_create(
+        version=frozen(team.project, team.lead), user=None, base_model=tiny_model, hyperparameters=FAST
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=JobStatus.RUNNING, step=12, total_steps=18, progress=0.67
+    )
+
+    # When the next attempt starts over
+    reporting.DatabaseReporter(run).started(18, None)
+
+    # Then the run shows step 0, not the dead attempt's 12
+    run.refresh_from_db()
+    assert (run.step, run.progress, run.total_steps) == (0, 0.0, 18)
+    reporting.DatabaseReporter(run).started(18, 10)  # a resume from the checkpoint at step 10
+    run.refresh_from_db()
+    assert (run.step, run.progress) == (10, pytest.approx(10 / 18))
