@@ -328,6 +328,12 @@ def _provenance_lines(stats: dict[str, Any]) -> list[str]:
         lines.append(
             f"- Annotators' disagreements resolved among these examples: {stats['disagreements_resolved']}"
         )
+    if "conflicting_inputs" in stats:  # likewise
+        conflicts = stats["conflicting_inputs"]
+        lines.append(
+            f"- Inputs under two answers or more (equal once normalized): {conflicts['inputs']}"
+            f" ({_counted(conflicts['examples'], 'example')})"
+        )
     return lines
 
 

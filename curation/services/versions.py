@@ -49,6 +49,8 @@ from curation.models import (
     VersionStatus,
 )
 from curation.services.audit import audit
+from curation.services.content import answer_key
+from curation.services.dedup import LABELLED_TASKS
 from curation.services.dispatch import send_on_commit
 from curation.services.heartbeat import beating, heartbeat_claim, heartbeat_forget, held_by_live_worker
 from curation.services.jobs import ProgressFn
@@ -306,6 +308,10 @@ def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
         rows.authors,
         rows.suggestion_uses,
     )
+    if version.project.task_type in LABELLED_TASKS:
+        stats["conflicting_inputs"] = conflicting_inputs(
+            version.project.task_type, rows.ids, rows.input_keys, rows.outputs
+        )
     clock.lap("card")
     progress(0.85)
     hashes, files = canonical_files_write(version, rows.jsonl_lines(version.project, in_eval))
@@ -322,6 +328,31 @@ def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
         manifest=manifest,
         frozen_at=timezone.now(),
     )
+
+
+CONFLICT_SAMPLE = 10
+
+
+def conflicting_inputs(
+    task_type: str, ids: list[int], input_keys: list[str], outputs: list[str]
+) -> dict[str, Any]:
+    """Inputs the version holds under two answers or more (equal once normalized: case,
+    punctuation, spacing), which a model trained on both learns neither of: how many inputs and
+    examples, and the first groups' example ids. Open contradiction flags keep such examples out;
+    these are the ones no job has flagged (or whose flag was dismissed)."""
+    rows_of: dict[str, list[int]] = {}
+    for row, key in enumerate(input_keys):
+        rows_of.setdefault(key, []).append(row)
+    groups = [
+        [ids[row] for row in rows]
+        for rows in rows_of.values()
+        if len(rows) > 1 and len({answer_key(task_type, outputs[row]) for row in rows}) > 1
+    ]
+    return {
+        "inputs": len(groups),
+        "examples": sum(len(group) for group in groups),
+        "sample": groups[:CONFLICT_SAMPLE],
+    }
 
 
 def _manifest(

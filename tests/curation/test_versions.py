@@ -29,10 +29,13 @@ from curation.models import (
     FlagStatus,
     Project,
     Split,
+    TaskType,
     VersionItem,
     VersionStatus,
 )
 from curation.services.content import content_hash
+from curation.services.datacard import card_markdown
+from curation.services.flags import flag_create
 from curation.services.version_exports import export_hashes, export_lines
 from curation.services.versions import freeze_preview, version_create, version_diff
 from tests.conftest import Team
@@ -595,3 +598,59 @@ def test_a_version_without_eval_split_is_all_train(team: Team) -> None:
     assert version.counts == {"train": 12, "eval": 0}
     assert version.leakage["near_duplicate_pairs"] == 0
     assert list(export_lines(version, "eval", "jsonl")) == []
+
+
+@pytest.mark.django_db
+class TestConflictingInputs:
+    """A freeze measures the inputs it holds under two answers, which no flag kept out."""
+
+    def conflicting(self, team: Team) -> tuple[Example, Example]:
+        first = ExampleFactory.create(
+            project=team.project, input="Card stuck in ATM", output=LABELS[0], status=APPROVED
+        )
+        second = ExampleFactory.create(
+            project=team.project, input="card stuck in atm!", output=LABELS[1], status=APPROVED
+        )
+        ExampleFactory.create(
+            project=team.project, input="CARD STUCK IN ATM", output=LABELS[0], status=APPROVED
+        )
+        return first, second
+
+    def test_the_version_counts_them_names_them_and_its_page_and_card_say_so(
+        self, team: Team, client: Any
+    ) -> None:
+        first, second = self.conflicting(team)
+        approved(team.project, 6)
+
+        version = freeze(team, eval_fraction=0.2)
+
+        conflicts = version.stats["conflicting_inputs"]
+        assert (conflicts["inputs"], conflicts["examples"]) == (1, 3)
+        assert first.pk in conflicts["sample"][0] and second.pk in conflicts["sample"][0]
+        assert "Inputs under two answers or more (equal once normalized): 1 (3 examples)" in card_markdown(
+            version
+        )
+        client.force_login(team.reviewer)
+        page = client.get(f"/versions/{version.pk}/").content.decode()
+        assert "1 input under two answers or more</span> (3 examples)" in page
+        assert f'<a href="/examples/{second.pk}/">{second.pk}</a>' in page
+
+    def test_an_open_contradiction_flag_keeps_them_out_and_then_none_conflict(self, team: Team) -> None:
+        first, second = self.conflicting(team)
+        flag_create(
+            project=team.project,
+            user=team.reviewer,
+            kind=FlagKind.CONTRADICTION,
+            example_ids=[first.pk, second.pk],
+        )
+
+        version = freeze(team, eval_fraction=0.0)
+
+        assert version.stats["conflicting_inputs"] == {"inputs": 0, "examples": 0, "sample": []}
+
+    def test_free_text_projects_are_not_measured(self, team: Team) -> None:
+        team.project.task_type = TaskType.GENERATION
+        team.project.save()
+        self.conflicting(team)
+
+        assert "conflicting_inputs" not in freeze(team, eval_fraction=0.0).stats
