@@ -340,9 +340,11 @@ def conflicting_inputs(
     punctuation, spacing), which a model trained on both learns neither of: how many inputs and
     examples, and the first groups' example ids. Open contradiction flags keep such examples out;
     these are the ones no job has flagged (or whose flag was dismissed)."""
+    repeated = {key for key, count in Counter(input_keys).items() if count > 1}  # Counter counts in C
     rows_of: dict[str, list[int]] = {}
     for row, key in enumerate(input_keys):
-        rows_of.setdefault(key, []).append(row)
+        if key in repeated:
+            rows_of.setdefault(key, []).append(row)
     groups = [
         [ids[row] for row in rows]
         for rows in rows_of.values()
