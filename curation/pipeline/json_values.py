@@ -68,7 +68,8 @@ def _float_text(text: str) -> FloatText:
     return value
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object hook refusing a key given twice (Python keeps the last value silently)."""
     value = dict(pairs)
     if len(value) != len(pairs):
         raise RepeatedKey(
@@ -99,7 +100,7 @@ def decoder() -> json.JSONDecoder:
     """The decoder import records are read with: it refuses NaN, Infinity, out-of-range numbers
     and repeated keys while it reads, and floats keep their text (see number_text)."""
     return json.JSONDecoder(
-        parse_constant=_refuse_constant, parse_float=_float_text, object_pairs_hook=_unique_keys
+        parse_constant=_refuse_constant, parse_float=_float_text, object_pairs_hook=unique_keys
     )
 
 

@@ -3,6 +3,7 @@ with the database's message nor a row that only SQLite would keep (issue 20, fau
 
 from __future__ import annotations
 
+import bz2
 from collections.abc import Callable
 from typing import Any
 
@@ -133,3 +134,33 @@ def test_given_the_database_refuses_a_value_when_writing_then_a_plain_400_not_it
         "Token" not in response.content.decode()
         and "cannot be stored" in response.json()["errors"][0]["message"]
     )
+
+
+def test_given_a_key_twice_in_a_body_when_posting_then_a_400_names_it_and_nothing_is_created(
+    team: Team, lead: APIClient
+) -> None:
+    body = '{"input": "Where is my card?", "output": "card_arrival", "output": "lost_or_stolen_card"}'
+
+    response = sent(lead, "post", f"/api/projects/{team.project.pk}/examples/", body)
+
+    assert response.status_code == 400
+    message = response.json()["errors"][0]["message"]
+    assert "gives the key 'output' twice in one object" in message
+    assert not team.project.examples.exists()
+
+
+def test_given_a_bytes_to_bytes_charset_when_posting_then_a_400_and_nothing_is_decompressed(
+    team: Team, lead: APIClient
+) -> None:
+    body = bz2.compress(b'{"input": "' + b"a" * 1_000_000 + b'"}')
+
+    response = lead.generic(
+        "POST",
+        f"/api/projects/{team.project.pk}/examples/",
+        body,
+        content_type="application/json; charset=bz2_codec",
+    )
+
+    assert response.status_code == 400
+    assert 'Unsupported charset "bz2_codec"' in response.json()["errors"][0]["message"]
+    assert not team.project.examples.exists()
