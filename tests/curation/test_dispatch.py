@@ -32,6 +32,11 @@ def broker_down(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return tried
 
 
+def one_row_import(team: Team) -> ImportJob:
+    upload = io.BytesIO(b'{"input": "Hi", "output": "card_arrival"}\n')
+    return import_job_create(project=team.project, user=team.lead, upload=upload, filename="rows.jsonl")
+
+
 def test_a_dedup_job_started_over_the_api_fails_at_once_naming_the_broker(
     team: Team, client_for: Any, broker_down: list[str], django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -55,12 +60,7 @@ def test_an_import_whose_message_is_refused_fails_and_lets_go_of_its_upload(
 ) -> None:
     settings.FINCH_UPLOAD_RETENTION_DAYS = 0
     with django_capture_on_commit_callbacks(execute=True):
-        job = import_job_create(
-            project=team.project,
-            user=team.lead,
-            upload=io.BytesIO(b'{"input": "Hi", "output": "card_arrival"}\n'),
-            filename="rows.jsonl",
-        )
+        job = one_row_import(team)
 
     job.refresh_from_db()
     assert (job.status, job.error, job.file.name) == (JobStatus.FAILED, NOT_QUEUED, "")
@@ -115,12 +115,7 @@ def test_with_a_broker_the_job_is_sent_once_committed(
     team: Team, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        job = import_job_create(
-            project=team.project,
-            user=team.lead,
-            upload=io.BytesIO(b'{"input": "Hi", "output": "card_arrival"}\n'),
-            filename="rows.jsonl",
-        )
+        job = one_row_import(team)
     job.refresh_from_db()
     assert (job.status, job.created) == (JobStatus.SUCCEEDED, 1)
     assert ImportJob.objects.count() == 1
