@@ -36,6 +36,7 @@ from evaluation.metrics import schema_validator
 from evaluation.models import Deployment, DriftReport, LiveSample, SuggestionRun, SuggestionTarget
 from evaluation.suggestions import shipped_runs, suggestion_run_create
 from training.models import TrainingRun
+from training.selectors import run_label
 
 MAX_SAMPLES_PER_REQUEST = 10_000
 MAX_FIELD_CHARS = 100_000
@@ -62,7 +63,7 @@ def deployment_create(
 ) -> Deployment:
     if training_run.status != JobStatus.SUCCEEDED or not training_run.adapter_sha256:
         raise InvalidInput(
-            f"Training run {training_run.pk} is {training_run.status} and has no adapter to deploy.",
+            f"{run_label(training_run).capitalize()} is {training_run.status} and has no adapter to deploy.",
             field="training_run",
         )
     if not name.strip():
@@ -85,7 +86,7 @@ def deployment_create(
             return deployment
     except IntegrityError as exc:
         raise Conflict(
-            f"Training run {training_run.pk} already has a deployment named {name.strip()!r}."
+            f"{run_label(training_run).capitalize()} already has a deployment named {name.strip()!r}."
         ) from exc
 
 
@@ -260,17 +261,22 @@ def _output_figures(report: DriftReport, deployment: Deployment, outputs: list[s
         report.length_shift_p = drift.length_shift_p([len(o) for o in outputs], train_lengths)
 
 
+def input_figure_alerts(report: DriftReport, field: str, limits: dict[str, float]) -> bool:
+    """Whether this report's `ood_rate` or `input_drift` is over its limit, so raises an alert
+    (the drift AUC must also beat chance, its permutation baseline)."""
+    value = getattr(report, field)
+    if value is None or value <= limits[field]:
+        return False
+    return field != "input_drift" or value > (report.input_drift_baseline or 0.0)
+
+
 def _reasons(report: DriftReport, limits: dict[str, float]) -> list[str]:
     reasons = []
-    if report.ood_rate is not None and report.ood_rate > limits["ood_rate"]:
+    if input_figure_alerts(report, "ood_rate", limits):
         reasons.append(
             f"{report.ood_rate:.0%} of inputs are out of distribution (threshold {limits['ood_rate']:.0%})."
         )
-    if (
-        report.input_drift is not None
-        and report.input_drift > limits["input_drift"]
-        and report.input_drift > (report.input_drift_baseline or 0.0)
-    ):
+    if input_figure_alerts(report, "input_drift", limits):
         reasons.append(
             f"Live inputs are told apart from training inputs with AUC {report.input_drift:.2f} "
             f"(threshold {limits['input_drift']:.2f}, chance up to {report.input_drift_baseline:.2f})."
@@ -373,13 +379,13 @@ def _check_can_suggest(deployment: Deployment, project: Project, user: User) -> 
     run = deployment.training_run
     if run.status != JobStatus.SUCCEEDED or not run.adapter_sha256:
         raise InvalidInput(
-            f"with_suggestions: deployment {deployment.name!r} serves training run {run.pk}, which has "
+            f"with_suggestions: deployment {deployment.name!r} serves {run_label(run)}, which has "
             "no adapter to suggest with; send the inputs without suggestions.",
             field="with_suggestions",
         )
     if not shipped_runs(project).filter(pk=run.pk).exists():  # annotators see only cleared models
         raise InvalidInput(
-            f"with_suggestions: deployment {deployment.name!r} serves training run {run.pk}, which no "
+            f"with_suggestions: deployment {deployment.name!r} serves {run_label(run)}, which no "
             "comparison against the baseline said to ship; compare it first, or send the inputs without "
             "suggestions.",
             field="with_suggestions",

@@ -19,7 +19,7 @@ from evaluation import selectors
 from evaluation.drift import DEFAULT_THRESHOLDS
 from evaluation.drift_jobs import drift_report_job_create, pending_jobs
 from evaluation.models import DriftReport
-from evaluation.monitoring import deployment_create, ood_to_annotation
+from evaluation.monitoring import deployment_create, input_figure_alerts, ood_to_annotation
 from evaluation.suggestions import shipped_runs
 from training import selectors as training_selectors
 from training.models import TrainingRun
@@ -69,7 +69,6 @@ def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
         "reports": reports,
         "latest": reports[0] if reports else None,
         "limits": limits,
-        "samples": deployment.samples.count(),
         # Monitoring takes any finished adapter (a shadow test, say); the page says when no
         # comparison cleared it to ship.
         "unshipped": not shipped_runs(deployment.training_run.version.project)
@@ -77,8 +76,8 @@ def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
         .exists(),
         "job": pending_jobs(deployment).first() or deployment.report_jobs.order_by("-id").first(),
         "charts": [
-            _chart("Out-of-distribution rate", reports, "ood_rate", limits["ood_rate"]),
-            _chart("Input drift (domain-classifier AUC)", reports, "input_drift", limits["input_drift"]),
+            _chart("Out-of-distribution rate", reports, "ood_rate", limits),
+            _chart("Input drift (domain-classifier AUC)", reports, "input_drift", limits),
         ],
     }
     return render(request, "evaluation/deployment.html", context)
@@ -125,8 +124,11 @@ def report_to_annotation(request: HttpRequest, report_id: int) -> HttpResponse:
     return redirect("deployment", deployment_id=report.deployment_id)
 
 
-def _chart(title: str, reports: list[DriftReport], field: str, limit: float) -> dict[str, Any]:
-    """SVG points of one figure over the reports (oldest left), on a 0..1 scale, and its limit."""
+def _chart(title: str, reports: list[DriftReport], field: str, limits: dict[str, float]) -> dict[str, Any]:
+    """SVG points of one figure over the reports (oldest left), on a 0..1 scale, and its limit.
+    A point is marked red only where this figure is over its limit, not wherever the report
+    alerted (an out-of-distribution alert says nothing of the drift AUC)."""
+    limit = limits[field]
     values = [
         (report, getattr(report, field)) for report in reversed(reports) if getattr(report, field) is not None
     ]
@@ -141,7 +143,11 @@ def _chart(title: str, reports: list[DriftReport], field: str, limit: float) -> 
     return {
         "title": title,
         "points": " ".join(f"{x(i)},{y(v)}" for i, (_, v) in enumerate(values)),
-        "alerts": [{"x": x(i), "y": y(v)} for i, (report, v) in enumerate(values) if report.alert],
+        "alerts": [
+            {"x": x(i), "y": y(v)}
+            for i, (report, v) in enumerate(values)
+            if input_figure_alerts(report, field, limits)
+        ],
         "limit_y": y(limit),
         "limit": limit,
         "count": len(values),

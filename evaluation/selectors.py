@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from curation import filters as query
 from curation.errors import InvalidInput, NotFound
@@ -20,6 +20,7 @@ from evaluation.models import (
     DriftReportJob,
     EvalPrediction,
     EvalRun,
+    LiveSample,
     SuggestionRun,
 )
 from training.models import TrainingRun
@@ -96,7 +97,20 @@ def deployment_list(*, user: AnyUser, project_id: int | None = None) -> QuerySet
         of=TrainingRun,
         of_project="version__project",
     )
-    return deployments.order_by("-id")
+    return _with_samples_received(deployments).order_by("-id")
+
+
+def _with_samples_received(deployments: QuerySet[Deployment]) -> QuerySet[Deployment]:
+    """Annotated with `samples_received`: every sample ever posted, whatever its date (a report
+    counts only those in its window), so the list and a deployment's page give the same total."""
+    received = (
+        LiveSample.objects.filter(deployment=OuterRef("pk"))
+        .order_by()
+        .values("deployment")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return deployments.annotate(samples_received=Subquery(received))
 
 
 def deployment_get(*, user: AnyUser, deployment_id: Any, min_role: str = Role.ANNOTATOR) -> Deployment:

@@ -66,6 +66,7 @@ from training.hyperparameters import HYPERPARAMETER_DEFAULTS
 from training.models import TrainingRun
 from training.preflight import PreflightError
 from training.registry import resolve_for_launch
+from training.selectors import run_label
 
 log = logging.getLogger(__name__)
 
@@ -154,11 +155,12 @@ def _checked_adapter(project: Project, run: TrainingRun) -> str:
         raise InvalidInput(f"Training run {run.pk} belongs to another project.", field="training_run")
     if run.status != JobStatus.SUCCEEDED or not run.adapter_sha256:
         raise InvalidInput(
-            f"Training run {run.pk} is {run.status} and has no adapter to suggest with.", field="training_run"
+            f"{run_label(run).capitalize()} is {run.status} and has no adapter to suggest with.",
+            field="training_run",
         )
     if not shipped_runs(project).filter(pk=run.pk).exists():
         raise InvalidInput(
-            f"Training run {run.pk} has no comparison that said ship: suggest with a shipped adapter "
+            f"{run_label(run).capitalize()} has no comparison that said ship: suggest with a shipped adapter "
             "(compare it against the baseline first) or with the base model.",
             field="training_run",
         )

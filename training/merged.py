@@ -34,6 +34,7 @@ from curation.services.dispatch import send_on_commit
 from curation.services.heartbeat import beating, heartbeat_forget, heartbeat_of, heartbeat_timeout
 from training import artifacts
 from training.models import TrainingRun
+from training.selectors import run_label
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +77,14 @@ def merge_request(*, run: TrainingRun, user: User | None) -> tuple[dict[str, Any
     run = TrainingRun.objects.select_for_update().select_related("version").get(pk=run.pk)
     if run.status != JobStatus.SUCCEEDED or not run.adapter_sha256:
         raise Conflict(
-            f"Training run {run.pk} is {run.status}: only the adapter of a run that succeeded can be merged."
+            f"{run_label(run).capitalize()} is {run.status}: only the adapter of a run that succeeded can be merged."
         )
     record = merged_record(run)
     if record is not None and record["status"] == JobStatus.SUCCEEDED:
         return record, False
     if record is not None and record["status"] == JobStatus.RUNNING:
         raise Conflict(
-            f"The merge of training run {run.pk} is running on {record['host']} since {record['started_at']}."
+            f"The merge of {run_label(run)} is running on {record['host']} since {record['started_at']}."
         )
     record = {
         "status": JobStatus.QUEUED.value,
@@ -126,9 +127,9 @@ def merged_file(run: TrainingRun, name: str) -> str:
     record = merged_record(run)
     if record is None or record["status"] != JobStatus.SUCCEEDED:
         state = "never asked for" if record is None else record["status"]
-        raise Conflict(f"Training run {run.pk} has no merged model ({state}).")
+        raise Conflict(f"{run_label(run).capitalize()} has no merged model ({state}).")
     if name not in {file["name"] for file in record["files"]}:
-        raise NotFound(f"The merged model of training run {run.pk} has no file {name!r}.")
+        raise NotFound(f"The merged model of {run_label(run)} has no file {name!r}.")
     return f"{record['path']}/{name}"
 
 
@@ -180,7 +181,7 @@ def _merged_upload(run: TrainingRun, work: Path) -> tuple[list[dict[str, Any]], 
     adapter = work / "adapter"
     artifacts.folder_download(run.adapter_path, adapter)
     if artifacts.file_sha256(adapter / artifacts.ADAPTER_WEIGHTS) != run.adapter_sha256:
-        raise MergeFailed(f"The stored adapter of training run {run.pk} does not match its sha256.")
+        raise MergeFailed(f"The stored adapter of {run_label(run)} does not match its sha256.")
     out = work / "merged"
     dtype = modeling.merged_save(run.base_model, adapter, out)
     files = [

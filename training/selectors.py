@@ -38,3 +38,18 @@ def run_get(*, user: AnyUser, run_id: Any, min_role: str = Role.ANNOTATOR) -> Tr
         raise NotFound("No such training run.")
     require_role(user, run.version.project, min_role)
     return run
+
+
+def run_number(run: TrainingRun) -> int:
+    """The run's per-project number, as pages show it ("Run 2"): the selectors' annotation where
+    the run came through one, else counted the way `numbered` counts."""
+    number = getattr(run, "number", None)
+    if number is not None:
+        return int(number)
+    return TrainingRun.objects.filter(version__project_id=run.version.project_id, id__lte=run.pk).count()
+
+
+def run_label(run: TrainingRun) -> str:
+    """How a message names a run: its number as the pages show it, and the id the API takes
+    ("training run 2 (id 17)"; `.capitalize()` it to start a sentence)."""
+    return f"training run {run_number(run)} (id {run.pk})"

@@ -1,9 +1,5 @@
 from __future__ import annotations
 
-import io
-import zipfile
-
-from django.core.files.storage import default_storage
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
@@ -26,6 +22,7 @@ from curation.errors import Conflict
 from curation.models import JobStatus, Role
 from curation.roles import require_role
 from training import selectors
+from training.adapter_archive import adapter_zip
 from training.merged import merge_request, merged_file
 from training.services import run_cancel, run_create
 
@@ -79,18 +76,12 @@ class TrainingRunAdapterView(FinchAPIView):
 
     @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def get(self, request: Request, run_id: int) -> HttpResponse:
-        """The run's LoRA adapter as a zip (adapter_config.json, adapter_model.safetensors), for
-        `PeftModel.from_pretrained` on any host."""
+        """The run's LoRA adapter as a zip (adapter_config.json, adapter_model.safetensors and a
+        README naming its base model, run and settings), for `PeftModel.from_pretrained` on any host."""
         run = selectors.run_get(user=request.user, run_id=run_id)
         if not run.adapter_sha256:
-            raise Conflict(f"Training run {run.pk} is {run.status} and has no adapter.")
-        _, names = default_storage.listdir(run.adapter_path)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name in sorted(names):
-                with default_storage.open(f"{run.adapter_path}/{name}", "rb") as handle:
-                    archive.writestr(name, handle.read())
-        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+            raise Conflict(f"{selectors.run_label(run).capitalize()} is {run.status} and has no adapter.")
+        response = HttpResponse(adapter_zip(run), content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="finch-run-{run.pk}-adapter.zip"'
         response["X-Adapter-SHA256"] = run.adapter_sha256
         return response

@@ -73,6 +73,11 @@ def test_launch_trains_and_reports_per_the_contract(
     archive = zipfile.ZipFile(io.BytesIO(download.content))
     assert {"adapter_config.json", "adapter_model.safetensors"} <= set(archive.namelist())
     assert hashlib.sha256(archive.read("adapter_model.safetensors")).hexdigest() == run["adapter"]["sha256"]
+    # peft's model-card template is replaced by a README that says what the adapter is
+    readme = archive.read("README.md").decode()
+    assert "[More Information Needed]" not in readme and "Model Card for Model ID" not in readme
+    assert f"Base model: `{tiny_model}`" in readme and "r=8, alpha=32" in readme
+    assert "PeftModel.from_pretrained" in readme
 
     listed = lead.get(f"/api/training-runs/?project={team.project.pk}").json()["results"]
     assert [item["id"] for item in listed] == [run["id"]]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from curation.models import LabelingItem
+from curation.models import JobStatus, LabelingItem
 from evaluation.models import Deployment, DriftReport, DriftReportJob
-from evaluation.monitoring import drift_report, samples_add
+from evaluation.monitoring import deployment_create, drift_report, samples_add
 from tests.conftest import Team
 from tests.curation.ui_support import logged_in
 from tests.evaluation.test_monitoring import banking_rows, deployed, restaurant_texts
+from tests.training.support import FreezeFn
+from training.models import TrainingRun
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
@@ -96,4 +100,66 @@ def test_a_lead_creates_a_deployment_from_the_page(team: Team, deployment: Deplo
     again = logged_in(team.lead).post(
         f"/projects/{team.project.pk}/deployments/", {"training_run": run.pk, "name": "staging"}, follow=True
     )
-    assert "already has a deployment named" in again.content.decode()
+    # The run is named as the pages name it ("run 1"), with the id the API takes
+    assert f"Training run 1 (id {run.pk}) already has a deployment named" in again.content.decode()
+
+
+@pytest.fixture
+def quiet_deployment(team: Team, frozen: FreezeFn) -> Deployment:
+    """A deployment with no embedding work behind it: its reports are written by the test."""
+    version = frozen(team.project, team.lead)
+    run = TrainingRun.objects.create(
+        version=version,
+        base_model="/models/base",
+        version_sha256=version.sha256,
+        status=JobStatus.SUCCEEDED,
+        adapter_path="training/run-0/adapter",
+        adapter_sha256="0" * 64,
+    )
+    return deployment_create(training_run=run, user=None, name="prod")
+
+
+def report_of(deployment: Deployment, **figures: Any) -> DriftReport:
+    now = timezone.now()
+    return DriftReport.objects.create(
+        deployment=deployment,
+        window_start=now - timedelta(hours=24),
+        window_end=now,
+        enough_data=True,
+        **figures,
+    )
+
+
+def test_list_and_page_give_the_same_total_and_label_the_window_count(
+    team: Team, quiet_deployment: Deployment
+) -> None:
+    # Given three samples of today and one dated 1900, outside any report's window
+    rows: list[dict[str, Any]] = [{"input": f"question {i}", "output": "x"} for i in range(3)]
+    samples_add(deployment=quiet_deployment, rows=[*rows, {"input": "old", "at": "1900-01-01T00:00:00Z"}])
+    report_of(quiet_deployment, n=3, alert=False)
+
+    # When the list and the deployment's page are shown
+    listing = logged_in(team.annotator).get(f"/projects/{team.project.pk}/deployments/").content.decode()
+    page = logged_in(team.annotator).get(f"/deployments/{quiet_deployment.pk}/").content.decode()
+
+    # Then both give the same total of samples received, and the window's count is labelled as such
+    assert "<th>Samples received</th><th>Samples in last report's window</th>" in listing
+    assert "<td>4</td>\n      <td>3</td>" in listing
+    assert "4 samples received in all" in page and "3 samples in this window" in page
+
+
+def test_the_drift_chart_marks_red_only_the_points_over_their_own_limit(
+    team: Team, quiet_deployment: Deployment
+) -> None:
+    # Given a report alerting on out-of-distribution inputs alone (its drift AUC under the limit),
+    # then one alerting on drift alone
+    report_of(quiet_deployment, n=60, ood_rate=0.5, input_drift=0.5, input_drift_baseline=0.6, alert=True)
+    report_of(quiet_deployment, n=60, ood_rate=0.1, input_drift=0.9, input_drift_baseline=0.6, alert=True)
+
+    # When the deployment's page draws its charts
+    page = logged_in(team.annotator).get(f"/deployments/{quiet_deployment.pk}/").content.decode()
+    ood_chart, auc_chart = page.split('<figure class="drift-chart">')[1:]
+
+    # Then each chart marks only its own figure's breach (y = 130 - 100 * value on the 160 px chart)
+    assert ood_chart.count('<circle class="alert"') == 1 and 'cy="80.0"' in ood_chart
+    assert auc_chart.count('<circle class="alert"') == 1 and 'cy="40.0"' in auc_chart

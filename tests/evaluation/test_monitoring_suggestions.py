@@ -182,7 +182,11 @@ def test_the_api_and_the_page_take_the_option(
     shown = logged_in(team.lead).post(
         f"/drift-reports/{report.pk}/to-annotation/", {"with_suggestions": "1"}, follow=True
     )
-    assert "has no adapter to suggest with" in shown.content.decode()
+    # The run is named as the pages name it: its number in the project, then its id
+    run_id = report.deployment.training_run_id
+    assert (
+        f"serves training run 1 (id {run_id}), which has no adapter to suggest with" in shown.content.decode()
+    )
 
 
 def test_a_real_adapter_suggests_labels_for_the_queued_inputs(

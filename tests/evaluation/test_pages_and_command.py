@@ -110,6 +110,26 @@ def test_leaderboard_and_comparison_pages(team: Team, comparison: Comparison) ->
     )
 
 
+def test_leaderboard_says_each_run_skips_by_its_own_max_seq_length(team: Team, frozen: FreezeFn) -> None:
+    # Given two runs of one version with different max_seq_length: one skipped a long item, one did not
+    version = frozen(team.project, team.lead)
+    long_item = VersionItem.objects.filter(version=version, split=Split.EVAL).values_list(
+        "example_id", flat=True
+    )[0]
+    short = scored_run(version, {})
+    short.skipped, short.n_skipped = [{"example_id": long_item, "reason": "longer than max_seq_length=8"}], 1
+    short.save()
+    scored_run(version, {})
+
+    # When the leaderboard is shown
+    board = logged_in(team.annotator).get(f"/versions/{version.pk}/evaluation/").content.decode()
+
+    # Then it does not claim every run skipped the item; it says the skip is per run
+    assert "skipped by every run" not in board
+    assert "skipped by that run" in board and "can skip different items" in board
+    assert board.count("(1 skipped: longer than max_seq_length)") == 1
+
+
 def test_send_back_for_review_and_flag_from_a_comparison(team: Team, comparison: Comparison) -> None:
     regression = comparison.candidate.predictions.get(raw="wrong")
     url = f"/comparisons/{comparison.pk}/feedback/"

@@ -115,6 +115,23 @@ def test_a_run_that_did_not_succeed_is_refused_and_only_leads_ask(
     assert client_for(team.lead).get(f"/api/training-runs/{run.pk}/").json()["merged"] is None
 
 
+def test_the_run_page_names_a_refused_merge_by_the_runs_number(
+    team: Team, frozen: FreezeFn, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Given the project's second run, still queued
+    version = frozen(team.project, team.lead, count=12)
+    run_create(version=version, user=team.lead, base_model="/models/base")
+    second = run_create(version=version, user=team.lead, base_model="/models/base")
+
+    # When a lead asks for its merge from the run's page
+    with django_capture_on_commit_callbacks(execute=True):
+        page = logged_in(team.lead).post(f"/training/{second.pk}/merge/", follow=True).content.decode()
+
+    # Then the refusal names it as the page does ("Run 2"), with the id the API takes
+    assert "<h1>Run 2" in page
+    assert f"Training run 2 (id {second.pk}) is queued: only the adapter of a run that succeeded" in page
+
+
 def finished(team: Team, frozen: FreezeFn, base_model: str) -> TrainingRun:
     """A run marked succeeded with a stored adapter that is not a real one."""
     version = frozen(team.project, team.lead, count=12)
@@ -137,7 +154,7 @@ def test_a_failed_merge_says_why_and_may_be_asked_for_again(
 
     merged = lead.get(f"/api/training-runs/{run.pk}/").json()["merged"]
     assert merged["status"] == "failed" and merged["files"] == []
-    assert merged["error"] == f"The stored adapter of training run {run.pk} does not match its sha256."
+    assert merged["error"] == f"The stored adapter of training run 1 (id {run.pk}) does not match its sha256."
     assert lead.get(f"/api/training-runs/{run.pk}/merged/config.json/").status_code == 409
     assert not JobHeartbeat.objects.filter(kind=KIND).exists()
     assert merge(lead, run, django_capture_on_commit_callbacks).status_code == 202  # a retry
