@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from curation import filters as query
 from curation.errors import NotFound
 from curation.filters import MAX_ID
 from curation.models import (
     AssignmentState,
+    ClusterMember,
     ClusterStatus,
     ContradictionJob,
     DatasetVersion,
@@ -191,8 +192,12 @@ def dedup_job_get(*, user: AnyUser, job_id: Any) -> DedupJob:
 
 
 def cluster_list(*, job: DedupJob) -> QuerySet[DuplicateCluster]:
-    return job.found_clusters.select_related("job", "project").prefetch_related(
-        "members__example", "members__job"
+    """The clusters the job made or added members to (its `clusters` count counts both)."""
+    touched = Q(job=job) | Q(Exists(ClusterMember.objects.filter(cluster=OuterRef("pk"), job=job)))
+    return (
+        DuplicateCluster.objects.filter(touched)
+        .select_related("job", "project")
+        .prefetch_related("members__example", "members__job")
     )
 
 

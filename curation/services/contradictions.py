@@ -5,7 +5,8 @@ form a camp (the same label; the same JSON document; for free text, outputs whos
 5-grams overlap by half or more). Each example outside the largest camp is flagged against the
 largest camp's first example, so a group of many cannot explode into all pairs. Flags are raised
 by the job, in one transaction at the end; a pair that was ever flagged (open, resolved or
-dismissed) is not flagged again.
+dismissed) is not flagged again. Examples marked duplicates are left out: no version holds one, and
+flagging one against another example would reopen what a reviewer settled for its kept example.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def contradictions_run(job: ContradictionJob, progress: ProgressFn) -> None:
     """Group the inputs, find disagreeing camps, then raise all the flags at once."""
     project = job.project
     with phase("read"):
-        rows = list(
+        rows = list(  # a duplicate stays out of versions: its kept example speaks for it
             project.examples.exclude(status=ExampleStatus.REJECTED)
+            .filter(duplicate_of__isnull=True)
             .order_by("id")
             .values_list("id", "input", "output")
         )

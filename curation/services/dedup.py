@@ -200,11 +200,8 @@ def _apply(
     dissolved = [set(ids) for ids in _dissolved_member_sets(job.project)]
     created: list[tuple[DuplicateCluster, list[int]]] = []
     extended: list[tuple[DuplicateCluster, list[int]]] = []
-    disagreements: list[JobPair] = []
     for group in groups:
         ids = [pk for pk in group if pk in ranks]  # not deleted since the job read it
-        if answers:
-            disagreements += _disagreements(ids, ranks, outputs, answers, inputs_alike)
         leftover = [pk for pk in ids if pk not in active]
         existing = sorted({active[pk] for pk in ids if pk in active}, key=lambda cluster: cluster.pk)
         if existing and leftover:  # newcomers join the clustered example they are like
@@ -232,16 +229,25 @@ def _apply(
     )
     marks = [(cluster.kept_id, pk) for cluster, ids in applied for pk in ids if pk != cluster.kept_id]
     _mark_duplicates(marks)
-    raised = job_flags_raise(job.project, FlagKind.CONTRADICTION, disagreements, f"dedup-job:{job.pk}")
+    raised = 0
+    if answers and job.fields == DedupFields.INPUT:
+        # A version holds no duplicate: only examples that are none are weighed.
+        duplicates = {pk for pk, cluster in active.items() if pk != cluster.kept_id} | {pk for _, pk in marks}
+        unique_ids = [[pk for pk in group if pk in ranks and pk not in duplicates] for group in groups]
+        disagreements = [
+            pair for ids in unique_ids for pair in _disagreements(ids, ranks, outputs, answers, inputs_alike)
+        ]
+        raised = job_flags_raise(job.project, FlagKind.CONTRADICTION, disagreements, f"dedup-job:{job.pk}")
     return len(created) + len({cluster.pk for cluster, _ in extended}), len(marks), raised
 
 
 def _labelled_outputs(job: DedupJob, ids: list[int]) -> dict[int, str]:
-    """Outputs of the examples, where the job compares inputs only and an output is a label (or
-    an extraction's JSON): two inputs alike under different labels are a contradiction, and
-    marking one a duplicate would quietly pick a label. Free text answers one input many ways,
-    so generation and chat projects get {} (any member may be kept)."""
-    if job.fields != DedupFields.INPUT or job.project.task_type not in LABELLED_TASKS:
+    """Outputs of the examples where an output is a label (or an extraction's JSON): two
+    examples under different labels are never duplicates, whatever the job compares (a long input
+    and a short label sketched together could pass a MinHash threshold), and marking one a
+    duplicate would quietly pick a label. Free text answers one input many ways, so generation
+    and chat projects get {} (any member may be kept)."""
+    if job.project.task_type not in LABELLED_TASKS:
         return {}
     outputs: dict[int, str] = {}
     for rows in matching(Example.objects.all(), "id", ids, sql_type="bigint"):

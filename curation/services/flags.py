@@ -105,7 +105,7 @@ def job_flags_raise(project: Project, kind: str, pairs: Sequence[JobPair], job: 
 
 def disagreement_note(first_output: str, second_output: str) -> str:
     """A job's note on two examples whose inputs are alike and whose outputs are not."""
-    return f"Same input, different outputs: {clip(first_output, 60)!r} vs {clip(second_output, 60)!r}."
+    return f"Inputs alike, outputs differ: {clip(first_output, 60)!r} vs {clip(second_output, 60)!r}."
 
 
 @transaction.atomic

@@ -71,16 +71,13 @@ def _with_seen(cluster: DuplicateCluster) -> DuplicateCluster:
 
 
 def _last_choices(project: Project) -> dict[str, Any]:
-    """The form starts from the project's last job's settings, so Start keeps the chosen method."""
+    """The form starts from the project's last job's method and fields, so Start keeps them. Not
+    its threshold or shingles: a job records those resolved (exact's 1.0, "char"), and carried
+    over they would silently replace the defaults of the next job, of whatever method."""
     last = selectors.job_list(DedupJob, project=project).first()
     if last is None:
         return {}
-    return {
-        "method": last.method,
-        "compare": last.fields,
-        "threshold": last.threshold,
-        "shingle": last.shingle,
-    }
+    return {"method": last.method, "compare": last.fields}
 
 
 @login_required

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from curation.models import ContradictionJob, Flag, FlagStatus, JobStatus, TaskType
+from curation.models import ContradictionJob, Example, Flag, FlagStatus, JobStatus, TaskType
 from curation.services.contradictions import contradictions_run
 from curation.services.flags import flag_resolve
 from curation.services.jobs import job_run
@@ -67,6 +67,24 @@ class TestClassification:
         flag_resolve(flag=flag, user=team.reviewer, resolution="dismiss")
         assert run(team.project, method="exact").flags_raised == 0
         assert Flag.objects.get().status == FlagStatus.DISMISSED
+
+    def test_a_duplicate_is_not_flagged_against_what_its_kept_example_settled(self, team: Team) -> None:
+        # Given one input twice under one label and once under another, their flag settled by a
+        # reviewer keeping both
+        add(team.project, "Is this release any good", "card_arrival")
+        add(team.project, "Is this release any good!", "card_arrival")
+        neutral = add(team.project, "is this release any good?", "exchange_rate")
+        run(team.project, method="exact")
+        flag_resolve(flag=Flag.objects.get(), user=team.reviewer, resolution="keep_both")
+
+        # When a copy of the settled example comes, a dedup job marks it its duplicate, and a
+        # contradiction job runs again
+        copy = add(team.project, "IS THIS RELEASE ANY GOOD", "exchange_rate")
+        Example.objects.filter(pk=copy).update(duplicate_of=neutral)
+        again = run(team.project, method="exact")
+
+        # Then the duplicate raises no flag: the reviewer's decision stands
+        assert (again.examples_checked, again.flags_raised, Flag.objects.count()) == (3, 0, 1)
 
 
 @pytest.mark.django_db

@@ -154,6 +154,25 @@ def test_over_the_api_a_lead_runs_a_job_and_reads_its_clusters(
 
 
 @pytest.mark.django_db
+def test_a_job_that_grew_an_older_cluster_lists_it_among_its_clusters(team: Team, client_for: Any) -> None:
+    # Given a cluster an exact job made, and a later job that adds a newcomer to it
+    example(team, "Card declined")
+    example(team, "card declined!")
+    first = run(team, "exact")
+    newcomer = example(team, "CARD DECLINED")
+    later = run(team, "exact")
+    assert (later.clusters, later.duplicates_marked) == (1, 1)
+
+    # Then each job's clusters list the cluster: the one that made it and the one that grew it
+    lead = client_for(team.lead)
+    for job in (first, later):
+        clusters = lead.get(f"/api/dedup-jobs/{job.pk}/clusters/").json()["results"]
+        assert [cluster["id"] for cluster in clusters] == [DuplicateCluster.objects.get().pk]
+    members = lead.get(f"/api/dedup-jobs/{later.pk}/clusters/").json()["results"][0]["members"]
+    assert newcomer.pk in [member["example"] for member in members]
+
+
+@pytest.mark.django_db
 class TestFailedApply:
     """The apply phase runs in one transaction: a failure in it leaves nothing half-applied."""
 
@@ -278,7 +297,7 @@ class TestFields:
         flag = Flag.objects.get()
         assert (flag.kind, flag.status, flag.job) == ("contradiction", "open", f"dedup-job:{job.pk}")
         assert list(flag.examples.order_by("flag_memberships__position")) == [first, second]
-        assert flag.note == "Same input, different outputs: 'card_arrival' vs 'lost_or_stolen_card'."
+        assert flag.note == "Inputs alike, outputs differ: 'card_arrival' vs 'lost_or_stolen_card'."
 
     @pytest.mark.parametrize("method", ["exact", "minhash"])
     def test_input_only_on_free_text_makes_them_duplicates(self, team: Team, method: str) -> None:
@@ -375,13 +394,32 @@ class TestFields:
 
     def test_input_output_finds_the_same_question_with_the_same_answer(self, team: Team) -> None:
         first = ExampleFactory.create(project=team.project, input="Card declined", output="declined_card")
-        second = ExampleFactory.create(project=team.project, input="card declined.", output="Declined_Card")
+        second = ExampleFactory.create(project=team.project, input="card declined.", output="declined_card")
 
         job = run(team, "exact", fields="input_output")
 
         assert job.duplicates_marked == 1
         second.refresh_from_db()
         assert second.duplicate_of_id == first.pk
+
+    def test_input_output_never_marks_another_label_a_duplicate_however_long_the_input(
+        self, team: Team
+    ) -> None:
+        # Given one long input under two labels: sketched together, input and label pass 0.8
+        text = (
+            "I have been waiting for my new card for three weeks now and it has still not arrived; "
+            "the app says it was sent on the first of the month, and support has not answered me yet"
+        )
+        first = ExampleFactory.create(project=team.project, input=text, output="card_arrival")
+        second = ExampleFactory.create(project=team.project, input=text + " :)", output="lost_or_stolen_card")
+
+        # When a MinHash job compares inputs and outputs
+        job = run(team, "minhash", fields="input_output")
+
+        # Then neither is a duplicate of the other (nor flagged: only input-only jobs flag)
+        assert (job.clusters, job.duplicates_marked, job.flags_raised) == (0, 0, 0)
+        second.refresh_from_db()
+        assert second.duplicate_of_id is None and first.pk
 
     def test_input_output_does_not_join_the_input_to_the_output(self, team: Team) -> None:
         # Given three examples whose inputs and outputs all differ, but read the same run together

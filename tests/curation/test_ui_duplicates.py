@@ -59,6 +59,20 @@ class TestDuplicatesPage:
         )
         assert re.search(re.escape(flags_link) + r"[^>]*>1</a>", page)
 
+    def test_the_form_keeps_the_last_method_but_not_its_threshold(self, team: Team) -> None:
+        # Given an exact job, which records threshold 1.0 and the shingles it resolved
+        DedupJob.objects.create(
+            project=team.project, created_by=team.lead, method="exact", threshold=1.0, shingle="char"
+        )
+
+        page = logged_in(team.lead).get(f"/projects/{team.project.pk}/duplicates/").content.decode()
+
+        # Then the next job starts from its method, but a MinHash job would get its own default
+        assert re.search(r'<option value="exact" selected>', page)
+        threshold = re.search(r'<input type="number" name="threshold"[^>]*>', page)
+        assert threshold is not None and "value=" not in threshold.group(0)
+        assert re.search(r'<option value="auto" selected>', page)
+
     @pytest.mark.parametrize(
         ("threshold", "message"),
         [

@@ -15,7 +15,7 @@ from evaluation.services import comparison_create
 from tests.conftest import Team
 from tests.curation.ui_support import logged_in
 from tests.evaluation.test_eval_runs import trained
-from tests.training.support import FreezeFn
+from tests.training.support import FreezeFn, base_model_row
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
@@ -128,6 +128,18 @@ def test_leaderboard_says_each_run_skips_by_its_own_max_seq_length(team: Team, f
     assert "skipped by every run" not in board
     assert "skipped by that run" in board and "can skip different items" in board
     assert board.count("(1 skipped: longer than max_seq_length)") == 1
+
+
+def test_leaderboard_names_a_registered_model_not_its_path(team: Team, frozen: FreezeFn) -> None:
+    version = frozen(team.project, team.lead)
+    run = scored_run(version, {})
+    run.base_model = "/srv/finch/models/base/smollm2-135m-instruct"
+    run.registered_model = base_model_row("smollm2-135m-instruct", run.base_model)
+    run.save()
+
+    board = logged_in(team.annotator).get(f"/versions/{version.pk}/evaluation/").content.decode()
+
+    assert '<code title="/srv/finch/models/base/smollm2-135m-instruct">smollm2-135m-instruct</code>' in board
 
 
 def test_send_back_for_review_and_flag_from_a_comparison(team: Team, comparison: Comparison) -> None:
