@@ -18,6 +18,7 @@ prompts by the same rules.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -78,7 +79,10 @@ def scored_answers(
     *,
     batch_tokens: int,
 ) -> list[tuple[str, float]]:
-    """Each answer with the mean log-probability of its tokens (up to where it ends)."""
+    """Each answer with the mean log-probability of its tokens (up to where it ends). `progress`
+    gets the answers done after each batch, and the same count after each generated token: a
+    batch of a real model can take a minute on a CPU, and a progress that raises (a cancel) ends
+    it at once."""
     prompts = [prompt_text(tokenizer, conversation) for conversation in conversations]
     lengths = [len(ids) + new_tokens for ids in _tokenized(tokenizer, prompts)]
     results: list[tuple[str, float]] = [("", 0.0)] * len(prompts)
@@ -86,7 +90,8 @@ def scored_answers(
     done = 0
     for batch in length_batches(lengths, batch_tokens):
         rows = [int(row) for row in batch]
-        generated = _generate(model, tokenizer, [prompts[row] for row in rows], new_tokens)
+        each_step = _EachStep(functools.partial(progress, done))
+        generated = _generate(model, tokenizer, [prompts[row] for row in rows], new_tokens, each_step)
         for row, scored in zip(rows, generated, strict=True):
             results[row] = scored
         done += len(rows)
@@ -135,7 +140,21 @@ def mean_logprob(ids: list[int], logprobs: list[float], ends: set[int]) -> float
     return sum(values) / len(values) if values else 0.0
 
 
-def _generate(model: Any, tokenizer: Any, prompts: list[str], new_tokens: int) -> list[tuple[str, float]]:
+class _EachStep:
+    """A stopping criterion that never stops generation itself: it calls `hook` after every
+    generated token, so that a hook that raises ends a long batch between two tokens."""
+
+    def __init__(self, hook: Callable[[], None]) -> None:
+        self.hook = hook
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        self.hook()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+def _generate(
+    model: Any, tokenizer: Any, prompts: list[str], new_tokens: int, each_step: _EachStep | None = None
+) -> list[tuple[str, float]]:
     device = next(model.parameters()).device
     batch = tokenizer(
         prompts, add_special_tokens=not uses_chat_template(tokenizer), padding=True, return_tensors="pt"
@@ -152,6 +171,7 @@ def _generate(model: Any, tokenizer: Any, prompts: list[str], new_tokens: int) -
             eos_token_id=ends,
             output_scores=True,
             return_dict_in_generate=True,
+            stopping_criteria=[each_step] if each_step is not None else None,
         )
     generated = output.sequences[:, batch["input_ids"].shape[1] :]
     logprobs = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True)

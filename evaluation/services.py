@@ -8,6 +8,7 @@ import os
 import random
 import socket
 import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from training.prompts import Messages
 from training.registry import resolve_for_launch, sha256_for_load
 
 log = logging.getLogger(__name__)
+
+CANCEL_CHECK_EVERY_S = 1.0  # how often a running eval run looks for a cancel (and writes progress)
 
 MAX_FEW_SHOT = 32
 PREDICTION_BATCH = 1000
@@ -130,7 +133,8 @@ def _checked_training_run(run: TrainingRun, version: DatasetVersion, base_model:
 
 
 def eval_run_cancel(*, run: EvalRun, user: User | None) -> EvalRun:
-    """A queued run is cancelled at once; a running one stops after the batch it is answering.
+    """A queued run is cancelled at once; a running one stops within about a second of
+    generation (between two generated tokens).
     Nothing it answered is kept (predictions are stored only when every item is scored)."""
     with transaction.atomic():
         run, before = job_cancel_request(EvalRun, run.pk, f"Eval run {run.pk}")
@@ -265,7 +269,13 @@ def _answer_and_score(run: EvalRun, engine: Engine, choice: Choice) -> None:
     )
     job_update(run, prompt_card=card | engine_card(choice) | {"max_seq_length": limit})
 
-    def progress(done: int) -> None:  # after each batch: where a cancel is seen
+    looked = 0.0
+
+    def progress(done: int) -> None:  # after each batch and each generated token: where a cancel is seen
+        nonlocal looked
+        if time.monotonic() - looked < CANCEL_CHECK_EVERY_S:
+            return
+        looked = time.monotonic()
         if EvalRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
             raise _Cancelled
         job_update(run, progress=0.95 * done / max(len(items), 1))

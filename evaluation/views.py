@@ -98,7 +98,7 @@ def _cancel(request: HttpRequest, version: Any) -> HttpResponse:
     if found.version_id != version.pk:
         raise InvalidInput(f"Eval run {number} is not on version {version.number}.", field="run")
     run = eval_run_cancel(run=found, user=signed_in(request))
-    state = run.status if run.is_finished else "stopping after the batch it is answering"
+    state = run.status if run.is_finished else "stopping"
     messages.success(request, f"Eval run {number} ({run.kind}) is {state}.")
     return redirect("leaderboard", version_id=version.pk)
 

@@ -47,7 +47,7 @@ class EvalRunOutput(JobOutput):
     host = serializers.CharField()
     environment = serializers.JSONField()
     cancel_requested = serializers.BooleanField(
-        help_text="A lead asked to cancel it (POST .../cancel/): a running run stops after its batch."
+        help_text="A lead asked to cancel it (POST .../cancel/): a running run stops between two generated tokens."
     )
 
 

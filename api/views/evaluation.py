@@ -59,7 +59,7 @@ class EvalRunDetailView(FinchAPIView):
 class EvalRunCancelView(FinchAPIView):
     @extend_schema(request=None, responses=EvalRunOutput)
     def post(self, request: Request, run_id: int) -> Response:
-        """Cancel (lead): a queued run at once, a running one after the batch it is answering;
+        """Cancel (lead): a queued run at once, a running one between two generated tokens;
         nothing it answered is kept. 409 when it has finished."""
         run = selectors.eval_run_get(user=request.user, run_id=run_id, min_role=Role.LEAD)
         eval_run_cancel(run=run, user=self.user)

@@ -313,3 +313,22 @@ def test_vllm_asked_for_on_a_host_without_it_fails_the_run_saying_why(
     with pytest.raises(CommandError, match="vLLM is not installed on this host"):
         call_command("evaluate", "--dataset-version", str(version.pk), "--base-model", tiny_model, "--fresh")
     assert EvalRun.objects.count() == before
+
+
+def test_a_progress_that_raises_ends_a_batch_between_two_tokens(tiny_model: str) -> None:
+    # Given a batch asked for 20 new tokens, and a progress that raises the second time it is called
+    model, tokenizer = generate.load(tiny_model, None)
+    calls: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def progress(done: int) -> None:
+        calls.append(done)
+        if len(calls) == 2:
+            raise Stop
+
+    # When it generates: then it stops after the second token of the first batch, not at its end
+    with pytest.raises(Stop):
+        generate.scored_answers(model, tokenizer, CONVERSATIONS, 20, progress, batch_tokens=10**6)
+    assert calls == [0, 0]
