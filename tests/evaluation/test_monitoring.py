@@ -47,7 +47,12 @@ def deployed(project: Project, lead: object, rows: list[tuple[str, str]]) -> Dep
         ExampleFactory.create(project=project, input=text, output=label, status=ExampleStatus.APPROVED)
     version = version_create(project=project, user=lead, eval_fraction=0.2)  # type: ignore[arg-type]
     assert version.is_frozen, version.error
-    run = TrainingRun.objects.create(
+    return deployment_create(training_run=trained_run(version), user=None, name="prod")
+
+
+def trained_run(version: DatasetVersion) -> TrainingRun:
+    """A run that succeeded with an adapter, no files behind it: deployments read the record only."""
+    return TrainingRun.objects.create(
         version=version,
         base_model="/models/base",
         version_sha256=version.sha256,
@@ -55,7 +60,6 @@ def deployed(project: Project, lead: object, rows: list[tuple[str, str]]) -> Dep
         adapter_path="training/run-0/adapter",
         adapter_sha256="0" * 64,
     )
-    return deployment_create(training_run=run, user=None, name="prod")
 
 
 @pytest.fixture

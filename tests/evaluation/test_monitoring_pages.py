@@ -8,14 +8,13 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from curation.models import JobStatus, LabelingItem
+from curation.models import LabelingItem
 from evaluation.models import Deployment, DriftReport, DriftReportJob
 from evaluation.monitoring import deployment_create, drift_report, samples_add
 from tests.conftest import Team
 from tests.curation.ui_support import logged_in
-from tests.evaluation.test_monitoring import banking_rows, deployed, restaurant_texts
+from tests.evaluation.test_monitoring import banking_rows, deployed, restaurant_texts, trained_run
 from tests.training.support import FreezeFn
-from training.models import TrainingRun
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
@@ -107,16 +106,9 @@ def test_a_lead_creates_a_deployment_from_the_page(team: Team, deployment: Deplo
 @pytest.fixture
 def quiet_deployment(team: Team, frozen: FreezeFn) -> Deployment:
     """A deployment with no embedding work behind it: its reports are written by the test."""
-    version = frozen(team.project, team.lead)
-    run = TrainingRun.objects.create(
-        version=version,
-        base_model="/models/base",
-        version_sha256=version.sha256,
-        status=JobStatus.SUCCEEDED,
-        adapter_path="training/run-0/adapter",
-        adapter_sha256="0" * 64,
+    return deployment_create(
+        training_run=trained_run(frozen(team.project, team.lead)), user=None, name="prod"
     )
-    return deployment_create(training_run=run, user=None, name="prod")
 
 
 def report_of(deployment: Deployment, **figures: Any) -> DriftReport:
