@@ -613,7 +613,8 @@ class TestNeverA500:
         project = project_of(TaskType.GENERATION, team.lead)
 
         # When content holds a lone UTF-16 surrogate (valid JSON escape, not encodable as UTF-8)
-        body = '{"input": "hi", "output": "there", "WHERE": "a\\ud800b"}'.replace("WHERE", where)
+        fields = {"input": '"hi"', "output": '"there"', where: '"a\\ud800b"'}
+        body = "{" + ", ".join(f'"{name}": {value}' for name, value in fields.items()) + "}"
         response = lead.post(
             f"/api/projects/{project.pk}/examples/", data=body, content_type="application/json"
         )

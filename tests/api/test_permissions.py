@@ -331,6 +331,11 @@ def an_eval_run(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.eval_run(project).pk}
 
 
+def a_queued_eval_run(scene: Scene, project: Project) -> dict[str, Any]:
+    version = scene.frozen_version(project)
+    return {"id": EvalRun.objects.create(version=version, base_model="/models/base").pk}
+
+
 def a_comparison(scene: Scene, project: Project) -> dict[str, Any]:
     return {"id": scene.comparison(project).pk}
 
@@ -585,6 +590,7 @@ MATRIX = [
     Row("POST   /eval-runs/",                        None,       new_eval_run, (401, 404, 403, 403, 202, 202)),
     Row("GET    /eval-runs/{id}/",                   an_eval_run, no_body,    (401, 404, 200, 200, 200, 200)),
     Row("GET    /eval-runs/{id}/predictions/",       an_eval_run, no_body,    (401, 404, 200, 200, 200, 200)),
+    Row("POST   /eval-runs/{id}/cancel/",            a_queued_eval_run, no_body, (401, 404, 403, 403, 200, 200)),
     Row("GET    /projects/{id}/suggestion-runs/",    project,    no_body,     (401, 404, 403, 200, 200, 200)),
     Row("POST   /projects/{id}/suggestion-runs/",    project,    new_suggestion_run, (401, 404, 403, 403, 201, 201)),
     Row("GET    /suggestion-runs/{id}/",             a_suggestion_run, no_body, (401, 404, 403, 200, 200, 200)),

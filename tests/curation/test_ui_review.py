@@ -178,7 +178,7 @@ class TestDecisions:
         edited(example, team.annotator, output="card_arrival", status=ExampleStatus.SUBMITTED)
         page = text(logged_in(team.reviewer).get(queue_url(team)))
         assert "<summary>History</summary>" in page
-        assert "<del>card_linking</del><ins>card_arrival</ins>" in page
+        assert "<del>card_linking</del> <ins>card_arrival</ins>" in page
         assert "r3 · edited · submitted" in page and "r2 · reviewed · needs changes" in page
 
 

@@ -275,7 +275,7 @@ class TestEdit:
         page = text(client.get(example_url(example)))
         assert f"Example {example.pk} saved as revision 2, submitted." in page
         assert "Where is my <ins>new </ins>card?" in page
-        assert "<del>card_linking</del><ins>card_arrival</ins>" in page
+        assert "<del>card_linking</del> <ins>card_arrival</ins>" in page
         assert "r2 · edited" in page and "r1 · created" in page
 
     def test_line_breaks_are_stored_as_typed_and_an_unchanged_multiline_save_saves_nothing(
