@@ -142,6 +142,8 @@ def flag_list(*, project: Project, filters: dict[str, str]) -> QuerySet[Flag]:
         flags = flags.filter(status=status)
     if raised_by := query.choice(filters.get("raised_by"), RaisedBy.values, "raised_by"):
         flags = flags.filter(raised_by=raised_by)
+    if job := query.text(filters.get("job"), "job"):  # "dedup-job:12": the flags one job raised
+        flags = flags.filter(job=job)
     return flags
 
 

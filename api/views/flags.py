@@ -15,6 +15,7 @@ FLAG_FILTERS = [
     OpenApiParameter("kind", str, enum=FlagKind.values),
     OpenApiParameter("status", str, enum=["open", "resolved", "dismissed"]),
     OpenApiParameter("raised_by", str, enum=["user", "job"]),
+    OpenApiParameter("job", str, description='the job that raised them, as flags name it: "dedup-job:12"'),
 ]
 
 

@@ -83,12 +83,13 @@ def flag_compare(request: HttpRequest, example_id: int) -> HttpResponse:
 def flag_list(request: HttpRequest, project_id: int) -> HttpResponse:
     project = project_for(request, project_id)
     status = request.GET.get("status", FlagStatus.OPEN)
-    flags = selectors.flag_list(
-        project=project, filters={"status": status, "kind": request.GET.get("kind", "")}
-    )
+    raised_by_job = request.GET.get("job", "")
+    filters = {"status": status, "kind": request.GET.get("kind", ""), "job": raised_by_job}
+    flags = selectors.flag_list(project=project, filters=filters)
     context = {
         **abilities(request, project),
         "flags": flags[:200],
+        "raised_by_job": raised_by_job,
         "status": status,
         "statuses": FlagStatus.values,
         "jobs": selectors.job_list(ContradictionJob, project=project)[:5],

@@ -216,6 +216,8 @@ class TestList:
             ({"raised_by": "job"}, ["by_job"]),
             ({"raised_by": "user"}, ["contradiction", "quality", "dismissed"]),
             ({"raised_by": "user", "status": "open", "kind": "quality"}, ["quality"]),
+            ({"job": "validation-job:1"}, ["by_job"]),
+            ({"job": "validation-job:2"}, []),
         ],
     )
     def test_filters(

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from curation.models import ClusterMember, ClusterStatus, DedupJob, DuplicateCluster, Example
+from curation.services.flags import flag_create
 from curation.tasks import dedup_examples
 from tests.conftest import Team
 from tests.factories import ExampleFactory
@@ -54,10 +55,27 @@ class TestDuplicatesPage:
         page = logged_in(team.reviewer).get(f"/projects/{team.project.pk}/duplicates/").content.decode()
 
         assert "examples alike under different labels are never duplicates of each other" in page
-        flags_link = (
-            f'<a href="/projects/{team.project.pk}/flags/" title="Inputs alike under different labels'
+        job = DedupJob.objects.get()
+        link = f"/projects/{team.project.pk}/flags/?status=open&amp;job=dedup-job:{job.pk}"
+        assert re.search(
+            re.escape(f'<a href="{link}" title="Inputs alike under different labels') + r"[^>]*>1</a>", page
         )
-        assert re.search(re.escape(flags_link) + r"[^>]*>1</a>", page)
+
+        # And the link shows the flags that job raised, and no other
+        other = ExampleFactory.create(project=team.project, input="Card stuck")
+        flag_create(
+            project=team.project,
+            user=team.reviewer,
+            kind="quality",
+            example_ids=[other.pk],
+            note="raised by a person",
+        )
+        flags = logged_in(team.reviewer).get(link.replace("&amp;", "&")).content.decode()
+        assert f"Raised by dedup-job:{job.pk}" in flags
+        assert (
+            "Inputs alike, outputs differ: &#x27;top_up_failed&#x27;" in flags
+            and "raised by a person" not in flags
+        )
 
     def test_the_form_keeps_the_last_method_but_not_its_threshold(self, team: Team) -> None:
         # Given an exact job, which records threshold 1.0 and the shingles it resolved
