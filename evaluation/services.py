@@ -39,7 +39,7 @@ from training.registry import resolve_for_launch, sha256_for_load
 
 log = logging.getLogger(__name__)
 
-CANCEL_CHECK_EVERY_S = 1.0  # how often a running eval run looks for a cancel (and writes progress)
+CANCEL_CHECK_EVERY_S = 1.0  # how often a running eval run looks for a cancel within a batch
 
 MAX_FEW_SHOT = 32
 PREDICTION_BATCH = 1000
@@ -269,16 +269,20 @@ def _answer_and_score(run: EvalRun, engine: Engine, choice: Choice) -> None:
     )
     job_update(run, prompt_card=card | engine_card(choice) | {"max_seq_length": limit})
 
-    looked = 0.0
+    reported, looked = -1, 0.0
 
-    def progress(done: int) -> None:  # after each batch and each generated token: where a cancel is seen
-        nonlocal looked
-        if time.monotonic() - looked < CANCEL_CHECK_EVERY_S:
+    def progress(done: int) -> None:
+        """After each batch (a new `done`) and each generated token (the same `done`): where a
+        cancel is seen, at most once a second within a batch."""
+        nonlocal reported, looked
+        if done == reported and time.monotonic() - looked < CANCEL_CHECK_EVERY_S:
             return
         looked = time.monotonic()
         if EvalRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
             raise _Cancelled
-        job_update(run, progress=0.95 * done / max(len(items), 1))
+        if done != reported:
+            reported = done
+            job_update(run, progress=0.95 * done / max(len(items), 1))
 
     conversations = [conversation(item, rendering, shots) for item in items]
     raws = engines.answers(

@@ -71,10 +71,10 @@ def test_long_eval_items_are_skipped_counted_and_never_loaded(
     asked: list[str] = []
     real = getattr(generate, "_generate", None)
 
-    def recording(model: Any, tokenizer: Any, prompts: list[str], new_tokens: int) -> list[str]:
+    def recording(model: Any, tokenizer: Any, prompts: list[str], new_tokens: int, *rest: Any) -> list[str]:
         asked.extend(prompts)
         assert real is not None
-        return real(model, tokenizer, prompts, new_tokens)
+        return real(model, tokenizer, prompts, new_tokens, *rest)
 
     monkeypatch.setattr(generate, "_generate", recording, raising=False)
 
