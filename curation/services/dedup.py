@@ -8,8 +8,8 @@ can simply run again). Applying respects earlier decisions:
 - a group whose examples all sat in one dissolved cluster is not re-created (someone decided
   they are not duplicates);
 - re-running a job on unchanged data changes nothing;
-- a job comparing inputs only never marks an example a duplicate of one under another label
-  (classification, extraction): it flags the two as a contradiction instead.
+- no job marks an example a duplicate of one under another label (classification, extraction);
+  one comparing inputs only flags the two as a contradiction instead.
 """
 
 from __future__ import annotations
