@@ -17,7 +17,6 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from config.observability import bind_job
@@ -26,7 +25,7 @@ from curation.freeze.formats import Item, Rendering, canonical, chat_messages
 from curation.models import DatasetVersion, JobStatus, Split, VersionItem
 from curation.services import version_exports
 from curation.services.audit import audit
-from curation.services.dispatch import Resendable, job_send_on_commit, lost_messages_resend
+from curation.services.dispatch import QUEUED, Resendable, job_send_on_commit, lost_messages_resend
 from curation.services.heartbeat import Reapable, beating, heartbeat_forget, jobs_reap
 from curation.services.jobs import job_cancel_request, job_claim, job_fail_if_running, job_update
 from evaluation import eligibility, extract, metrics, stats
@@ -145,7 +144,7 @@ def eval_run_cancel(*, run: EvalRun, user: User | None) -> EvalRun:
 
 
 class _Cancelled(Exception):
-    """The run was cancelled; raised between batches."""
+    """The run was cancelled; raised between two generated tokens or batches."""
 
 
 def eval_run_here(**launch: Any) -> EvalRun:
@@ -220,12 +219,11 @@ def eval_runs_reap() -> int:
 def evaluation_jobs_resend() -> int:
     """Send again the tasks of eval runs, suggestion runs and drift report jobs that waited too
     long for a worker (their message lost)."""
-    queued = Q(status=JobStatus.QUEUED)
     return lost_messages_resend(
         [
-            Resendable(EvalRun, queued, "evaluation.evaluate"),
-            Resendable(SuggestionRun, queued, "evaluation.suggest"),
-            Resendable(DriftReportJob, queued, "evaluation.compute_drift_report"),
+            Resendable(EvalRun, QUEUED, "evaluation.evaluate"),
+            Resendable(SuggestionRun, QUEUED, "evaluation.suggest"),
+            Resendable(DriftReportJob, QUEUED, "evaluation.compute_drift_report"),
         ]
     )
 

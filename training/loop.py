@@ -98,7 +98,7 @@ class Reporter(Protocol):
 
 
 class Cancelled(Exception):
-    """The run was cancelled; raised between steps."""
+    """The run was cancelled; raised between steps, or between an eval pass's batches."""
 
 
 @dataclass

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from config.observability import bind_job
@@ -26,7 +25,7 @@ from curation.freeze.formats import chat_messages
 from curation.models import DatasetVersion, JobStatus
 from curation.services import version_exports
 from curation.services.audit import audit
-from curation.services.dispatch import Resendable, job_send_on_commit, lost_messages_resend
+from curation.services.dispatch import QUEUED, Resendable, job_send_on_commit, lost_messages_resend
 from curation.services.jobs import job_cancel_request, job_update
 from training import artifacts, capacity
 from training.hyperparameters import STEP_SETTINGS, hyperparameters_resolve, lora_resolve, step_defaults
@@ -407,7 +406,7 @@ def heartbeat_timeout() -> timedelta:
 
 def runs_resend() -> int:
     """Send again the tasks of runs that waited too long for a GPU worker (their message lost)."""
-    return lost_messages_resend([Resendable(TrainingRun, Q(status=JobStatus.QUEUED), "training.train")])
+    return lost_messages_resend([Resendable(TrainingRun, QUEUED, "training.train")])
 
 
 def runs_reap() -> int:

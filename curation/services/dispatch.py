@@ -80,6 +80,10 @@ def job_fail_if_queued(job: Job, error: str) -> bool:
     return bool(updated)
 
 
+# What a job waits as for a worker: every Job kind's rows (a freeze waits differently, see reaping).
+QUEUED = models.Q(status=JobStatus.QUEUED)
+
+
 @dataclass(frozen=True)
 class Resendable:
     """A kind of job whose rows can wait for a worker: `waiting` selects them, and the task

@@ -24,7 +24,7 @@ from curation.models import (
     VersionItem,
     VersionStatus,
 )
-from curation.services.dispatch import Resendable, lost_messages_resend
+from curation.services.dispatch import QUEUED, Resendable, lost_messages_resend
 from curation.services.export_jobs import export_fail_stale
 from curation.services.heartbeat import Reapable, jobs_reap
 from curation.services.import_uploads import upload_release
@@ -104,10 +104,10 @@ def curation_jobs_reap() -> int:
     return jobs_reap(CURATION_JOBS)
 
 
-QUEUED = Q(status=JobStatus.QUEUED)
-# A version freezing with no heartbeat has not been taken by a worker yet (a running freeze beats).
+# A version freezing with no heartbeat has not been taken by a worker yet (a running freeze beats,
+# under its model's label: heartbeat._kind).
 FREEZE_WAITING = Q(status=VersionStatus.FREEZING) & ~Q(
-    Exists(JobHeartbeat.objects.filter(kind="curation.datasetversion", object_id=OuterRef("pk")))
+    Exists(JobHeartbeat.objects.filter(kind=DatasetVersion._meta.label_lower, object_id=OuterRef("pk")))
 )
 CURATION_WAITING = (
     Resendable(ValidationJob, QUEUED, "curation.validate_examples"),
