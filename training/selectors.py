@@ -42,11 +42,12 @@ def run_get(*, user: AnyUser, run_id: Any, min_role: str = Role.ANNOTATOR) -> Tr
 
 def run_number(run: TrainingRun) -> int:
     """The run's per-project number, as pages show it ("Run 2"): the selectors' annotation where
-    the run came through one, else counted the way `numbered` counts."""
+    the run came through one, else `numbered`'s own count."""
     number = getattr(run, "number", None)
-    if number is not None:
-        return int(number)
-    return TrainingRun.objects.filter(version__project_id=run.version.project_id, id__lte=run.pk).count()
+    if number is None:
+        counted = numbered(TrainingRun.objects.filter(pk=run.pk), "version__project").get()
+        number = counted.number  # type: ignore[attr-defined]  # numbered's annotation
+    return int(number)
 
 
 def run_label(run: TrainingRun) -> str:
