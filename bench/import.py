@@ -2,7 +2,7 @@
 and into SQLite, against a naive baseline (one ORM create() per row) measured in the same run.
 
     .venv/bin/python bench/import.py [--rows 1000000] [--naive-rows 20000] [--backends postgresql,sqlite]
-        [--long-line-mb 500] [--skip-rate] [--port 8765] [--label-studio-rows N]
+        [--long-line-mb 500] [--skip-rate] [--port 8765] [--label-studio-rows N] [--parquet]
 
 Prints rows/s end to end (upload start to job finished), the same for a re-import of the same
 file (every row already there), the peak RSS of the web and worker processes, and the ratios.
@@ -17,6 +17,9 @@ Then, beside the rate, the worker's peak RSS (VmHWM) for a JSONL file holding on
 --long-line-mb MB between two ordinary rows, in a fresh worker, against the same worker's peak
 after an ordinary 1,000-row import (the baseline). Target: under 300 MB, the long line a row
 error (FINCH_MAX_ROW_BYTES) and both other rows imported; the upload deleted afterwards.
+
+With --parquet, each backend also imports the same rows written as one Parquet file (pyarrow's
+defaults), into a project of their own, and the rate is printed beside the JSONL file's.
 """
 
 from __future__ import annotations
@@ -58,9 +61,11 @@ def new_project(service: Service, name: str) -> int:
     return int(service.api("POST", "/api/projects/", body)["id"])
 
 
-def timed_import(service: Service, project: int, path: Path) -> tuple[float, dict[str, object]]:
+def timed_import(
+    service: Service, project: int, path: Path, file_format: str = "jsonl"
+) -> tuple[float, dict[str, object]]:
     start = time.perf_counter()
-    job = service.upload(f"/api/projects/{project}/imports/", path, format="jsonl")
+    job = service.upload(f"/api/projects/{project}/imports/", path, format=file_format)
     uploaded = time.perf_counter()
     job = service.wait_for_job(f"/api/imports/{job['id']}/")
     elapsed = time.perf_counter() - start
@@ -72,7 +77,9 @@ def timed_import(service: Service, project: int, path: Path) -> tuple[float, dic
     return elapsed, job
 
 
-def bench_backend(backend: str, path: Path, rows: int, naive_rows: int, port: int) -> dict[str, float]:
+def bench_backend(
+    backend: str, path: Path, rows: int, naive_rows: int, port: int, parquet: Path | None
+) -> dict[str, float]:
     with running_service(backend, port=port) as service:
         project = new_project(service, "bench import")
         print(f"[{backend}] importing {rows:,} rows ...", flush=True)
@@ -89,15 +96,34 @@ def bench_backend(backend: str, path: Path, rows: int, naive_rows: int, port: in
                 service.env, NAIVE_SCRIPT.format(project=naive_project, path=str(path), rows=naive_rows)
             )
         )
+        parquet_seconds = parquet_import_seconds(service, parquet, rows) if parquet else 0.0
         return {
             "rows_per_s": rows / first,
             "seconds": first,
+            "parquet_seconds": parquet_seconds,
             "reimport_rows_per_s": rows / again,
             "backlog_s": backlog,
             "naive_rows_per_s": naive,
             "web_rss_mb": service.peak_rss_mb("web"),
             "worker_rss_mb": service.peak_rss_mb("worker"),
         }
+
+
+def parquet_import_seconds(service: Service, parquet: Path, rows: int) -> float:
+    """The same rows as a Parquet file, into a project of their own."""
+    print(f"    importing the same rows as Parquet ({parquet.stat().st_size / 1e6:.0f} MB) ...", flush=True)
+    seconds, job = timed_import(service, new_project(service, "bench parquet"), parquet, "parquet")
+    assert job["created"] == rows and job["detected_format"] == "parquet", job
+    return seconds
+
+
+def write_parquet(jsonl: Path, parquet: Path) -> None:
+    """The JSONL file's rows as Parquet, as pandas or `datasets` would write them (row groups of
+    pyarrow's default size, its default compression)."""
+    import pyarrow.json
+    import pyarrow.parquet as pq
+
+    pq.write_table(pyarrow.json.read_json(jsonl), parquet)
 
 
 def backlog_seconds(service: Service, project: int) -> float:
@@ -192,6 +218,9 @@ def main() -> None:
     parser.add_argument("--skip-rate", action="store_true", help="only the long-line run")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
+        "--parquet", action="store_true", help="also import the same rows as a Parquet file (each backend)"
+    )
+    parser.add_argument(
         "--label-studio-rows",
         type=int,
         default=-1,
@@ -221,8 +250,12 @@ def rate_results(folder: Path, args: argparse.Namespace, backends: list[str]) ->
     path = folder / "examples.jsonl"
     size = write_jsonl(path, args.rows)
     print(f"generated {args.rows:,} rows, {size / 1e6:.0f} MB", flush=True)
+    parquet = folder / "examples.parquet" if args.parquet else None
+    if parquet:
+        write_parquet(path, parquet)
     return {
-        backend: bench_backend(backend, path, args.rows, args.naive_rows, args.port) for backend in backends
+        backend: bench_backend(backend, path, args.rows, args.naive_rows, args.port, parquet)
+        for backend in backends
     }
 
 
@@ -259,6 +292,12 @@ def print_rates(results: dict[str, dict[str, float]]) -> None:
         )
         if r["backlog_s"]:
             print(f"{'':<11} then {r['backlog_s']:.1f} s in the background for the search index")
+        if r["parquet_seconds"]:
+            rows = r["rows_per_s"] * r["seconds"]
+            print(
+                f"{'':<11} the same rows as Parquet: {rows / r['parquet_seconds']:,.0f} rows/s"
+                f" ({r['parquet_seconds']:.1f} s; {r['seconds'] / r['parquet_seconds']:.2f}x the JSONL file's rate)"
+            )
 
 
 if __name__ == "__main__":

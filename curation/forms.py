@@ -28,6 +28,7 @@ FORMAT_LABELS = {
     "json": "JSON array",
     "openai_chat": "OpenAI chat JSONL",
     "alpaca": "Alpaca",
+    "parquet": "Parquet (Hugging Face datasets, pandas)",
 }
 
 

@@ -25,7 +25,8 @@ FORMATS = ("jsonl", "openai_chat", "alpaca")
 #      integers and floats of one key made a float even where the float rounded the integer.
 #   2: `jsonl` lines also carry "external_id" (null without one); in `hf_parquet` metadata an
 #      integer a float cannot hold exactly and a float of the same key make JSON text instead.
-EXPORT_REVISION = 2
+#   3: `hf_parquet` has an `external_id` column too (null without one).
+EXPORT_REVISION = 3
 FIRST_REVISION = 1
 
 

@@ -26,6 +26,7 @@ ARCHIVES = {
     b"\xfd7zXZ\x00": "xz",
     b"(\xb5/\xfd": "zstd",
 }
+PARQUET_MAGIC = b"PAR1"  # curation.pipeline.parquet reads those
 FOREIGN_BOMS = {
     codecs.BOM_UTF32_LE: "UTF-32",
     codecs.BOM_UTF32_BE: "UTF-32",
@@ -41,8 +42,7 @@ def open_text(stream: IO[bytes], max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> 
     Invalid bytes survive as lone surrogates (surrogateescape) so that they fail only the row
     that holds them (see check_text); a binary or non-UTF-8 file fails as a whole.
     """
-    raw: Any = stream
-    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(raw)
+    buffered = buffered_reader(stream)
     peeked = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     _refuse_foreign(peeked)
     head = peeked.decode("utf-8-sig", errors="replace")
@@ -50,6 +50,12 @@ def open_text(stream: IO[bytes], max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> 
         head = _json_head(buffered, max_row_bytes, array=head.lstrip(BLANK).startswith("["))
     text = io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="surrogateescape", newline="")
     return text, head
+
+
+def buffered_reader(stream: IO[bytes]) -> io.BufferedReader:
+    """The stream as a reader that can peek at its first bytes without taking them."""
+    raw: Any = stream
+    return stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(raw)
 
 
 def _first_record_whole(head: str) -> bool:
@@ -121,6 +127,8 @@ def _refuse_foreign(head: bytes) -> None:
     for magic, name in ARCHIVES.items():
         if head.startswith(magic):
             raise UnreadableFile(f"The file is a {name} archive; upload the file inside it, uncompressed.")
+    if head.startswith(PARQUET_MAGIC):  # only a format named other than parquet comes here
+        raise UnreadableFile("The file is Parquet, not text: import it with the format parquet (or auto).")
     if b"\x00" in head:
         raise UnreadableFile("The file is binary, not text (it contains NUL bytes).")
     if not head.strip():

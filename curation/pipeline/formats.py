@@ -13,7 +13,9 @@ from curation.pipeline.errors import RowError, UnreadableFile
 from curation.pipeline.mapping import FieldMapping, MappedRow, map_alpaca, map_openai_chat, map_plain
 from curation.pipeline.readers import ReadItem, read_csv, read_json_array, read_jsonl
 
-FORMATS = ("auto", "jsonl", "csv", "json", "openai_chat", "alpaca")
+# `parquet` is read by curation.pipeline.parquet (binary, so never through open_text).
+FORMATS = ("auto", "jsonl", "csv", "json", "openai_chat", "alpaca", "parquet")
+TEXT_FORMATS = FORMATS[1:-1]
 MappedItem = tuple[int, MappedRow | RowError]
 LINE_END = re.compile(r"\r\n|\r|\n")
 
@@ -79,14 +81,21 @@ def mapped_rows(
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
 ) -> Iterator[MappedItem]:
     """Every record of the file as (line, MappedRow) or (line, RowError)."""
-    for line, item in _records(text, head, file_format, max_row_bytes):
+    return mapped_records(_records(text, head, file_format, max_row_bytes), file_format, mapping, task_type)
+
+
+def mapped_records(
+    records: Iterator[ReadItem], record_format: str, mapping: FieldMapping, task_type: str
+) -> Iterator[MappedItem]:
+    """Records read from a file, each mapped as its format says (a Parquet file's rows too)."""
+    for line, item in records:
         if isinstance(item, RowError):
             yield line, item
             continue
         try:
-            if file_format == "openai_chat":
+            if record_format == "openai_chat":
                 yield line, map_openai_chat(item, task_type)
-            elif file_format == "alpaca":
+            elif record_format == "alpaca":
                 yield line, map_alpaca(item, mapping)
             else:
                 yield line, map_plain(item, mapping)
@@ -102,8 +111,8 @@ def reads_by_line(file_format: str, head: str) -> bool:
 
 
 def _records(text: TextIO, head: str, file_format: str, max_row_bytes: int) -> Iterator[ReadItem]:
-    if file_format not in FORMATS or file_format == "auto":
-        raise UnreadableFile(f"Unknown format {file_format!r}; use one of {', '.join(FORMATS[1:])}.")
+    if file_format not in TEXT_FORMATS:
+        raise UnreadableFile(f"Unknown format {file_format!r}; use one of {', '.join(TEXT_FORMATS)}.")
     if file_format == "csv":
         return read_csv(text, head, max_row_bytes)
     if reads_by_line(file_format, head):

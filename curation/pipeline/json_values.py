@@ -60,7 +60,8 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _float_text(text: str) -> FloatText:
+def float_text(text: str) -> FloatText:
+    """The number a float's text means, keeping that text (see FloatText)."""
     value = FloatText(text)
     if math.isinf(value):
         raise UnstorableJSON(NOT_FINITE)
@@ -100,7 +101,7 @@ def decoder() -> json.JSONDecoder:
     """The decoder import records are read with: it refuses NaN, Infinity, out-of-range numbers
     and repeated keys while it reads, and floats keep their text (see number_text)."""
     return json.JSONDecoder(
-        parse_constant=_refuse_constant, parse_float=_float_text, object_pairs_hook=unique_keys
+        parse_constant=_refuse_constant, parse_float=float_text, object_pairs_hook=unique_keys
     )
 
 

@@ -25,6 +25,9 @@ EXPORT_RECORD_KEYS = frozenset((*ID_KEYS, METADATA_KEY, *EXPORT_ONLY_KEYS))
 # A frozen version's `jsonl` line (curation.freeze.formats), with "external_id" from its export
 # revision 2 on.
 VERSION_RECORD_KEYS = frozenset(("id", "input", "metadata", "output", "split"))
+# A row of a frozen version's `hf_parquet` export (with "external_id" from its export revision 3):
+# its `messages` is the conversation made of the input, the output and the project's system prompt.
+HF_RECORD_KEYS = frozenset(("id", "input", "messages", "metadata", "output"))
 CHAT_TASK_TYPE = "chat"  # curation.models.TaskType.CHAT; the pipeline stays free of Django
 # OpenAI chat records: where the parts of a record that the example itself cannot hold are kept.
 SYSTEM_KEY = "system"  # a non-chat project's system message (the project's own prompt applies)
@@ -104,11 +107,15 @@ def map_plain(record: dict[str, Any], mapping: FieldMapping) -> MappedRow:
 
 
 def _export_only_keys(record: dict[str, Any]) -> tuple[str, ...]:
-    """The keys to drop as describing the example in its old project: only in Finch's own export
-    (a project's, or a frozen version's `jsonl`, whose `split` is the old version's)."""
+    """The keys to drop as describing the example in its old project, or as made from the rest:
+    only in Finch's own export (a project's; a frozen version's `jsonl`, whose `split` is the old
+    version's; its `hf_parquet`, whose `messages` is the input and output as a conversation)."""
     if record.keys() >= EXPORT_RECORD_KEYS:
         return EXPORT_ONLY_KEYS
-    return ("split",) if record.keys() - {"external_id"} == VERSION_RECORD_KEYS else ()
+    keys = record.keys() - {"external_id"}
+    if keys == VERSION_RECORD_KEYS:
+        return ("split",)
+    return ("messages",) if keys == HF_RECORD_KEYS else ()
 
 
 def map_alpaca(record: dict[str, Any], mapping: FieldMapping) -> MappedRow:

@@ -2,8 +2,8 @@
 
 A reader thread parses and validates while the database writes the previous batch. Line-based
 files (JSONL, OpenAI chat, Alpaca JSONL) cannot turn unreadable after their first record, so
-each batch lands as soon as it is read; whole-document files (CSV, JSON arrays) are staged
-completely first, so one that proves truncated or malformed creates nothing.
+each batch lands as soon as it is read; whole-document files (CSV, JSON arrays, Parquet) are
+staged completely first, so one that proves truncated or malformed creates nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
-from typing import IO
+from typing import IO, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -24,10 +24,18 @@ from django.db import connection, transaction
 from curation.errors import ApplicationError, InvalidInput, PermissionDenied
 from curation.models import Example, ExampleStatus, ImportJob, Project, Role
 from curation.pipeline.background import in_background
-from curation.pipeline.decoding import open_text
+from curation.pipeline.decoding import buffered_reader, open_text
 from curation.pipeline.errors import UnreadableFile
-from curation.pipeline.formats import FORMATS, detect_format, mapped_rows, reads_by_line
+from curation.pipeline.formats import (
+    FORMATS,
+    MappedItem,
+    detect_format,
+    mapped_records,
+    mapped_rows,
+    reads_by_line,
+)
 from curation.pipeline.mapping import FieldMapping
+from curation.pipeline.parquet import ParquetRows, is_parquet
 from curation.roles import has_role, role_of
 from curation.search import search_backlog_schedule
 from curation.services.audit import audit
@@ -144,22 +152,16 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
     """Import the job's file; an unreadable file fails the job and creates nothing."""
     report = ImportReport()
     with job.file.open("rb") as stream:
-        text, head = open_text(stream, settings.FINCH_MAX_ROW_BYTES)
-        file_format = job.format if job.format != "auto" else detect_format(head)
-        ImportJob.objects.filter(pk=job.pk).update(detected_format=file_format)
-        streaming = reads_by_line(file_format, head)
-        mapping = FieldMapping(job.input_field, job.output_field)
-        rows = mapped_rows(
-            text, head, file_format, mapping, job.project.task_type, settings.FINCH_MAX_ROW_BYTES
-        )
+        reading = _reading(job, stream)
+        ImportJob.objects.filter(pk=job.pk).update(detected_format=reading.file_format)
         unlabeled = job.initial_status == UNLABELED
-        batches = staged_batches(rows, rules_for(job), report, inputs_only=unlabeled)
-        with Staging(job.pk, _merge_values(job), one_batch_at_a_time=streaming) as staging:
-            created = _stage_and_land(staging, batches, streaming, stream, job, report, progress)
+        batches = staged_batches(reading.rows, rules_for(job), report, inputs_only=unlabeled)
+        with Staging(job.pk, _merge_values(job), one_batch_at_a_time=reading.streaming) as staging:
+            created = _stage_and_land(staging, batches, reading, report, progress)
     if not report.total:  # as an empty file is: a job that found nothing to import failed
         raise ApplicationError(NO_ROWS)
     ImportJob.objects.filter(pk=job.pk).update(
-        detected_format=file_format,
+        detected_format=reading.file_format,
         total=report.total,
         failed=report.failed,
         errors=report.errors,
@@ -175,7 +177,7 @@ def import_run(job: ImportJob, progress: ProgressFn) -> None:
         novelty_after_queueing(job.project)
 
 
-NO_ROWS = "The file holds no rows to import (a CSV header alone, an empty JSON list)."
+NO_ROWS = "The file holds no rows to import (a CSV header alone, an empty JSON list or Parquet file)."
 
 
 def _every_row_failed(report: ImportReport) -> str:
@@ -198,12 +200,45 @@ def _refresh_statistics(created: int) -> None:
             cursor.execute(f"ANALYZE {Example._meta.db_table}")
 
 
+class _Reading(NamedTuple):
+    file_format: str  # as detected, for the job's record
+    rows: Iterator[MappedItem]
+    streaming: bool  # each batch may land as it is read (see the module's docstring)
+    read_fraction: Callable[[], float]
+    # The text wrapper or Parquet reader, held until the import ends: a text wrapper closes the
+    # file when it is collected, and the progress reads the file's position after the last row.
+    reader: object
+
+
+def _reading(job: ImportJob, stream: IO[bytes]) -> _Reading:
+    """The file's rows, mapped, read by the reader its format takes: Parquet (binary, by its first
+    bytes or as named) or text."""
+    buffered = buffered_reader(stream)
+    mapping = FieldMapping(job.input_field, job.output_field)
+    max_row_bytes = settings.FINCH_MAX_ROW_BYTES
+    starts_as_parquet = is_parquet(buffered.peek(4))
+    if job.format == "parquet" and not starts_as_parquet:
+        raise UnreadableFile(
+            "The file is not Parquet (it does not start with PAR1): choose its format, or auto."
+        )
+    if starts_as_parquet and job.format in ("auto", "parquet"):
+        parquet = ParquetRows(buffered)
+        records = parquet.rows(max_row_bytes)
+        rows = mapped_records(records, parquet.record_format(), mapping, job.project.task_type)
+        # Staged whole before any lands: a damaged row group further on creates nothing.
+        return _Reading("parquet", rows, False, parquet.read_fraction, parquet)
+    text, head = open_text(buffered, max_row_bytes)
+    file_format = job.format if job.format != "auto" else detect_format(head)
+    rows = mapped_rows(text, head, file_format, mapping, job.project.task_type, max_row_bytes)
+    size = max(job.size, 1)
+    streaming = reads_by_line(file_format, head)
+    return _Reading(file_format, rows, streaming, lambda: min(buffered.tell() / size, 1.0), text)
+
+
 def _stage_and_land(
     staging: Staging,
     batches: Iterator[list[StagedRow]],
-    streaming: bool,
-    stream: IO[bytes],
-    job: ImportJob,
+    reading: _Reading,
     report: ImportReport,
     progress: ProgressFn,
 ) -> int:
@@ -214,9 +249,7 @@ def _stage_and_land(
     else:
         tables = (staging.stage(batch) for batch in in_background(batches))
     with closing(tables):  # stop the reader thread before the staging tables go
-        return _land(
-            staging, tables, streaming, lambda: min(stream.tell() / max(job.size, 1), 1.0), report, progress
-        )
+        return _land(staging, tables, reading.streaming, reading.read_fraction, report, progress)
 
 
 def _land(

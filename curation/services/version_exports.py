@@ -277,8 +277,9 @@ def hf_dataset_save(version: DatasetVersion, folder: Path) -> Path:
 
     Columns: `id`, `input` (text, or for chat projects a list of {role, content}), `output`,
     `messages` (the conversation of the `openai_chat` export, as a list of {role, content}: what
-    TRL, axolotl and LLaMA-Factory take as conversational data) and `metadata` (a struct of one
-    type across the version: curation.freeze.arrow_types). Written in chunks of CHUNK_ROWS rows."""
+    TRL, axolotl and LLaMA-Factory take as conversational data), `metadata` (a struct of one
+    type across the version: curation.freeze.arrow_types) and, from export revision 3,
+    `external_id`. Written in chunks of CHUNK_ROWS rows."""
     import pyarrow.parquet as pq
 
     from curation.freeze import arrow_types
@@ -306,17 +307,18 @@ def _hf_table(rows: list[formats.Item], shape: Any, chat: bool, shown: formats.R
 
     from curation.freeze import arrow_types
 
-    return pa.table(
-        {
-            "id": pa.array([row.example_id for row in rows], type=pa.int64()),
-            "input": arrow_types.messages_array([row.input for row in rows])
-            if chat
-            else pa.array([row.input for row in rows], type=pa.string()),
-            "output": pa.array([row.output for row in rows], type=pa.string()),
-            "messages": arrow_types.messages_array([formats.chat_messages(row, shown) for row in rows]),
-            "metadata": arrow_types.metadata_array([json.loads(row.metadata) for row in rows], shape),
-        }
-    )
+    columns = {
+        "id": pa.array([row.example_id for row in rows], type=pa.int64()),
+        "input": arrow_types.messages_array([row.input for row in rows])
+        if chat
+        else pa.array([row.input for row in rows], type=pa.string()),
+        "output": pa.array([row.output for row in rows], type=pa.string()),
+        "messages": arrow_types.messages_array([formats.chat_messages(row, shown) for row in rows]),
+        "metadata": arrow_types.metadata_array([json.loads(row.metadata) for row in rows], shape),
+    }
+    if shown.revision >= 3:  # see curation.freeze.formats.EXPORT_REVISION
+        columns["external_id"] = pa.array([row.external_id for row in rows], type=pa.string())
+    return pa.table(columns)
 
 
 def _dataset_header() -> str:

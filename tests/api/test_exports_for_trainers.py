@@ -168,7 +168,7 @@ def test_hf_parquet_holds_nested_conversations_and_metadata_and_trains_as_downlo
     splits = load_parquet(client_for(team.lead), version, tmp_path)
     train = splits["train"]
     assert set(splits) == {"train", "eval"} and len(train) == version.counts["train"]
-    assert train.column_names == ["id", "input", "output", "messages", "metadata"]
+    assert train.column_names == ["id", "input", "output", "messages", "metadata", "external_id"]
     first = train[0]
     assert first["messages"][-1] == {"role": "assistant", "content": first["output"]}
     if project == "chat":

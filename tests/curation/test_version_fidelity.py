@@ -159,7 +159,7 @@ def test_a_project_edit_after_the_freeze_changes_no_export_nor_the_card(
     readme = zip_entries(after[urls[3]])[f"finch-v{version.number}/README.md"].decode()
     assert f"Target behavior: {TARGET}" in readme and "# Fidelity: version 1" in readme
     assert f"by {team.lead.username}" in readme
-    assert rendering(version) == formats.Rendering(system_prompt="", target_behavior=TARGET, revision=2)
+    assert rendering(version) == formats.Rendering(system_prompt="", target_behavior=TARGET, revision=3)
     assert "verified" in verified(version)
 
 
@@ -169,7 +169,7 @@ def test_the_manifest_records_what_the_exports_and_the_card_show(team: Team) -> 
 
     version = freeze(project, team.lead)
 
-    assert version.manifest["export_revision"] == formats.EXPORT_REVISION == 2
+    assert version.manifest["export_revision"] == formats.EXPORT_REVISION == 3
     assert version.manifest["frozen_by"] == team.lead.username
     assert version.manifest["project"] == {
         "id": project.pk,
@@ -215,7 +215,7 @@ def test_a_version_frozen_before_the_record_shows_the_live_project_and_keeps_its
 def test_an_export_revision_newer_than_the_code_is_refused() -> None:
     version = DatasetVersion(pk=7, manifest={"export_revision": formats.EXPORT_REVISION + 1})
 
-    with pytest.raises(ValueError, match="export revision 3"):
+    with pytest.raises(ValueError, match="export revision 4"):
         version_exports.recorded(version)
 
 
