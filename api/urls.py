@@ -41,6 +41,8 @@ from api.views.labeling import (
     LabelingAnnotationsView,
     LabelingItemDetailView,
     LabelingNextView,
+    LabelingRequeueView,
+    LabelingSetAsideView,
     LabelingSkipView,
     ProjectLabelingItemsView,
 )
@@ -217,6 +219,16 @@ urlpatterns = [
         name="api-labeling-items",
     ),
     path("projects/<int:project_id>/labeling/next/", LabelingNextView.as_view(), name="api-labeling-next"),
+    path(
+        "projects/<int:project_id>/labeling/set-aside/",
+        LabelingSetAsideView.as_view(),
+        name="api-labeling-set-aside",
+    ),
+    path(
+        "projects/<int:project_id>/labeling/requeue/",
+        LabelingRequeueView.as_view(),
+        name="api-labeling-requeue",
+    ),
     path("labeling/items/<int:item_id>/", LabelingItemDetailView.as_view(), name="api-labeling-item"),
     path(
         "labeling/items/<int:item_id>/annotations/",

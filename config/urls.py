@@ -57,6 +57,7 @@ urlpatterns = [
     path("projects/<int:project_id>/label/submit/", labeling.label_submit, name="label-submit"),
     path("projects/<int:project_id>/label/skip/", labeling.label_skip, name="label-skip"),
     path("projects/<int:project_id>/label/queue/", labeling.label_queue, name="label-queue"),
+    path("projects/<int:project_id>/label/queue/move/", labeling.label_queue_move, name="label-queue-move"),
     path("projects/<int:project_id>/flags/", flags.flag_list, name="flags"),
     path("projects/<int:project_id>/contradictions/", flags.find_contradictions, name="find-contradictions"),
     path("projects/<int:project_id>/duplicates/", dedup.duplicates, name="duplicates"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, QuerySet
 
 from curation import filters as query
 from curation.errors import NotFound
@@ -26,17 +26,53 @@ from curation.roles import has_role, require_role
 from curation.selectors import AnyUser, as_id
 from curation.services.labeling_outcomes import answer_key
 
-LABELING_ITEM_FILTERS = ("status", "source")
+LABELING_ITEM_FILTERS = ("status", "source", "skipped")
 
 
 def labeling_item_list(*, project: Project, filters: dict[str, str]) -> QuerySet[LabelingItem]:
-    """The project's queued and labeled inputs, filtered by status and source."""
+    """The project's queued and labeled inputs, filtered by status, source and whether someone
+    skipped them."""
     items = LabelingItem.objects.filter(project=project)
     if status := query.choice(filters.get("status"), ItemStatus.values, "status"):
         items = items.filter(status=status)
     if filters.get("source"):
         items = items.filter(source=query.text(filters["source"], "source"))
+    skipped = query.boolean(filters.get("skipped"), "skipped")
+    if skipped is not None:
+        skips = LabelingAssignment.objects.filter(item=OuterRef("pk"), state=AssignmentState.SKIPPED)
+        items = items.filter(Exists(skips)) if skipped else items.exclude(Exists(skips))
     return items
+
+
+def with_skips(items: list[LabelingItem]) -> list[LabelingItem]:
+    """The items, each given `skips`: who passed on it and why, oldest first (one query a page)."""
+    skips: dict[int, list[LabelingAssignment]] = {item.pk: [] for item in items}
+    rows = LabelingAssignment.objects.filter(item__in=list(skips), state=AssignmentState.SKIPPED)
+    for skip in rows.select_related("annotator").order_by("claimed_at", "id"):
+        skips[skip.item_id].append(skip)
+    for item in items:
+        item.skips = skips[item.pk]  # type: ignore[attr-defined]
+    return items
+
+
+def stuck_item_ids(project: Project) -> list[int]:
+    """Queued inputs still short of their annotations that nobody can take: every member of the
+    project has skipped or answered them, and nobody holds them now. Only a lead's decision
+    moves them (set them aside, or back in the queue for everyone after a change of labels)."""
+    members = set(project.memberships.values_list("user_id", flat=True))
+    skipped = LabelingAssignment.objects.filter(
+        state=AssignmentState.SKIPPED, item__project=project, item__status=ItemStatus.QUEUED
+    ).values_list("item_id", flat=True)
+    touched: dict[int, set[int | None]] = {}
+    held: set[int] = set()
+    rows = LabelingAssignment.objects.filter(item_id__in=skipped).values_list(
+        "item_id", "annotator_id", "state"
+    )
+    for item_id, annotator_id, state in rows:
+        touched.setdefault(item_id, set()).add(annotator_id)
+        if state == AssignmentState.CLAIMED:
+            held.add(item_id)
+    return sorted(item for item, annotators in touched.items() if members <= annotators and item not in held)
 
 
 def labeling_item_get(*, user: AnyUser, item_id: Any, min_role: str = Role.ANNOTATOR) -> LabelingItem:
@@ -61,6 +97,14 @@ def visible_annotations(*, item: LabelingItem, user: AnyUser, role: str | None) 
     return list(answers.select_related("annotator").order_by("submitted_at", "id"))
 
 
+def visible_skips(*, item: LabelingItem, user: AnyUser, role: str | None) -> list[LabelingAssignment]:
+    """Who passed on the item and why: every skip for reviewers and leads, one's own otherwise."""
+    skips = LabelingAssignment.objects.filter(item=item, state=AssignmentState.SKIPPED)
+    if not has_role(role, Role.REVIEWER):
+        skips = skips.filter(annotator_id=user.pk)
+    return list(skips.select_related("annotator").order_by("claimed_at", "id"))
+
+
 def item_example_ids(item: LabelingItem) -> list[int]:
     """The examples the item became (none while it is queued)."""
     return list(Example.objects.filter(labeling_item=item).order_by("id").values_list("pk", flat=True))
@@ -73,13 +117,15 @@ def item_flag_id(item: LabelingItem) -> int | None:
 
 
 def labeling_summary(project: Project) -> dict[str, int]:
-    """Items by status, and `claimable`: queued items with a free slot right now."""
+    """Items by status, `claimable`: queued items with a free slot right now, and `stuck`: queued
+    items nobody can take any more (stuck_item_ids)."""
     rows = LabelingItem.objects.filter(project=project).values("status").annotate(n=Count("id")).order_by()
     counts = dict.fromkeys(ItemStatus.values, 0)
     counts.update({row["status"]: row["n"] for row in rows})
     counts["claimable"] = LabelingItem.objects.filter(
         project=project, status=ItemStatus.QUEUED, coverage__lt=F("target_overlap")
     ).count()
+    counts["stuck"] = len(stuck_item_ids(project))
     return counts
 
 

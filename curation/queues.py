@@ -10,6 +10,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
 from curation.errors import NotFound
 from curation.models import (
+    AssignmentState,
     Example,
     ExampleStatus,
     Flag,
@@ -136,9 +137,32 @@ def own_assignment(*, project: Project, user: User, item_id: int) -> LabelingAss
     return assignment
 
 
-def labeling_items(project: Project) -> QuerySet[LabelingItem]:
-    """The project's queued and labeled inputs, for the leads' queue page (newest first)."""
-    return LabelingItem.objects.filter(project=project).select_related("created_by")
+# The queue page's views of its items (`?show=`): all of them, or one kind.
+LABELING_ITEM_VIEWS = {
+    "": "All",
+    "waiting": "Waiting",
+    "skipped": "Skipped by someone",
+    "stuck": "Nobody can take",
+    "set_aside": "Set aside",
+}
+
+
+def labeling_items(
+    project: Project, show: str = "", *, stuck: list[int] | None = None
+) -> QuerySet[LabelingItem]:
+    """The project's queued and labeled inputs, for the leads' queue page (newest first): all, or
+    one of LABELING_ITEM_VIEWS (`stuck`: the ids labeling_selectors.stuck_item_ids gave)."""
+    items = LabelingItem.objects.filter(project=project).select_related("created_by")
+    if show == "waiting":
+        return items.filter(status=ItemStatus.QUEUED)
+    if show == "skipped":
+        skips = LabelingAssignment.objects.filter(item=OuterRef("pk"), state=AssignmentState.SKIPPED)
+        return items.filter(Exists(skips), status=ItemStatus.QUEUED)
+    if show == "stuck":
+        return items.filter(pk__in=stuck or [])
+    if show == "set_aside":
+        return items.filter(status=ItemStatus.SET_ASIDE)
+    return items
 
 
 def with_disagreement_flags(items: list[LabelingItem]) -> list[LabelingItem]:

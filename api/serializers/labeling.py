@@ -10,9 +10,11 @@ from rest_framework import serializers
 from api.serializers.common import StrictInputSerializer, UsernameField
 from api.serializers.examples import ExampleInputField, ExampleInputJSONField, ExampleOutputJSONField
 from curation import labeling_selectors as reads
-from curation.models import LabelingItem, Suggestion, SuggestionUse
+from curation.filters import MAX_ID
+from curation.models import SKIP_REASONS, LabelingItem, Suggestion, SuggestionUse
 from curation.services import suggestion_use
-from curation.services.labeling import MAX_INPUTS_PER_CALL
+from curation.services.labeling import MAX_INPUTS_PER_CALL, MAX_SKIP_REASON
+from curation.services.labeling_aside import MAX_ITEMS_PER_CALL
 
 
 class QueueRowInput(StrictInputSerializer):
@@ -84,6 +86,39 @@ class ItemSuggestionField(serializers.Field):
         return ItemSuggestionOutput(found).data if found is not None else None
 
 
+class SkipInput(StrictInputSerializer):
+    reason = serializers.CharField(
+        max_length=MAX_SKIP_REASON,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=f"Why you pass (optional): one of {', '.join(repr(r) for r in SKIP_REASONS)}, or your own words.",
+    )
+
+
+class ItemsInput(StrictInputSerializer):
+    items = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=MAX_ITEMS_PER_CALL,
+        help_text="Item ids.",
+    )
+
+
+class SetAsideOutput(serializers.Serializer):
+    set_aside = serializers.ListField(child=serializers.IntegerField())
+
+
+class RequeuedOutput(serializers.Serializer):
+    requeued = serializers.ListField(child=serializers.IntegerField())
+
+
+class SkipOutput(serializers.Serializer):
+    annotator = UsernameField()
+    reason = serializers.CharField(source="skip_reason", help_text="Empty when they did not say.")
+    at = serializers.DateTimeField(source="claimed_at")
+
+
 class AnnotationOutput(serializers.Serializer):
     annotator = UsernameField()
     output = serializers.CharField()
@@ -100,6 +135,9 @@ class LabelingItemDetailOutput(LabelingItemOutput):
         help_text="Every answer for reviewers and leads; an annotator sees only their own until the "
         "item is labeled."
     )
+    skips = serializers.SerializerMethodField(
+        help_text="Who passed on the item and why (reviewers and leads; an annotator sees their own)."
+    )
     examples = serializers.SerializerMethodField(help_text="The examples the item became.")
     flag = serializers.SerializerMethodField(help_text="The disagreement flag its answers raised, if any.")
     suggestion = ItemSuggestionField()
@@ -108,6 +146,11 @@ class LabelingItemDetailOutput(LabelingItemOutput):
     def get_annotations(self, item: LabelingItem) -> Any:
         answers = reads.visible_annotations(item=item, user=self.context["user"], role=self.context["role"])
         return AnnotationOutput(answers, many=True).data
+
+    @extend_schema_field(SkipOutput(many=True))
+    def get_skips(self, item: LabelingItem) -> Any:
+        skips = reads.visible_skips(item=item, user=self.context["user"], role=self.context["role"])
+        return SkipOutput(skips, many=True).data
 
     def get_examples(self, item: LabelingItem) -> list[int]:
         return reads.item_example_ids(item)

@@ -11,10 +11,14 @@ from rest_framework.response import Response
 from api.serializers.labeling import (
     AnnotationInput,
     ClaimOutput,
+    ItemsInput,
     LabelingItemDetailOutput,
     LabelingItemOutput,
     QueuedOutput,
     QueueInput,
+    RequeuedOutput,
+    SetAsideOutput,
+    SkipInput,
     SubmittedOutput,
 )
 from api.views.base import FinchAPIView
@@ -23,10 +27,12 @@ from curation import selectors
 from curation.models import ItemStatus, Role
 from curation.roles import role_of
 from curation.services.labeling import annotation_submit, assignment_skip, items_enqueue, next_assignment
+from curation.services.labeling_aside import items_requeue, items_set_aside
 
 ITEM_FILTERS = [
     OpenApiParameter("status", str, enum=ItemStatus.values),
     OpenApiParameter("source", str, description="e.g. manual, api, import:12, deployment:prod"),
+    OpenApiParameter("skipped", bool, description="true: items someone skipped; false: items nobody did."),
     OpenApiParameter("page_size", int, description="Up to 1000."),
 ]
 
@@ -105,10 +111,31 @@ class LabelingAnnotationsView(FinchAPIView):
 
 
 class LabelingSkipView(FinchAPIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=SkipInput, responses={204: None})
     def post(self, request: Request, item_id: int) -> Response:
-        """Pass on an item: its slot goes back to the queue and you are not given it again.
-        409 when you answered it already, or it is labeled."""
+        """Pass on an item, saying why if you will: its slot goes back to the queue and you are not
+        given it again. 409 when you answered it already, or it is not in the queue."""
         item = reads.labeling_item_get(user=request.user, item_id=item_id)
-        assignment_skip(item=item, user=self.user)
+        reason = self.valid_input(SkipInput)["reason"]
+        assignment_skip(item=item, user=self.user, reason=reason)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LabelingSetAsideView(FinchAPIView):
+    @extend_schema(request=ItemsInput, responses=SetAsideOutput)
+    def post(self, request: Request, project_id: int) -> Response:
+        """Take queued items out of the queue (lead): inputs nobody can label. Their claims end;
+        their answers and skips stay. 409 names an item that is not queued."""
+        project = selectors.project_get(user=request.user, project_id=project_id, min_role=Role.LEAD)
+        ids = items_set_aside(project=project, user=self.user, item_ids=self.valid_input(ItemsInput)["items"])
+        return Response(SetAsideOutput({"set_aside": ids}).data)
+
+
+class LabelingRequeueView(FinchAPIView):
+    @extend_schema(request=ItemsInput, responses=RequeuedOutput)
+    def post(self, request: Request, project_id: int) -> Response:
+        """Put set-aside items back in the queue for everyone (lead): their skips are dropped.
+        409 names an item that is not set aside."""
+        project = selectors.project_get(user=request.user, project_id=project_id, min_role=Role.LEAD)
+        ids = items_requeue(project=project, user=self.user, item_ids=self.valid_input(ItemsInput)["items"])
+        return Response(RequeuedOutput({"requeued": ids}).data)

@@ -20,6 +20,7 @@ from curation.models.invitations import Invitation, InvitationStatus
 from curation.models.jobs import ImportJob, Job, JobHeartbeat, JobStatus, QualityJob, ValidationJob
 from curation.models.labeling import (
     MAX_OVERLAP,
+    SKIP_REASONS,
     AssignmentState,
     ItemStatus,
     LabelingAssignment,
@@ -42,6 +43,7 @@ from curation.models.versions import DatasetVersion, Split, VersionItem, Version
 __all__ = [
     "MAX_OVERLAP",
     "ROLE_RANK",
+    "SKIP_REASONS",
     "AssignmentState",
     "AuditEvent",
     "CachedEmbedding",

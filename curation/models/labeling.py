@@ -21,6 +21,9 @@ class ItemStatus(models.TextChoices):
     AGREED = "agreed", "Labeled: the annotations agree"
     DISAGREED = "disagreed", "Labeled: the annotations disagree (a flag)"
     ALTERNATIVES = "alternatives", "Labeled: alternatives to review side by side"
+    # Out of the queue by a lead's decision (an input nobody can label: none of the labels fit,
+    # it is broken or off-topic); back in the queue by another.
+    SET_ASIDE = "set_aside", "Set aside: not to be labeled"
 
 
 class LabelingItem(models.Model):
@@ -102,6 +105,10 @@ class SuggestionUse(models.TextChoices):
     UNSEEN = "unseen", "Answered without seeing it"
 
 
+# The reasons a labeling page offers for a skip, besides none.
+SKIP_REASONS = ("None of the labels fit", "The input is unclear or broken", "Not sure")
+
+
 class AssignmentState(models.TextChoices):
     CLAIMED = "claimed", "Claimed"
     SUBMITTED = "submitted", "Submitted"
@@ -142,6 +149,8 @@ class LabelingAssignment(models.Model):
     # Database defaults: the queue's claim statement inserts rows in SQL.
     suggestion_shown = models.BooleanField(default=False, db_default=False)
     suggestion_use = models.CharField(max_length=20, choices=SuggestionUse.choices, blank=True, db_default="")
+    # Why the annotator passed, when they said (SKIP_REASONS, or their own words).
+    skip_reason = models.CharField(max_length=200, blank=True, db_default="")
 
     class Meta:
         ordering = ["id"]
@@ -158,6 +167,8 @@ class LabelingAssignment(models.Model):
                 fields=["expires_at"], condition=models.Q(state="claimed"), name="labeling_claim_expiry"
             ),
             models.Index(fields=["annotator", "state", "item"], name="labeling_annotator_work"),
+            # The queue page's skipped inputs: skips are few, so this stays small.
+            models.Index(fields=["item"], condition=models.Q(state="skipped"), name="labeling_skips"),
         ]
 
     def __str__(self) -> str:

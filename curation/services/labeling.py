@@ -575,6 +575,10 @@ def _holding_assignment(item: LabelingItem, user: User, now: datetime) -> Labeli
         raise Conflict(f"You already labeled item {item.pk}.")
     if assignment is not None and assignment.state == AssignmentState.CLAIMED:
         return assignment  # an expired, unreleased claim still holds its slot
+    if item.status == ItemStatus.SET_ASIDE:
+        raise Conflict(
+            f"Item {item.pk} was set aside by a lead: it is no longer to be labeled. Take the next item."
+        )
     if item.status != ItemStatus.QUEUED or item.coverage >= item.target_overlap:
         raise Conflict(
             f"Item {item.pk} has all the annotations it needs; your claim on it had expired. Take the next item."
@@ -587,18 +591,31 @@ def _holding_assignment(item: LabelingItem, user: User, now: datetime) -> Labeli
     return assignment
 
 
-def assignment_skip(*, item: LabelingItem, user: User) -> None:
-    """Pass on an item: the slot goes back to the queue and the user is not given it again."""
+MAX_SKIP_REASON = 200
+
+
+def assignment_skip(*, item: LabelingItem, user: User, reason: str = "") -> None:
+    """Pass on an item, saying why if the user will (models.SKIP_REASONS, or their own words): the
+    slot goes back to the queue and the user is not given it again."""
+    reason = " ".join(str(reason or "").split())
+    if len(reason) > MAX_SKIP_REASON:
+        raise InvalidInput(f"reason: at most {MAX_SKIP_REASON} characters.", field="reason")
     with transaction.atomic():
         locked = LabelingItem.objects.select_for_update().get(pk=item.pk)
         assignment = LabelingAssignment.objects.filter(item=locked, annotator=user).first()
         if assignment is not None and assignment.state == AssignmentState.SUBMITTED:
             raise Conflict(f"You already labeled item {item.pk}.")
         if locked.status != ItemStatus.QUEUED:
-            raise Conflict(f"Item {item.pk} is labeled already ({locked.status}): there is nothing to skip.")
+            raise Conflict(
+                f"Item {item.pk} is not in the queue ({locked.get_status_display()}): there is nothing to skip."
+            )
         if assignment is None:
             LabelingAssignment.objects.create(
-                item=locked, annotator=user, state=AssignmentState.SKIPPED, claimed_at=timezone.now()
+                item=locked,
+                annotator=user,
+                state=AssignmentState.SKIPPED,
+                claimed_at=timezone.now(),
+                skip_reason=reason,
             )
             return
         if assignment.state == AssignmentState.CLAIMED:
@@ -606,4 +623,5 @@ def assignment_skip(*, item: LabelingItem, user: User) -> None:
             locked.save(update_fields=["coverage"])
         assignment.state = AssignmentState.SKIPPED
         assignment.expires_at = None
-        assignment.save(update_fields=["state", "expires_at"])
+        assignment.skip_reason = reason
+        assignment.save(update_fields=["state", "expires_at", "skip_reason"])

@@ -14,21 +14,33 @@ card with the reason: 200 for htmx, so the message is swapped in; 400 or 409 for
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from curation import labeling_selectors as labeling_reads
 from curation import queues
 from curation.errors import ApplicationError, Conflict, InvalidInput, NotFound
 from curation.forms import ExampleForm, QueueInputsForm, from_browser
-from curation.models import AssignmentState, LabelingAssignment, LabelingItem, Project, Role, TaskType
+from curation.models import (
+    SKIP_REASONS,
+    AssignmentState,
+    LabelingAssignment,
+    LabelingItem,
+    Project,
+    Role,
+    TaskType,
+)
 from curation.models.examples import decode_input
 from curation.services.content import clip
 from curation.services.labeling import annotation_submit, assignment_skip, items_enqueue, next_assignment
+from curation.services.labeling_aside import items_requeue, items_set_aside
 from curation.services.suggestion_use import confidence_text, shown_suggestion
 from curation.views.common import abilities, django_errors, int_param, is_htmx, project_for, signed_in
 
@@ -108,10 +120,12 @@ def label_skip(request: HttpRequest, project_id: int) -> HttpResponse:
             raise Conflict(
                 f"You do not hold item {item.pk} (your claim was released, or it was never yours)."
             )
-        assignment_skip(item=item, user=signed_in(request))
+        reason = request.POST.get("reason", "")
+        assignment_skip(item=item, user=signed_in(request), reason=reason)
     except ApplicationError as exc:
-        return _next_card(request, project, problem=exc.message, status=409)
-    done = f"Skipped item {item.pk}; it will not come back to you."
+        return _next_card(request, project, problem=exc.message, status=exc.status_code)
+    because = f" ({reason.strip()})" if reason.strip() else ""
+    done = f"Skipped item {item.pk}{because}; it will not come back to you."
     if not is_htmx(request):
         messages.success(request, done)
         return redirect("label", project_id=project.pk)
@@ -121,23 +135,59 @@ def label_skip(request: HttpRequest, project_id: int) -> HttpResponse:
 @login_required
 @django_errors
 def label_queue(request: HttpRequest, project_id: int) -> HttpResponse:
-    """Leads paste inputs (one a line) into the queue and see the newest queued items."""
+    """Leads paste inputs (one a line) into the queue and see the newest queued items: all, or
+    those someone skipped, those nobody can take any more, those set aside."""
     project = project_for(request, project_id, min_role=Role.LEAD)
     form = QueueInputsForm(request.POST or None, project=project)
     if request.method == "POST" and _queued(request, project, form):
         return redirect("label-queue", project_id=project.pk)
+    show = request.GET.get("show", "")
+    stuck = labeling_reads.stuck_item_ids(project)
     page = queues.keyset_page(
-        queues.labeling_items(project), before=int_param(request.GET.get("before"), "before")
+        queues.labeling_items(project, show, stuck=stuck),
+        before=int_param(request.GET.get("before"), "before"),
     )
     queues.with_disagreement_flags(page.rows)
+    labeling_reads.with_skips(page.rows)
     context = {
         **abilities(request, project),
         "form": form,
         "page": page,
+        "show": show,
+        "shown": queues.LABELING_ITEM_VIEWS,
+        "stuck": stuck,
         "waiting": queues.labeling_queue_size(project=project),
         "cap": queues.QUEUE_COUNT_CAP,
     }
     return render(request, "curation/label_queue.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+@django_errors
+def label_queue_move(request: HttpRequest, project_id: int) -> HttpResponse:
+    """A lead sets queued items aside, or puts set-aside ones back in the queue (`action`): the
+    items named, or (`stuck`) every item nobody can take any more."""
+    project = project_for(request, project_id, min_role=Role.LEAD)
+    if request.POST.get("stuck"):
+        ids = labeling_reads.stuck_item_ids(project)
+    else:
+        ids = [
+            item for value in request.POST.getlist("items") if (item := int_param(value, "items")) is not None
+        ]
+    move = {"set_aside": items_set_aside, "requeue": items_requeue}.get(request.POST.get("action", ""))
+    if move is None:
+        raise InvalidInput("action: set_aside or requeue.", field="action")
+    try:
+        moved = move(project=project, user=signed_in(request), item_ids=ids)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        done = "Set aside" if move is items_set_aside else "Put back in the queue, for everyone,"
+        messages.success(request, f"{done} {len(moved)} input{'s' if len(moved) != 1 else ''}.")
+    show = request.POST.get("show", "")
+    target = reverse("label-queue", args=[project.pk])
+    return redirect(f"{target}?{urlencode({'show': show})}" if show else target)
 
 
 def _queued(request: HttpRequest, project: Project, form: QueueInputsForm) -> bool:
@@ -253,6 +303,7 @@ def _card_context(
         "back": back,
         "forward": forward,
         "many_labels": len(project.labels) > MANY_LABELS,
+        "skip_reasons": SKIP_REASONS,
         "remaining": queues.labeling_queue_size(project=project, user=signed_in(request)),
         "cap": queues.QUEUE_COUNT_CAP,
     }

@@ -132,7 +132,9 @@ def test_annotators_do_not_list_the_queue_but_see_its_counts_on_the_project(
         "agreed": 0,
         "disagreed": 0,
         "alternatives": 0,
+        "set_aside": 0,
         "claimable": 2,
+        "stuck": 0,
     }
 
 

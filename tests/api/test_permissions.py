@@ -39,6 +39,7 @@ from curation.models import (
     FlagKind,
     ImportJob,
     Invitation,
+    ItemStatus,
     LabelingItem,
     Project,
     Role,
@@ -483,6 +484,16 @@ def new_inputs(scene: Scene, project: Project, user: User | None) -> dict[str, A
     return {"inputs": [{"input": f"Label me {next(_serial)}", "metadata": {"from": "matrix"}}]}
 
 
+def a_queued_item(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    return {"items": [scene.labeling_item(project).pk]}
+
+
+def an_item_set_aside(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
+    item = scene.labeling_item(project)
+    LabelingItem.objects.filter(pk=item.pk).update(status=ItemStatus.SET_ASIDE)
+    return {"items": [item.pk]}
+
+
 def a_label(scene: Scene, project: Project, user: User | None) -> dict[str, Any]:
     return {"output": "card_arrival"}
 
@@ -574,6 +585,8 @@ MATRIX = [
     Row("GET    /projects/{id}/labeling/items/",     project,    no_body,     (401, 404, 403, 200, 200, 200)),
     Row("POST   /projects/{id}/labeling/items/",     project,    new_inputs,  (401, 404, 403, 403, 201, 201)),
     Row("POST   /projects/{id}/labeling/next/",      a_queue,    no_body,     (401, 404, 200, 200, 200, 200)),
+    Row("POST   /projects/{id}/labeling/set-aside/", project,    a_queued_item, (401, 404, 403, 403, 200, 200)),
+    Row("POST   /projects/{id}/labeling/requeue/",   project,    an_item_set_aside, (401, 404, 403, 403, 200, 200)),
     Row("GET    /labeling/items/{id}/",              a_labeling_item, no_body, (401, 404, 200, 200, 200, 200)),
     Row("POST   /labeling/items/{id}/annotations/",  a_labeling_item, a_label, (401, 404, 201, 201, 201, 201)),
     Row("POST   /labeling/items/{id}/skip/",         a_labeling_item, no_body, (401, 404, 204, 204, 204, 204)),
