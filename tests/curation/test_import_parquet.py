@@ -18,11 +18,9 @@ from django.test import override_settings
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from curation.models import ExampleStatus, JobStatus, TaskType
-from curation.services.content import content_hash
 from tests.conftest import Team
 from tests.curation.test_imports import Api, ClientFor, contents, counts, external_ids, new_project
-from tests.curation.test_version_fidelity import downloaded, freeze, generation_project
-from tests.factories import ExampleFactory
+from tests.curation.test_version_fidelity import downloaded, example, freeze, generation_project
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_in_tmp")]
 
@@ -131,18 +129,8 @@ def test_a_frozen_versions_hf_parquet_export_imports_back_whole(
 ) -> None:
     # Given a version frozen with an external id and metadata, exported as hf_parquet
     project = generation_project(team, system_prompt="Answer briefly.")
-    for text, output, fields in (
-        ("vq", "va", {"external_id": "crm-17", "metadata": {"k": 1}}),
-        ("wq", "wa", {"metadata": {"k": 2}}),
-    ):
-        ExampleFactory.create(
-            project=project,
-            input=text,
-            output=output,
-            status=ExampleStatus.APPROVED,
-            content_hash=content_hash(text, output),
-            **fields,
-        )
+    example(project, "vq", "va", external_id="crm-17", metadata={"k": 1})
+    example(project, "wq", "wa", metadata={"k": 2})
     version = freeze(project, team.lead)
     archive = downloaded(client_for(team.lead), f"/api/versions/{version.pk}/export/?format=hf_parquet")
     with zipfile.ZipFile(io.BytesIO(archive)) as opened:
