@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -88,8 +89,10 @@ JobPair = tuple[tuple[int, int], str]  # two example ids a job found, and the fl
 
 def job_flags_raise(project: Project, kind: str, pairs: Sequence[JobPair], job: str) -> int:
     """A job's flags, one per pair never flagged before (open, resolved or dismissed: a person's
-    decision stands); returns how many were raised."""
+    decision stands), nor in one disagreement flag together (the answers of one labeled input:
+    that flag decides between them); returns how many were raised."""
     already = set(Flag.objects.filter(project=project, kind=kind).values_list("examples_key", flat=True))
+    already |= _disagreement_pair_keys(project)
     raised = 0
     with transaction.atomic():
         for (first, second), note in pairs:
@@ -101,6 +104,17 @@ def job_flags_raise(project: Project, kind: str, pairs: Sequence[JobPair], job: 
             already.add(examples_key([first, second]))
             raised += 1
     return raised
+
+
+def _disagreement_pair_keys(project: Project) -> set[str]:
+    """examples_key of every pair of examples that one disagreement flag holds together."""
+    members: dict[int, list[int]] = {}
+    rows = FlagExample.objects.filter(flag__project=project, flag__kind=FlagKind.DISAGREEMENT)
+    for flag_id, example_id in rows.values_list("flag_id", "example_id"):
+        members.setdefault(flag_id, []).append(example_id)
+    return {
+        examples_key(pair) for examples in members.values() for pair in itertools.combinations(examples, 2)
+    }
 
 
 def disagreement_note(first_output: str, second_output: str) -> str:

@@ -4,10 +4,21 @@ from typing import Any
 
 import pytest
 
-from curation.models import ContradictionJob, Example, Flag, FlagStatus, JobStatus, TaskType
+from curation.models import (
+    ContradictionJob,
+    DedupJob,
+    Example,
+    Flag,
+    FlagKind,
+    FlagStatus,
+    JobStatus,
+    TaskType,
+)
 from curation.services.contradictions import contradictions_run
 from curation.services.flags import flag_resolve
 from curation.services.jobs import job_run
+from curation.tasks import dedup_examples
+from tests.api.test_labeling_api import answer, queue, take, with_overlap
 from tests.conftest import Team
 from tests.factories import ExampleFactory, ProjectFactory
 
@@ -145,3 +156,41 @@ def test_a_lead_starts_it_from_the_flags_page(team: Team, django_capture_on_comm
     assert "1 flag raised" in page and "contradiction-job:" in page, page[
         page.find("<main>") : page.find("<main>") + 1500
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("job", ["contradiction", "dedup"])
+def test_the_answers_of_one_labeled_input_are_left_to_their_disagreement_flag(
+    team: Team, client_for: Any, job: str
+) -> None:
+    # Given an input two annotators labeled differently: one disagreement flag on both answers
+    with_overlap(team.project, 2)
+    assert queue(client_for(team.lead), team.project, "My card was stolen, help").status_code == 201
+    for user, label in ((team.annotator, "card_arrival"), (team.reviewer, "lost_or_stolen_card")):
+        client = client_for(user)
+        item = take(client, team.project).json()["item"]["id"]
+        assert answer(client, item, label).status_code == 201
+    disagreement = Flag.objects.get(kind=FlagKind.DISAGREEMENT)
+
+    # When a job compares inputs, before and after a reviewer settles the disagreement
+    raised = [run_job(team, job), None]
+    flag_resolve(
+        flag=disagreement, user=team.reviewer, resolution="keep_one", keep=disagreement.examples.first().pk
+    )
+    raised[1] = run_job(team, job)
+
+    # Then it raises no contradiction flag of its own on the pair: one decision, in one place
+    assert raised == [0, 0]
+    assert list(Flag.objects.values_list("kind", flat=True)) == [FlagKind.DISAGREEMENT]
+
+
+def run_job(team: Team, job: str) -> int:
+    if job == "contradiction":
+        return run(team.project, method="exact").flags_raised
+    dedup = DedupJob.objects.create(
+        project=team.project, created_by=team.lead, method="exact", fields="input"
+    )
+    dedup_examples(dedup.pk)
+    dedup.refresh_from_db()
+    assert dedup.status == JobStatus.SUCCEEDED, dedup.error
+    return dedup.flags_raised
