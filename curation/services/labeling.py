@@ -46,7 +46,7 @@ from curation.services.examples import checked_external_id, checked_metadata
 from curation.services.labeling_order import novelty_after_queueing
 from curation.services.labeling_outcomes import complete_item
 from curation.services.overlap_sample import target_overlap, target_overlap_sql
-from curation.services.suggestion_use import SUCCEEDED_SUGGESTIONS_SQL, Use, answer_use, item_suggestion
+from curation.services.suggestion_use import NONE_SHOWN, SUCCEEDED_SUGGESTIONS_SQL, Use, submitted_use
 
 MAX_INPUTS_PER_CALL = 1000
 # Candidates tried per hand-out before giving up on a queue that others keep emptying.
@@ -451,9 +451,12 @@ def annotation_submit(
     now = now or timezone.now()
     rules = ContentRules.for_project(item.project, require_output=True)
     _, stored_output = rules.validate(_stored_form_input(item), output)
-    if suggestion_id in (None, "") and (answer := _answer_at_once(item, user, stored_output, now)):
+    # Without a suggestion named, the one-statement answer applies where the item has none.
+    if suggestion_id in (None, "", NONE_SHOWN) and (
+        answer := _answer_at_once(item, user, stored_output, now)
+    ):
         return answer
-    use = answer_use(item, item_suggestion(item, suggestion_id), stored_output)
+    use = submitted_use(item, suggestion_id, stored_output)
     with transaction.atomic():
         answered = _answer_claim(item, user, stored_output, use, now)
         if answered is None:

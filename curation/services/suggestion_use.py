@@ -143,6 +143,10 @@ def visible_suggestion(item: LabelingItem, user: Any) -> Suggestion | None:
     return latest_suggestion(item=item) if answered.exists() else None
 
 
+# What the label page posts as its suggestion when it showed none.
+NONE_SHOWN = "none"
+
+
 def item_suggestion(item: LabelingItem, suggestion_id: Any) -> Suggestion | None:
     """The suggestion an answer is measured against: the one named (the one the page showed),
     else the item's latest. InvalidInput unless the one named is a suggestion of this item from
@@ -181,13 +185,24 @@ class Use:
 NO_SUGGESTION = Use(None, False, "")
 
 
-def answer_use(item: LabelingItem, suggestion: Suggestion | None, stored_output: str) -> Use:
-    """How an answer to a queued item used its suggestion: unseen for the blind sample."""
+def answer_use(
+    item: LabelingItem, suggestion: Suggestion | None, stored_output: str, *, shown: bool = True
+) -> Use:
+    """How an answer to a queued item used its suggestion: unseen for the blind sample, and
+    where the page showed none (`shown` False: a run finished while the card was open)."""
     if suggestion is None:
         return NO_SUGGESTION
-    if suggestion_blind(item.project, item.input_hash):
+    if not shown or suggestion_blind(item.project, item.input_hash):
         return Use(suggestion, False, SuggestionUse.UNSEEN)
     return Use(suggestion, True, use_of(item.project.task_type, suggestion.output, stored_output))
+
+
+def submitted_use(item: LabelingItem, suggestion_id: Any, stored_output: str) -> Use:
+    """What an answer did with the suggestion its page showed: `suggestion_id` names it, is
+    NONE_SHOWN where the page showed none, or is empty (an API caller: the item's latest)."""
+    if suggestion_id == NONE_SHOWN:
+        return answer_use(item, latest_suggestion(item=item), stored_output, shown=False)
+    return answer_use(item, item_suggestion(item, suggestion_id), stored_output)
 
 
 def example_use(task_type: str, output: str, answers: Sequence[LabelingAssignment]) -> Use:

@@ -4,6 +4,8 @@ on the example a group of answers becomes, and on a draft given its output."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
@@ -25,7 +27,7 @@ from curation.services.content import content_hash
 from curation.services.examples import example_update
 from curation.services.labeling import annotation_submit, items_enqueue, next_assignment
 from curation.services.overlap_sample import in_sample
-from curation.services.suggestion_use import suggestion_blind, use_of
+from curation.services.suggestion_use import NONE_SHOWN, suggestion_blind, use_of
 from tests.conftest import Team
 from tests.curation.suggestion_support import suggest, suggestion_run
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory
@@ -141,6 +143,35 @@ def test_an_answer_without_a_claim_records_the_use_too(team: Team) -> None:
         True,
         ACCEPTED,
     )
+
+
+def test_a_suggestion_made_while_the_card_showed_none_is_recorded_unseen_not_accepted(team: Team) -> None:
+    # Given a card opened before any run suggested for its item, then a run that suggests what
+    # the annotator will answer
+    (item,) = queued(team.project, "Card not here")
+    user = annotator(team.project)
+    claim = next_assignment(project=team.project, user=user)
+    assert claim is not None
+    suggestion = suggest(item, "card_arrival")
+
+    # When the card posts that it showed no suggestion (the label page's form)
+    annotation_submit(item=claim.item, user=user, output="card_arrival", suggestion_id=NONE_SHOWN)
+
+    # Then the answer is one made without seeing it: unseen, not accepted
+    assert recorded(LabelingAssignment.objects.get(item=item, annotator=user)) == (
+        suggestion.pk,
+        False,
+        UNSEEN,
+    )
+
+
+def test_the_label_page_posts_that_it_showed_no_suggestion(team: Team, client: Any) -> None:
+    queued(team.project, "Card not here")
+    client.force_login(annotator(team.project))
+
+    card = client.get(f"/projects/{team.project.pk}/label/").content.decode()
+
+    assert '<input type="hidden" name="suggestion" value="none">' in card
 
 
 def test_an_item_of_the_blind_sample_records_its_suggestion_as_unseen(team: Team) -> None:

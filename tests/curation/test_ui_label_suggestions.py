@@ -131,7 +131,7 @@ class TestLabelPage:
         suggestion = suggest(first, "card_arrival", confidence=0.61)
         client = logged_in(team.annotator)
         page = text(client.get(label_url(team.project)))
-        assert "Model suggestion" not in page and 'name="suggestion"' not in page
+        assert "Model suggestion" not in page and 'name="suggestion" value="none"' in page
         assert 'value="card_arrival" data-label-key="1">' in page  # nothing pre-selected
         card = text(
             client.post(
