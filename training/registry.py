@@ -9,6 +9,7 @@ another name, in another folder.
 
 from __future__ import annotations
 
+import difflib
 import getpass
 import logging
 import os
@@ -243,10 +244,35 @@ def lookup(value: str) -> BaseModel | None:
 
 def resolve_for_launch(value: str) -> tuple[str, BaseModel | None]:
     """The path a run loads and its registered model: a name gives its model's path; a path is
-    kept as given unless a registered model is there; anything else is a path or hub id for the
-    workers to find (their preflight says when they cannot)."""
+    kept as given unless a registered model is there; a path or hub id (`owner/name`) that this
+    host does not have is for the workers to find (their preflight says when they cannot).
+    InvalidInput for a bare name that is none of these: a registered name mistyped, which would
+    otherwise fail on the worker only."""
     model = lookup(value)
-    return (model.path, model) if model is not None else (value.strip(), None)
+    if model is not None:
+        return model.path, model
+    value = value.strip()
+    if value and _bare_name(value) and model_files.on_this_host(value) is None:
+        raise InvalidInput(_unknown_name(value), field="base_model")
+    return value, None
+
+
+def _bare_name(value: str) -> bool:
+    """Neither a path nor a hub id (`owner/name`) could be meant."""
+    return not any(mark in value for mark in ("/", "\\")) and not value.startswith(("~", "."))
+
+
+def _unknown_name(value: str) -> str:
+    names = list(BaseModel.objects.order_by("name").values_list("name", flat=True))
+    close = [name for name in names if name.startswith(value.lower())] or difflib.get_close_matches(
+        value.lower(), names, n=1, cutoff=0.6
+    )
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    known = f" (registered: {', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else ""
+    return (
+        f"base_model: no registered model is named {value!r}{known}, and it is not a path or a hub id "
+        f"(owner/name).{hint}"
+    )
 
 
 def summary(model: BaseModel) -> str:

@@ -190,11 +190,35 @@ def test_a_launch_names_a_model_by_its_name_or_its_path(tiny_copy: Path, tmp_pat
     assert registry.resolve_for_launch("HuggingFaceTB/SmolLM2-135M-Instruct")[1] is None
 
 
+def test_a_bare_name_no_model_has_is_refused_with_the_registered_name_it_resembles(tiny_copy: Path) -> None:
+    # A registered name mistyped would only fail on the worker, after the run was queued
+    registry.register_folder(folder=tiny_copy, name="smollm2-135m-instruct")
+
+    with pytest.raises(InvalidInput) as refused:
+        registry.resolve_for_launch("smollm2")
+
+    assert refused.value.field == "base_model"
+    assert (
+        "no registered model is named 'smollm2' (registered: smollm2-135m-instruct)" in refused.value.message
+    )
+    assert "Did you mean 'smollm2-135m-instruct'?" in refused.value.message
+    # A hub id or a path stays the workers' to find
+    assert registry.resolve_for_launch("HuggingFaceTB/SmolLM2-135M-Instruct") == (
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+        None,
+    )
+    assert registry.resolve_for_launch("./models/smollm2")[1] is None
+
+
 @pytest.mark.parametrize("value", ["0" * 300, "models/\x00base"])
 def test_a_value_no_filesystem_takes_as_a_path_names_no_model(value: str) -> None:
     # A name past the filesystem's limit (ENAMETOOLONG) or with a NUL: an API caller's input, not a 500
     assert registry.lookup(value) is None
-    assert registry.resolve_for_launch(value) == (value, None)
+    if "/" in value:
+        assert registry.resolve_for_launch(value) == (value, None)
+    else:
+        with pytest.raises(InvalidInput, match="no registered model is named"):
+            registry.resolve_for_launch(value)
     from training import modeling
 
     with pytest.raises(PreflightError, match="No model at"):
