@@ -56,6 +56,7 @@ urlpatterns = [
     path("projects/<int:project_id>/label/", labeling.label, name="label"),
     path("projects/<int:project_id>/label/submit/", labeling.label_submit, name="label-submit"),
     path("projects/<int:project_id>/label/skip/", labeling.label_skip, name="label-skip"),
+    path("projects/<int:project_id>/label/change/", labeling.label_change, name="label-change"),
     path("projects/<int:project_id>/label/queue/", labeling.label_queue, name="label-queue"),
     path("projects/<int:project_id>/label/queue/move/", labeling.label_queue_move, name="label-queue-move"),
     path("projects/<int:project_id>/flags/", flags.flag_list, name="flags"),

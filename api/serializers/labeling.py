@@ -182,6 +182,12 @@ class AnnotationInput(StrictInputSerializer):
     )
 
 
+class AnswerChangeInput(StrictInputSerializer):
+    output = ExampleOutputJSONField(
+        help_text="Your new answer: a label of the project; for extraction a JSON object."
+    )
+
+
 class SubmittedOutput(serializers.Serializer):
     item = serializers.IntegerField()
     annotator = serializers.CharField()

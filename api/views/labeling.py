@@ -10,6 +10,8 @@ from rest_framework.response import Response
 
 from api.serializers.labeling import (
     AnnotationInput,
+    AnnotationOutput,
+    AnswerChangeInput,
     ClaimOutput,
     ItemsInput,
     LabelingItemDetailOutput,
@@ -28,6 +30,7 @@ from curation.models import ItemStatus, Role
 from curation.roles import role_of
 from curation.services.labeling import annotation_submit, assignment_skip, items_enqueue, next_assignment
 from curation.services.labeling_aside import items_requeue, items_set_aside
+from curation.services.labeling_change import annotation_change
 
 ITEM_FILTERS = [
     OpenApiParameter("status", str, enum=ItemStatus.values),
@@ -108,6 +111,15 @@ class LabelingAnnotationsView(FinchAPIView):
             "suggestion_use": answer.suggestion_use,
         }
         return Response(SubmittedOutput(data).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=AnswerChangeInput, responses=AnnotationOutput)
+    def patch(self, request: Request, item_id: int) -> Response:
+        """Change your answer to an item still waiting for others' answers (any member). 400 for an
+        answer the project refuses; 409 when you have not answered it, or it is labeled (its answers
+        are examples then: edit yours)."""
+        item = reads.labeling_item_get(user=request.user, item_id=item_id)
+        output = self.valid_input(AnswerChangeInput)["output"]
+        return Response(AnnotationOutput(annotation_change(item=item, user=self.user, output=output)).data)
 
 
 class LabelingSkipView(FinchAPIView):

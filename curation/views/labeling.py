@@ -41,6 +41,7 @@ from curation.models.examples import decode_input
 from curation.services.content import clip
 from curation.services.labeling import annotation_submit, assignment_skip, items_enqueue, next_assignment
 from curation.services.labeling_aside import items_requeue, items_set_aside
+from curation.services.labeling_change import annotation_change
 from curation.services.suggestion_use import confidence_text, shown_suggestion
 from curation.views.common import abilities, django_errors, int_param, is_htmx, project_for, signed_in
 
@@ -91,6 +92,25 @@ def label_submit(request: HttpRequest, project_id: int) -> HttpResponse:
             messages.info(request, revealed)
         return redirect("label", project_id=project.pk)
     return _next_card(request, project, done=done, revealed=revealed)
+
+
+@login_required
+@require_POST
+@django_errors
+def label_change(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Change the user's answer to an item still waiting for others' answers; the same card
+    again, with what happened."""
+    project = project_for(request, project_id)
+    user = signed_in(request)
+    item = _posted_item(request, project)
+    done, problem, status = "", "", 200
+    try:
+        annotation_change(item=item, user=user, output=from_browser(request.POST.get("output", "")))
+        done = f"Your answer to item {item.pk} is changed."
+    except ApplicationError as exc:
+        problem, status = exc.message, exc.status_code
+    assignment = queues.own_assignment(project=project, user=user, item_id=item.pk)
+    return _card(request, project, assignment, done=done, problem=problem, status=status)
 
 
 def _answer_first(project: Project) -> str:

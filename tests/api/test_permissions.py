@@ -589,6 +589,8 @@ MATRIX = [
     Row("POST   /projects/{id}/labeling/requeue/",   project,    an_item_set_aside, (401, 404, 403, 403, 200, 200)),
     Row("GET    /labeling/items/{id}/",              a_labeling_item, no_body, (401, 404, 200, 200, 200, 200)),
     Row("POST   /labeling/items/{id}/annotations/",  a_labeling_item, a_label, (401, 404, 201, 201, 201, 201)),
+    # Nobody answered the item: every member reaches the service, which has no answer to change.
+    Row("PATCH  /labeling/items/{id}/annotations/",  a_labeling_item, a_label, (401, 404, 409, 409, 409, 409)),
     Row("POST   /labeling/items/{id}/skip/",         a_labeling_item, no_body, (401, 404, 204, 204, 204, 204)),
     Row("GET    /base-models/",                      None,       no_body,     (401, 200, 200, 200, 200, 200)),
     Row("GET    /base-models/{id}/",                 a_base_model, no_body,   (401, 200, 200, 200, 200, 200)),
