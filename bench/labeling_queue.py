@@ -3,14 +3,19 @@ one project and 20 annotators asking at once, against a naive queue measured in 
 the same data.
 
     .venv/bin/python bench/labeling_queue.py [--items 1000000] [--annotators 20] [--rounds 50]
-        [--naive-rounds 3] [--repeats 5] [--covered 0.6] [--backend postgresql|sqlite]
+        [--naive-rounds 3] [--repeats 5] [--covered 0.6] [--fill depth|breadth] [--ahead 0]
+        [--backend postgresql|sqlite]
 
-Data (not timed): a classification project with overlap 2 (every item wants two annotations,
-so items fill gradually: least covered first), the items built by one INSERT ... SELECT
+Data (not timed): a classification project with overlap 2 (every item wants two annotations),
+filled as --fill says (the project's labeling_fill: depth, the default, hands out the most
+covered items first, breadth the least covered), the items built by one INSERT ... SELECT
 (generate_series on PostgreSQL, a recursive CTE on SQLite). The first --covered share of them
 already has one annotation (as a queue that has been worked on for a while: the least-covered
 items are the later ones), and one in 5,000 of those holds an expired claim of a former
-annotator instead, which the first hand-outs release. On PostgreSQL the tables are then
+annotator instead, which the first hand-outs release. With --ahead N, the first N of those
+annotations are all the first annotator's, as if they had run N items ahead of the others: in
+depth order those items come first and that annotator's hand-outs skip each of them (the one
+annotator alone run is theirs). On PostgreSQL the tables are then
 vacuumed and a checkpoint taken, as a queue in service has been (not timed), and the bench
 makes its own database (FINCH_BENCH_DB: a name on the local server or a postgres:// URL;
 default finch_bench_labeling) and drops it at the end; on SQLite a file in a temporary
@@ -22,10 +27,10 @@ clock starts, as a kept connection has served requests before), the threads spre
 --processes forked processes (default: the web tier's worker processes, config/gunicorn_conf.py),
 so that they share a process's GIL as a web worker's threads do. Each calls
 `curation.services.labeling.next_assignment` then `annotation_submit` (an answer from the label
-set) for --rounds rounds. Least covered first means that with the
-default data every hand-out is an item's first answer; with --covered 1 every hand-out is an
-item's second and last, so every submit completes an item (an example, or a disagreement flag
-for about one in four). "Server time" is the time around the service call in the process, as
+set) for --rounds rounds. With the default data, depth first means every hand-out is an item's
+second and last answer, so every submit completes an item (an example, or a disagreement flag
+for about one in four); breadth first means every hand-out is an item's first answer (with
+--covered 1, its second and last too). "Server time" is the time around the service call in the process, as
 a web request would spend in it, on cores it shares with the database. Three runs:
 - one annotator alone (no contention);
 - 20 claiming at once, the target's case: every round, all annotators ask for their next item at
@@ -40,10 +45,11 @@ pick after the runs.
 
 Baseline, on the same data right after: a straightforward queue written in the bench, on the
 same coverage column but without the index made for it (labeling_item_next is dropped for the
-run and built again after, not timed): the least-covered item the user has not touched (NOT IN
-their assignments), ORDER BY coverage, id, locked with a plain SELECT ... FOR UPDATE (no SKIP
+run and built again after, not timed; in depth order labeling_item_next_depth too): the first
+item in the fill's order the user has not touched (NOT IN their assignments), ORDER BY
+coverage, id (coverage DESC for depth), locked with a plain SELECT ... FOR UPDATE (no SKIP
 LOCKED, so annotators asking at once queue behind one row lock and look again when it has
-filled), then a slot taken and the claim inserted; --naive-rounds rounds of 20 claiming at once.
+filled), then a slot taken and the claim inserted; --naive-rounds rounds of 20 claiming at once (0: no naive run).
 
 Checked after each run: no item has more live assignments than its overlap, no (item,
 annotator) pair twice, nobody was handed one item twice; for Finch's run also that each item's
@@ -141,10 +147,12 @@ ITEMS_SQL = {
     ),
 }
 
-# The covered items' one annotation (annotator by item id), or an expired claim of a former one.
+# The covered items' one annotation (annotator by item id; the first annotator's for the first
+# --ahead items), or an expired claim of a former one.
 ASSIGNMENTS_SQL = (
     "INSERT INTO {assignment} (item_id, annotator_id, state, output, claimed_at, expires_at, submitted_at)"
-    " SELECT i.id, CASE WHEN i.annotation_count = 1 THEN CASE i.id %% {count} {annotators} END"
+    " SELECT i.id, CASE WHEN i.annotation_count = 1 THEN CASE WHEN i.id < {ahead_below} THEN {first}"
+    " ELSE CASE i.id %% {count} {annotators} END END"
     " ELSE %s END,"
     " CASE WHEN i.annotation_count = 1 THEN 'submitted' ELSE 'claimed' END,"
     " CASE WHEN i.annotation_count = 1 THEN CASE i.id %% {labels_count} {labels} END ELSE '' END,"
@@ -154,7 +162,7 @@ ASSIGNMENTS_SQL = (
 )
 
 
-def load(items: int, covered: float, annotator_count: int) -> tuple[Any, list[Any]]:
+def load(items: int, covered: float, annotator_count: int, fill: str, ahead: int) -> tuple[Any, list[Any]]:
     """The project, its annotators, the queued items and the earlier annotations."""
     from django.contrib.auth.models import User
     from django.db import connection
@@ -171,7 +179,8 @@ def load(items: int, covered: float, annotator_count: int) -> tuple[Any, list[An
         labels=LABELS,
     )
     project.labeling_overlap = 2
-    project.save(update_fields=["labeling_overlap"])
+    project.labeling_fill = fill
+    project.save(update_fields=["labeling_overlap", "labeling_fill"])
     User.objects.bulk_create(
         [User(username=f"annotator-{index:02d}") for index in range(annotator_count + 1)]
     )
@@ -187,10 +196,14 @@ def load(items: int, covered: float, annotator_count: int) -> tuple[Any, list[An
         cursor.execute(
             ITEMS_SQL[vendor].format(item=ITEM, project=project.pk, covered=int(items * covered), items=items)
         )
+        cursor.execute(f"SELECT MIN(id) FROM {ITEM} WHERE project_id = %s", [project.pk])
+        first_id = int(cursor.fetchone()[0])
         cursor.execute(
             ASSIGNMENTS_SQL.format(
                 assignment=ASSIGNMENT,
                 item=ITEM,
+                ahead_below=first_id + ahead,
+                first=annotators[0].pk,
                 count=len(annotators),
                 annotators=" ".join(f"WHEN {i} THEN {u.pk}" for i, u in enumerate(annotators)),
                 labels_count=len(LABELS),
@@ -334,13 +347,14 @@ def finch_turn(project: Any) -> Callable[[int, Any], tuple[float, float, int | N
     return turn
 
 
+NAIVE_ORDER = {"depth": "coverage DESC, id", "breadth": "coverage, id"}
 NAIVE_OPEN = (
     f"FROM {ITEM} WHERE project_id = %s AND status = 'queued' AND coverage < target_overlap"
     f" AND id NOT IN (SELECT item_id FROM {ASSIGNMENT} WHERE annotator_id = %s)"
 )
 
 
-def naive_next(project_id: int, user_id: int) -> int | None:
+def naive_next(project_id: int, user_id: int, fill: str) -> int | None:
     """What a straightforward queue does with the same coverage column but no index made for it:
     pick the least-covered item the user has not touched, lock it with a plain FOR UPDATE
     (annotators asking at once queue behind that row lock), take a slot, insert the claim."""
@@ -353,7 +367,7 @@ def naive_next(project_id: int, user_id: int) -> int | None:
     while True:  # until it claims one, or the queue has nothing for the user
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id {NAIVE_OPEN} ORDER BY coverage, id LIMIT 1{lock}", [project_id, user_id]
+                f"SELECT id {NAIVE_OPEN} ORDER BY {NAIVE_ORDER[fill]} LIMIT 1{lock}", [project_id, user_id]
             )
             row = cursor.fetchone()
             if row is None:
@@ -377,22 +391,28 @@ def naive_next(project_id: int, user_id: int) -> int | None:
             return int(row[0])
 
 
+QUEUE_INDEXES = ("labeling_item_next", "labeling_item_next_depth")
+
+
 @contextmanager
 def without_the_queue_index() -> Iterator[None]:
-    """Drop the partial index labeling_item_next for the naive run, build it again after (not
-    timed): the naive queue is what the same column costs without an index made for it."""
+    """Drop the partial indexes made for the queue (labeling_item_next, labeling_item_next_depth)
+    for the naive run, build them again after (not timed): the naive queue is what the same
+    column costs without an index made for it."""
     from django.db import connection
 
     from curation.models import LabelingItem
 
-    index = next(i for i in LabelingItem._meta.indexes if i.name == "labeling_item_next")
+    indexes = [i for i in LabelingItem._meta.indexes if i.name in QUEUE_INDEXES]
     with connection.schema_editor() as editor:
-        editor.remove_index(LabelingItem, index)
+        for index in indexes:
+            editor.remove_index(LabelingItem, index)
     try:
         yield
     finally:
         with connection.schema_editor() as editor:
-            editor.add_index(LabelingItem, index)
+            for index in indexes:
+                editor.add_index(LabelingItem, index)
 
 
 def naive_turn(project: Any) -> Callable[[int, Any], tuple[float, float, int | None]]:
@@ -400,7 +420,7 @@ def naive_turn(project: Any) -> Callable[[int, Any], tuple[float, float, int | N
 
     def turn(index: int, user: Any) -> tuple[float, float, int | None]:
         start = time.perf_counter()
-        item_id = naive_next(project.pk, user.pk)
+        item_id = naive_next(project.pk, user.pk, project.labeling_fill)
         next_s = time.perf_counter() - start
         if item_id is None:
             return next_s, -1.0, None
@@ -528,7 +548,8 @@ def plans(project: Any, user: Any) -> None:
     from curation.services.labeling import CANDIDATE_SQL, QUEUE_STATE_SQL, queue_state_params
 
     state_sql = (QUEUE_STATE_SQL, queue_state_params(project, user, timezone.now()))
-    statements = {"queue state": state_sql, "candidate": (CANDIDATE_SQL, (project.pk, user.pk))}
+    candidate = (CANDIDATE_SQL[project.labeling_fill], (project.pk, user.pk))
+    statements = {"queue state": state_sql, "candidate": candidate}
     for name, (sql, params) in statements.items():
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
@@ -558,6 +579,15 @@ def main() -> None:
     )
     parser.add_argument("--covered", type=float, default=0.6)
     parser.add_argument(
+        "--fill", default="depth", choices=["depth", "breadth"], help="the project's labeling_fill"
+    )
+    parser.add_argument(
+        "--ahead",
+        type=int,
+        default=0,
+        help="the first annotator's own answers among the covered items, waiting for a second",
+    )
+    parser.add_argument(
         "--processes", type=int, default=int(gunicorn_conf.workers), help="worker processes (gunicorn's)"
     )
     parser.add_argument("--backend", default="postgresql", choices=["postgresql", "sqlite"])
@@ -583,10 +613,12 @@ def bench(args: argparse.Namespace) -> None:
     print(cpu_summary(), flush=True)
     print(f"load average at the start: {os.getloadavg()[0]:.1f}", flush=True)
     start = time.perf_counter()
-    project, people = load(args.items, args.covered, args.annotators)
+    project, people = load(args.items, args.covered, args.annotators, args.fill, args.ahead)
+    ahead = f", {args.ahead:,} of those the first annotator's" if args.ahead else ""
     print(
-        f"[{args.backend}] loaded {args.items:,} queued items (overlap 2, {args.covered:.0%} with one"
-        f" annotation already), {len(people)} annotators in {time.perf_counter() - start:.0f} s",
+        f"[{args.backend}] loaded {args.items:,} queued items (overlap 2 filled {args.fill} first,"
+        f" {args.covered:.0%} with one annotation already{ahead}), {len(people)} annotators in"
+        f" {time.perf_counter() - start:.0f} s",
         flush=True,
     )
     processes = args.processes
@@ -620,18 +652,20 @@ def bench(args: argparse.Namespace) -> None:
     )
     if args.backend == "postgresql":
         plans(project, people[0])
-    with without_the_queue_index():
-        baseline = report(
-            f"naive, {len(people)} claiming at once",
-            run_annotators(people, args.naive_rounds, naive, processes=processes, together=True),
-            False,
-        )
+    versus = ""
+    if args.naive_rounds:  # 0: no naive run (a short check of Finch alone)
+        with without_the_queue_index():
+            baseline = report(
+                f"naive, {len(people)} claiming at once",
+                run_annotators(people, args.naive_rounds, naive, processes=processes, together=True),
+                False,
+            )
+        versus = f" vs naive {baseline['p95']:,.1f} ms ({baseline['p95'] / together['p95']:,.0f}x at p95)"
     each = " / ".join(f"{run['p95']:.1f}" for run in repeats)
     print(
-        f"\n[{args.backend}] {args.items:,} items, {len(people)} annotators claiming at once:"
-        f" Finch p95 {together['p95']:.1f} ms (the median of {len(repeats)} runs: {each})"
-        f" vs naive {baseline['p95']:,.1f} ms"
-        f" ({baseline['p95'] / together['p95']:,.0f}x at p95)"
+        f"\n[{args.backend}] {args.items:,} items filled {args.fill} first, {len(people)} annotators"
+        f" claiming at once: Finch p95 {together['p95']:.1f} ms (the median of {len(repeats)} runs:"
+        f" {each}){versus}"
     )
     print(f"one annotator alone (no contention): p50 {alone['p50']:.1f} ms, p95 {alone['p95']:.1f} ms")
     print(

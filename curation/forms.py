@@ -10,6 +10,7 @@ from curation.models import (
     DedupMethod,
     Example,
     ExampleStatus,
+    LabelingFill,
     LabelingOrder,
     Project,
     Role,
@@ -181,11 +182,20 @@ class ProjectSettingsForm(ProjectFieldsForm):
         label="Sample seed",
         help_text="The same seed picks the same inputs for the overlap sample.",
     )
+    labeling_fill = forms.ChoiceField(
+        required=False,
+        choices=LabelingFill.choices,
+        label="Filling the overlap",
+        help_text="With an overlap above 1: finish started inputs first (the default), so each input "
+        "becomes an example (or a disagreement) as soon as its annotators are done and agreement "
+        "can be measured from the first day; or give every input a first annotation before any "
+        "gets a second, so the whole queue is covered once before agreement is measured.",
+    )
     labeling_order = forms.ChoiceField(
         required=False,
         choices=LabelingOrder.choices,
         label="Order",
-        help_text="Among the least-covered inputs, which come first: as queued; the least confident "
+        help_text="Among equally covered inputs, which come first: as queued; the least confident "
         "model suggestion (inputs without one after those); or the inputs least like the latest "
         "frozen version's training inputs (needs a frozen version; a worker ranks them).",
     )
@@ -239,6 +249,7 @@ class ProjectSettingsForm(ProjectFieldsForm):
             "labeling_overlap": project.labeling_overlap,
             "labeling_overlap_percent": round(project.labeling_overlap_share * 100, 6),
             "labeling_sample_seed": project.labeling_sample_seed,
+            "labeling_fill": project.labeling_fill,
             "labeling_order": project.labeling_order,
             "labeling_blind_percent": round(project.suggestion_blind_share * 100, 6),
         }
@@ -255,8 +266,9 @@ class ProjectSettingsForm(ProjectFieldsForm):
         # The percentage shown is rounded: an unchanged box keeps the stored share exactly.
         if percent is not None and abs(percent / 100 - self.project.labeling_overlap_share) > 1e-9:
             data["labeling_overlap_share"] = percent / 100
-        if self.cleaned_data.get("labeling_order"):
-            data["labeling_order"] = self.cleaned_data["labeling_order"]
+        for name in ("labeling_fill", "labeling_order"):  # left empty: unchanged
+            if self.cleaned_data.get(name):
+                data[name] = self.cleaned_data[name]
         blind = self.cleaned_data.get("labeling_blind_percent")
         if blind is not None and abs(blind / 100 - self.project.suggestion_blind_share) > 1e-9:
             data["suggestion_blind_share"] = blind / 100

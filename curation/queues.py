@@ -118,7 +118,7 @@ def keyset_page(rows_of: QuerySet[Any], *, before: int | None, size: int = PAGE_
 def labeling_queue_size(*, project: Project, user: User | None = None, cap: int = QUEUE_COUNT_CAP) -> int:
     """How many queued items have a free slot (for `user`: ones they have not labeled or
     skipped), counted up to `cap`."""
-    items = open_items(project)
+    items = open_items(project).order_by()  # the count is the same in any order (labeling_fill)
     if user is not None:
         items = items.exclude(Exists(LabelingAssignment.objects.filter(item=OuterRef("pk"), annotator=user)))
     return items[:cap].count()

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from api.serializers.common import StrictInputSerializer, UsernameField
-from curation.models import LabelingOrder, Role, TaskType
+from curation.models import LabelingFill, LabelingOrder, Role, TaskType
 from curation.models.labeling import MAX_OVERLAP
 
 
@@ -48,9 +48,17 @@ class ProjectInput(StrictInputSerializer):
     labeling_order = serializers.ChoiceField(
         required=False,
         choices=LabelingOrder.values,
-        help_text="Which of the least-covered queued inputs come first: `arrival` (as queued), "
+        help_text="Which of the equally covered queued inputs come first: `arrival` (as queued), "
         "`uncertainty` (least confident model suggestion first) or `novelty` (least like the latest "
         "frozen version's train inputs first; needs a frozen version, ranked by a worker).",
+    )
+    labeling_fill = serializers.ChoiceField(
+        required=False,
+        choices=LabelingFill.values,
+        help_text="How the queue fills an overlap above 1: `depth` (the default: the most-covered "
+        "inputs first, so a started input gets all its annotations, and becomes an example, before "
+        "new ones are started) or `breadth` (every input gets a first annotation before any gets "
+        "a second).",
     )
     suggestion_blind_share = serializers.FloatField(
         required=False,
@@ -88,6 +96,7 @@ class ProjectOutput(serializers.Serializer):
     labeling_overlap_share = serializers.FloatField()
     labeling_sample_seed = serializers.IntegerField()
     labeling_order = serializers.CharField()
+    labeling_fill = serializers.CharField()
     suggestion_blind_share = serializers.FloatField()
     filler_words = serializers.ListField(child=serializers.CharField())
     currency_folds = serializers.BooleanField()

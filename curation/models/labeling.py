@@ -43,7 +43,7 @@ class LabelingItem(models.Model):
     # overlap sample), fixed when the item is queued or while nobody has touched it.
     target_overlap = models.PositiveSmallIntegerField(default=1)
     # Live claims plus submitted annotations: the queue hands an item out while this is below
-    # target_overlap, least covered first.
+    # target_overlap, most covered first (the project's labeling_fill depth) or least (breadth).
     coverage = models.PositiveSmallIntegerField(default=0)
     annotation_count = models.PositiveSmallIntegerField(default=0)
     # Among items equally covered, lower first (the project's labeling_order): a suggestion's
@@ -86,11 +86,17 @@ class LabelingItem(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "status", "id"], name="labeling_item_status"),
-            # The queue's "next item": open slots only, least covered first.
+            # The queue's "next item": open slots only, least covered first (labeling_fill breadth)
+            # or most covered first (depth).
             models.Index(
                 fields=["project", "coverage", "priority", "id"],
                 condition=models.Q(status="queued", coverage__lt=models.F("target_overlap")),
                 name="labeling_item_next",
+            ),
+            models.Index(
+                fields=["project", "-coverage", "priority", "id"],
+                condition=models.Q(status="queued", coverage__lt=models.F("target_overlap")),
+                name="labeling_item_next_depth",
             ),
         ]
 

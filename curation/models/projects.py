@@ -32,6 +32,16 @@ class LabelingOrder(models.TextChoices):
     NOVELTY = "novelty", "Farthest from the latest version's training inputs first"
 
 
+class LabelingFill(models.TextChoices):
+    """How the queue fills an overlap above 1: which inputs' slots it hands out first."""
+
+    DEPTH = (
+        "depth",
+        "Finish started inputs first: an input gets all its annotations before new ones are started",
+    )
+    BREADTH = "breadth", "Every input gets a first annotation before any gets a second"
+
+
 class ProjectQuerySet(models.QuerySet["Project"]):
     def for_user(self, user: User | AnonymousUser) -> ProjectQuerySet:
         """Projects the user may see: all for staff, else those they are a member of."""
@@ -87,7 +97,15 @@ class Project(models.Model):
         max_length=20,
         choices=LabelingOrder.choices,
         default=LabelingOrder.ARRIVAL,
-        help_text="Among the least-covered queued inputs, which come first.",
+        help_text="Among the queued inputs equally covered, which come first.",
+    )
+    labeling_fill = models.CharField(
+        max_length=20,
+        choices=LabelingFill.choices,
+        default=LabelingFill.DEPTH,
+        db_default=LabelingFill.DEPTH,
+        help_text="How the queue fills the overlap: the most-covered inputs first (depth: an input "
+        "becomes an example as soon as it can) or the least-covered first (breadth).",
     )
     suggestion_blind_share = models.FloatField(
         default=0.0,
@@ -131,6 +149,10 @@ class Project(models.Model):
             models.CheckConstraint(
                 condition=models.Q(labeling_order__in=LabelingOrder.values),
                 name="project_labeling_order_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(labeling_fill__in=LabelingFill.values),
+                name="project_labeling_fill_valid",
             ),
             models.CheckConstraint(
                 condition=models.Q(suggestion_blind_share__gte=0, suggestion_blind_share__lte=1),

@@ -10,6 +10,11 @@ answer did with it is recorded with the answer, curation.services.suggestion_use
 statement that records the answer (bench/labeling_queue.py).
 SQLite runs one writer at a time anyway and takes the same steps through the ORM.
 
+The order of the hand-outs is the project's labeling_fill (open_items): depth, the default, hands
+out the most-covered item first, so an input someone started is finished (and becomes an example,
+or a disagreement) before new inputs are started; breadth the least-covered first, so every input
+gets a first annotation before any gets a second.
+
 A claim expires after FINCH_LABELING_CLAIM_SECONDS; expired claims are released (their slot
 goes back to the queue) before every hand-out and by a periodic task, so none is lost.
 """
@@ -35,6 +40,7 @@ from curation.models import (
     ItemStatus,
     JobStatus,
     LabelingAssignment,
+    LabelingFill,
     LabelingItem,
     Project,
 )
@@ -46,7 +52,12 @@ from curation.services.examples import checked_external_id, checked_metadata
 from curation.services.labeling_order import novelty_after_queueing
 from curation.services.labeling_outcomes import complete_item
 from curation.services.overlap_sample import target_overlap, target_overlap_sql
-from curation.services.suggestion_use import NONE_SHOWN, SUCCEEDED_SUGGESTIONS_SQL, Use, submitted_use
+from curation.services.suggestion_use import (
+    NONE_SHOWN,
+    SUCCEEDED_SUGGESTIONS_SQL,
+    Use,
+    submitted_use,
+)
 
 MAX_INPUTS_PER_CALL = 1000
 # Candidates tried per hand-out before giving up on a queue that others keep emptying.
@@ -218,8 +229,8 @@ def retarget_untouched(project: Project) -> int:
 def next_assignment(
     *, project: Project, user: User, now: datetime | None = None
 ) -> LabelingAssignment | None:
-    """The user's live claim in the project, else a new claim on the least-covered item they have
-    not labeled or skipped; None when the queue has nothing for them.
+    """The user's live claim in the project, else a new claim on the first item they have not
+    labeled or skipped in the queue's order (open_items); None when the queue has nothing for them.
 
     One statement claims, unless the user holds a live claim or expired claims wait to be
     released, and says which: the usual hand-out is one round trip."""
@@ -291,12 +302,20 @@ def live_claim(*, project: Project, user: User, now: datetime | None = None) -> 
     )
 
 
+def fill_of(project: Project) -> LabelingFill:
+    """The project's labeling_fill; depth (the default) for anything else."""
+    return LabelingFill.BREADTH if project.labeling_fill == LabelingFill.BREADTH else LabelingFill.DEPTH
+
+
 def open_items(project: Project) -> QuerySet[LabelingItem]:
-    """Items with a free slot, in the order the queue hands them out: least covered first, then
-    by priority (the project's labeling order), then as they were queued."""
+    """Items with a free slot, in the order the queue hands them out: by coverage, the most
+    covered first (labeling_fill depth: started inputs are finished first) or the least (breadth:
+    every input gets a first annotation before any gets a second), then by priority (the
+    project's labeling order), then as they were queued."""
+    coverage = F("coverage").asc() if fill_of(project) == LabelingFill.BREADTH else F("coverage").desc()
     return LabelingItem.objects.filter(
         project=project, status=ItemStatus.QUEUED, coverage__lt=F("target_overlap")
-    ).order_by("coverage", F("priority").asc(nulls_last=True), "id")
+    ).order_by(coverage, F("priority").asc(nulls_last=True), "id")
 
 
 def _claim_next(project: Project, user: User, now: datetime) -> ClaimAttempt:
@@ -338,17 +357,25 @@ def _claim(item: LabelingItem, project: Project, user: User, now: datetime) -> L
     )
 
 
-# open_items() and _candidate() in SQL: the partial index labeling_item_next in (coverage,
-# priority, id) order (ASC puts NULL last on PostgreSQL), the user's own items left out by the (item, annotator) index, rows another hand-out
-# holds skipped. Kept in step with them by tests/curation/test_labeling_queue.py.
+# open_items() and _candidate() in SQL, one text per labeling_fill: the partial index in the
+# fill's order (breadth: labeling_item_next, coverage ascending; depth: labeling_item_next_depth,
+# coverage descending; then priority ascending, which puts NULL last on PostgreSQL, then id),
+# the user's own items left out by a probe of the unique (item, annotator) index, rows another
+# hand-out holds skipped. Kept in step with them by tests/curation/test_labeling_queue.py.
+# In depth order the items a user answered that still wait for others' answers come first: a
+# user far ahead of the others skips each of them, one index probe apiece (bench/labeling_queue.py
+# --ahead measures it).
 CANDIDATE_FROM = (
     "FROM curation_labelingitem item"
     " WHERE item.project_id = %s AND item.status = 'queued' AND item.coverage < item.target_overlap"
     " AND NOT EXISTS (SELECT 1 FROM curation_labelingassignment mine"
     " WHERE mine.item_id = item.id AND mine.annotator_id = %s)"
 )
-CANDIDATE_ORDER = " ORDER BY item.coverage, item.priority, item.id LIMIT 1 FOR UPDATE SKIP LOCKED"
-CANDIDATE_SQL = f"SELECT item.id {CANDIDATE_FROM}{CANDIDATE_ORDER}"
+CANDIDATE_ORDER: dict[str, str] = {
+    LabelingFill.DEPTH: " ORDER BY item.coverage DESC, item.priority, item.id LIMIT 1 FOR UPDATE SKIP LOCKED",
+    LabelingFill.BREADTH: " ORDER BY item.coverage, item.priority, item.id LIMIT 1 FOR UPDATE SKIP LOCKED",
+}
+CANDIDATE_SQL = {fill: f"SELECT item.id {CANDIDATE_FROM}{order}" for fill, order in CANDIDATE_ORDER.items()}
 # A claim is a lease that expires: PostgreSQL may commit it without waiting for the WAL to reach
 # the disk (synchronous_commit off, for the claim's own transaction only). A crash can then lose
 # the last fraction of a second of claims, each whole (its slot and its row go together), and the
@@ -359,7 +386,7 @@ CLAIM_SQL_TEMPLATE = (
     f"WITH state AS (SELECT {HOLDS_LIVE_CLAIM_SQL} AS holds_one, {EXPIRED_WAITING_SQL} AS expired_waiting"
     "{async_commit}),"
     f" candidate AS (SELECT item.id {CANDIDATE_FROM}"
-    f" AND NOT (SELECT holds_one OR expired_waiting FROM state){CANDIDATE_ORDER}),"
+    " AND NOT (SELECT holds_one OR expired_waiting FROM state){order}),"
     " taken AS (UPDATE curation_labelingitem item SET coverage = item.coverage + 1 FROM candidate"
     " WHERE item.id = candidate.id AND item.status = 'queued' AND item.coverage < item.target_overlap"
     f" RETURNING {columns_of(LabelingItem, 'item')}),"
@@ -370,8 +397,14 @@ CLAIM_SQL_TEMPLATE = (
     f" SELECT {columns_of(LabelingItem, 'taken')}, claim.id AS claim_id, state.holds_one, state.expired_waiting"
     " FROM state LEFT JOIN (taken JOIN claim ON claim.item_id = taken.id) ON true"
 )
-CLAIM_SQL = CLAIM_SQL_TEMPLATE.format(async_commit="")
-CLAIM_ASYNC_COMMIT_SQL = CLAIM_SQL_TEMPLATE.format(async_commit=ASYNC_COMMIT_SQL)
+# By labeling_fill: each text is a prepared statement of its own, with its own plan.
+CLAIM_SQL = {
+    fill: CLAIM_SQL_TEMPLATE.format(async_commit="", order=order) for fill, order in CANDIDATE_ORDER.items()
+}
+CLAIM_ASYNC_COMMIT_SQL = {
+    fill: CLAIM_SQL_TEMPLATE.format(async_commit=ASYNC_COMMIT_SQL, order=order)
+    for fill, order in CANDIDATE_ORDER.items()
+}
 
 
 def _claim_next_postgresql(project: Project, user: User, now: datetime) -> ClaimAttempt:
@@ -381,8 +414,9 @@ def _claim_next_postgresql(project: Project, user: User, now: datetime) -> Claim
     expires_at = now + claim_lifetime()
     params = [*queue_state_params(project, user, now), project.pk, user.pk, user.pk, now, expires_at]
     in_transaction = connection.in_atomic_block
+    sql = (CLAIM_SQL if in_transaction else CLAIM_ASYNC_COMMIT_SQL)[fill_of(project)]
     with transaction.atomic() if in_transaction else nullcontext():
-        (row,) = fetch_rows(CLAIM_SQL if in_transaction else CLAIM_ASYNC_COMMIT_SQL, params)
+        (row,) = fetch_rows(sql, params)
     if row["claim_id"] is None:
         return ClaimAttempt(None, row["holds_one"], row["expired_waiting"])
     item = model_from_row(LabelingItem, row)

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from curation.dedup.short_texts import filler_list
 from curation.errors import ApplicationError, InvalidInput, PermissionDenied
-from curation.models import MAX_OVERLAP, LabelingOrder, Membership, Project, Role, TaskType
+from curation.models import MAX_OVERLAP, LabelingFill, LabelingOrder, Membership, Project, Role, TaskType
 from curation.models.projects import default_filler_words
 from curation.services.audit import audit, changed
 from curation.services.content import refuse_nul, validate_project_settings
@@ -34,6 +34,7 @@ PROJECT_EDITABLE_FIELDS = (
     "labeling_overlap_share",
     "labeling_sample_seed",
     "labeling_order",
+    "labeling_fill",
     "suggestion_blind_share",
     "filler_words",
     "currency_folds",
@@ -74,6 +75,7 @@ def project_create(
     labeling_overlap_share: float = 1.0,
     labeling_sample_seed: int = 0,
     labeling_order: str = LabelingOrder.ARRIVAL,
+    labeling_fill: str = LabelingFill.DEPTH,
     suggestion_blind_share: float = 0.0,
     filler_words: list[str] | None = None,
     currency_folds: bool | None = None,
@@ -87,6 +89,7 @@ def project_create(
         labeling_overlap_share=labeling_overlap_share,
         labeling_sample_seed=labeling_sample_seed,
         labeling_order=labeling_order,
+        labeling_fill=labeling_fill,
         suggestion_blind_share=suggestion_blind_share,
         filler_words=default_filler_words() if filler_words is None else filler_words,
         # An extraction names the amount and its currency: "£1" and "€1" differ there.
@@ -278,6 +281,10 @@ def _check_labeling_settings(project: Project, *, order_before: str | None) -> N
     if isinstance(blind, bool) or not isinstance(blind, int | float) or not 0 <= blind <= 1:
         raise InvalidInput(
             "suggestion_blind_share must be a number from 0 to 1.", field="suggestion_blind_share"
+        )
+    if project.labeling_fill not in LabelingFill.values:
+        raise InvalidInput(
+            f"labeling_fill must be one of {', '.join(LabelingFill.values)}.", field="labeling_fill"
         )
     check_order(project, order_before)
 

@@ -26,6 +26,7 @@ SHOWN_NAMES = {
     "reviewers_may_not_review_own": "separation of duties",
     "labeling_overlap": "annotations per input",
     "labeling_overlap_share": "share of inputs that get the overlap",
+    "labeling_fill": "how the queue fills the overlap",
     "suggestion_blind_share": "suggestions shown only after answering",
     "currency_folds": "currency signs count as one",
 }

@@ -465,6 +465,41 @@ def test_the_labeling_settings_are_set_at_creation_changed_by_the_lead_and_check
     assert Project.objects.get(pk=team.project.pk).labeling_overlap == 2
 
 
+def test_the_fill_is_depth_by_default_read_and_changed_by_a_lead_and_an_unknown_one_is_named(
+    team: Team, client_for: ClientFor
+) -> None:
+    lead = client_for(team.lead)
+    url = f"{API}/projects/{team.project.pk}/"
+    assert lead.get(url).json()["labeling_fill"] == "depth"
+    assert client_for(team.annotator).get(url).json()["labeling_fill"] == "depth"
+    created = lead.post(
+        f"{API}/projects/",
+        {"name": "Wide", "task_type": "generation", "target_behavior": "Reply.", "labeling_fill": "breadth"},
+        format="json",
+    )
+    assert created.status_code == 201 and created.json()["labeling_fill"] == "breadth", created.content
+    changed = lead.patch(url, {"labeling_fill": "breadth"}, format="json")
+    assert changed.status_code == 200 and changed.json()["labeling_fill"] == "breadth"
+    for bad in ("sideways", "", None, 1, ["depth"]):
+        refused = lead.patch(url, {"labeling_fill": bad}, format="json")
+        assert refused.status_code == 400 and error_fields(refused) == ["labeling_fill"], bad
+    assert client_for(team.reviewer).patch(url, {"labeling_fill": "depth"}, format="json").status_code == 403
+    assert Project.objects.get(pk=team.project.pk).labeling_fill == "breadth"
+
+
+@pytest.mark.parametrize(("fill", "second_gets"), [("depth", 0), ("breadth", 1)])
+def test_next_follows_the_fill(team: Team, client_for: ClientFor, fill: str, second_gets: int) -> None:
+    project = with_overlap(team.project, 2)
+    lead = client_for(team.lead)
+    assert (
+        lead.patch(f"{API}/projects/{project.pk}/", {"labeling_fill": fill}, format="json").status_code == 200
+    )
+    ids = queue(lead, project, "one", "two").json()["created"]
+    first, second = client_for(annotator(project)), client_for(annotator(project))
+    assert take(first, project).json()["item"]["id"] == ids[0]
+    assert take(second, project).json()["item"]["id"] == ids[second_gets]
+
+
 def disagreed(team: Team, client_for: ClientFor, text: str, answers: tuple[str, str]) -> dict[str, Any]:
     """An input two annotators answered differently (overlap 2): the second answer's response,
     with the item, its two examples and the disagreement flag."""

@@ -175,7 +175,10 @@ def test_the_answers_of_one_labeled_input_are_left_to_their_disagreement_flag(
     # When a job compares inputs, before and after a reviewer settles the disagreement
     raised = [run_job(team, job), None]
     flag_resolve(
-        flag=disagreement, user=team.reviewer, resolution="keep_one", keep=disagreement.examples.first().pk
+        flag=disagreement,
+        user=team.reviewer,
+        resolution="keep_one",
+        keep=disagreement.memberships.values_list("example_id", flat=True)[0],
     )
     raised[1] = run_job(team, job)
 

@@ -23,6 +23,7 @@ from curation.models import (
     FlagStatus,
     ItemStatus,
     LabelingAssignment,
+    LabelingFill,
     LabelingItem,
     Membership,
     Project,
@@ -81,10 +82,11 @@ def test_queued_inputs_are_validated_and_an_input_queued_twice_is_counted_not_du
     assert LabelingItem.objects.filter(project=team.project).count() == 2
 
 
-def test_the_queue_hands_out_least_covered_first_and_never_the_same_item_twice_to_one_annotator(
+def test_breadth_hands_out_least_covered_first_and_never_the_same_item_twice_to_one_annotator(
     team: Team,
 ) -> None:
     team.project.labeling_overlap = 2
+    team.project.labeling_fill = LabelingFill.BREADTH
     team.project.save()
     first, second = queue(team.project, "one", "two")
     ann_a, ann_b = annotators(team.project, 2)
@@ -173,8 +175,14 @@ def test_a_claim_comes_back_as_stored_with_its_item_and_project_inside_a_transac
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement claim is PostgreSQL's")
-def test_the_claim_statement_picks_what_open_items_hands_out_first(team: Team) -> None:
+@pytest.mark.parametrize(
+    ("fill", "order"), [(LabelingFill.BREADTH, [5, 0, 1]), (LabelingFill.DEPTH, [0, 1, 5])]
+)
+def test_the_claim_statement_picks_what_open_items_hands_out_first(
+    team: Team, fill: str, order: list[int]
+) -> None:
     team.project.labeling_overlap = 3
+    team.project.labeling_fill = fill
     team.project.save()
     items = queue(team.project, *[f"message {n}" for n in range(6)])
     LabelingItem.objects.filter(pk__in=[items[0].pk, items[1].pk]).update(coverage=2)
@@ -186,9 +194,9 @@ def test_the_claim_statement_picks_what_open_items_hands_out_first(team: Team) -
     )
     mine = LabelingAssignment.objects.filter(item=OuterRef("pk"), annotator=user)
     expected = list(open_items(team.project).exclude(Exists(mine)).values_list("pk", flat=True))
-    assert expected == [items[5].pk, items[0].pk, items[1].pk]
+    assert expected == [items[n].pk for n in order]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(CANDIDATE_SQL, [team.project.pk, user.pk])
+        cursor.execute(CANDIDATE_SQL[fill], [team.project.pk, user.pk])
         assert cursor.fetchone() == (expected[0],)
 
 
@@ -213,7 +221,7 @@ def test_a_hand_out_is_one_statement_held_back_by_a_live_or_expired_claim(team: 
     # An expired claim in the project holds every claim back until it is released.
     later = timezone.now() + timedelta(hours=1)
     got = next_assignment(project=team.project, user=other, now=later)
-    assert got is not None and got.item_id == claim.item_id  # least covered again once released
+    assert got is not None and got.item_id == claim.item_id  # first in line again once released
     assert not LabelingAssignment.objects.filter(annotator=holder).exists()
 
 

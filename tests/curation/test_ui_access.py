@@ -35,7 +35,7 @@ from curation.models import (
     VersionItem,
 )
 from curation.services.flags import flag_create
-from curation.services.labeling import items_enqueue, next_assignment
+from curation.services.labeling import annotation_submit, items_enqueue, next_assignment
 from evaluation.models import Comparison, Deployment, EvalRun
 from evaluation.services import comparison_create
 from tests.api.test_permissions import MISSING_ID, Scene
@@ -228,6 +228,21 @@ def a_held_input(w: World) -> dict[str, Any]:
     return {"item": item.pk}
 
 
+def an_answered_input(w: World) -> dict[str, Any]:
+    """A fresh queued input each of the team's users answered, still short of its overlap: each
+    may change their answer."""
+    w.home.labeling_overlap = MAX_OVERLAP
+    (item,) = items_enqueue(project=w.home, user=None, inputs=[{"input": f"Change me {uuid4()}"}]).created
+    for role in ("annotator", "reviewer", "lead", "staff"):
+        annotation_submit(item=item, user=w.team.user(role), output="card_arrival")
+    return {"item": item.pk, "output": "card_linking"}
+
+
+def an_input_to_set_aside(w: World) -> dict[str, Any]:
+    (item,) = items_enqueue(project=w.home, user=None, inputs=[{"input": f"Set me aside {uuid4()}"}]).created
+    return {"action": "set_aside", "items": item.pk}
+
+
 def launch_suggestions(w: World) -> dict[str, Any]:
     """The base model on a fresh input of the labeling queue."""
     items_enqueue(project=w.home, user=None, inputs=[{"input": f"Suggest for me {uuid4()}"}])
@@ -258,7 +273,22 @@ ACTIONS = [
     Action(
         "label-skip", "annotator", lambda w: f"/projects/{w.project}/label/skip/", "post", a_held_input, 302
     ),
+    Action(
+        "label-change",
+        "annotator",
+        lambda w: f"/projects/{w.project}/label/change/",
+        "post",
+        an_answered_input,
+    ),
     Action("label-queue", "lead", lambda w: f"/projects/{w.project}/label/queue/"),
+    Action(
+        "label-queue-move",
+        "lead",
+        lambda w: f"/projects/{w.project}/label/queue/move/",
+        "post",
+        an_input_to_set_aside,
+        302,
+    ),
     Action(
         "queue-inputs",
         "lead",
@@ -589,6 +619,8 @@ class TestRoleMatrix:
             "validation-job-start",
             "label-submit",
             "label-skip",
+            "label-change",
+            "label-queue-move",
             "suggestion_run_cancel",
         }
         answers = {name: logged_in(world.team.lead).get(url).status_code for name, url in post_only.items()}
