@@ -22,7 +22,7 @@ from django.utils import timezone
 from config.observability import bind_job
 from curation.errors import Conflict, InvalidInput
 from curation.freeze.formats import Item, Rendering, canonical, chat_messages
-from curation.models import DatasetVersion, JobStatus, Split, VersionItem
+from curation.models import DatasetVersion, JobStatus, Split, TaskType, VersionItem
 from curation.services import version_exports
 from curation.services.audit import audit
 from curation.services.dispatch import QUEUED, Resendable, job_send_on_commit, lost_messages_resend
@@ -301,18 +301,38 @@ def engine_card(choice: Choice) -> dict[str, str]:
 
 def few_shot_items(version: DatasetVersion, k: int) -> list[Item]:
     """k train items drawn with the version's seed: only the train split, never an eval item,
-    and the same draw for every run with the same k."""
+    and the same draw for every run with the same k. For classification the draw goes round the
+    labels (each label's items shuffled, the labels in a shuffled order), so that the shots show
+    as many labels as k allows: drawn uniformly, 8 shots over 5 labels could show 4 of one label
+    and none of two, and the baseline answer mostly that label (a baseline so handicapped by
+    chance makes any tuned model look better than it is)."""
     if not k:
         return []
     # Draw among the ids (a million ints is cheap), then read only the k items drawn.
-    train_ids = list(
-        VersionItem.objects.filter(version=version, split=Split.TRAIN)
-        .order_by("example_id")
-        .values_list("example_id", flat=True)
-    )
-    drawn = random.Random(f"{version.seed}:few-shot:{k}").sample(train_ids, min(k, len(train_ids)))
+    train = VersionItem.objects.filter(version=version, split=Split.TRAIN).order_by("example_id")
+    rng = random.Random(f"{version.seed}:few-shot:{k}")
+    if version_exports.recorded(version).task_type == TaskType.CLASSIFICATION:
+        drawn = _round_the_labels(list(train.values_list("example_id", "output")), k, rng)
+    else:
+        train_ids = list(train.values_list("example_id", flat=True))
+        drawn = rng.sample(train_ids, min(k, len(train_ids)))
     by_id = {item.example_id: item for item in version_exports.items(version, Split.TRAIN, drawn)}
     return [by_id[example_id] for example_id in drawn]
+
+
+def _round_the_labels(rows: list[tuple[int, str]], k: int, rng: random.Random) -> list[int]:
+    """Up to k ids, one of each label in turn (labels in a seeded order, items shuffled)."""
+    by_label: dict[str, list[int]] = {}
+    for example_id, label in rows:
+        by_label.setdefault(label, []).append(example_id)
+    labels = sorted(by_label)
+    rng.shuffle(labels)
+    for ids in by_label.values():
+        rng.shuffle(ids)
+    drawn: list[int] = []
+    while len(drawn) < k and any(by_label.values()):
+        drawn.extend(by_label[label].pop() for label in labels if by_label[label])
+    return drawn[:k]
 
 
 def conversation(item: Item, rendering: Rendering, shots: list[Item]) -> Messages:
@@ -468,9 +488,15 @@ def _check_comparable(baseline: EvalRun, candidate: EvalRun) -> None:
     for role, run in (("baseline", baseline), ("candidate", candidate)):
         if run.status != JobStatus.SUCCEEDED:
             raise Conflict(f"{role}: eval run {run.pk} is {run.status}; compare finished runs only.")
+    if baseline.version.project_id != candidate.version.project_id:
+        raise InvalidInput(
+            f"candidate: eval run {candidate.pk} belongs to another project than the baseline's "
+            f"(eval run {baseline.pk}).",
+            field="candidate",
+        )
     if baseline.version_id != candidate.version_id:
         raise InvalidInput(
-            f"The runs evaluated different versions ({baseline.version.number} and {candidate.version.number}): "
+            f"The runs evaluated different versions ({baseline.version.name} and {candidate.version.name}): "
             "a paired comparison needs the same eval items.",
             field="candidate",
         )

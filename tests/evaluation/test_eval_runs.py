@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from curation.errors import InvalidInput
-from curation.models import DatasetVersion, JobStatus, Split, VersionItem
+from curation.models import DatasetVersion, ExampleStatus, JobStatus, Split, VersionItem
 from curation.services.heartbeat import heartbeat_claim
 from evaluation.models import EvalRun, Verdict
 from evaluation.services import (
@@ -24,7 +24,8 @@ from evaluation.services import (
     flipped,
 )
 from tests.conftest import Team
-from tests.factories import ProjectFactory
+from tests.factories import ExampleFactory, ProjectFactory
+from tests.training.support import LABELS as TRAINING_LABELS
 from tests.training.support import FreezeFn
 from training.models import TrainingRun
 from training.services import run_create, run_execute
@@ -79,6 +80,53 @@ def test_baseline_and_tuned_runs_and_a_ship_verdict(team: Team, frozen: FreezeFn
     )
     assert (same.delta, same.ci_low, same.ci_high) == (0.0, 0.0, 0.0)
     assert same.verdict == Verdict.NO_SHIP and "no clear improvement" in same.reason
+
+
+NATO = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+]
+
+
+def test_few_shot_shots_of_a_classification_version_go_round_its_labels(team: Team, frozen: FreezeFn) -> None:
+    # Given a train split where one label has most of the items
+    labels = sorted(TRAINING_LABELS)  # the labels frozen() gives the project
+    for index in range(40):
+        label = labels[index % 3] if index < 9 else labels[0]
+        ExampleFactory.create(
+            project=team.project,
+            input=f"Which form covers the {NATO[index % 20]} {NATO[index // 20]} case?",
+            output=label,
+            status=ExampleStatus.APPROVED,
+        )
+    version = frozen(team.project, team.lead, count=0, eval_fraction=0.0)
+
+    # When 8 shots are drawn, and 3
+    eight = [shot.output for shot in few_shot_items(version, 8)]
+    three = [shot.output for shot in few_shot_items(version, 3)]
+
+    # Then each of the 3 labels shows as often as 8 allows (drawn uniformly, about 6 of the
+    # common one), and 3 shots show the 3 labels
+    assert sorted(eight.count(label) for label in labels) == [2, 3, 3], eight
+    assert len(set(three)) == 3
 
 
 def test_few_shot_draws_only_from_train_and_deterministically(
