@@ -9,6 +9,7 @@ import zipfile
 
 from django.core.files.storage import default_storage
 
+from curation.services import version_exports
 from training.models import TrainingRun
 from training.selectors import run_number
 
@@ -45,7 +46,7 @@ def adapter_readme(run: TrainingRun) -> str:
     ]
     if run.best_eval_loss is not None:
         lines.append(f"- Best eval loss: {run.best_eval_loss:.4f} at step {run.best_step}")
-    return "\n".join([*lines, "", *_how_to_load(run.base_model), ""])
+    return "\n".join([*lines, "", *_how_to_load(run.base_model), "", *_how_to_prompt(run), ""])
 
 
 def _registered(run: TrainingRun) -> str:
@@ -79,3 +80,37 @@ def _how_to_load(base_model: str) -> list[str]:
         "The base model's path is where Finch's workers read it; elsewhere, point at a copy of the",
         "same weights. `model.merge_and_unload()` folds the adapter in for serving without peft.",
     ]
+
+
+def _how_to_prompt(run: TrainingRun) -> list[str]:
+    """The conversation it was trained on (training/prompts.py): asked otherwise (a bare user
+    turn without the system prompt), a tuned classifier may answer in words, not a label."""
+    shown = version_exports.recorded(run.version)
+    system = shown.system_prompt.strip()
+    lines = [
+        "## Prompting it",
+        "",
+        "Ask it as it was trained: the tokenizer's chat template (Finch's plain `### Input:` /",
+        "`### Output:` format for a base model without one) over",
+    ]
+    if system:
+        lines += ["", "```python", "messages = [", f"    {{'role': 'system', 'content': {system!r}}},"]
+    else:
+        lines += ["", "```python", "messages = ["]
+    lines += [
+        "    {'role': 'user', 'content': text},",
+        "]",
+        "prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)",
+        "```",
+    ]
+    labels = _labels(run)
+    if labels:
+        lines += ["", f"It answers with one of the labels: {', '.join(f'`{label}`' for label in labels)}."]
+    return lines
+
+
+def _labels(run: TrainingRun) -> list[str]:
+    """The version's labels as recorded at freeze (a classification project's), else none."""
+    project = (run.version.manifest or {}).get("project") or {}
+    labels = project.get("labels") if project.get("task_type") == "classification" else None
+    return [str(label) for label in labels or []]

@@ -71,3 +71,7 @@ def test_the_zip_carries_a_true_readme_instead_of_peft_boilerplate(
     assert '- LoRA: r=8, alpha=16, dropout=0.05, target modules "all-linear"' in readme
     assert "- Best eval loss: 0.4321 at step 12" in readme
     assert 'PeftModel.from_pretrained(base, "path/to/this/folder")' in readme
+    # And how to ask it: the system prompt it was trained with, through the chat template
+    assert "## Prompting it" in readme and "apply_chat_template(messages" in readme
+    assert "{'role': 'system', 'content': 'Answer with the intent label only.'}" in readme
+    assert "It answers with one of the labels: `card_arrival`" in readme
