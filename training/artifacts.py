@@ -55,6 +55,8 @@ def folder_delete(prefix: str) -> None:
         default_storage.delete(f"{prefix}/{name}")
     for folder in folders:
         folder_delete(f"{prefix}/{folder}")
+    if default_storage.exists(prefix):  # a file system keeps the emptied folder (object stores have none)
+        default_storage.delete(prefix)
 
 
 def checkpoint_publish(run_id: int, local: Path, step: int) -> None:

@@ -192,6 +192,9 @@ def test_a_redelivered_run_resumes_from_its_checkpoint_to_the_same_adapter(
     # Same batches, optimizer, schedule and random state: the very adapter of the straight run.
     assert run.adapter_sha256 == straight.adapter_sha256
     assert run.best_eval_loss == straight.best_eval_loss
+    # The checkpoints were for resuming: the run's folder keeps its adapter, no emptied folder
+    folders, _ = default_storage.listdir(artifacts.run_prefix(run.pk))
+    assert not [name for name in folders if name.startswith("checkpoint-") or name == "best"], folders
 
 
 def test_the_reaper_fails_runs_whose_worker_went_silent(
