@@ -233,7 +233,7 @@ def freeze(version_id: int) -> None:
             _freeze(version, _progress(version))
     except FreezeBlocked as exc:  # the lead's own rule, not a fault: one line, no traceback
         log.warning("freezing version %s refused: %s", version_id, exc)
-        _fail(version, str(exc), "")
+        _fail(version, str(exc), "", leakage=exc.leakage)
     except Exception as exc:
         log.exception("freezing version %s failed", version_id)
         _fail(version, str(exc) or exc.__class__.__name__, traceback.format_exc())
@@ -260,7 +260,12 @@ def _freeze_claim(version: DatasetVersion) -> bool:
 
 
 class FreezeBlocked(Exception):
-    """The lead asked to block the freeze on leakage, and there is some."""
+    """The lead asked to block the freeze on leakage, and there is some (`leakage`: what the
+    check found, kept on the failed version so that its page and the API say what blocked it)."""
+
+    def __init__(self, message: str, leakage: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.leakage = leakage
 
 
 def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
@@ -295,7 +300,8 @@ def _freeze(version: DatasetVersion, progress: ProgressFn) -> None:
     if version.block_on_leakage and leakage["near_duplicate_pairs"]:
         raise FreezeBlocked(
             f"Leakage found: {leakage['near_duplicate_pairs']} near-duplicate train/eval pairs "
-            "(block_on_leakage was set). Run a dedup job or resolve them, then freeze again."
+            "(block_on_leakage was set). Run a dedup job or resolve them, then freeze again.",
+            leakage,
         )
     progress(0.7)
     stats = datacard.figures(
@@ -571,15 +577,17 @@ def _progress(version: DatasetVersion) -> ProgressFn:
     return report
 
 
-def _fail(version: DatasetVersion, error: str, trace: str) -> None:
-    """Mark the version failed and drop its items: a failed freeze leaves nothing half-made."""
+def _fail(version: DatasetVersion, error: str, trace: str, *, leakage: dict[str, Any] | None = None) -> None:
+    """Mark the version failed and drop its items: a failed freeze leaves nothing half-made (but
+    the leakage a blocked freeze found)."""
     from curation.services.version_exports import canonical_files_discard
 
     canonical_files_discard(version)
     with transaction.atomic():
         VersionItem.objects.filter(version=version).delete()
+        found = {"leakage": leakage} if leakage is not None else {}
         DatasetVersion.objects.filter(pk=version.pk, status=VersionStatus.FREEZING).update(
-            status=VersionStatus.FAILED, error=error, manifest={"traceback": trace[-4000:]}
+            status=VersionStatus.FAILED, error=error, manifest={"traceback": trace[-4000:]}, **found
         )
 
 

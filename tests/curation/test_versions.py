@@ -303,6 +303,11 @@ class TestLeakage:
         (refused,) = [record for record in caplog.records if record.levelno >= logging.WARNING]
         assert refused.levelname == "WARNING" and not refused.exc_info
         assert not VersionItem.objects.filter(version=blocked).exists()
+        # and it keeps what blocked it: the pairs the check found (it read "checked": false, 0)
+        assert (
+            blocked.leakage["checked"]
+            and blocked.leakage["near_duplicate_pairs"] == leakage["near_duplicate_pairs"]
+        )
 
     def test_clean_data_reports_no_leakage(self, team: Team) -> None:
         approved(team.project, 40)
