@@ -119,23 +119,38 @@ def _export_only_keys(record: dict[str, Any]) -> tuple[str, ...]:
 
 
 def map_alpaca(record: dict[str, Any], mapping: FieldMapping) -> MappedRow:
-    """Alpaca: the instruction, then the optional input after a blank line, is the input."""
+    """Alpaca: the instruction, then the optional input after a blank line, is the input; the
+    output is `output_field`, else `output` or another output alias (`response`, ...)."""
     instruction, extra = record.get("instruction"), record.get("input", "")
     if not isinstance(instruction, str) or not instruction.strip():
         raise RowError("An Alpaca record needs a non-empty instruction.")
     if not isinstance(extra, str):
         raise RowError("An Alpaca record's input must be a string.")
-    used = {"instruction", "input", "output", *ID_KEYS, METADATA_KEY}
+    output_key = _alpaca_output_key(tuple(record), mapping)
+    used = {"instruction", "input", output_key, *ID_KEYS, METADATA_KEY}
     metadata = _combined(
         (_in_metadata, _metadata(record.get(METADATA_KEY))), (_in_key, _extras(record, used))
     )
     prompt = f"{instruction}\n\n{extra}" if extra.strip() else instruction
     return MappedRow(
         input=check_text(prompt),
-        output=_text_or_value(record.get("output", "")),
+        output=_text_or_value(record.get(output_key, "")),
         metadata=metadata,
         external_id=_external_id(record),
     )
+
+
+def _alpaca_output_key(keys: tuple[str, ...], mapping: FieldMapping) -> str:
+    """The key an Alpaca record's output is in: the one named (it must be there, as in the other
+    formats), else the first output alias present; `output` when none is (an unlabeled draft)."""
+    if mapping.output_field:
+        if mapping.output_field not in keys:
+            raise RowError(
+                f"No output field ({mapping.output_field}) in the record; its keys: {_listed(keys)}."
+            )
+        return mapping.output_field
+    others = tuple(key for key in keys if key not in ("instruction", "input"))
+    return _first_present(OUTPUT_ALIASES, others) or "output"
 
 
 def map_openai_chat(record: dict[str, Any], task_type: str) -> MappedRow:

@@ -562,3 +562,17 @@ def test_given_a_json_array_whose_first_alpaca_record_repeats_a_key_when_detecti
 
     assert "twice in one object" in str(items[0][1])
     assert items[1][1] == MappedRow("c\n\nd", "e", {}, None)
+
+
+def test_an_alpaca_record_takes_its_output_from_an_output_alias_or_the_field_named() -> None:
+    # A walk-through's instruction/response file landed every output in metadata, and with
+    # output_field=response the field named was ignored
+    response = b'{"instruction": "Card lost, what now?", "response": "lost_or_stolen_card"}\n'
+
+    row = only_row(read(response))
+    assert (row.input, row.output, row.metadata) == ("Card lost, what now?", "lost_or_stolen_card", {})
+    named = only_row(read(response, mapping=FieldMapping(output_field="response")))
+    assert named.output == "lost_or_stolen_card"
+    assert "No output field (answer) in the record" in only_error(
+        read(response, mapping=FieldMapping(output_field="answer"))
+    )
