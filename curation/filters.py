@@ -15,6 +15,16 @@ BOOLEAN_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": Fals
 _SHOWN = 50  # characters of a refused value quoted back
 
 
+def known_only(names: Collection[str], allowed: Collection[str]) -> None:
+    """Refuse a query parameter the list does not take: a misspelled filter (`stauts=approved`)
+    would be ignored, and the list, or an export of it, hold everything."""
+    if unknown := sorted(set(names) - set(allowed)):
+        raise InvalidInput(
+            f"{unknown[0]}: not a parameter of this list; it takes {', '.join(sorted(allowed))}.",
+            field=unknown[0],
+        )
+
+
 def text(value: str | None, name: str) -> str:
     """A text filter's value as given ("" when absent); refuses NUL and text that is not UTF-8."""
     return refuse_nul(value or "", name)

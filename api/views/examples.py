@@ -14,6 +14,7 @@ from api.serializers.examples import (
     RevisionOutput,
 )
 from api.views.base import FinchAPIView
+from curation import filters as query
 from curation import selectors
 from curation.models import Role
 from curation.search import search_bounded
@@ -34,6 +35,7 @@ class ProjectExamplesView(FinchAPIView):
     @extend_schema(parameters=EXAMPLE_FILTERS, responses=ExampleOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = selectors.project_get(user=request.user, project_id=project_id)
+        query.known_only(request.query_params, (*selectors.EXAMPLE_FILTERS, "cursor", "page_size", "format"))
         examples = selectors.example_list(project=project, filters=request.query_params.dict())
         with search_bounded(request.query_params.get("q")):
             return self.paginated(request, examples, ExampleOutput)

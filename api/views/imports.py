@@ -88,6 +88,7 @@ class ProjectExportView(FinchAPIView):
         FINCH_EXPORT_SYNC_MAX_ROWS rows; above that 413, naming the export job to use instead."""
         project = selectors.project_get(user=request.user, project_id=project_id)
         filters = request.query_params.dict()
+        query.known_only(filters, (*selectors.EXAMPLE_FILTERS, "format", "annotations"))
         file_format = filters.pop("format", "jsonl")
         annotations = bool(query.boolean(filters.pop("annotations", None), "annotations"))
         examples = selectors.example_list(project=project, filters=filters)

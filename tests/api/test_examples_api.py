@@ -788,3 +788,14 @@ class TestSeparationOfDuties:
         assert response.json()["reviewers_may_not_review_own"] is False
         team.project.refresh_from_db()
         assert team.project.reviewers_may_not_review_own is False
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["examples/", "examples/export/"])
+def test_a_misspelled_filter_is_refused_not_ignored(team: Team, client_for: Any, path: str) -> None:
+    # A typo in a scripted export (stauts=approved) used to stream the whole project
+    response = client_for(team.lead).get(f"/api/projects/{team.project.pk}/{path}", {"stauts": "approved"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "stauts"
+    assert "not a parameter of this list" in response.json()["detail"]
