@@ -272,12 +272,13 @@ class TestEscapingJobsAndModels:
         assert_both_escaped(text(client.get(f"/versions/{version.pk}/")))
 
     def test_training_run_name_base_model_and_error(self, team: Team, scene: Scene) -> None:
-        # Given a run launched from the form with a script as its name and markup as its model
+        # Given a run launched from the form with a script as its name and markup in its model's
+        # path (a bare name no model has is refused at launch)
         version = scene.frozen_version(team.project)
         client = logged_in(team.lead)
         response = client.post(
             f"/projects/{team.project.pk}/training/",
-            {"version": version.pk, "base_model": IMAGE, "name": SCRIPT},
+            {"version": version.pk, "base_model": f"/models/{IMAGE}", "name": SCRIPT},
         )
         run = TrainingRun.objects.get()
         assert response["Location"] == f"/training/{run.pk}/"
