@@ -39,16 +39,25 @@ def labeling_item_list(*, project: Project, filters: dict[str, str]) -> QuerySet
         items = items.filter(source=query.text(filters["source"], "source"))
     skipped = query.boolean(filters.get("skipped"), "skipped")
     if skipped is not None:
-        skips = LabelingAssignment.objects.filter(item=OuterRef("pk"), state=AssignmentState.SKIPPED)
-        items = items.filter(Exists(skips)) if skipped else items.exclude(Exists(skips))
+        items = items.filter(skipped_by_someone()) if skipped else items.exclude(skipped_by_someone())
     return items
+
+
+def skipped_by_someone() -> Exists:
+    """The condition on labeling items that someone skipped the item."""
+    return Exists(LabelingAssignment.objects.filter(item=OuterRef("pk"), state=AssignmentState.SKIPPED))
+
+
+def _skips() -> QuerySet[LabelingAssignment]:
+    """Skips with who made them, oldest first."""
+    skips = LabelingAssignment.objects.filter(state=AssignmentState.SKIPPED).select_related("annotator")
+    return skips.order_by("claimed_at", "id")
 
 
 def with_skips(items: list[LabelingItem]) -> list[LabelingItem]:
     """The items, each given `skips`: who passed on it and why, oldest first (one query a page)."""
     skips: dict[int, list[LabelingAssignment]] = {item.pk: [] for item in items}
-    rows = LabelingAssignment.objects.filter(item__in=list(skips), state=AssignmentState.SKIPPED)
-    for skip in rows.select_related("annotator").order_by("claimed_at", "id"):
+    for skip in _skips().filter(item__in=list(skips)):
         skips[skip.item_id].append(skip)
     for item in items:
         item.skips = skips[item.pk]  # type: ignore[attr-defined]
@@ -99,10 +108,10 @@ def visible_annotations(*, item: LabelingItem, user: AnyUser, role: str | None) 
 
 def visible_skips(*, item: LabelingItem, user: AnyUser, role: str | None) -> list[LabelingAssignment]:
     """Who passed on the item and why: every skip for reviewers and leads, one's own otherwise."""
-    skips = LabelingAssignment.objects.filter(item=item, state=AssignmentState.SKIPPED)
+    skips = _skips().filter(item=item)
     if not has_role(role, Role.REVIEWER):
         skips = skips.filter(annotator_id=user.pk)
-    return list(skips.select_related("annotator").order_by("claimed_at", "id"))
+    return list(skips)
 
 
 def item_example_ids(item: LabelingItem) -> list[int]:

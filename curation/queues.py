@@ -9,8 +9,8 @@ from django.contrib.auth.models import User
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
 from curation.errors import NotFound
+from curation.labeling_selectors import skipped_by_someone
 from curation.models import (
-    AssignmentState,
     Example,
     ExampleStatus,
     Flag,
@@ -156,8 +156,7 @@ def labeling_items(
     if show == "waiting":
         return items.filter(status=ItemStatus.QUEUED)
     if show == "skipped":
-        skips = LabelingAssignment.objects.filter(item=OuterRef("pk"), state=AssignmentState.SKIPPED)
-        return items.filter(Exists(skips), status=ItemStatus.QUEUED)
+        return items.filter(skipped_by_someone(), status=ItemStatus.QUEUED)
     if show == "stuck":
         return items.filter(pk__in=stuck or [])
     if show == "set_aside":

@@ -483,8 +483,7 @@ def annotation_submit(
     InvalidInput for an answer the project refuses or a suggestion not of this item, Conflict
     for an item already answered by the user or with no slot left."""
     now = now or timezone.now()
-    rules = ContentRules.for_project(item.project, require_output=True)
-    _, stored_output = rules.validate(_stored_form_input(item), output)
+    stored_output = valid_answer(item, output)
     # Without a suggestion named, the one-statement answer applies where the item has none.
     if suggestion_id in (None, "", NONE_SHOWN) and (
         answer := _answer_at_once(item, user, stored_output, now)
@@ -601,8 +600,11 @@ def _answer_without_claim(item: LabelingItem, user: User, output: str, use: Use,
     return assignment, locked.annotation_count, locked.target_overlap
 
 
-def _stored_form_input(item: LabelingItem) -> Any:
-    return decode_input(item.project.task_type, item.input)
+def valid_answer(item: LabelingItem, output: Any) -> str:
+    """An answer to the item in stored form; InvalidInput when the project refuses it."""
+    rules = ContentRules.for_project(item.project, require_output=True)
+    _, stored_output = rules.validate(decode_input(item.project.task_type, item.input), output)
+    return stored_output
 
 
 def _holding_assignment(item: LabelingItem, user: User, now: datetime) -> LabelingAssignment:

@@ -15,9 +15,9 @@ from django.db import transaction
 
 from curation.errors import Conflict
 from curation.models import AssignmentState, ItemStatus, LabelingAssignment, LabelingItem
-from curation.models.examples import decode_input
 from curation.services.audit import audit
-from curation.services.content import ContentRules, clip
+from curation.services.content import clip
+from curation.services.labeling import valid_answer
 from curation.services.suggestion_use import use_of
 
 
@@ -26,8 +26,7 @@ def annotation_change(*, item: LabelingItem, user: User, output: Any) -> Labelin
     the first one saw is recorded again. InvalidInput for an answer the project refuses,
     Conflict when the user has not answered the item or it is no longer queued."""
     project = item.project
-    rules = ContentRules.for_project(project, require_output=True)
-    _, stored_output = rules.validate(decode_input(project.task_type, item.input), output)
+    stored_output = valid_answer(item, output)
     with transaction.atomic():
         locked = LabelingItem.objects.select_for_update().get(pk=item.pk)  # completion takes it too
         answer = (

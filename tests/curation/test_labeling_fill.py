@@ -24,31 +24,23 @@ from curation.models import (
     LabelingFill,
     LabelingItem,
     Project,
-    Role,
 )
 from curation.queues import labeling_queue_size
 from curation.services.labeling import (
     CANDIDATE_SQL,
     annotation_submit,
     assignment_skip,
-    items_enqueue,
     next_assignment,
     open_items,
 )
 from curation.services.projects import project_create, project_update
 from tests.conftest import Team
+from tests.curation.test_labeling_order import settings_data
+from tests.curation.test_labeling_queue import annotators, queue
 from tests.curation.ui_support import logged_in, text
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def annotators(project: Project, count: int) -> list[User]:
-    return [MembershipFactory.create(project=project, role=Role.ANNOTATOR).user for _ in range(count)]
-
-
-def queue(project: Project, *texts: str) -> list[LabelingItem]:
-    return items_enqueue(project=project, user=None, inputs=[{"input": t} for t in texts]).created
 
 
 def overlap(project: Project, count: int, fill: str = LabelingFill.DEPTH) -> None:
@@ -223,16 +215,6 @@ def test_the_count_of_what_waits_is_the_same_in_either_fill(team: Team, fill: st
 
 
 # -- the pages -----------------------------------------------------------------------------------
-
-
-def settings_data(project: Project, **labeling: str) -> dict[str, str]:
-    return {
-        "name": project.name,
-        "target_behavior": project.target_behavior,
-        "labels": "\n".join(project.labels),
-        "output_schema": "",
-        **labeling,
-    }
 
 
 def test_a_lead_picks_the_fill_on_the_settings_page(team: Team) -> None:
