@@ -82,6 +82,45 @@ def _swap(rng: random.Random, value: str) -> str:
     return " ".join(words)
 
 
+def _dropped_word(rng: random.Random, value: str) -> str:
+    words = value.split()
+    if len(words) < 3:
+        return value
+    del words[rng.randrange(len(words))]
+    return " ".join(words)
+
+
+def _added_word(rng: random.Random, value: str) -> str:
+    words = value.split()
+    words.insert(rng.randrange(len(words) + 1), rng.choice(_words()))
+    return " ".join(words)
+
+
+def short_messages(count: int, seed: int = 0) -> tuple[list[str], list[tuple[int, int]]]:
+    """`count` distinct short messages as a support inbox holds them: every real banking77 and
+    restaurant8k sentence once (up to `count`), then copies of them with one or two edits people
+    make (a word dropped or added, a filler, a typo, case, punctuation), most sentences asked
+    many ways; and the (original, copy) pairs."""
+    rng = random.Random(seed)
+    originals = sorted(set(real_sentences()))
+    rng.shuffle(originals)
+    texts = originals[:count]
+    seen = set(texts)
+    edits = [_dropped_word, _added_word, _filler, _typo, _case, _punctuation]
+    planted = []
+    kept = len(texts)
+    while len(texts) < count:
+        source = rng.randrange(kept)
+        copy = texts[source]
+        for edit in rng.sample(edits, rng.randint(1, 2)):
+            copy = edit(rng, copy)
+        if copy not in seen:
+            seen.add(copy)
+            planted.append((source, len(texts)))
+            texts.append(copy)
+    return texts, planted
+
+
 def corpus(
     count: int, duplicate_share: float = 0.05, seed: int = 0
 ) -> tuple[list[str], list[tuple[int, int]]]:

@@ -266,10 +266,13 @@ def _verify(
     sets = shingling.sets(texts)
     judge = words.rule.judge(texts, rows.tolist(), words.meaning, threshold) if words is not None else None
     place = {row: index for index, row in enumerate(rows.tolist())}
+    known: dict[tuple[int, int], float] = {}  # writing a job's clusters asks of a pair twice or more
 
     def similarity(a: int, b: int) -> float:
         a, b = place[a], place[b]
-        return sets.one(a, b) if judge is None else judge.similarity(a, b, sets.one(a, b))
+        if (a, b) not in known:
+            known[a, b] = sets.one(a, b) if judge is None else judge.similarity(a, b, sets.one(a, b))
+        return known[a, b]
 
     position = np.searchsorted(rows, pairs).reshape(-1, 2)
     found = sets.jaccard(position[:, 0], position[:, 1])

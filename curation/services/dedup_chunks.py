@@ -49,7 +49,13 @@ from curation.services.dedup import (
     job_examples,
     word_folding,
 )
-from curation.services.embedding_cache import embed_missing, fast_available, model_cosines, similar_text_pairs
+from curation.services.embedding_cache import (
+    Embedder,
+    embed_missing,
+    fast_available,
+    model_cosines,
+    similar_text_pairs,
+)
 from curation.services.job_phases import phases_flush
 from curation.services.jobs import HANDED_OFF, HandedOff, ProgressFn
 from curation.services.lookups import matching
@@ -57,6 +63,7 @@ from curation.services.lookups import matching
 SKETCH_BATCH = 20_000
 LENGTH_SAMPLE = 10_000
 CHUNKS_SHARE = 0.8  # of the progress bar: the chunks; the merge does the rest
+MERGED = 0.9  # the groups found: what is left is writing them
 
 
 def chunks_dispatch(job: DedupJob, progress: ProgressFn) -> HandedOff | None:
@@ -185,13 +192,14 @@ def _count_done(job: DedupJob, index: int, checked: int) -> bool:
 def merge_run(job: DedupJob, progress: ProgressFn) -> None:
     """Find the groups from every chunk's work, apply them, and clean up."""
     progress(CHUNKS_SHARE)
+    embedder = embedding_shares.sharing(job, _embedding_progress(progress))
     if job.method == DedupMethod.MINHASH:
-        ids, found = _minhash_groups(job)
+        ids, found = _minhash_groups(job, embedder)
     else:
         with phase("read"):
             ids, texts = example_texts(job, _covered(job))
-        found = grouped(*similar_text_pairs(texts, _threshold(job), embedder=embedding_shares.sharing(job)))
-    progress(0.9)
+        found = grouped(*similar_text_pairs(texts, _threshold(job), embedder=embedder))
+    progress(MERGED)
     row_of = {pk: row for row, pk in enumerate(ids)}
     with phase("write"):
         apply_groups(
@@ -204,7 +212,21 @@ def merge_run(job: DedupJob, progress: ProgressFn) -> None:
         sketches_discard(job)
 
 
-def _minhash_groups(job: DedupJob) -> tuple[list[int], Verified]:
+def _embedding_progress(progress: ProgressFn) -> embedding_shares.Done:
+    """The merge's bar while texts are embedded in shares: between the chunks' share and
+    MERGED, as far as the furthest embedding call has got (the first, the int8 copy's or the
+    static candidates', holds most texts)."""
+    furthest = 0.0
+
+    def done(share: float) -> None:
+        nonlocal furthest
+        furthest = max(furthest, share)
+        progress(CHUNKS_SHARE + (MERGED - CHUNKS_SHARE) * furthest)
+
+    return done
+
+
+def _minhash_groups(job: DedupJob, embedder: Embedder) -> tuple[list[int], Verified]:
     with phase("read"):
         ids, sketches, word_keys = _load_all_sketches(job)
     shingling = Shingling.choose(job.shingle, job.ngram)
@@ -217,7 +239,7 @@ def _minhash_groups(job: DedupJob) -> tuple[list[int], Verified]:
     words = None
     if words_apply(job):
         with phase("candidates"):
-            words = _word_channel(job, ids, word_keys)
+            words = _word_channel(job, ids, word_keys, embedder)
     candidates = None
     if lsh_index.enabled():  # the buckets the chunks built in Redis
         with phase("candidates"):
@@ -228,9 +250,10 @@ def _minhash_groups(job: DedupJob) -> tuple[list[int], Verified]:
     return ids, verified_groups(sketches, texts_of, shingling, _threshold(job), candidates, words)
 
 
-def _word_channel(job: DedupJob, ids: list[int], word_keys: WordKeys) -> WordChannel:
+def _word_channel(job: DedupJob, ids: list[int], word_keys: WordKeys, embedder: Embedder) -> WordChannel:
     """The word rule's candidate pairs and weights from every chunk's keys, and the model for a
-    word dropped or changed (the inputs as written)."""
+    word dropped or changed (the inputs as written; their embeddings shared out as an
+    embedding job's are)."""
     rule = short_texts.WordRule(
         word_folding(job.project), short_texts.Weights(word_keys.frequencies, len(ids))
     )
@@ -239,7 +262,7 @@ def _word_channel(job: DedupJob, ids: list[int], word_keys: WordKeys) -> WordCha
         lambda rows: _read(
             job, [ids[row] for row in rows], lambda examples: examples.values_list("id", "input")
         ),
-        model_cosines,
+        lambda texts: model_cosines(texts, embedder=embedder),
     )
     return WordChannel(rule, pairs, inputs)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -37,24 +38,30 @@ STALE_SECONDS = 60.0
 POLL_SECONDS = 0.05
 
 
-def sharing(job: DedupJob) -> cache.Embedder:
+Done = Callable[[float], None]  # told the share of a call's shares done, as they get done
+
+
+def sharing(job: DedupJob, done: Done | None = None) -> cache.Embedder:
     """How a merge of `job` embeds the texts missing from the cache: as embed_stored does, with
-    two shares' worth or more shared with the workers that are free."""
+    two shares' worth or more shared with the workers that are free (`done` told how far each
+    such call has got)."""
 
     def embedder(missing: dict[str, str], *, fast: bool = False) -> dict[str, Vectors]:
         if len(missing) < 2 * settings.FINCH_EMBEDDING_SHARE_TEXTS:
             return cache.embed_stored(missing, fast=fast)
-        return shared_embeddings(job, missing, fast=fast)
+        return shared_embeddings(job, missing, fast=fast, done=done)
 
     return embedder
 
 
-def shared_embeddings(job: DedupJob, missing: dict[str, str], *, fast: bool) -> dict[str, Vectors]:
+def shared_embeddings(
+    job: DedupJob, missing: dict[str, str], *, fast: bool, done: Done | None = None
+) -> dict[str, Vectors]:
     """Embed the texts (by text_key) into the cache in shares, here and on any free worker, and
     return their embeddings: those made here as they are, the others' read from the cache."""
     pending = _share_out(job, list(missing.values()), fast)
     _queue_helpers(job, min(HELPERS, len(pending) - 1))
-    found = _take_part(job, pending)
+    found = _take_part(job, pending, done or (lambda share: None))
     with phase("read"):
         found |= cache.known_vectors(sorted(missing.keys() - found.keys()), fast=fast)
     lost = {key: text for key, text in missing.items() if key not in found}  # not stored after all
@@ -77,7 +84,7 @@ def _queue_helpers(job: DedupJob, count: int) -> None:
         embed_shares.delay(job.pk)
 
 
-def _take_part(job: DedupJob, pending: set[int]) -> dict[str, Vectors]:
+def _take_part(job: DedupJob, pending: set[int], done: Done) -> dict[str, Vectors]:
     """Embed shares until every one is done, waiting for those others took; the embeddings made
     here, by text_key. The shares are deleted once done."""
     ids, held = set(pending), dict[str, Vectors]()
@@ -88,10 +95,14 @@ def _take_part(job: DedupJob, pending: set[int]) -> dict[str, Vectors]:
             started = time.perf_counter()
             held.update(_embed(share))
             seconds_per_share.append(time.perf_counter() - started)
-            continue
-        pending -= set(EmbeddingShare.objects.filter(pk__in=pending, done=True).values_list("pk", flat=True))
-        if pending:
-            time.sleep(POLL_SECONDS)
+            pending.discard(share.pk)
+        else:
+            pending -= set(
+                EmbeddingShare.objects.filter(pk__in=pending, done=True).values_list("pk", flat=True)
+            )
+            if pending:
+                time.sleep(POLL_SECONDS)
+        done(1 - len(pending) / len(ids))
     EmbeddingShare.objects.filter(pk__in=ids).delete()
     log.info("dedup job %s: %d shares embedded, %d of them here", job.pk, len(ids), len(seconds_per_share))
     return held

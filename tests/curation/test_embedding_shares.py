@@ -17,7 +17,7 @@ from pytest_django import Settings
 from curation import tasks
 from curation.dedup.embeddings import native_bfloat16
 from curation.models import DedupJob, DuplicateCluster, EmbeddingShare, JobStatus
-from curation.services import embedding_cache, embedding_shares
+from curation.services import dedup_chunks, embedding_cache, embedding_shares
 from curation.tasks import dedup_examples
 from tests.conftest import Team
 from tests.curation.test_dedup_chunks import QUESTION, UNRELATED, VARIANTS
@@ -105,6 +105,32 @@ def test_with_no_free_worker_the_merge_embeds_every_share_itself(
     assert not EmbeddingShare.objects.exists()
     embedding_shares.help_embed(job.pk)
     assert len(embedded) == 5
+
+
+@pytest.mark.django_db
+def test_the_merge_is_told_how_far_the_shares_have_got(team: Team, helpers: list[int]) -> None:
+    # Given a merge with 9 texts to embed in shares of 2 (5 shares), no worker free to help
+    job = new_job(team)
+    told: list[float] = []
+
+    # When the merge embeds them, told as each share is done
+    embedding_shares.sharing(job, told.append)(missing_of(TEXTS), fast=False)
+
+    # Then it was told after each of the five
+    assert told == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+
+
+def test_the_merges_bar_follows_the_furthest_embedding_call() -> None:
+    # Given the merge's bar, between the chunks' share (0.8) and the groups found (0.9)
+    bar: list[float] = []
+    done = dedup_chunks._embedding_progress(lambda fraction, **counts: bar.append(fraction))
+
+    # When a first embedding call gets half way and ends, and a second, smaller one starts
+    for share in (0.5, 1.0, 0.25):
+        done(share)
+
+    # Then the bar moved with the first and did not go back for the second
+    assert bar == pytest.approx([0.85, 0.9, 0.9])
 
 
 @pytest.mark.django_db

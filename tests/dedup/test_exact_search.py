@@ -10,12 +10,15 @@ import pytest
 from curation.dedup import exact_search
 
 
-@pytest.fixture(autouse=True, params=["int8", "bfloat16 tiles"])
+@pytest.fixture(autouse=True, params=["int8", "int8, 7-bit right operand", "bfloat16 tiles"])
 def products(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test on both kinds of products, whatever this CPU picks (torch multiplies bfloat16
-    without AMX too, only slower)."""
-    monkeypatch.setattr(exact_search, "amx_available", lambda: request.param != "int8")
-    return str(request.param)
+    """Every test on each kind of products, whatever this CPU picks (torch multiplies bfloat16
+    without AMX too, only slower): int8 as this CPU multiplies bytes, and as a CPU without VNNI
+    does (in 7 bits, where AVX2's byte products would saturate 16 bits)."""
+    monkeypatch.setattr(exact_search, "amx_available", lambda: request.param == "bfloat16 tiles")
+    if request.param == "int8, 7-bit right operand":
+        monkeypatch.setattr(exact_search, "vnni_available", lambda: False)
+    return "bfloat16 tiles" if request.param == "bfloat16 tiles" else "int8"
 
 
 def _split(monkeypatch: pytest.MonkeyPatch, products: str, rows: int, count: int) -> None:

@@ -249,14 +249,14 @@ def test_a_worker_process_loads_the_embedding_models_as_it_starts_where_asked(se
     # When the worker process starts (Celery's worker_process_init)
     worker_process_init.send(sender=None)
 
-    # Then the model (in torch, or its fp32 export's two sessions where that embeds for it), the
-    # int8 copy's sessions (the worker's threads, every core, and one thread for lanes where
-    # there are two cores or more) and the static copy are loaded
+    # Then the model (in torch, or where its fp32 export embeds for it, as many sessions as the
+    # int8 copy), the int8 copy's sessions (the worker's threads, every core, and one thread for
+    # lanes where there are two cores or more) and the static copy are loaded
     by_export = embedding_cache.model_by_export(default_model_path())
     assert by_export or embeddings.model_loaded()
     own, cores = int(os.environ.get("FINCH_TORCH_THREADS") or 0), os.cpu_count() or 1
     int8_sessions = len({own, cores} | ({1} if cores > 1 else set()))
-    assert int8._session.cache_info().currsize == int8_sessions + (len({own, cores}) if by_export else 0)
+    assert int8._session.cache_info().currsize == int8_sessions * (2 if by_export else 1)
     assert static._model.cache_info().currsize == 1
 
 
