@@ -74,6 +74,16 @@ class ProbeMiddleware:
 
 
 RETRY_AFTER_S = 5
+# SQLite raises OperationalError for statements it cannot run as well: those are faults in
+# the request, not an outage, and a script told to try again would loop.
+STATEMENT_ERRORS = (
+    "expression tree is too large",
+    "too many sql variables",
+    "too many terms in compound select",
+    "string or blob too big",
+    "no such table",
+    "no such column",
+)
 UNAVAILABLE = "The database is unavailable right now; nothing was changed. Try again in a few seconds."
 
 
@@ -90,7 +100,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, OperationalError | InterfaceError):
+        if not _unavailable(exception):
             return None
         log.error("database unavailable during %s %s: %s", request.method, request.path, exception)
         response: HttpResponse
@@ -101,3 +111,10 @@ class DatabaseUnavailableMiddleware:
             response = HttpResponse(page, status=503)
         response["Retry-After"] = str(RETRY_AFTER_S)
         return response
+
+
+def _unavailable(exception: Exception) -> bool:
+    if isinstance(exception, InterfaceError):
+        return True
+    message = str(exception).lower()
+    return isinstance(exception, OperationalError) and not any(error in message for error in STATEMENT_ERRORS)

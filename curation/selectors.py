@@ -193,13 +193,17 @@ def dedup_job_get(*, user: AnyUser, job_id: Any) -> DedupJob:
     return _job_get(DedupJob, user=user, job_id=job_id, name="dedup job")
 
 
+# Clusters' members with their examples and jobs, joined: a prefetch of the members' examples
+# asked SQLite for "id = ? OR id = ? ..." and failed past 1,000 of them ("Expression tree is
+# too large"), a page of clusters answered 503 as if the database were busy.
+_MEMBERS = Prefetch("members", queryset=ClusterMember.objects.select_related("example", "job"))
+
+
 def cluster_list(*, job: DedupJob) -> QuerySet[DuplicateCluster]:
     """The clusters the job made or added members to (its `clusters` count counts both)."""
     touched = Q(job=job) | Q(Exists(ClusterMember.objects.filter(cluster=OuterRef("pk"), job=job)))
     return (
-        DuplicateCluster.objects.filter(touched)
-        .select_related("job", "project")
-        .prefetch_related("members__example", "members__job")
+        DuplicateCluster.objects.filter(touched).select_related("job", "project").prefetch_related(_MEMBERS)
     )
 
 
@@ -208,7 +212,7 @@ def project_clusters(*, project: Project, status: str) -> QuerySet[DuplicateClus
     return (
         DuplicateCluster.objects.filter(project=project, status=status)
         .select_related("kept", "job")
-        .prefetch_related("members__example", "members__job")
+        .prefetch_related(_MEMBERS)
         .order_by("-id")
     )
 
@@ -216,7 +220,7 @@ def project_clusters(*, project: Project, status: str) -> QuerySet[DuplicateClus
 def cluster_get(*, user: AnyUser, cluster_id: Any, min_role: str = Role.ANNOTATOR) -> DuplicateCluster:
     cluster = (
         DuplicateCluster.objects.select_related("project", "job")
-        .prefetch_related("members__example", "members__job")
+        .prefetch_related(_MEMBERS)
         .filter(pk=as_id(cluster_id), project__in=Project.objects.for_user(user))
         .first()
     )

@@ -66,6 +66,17 @@ def test_other_errors_are_not_dressed_as_an_outage() -> None:
     assert middleware.process_exception(HttpRequest(), ValueError("a bug")) is None
 
 
+@pytest.mark.parametrize(
+    "message",
+    ["Expression tree is too large (maximum depth 1000)", "too many SQL variables", "no such table: x"],
+)
+def test_a_statement_sqlite_cannot_run_is_not_an_outage(message: str) -> None:
+    # A fault in the request: a 500 to fix, not a 503 that a script retries for ever
+    middleware = DatabaseUnavailableMiddleware(HttpResponse)
+    assert middleware.process_exception(HttpRequest(), OperationalError(message)) is None
+    assert middleware.process_exception(HttpRequest(), OperationalError("database is locked")) is not None
+
+
 class Proxy:
     """A TCP proxy to PostgreSQL that can cut every connection and refuse new ones, then come back
     on the same port."""
