@@ -17,6 +17,7 @@ from config.observability import bind_job
 from curation.errors import ApplicationError, Conflict
 from curation.models import Job, JobStatus
 from curation.pipeline.errors import UnreadableFile
+from curation.roles import role_of
 from curation.services.heartbeat import beating, heartbeat_claim, heartbeat_forget, held_by_live_worker
 from curation.services.job_phases import phases_flush, phases_recorded
 
@@ -42,12 +43,34 @@ HANDED_OFF = HandedOff()
 Work = Callable[[JobT, ProgressFn], HandedOff | None]
 
 
-def job_run(model: type[JobT], job_id: int, work: Work[JobT]) -> None:
+def job_run(model: type[JobT], job_id: int, work: Work[JobT], *, for_creator: bool = True) -> None:
     """Run `work` for the job unless it finished or a live worker holds it (a task delivered
-    twice); record the outcome."""
+    twice); record the outcome. A job queued by someone who has left its project since (or whose
+    account was deactivated) fails without doing anything (`for_creator` False: an operator's
+    command runs it whoever it names)."""
     job = model._default_manager.get(pk=job_id)
-    if job_claim(job):
-        _run(job, work, finishes=True)
+    if not job_claim(job):
+        return
+    gone = creator_gone(job) if for_creator else None
+    if gone:
+        log.warning("%s %s not run: %s", model.__name__, job.pk, gone)
+        job_update(job, status=JobStatus.FAILED, error=gone, finished_at=timezone.now())
+        heartbeat_forget(job)
+        return
+    _run(job, work, finishes=True)
+
+
+def creator_gone(job: Job) -> str | None:
+    """Why a job must not run for the user who queued it any more, or None: they are no longer
+    a member of its project, or their account was deactivated. Jobs no user queued run."""
+    user, project = getattr(job, "created_by", None), getattr(job, "project", None)
+    if user is None or project is None:
+        return None
+    if not user.is_active:
+        return f"{user.username}'s account was deactivated after queuing this job; nothing was done."
+    if role_of(user, project) is None:
+        return f"{user.username} is no longer a member of project '{project.name}'; the job they queued did nothing."
+    return None
 
 
 def job_claim(job: Job, **fields: Any) -> bool:

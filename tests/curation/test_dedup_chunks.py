@@ -32,7 +32,7 @@ from curation.services import dedup_chunks, embedding_cache
 from curation.services.dedup_chunks import CHUNKS_SHARE
 from curation.tasks import dedup_chunk, dedup_examples, dedup_merge
 from tests.conftest import Team
-from tests.factories import ExampleFactory, ProjectFactory
+from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory
 
 SUBMITTED, APPROVED, REJECTED = ExampleStatus.SUBMITTED, ExampleStatus.APPROVED, ExampleStatus.REJECTED
 
@@ -383,6 +383,7 @@ class TestMinHashChunks:
         # Given the same examples in two projects, near-duplicates in different chunks of 2
         one_chunk_rows = add_rows(team.project, MINHASH_ROWS)
         other = ProjectFactory.create()
+        MembershipFactory.create(project=other, user=team.lead, role="lead")  # whose jobs run
         chunked_rows = add_rows(other, MINHASH_ROWS)
         files_at_merge: list[list[str]] = []
         real_delete = dedup_chunks.sketches_discard

@@ -57,6 +57,16 @@ class TestFolding:
         assert words("can you please help") == ("can", "you", "please", "help")
         assert words("thanks") == ("thanks",)
 
+    def test_the_longest_filler_goes_first_after_each_strip(self) -> None:
+        # "hi" stripped, the text starts with "thank you": the phrase, not "thank" read as "thanks"
+        assert words("hi thank you for your help") == ("for", "your", "help")
+
+    def test_a_text_of_fillers_only_folds_alike_whatever_order_the_list_gives(self) -> None:
+        # One filler is always left; which one must not depend on a process's hash seed (a
+        # set's order), or two workers fold one text two ways
+        forward, backward = Folding(("please", "hi")), Folding(("hi", "please"))
+        assert words("please hi", forward) == words("please hi", backward) == ("please",)
+
     def test_contractions_whole_whether_written_or_normalized(self) -> None:
         assert words("Why doesn't it work") == words("why doesnt it work") == ("why", "doesnt", "it", "work")
 

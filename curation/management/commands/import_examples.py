@@ -53,7 +53,9 @@ class Command(BaseCommand):
                 )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        job_run(ImportJob, job.pk, lambda job, progress: import_run(job, self._bar(progress)))
+        job_run(
+            ImportJob, job.pk, lambda job, progress: import_run(job, self._bar(progress)), for_creator=False
+        )
         upload_release(job.pk)  # the copy in storage; the file given stays where it is
         self._report(ImportJob.objects.get(pk=job.pk))
 
