@@ -18,7 +18,7 @@ from django.db.models import Count
 from curation.models import Example, ImportJob, JobStatus, Project, TaskType
 from curation.services.imports import import_job_create, import_run
 from curation.services.jobs import job_run
-from tests.factories import ProjectFactory, UserFactory
+from tests.factories import MembershipFactory, ProjectFactory
 
 pytestmark = [
     pytest.mark.integration,
@@ -89,7 +89,7 @@ def test_given_two_imports_of_one_file_at_once_then_each_row_is_created_exactly_
     file_format: str,
 ) -> None:
     project: Project = ProjectFactory.create(task_type=TaskType.GENERATION, labels=[])
-    user = UserFactory.create()
+    user = MembershipFactory.create(project=project, role="lead").user  # a job runs for a member
     rows = records()
     content = as_file(file_format, rows)
     jobs = [
