@@ -214,8 +214,9 @@ def merge_run(job: DedupJob, progress: ProgressFn) -> None:
 
 def _embedding_progress(progress: ProgressFn) -> embedding_shares.Done:
     """The merge's bar while texts are embedded in shares: between the chunks' share and
-    MERGED, as far as the furthest embedding call has got (the first, the int8 copy's or the
-    static candidates', holds most texts)."""
+    MERGED, as far as the furthest embedding call has got (the first holds most texts: the
+    int8 copy's or the static candidates' in an embedding job, the model's for a MinHash job's
+    word rule)."""
     furthest = 0.0
 
     def done(share: float) -> None:
