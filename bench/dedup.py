@@ -46,7 +46,9 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -191,14 +193,23 @@ def by_ngrams(first: str, second: str) -> bool:
     return true_jaccard(first, second) >= THRESHOLD
 
 
+@lru_cache(maxsize=1)
+def _english_folding() -> Any:
+    """One folding for every mark checked (it caches its filler checks by word)."""
+    from curation.dedup.short_texts import FILLER_DEFAULTS, Folding
+
+    return Folding(tuple(FILLER_DEFAULTS["en"]))
+
+
 def by_ngrams_or_words(first: str, second: str) -> bool:
     """--short's oracle: the n-grams, or the word rule's line-up (typos, fillers, one word)."""
     from curation.dedup.normalize import exact_key
-    from curation.dedup.short_texts import FILLER_DEFAULTS, Folding, compare
+    from curation.dedup.short_texts import compare
 
-    folding = Folding(tuple(FILLER_DEFAULTS["en"]))
-    lined_up = compare(folding.words(exact_key(first)), folding.words(exact_key(second)))
-    return by_ngrams(first, second) or lined_up is not None
+    if by_ngrams(first, second):
+        return True
+    folding = _english_folding()
+    return compare(folding.words(exact_key(first)), folding.words(exact_key(second))) is not None
 
 
 def measure(
